@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Scheduler.Cli;
+
+/// <summary>Every subcommand of <c>scheduler</c>; each lives in its own file.</summary>
+internal static class Commands
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}
