@@ -38,13 +38,7 @@ internal static class CheckConfigCommand
                 return InvalidExitCode;
             }
 
-            var overrides = new Dictionary<string, string>(environment, StringComparer.Ordinal);
-            if (parseResult.GetValue(serviceAccountOption) is { } serviceAccount)
-            {
-                overrides[ConfigLoader.ServiceAccountVariable] = serviceAccount;
-            }
-
-            var result = ConfigLoader.LoadFile(path, overrides);
+            var result = ConfigLoader.LoadFile(path, Overrides(environment, parseResult.GetValue(serviceAccountOption)));
             foreach (var diagnostic in result.Errors.Concat(result.Warnings))
             {
                 error.WriteLine(diagnostic.ToString());
@@ -59,6 +53,18 @@ internal static class CheckConfigCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>The environment overrides for the loader; <c>--service-account</c> wins over <c>KUBERNETES_SERVICE_ACCOUNT</c>.</summary>
+    internal static IReadOnlyDictionary<string, string> Overrides(IReadOnlyDictionary<string, string> environment, string? serviceAccount)
+    {
+        var overrides = new Dictionary<string, string>(environment, StringComparer.Ordinal);
+        if (serviceAccount is not null)
+        {
+            overrides[ConfigLoader.ServiceAccountVariable] = serviceAccount;
+        }
+
+        return overrides;
     }
 
     /// <summary>Only the variables the loader honours, so the rest of the environment never reaches it.</summary>
