@@ -60,7 +60,7 @@ public static class ConfigLoader
 
         var root = TomlTreeBuilder.Build(document, diagnostics);
         var settings = ReadGlobal(new TableReader(root, "", diagnostics), environment ?? new Dictionary<string, string>());
-        return new ConfigLoadResult(settings, diagnostics.Errors, diagnostics.Warnings);
+        return new ConfigLoadResult(settings, InFileOrder(diagnostics.Errors), InFileOrder(diagnostics.Warnings));
     }
 
     private static GlobalSettings ReadGlobal(TableReader table, IReadOnlyDictionary<string, string> environment)
@@ -111,7 +111,7 @@ public static class ConfigLoader
         }
 
         var url = table.String("url");
-        var token = table.String("token");
+        var token = table.String("token", secret: true);
         foreach (var (key, value) in new[] { ("url", url), ("token", token) })
         {
             if (string.IsNullOrEmpty(value))
@@ -172,6 +172,10 @@ public static class ConfigLoader
     internal static string UnanchoredMessage(string pattern, string anchored) =>
         $"pattern \"{pattern}\" is not anchored, so it also allows values that merely contain a match "
         + $"(GitLab Runner matches unanchored); use \"{anchored}\" to allow only whole values";
+
+    /// <summary>Findings are collected in reading order; users read them top to bottom.</summary>
+    private static List<ConfigDiagnostic> InFileOrder(IReadOnlyList<ConfigDiagnostic> diagnostics) =>
+        diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList();
 
     private static int PositiveOr(int? value, int fallback) => value is > 0 ? value.Value : fallback;
 }

@@ -39,7 +39,7 @@ internal static class KubernetesSettingsReader
             CertFile = certFile,
             KeyFile = keyFile,
             CaFile = caFile,
-            BearerToken = EmptyAsNull(table.String("bearer_token")),
+            BearerToken = EmptyAsNull(table.String("bearer_token", secret: true)),
             BearerTokenOverwriteAllowed = table.Bool("bearer_token_overwrite_allowed") ?? false,
             Image = EmptyAsNull(table.String("image")),
             Namespace = EmptyAsNull(table.String("namespace")),

@@ -46,10 +46,11 @@ internal sealed class TableReader
     /// <summary>Where the value of <paramref name="key"/> is written, or the table's position when it is absent.</summary>
     public SourcePosition ValuePosition(string key) => _table.Find(key)?.Value.Position ?? Position;
 
-    public string? String(string key)
+    /// <param name="secret">True for tokens: a wrongly typed value is then never echoed in the message.</param>
+    public string? String(string key, bool secret = false)
     {
         var entry = Take(key);
-        return entry is null ? null : AsString(entry.Value, KeyPath(key));
+        return entry is null ? null : AsString(entry.Value, KeyPath(key), secret);
     }
 
     public bool? Bool(string key)
@@ -256,7 +257,7 @@ internal sealed class TableReader
     public void TypeError(TomlNode value, string path, string expected) =>
         _diagnostics.Error(value.Position, path, $"expected {expected}, found {value.TypeName}");
 
-    private string? AsString(TomlNode value, string path)
+    private string? AsString(TomlNode value, string path, bool secret = false)
     {
         if (value is TomlScalarNode { Kind: TomlScalarKind.String, Value: string text })
         {
@@ -264,7 +265,7 @@ internal sealed class TableReader
         }
 
         // A number where a string belongs is what users most often write for quantities; say how to fix it.
-        var hint = value is TomlScalarNode { Kind: TomlScalarKind.Integer or TomlScalarKind.Float } scalar
+        var hint = !secret && value is TomlScalarNode { Kind: TomlScalarKind.Integer or TomlScalarKind.Float } scalar
             ? $" (write it in quotes: \"{System.Convert.ToString(scalar.Value, System.Globalization.CultureInfo.InvariantCulture)}\")"
             : "";
         _diagnostics.Error(value.Position, path, $"expected a string, found {value.TypeName}{hint}");
