@@ -39,7 +39,18 @@ public static class ConfigLoader
     public static ConfigLoadResult LoadText(string text, string fileName, IReadOnlyDictionary<string, string>? environment = null)
     {
         var diagnostics = new DiagnosticCollector(fileName);
-        var document = SyntaxParser.Parse(text, fileName, validate: true);
+        Tomlyn.Syntax.DocumentSyntax document;
+        try
+        {
+            document = SyntaxParser.Parse(text, fileName, validate: true);
+        }
+        catch (Exception error) when (error is not OutOfMemoryException)
+        {
+            // The parser reports problems as diagnostics; this only guards against a parser bug taking the runner down.
+            diagnostics.Error(new SourcePosition(1, 1), "", $"cannot parse the file: {error.Message}");
+            return new ConfigLoadResult(null, diagnostics.Errors, diagnostics.Warnings);
+        }
+
         if (document.HasErrors)
         {
             foreach (var message in document.Diagnostics)
