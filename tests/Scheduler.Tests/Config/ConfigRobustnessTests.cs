@@ -56,3 +56,25 @@ public sealed class ConfigRobustnessTests
         Assert.Contains(message, error.Message);
     }
 }
+
+/// <summary>Settings records may be logged; the runner token and bearer token never appear in their printed form.</summary>
+public sealed class SettingsPrintingTests
+{
+    [Fact]
+    public void Printed_settings_mask_tokens()
+    {
+        var result = ConfigLoader.LoadText(
+            "[[runners]]\nname = \"r1\"\nurl = \"u\"\ntoken = \"glrt-runner-secret\"\n[runners.kubernetes]\nbearer_token = \"k8s-secret\"\nnamespace = \"ci\"\n",
+            "config.toml");
+
+        var printed = result.Settings!.Runners[0].ToString();
+
+        Assert.DoesNotContain("glrt-runner-secret", printed);
+        Assert.DoesNotContain("k8s-secret", printed);
+        Assert.Contains("Token = [MASKED]", printed);
+        Assert.Contains("BearerToken = [MASKED]", printed);
+        Assert.Contains("Name = r1", result.Settings.Runners[0].ToString());
+        Assert.Contains("Namespace = ci", result.Settings.Runners[0].Kubernetes.ToString());
+        Assert.Contains("BearerToken = ,", new global::Scheduler.Messages.Settings.KubernetesSettings().ToString());
+    }
+}
