@@ -33,8 +33,7 @@ internal sealed class TableReader
     /// <summary>The entry for <paramref name="key"/>, marked as read.</summary>
     public TomlEntry? Take(string key)
     {
-        var entry = _table.Find(key)
-                    ?? _table.Entries.FirstOrDefault(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase));
+        var entry = Lookup(key);
         if (entry is not null)
         {
             _consumed.Add(entry.Key);
@@ -44,7 +43,10 @@ internal sealed class TableReader
     }
 
     /// <summary>Where the value of <paramref name="key"/> is written, or the table's position when it is absent.</summary>
-    public SourcePosition ValuePosition(string key) => _table.Find(key)?.Value.Position ?? Position;
+    public SourcePosition ValuePosition(string key) => Lookup(key)?.Value.Position ?? Position;
+
+    private TomlEntry? Lookup(string key) =>
+        _table.Find(key) ?? _table.Entries.FirstOrDefault(e => string.Equals(e.Key, key, StringComparison.OrdinalIgnoreCase));
 
     /// <param name="secret">True for tokens: a wrongly typed value is then never echoed in the message.</param>
     public string? String(string key, bool secret = false)

@@ -50,6 +50,7 @@ public sealed class ConfigValidationTests
 
     [Theory]
     [InlineData("concurrent = \"4\"\n", 1, 14, "concurrent", "expected an integer, found a string")]
+    [InlineData("Concurrent = -3\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", 1, 14, "concurrent", "must be at least 1")]
     [InlineData("concurrent = 0\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", 1, 14, "concurrent", "must be at least 1")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\nexecutor = \"docker\"\n", 4, 12, "runners[0].executor", "executor \"docker\" is not supported")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\nlimit = -1\n", 4, 9, "runners[0].limit", "must not be negative")]
