@@ -22,6 +22,9 @@ public sealed record GlobalSettings
 /// <summary>One <c>[[runners]]</c> entry.</summary>
 public sealed record RunnerEntry
 {
+    /// <summary>Keeps the runner token out of logs: the printed form of the record masks it.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => SecretMaskingPrinter.PrintMembers(this, builder, nameof(Token));
+
     public string Name { get; init; } = "";
     public string Url { get; init; } = "";
     public string Token { get; init; } = "";
@@ -40,6 +43,9 @@ public sealed record RunnerEntry
 /// <summary><c>[runners.kubernetes]</c>: every keyword of the executor documentation.</summary>
 public sealed record KubernetesSettings
 {
+    /// <summary>Keeps the bearer token out of logs: the printed form of the record masks it.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder) => SecretMaskingPrinter.PrintMembers(this, builder, nameof(BearerToken));
+
     public string? Host { get; init; }
     public string? CertFile { get; init; }
     public string? KeyFile { get; init; }
@@ -115,3 +121,26 @@ public sealed record EmptyDirVolume(string Name, string MountPath, string Medium
 
 /// <summary>A service from <c>[[runners.kubernetes.services]]</c>; only <c>name</c> is defined by the spec.</summary>
 public sealed record ServiceSettings(string Name);
+
+/// <summary>Prints a record's public properties as the compiler-generated ToString does, with the named secrets masked.</summary>
+internal static class SecretMaskingPrinter
+{
+    public static bool PrintMembers(object record, System.Text.StringBuilder builder, params string[] secretProperties)
+    {
+        var first = true;
+        foreach (var property in record.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0)
+            {
+                continue;
+            }
+
+            var value = property.GetValue(record);
+            var printed = secretProperties.Contains(property.Name) && value is string { Length: > 0 } ? "[MASKED]" : value;
+            builder.Append(first ? "" : ", ").Append(property.Name).Append(" = ").Append(printed);
+            first = false;
+        }
+
+        return true;
+    }
+}
