@@ -3,8 +3,9 @@ using System.Text.Json.Serialization;
 namespace Scheduler.Messages.Jobs;
 
 // The 201 body of POST /api/v4/jobs/request. Property names follow GitLab's snake_case (the parser sets the naming
-// policy); unknown fields are ignored; optional fields default to empty values so consumers never test for null,
-// except where "absent" carries meaning (image, runner_session_url, alias, artifacts_file).
+// policy); unknown fields are ignored; optional fields default to empty values, and JSON null reads as empty (GitLab
+// sends null for many absent values), so consumers never test for null except where absence carries meaning (image,
+// artifacts_file).
 // ToString() never prints tokens, passwords or non-public variable values, so a payload can be logged safely.
 
 /// <summary>A job handed to this runner by GitLab.</summary>
@@ -14,18 +15,18 @@ public sealed record JobPayload
     /// <summary>The job token: a secret. Never log it or place it in a pod literal.</summary>
     [JsonRequired] public string Token { get; init; } = "";
     public bool AllowGitFetch { get; init; }
-    public JobInfo JobInfo { get; init; } = new();
-    public GitInfo GitInfo { get; init; } = new();
-    public RunnerInfo RunnerInfo { get; init; } = new();
-    public IReadOnlyList<JobVariable> Variables { get; init; } = [];
-    public IReadOnlyList<JobStep> Steps { get; init; } = [];
+    public JobInfo JobInfo { get; init => field = value ?? new(); } = new();
+    public GitInfo GitInfo { get; init => field = value ?? new(); } = new();
+    public RunnerInfo RunnerInfo { get; init => field = value ?? new(); } = new();
+    public IReadOnlyList<JobVariable> Variables { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobStep> Steps { get; init => field = value ?? []; } = [];
     public JobImage? Image { get; init; }
-    public IReadOnlyList<JobService> Services { get; init; } = [];
-    public IReadOnlyList<JobArtifact> Artifacts { get; init; } = [];
-    public IReadOnlyList<JobCache> Cache { get; init; } = [];
-    public IReadOnlyList<JobCredential> Credentials { get; init; } = [];
-    public IReadOnlyList<JobDependency> Dependencies { get; init; } = [];
-    public JobFeatures Features { get; init; } = new();
+    public IReadOnlyList<JobService> Services { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobArtifact> Artifacts { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobCache> Cache { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobCredential> Credentials { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobDependency> Dependencies { get; init => field = value ?? []; } = [];
+    public JobFeatures Features { get; init => field = value ?? new(); } = new();
 
     public override string ToString() =>
         $"JobPayload {{ Id = {Id}, Name = {JobInfo.Name}, Stage = {JobInfo.Stage}, ProjectId = {JobInfo.ProjectId} }}";
@@ -53,7 +54,7 @@ public sealed record GitInfo
     public string BeforeSha { get; init; } = "";
     /// <summary><c>branch</c> or <c>tag</c>.</summary>
     public string RefType { get; init; } = "";
-    public IReadOnlyList<string> Refspecs { get; init; } = [];
+    public IReadOnlyList<string> Refspecs { get; init => field = value ?? []; } = [];
     /// <summary>0 means a full clone.</summary>
     public int Depth { get; init; }
 
@@ -92,7 +93,7 @@ public sealed record JobStep
 {
     /// <summary><c>script</c>, <c>after_script</c>, <c>release</c> or <c>run</c>.</summary>
     public string Name { get; init; } = "";
-    public IReadOnlyList<string> Script { get; init; } = [];
+    public IReadOnlyList<string> Script { get; init => field = value ?? []; } = [];
     public int Timeout { get; init; }
     /// <summary><c>on_success</c>, <c>on_failure</c> or <c>always</c>.</summary>
     public string When { get; init; } = "on_success";
@@ -110,10 +111,10 @@ public sealed record JobImage
 {
     public string Name { get; init; } = "";
     public string? Alias { get; init; }
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Entrypoint { get; init; } = [];
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Command { get; init; } = [];
-    public IReadOnlyList<JobPort> Ports { get; init; } = [];
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Entrypoint { get; init => field = value ?? []; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Command { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobPort> Ports { get; init => field = value ?? []; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init => field = value ?? []; } = [];
 }
 
 public sealed record JobServiceVariable
@@ -126,19 +127,19 @@ public sealed record JobService
 {
     public string Name { get; init; } = "";
     public string? Alias { get; init; }
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Entrypoint { get; init; } = [];
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Command { get; init; } = [];
-    public IReadOnlyList<JobPort> Ports { get; init; } = [];
-    public IReadOnlyList<JobServiceVariable> Variables { get; init; } = [];
-    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Entrypoint { get; init => field = value ?? []; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Command { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobPort> Ports { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<JobServiceVariable> Variables { get; init => field = value ?? []; } = [];
+    [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init => field = value ?? []; } = [];
 }
 
 public sealed record JobArtifact
 {
     public string Name { get; init; } = "";
     public bool Untracked { get; init; }
-    public IReadOnlyList<string> Paths { get; init; } = [];
-    public IReadOnlyList<string> Exclude { get; init; } = [];
+    public IReadOnlyList<string> Paths { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<string> Exclude { get; init => field = value ?? []; } = [];
     public string When { get; init; } = "on_success";
     [JsonPropertyName("artifact_type")] public string Type { get; init; } = "archive";
     [JsonPropertyName("artifact_format")] public string Format { get; init; } = "zip";
@@ -151,9 +152,9 @@ public sealed record JobCache
     public bool Untracked { get; init; }
     /// <summary><c>pull-push</c>, <c>pull</c> or <c>push</c>.</summary>
     public string Policy { get; init; } = "pull-push";
-    public IReadOnlyList<string> Paths { get; init; } = [];
+    public IReadOnlyList<string> Paths { get; init => field = value ?? []; } = [];
     public string When { get; init; } = "on_success";
-    public IReadOnlyList<string> FallbackKeys { get; init; } = [];
+    public IReadOnlyList<string> FallbackKeys { get; init => field = value ?? []; } = [];
 }
 
 public sealed record JobCredential
@@ -191,6 +192,6 @@ public sealed record JobFeatures
 {
     public bool TraceSections { get; init; }
     /// <summary>The failure reasons this GitLab accepts in a job update.</summary>
-    public IReadOnlyList<string> FailureReasons { get; init; } = [];
-    public IReadOnlyList<string> TokenMaskPrefixes { get; init; } = [];
+    public IReadOnlyList<string> FailureReasons { get; init => field = value ?? []; } = [];
+    public IReadOnlyList<string> TokenMaskPrefixes { get; init => field = value ?? []; } = [];
 }

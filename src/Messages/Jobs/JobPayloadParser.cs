@@ -14,10 +14,9 @@ public static class JobPayloadParser
     private static readonly JsonSerializerOptions Options = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        RespectNullableAnnotations = true,
         AllowTrailingCommas = false,
         MaxDepth = 64,
-        Converters = { new NullAsEmptyStringConverter(), new NullAsEmptyListConverterFactory() },
+        Converters = { new NullAsEmptyStringConverter() },
     };
 
     public static JobPayloadParseResult Parse(string json)
@@ -46,6 +45,11 @@ public static class JobPayloadParser
             return Fail("invalid job payload: the JSON is null, expected an object");
         }
 
+        if (FirstNullElement(payload) is { } nullPath)
+        {
+            return Fail($"invalid job payload at {nullPath}: null where an object is expected");
+        }
+
         if (payload.Id <= 0)
         {
             return Fail($"invalid job payload at $.id: the job id must be positive, got {payload.Id}");
@@ -60,6 +64,35 @@ public static class JobPayloadParser
     }
 
     private static JobPayloadParseResult Fail(string error) => new(null, error);
+
+    // System.Text.Json accepts null elements in a list of objects; consumers must never meet them.
+    private static string? FirstNullElement(JobPayload job)
+    {
+        return Find("$.variables", job.Variables)
+               ?? Find("$.steps", job.Steps)
+               ?? Find("$.services", job.Services)
+               ?? Find("$.artifacts", job.Artifacts)
+               ?? Find("$.cache", job.Cache)
+               ?? Find("$.credentials", job.Credentials)
+               ?? Find("$.dependencies", job.Dependencies)
+               ?? (job.Image is null ? null : Find("$.image.ports", job.Image.Ports))
+               ?? job.Services.Select((service, i) =>
+                       Find($"$.services[{i}].ports", service.Ports) ?? Find($"$.services[{i}].variables", service.Variables))
+                   .FirstOrDefault(path => path is not null);
+
+        static string? Find<T>(string path, IReadOnlyList<T> items) where T : class
+        {
+            for (var i = 0; i < items.Count; i++)
+            {
+                if (items[i] is null)
+                {
+                    return $"{path}[{i}]";
+                }
+            }
+
+            return null;
+        }
+    }
 
     // JsonException carries the path and a 0-based line; its message repeats them after "Path:", which we cut.
     private static string Describe(JsonException ex)
