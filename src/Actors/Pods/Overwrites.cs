@@ -183,7 +183,7 @@ public static class Overwrites
         {
             return new Regex(pattern, PatternOptions, MatchTimeout).IsMatch(value);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
         {
             error = ex.Message;
             return false;
