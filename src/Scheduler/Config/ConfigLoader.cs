@@ -1,0 +1,181 @@
+using Scheduler.Messages.Settings;
+using Tomlyn.Parsing;
+
+namespace Scheduler.Config;
+
+/// <summary>
+/// Loads GitLab Runner's config.toml into <see cref="GlobalSettings"/>, reporting every error and warning at once,
+/// each with file, line, column and key. Never throws on bad input.
+/// </summary>
+public static class ConfigLoader
+{
+    /// <summary>Overrides <c>service_account</c> of every runner entry (as GitLab Runner's environment does).</summary>
+    public const string ServiceAccountVariable = "KUBERNETES_SERVICE_ACCOUNT";
+
+    /// <summary>Overrides <c>service_account_overwrite_allowed</c> of every runner entry.</summary>
+    public const string ServiceAccountOverwriteAllowedVariable = "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE_ALLOWED";
+
+    /// <summary>Reads and loads <paramref name="path"/>; an unreadable file is one error, not an exception.</summary>
+    public static ConfigLoadResult LoadFile(string path, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException or ArgumentException
+                                          or NotSupportedException or System.Security.SecurityException)
+        {
+            var reason = error is FileNotFoundException or DirectoryNotFoundException ? "file not found" : error.Message;
+            var diagnostic = new ConfigDiagnostic(path, 0, 0, "", $"cannot read config file: {reason}", DiagnosticSeverity.Error);
+            return new ConfigLoadResult(null, [diagnostic], []);
+        }
+
+        var result = LoadText(text, path, environment);
+        return result.Settings is null ? result : result with { Settings = result.Settings with { SourcePath = path } };
+    }
+
+    /// <summary>Loads config.toml text; <paramref name="fileName"/> is the name diagnostics give the file.</summary>
+    public static ConfigLoadResult LoadText(string text, string fileName, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var diagnostics = new DiagnosticCollector(fileName);
+        var document = SyntaxParser.Parse(text, fileName, validate: true);
+        if (document.HasErrors)
+        {
+            foreach (var message in document.Diagnostics)
+            {
+                var position = new SourcePosition(message.Span.Start.Line + 1, message.Span.Start.Column + 1);
+                if (message.Kind == Tomlyn.Syntax.DiagnosticMessageKind.Error)
+                {
+                    diagnostics.Error(position, "", message.Message);
+                }
+                else
+                {
+                    diagnostics.Warning(position, "", message.Message);
+                }
+            }
+
+            return new ConfigLoadResult(null, diagnostics.Errors, diagnostics.Warnings);
+        }
+
+        var root = TomlTreeBuilder.Build(document, diagnostics);
+        var settings = ReadGlobal(new TableReader(root, "", diagnostics), environment ?? new Dictionary<string, string>());
+        return new ConfigLoadResult(settings, InFileOrder(diagnostics.Errors), InFileOrder(diagnostics.Warnings));
+    }
+
+    private static GlobalSettings ReadGlobal(TableReader table, IReadOnlyDictionary<string, string> environment)
+    {
+        var defaults = new GlobalSettings();
+        var concurrent = table.Int("concurrent");
+        if (concurrent < 1)
+        {
+            table.Diagnostics.Error(table.ValuePosition("concurrent"), "concurrent", "must be at least 1");
+        }
+
+        var runnerTables = table.TableArray("runners") ?? [];
+        var settings = new GlobalSettings
+        {
+            Concurrent = concurrent is >= 1 ? concurrent.Value : defaults.Concurrent,
+            // GitLab Runner uses its defaults for zero or negative intervals and timeouts.
+            CheckInterval = PositiveOr(table.Int("check_interval"), defaults.CheckInterval),
+            LogLevel = table.String("log_level"),
+            LogFormat = table.String("log_format"),
+            ListenAddress = table.String("listen_address"),
+            ShutdownTimeout = PositiveOr(table.Int("shutdown_timeout"), defaults.ShutdownTimeout),
+            Runners = runnerTables.Select(runner => ReadRunner(runner, environment)).ToList(),
+        };
+        table.ReportUnread(ConfigKeys.Global, ConfigKeys.GlobalUnsupported);
+
+        if (runnerTables.Count == 0)
+        {
+            table.Diagnostics.Warning(table.Position, "runners", "no [[runners]] entry: this config runs no jobs");
+        }
+
+        return settings;
+    }
+
+    private static RunnerEntry ReadRunner(TableReader table, IReadOnlyDictionary<string, string> environment)
+    {
+        var defaults = new RunnerEntry();
+        var executor = table.String("executor");
+        if (executor is not null && executor != "kubernetes")
+        {
+            table.Diagnostics.Error(table.ValuePosition("executor"), table.KeyPath("executor"),
+                $"executor \"{executor}\" is not supported; this runner only runs the \"kubernetes\" executor");
+        }
+
+        var limit = table.Int("limit");
+        if (limit < 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition("limit"), table.KeyPath("limit"), "must not be negative (0 means no limit)");
+        }
+
+        var url = table.String("url");
+        var token = table.String("token", secret: true);
+        foreach (var (key, value) in new[] { ("url", url), ("token", token) })
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                table.Diagnostics.Warning(table.Position, table.KeyPath(key), "not set: this runner entry cannot ask GitLab for jobs");
+            }
+        }
+
+        var kubernetes = table.Table("kubernetes");
+        var runner = new RunnerEntry
+        {
+            Name = table.String("name") ?? defaults.Name,
+            Url = url ?? defaults.Url,
+            Token = token ?? defaults.Token,
+            Executor = executor ?? defaults.Executor,
+            Limit = limit is > 0 ? limit.Value : 0,
+            RequestConcurrency = PositiveOr(table.Int("request_concurrency"), defaults.RequestConcurrency),
+            Environment = table.StringList("environment") ?? [],
+            BuildsDir = table.String("builds_dir"),
+            OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
+            Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes),
+        };
+        table.ReportUnread(ConfigKeys.Runner, ConfigKeys.RunnerUnsupported);
+
+        var kubernetesPath = table.KeyPath("kubernetes");
+        return runner with { Kubernetes = ApplyEnvironment(runner.Kubernetes, environment, kubernetesPath, table.Diagnostics) };
+    }
+
+    /// <summary>The two spec settings the environment overrides; a variable that is set wins even when empty.</summary>
+    private static KubernetesSettings ApplyEnvironment(
+        KubernetesSettings settings, IReadOnlyDictionary<string, string> environment, string path, DiagnosticCollector diagnostics)
+    {
+        if (environment.TryGetValue(ServiceAccountVariable, out var serviceAccount))
+        {
+            settings = settings with { ServiceAccount = serviceAccount.Length == 0 ? null : serviceAccount };
+        }
+
+        if (environment.TryGetValue(ServiceAccountOverwriteAllowedVariable, out var pattern))
+        {
+            settings = settings with { ServiceAccountOverwriteAllowed = pattern.Length == 0 ? null : pattern };
+            if (pattern.Length > 0)
+            {
+                var key = $"{ServiceAccountOverwriteAllowedVariable} ({path}.service_account_overwrite_allowed)";
+                if (ConfigRules.OverwritePatternError(pattern) is { } error)
+                {
+                    diagnostics.EnvironmentError(key, error);
+                }
+                else if (ConfigRules.AnchoredSuggestion(pattern) is { } anchored)
+                {
+                    diagnostics.EnvironmentWarning(key, UnanchoredMessage(pattern, anchored));
+                }
+            }
+        }
+
+        return settings;
+    }
+
+    internal static string UnanchoredMessage(string pattern, string anchored) =>
+        $"pattern \"{pattern}\" is not anchored, so it also allows values that merely contain a match "
+        + $"(GitLab Runner matches unanchored); use \"{anchored}\" to allow only whole values";
+
+    /// <summary>Findings are collected in reading order; users read them top to bottom.</summary>
+    private static List<ConfigDiagnostic> InFileOrder(IReadOnlyList<ConfigDiagnostic> diagnostics) =>
+        diagnostics.OrderBy(d => d.Line).ThenBy(d => d.Column).ToList();
+
+    private static int PositiveOr(int? value, int fallback) => value is > 0 ? value.Value : fallback;
+}

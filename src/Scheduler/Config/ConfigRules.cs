@@ -1,0 +1,113 @@
+using System.Text.RegularExpressions;
+using k8s.Models;
+
+namespace Scheduler.Config;
+
+/// <summary>The value rules of config.toml, as pure functions: each returns null when the value is fine, else why not.</summary>
+internal static class ConfigRules
+{
+    public static readonly string[] PullPolicies = ["never", "if-not-present", "always"];
+
+    public static readonly string[] TolerationEffects = ["", "NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+    public static readonly string[] EmptyDirMedia = ["", "Memory"];
+
+    /// <summary>The options every allow-list pattern is compiled with; job values are matched with the same engine.</summary>
+    public const RegexOptions OverwritePatternOptions = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
+
+    // Kubernetes' own grammar for quantities (apimachinery resource.ParseQuantity).
+    private static readonly Regex QuantityGrammar =
+        new(@"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$", RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// Why <paramref name="text"/> is not a Kubernetes quantity, or null when it is one. The empty string is not
+    /// checked here: GitLab Runner treats it as "not set".
+    /// </summary>
+    public static string? QuantityError(string text)
+    {
+        if (!QuantityGrammar.IsMatch(text))
+        {
+            return $"invalid quantity \"{text}\": quantities look like \"500m\", \"1\", \"1.5\", \"128Mi\" or \"1Gi\"";
+        }
+
+        try
+        {
+            _ = new ResourceQuantity(text);
+        }
+        catch (Exception error) when (error is FormatException or ArgumentException or OverflowException)
+        {
+            return $"invalid quantity \"{text}\": {error.Message}";
+        }
+
+        return text.StartsWith('-') && text.Trim('-', '0', '.').Length > 0
+            ? $"invalid quantity \"{text}\": resources must not be negative"
+            : null;
+    }
+
+    public static string? PullPolicyError(string text) =>
+        PullPolicies.Contains(text, StringComparer.Ordinal)
+            ? null
+            : $"unsupported pull policy \"{text}\"; use one of never, if-not-present, always (lower case)";
+
+    public static string? TolerationEffectError(string effect) =>
+        TolerationEffects.Contains(effect, StringComparer.Ordinal)
+            ? null
+            : $"unsupported toleration effect \"{effect}\"; use NoSchedule, PreferNoSchedule, NoExecute or \"\" (any effect)";
+
+    public static string? EmptyDirMediumError(string medium) =>
+        EmptyDirMedia.Contains(medium, StringComparer.Ordinal)
+            ? null
+            : $"unsupported medium \"{medium}\"; use \"Memory\" (tmpfs) or \"\" (node disk)";
+
+    /// <summary>Why the allow-list <paramref name="pattern"/> cannot be used to match job values, or null.</summary>
+    public static string? OverwritePatternError(string pattern)
+    {
+        try
+        {
+            _ = new Regex(pattern, OverwritePatternOptions);
+            return null;
+        }
+        catch (RegexParseException error)
+        {
+            return $"invalid regular expression \"{pattern}\": {error.Error} at offset {error.Offset}";
+        }
+        catch (ArgumentException error)
+        {
+            return $"invalid regular expression \"{pattern}\": {error.Message}";
+        }
+        catch (NotSupportedException error)
+        {
+            return $"regular expression \"{pattern}\" uses a construct that the linear-time (NonBacktracking) engine "
+                   + $"rejects, such as a backreference, lookaround or atomic group: {error.Message}";
+        }
+    }
+
+    /// <summary>
+    /// The anchored form to suggest when <paramref name="pattern"/> can match inside a longer value (GitLab Runner
+    /// matches allow-lists unanchored, so <c>ci-.*</c> also allows <c>evil-ci-x</c>), or null when it is anchored.
+    /// </summary>
+    public static string? AnchoredSuggestion(string pattern)
+    {
+        var startsAnchored = pattern.StartsWith('^') || pattern.StartsWith(@"\A", StringComparison.Ordinal);
+        var endsAnchored = (pattern.EndsWith('$') && !pattern.EndsWith(@"\$", StringComparison.Ordinal))
+                           || pattern.EndsWith(@"\z", StringComparison.Ordinal);
+        if (pattern.Length == 0 || (startsAnchored && endsAnchored))
+        {
+            return null;
+        }
+
+        var body = pattern;
+        if (body.StartsWith('^'))
+        {
+            body = body[1..];
+        }
+
+        if (body.EndsWith('$') && !body.EndsWith(@"\$", StringComparison.Ordinal))
+        {
+            body = body[..^1];
+        }
+
+        // An alternation binds looser than the anchors: ^a|b$ would anchor each side only once.
+        return body.Contains('|') ? $"^(?:{body})$" : $"^{body}$";
+    }
+}

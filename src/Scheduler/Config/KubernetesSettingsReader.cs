@@ -1,0 +1,201 @@
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Config;
+
+/// <summary>Reads and validates <c>[runners.kubernetes]</c>.</summary>
+internal static class KubernetesSettingsReader
+{
+    private static readonly string[] QuantityKeys =
+    [
+        "cpu_limit", "memory_limit", "service_cpu_limit", "service_memory_limit", "helper_cpu_limit", "helper_memory_limit",
+        "cpu_request", "memory_request", "service_cpu_request", "service_memory_request", "helper_cpu_request",
+        "helper_memory_request",
+    ];
+
+    public static KubernetesSettings Read(TableReader table)
+    {
+        var diagnostics = table.Diagnostics;
+        var quantities = QuantityKeys.ToDictionary(key => key, key => Quantity(table, key));
+        var defaults = new KubernetesSettings();
+
+        var certFile = EmptyAsNull(table.String("cert_file"));
+        var keyFile = EmptyAsNull(table.String("key_file"));
+        var caFile = EmptyAsNull(table.String("ca_file"));
+        if (certFile is not null && (keyFile is null || caFile is null))
+        {
+            diagnostics.Error(table.ValuePosition("cert_file"), table.KeyPath("cert_file"),
+                "key_file and ca_file must also be set when cert_file is (file based authentication needs all three)");
+        }
+
+        var pullPolicy = EmptyAsNull(table.String("pull_policy"));
+        if (pullPolicy is not null && ConfigRules.PullPolicyError(pullPolicy) is { } pullPolicyError)
+        {
+            diagnostics.Error(table.ValuePosition("pull_policy"), table.KeyPath("pull_policy"), pullPolicyError);
+        }
+
+        var settings = new KubernetesSettings
+        {
+            Host = EmptyAsNull(table.String("host")),
+            CertFile = certFile,
+            KeyFile = keyFile,
+            CaFile = caFile,
+            BearerToken = EmptyAsNull(table.String("bearer_token", secret: true)),
+            BearerTokenOverwriteAllowed = table.Bool("bearer_token_overwrite_allowed") ?? false,
+            Image = EmptyAsNull(table.String("image")),
+            Namespace = EmptyAsNull(table.String("namespace")),
+            NamespaceOverwriteAllowed = OverwritePattern(table, "namespace_overwrite_allowed"),
+            Privileged = table.Bool("privileged") ?? false,
+            CpuLimit = quantities["cpu_limit"],
+            MemoryLimit = quantities["memory_limit"],
+            ServiceCpuLimit = quantities["service_cpu_limit"],
+            ServiceMemoryLimit = quantities["service_memory_limit"],
+            HelperCpuLimit = quantities["helper_cpu_limit"],
+            HelperMemoryLimit = quantities["helper_memory_limit"],
+            CpuRequest = quantities["cpu_request"],
+            MemoryRequest = quantities["memory_request"],
+            ServiceCpuRequest = quantities["service_cpu_request"],
+            ServiceMemoryRequest = quantities["service_memory_request"],
+            HelperCpuRequest = quantities["helper_cpu_request"],
+            HelperMemoryRequest = quantities["helper_memory_request"],
+            PullPolicy = pullPolicy,
+            NodeSelector = ToDictionary(table.StringMap("node_selector")),
+            NodeTolerations = NodeTolerations(table),
+            ImagePullSecrets = table.StringList("image_pull_secrets") ?? [],
+            HelperImage = EmptyAsNull(table.String("helper_image")),
+            TerminationGracePeriodSeconds = NonNegative(table, "terminationGracePeriodSeconds"),
+            PollInterval = PollValue(table, "poll_interval", defaults.PollInterval),
+            PollTimeout = PollValue(table, "poll_timeout", defaults.PollTimeout),
+            PodLabels = ToDictionary(table.StringMap("pod_labels")),
+            PodAnnotations = ToDictionary(table.StringMap("pod_annotations")),
+            PodAnnotationsOverwriteAllowed = OverwritePattern(table, "pod_annotations_overwrite_allowed"),
+            PodSecurityContext = table.Table("pod_security_context") is { } context
+                ? PodSecurityContext(context)
+                : new PodSecurityContextSettings(),
+            ServiceAccount = EmptyAsNull(table.String("service_account")),
+            ServiceAccountOverwriteAllowed = OverwritePattern(table, "service_account_overwrite_allowed"),
+            Volumes = table.Table("volumes") is { } volumes ? VolumesReader.Read(volumes) : new VolumesSettings(),
+            Services = Services(table),
+        };
+        table.ReportUnread(ConfigKeys.Kubernetes, ConfigKeys.KubernetesUnsupported);
+        return settings;
+    }
+
+    /// <summary>A resource quantity; the empty string means "not set", as in GitLab Runner.</summary>
+    private static string? Quantity(TableReader table, string key)
+    {
+        var text = EmptyAsNull(table.String(key));
+        if (text is not null && ConfigRules.QuantityError(text) is { } error)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), error);
+        }
+
+        return text;
+    }
+
+    /// <summary>An allow-list regular expression; empty disables the overwrite.</summary>
+    private static string? OverwritePattern(TableReader table, string key)
+    {
+        var pattern = EmptyAsNull(table.String(key));
+        if (pattern is null)
+        {
+            return null;
+        }
+
+        if (ConfigRules.OverwritePatternError(pattern) is { } error)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), error);
+        }
+        else if (ConfigRules.AnchoredSuggestion(pattern) is { } anchored)
+        {
+            table.Diagnostics.Warning(table.ValuePosition(key), table.KeyPath(key), ConfigLoader.UnanchoredMessage(pattern, anchored));
+        }
+
+        return pattern;
+    }
+
+    /// <summary>Seconds; negative is an error, zero means the default (as GitLab Runner does).</summary>
+    private static int PollValue(TableReader table, string key, int fallback)
+    {
+        var value = table.Int(key);
+        if (value < 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "must not be negative (0 means the default)");
+        }
+
+        return value is > 0 ? value.Value : fallback;
+    }
+
+    private static long? NonNegative(TableReader table, string key)
+    {
+        var value = table.Long(key);
+        if (value < 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "must not be negative");
+            return null;
+        }
+
+        return value;
+    }
+
+    private static IReadOnlyList<KeyValuePair<string, string>> NodeTolerations(TableReader table)
+    {
+        var items = table.StringMap("node_tolerations") ?? [];
+        foreach (var item in items)
+        {
+            if (ConfigRules.TolerationEffectError(item.Value) is { } error)
+            {
+                table.Diagnostics.Error(item.Position, item.Path, error);
+            }
+        }
+
+        return items.Select(item => KeyValuePair.Create(item.Key, item.Value)).ToList();
+    }
+
+    private static PodSecurityContextSettings PodSecurityContext(TableReader table)
+    {
+        var settings = new PodSecurityContextSettings
+        {
+            FsGroup = NonNegative(table, "fs_group"),
+            RunAsGroup = NonNegative(table, "run_as_group"),
+            RunAsNonRoot = table.Bool("run_as_non_root"),
+            RunAsUser = NonNegative(table, "run_as_user"),
+            SupplementalGroups = table.LongList("supplemental_groups") ?? [],
+        };
+        table.ReportUnread(ConfigKeys.PodSecurityContext, ConfigKeys.PodSecurityContextUnsupported);
+        return settings;
+    }
+
+    private static IReadOnlyList<ServiceSettings> Services(TableReader table)
+    {
+        var services = new List<ServiceSettings>();
+        foreach (var service in table.TableArray("services") ?? [])
+        {
+            var name = service.String("name");
+            if (string.IsNullOrEmpty(name))
+            {
+                service.Diagnostics.Warning(service.Position, service.KeyPath("name"), "service without a name is ignored");
+            }
+            else
+            {
+                services.Add(new ServiceSettings(name));
+            }
+
+            service.ReportUnread(ConfigKeys.Service, ConfigKeys.ServiceUnsupported);
+        }
+
+        return services;
+    }
+
+    internal static IReadOnlyDictionary<string, string> ToDictionary(IReadOnlyList<MapItem>? items)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var item in items ?? [])
+        {
+            result[item.Key] = item.Value;
+        }
+
+        return result;
+    }
+
+    internal static string? EmptyAsNull(string? text) => string.IsNullOrEmpty(text) ? null : text;
+}

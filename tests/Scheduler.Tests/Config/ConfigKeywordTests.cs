@@ -1,0 +1,262 @@
+using System.Globalization;
+using Scheduler.Config;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Scheduler.Tests.Config;
+
+/// <summary>Every keyword of config.toml is read into the settings records, one row per keyword.</summary>
+public sealed class ConfigKeywordTests
+{
+    private static readonly Dictionary<string, Func<GlobalSettings, object?>> Accessors = new()
+    {
+        ["concurrent"] = s => s.Concurrent,
+        ["check_interval"] = s => s.CheckInterval,
+        ["log_level"] = s => s.LogLevel,
+        ["log_format"] = s => s.LogFormat,
+        ["listen_address"] = s => s.ListenAddress,
+        ["shutdown_timeout"] = s => s.ShutdownTimeout,
+        ["name"] = s => s.Runners[0].Name,
+        ["url"] = s => s.Runners[0].Url,
+        ["token"] = s => s.Runners[0].Token,
+        ["executor"] = s => s.Runners[0].Executor,
+        ["limit"] = s => s.Runners[0].Limit,
+        ["request_concurrency"] = s => s.Runners[0].RequestConcurrency,
+        ["environment"] = s => s.Runners[0].Environment,
+        ["builds_dir"] = s => s.Runners[0].BuildsDir,
+        ["output_limit"] = s => s.Runners[0].OutputLimit,
+        ["host"] = s => K(s).Host,
+        ["cert_file"] = s => K(s).CertFile,
+        ["key_file"] = s => K(s).KeyFile,
+        ["ca_file"] = s => K(s).CaFile,
+        ["bearer_token"] = s => K(s).BearerToken,
+        ["bearer_token_overwrite_allowed"] = s => K(s).BearerTokenOverwriteAllowed,
+        ["image"] = s => K(s).Image,
+        ["namespace"] = s => K(s).Namespace,
+        ["namespace_overwrite_allowed"] = s => K(s).NamespaceOverwriteAllowed,
+        ["privileged"] = s => K(s).Privileged,
+        ["cpu_limit"] = s => K(s).CpuLimit,
+        ["memory_limit"] = s => K(s).MemoryLimit,
+        ["service_cpu_limit"] = s => K(s).ServiceCpuLimit,
+        ["service_memory_limit"] = s => K(s).ServiceMemoryLimit,
+        ["helper_cpu_limit"] = s => K(s).HelperCpuLimit,
+        ["helper_memory_limit"] = s => K(s).HelperMemoryLimit,
+        ["cpu_request"] = s => K(s).CpuRequest,
+        ["memory_request"] = s => K(s).MemoryRequest,
+        ["service_cpu_request"] = s => K(s).ServiceCpuRequest,
+        ["service_memory_request"] = s => K(s).ServiceMemoryRequest,
+        ["helper_cpu_request"] = s => K(s).HelperCpuRequest,
+        ["helper_memory_request"] = s => K(s).HelperMemoryRequest,
+        ["pull_policy"] = s => K(s).PullPolicy,
+        ["node_selector"] = s => K(s).NodeSelector,
+        ["node_tolerations"] = s => K(s).NodeTolerations,
+        ["image_pull_secrets"] = s => K(s).ImagePullSecrets,
+        ["helper_image"] = s => K(s).HelperImage,
+        ["terminationGracePeriodSeconds"] = s => K(s).TerminationGracePeriodSeconds,
+        ["poll_interval"] = s => K(s).PollInterval,
+        ["poll_timeout"] = s => K(s).PollTimeout,
+        ["pod_labels"] = s => K(s).PodLabels,
+        ["pod_annotations"] = s => K(s).PodAnnotations,
+        ["pod_annotations_overwrite_allowed"] = s => K(s).PodAnnotationsOverwriteAllowed,
+        ["pod_security_context"] = s => K(s).PodSecurityContext,
+        ["service_account"] = s => K(s).ServiceAccount,
+        ["service_account_overwrite_allowed"] = s => K(s).ServiceAccountOverwriteAllowed,
+        ["volumes.host_path"] = s => K(s).Volumes.HostPaths,
+        ["volumes.pvc"] = s => K(s).Volumes.Pvcs,
+        ["volumes.config_map"] = s => K(s).Volumes.ConfigMaps,
+        ["volumes.secret"] = s => K(s).Volumes.Secrets,
+        ["volumes.empty_dir"] = s => K(s).Volumes.EmptyDirs,
+        ["services"] = s => K(s).Services,
+    };
+
+    private static KubernetesSettings K(GlobalSettings settings) => settings.Runners[0].Kubernetes;
+
+    [Theory]
+    [InlineData("concurrent", "global", "concurrent = 7", "7")]
+    [InlineData("check_interval", "global", "check_interval = 10", "10")]
+    [InlineData("log_level", "global", "log_level = \"debug\"", "debug")]
+    [InlineData("log_format", "global", "log_format = \"json\"", "json")]
+    [InlineData("listen_address", "global", "listen_address = \":9252\"", ":9252")]
+    [InlineData("shutdown_timeout", "global", "shutdown_timeout = 60", "60")]
+    [InlineData("name", "runner", "name = \"Kubernetes Runner\"", "Kubernetes Runner")]
+    [InlineData("url", "runner", "url = \"https://gitlab.example.com/\"", "https://gitlab.example.com/")]
+    [InlineData("token", "runner", "token = \"glrt-abc\"", "glrt-abc")]
+    [InlineData("executor", "runner", "executor = \"kubernetes\"", "kubernetes")]
+    [InlineData("limit", "runner", "limit = 3", "3")]
+    [InlineData("request_concurrency", "runner", "request_concurrency = 2", "2")]
+    [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
+    [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
+    [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
+    [InlineData("host", "kubernetes", "host = \"https://10.1.2.3:6443\"", "https://10.1.2.3:6443")]
+    [InlineData("cert_file", "kubernetes", "cert_file = \"/c.crt\"\nkey_file = \"/c.key\"\nca_file = \"/ca.crt\"", "/c.crt")]
+    [InlineData("key_file", "kubernetes", "key_file = \"/c.key\"", "/c.key")]
+    [InlineData("ca_file", "kubernetes", "ca_file = \"/ca.crt\"", "/ca.crt")]
+    [InlineData("bearer_token", "kubernetes", "bearer_token = \"tok\"", "tok")]
+    [InlineData("bearer_token_overwrite_allowed", "kubernetes", "bearer_token_overwrite_allowed = true", "True")]
+    [InlineData("image", "kubernetes", "image = \"ruby:3.3\"", "ruby:3.3")]
+    [InlineData("namespace", "kubernetes", "namespace = \"gitlab\"", "gitlab")]
+    [InlineData("namespace_overwrite_allowed", "kubernetes", "namespace_overwrite_allowed = \"^ci-.*$\"", "^ci-.*$")]
+    [InlineData("privileged", "kubernetes", "privileged = true", "True")]
+    [InlineData("cpu_limit", "kubernetes", "cpu_limit = \"1\"", "1")]
+    [InlineData("memory_limit", "kubernetes", "memory_limit = \"1Gi\"", "1Gi")]
+    [InlineData("service_cpu_limit", "kubernetes", "service_cpu_limit = \"2\"", "2")]
+    [InlineData("service_memory_limit", "kubernetes", "service_memory_limit = \"2Gi\"", "2Gi")]
+    [InlineData("helper_cpu_limit", "kubernetes", "helper_cpu_limit = \"500m\"", "500m")]
+    [InlineData("helper_memory_limit", "kubernetes", "helper_memory_limit = \"100Mi\"", "100Mi")]
+    [InlineData("cpu_request", "kubernetes", "cpu_request = \"1.5\"", "1.5")]
+    [InlineData("memory_request", "kubernetes", "memory_request = \"512Mi\"", "512Mi")]
+    [InlineData("service_cpu_request", "kubernetes", "service_cpu_request = \"250m\"", "250m")]
+    [InlineData("service_memory_request", "kubernetes", "service_memory_request = \"256Mi\"", "256Mi")]
+    [InlineData("helper_cpu_request", "kubernetes", "helper_cpu_request = \"100m\"", "100m")]
+    [InlineData("helper_memory_request", "kubernetes", "helper_memory_request = \"64Mi\"", "64Mi")]
+    [InlineData("pull_policy", "kubernetes", "pull_policy = \"if-not-present\"", "if-not-present")]
+    [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
+        "{gitlab=true, kubernetes.io/arch=amd64}")]
+    [InlineData("node_tolerations", "kubernetes",
+        "[runners.kubernetes.node_tolerations]\n\"z-last=first\" = \"NoSchedule\"\n\"onlyKey\" = \"\"\n\"a=b\" = \"NoExecute\"",
+        "[z-last=first=NoSchedule, onlyKey=, a=b=NoExecute]")]
+    [InlineData("image_pull_secrets", "kubernetes", "image_pull_secrets = [\"one\", \"two\"]", "[one, two]")]
+    [InlineData("helper_image", "kubernetes", "helper_image = \"registry/helper:1\"", "registry/helper:1")]
+    [InlineData("terminationGracePeriodSeconds", "kubernetes", "terminationGracePeriodSeconds = 45", "45")]
+    [InlineData("poll_interval", "kubernetes", "poll_interval = 5", "5")]
+    [InlineData("poll_timeout", "kubernetes", "poll_timeout = 3600", "3600")]
+    [InlineData("pod_labels", "kubernetes", "pod_labels = { team = \"ci\", sha = \"$CI_COMMIT_SHA\" }", "{sha=$CI_COMMIT_SHA, team=ci}")]
+    [InlineData("pod_annotations", "kubernetes", "[runners.kubernetes.pod_annotations]\n\"example.com/a\" = \"1\"", "{example.com/a=1}")]
+    [InlineData("pod_annotations_overwrite_allowed", "kubernetes", "pod_annotations_overwrite_allowed = \"^a=.*$\"", "^a=.*$")]
+    [InlineData("pod_security_context", "kubernetes",
+        "[runners.kubernetes.pod_security_context]\nfs_group = 1\nrun_as_group = 2\nrun_as_non_root = true\nrun_as_user = 3\nsupplemental_groups = [4, 5]",
+        "fs_group=1 run_as_group=2 run_as_non_root=True run_as_user=3 supplemental_groups=[4, 5]")]
+    [InlineData("service_account", "kubernetes", "service_account = \"ci\"", "ci")]
+    [InlineData("service_account_overwrite_allowed", "kubernetes", "service_account_overwrite_allowed = \"^ci-.*$\"", "^ci-.*$")]
+    [InlineData("volumes.host_path", "kubernetes",
+        "[[runners.kubernetes.volumes.host_path]]\nname = \"h1\"\nmount_path = \"/m1\"\nread_only = true\nhost_path = \"/h1\"\n"
+        + "[[runners.kubernetes.volumes.host_path]]\nname = \"h2\"\nmount_path = \"/m2\"",
+        "[HostPathVolume { Name = h1, MountPath = /m1, ReadOnly = True, HostPath = /h1 }, HostPathVolume { Name = h2, MountPath = /m2, ReadOnly = False, HostPath =  }]")]
+    [InlineData("volumes.pvc", "kubernetes", "volumes = { pvc = [{ name = \"p\", mount_path = \"/p\", read_only = true }] }",
+        "[PvcVolume { Name = p, MountPath = /p, ReadOnly = True }]")]
+    [InlineData("volumes.config_map", "kubernetes",
+        "[[runners.kubernetes.volumes.config_map]]\nname = \"cm\"\nmount_path = \"/cm\"\n[runners.kubernetes.volumes.config_map.items]\n\"key_1\" = \"path/one\"",
+        "cm /cm False {key_1=path/one}")]
+    [InlineData("volumes.secret", "kubernetes",
+        "[[runners.kubernetes.volumes.secret]]\nname = \"s\"\nmount_path = \"/s\"\nread_only = true\nitems = { secret_1 = \"file\" }",
+        "s /s True {secret_1=file}")]
+    [InlineData("volumes.empty_dir", "kubernetes",
+        "[[runners.kubernetes.volumes.empty_dir]]\nname = \"e\"\nmount_path = \"/e\"\nmedium = \"Memory\"",
+        "[EmptyDirVolume { Name = e, MountPath = /e, Medium = Memory }]")]
+    [InlineData("services", "kubernetes", "[[runners.kubernetes.services]]\nname = \"postgres:12\"\n[[runners.kubernetes.services]]\nname = \"redis\"",
+        "[ServiceSettings { Name = postgres:12 }, ServiceSettings { Name = redis }]")]
+    public void Keyword_is_read(string keyword, string section, string toml, string expected)
+    {
+        var text = section switch
+        {
+            "global" => $"{toml}\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n",
+            "runner" => $"[[runners]]\nurl = \"u\"\ntoken = \"t\"\n{toml}\n",
+            _ => $"[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\n{toml}\n",
+        };
+        if (keyword == "url" || keyword == "token")
+        {
+            text = $"[[runners]]\n{toml}\n{(keyword == "url" ? "token = \"t\"" : "url = \"u\"")}\n";
+        }
+
+        var result = ConfigLoader.LoadText(text, "config.toml");
+
+        Assert.Empty(result.Errors);
+        Assert.Empty(result.Warnings);
+        Assert.Equal(expected, Render(Accessors[keyword](result.Settings!)));
+    }
+
+    [Fact]
+    public void Every_spec_keyword_has_a_row()
+    {
+        // Guards the table above: a keyword added to the supported list must get a row.
+        var covered = Accessors.Keys.Select(key => key.Split('.')[0]).ToHashSet();
+        var keywords = new[] { "pod_security_context", "volumes", "services" }
+            .Concat(typeof(ConfigLoader).Assembly.GetType("Scheduler.Config.ConfigKeys")!
+                .GetField("Kubernetes")!.GetValue(null) as string[] ?? []);
+        Assert.All(keywords, keyword => Assert.Contains(keyword, covered));
+    }
+
+    [Fact]
+    public void Defaults_apply_when_keys_are_absent()
+    {
+        var result = ConfigLoader.LoadText("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", "config.toml");
+
+        var settings = result.Settings!;
+        var runner = settings.Runners.Single();
+        var kubernetes = runner.Kubernetes;
+        Assert.True(result.IsValid);
+        Assert.Equal((1, 3, 30), (settings.Concurrent, settings.CheckInterval, settings.ShutdownTimeout));
+        Assert.Equal(("kubernetes", 0, 1, 4096), (runner.Executor, runner.Limit, runner.RequestConcurrency, runner.OutputLimit));
+        Assert.Equal((3, 180), (kubernetes.PollInterval, kubernetes.PollTimeout));
+        Assert.Null(kubernetes.TerminationGracePeriodSeconds);
+        Assert.Null(kubernetes.PullPolicy);
+        Assert.Null(kubernetes.Namespace);
+        Assert.False(kubernetes.Privileged);
+        Assert.True(kubernetes.PodSecurityContext.IsEmpty);
+        Assert.Empty(kubernetes.NodeTolerations);
+        Assert.Empty(kubernetes.Services);
+    }
+
+    [Theory]
+    [InlineData("poll_interval = 0", 3, 180)]
+    [InlineData("poll_timeout = 0", 3, 180)]
+    [InlineData("poll_interval = 1\npoll_timeout = 10", 1, 10)]
+    public void Zero_poll_values_mean_the_defaults(string toml, int interval, int timeout)
+    {
+        var result = ConfigLoader.LoadText($"[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\n{toml}\n", "config.toml");
+
+        Assert.True(result.IsValid);
+        Assert.Equal((interval, timeout), (result.Settings!.Runners[0].Kubernetes.PollInterval, result.Settings.Runners[0].Kubernetes.PollTimeout));
+    }
+
+    [Theory]
+    [InlineData("cpu_limit = \"\"")]
+    [InlineData("pull_policy = \"\"")]
+    [InlineData("namespace_overwrite_allowed = \"\"")]
+    public void Empty_strings_mean_not_set(string toml)
+    {
+        var result = ConfigLoader.LoadText($"[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\n{toml}\n", "config.toml");
+
+        var kubernetes = result.Settings!.Runners[0].Kubernetes;
+        Assert.True(result.IsValid);
+        Assert.Null(kubernetes.CpuLimit);
+        Assert.Null(kubernetes.PullPolicy);
+        Assert.Null(kubernetes.NamespaceOverwriteAllowed);
+    }
+
+    [Fact]
+    public void Keys_match_case_insensitively_like_gitlab_runner()
+    {
+        var result = ConfigLoader.LoadText("Concurrent = 5\n[[runners]]\nURL = \"u\"\ntoken = \"t\"\n", "config.toml");
+
+        Assert.Empty(result.Warnings);
+        Assert.Equal(5, result.Settings!.Concurrent);
+        Assert.Equal("u", result.Settings.Runners[0].Url);
+    }
+
+    [Fact]
+    public void File_path_is_recorded_and_diagnostics_name_it()
+    {
+        using var directory = new TemporaryDirectory();
+        var invalid = directory.Write("invalid.toml", "concurrent = \"x\"\n");
+        var valid = directory.Write("valid.toml", "[[runners]]\nurl = \"u\"\ntoken = \"t\"\n");
+
+        Assert.Equal(invalid, Assert.Single(ConfigLoader.LoadFile(invalid).Errors).File);
+        Assert.Equal(valid, ConfigLoader.LoadFile(valid).Settings!.SourcePath);
+    }
+
+    private static string Render(object? value) => value switch
+    {
+        null => "",
+        string text => text,
+        bool flag => flag.ToString(),
+        IReadOnlyDictionary<string, string> map => "{" + string.Join(", ", map.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}")) + "}",
+        IReadOnlyList<KeyValuePair<string, string>> pairs => "[" + string.Join(", ", pairs.Select(p => $"{p.Key}={p.Value}")) + "]",
+        IReadOnlyList<ConfigMapVolume> maps => string.Join("; ", maps.Select(v => $"{v.Name} {v.MountPath} {v.ReadOnly} {Render(v.Items)}")),
+        IReadOnlyList<SecretVolume> secrets => string.Join("; ", secrets.Select(v => $"{v.Name} {v.MountPath} {v.ReadOnly} {Render(v.Items)}")),
+        PodSecurityContextSettings c =>
+            $"fs_group={c.FsGroup} run_as_group={c.RunAsGroup} run_as_non_root={c.RunAsNonRoot} run_as_user={c.RunAsUser} supplemental_groups={Render(c.SupplementalGroups)}",
+        System.Collections.IEnumerable items => "[" + string.Join(", ", items.Cast<object?>().Select(Render)) + "]",
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+}
