@@ -332,21 +332,24 @@ public static class PodBuilder
 
         return (volumes, mounts);
 
-        void Add(string name, string mountPath, bool readOnly, V1Volume volume)
+        // The pod-level volume name must be an RFC 1123 label; GitLab's own examples use names such as "empty_dir", so an
+        // invalid one is converted (the Secret, ConfigMap or PVC it refers to keeps the configured name).
+        void Add(string configuredName, string mountPath, bool readOnly, V1Volume volume)
         {
-            if (!KubernetesNames.IsDns1123Label(name))
+            var name = KubernetesNames.IsDns1123Label(configuredName) ? configuredName : KubernetesNames.ToRfc1123(configuredName);
+            if (name.Length == 0)
             {
-                throw Refuse($"volume name \"{name}\" is not a valid Kubernetes volume name (RFC 1123 label)");
+                throw Refuse($"volume name \"{configuredName}\" cannot be made a valid Kubernetes volume name (RFC 1123 label)");
             }
 
             if (!names.Add(name))
             {
-                throw Refuse($"volume name \"{name}\" is used twice or is reserved by the runner");
+                throw Refuse($"volume name \"{configuredName}\" is used twice or is reserved by the runner");
             }
 
             if (!mountPath.StartsWith('/'))
             {
-                throw Refuse($"volume \"{name}\": mount_path \"{mountPath}\" must be an absolute path");
+                throw Refuse($"volume \"{configuredName}\": mount_path \"{mountPath}\" must be an absolute path");
             }
 
             volume.Name = name;

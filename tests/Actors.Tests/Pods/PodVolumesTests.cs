@@ -176,12 +176,29 @@ public sealed class PodVolumesTests
     [Theory]
     [InlineData("repo")]
     [InlineData(JobSecretLayout.VolumeName)]
-    [InlineData("Bad_Name")]
+    [InlineData("___")]
     public void Reserved_or_invalid_volume_names_are_refused(string name)
     {
         var settings = new KubernetesSettings { Volumes = new VolumesSettings { Pvcs = [new PvcVolume(name, "/data", false)] } };
 
         Assert.Contains(name, TestData.Refusal(settings));
+    }
+
+    [Theory]
+    [InlineData("empty_dir", "empty-dir")]
+    [InlineData("Cache.Dir", "cache-dir")]
+    public void A_volume_name_that_is_not_a_label_is_converted_and_the_object_keeps_its_name(string configured, string expected)
+    {
+        var settings = new KubernetesSettings
+        {
+            Volumes = new VolumesSettings { ConfigMaps = [new ConfigMapVolume(configured, "/cm", false, new Dictionary<string, string>())] },
+        };
+
+        var pod = TestData.Plan(settings).Pod;
+
+        var volume = Assert.Single(pod.Spec.Volumes, v => v.ConfigMap is not null);
+        Assert.Equal((expected, configured), (volume.Name, volume.ConfigMap.Name));
+        Assert.Contains(Container(pod, "build").VolumeMounts, m => m.Name == expected && m.MountPath == "/cm");
     }
 
     [Fact]
