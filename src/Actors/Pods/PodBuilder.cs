@@ -87,7 +87,8 @@ public static class PodBuilder
         volumes.Add(new V1Volume
         {
             Name = JobSecretLayout.VolumeName,
-            Secret = new V1SecretVolumeSource { SecretName = jobSecretName, DefaultMode = Convert.ToInt32("400", 8) },
+            // The default file mode: the job may run as any user, and the Secret is the job's own.
+            Secret = new V1SecretVolumeSource { SecretName = jobSecretName },
         });
 
         var env = Env(runner, job, concurrentId, identity, buildsDir);

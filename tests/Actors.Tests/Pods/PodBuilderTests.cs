@@ -443,6 +443,19 @@ public sealed class PodBuilderTests
         }
     }
 
+    [Theory]
+    [InlineData("bad key=x")]
+    [InlineData("=x")]
+    [InlineData("-lead=x")]
+    public void An_invalid_annotation_key_is_a_refusal(string overwrite)
+    {
+        var settings = new KubernetesSettings { PodAnnotationsOverwriteAllowed = ".*" };
+
+        var refusal = TestData.Refusal(settings, TestData.Job(variables: [TestData.Public("KUBERNETES_POD_ANNOTATIONS_1", overwrite)]));
+
+        Assert.Contains("not a valid annotation key", refusal);
+    }
+
     [Fact]
     public void The_runners_own_labels_cannot_be_overridden()
     {

@@ -144,6 +144,7 @@ public sealed class PodSecretsTests
             Assert.DoesNotContain(JsonSerializer.Serialize(secret).Trim('"'), podJson); // as JSON-escaped text too
         });
         Assert.Equal("bearer-from-job-0001", plan.Overwrites.BearerToken);
+        Assert.DoesNotContain("bearer-from-job-0001", plan.ToString());
         Assert.Equal("ci-review", plan.Pod.Metadata.NamespaceProperty);
         Assert.Equal("test", plan.Pod.Metadata.Annotations["example.com/reviewer"]);
         Assert.Contains("s3cr3t-deploy-key-123", Text(plan.JobSecret, "var.DEPLOY_KEY"));
