@@ -119,7 +119,7 @@ public static class PodBuilder
         };
         var serviceResources = Resources("service_", k8sSettings.ServiceCpuLimit, k8sSettings.ServiceMemoryLimit,
             k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
-        var services = Services(k8sSettings, job, lookup, env, serviceResources, mounts, pullPolicy, securityContext);
+        var services = Services(k8sSettings, job, lookup, env, serviceResources, mounts, pullPolicy, securityContext, jobSecretName);
 
         var (jobSecretData, _) = JobSecretData(job);
         var systemLabels = SystemLabels(runner, job, concurrentId);
@@ -383,7 +383,7 @@ public static class PodBuilder
 
     private static List<V1Container> Services(KubernetesSettings settings, JobPayload job, JobVariableLookup lookup,
         List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, string? pullPolicy,
-        V1SecurityContext? securityContext)
+        V1SecurityContext? securityContext, string jobSecretName)
     {
         // Config services first, then the job's; empty names are skipped before numbering.
         var definitions = settings.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)).Select(s => new JobService { Name = s.Name })
@@ -404,13 +404,25 @@ public static class PodBuilder
                 }
 
                 var value = lookup.ExpandShowable(variable.Value, out var hidden);
-                if (hidden is not null)
+                if (hidden is null)
                 {
-                    throw Refuse($"service \"{service.Name}\": variable {variable.Key} refers to the masked or non-public variable {hidden}; " +
-                                 "secrets never go into container env");
+                    serviceEnv.Add(new V1EnvVar { Name = variable.Key, Value = EscapeForKubelet(value) });
+                    continue;
                 }
 
-                serviceEnv.Add(new V1EnvVar { Name = variable.Key, Value = EscapeForKubelet(value) });
+                // "$DB_PASSWORD" alone: the kubelet reads the value from the job Secret, so it never appears in the pod.
+                if (SecretReference(variable.Value, lookup) is { } secretKey)
+                {
+                    serviceEnv.Add(new V1EnvVar
+                    {
+                        Name = variable.Key,
+                        ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = jobSecretName, Key = secretKey } },
+                    });
+                    continue;
+                }
+
+                throw Refuse($"service \"{service.Name}\": variable {variable.Key} mixes the masked or non-public variable {hidden} " +
+                             "with other text; secrets never go into container env literals (use the variable alone: ${hidden})");
             }
 
             containers.Add(new V1Container
@@ -429,6 +441,20 @@ public static class PodBuilder
         }
 
         return containers;
+    }
+
+    /// <summary>The job Secret key of a value that is exactly one reference (<c>$X</c> or <c>${X}</c>) to a non-file
+    /// variable kept in the job Secret; otherwise null.</summary>
+    private static string? SecretReference(string value, JobVariableLookup lookup)
+    {
+        var name = value.StartsWith("${", StringComparison.Ordinal) && value.EndsWith('}') ? value[2..^1]
+            : value.StartsWith('$') ? value[1..] : null;
+        if (name is null || !IsVariableName(name) || lookup.Find(name) is not { IsShowable: false, File: false })
+        {
+            return null;
+        }
+
+        return JobSecretLayout.VariablePrefix + name;
     }
 
     /// <summary>The container env: runner <c>environment</c>, a few predefined public variables, then the job's public,

@@ -511,16 +511,37 @@ public sealed class PodBuilderTests
         Assert.Contains("not a valid", TestData.Refusal(job: TestData.Job(variables: [TestData.Public(key, "x")])));
     }
 
-    [Fact]
-    public void A_service_variable_referring_to_a_secret_is_a_refusal()
+    [Theory]
+    [InlineData("$DB_PASSWORD")]
+    [InlineData("${DB_PASSWORD}")]
+    public void A_service_variable_that_is_exactly_a_secret_reads_it_from_the_job_secret(string value)
     {
         var job = TestData.Job(
-            variables: [TestData.Masked("DB_PASSWORD", "hunter2")],
-            services: [new JobService { Name = "postgres", Variables = [new JobServiceVariable { Key = "POSTGRES_PASSWORD", Value = "$DB_PASSWORD" }] }]);
+            variables: [TestData.Masked("DB_PASSWORD", "hunter2"), TestData.Masked("DB_PASSWORD", "hunter3")],
+            services: [new JobService { Name = "postgres", Variables = [new JobServiceVariable { Key = "POSTGRES_PASSWORD", Value = value }] }]);
+
+        var plan = TestData.Plan(job: job);
+
+        var env = Assert.Single(Container(plan.Pod, "svc-0").Env, e => e.Name == "POSTGRES_PASSWORD");
+        Assert.Null(env.Value);
+        Assert.Equal((plan.JobSecret.Metadata.Name, "var.DB_PASSWORD"), (env.ValueFrom.SecretKeyRef.Name, env.ValueFrom.SecretKeyRef.Key));
+        Assert.Equal("hunter3"u8.ToArray(), plan.JobSecret.Data["var.DB_PASSWORD"]);
+        Assert.DoesNotContain("hunter", k8s.KubernetesJson.Serialize(plan.Pod));
+    }
+
+    [Theory]
+    [InlineData("pre-$DB_PASSWORD")]
+    [InlineData("$DB_PASSWORD$PUB")]
+    [InlineData("$CERT")] // a file variable has no value key in the job Secret
+    public void A_service_variable_mixing_a_secret_with_text_is_a_refusal(string value)
+    {
+        var job = TestData.Job(
+            variables: [TestData.Masked("DB_PASSWORD", "hunter2"), TestData.Public("PUB", "p"), new JobVariable { Key = "CERT", Value = "pem", File = true }],
+            services: [new JobService { Name = "postgres", Variables = [new JobServiceVariable { Key = "POSTGRES_PASSWORD", Value = value }] }]);
 
         var refusal = TestData.Refusal(job: job);
 
-        Assert.Contains("DB_PASSWORD", refusal);
+        Assert.Contains("POSTGRES_PASSWORD", refusal);
         Assert.DoesNotContain("hunter2", refusal);
     }
 
