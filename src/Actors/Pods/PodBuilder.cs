@@ -10,11 +10,14 @@ namespace Scheduler.Actors.Pods;
 /// nondeterminism, the name suffix, is passed in.</summary>
 /// <remarks>
 /// Choices (see the behaviour reference): containers <c>build</c>, <c>helper</c>, <c>svc-N</c>; build and helper run a
-/// keep-alive shell so stage scripts can be exec'd into them detached; only public, unmasked, non-file variables go into
+/// keep-alive shell so stage scripts can be exec'd into them detached (the build image's entrypoint and command are not
+/// used, as in GitLab Runner without FF_KUBERNETES_HONOR_ENTRYPOINT); only public, unmasked, non-file variables go into
 /// the env (every <c>$</c> doubled, so the kubelet's <c>$(VAR)</c> expansion leaves values as they are); the job token and
 /// every other variable go into the job Secret, mounted read-only in build and helper only; the helper gets no env
 /// (as GitLab Runner since 14.8); securityContext only when privileged; activeDeadlineSeconds is the job timeout plus
-/// <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires first and the pod cannot outlive a lost runner.
+/// <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires first and the pod cannot outlive a lost runner;
+/// label and annotation values may refer only to public, unmasked variables (a reference to another one is a refusal);
+/// volume names that are not RFC 1123 labels (GitLab's own example uses <c>empty_dir</c>) are converted for the pod.
 /// </remarks>
 public static class PodBuilder
 {
@@ -196,6 +199,11 @@ public static class PodBuilder
         if (string.IsNullOrWhiteSpace(image))
         {
             throw Refuse($"{what} \"{name}\" expands to an empty image name");
+        }
+
+        if (image.Trim() != image)
+        {
+            throw Refuse($"{what} \"{image}\" has leading or trailing whitespace");
         }
 
         return image;

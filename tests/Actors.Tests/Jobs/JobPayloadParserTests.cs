@@ -163,6 +163,23 @@ public sealed class JobPayloadParserTests
     }
 
     [Fact]
+    public void Every_truncation_or_corruption_of_a_payload_is_an_error_and_never_an_exception()
+    {
+        var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));
+        var damaged = Enumerable.Range(1, json.Length - 2).Where(i => i % 7 == 0).Select(i => json[..i])
+            .Concat(Enumerable.Range(1, json.Length - 2).Where(i => i % 13 == 0).Select(i => json[..i] + "\"\\u00" + json[(i + 1)..]))
+            .ToList();
+
+        foreach (var text in damaged)
+        {
+            var result = JobPayloadParser.Parse(text);
+            Assert.True(result.IsSuccess || !string.IsNullOrEmpty(result.Error));
+        }
+
+        Assert.All(damaged.Where(t => t.Length < json.Length / 2), t => Assert.False(JobPayloadParser.Parse(t).IsSuccess));
+    }
+
+    [Fact]
     public void ToString_never_prints_secrets()
     {
         var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));

@@ -561,6 +561,28 @@ public sealed class PodBuilderTests
         Assert.Contains("70000", TestData.Refusal(job: job with { Image = new JobImage { Name = "web", Ports = [new JobPort { Number = 70000 }] } }));
     }
 
+    [Theory]
+    [InlineData("""{"id": 1, "token": "t", "job_info": {"project_id": -5}, "image": {"name": "a"}}""", true)]
+    [InlineData("""{"id": 9223372036854775807, "token": "t", "job_info": {"project_id": 9223372036854775807, "name": "ünïcødé \u0000"}, "image": {"name": "a"}}""", true)]
+    [InlineData("""{"id": 1, "token": "t", "image": {"name": " a"}}""", false)]
+    [InlineData("""{"id": 1, "token": "t", "image": {"name": "a"}, "variables": [{"key": "ÄÖ", "value": "x", "public": true}]}""", false)]
+    [InlineData("""{"id": 1, "token": "t", "image": {"name": "a"}, "variables": [{"key": "K", "value": "\u0000$(x)${", "public": true}]}""", true)]
+    [InlineData("""{"id": 1, "token": "t", "image": {"name": "a"}, "services": [{"name": "s", "ports": [{"number": -1}]}]}""", false)]
+    [InlineData("""{"id": 1, "token": "t", "image": {"name": "a"}, "runner_info": {"timeout": 2147483647}}""", true)]
+    public void Untrusted_payloads_give_a_plan_or_a_refusal_never_an_exception(string json, bool planned)
+    {
+        var job = JobPayloadParser.Parse(json).Payload!;
+
+        var result = TestData.Build(job: job);
+
+        Assert.Equal(planned, result.Plan is not null);
+        Assert.Equal(!planned, result.Refusal is not null);
+        if (result.Plan is { } plan)
+        {
+            Assert.True(KubernetesNames.IsDns1123Label(plan.PodName));
+        }
+    }
+
     [Fact]
     public void The_same_inputs_give_the_same_plan()
     {
