@@ -1,0 +1,77 @@
+using k8s;
+using k8s.Models;
+
+namespace Scheduler.Actors.Pods;
+
+/// <summary>Where the job secret is mounted in the build and helper containers, and what it holds.
+/// A stage-script generator reads the variables from here; only public variables are in the container env.</summary>
+public static class JobSecretLayout
+{
+    public const string VolumeName = "scheduler-job";
+    public const string MountPath = "/var/run/scheduler/job";
+    /// <summary>The job token.</summary>
+    public const string TokenKey = "job-token";
+    /// <summary>One line per variable held here, in job order: <c>KEY\t(var|file)\t(raw|expand)\t(masked|plain)</c>.</summary>
+    public const string ManifestKey = "variables";
+    /// <summary>A variable's value is under <c>var.KEY</c>, a file variable's content under <c>file.KEY</c>.</summary>
+    public const string VariablePrefix = "var.";
+    public const string FilePrefix = "file.";
+}
+
+/// <summary>Labels and annotations that identify a job's pod, so a runner can find and adopt it.</summary>
+public static class PodMetadata
+{
+    public const string PodLabel = "pod";
+    public const string JobIdLabel = "scheduler/job-id";
+    public const string ProjectIdLabel = "scheduler/project-id";
+    public const string RunnerLabel = "scheduler/runner";
+    public const string ConcurrentIdLabel = "scheduler/concurrent-id";
+
+    public const string JobNameAnnotation = "scheduler/job-name";
+    public const string JobStageAnnotation = "scheduler/job-stage";
+    public const string PipelineIdAnnotation = "scheduler/pipeline-id";
+    public const string ProjectNameAnnotation = "scheduler/project-name";
+    public const string ProjectPathAnnotation = "scheduler/project-path";
+    public const string RefAnnotation = "scheduler/ref";
+    public const string ShaAnnotation = "scheduler/sha";
+    public const string RunnerNameAnnotation = "scheduler/runner-name";
+    public const string TimeoutAnnotation = "scheduler/timeout-seconds";
+    public const string JobSecretAnnotation = "scheduler/job-secret";
+}
+
+/// <summary>Every object the runner creates for one job: the pod first, then its Secrets. The pod is created first;
+/// the Secrets are created with <see cref="SecretsOwnedBy"/> so they are garbage-collected with it.</summary>
+public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? RegistrySecret, ResolvedOverwrites Overwrites)
+{
+    public string Namespace => Pod.Metadata.NamespaceProperty;
+    public string PodName => Pod.Metadata.Name;
+
+    public IReadOnlyList<V1Secret> Secrets => RegistrySecret is null ? [JobSecret] : [JobSecret, RegistrySecret];
+
+    /// <summary>The pod, then the Secrets, in creation order.</summary>
+    public IReadOnlyList<IKubernetesObject<V1ObjectMeta>> AllObjects => [Pod, .. Secrets];
+
+    /// <summary>Copies of the Secrets whose ownerReference names <paramref name="created"/> (the pod as the API server
+    /// returned it, with its uid). The plan itself is not changed.</summary>
+    public IReadOnlyList<V1Secret> SecretsOwnedBy(V1Pod created)
+    {
+        if (string.IsNullOrEmpty(created.Metadata?.Uid))
+        {
+            throw new ArgumentException("the created pod has no uid", nameof(created));
+        }
+
+        var owner = new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = created.Metadata.Name, Uid = created.Metadata.Uid };
+        return Secrets.Select(secret =>
+        {
+            var copy = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
+            copy.Metadata.OwnerReferences = [owner];
+            return copy;
+        }).ToList();
+    }
+}
+
+/// <summary>The plan, or why the job is refused (a rejected overwrite, no image, an invalid value).</summary>
+public sealed record PodBuildResult(JobPodPlan? Plan, string? Refusal)
+{
+    public bool IsRefused => Refusal is not null;
+}

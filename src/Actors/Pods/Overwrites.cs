@@ -1,0 +1,197 @@
+using System.Text.RegularExpressions;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Pods;
+
+/// <summary>The values a job may overwrite, after its overwrite variables were checked against the allow-lists.
+/// <see cref="PodAnnotations"/> are final: config values and job overwrites, expanded with the job's variables.</summary>
+public sealed record ResolvedOverwrites(
+    string Namespace,
+    string? ServiceAccount,
+    string? BearerToken,
+    IReadOnlyDictionary<string, string> PodAnnotations)
+{
+    // The bearer token is a credential: never printed.
+    public override string ToString() =>
+        $"ResolvedOverwrites {{ Namespace = {Namespace}, ServiceAccount = {ServiceAccount}, BearerToken = {(BearerToken is null ? "(config)" : "[hidden]")}, PodAnnotations = {PodAnnotations.Count} }}";
+}
+
+/// <summary>The overwrites, or why the job is refused.</summary>
+public sealed record OverwriteResult(ResolvedOverwrites? Overwrites, string? Refusal)
+{
+    public bool IsRefused => Refusal is not null;
+}
+
+/// <summary>Job-variable overwrites of namespace, service account, bearer token and pod annotations, as GitLab Runner
+/// applies them: a value is first expanded with the job's variables, then matched UNANCHORED against the allow-list
+/// (users anchor with <c>^…$</c>); an empty allow-list disables the overwrite silently.</summary>
+public static class Overwrites
+{
+    public const string NamespaceVariable = "KUBERNETES_NAMESPACE_OVERWRITE";
+    public const string ServiceAccountVariable = "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE";
+    public const string BearerTokenVariable = "KUBERNETES_BEARER_TOKEN";
+    public const string PodAnnotationsPrefix = "KUBERNETES_POD_ANNOTATIONS_";
+
+    // Values come from jobs: a linear-time engine and a timeout, whatever the pattern.
+    private static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
+    private const RegexOptions PatternOptions = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
+
+    public static OverwriteResult Resolve(KubernetesSettings settings, IReadOnlyList<JobVariable> variables)
+    {
+        var lookup = new JobVariableLookup(variables);
+
+        var ns = Scalar("namespace", settings.Namespace ?? "", settings.NamespaceOverwriteAllowed, NamespaceVariable, lookup,
+            showValue: true, out var refusal);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
+        var serviceAccount = Scalar("service account", settings.ServiceAccount ?? "", settings.ServiceAccountOverwriteAllowed,
+            ServiceAccountVariable, lookup, showValue: true, out refusal);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
+        // A true bool gate means the pattern ".+": any non-empty value.
+        string? bearerToken = null;
+        if (settings.BearerTokenOverwriteAllowed)
+        {
+            var token = Scalar("bearer token", "", ".+", BearerTokenVariable, lookup, showValue: false, out refusal);
+            if (refusal is not null)
+            {
+                return Refuse(refusal);
+            }
+
+            bearerToken = token.Length > 0 ? token : null;
+        }
+
+        var annotations = Annotations(settings, variables, lookup, out refusal);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
+        return new OverwriteResult(
+            new ResolvedOverwrites(ns, serviceAccount.Length > 0 ? serviceAccount : null, bearerToken, annotations!), null);
+    }
+
+    private static OverwriteResult Refuse(string reason) => new(null, reason);
+
+    private static string Scalar(string field, string configValue, string? pattern, string variableName, JobVariableLookup lookup,
+        bool showValue, out string? refusal)
+    {
+        refusal = null;
+        if (string.IsNullOrEmpty(pattern))
+        {
+            return configValue;
+        }
+
+        var variable = lookup.Find(variableName);
+        var value = variable is null ? "" : lookup.ExpandAll(variable.Value);
+        if (value.Length == 0)
+        {
+            return configValue;
+        }
+
+        if (!Matches(pattern, value, out var error))
+        {
+            refusal = error is not null
+                ? $"{field} overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
+                : showValue
+                    ? $"{field} overwrite \"{value}\" (from {variableName}) does not match the allowed pattern \"{pattern}\""
+                    : $"{field} overwrite (from {variableName}) does not match the allowed pattern \"{pattern}\"";
+            return configValue;
+        }
+
+        return value;
+    }
+
+    private static IReadOnlyDictionary<string, string>? Annotations(KubernetesSettings settings, IReadOnlyList<JobVariable> variables,
+        JobVariableLookup lookup, out string? refusal)
+    {
+        refusal = null;
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in settings.PodAnnotations)
+        {
+            var expanded = lookup.ExpandShowable(value, out var hidden);
+            if (hidden is not null)
+            {
+                refusal = $"pod_annotations \"{key}\" refers to the masked or non-public variable {hidden}; secrets never go into annotations";
+                return null;
+            }
+
+            result[key] = expanded;
+        }
+
+        var pattern = settings.PodAnnotationsOverwriteAllowed;
+        if (string.IsNullOrEmpty(pattern))
+        {
+            return result;
+        }
+
+        // Job variables in list order; a later one for the same annotation wins.
+        foreach (var variable in variables)
+        {
+            if (!variable.Key.StartsWith(PodAnnotationsPrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (variable.Masked)
+            {
+                refusal = $"{variable.Key} is masked; a masked value never goes into pod annotations";
+                return null;
+            }
+
+            var value = lookup.ExpandShowable(variable.Value, out var hidden);
+            if (hidden is not null)
+            {
+                refusal = $"{variable.Key} refers to the masked or non-public variable {hidden}; secrets never go into annotations";
+                return null;
+            }
+
+            if (!Matches(pattern, value, out var error))
+            {
+                refusal = error is not null
+                    ? $"pod annotations overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
+                    : $"pod annotations overwrite \"{value}\" (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
+                return null;
+            }
+
+            var equals = value.IndexOf('=');
+            if (equals < 0)
+            {
+                refusal = $"pod annotations overwrite \"{value}\" (from {variable.Key}) is malformed: expected key=value";
+                return null;
+            }
+
+            result[value[..equals]] = value[(equals + 1)..];
+        }
+
+        return result;
+    }
+
+    /// <summary>Unanchored match, as Go's <c>regexp.MatchString</c>. <paramref name="error"/> is set when the pattern
+    /// does not compile for the linear-time engine or the match times out.</summary>
+    public static bool Matches(string pattern, string value, out string? error)
+    {
+        error = null;
+        try
+        {
+            return new Regex(pattern, PatternOptions, MatchTimeout).IsMatch(value);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException)
+        {
+            error = ex.Message;
+            return false;
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            error = "matching timed out";
+            return false;
+        }
+    }
+}

@@ -1,0 +1,674 @@
+using System.Text;
+using System.Text.Json;
+using k8s.Models;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Pods;
+
+/// <summary>Builds a job's pod and Secrets from the runner's config and the job payload. Pure: no I/O; the only
+/// nondeterminism, the name suffix, is passed in.</summary>
+/// <remarks>
+/// Choices (see the behaviour reference): containers <c>build</c>, <c>helper</c>, <c>svc-N</c>; build and helper run a
+/// keep-alive shell so stage scripts can be exec'd into them detached (the build image's entrypoint and command are not
+/// used, as in GitLab Runner without FF_KUBERNETES_HONOR_ENTRYPOINT); only public, unmasked, non-file variables go into
+/// the env (every <c>$</c> doubled, so the kubelet's <c>$(VAR)</c> expansion leaves values as they are); the job token and
+/// every other variable go into the job Secret, mounted read-only in build and helper only; the helper gets no env
+/// (as GitLab Runner since 14.8); securityContext only when privileged; activeDeadlineSeconds is the job timeout plus
+/// <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires first and the pod cannot outlive a lost runner;
+/// label and annotation values may refer only to public, unmasked variables (a reference to another one is a refusal);
+/// volume names that are not RFC 1123 labels (GitLab's own example uses <c>empty_dir</c>) are converted for the pod.
+/// </remarks>
+public static class PodBuilder
+{
+    public const string DefaultBuildsDir = "/builds";
+    public const string DefaultNamespace = "default";
+    public const string BuildsVolumeName = "repo";
+    public const string BuildContainer = "build";
+    public const string HelperContainer = "helper";
+    /// <summary>Margin on top of the job timeout for activeDeadlineSeconds: time for after_script, artifacts and cleanup.</summary>
+    public const int ActiveDeadlineMarginSeconds = 300;
+
+    /// <summary>Keeps a container alive until the pod is deleted; exits 0 on SIGTERM; one sleep per hour, not per second.</summary>
+    public const string KeepAliveScript = "trap 'kill $! 2>/dev/null; exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+    /// <summary>One image is both runner and helper.</summary>
+    public static string DefaultHelperImage(string version) => "scheduler:" + version;
+
+    public static PodBuildResult Build(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity,
+        Func<string>? nameSuffix = null)
+    {
+        try
+        {
+            return new PodBuildResult(BuildPlan(runner, job, concurrentId, identity, nameSuffix ?? PodNaming.RandomSuffix), null);
+        }
+        catch (PodRefusedException refused)
+        {
+            return new PodBuildResult(null, refused.Message);
+        }
+    }
+
+    // Refusals are raised deep in the helpers and caught only in Build, which turns them into a result.
+    private sealed class PodRefusedException(string reason) : Exception(reason);
+
+    private static PodRefusedException Refuse(string reason) => new(reason);
+
+    private static JobPodPlan BuildPlan(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity,
+        Func<string> nameSuffix)
+    {
+        var k8sSettings = runner.Kubernetes;
+        var lookup = new JobVariableLookup(job.Variables);
+
+        var overwriteResult = Overwrites.Resolve(k8sSettings, job.Variables);
+        if (overwriteResult.Refusal is not null)
+        {
+            throw Refuse(overwriteResult.Refusal);
+        }
+
+        var overwrites = overwriteResult.Overwrites!;
+        var ns = overwrites.Namespace.Length > 0 ? overwrites.Namespace : DefaultNamespace;
+        if (!KubernetesNames.IsDns1123Label(ns))
+        {
+            throw Refuse($"namespace \"{ns}\" is not a valid Kubernetes namespace name (RFC 1123 label)");
+        }
+
+        if (overwrites.ServiceAccount is { } sa && !KubernetesNames.IsDns1123Subdomain(sa))
+        {
+            throw Refuse($"service account \"{sa}\" is not a valid Kubernetes name");
+        }
+
+        var prefix = PodNaming.Prefix(runner.Token, job.JobInfo.ProjectId, concurrentId);
+        var podName = PodNaming.PodName(prefix, nameSuffix());
+        var jobSecretName = podName + "-job";
+        var registrySecretName = podName + "-registry";
+
+        var buildsDir = string.IsNullOrEmpty(runner.BuildsDir) ? DefaultBuildsDir : runner.BuildsDir;
+        var pullPolicy = PullPolicy(k8sSettings.PullPolicy);
+        var securityContext = k8sSettings.Privileged ? new V1SecurityContext { Privileged = true } : null;
+        var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir);
+        var jobSecretMount = new V1VolumeMount { Name = JobSecretLayout.VolumeName, MountPath = JobSecretLayout.MountPath, ReadOnlyProperty = true };
+        volumes.Add(new V1Volume
+        {
+            Name = JobSecretLayout.VolumeName,
+            // The default file mode: the job may run as any user, and the Secret is the job's own.
+            Secret = new V1SecretVolumeSource { SecretName = jobSecretName },
+        });
+
+        var env = Env(runner, job, concurrentId, identity, buildsDir);
+
+        var image = BuildImage(job, k8sSettings, lookup);
+        var build = new V1Container
+        {
+            Name = BuildContainer,
+            Image = image,
+            Command = ["sh", "-c", KeepAliveScript],
+            Env = env.Count > 0 ? env : null,
+            Ports = Ports(job.Image?.Ports ?? [], BuildContainer),
+            Resources = Resources("", k8sSettings.CpuLimit, k8sSettings.MemoryLimit, k8sSettings.CpuRequest, k8sSettings.MemoryRequest),
+            VolumeMounts = [.. mounts, jobSecretMount],
+            ImagePullPolicy = pullPolicy,
+            SecurityContext = securityContext,
+        };
+        var helper = new V1Container
+        {
+            Name = HelperContainer,
+            Image = HelperImage(k8sSettings.HelperImage, identity),
+            Command = ["sh", "-c", KeepAliveScript],
+            Resources = Resources("helper_", k8sSettings.HelperCpuLimit, k8sSettings.HelperMemoryLimit,
+                k8sSettings.HelperCpuRequest, k8sSettings.HelperMemoryRequest),
+            VolumeMounts = [.. mounts, jobSecretMount],
+            ImagePullPolicy = pullPolicy,
+            SecurityContext = securityContext,
+        };
+        var serviceResources = Resources("service_", k8sSettings.ServiceCpuLimit, k8sSettings.ServiceMemoryLimit,
+            k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
+        var services = Services(k8sSettings, job, lookup, env, serviceResources, mounts, pullPolicy, securityContext, jobSecretName);
+
+        var (jobSecretData, _) = JobSecretData(job);
+        var systemLabels = SystemLabels(runner, job, concurrentId);
+        var registrySecret = RegistrySecret(job, registrySecretName, ns, systemLabels);
+
+        var pullSecrets = k8sSettings.ImagePullSecrets.Select(name => new V1LocalObjectReference { Name = name }).ToList();
+        if (registrySecret is not null)
+        {
+            pullSecrets.Add(new V1LocalObjectReference { Name = registrySecretName });
+        }
+
+        var pod = new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Name = podName,
+                NamespaceProperty = ns,
+                Labels = PodLabels(k8sSettings, lookup, prefix, systemLabels),
+                Annotations = PodAnnotations(overwrites, runner, job, jobSecretName),
+            },
+            Spec = new V1PodSpec
+            {
+                Containers = [build, helper, .. services],
+                Volumes = volumes,
+                RestartPolicy = "Never",
+                ServiceAccountName = overwrites.ServiceAccount,
+                NodeSelector = k8sSettings.NodeSelector.Count > 0 ? new Dictionary<string, string>(k8sSettings.NodeSelector) : null,
+                Tolerations = Tolerations(k8sSettings.NodeTolerations),
+                ImagePullSecrets = pullSecrets.Count > 0 ? pullSecrets : null,
+                SecurityContext = PodSecurityContext(k8sSettings.PodSecurityContext),
+                TerminationGracePeriodSeconds = k8sSettings.TerminationGracePeriodSeconds,
+                ActiveDeadlineSeconds = job.RunnerInfo.EffectiveTimeoutSeconds + (long)ActiveDeadlineMarginSeconds,
+            },
+        };
+
+        var jobSecret = new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Type = "Opaque",
+            Metadata = new V1ObjectMeta { Name = jobSecretName, NamespaceProperty = ns, Labels = new Dictionary<string, string>(systemLabels) },
+            Data = jobSecretData,
+        };
+
+        return new JobPodPlan(pod, jobSecret, registrySecret, overwrites);
+    }
+
+    private static string BuildImage(JobPayload job, KubernetesSettings settings, JobVariableLookup lookup)
+    {
+        var name = job.Image?.Name;
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            name = settings.Image;
+        }
+
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            throw Refuse("no image specified and no default set in config");
+        }
+
+        return ExpandImage(name, lookup, "image");
+    }
+
+    private static string ExpandImage(string name, JobVariableLookup lookup, string what)
+    {
+        var image = lookup.ExpandShowable(name, out var hidden);
+        if (hidden is not null)
+        {
+            throw Refuse($"{what} \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
+        }
+
+        if (string.IsNullOrWhiteSpace(image))
+        {
+            throw Refuse($"{what} \"{name}\" expands to an empty image name");
+        }
+
+        if (image.Trim() != image)
+        {
+            throw Refuse($"{what} \"{image}\" has leading or trailing whitespace");
+        }
+
+        return image;
+    }
+
+    private static string HelperImage(string? configured, RunnerIdentity identity)
+    {
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            return DefaultHelperImage(identity.Version);
+        }
+
+        var image = VariableExpander.Expand(configured, name => name switch
+        {
+            "CI_RUNNER_VERSION" => identity.Version,
+            "CI_RUNNER_REVISION" => identity.Revision,
+            "CI_RUNNER_EXECUTABLE_ARCH" => identity.Architecture,
+            _ => null,
+        });
+        return string.IsNullOrWhiteSpace(image) ? throw Refuse($"helper_image \"{configured}\" expands to an empty image name") : image;
+    }
+
+    private static string? PullPolicy(string? configured) => configured switch
+    {
+        null or "" => null,
+        "always" => "Always",
+        "never" => "Never",
+        "if-not-present" => "IfNotPresent",
+        _ => throw Refuse($"unsupported pull_policy \"{configured}\": use always, never or if-not-present"),
+    };
+
+    private static V1ResourceRequirements? Resources(string keyPrefix, string? cpuLimit, string? memoryLimit, string? cpuRequest,
+        string? memoryRequest)
+    {
+        var limits = ResourceList(keyPrefix, "limit", cpuLimit, memoryLimit);
+        var requests = ResourceList(keyPrefix, "request", cpuRequest, memoryRequest);
+        return limits is null && requests is null ? null : new V1ResourceRequirements { Limits = limits, Requests = requests };
+    }
+
+    private static Dictionary<string, ResourceQuantity>? ResourceList(string keyPrefix, string kind, string? cpu, string? memory)
+    {
+        var list = new Dictionary<string, ResourceQuantity>();
+        Add("cpu", cpu);
+        Add("memory", memory);
+        return list.Count > 0 ? list : null;
+
+        void Add(string resource, string? text)
+        {
+            if (string.IsNullOrEmpty(text))
+            {
+                return;
+            }
+
+            var quantity = ResourceQuantities.TryParse(text, out var error)
+                           ?? throw Refuse($"invalid {keyPrefix}{resource}_{kind} \"{text}\": {error}");
+            list[resource] = quantity;
+        }
+    }
+
+    private static List<V1Toleration>? Tolerations(IReadOnlyList<KeyValuePair<string, string>> configured)
+    {
+        if (configured.Count == 0)
+        {
+            return null;
+        }
+
+        return configured.Select(entry =>
+        {
+            var equals = entry.Key.IndexOf('=');
+            return equals < 0
+                ? new V1Toleration { Key = entry.Key, OperatorProperty = "Exists", Effect = entry.Value }
+                : new V1Toleration
+                {
+                    Key = entry.Key[..equals], OperatorProperty = "Equal", Value = entry.Key[(equals + 1)..], Effect = entry.Value,
+                };
+        }).ToList();
+    }
+
+    private static V1PodSecurityContext? PodSecurityContext(PodSecurityContextSettings settings) =>
+        settings.IsEmpty
+            ? null
+            : new V1PodSecurityContext
+            {
+                FsGroup = settings.FsGroup,
+                RunAsGroup = settings.RunAsGroup,
+                RunAsNonRoot = settings.RunAsNonRoot,
+                RunAsUser = settings.RunAsUser,
+                SupplementalGroups = settings.SupplementalGroups.Count > 0 ? settings.SupplementalGroups.Select(g => (long?)g).ToList() : null,
+            };
+
+    private static (List<V1Volume> Volumes, List<V1VolumeMount> Mounts) Volumes(VolumesSettings settings, string buildsDir)
+    {
+        var volumes = new List<V1Volume>();
+        var mounts = new List<V1VolumeMount>();
+        var names = new HashSet<string>(StringComparer.Ordinal) { JobSecretLayout.VolumeName };
+
+        var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(path, buildsDir));
+        if (!replacesBuildsDir)
+        {
+            names.Add(BuildsVolumeName);
+            volumes.Add(new V1Volume { Name = BuildsVolumeName, EmptyDir = new V1EmptyDirVolumeSource() });
+            mounts.Add(new V1VolumeMount { Name = BuildsVolumeName, MountPath = buildsDir });
+        }
+
+        foreach (var v in settings.HostPaths)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly,
+                new V1Volume { HostPath = new V1HostPathVolumeSource { Path = string.IsNullOrEmpty(v.HostPath) ? v.MountPath : v.HostPath } });
+        }
+
+        foreach (var v in settings.Secrets)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly, new V1Volume { Secret = new V1SecretVolumeSource { SecretName = v.Name, Items = Items(v.Items) } });
+        }
+
+        foreach (var v in settings.Pvcs)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly,
+                new V1Volume
+                {
+                    PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = v.Name, ReadOnlyProperty = v.ReadOnly ? true : null },
+                });
+        }
+
+        foreach (var v in settings.ConfigMaps)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly, new V1Volume { ConfigMap = new V1ConfigMapVolumeSource { Name = v.Name, Items = Items(v.Items) } });
+        }
+
+        foreach (var v in settings.EmptyDirs)
+        {
+            Add(v.Name, v.MountPath, false,
+                new V1Volume { EmptyDir = new V1EmptyDirVolumeSource { Medium = string.IsNullOrEmpty(v.Medium) ? null : v.Medium } });
+        }
+
+        return (volumes, mounts);
+
+        // The pod-level volume name must be an RFC 1123 label; GitLab's own examples use names such as "empty_dir", so an
+        // invalid one is converted (the Secret, ConfigMap or PVC it refers to keeps the configured name).
+        void Add(string configuredName, string mountPath, bool readOnly, V1Volume volume)
+        {
+            var name = KubernetesNames.IsDns1123Label(configuredName) ? configuredName : KubernetesNames.ToRfc1123(configuredName);
+            if (name.Length == 0)
+            {
+                throw Refuse($"volume name \"{configuredName}\" cannot be made a valid Kubernetes volume name (RFC 1123 label)");
+            }
+
+            if (!names.Add(name))
+            {
+                throw Refuse($"volume name \"{configuredName}\" is used twice or is reserved by the runner");
+            }
+
+            if (!mountPath.StartsWith('/'))
+            {
+                throw Refuse($"volume \"{configuredName}\": mount_path \"{mountPath}\" must be an absolute path");
+            }
+
+            volume.Name = name;
+            volumes.Add(volume);
+            mounts.Add(new V1VolumeMount { Name = name, MountPath = mountPath, ReadOnlyProperty = readOnly ? true : null });
+        }
+    }
+
+    private static IEnumerable<string> AllMountPaths(VolumesSettings s) =>
+        s.HostPaths.Select(v => v.MountPath).Concat(s.Secrets.Select(v => v.MountPath)).Concat(s.Pvcs.Select(v => v.MountPath))
+            .Concat(s.ConfigMaps.Select(v => v.MountPath)).Concat(s.EmptyDirs.Select(v => v.MountPath));
+
+    private static bool SamePath(string a, string b) =>
+        string.Equals(a.Length > 1 ? a.TrimEnd('/') : a, b.Length > 1 ? b.TrimEnd('/') : b, StringComparison.Ordinal);
+
+    private static List<V1KeyToPath>? Items(IReadOnlyDictionary<string, string> items) =>
+        items.Count > 0 ? items.Select(item => new V1KeyToPath { Key = item.Key, Path = item.Value }).ToList() : null;
+
+    private static List<V1ContainerPort>? Ports(IReadOnlyList<JobPort> ports, string container)
+    {
+        if (ports.Count == 0)
+        {
+            return null;
+        }
+
+        return ports.Select(port => port.Number is >= 1 and <= 65535
+            ? new V1ContainerPort { ContainerPort = port.Number }
+            : throw Refuse($"container {container}: port {port.Number} is out of range 1-65535")).ToList();
+    }
+
+    private static List<V1Container> Services(KubernetesSettings settings, JobPayload job, JobVariableLookup lookup,
+        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, string? pullPolicy,
+        V1SecurityContext? securityContext, string jobSecretName)
+    {
+        // Config services first, then the job's; empty names are skipped before numbering.
+        var definitions = settings.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)).Select(s => new JobService { Name = s.Name })
+            .Concat(job.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)))
+            .ToList();
+
+        var containers = new List<V1Container>();
+        for (var i = 0; i < definitions.Count; i++)
+        {
+            var service = definitions[i];
+            var name = $"svc-{i}";
+            var serviceEnv = new List<V1EnvVar>(env);
+            foreach (var variable in service.Variables)
+            {
+                if (!IsVariableName(variable.Key))
+                {
+                    throw Refuse($"service \"{service.Name}\": variable name \"{variable.Key}\" is not a valid environment variable name");
+                }
+
+                var value = lookup.ExpandShowable(variable.Value, out var hidden);
+                if (hidden is null)
+                {
+                    serviceEnv.Add(new V1EnvVar { Name = variable.Key, Value = EscapeForKubelet(value) });
+                    continue;
+                }
+
+                // "$DB_PASSWORD" alone: the kubelet reads the value from the job Secret, so it never appears in the pod.
+                if (SecretReference(variable.Value, lookup) is { } secretKey)
+                {
+                    serviceEnv.Add(new V1EnvVar
+                    {
+                        Name = variable.Key,
+                        ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = jobSecretName, Key = secretKey } },
+                    });
+                    continue;
+                }
+
+                throw Refuse($"service \"{service.Name}\": variable {variable.Key} mixes the masked or non-public variable {hidden} " +
+                             "with other text; secrets never go into container env literals (use the variable alone: ${hidden})");
+            }
+
+            containers.Add(new V1Container
+            {
+                Name = name,
+                Image = ExpandImage(service.Name, lookup, $"service {name} image"),
+                Command = service.Entrypoint.Count > 0 ? service.Entrypoint.ToList() : null,
+                Args = service.Command.Count > 0 ? service.Command.ToList() : null,
+                Env = serviceEnv.Count > 0 ? serviceEnv : null,
+                Ports = Ports(service.Ports, name),
+                Resources = resources,
+                VolumeMounts = mounts.ToList(),
+                ImagePullPolicy = pullPolicy,
+                SecurityContext = securityContext,
+            });
+        }
+
+        return containers;
+    }
+
+    /// <summary>The job Secret key of a value that is exactly one reference (<c>$X</c> or <c>${X}</c>) to a non-file
+    /// variable kept in the job Secret; otherwise null.</summary>
+    private static string? SecretReference(string value, JobVariableLookup lookup)
+    {
+        var name = value.StartsWith("${", StringComparison.Ordinal) && value.EndsWith('}') ? value[2..^1]
+            : value.StartsWith('$') ? value[1..] : null;
+        if (name is null || !IsVariableName(name) || lookup.Find(name) is not { IsShowable: false, File: false })
+        {
+            return null;
+        }
+
+        return JobSecretLayout.VariablePrefix + name;
+    }
+
+    /// <summary>The container env: runner <c>environment</c>, a few predefined public variables, then the job's public,
+    /// unmasked, non-file variables. A repeated name keeps its first position and its last value.</summary>
+    private static List<V1EnvVar> Env(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity, string buildsDir)
+    {
+        var ordered = new List<string>();
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        foreach (var entry in runner.Environment)
+        {
+            var equals = entry.IndexOf('=');
+            Set(equals < 0 ? entry : entry[..equals], equals < 0 ? "" : entry[(equals + 1)..], "runner environment");
+        }
+
+        Set("CI_RUNNER_VERSION", identity.Version, "");
+        Set("CI_RUNNER_REVISION", identity.Revision, "");
+        Set("CI_RUNNER_EXECUTABLE_ARCH", identity.Architecture, "");
+        Set("CI_CONCURRENT_ID", concurrentId.ToString(System.Globalization.CultureInfo.InvariantCulture), "");
+        Set("CI_BUILDS_DIR", buildsDir, "");
+
+        foreach (var variable in job.Variables)
+        {
+            if (variable.IsShowable && !variable.File)
+            {
+                Set(variable.Key, variable.Value, "job variable");
+            }
+        }
+
+        return ordered.Select(name => new V1EnvVar { Name = name, Value = EscapeForKubelet(values[name]) }).ToList();
+
+        void Set(string name, string value, string source)
+        {
+            if (!IsVariableName(name))
+            {
+                throw Refuse($"{source} name \"{name}\" is not a valid environment variable name");
+            }
+
+            if (!values.ContainsKey(name))
+            {
+                ordered.Add(name);
+            }
+
+            values[name] = value;
+        }
+    }
+
+    /// <summary>The kubelet expands <c>$(VAR)</c> in env values and turns <c>$$</c> into <c>$</c>: doubling every
+    /// <c>$</c> makes the container see the value as it was sent.</summary>
+    public static string EscapeForKubelet(string value) => value.Replace("$", "$$", StringComparison.Ordinal);
+
+    private static bool IsVariableName(string name) =>
+        name.Length > 0 && name.All(c => c is '_' or (>= '0' and <= '9') or (>= 'a' and <= 'z') or (>= 'A' and <= 'Z'));
+
+    /// <summary>The job token and every variable that may not go into the env, with a manifest that keeps job order.</summary>
+    private static (Dictionary<string, byte[]> Data, int Count) JobSecretData(JobPayload job)
+    {
+        var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [JobSecretLayout.TokenKey] = Encoding.UTF8.GetBytes(job.Token) };
+        var manifest = new List<string>();
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var variable in job.Variables)
+        {
+            if (variable.IsShowable && !variable.File)
+            {
+                continue;
+            }
+
+            if (!IsVariableName(variable.Key))
+            {
+                throw Refuse($"job variable name \"{variable.Key}\" is not a valid variable name ([A-Za-z0-9_])");
+            }
+
+            var kind = variable.File ? "file" : "var";
+            var line = $"{variable.Key}\t{kind}\t{(variable.Raw ? "raw" : "expand")}\t{(variable.Masked ? "masked" : "plain")}";
+            if (lines.TryGetValue(variable.Key, out var index))
+            {
+                // A repeated key keeps its first position and its last definition.
+                data.Remove(JobSecretLayout.VariablePrefix + variable.Key);
+                data.Remove(JobSecretLayout.FilePrefix + variable.Key);
+                manifest[index] = line;
+            }
+            else
+            {
+                lines[variable.Key] = manifest.Count;
+                manifest.Add(line);
+            }
+
+            var prefix = variable.File ? JobSecretLayout.FilePrefix : JobSecretLayout.VariablePrefix;
+            data[prefix + variable.Key] = Encoding.UTF8.GetBytes(variable.Value);
+        }
+
+        data[JobSecretLayout.ManifestKey] = Encoding.UTF8.GetBytes(string.Join('\n', manifest) + (manifest.Count > 0 ? "\n" : ""));
+        // The API server refuses Secrets over 1 MiB.
+        if (data.Sum(entry => entry.Key.Length + (long)entry.Value.Length) > 1024 * 1024)
+        {
+            throw Refuse("the job's variables exceed the 1 MiB a Kubernetes Secret can hold");
+        }
+
+        return (data, manifest.Count);
+    }
+
+    private static V1Secret? RegistrySecret(JobPayload job, string name, string ns, IReadOnlyDictionary<string, string> labels)
+    {
+        var auths = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var credential in job.Credentials.Where(c => c.IsRegistry && c.Url.Length > 0))
+        {
+            auths[credential.Url] = new Dictionary<string, string>
+            {
+                ["username"] = credential.Username,
+                ["password"] = credential.Password,
+                ["auth"] = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.Username}:{credential.Password}")),
+            };
+        }
+
+        if (auths.Count == 0)
+        {
+            return null;
+        }
+
+        return new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Type = "kubernetes.io/dockerconfigjson",
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = new Dictionary<string, string>(labels) },
+            Data = new Dictionary<string, byte[]> { [".dockerconfigjson"] = JsonSerializer.SerializeToUtf8Bytes(new { auths }) },
+        };
+    }
+
+    private static Dictionary<string, string> SystemLabels(RunnerEntry runner, JobPayload job, int concurrentId) => new(StringComparer.Ordinal)
+    {
+        [PodMetadata.JobIdLabel] = job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [PodMetadata.ProjectIdLabel] = job.JobInfo.ProjectId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [PodMetadata.RunnerLabel] = RunnerLabelValue(runner.Name),
+        [PodMetadata.ConcurrentIdLabel] = concurrentId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The runner's name as a label value (<c>unnamed</c> when it has none): identifies the runner's pods.</summary>
+    public static string RunnerLabelValue(string runnerName)
+    {
+        var value = KubernetesNames.ToRfc1123(runnerName);
+        return value.Length > 0 ? value : "unnamed";
+    }
+
+    private static Dictionary<string, string> PodLabels(KubernetesSettings settings, JobVariableLookup lookup, string prefix,
+        IReadOnlyDictionary<string, string> systemLabels)
+    {
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal) { [PodMetadata.PodLabel] = prefix };
+        foreach (var (key, raw) in settings.PodLabels)
+        {
+            if (!KubernetesNames.IsQualifiedName(key))
+            {
+                throw Refuse($"pod_labels key \"{key}\" is not a valid label key");
+            }
+
+            var value = lookup.ExpandShowable(raw, out var hidden);
+            if (hidden is not null)
+            {
+                throw Refuse($"pod_labels \"{key}\" refers to the masked or non-public variable {hidden}; secrets never go into labels");
+            }
+
+            if (!KubernetesNames.IsLabelValue(value))
+            {
+                throw Refuse($"pod_labels \"{key}\" = \"{raw}\" gives \"{value}\", which is not a valid label value " +
+                             "(at most 63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit)");
+            }
+
+            labels[key] = value;
+        }
+
+        // The runner's own labels win: adoption depends on them.
+        foreach (var (key, value) in systemLabels)
+        {
+            labels[key] = value;
+        }
+
+        return labels;
+    }
+
+    private static Dictionary<string, string> PodAnnotations(ResolvedOverwrites overwrites, RunnerEntry runner, JobPayload job,
+        string jobSecretName)
+    {
+        var annotations = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in overwrites.PodAnnotations)
+        {
+            if (!KubernetesNames.IsQualifiedName(key))
+            {
+                throw Refuse($"pod annotation key \"{key}\" is not a valid annotation key");
+            }
+
+            annotations[key] = value;
+        }
+
+        var info = job.JobInfo;
+        annotations[PodMetadata.JobIdLabel] = job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        annotations[PodMetadata.JobNameAnnotation] = info.Name;
+        annotations[PodMetadata.JobStageAnnotation] = info.Stage;
+        annotations[PodMetadata.PipelineIdAnnotation] = info.PipelineId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        annotations[PodMetadata.ProjectIdLabel] = info.ProjectId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        annotations[PodMetadata.ProjectNameAnnotation] = info.ProjectName;
+        annotations[PodMetadata.ProjectPathAnnotation] = info.ProjectFullPath;
+        annotations[PodMetadata.RefAnnotation] = job.GitInfo.Ref;
+        annotations[PodMetadata.ShaAnnotation] = job.GitInfo.Sha;
+        annotations[PodMetadata.RunnerNameAnnotation] = runner.Name;
+        annotations[PodMetadata.TimeoutAnnotation] = job.RunnerInfo.EffectiveTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        annotations[PodMetadata.JobSecretAnnotation] = jobSecretName;
+        return annotations;
+    }
+}
