@@ -29,6 +29,9 @@ internal sealed class FakePodRuntime(NodeSettings node, IPodHost host) : IPodRun
 
     public string LogText { get; set; } = "line 1\nline 2\nline 3\n";
 
+    /// <summary>When set, logs are refused with this message (as a runtime refuses a container that has not started).</summary>
+    public string? LogRefusal { get; set; }
+
     public void PodCreated(V1Pod pod)
     {
         var key = Key(pod.Metadata.NamespaceProperty, pod.Metadata.Name);
@@ -68,8 +71,8 @@ internal sealed class FakePodRuntime(NodeSettings node, IPodHost host) : IPodRun
 
     public async Task StreamLogAsync(string @namespace, string podName, PodLogOptions options, Stream output, CancellationToken cancellationToken)
     {
-        if (!_pods.TryGetValue(Key(@namespace, podName), out var pod))
-            throw new PodRuntimeException(400, "BadRequest", $"container \"{options.Container}\" in pod \"{podName}\" is waiting to start: ContainerCreating");
+        if (LogRefusal is not null || !_pods.ContainsKey(Key(@namespace, podName)))
+            throw new PodRuntimeException(400, "BadRequest", LogRefusal ?? $"pod {podName} is unknown to the node");
         var lines = LogText.Split('\n', StringSplitOptions.RemoveEmptyEntries).AsEnumerable();
         if (options.TailLines is { } tail) lines = lines.TakeLast((int)tail);
         foreach (var line in lines)
@@ -86,7 +89,6 @@ internal sealed class FakePodRuntime(NodeSettings node, IPodHost host) : IPodRun
                 await output.WriteAsync(Encoding.UTF8.GetBytes($"follow {i}\n"), cancellationToken);
             }
         }
-        _ = pod;
     }
 
     public async Task<int> ExecAsync(ExecRequest request, ExecStreams streams, CancellationToken cancellationToken)
