@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using k8s;
 using Xunit.Abstractions;
 
 namespace Scheduler.LocalCluster.Tests;
@@ -93,5 +94,47 @@ public sealed class KubectlTests(ITestOutputHelper output)
         var missing = await Kubectl.RunAsync(kubectl, config, null, "get", "pod", "hello");
         Assert.NotEqual(0, missing.ExitCode);
         Assert.Contains("pods \"hello\" not found", missing.Stderr);
+    }
+
+    [Fact]
+    public async Task Kubectl_typed_create_commands_and_server_side_tables_work()
+    {
+        var kubectl = Kubectl.Find();
+        if (kubectl is null)
+        {
+            output.WriteLine("kubectl is not on PATH; nothing to drive");
+            return;
+        }
+        await using var cluster = await TestCluster.StartAsync();
+        var config = cluster.Server.KubeconfigPath;
+        async Task<Kubectl.Result> Run(params string[] args)
+        {
+            var result = await Kubectl.RunAsync(kubectl, config, null, args);
+            output.WriteLine($"kubectl {string.Join(' ', args)}\n{result}");
+            return result;
+        }
+
+        // These commands send protobuf bodies.
+        Assert.Equal(0, (await Run("create", "namespace", "ci")).ExitCode);
+        Assert.Equal(0, (await Run("create", "secret", "generic", "creds", "-n", "ci", "--from-literal=user=bob")).ExitCode);
+        Assert.Equal(0, (await Run("create", "configmap", "settings", "-n", "ci", "--from-literal=mode=fast")).ExitCode);
+        Assert.Equal(0, (await Run("create", "serviceaccount", "builder", "-n", "ci")).ExitCode);
+
+        var secret = await cluster.Client.CoreV1.ReadNamespacedSecretAsync("creds", "ci");
+        Assert.Equal("bob", System.Text.Encoding.UTF8.GetString(secret.Data["user"]));
+        Assert.Equal("Opaque", secret.Type);
+        Assert.Equal("fast", (await cluster.Client.CoreV1.ReadNamespacedConfigMapAsync("settings", "ci")).Data["mode"]);
+
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(TestObjects.Pod("web"), "ci");
+        await TestObjects.WaitForPhase(cluster.Client, "web", "Running", "ci");
+        var pods = await Run("get", "pods", "-n", "ci");
+        Assert.Matches(@"NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE", pods.Stdout);
+        Assert.Matches(@"web\s+1/1\s+Running\s+0", pods.Stdout);
+        var secrets = await Run("get", "secrets", "-n", "ci");
+        Assert.Matches(@"creds\s+Opaque\s+1", secrets.Stdout);
+
+        Assert.Equal(0, (await Run("delete", "namespace", "ci", "--timeout=20s")).ExitCode);
+        var namespaces = await Run("get", "namespaces", "-o", "name");
+        Assert.DoesNotContain("namespace/ci", namespaces.Stdout);
     }
 }

@@ -121,7 +121,7 @@ internal sealed class Cluster : IPodHost
                 foreach (var (key, value) in secret.StringData) secret.Data[key] = System.Text.Encoding.UTF8.GetBytes(value ?? "");
                 secret.StringData = null;
             }
-            secret.Type ??= "Opaque";
+            if (string.IsNullOrEmpty(secret.Type)) secret.Type = "Opaque";
             obj = ResourceKind.From(secret);
         }
         else if (kind == ResourceKind.ConfigMaps)
@@ -388,15 +388,16 @@ internal sealed class Cluster : IPodHost
         {
             var secret = ResourceKind.To<V1Secret>(result);
             errors = ConfigValidation.ValidateSecret(secret);
-            if (current["type"]?.ToString() != (secret.Type ?? "Opaque"))
+            if (string.IsNullOrEmpty(secret.Type)) secret.Type = "Opaque";
+            if (current["type"]?.ToString() != secret.Type)
                 errors.Add(FieldError.Invalid("type", secret.Type, "field is immutable"));
             if (secret.StringData is { Count: > 0 })
             {
                 secret.Data ??= new Dictionary<string, byte[]>();
                 foreach (var (key, value) in secret.StringData) secret.Data[key] = System.Text.Encoding.UTF8.GetBytes(value ?? "");
                 secret.StringData = null;
-                result = ResourceKind.From(secret);
             }
+            result = ResourceKind.From(secret);
         }
         else if (kind == ResourceKind.ConfigMaps)
         {

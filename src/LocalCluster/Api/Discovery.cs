@@ -33,6 +33,8 @@ internal static class Discovery
                 ["shortNames"] = new JsonArray(kind.ShortNames.Select(v => (JsonNode?)v).ToArray()),
                 ["storageVersionHash"] = kind.Kind.ToLowerInvariant(),
             });
+            if (kind == ResourceKind.Pods || kind == ResourceKind.Services)
+                resources[^1]!["categories"] = new JsonArray("all");
             foreach (var sub in kind.Subresources)
             {
                 string[] verbs = sub switch { "status" => ["get", "patch", "update"], "log" => ["get"], _ => ["create", "get"] };

@@ -35,8 +35,9 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
         {
             // The client went away or the server is stopping.
         }
-        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException or KeyNotFoundException)
+        catch (Exception e)
         {
+            // Nothing a client sends may take the server down: anything unforeseen is a 500 Status.
             await WriteErrorAsync(context, new ApiException(500, "InternalError", $"Internal error occurred: {e.Message}")).ConfigureAwait(false);
         }
     }
@@ -152,7 +153,11 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
                     return;
                 case "GET":
                     counters.Record("list", resourceName);
-                    await WriteJsonAsync(context, 200, List(r.Kind, r.Namespace, query)).ConfigureAwait(false);
+                    var list = List(r.Kind, r.Namespace, query);
+                    if (TableView.Requested(request.Headers.Accept))
+                        list = TableView.Render(r.Kind, list["items"]!.AsArray().Select(i => i!.AsObject()),
+                            long.Parse((string)list["metadata"]!["resourceVersion"]!, CultureInfo.InvariantCulture), query["includeObject"] == "Object");
+                    await WriteJsonAsync(context, 200, list).ConfigureAwait(false);
                     return;
                 case "POST" when r.LegacyWatch == false && (r.Namespace is not null || !r.Kind.Namespaced):
                     counters.Record("create", resourceName);
@@ -181,7 +186,10 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
         {
             case "GET":
                 counters.Record("get", resourceName);
-                await WriteJsonAsync(context, 200, cluster.Get(r.Kind, r.Namespace, r.Name)).ConfigureAwait(false);
+                var found = cluster.Get(r.Kind, r.Namespace, r.Name);
+                if (TableView.Requested(request.Headers.Accept) && r.Subresource is null)
+                    found = TableView.Render(r.Kind, [found], cluster.Store.CurrentVersion, query["includeObject"] == "Object");
+                await WriteJsonAsync(context, 200, found).ConfigureAwait(false);
                 return;
             case "PUT":
                 counters.Record("update", resourceName);
@@ -291,7 +299,10 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
         return new DeleteRequest(grace, policy, uid, version, false);
     }
 
-    private static async Task<string> ReadBodyAsync(HttpContext context)
+    private static async Task<string> ReadBodyAsync(HttpContext context) =>
+        Encoding.UTF8.GetString(await ReadBytesAsync(context).ConfigureAwait(false));
+
+    private static async Task<byte[]> ReadBytesAsync(HttpContext context)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
@@ -301,7 +312,7 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
             buffer.Write(chunk, 0, read);
             if (buffer.Length > MaxBodyBytes) throw new ApiException(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728");
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        return buffer.ToArray();
     }
 
     private static async Task<JsonNode> ReadJsonAsync(HttpContext context)
@@ -320,6 +331,17 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
     private static async Task<JsonObject> ReadObjectAsync(HttpContext context)
     {
         var contentType = (context.Request.ContentType ?? "application/json").Split(';')[0].Trim();
+        if (contentType == ProtobufObjects.ContentType)
+        {
+            try
+            {
+                return ProtobufObjects.Decode(await ReadBytesAsync(context).ConfigureAwait(false));
+            }
+            catch (FormatException e)
+            {
+                throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json ({e.Message})");
+            }
+        }
         if (contentType is not ("application/json" or ""))
             throw new ApiException(415, "UnsupportedMediaType", $"the body of the request was in an unknown format - accepted media types include: application/json (got {contentType})");
         return await ReadJsonAsync(context).ConfigureAwait(false) as JsonObject

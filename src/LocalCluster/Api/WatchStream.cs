@@ -20,6 +20,8 @@ internal sealed class WatchStream(Cluster cluster, FaultSettings faults, TimeSpa
         if (faults.WatchMaxDuration is { } maxDuration && maxDuration < timeout) timeout = maxDuration;
         var bookmarks = query["allowWatchBookmarks"] == "true";
         var fromVersion = query["resourceVersion"].ToString();
+        var asTable = TableView.Requested(context.Request.Headers.Accept);
+        var includeObject = query["includeObject"] == "Object";
 
         WatchSubscription subscription;
         try
@@ -61,7 +63,8 @@ internal sealed class WatchStream(Cluster cluster, FaultSettings faults, TimeSpa
                     if (!available) break;
                     while ((faults.WatchMaxEvents is not { } limit || sent < limit) && subscription.Events.TryRead(out var e))
                     {
-                        await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Object }).ConfigureAwait(false);
+                        var payload = asTable ? TableView.Render(kind, [e.Object], e.ResourceVersion, includeObject) : e.Object;
+                        await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = payload }).ConfigureAwait(false);
                         sent++;
                     }
                 }
