@@ -67,6 +67,36 @@ internal static partial class HostProcesses
         if (pid > 1) SysKill(pid, signal);
     }
 
+    /// <summary>
+    /// SIGKILL from the inside out: the sandbox's own init dies first and the outer process reaps it and exits
+    /// (killing the outer first would leave that init a zombie of the host's pid 1). The outer is killed too if it lingers.
+    /// </summary>
+    public static async Task KillSandboxAsync(Process outer)
+    {
+        int outerPid;
+        try
+        {
+            outerPid = outer.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return;
+        }
+        foreach (var pid in Descendants(outerPid, 0)) Signal(pid, SigKill);
+        try
+        {
+            await outer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(1));
+        }
+        catch (TimeoutException)
+        {
+            Signal(outerPid, SigKill);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already disposed: it has exited.
+        }
+    }
+
     /// <summary>Descendants of <paramref name="root"/> deeper than <paramref name="skipDepth"/> levels (the root is depth 0).</summary>
     public static List<int> Descendants(int root, int skipDepth)
     {

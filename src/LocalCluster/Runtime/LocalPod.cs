@@ -204,7 +204,7 @@ internal sealed class LocalPod
             container.StartedAt = DateTime.UtcNow;
             killNow = _stopRequested;
         }
-        if (killNow) HostProcesses.Signal(process.Id, HostProcesses.SigKill);
+        if (killNow) _ = HostProcesses.KillSandboxAsync(process);
         // Stdin stays open (never written) for stdin: true, like a container nobody has attached to; else EOF.
         if (container.Spec.Stdin != true) process.StandardInput.Close();
         Event("Normal", "Started", $"Started container {container.Name}", container);
@@ -214,7 +214,6 @@ internal sealed class LocalPod
         var stderr = PumpAsync(process.StandardError.BaseStream, "stderr", log);
         await process.WaitForExitAsync(CancellationToken.None);
         await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2)));
-        log.Complete();
         List<Process> execs;
         lock (_lock)
         {
@@ -223,9 +222,11 @@ internal sealed class LocalPod
             execs = [.. container.Execs];
         }
         // Exec'd processes live in the container: they end with it.
-        foreach (var exec in execs) HostProcesses.Signal(exec.Id, HostProcesses.SigKill);
-        container.Exited.TrySetResult();
+        foreach (var exec in execs) _ = HostProcesses.KillSandboxAsync(exec);
+        // Terminated is reported before followers of the log finish, so a client that saw the end sees the status.
         Publish();
+        log.Complete();
+        container.Exited.TrySetResult();
     }
 
     private async Task<IReadOnlyDictionary<string, string>> ResolveEnvironmentAsync(LocalContainer container)
@@ -408,14 +409,14 @@ internal sealed class LocalPod
             container.Execs.Add(process);
             killNow = _stopRequested || container.IsTerminated;
         }
-        if (killNow) HostProcesses.Signal(process.Id, HostProcesses.SigKill);
+        if (killNow) _ = HostProcesses.KillSandboxAsync(process);
         using var stopCopy = new CancellationTokenSource();
         try
         {
             var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
             var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout);
             var stderr = CopyOutputAsync(process.StandardError.BaseStream, streams.Stderr);
-            await using (cancellationToken.Register(() => HostProcesses.Signal(process.Id, HostProcesses.SigKill)))
+            await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
                 await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
@@ -512,9 +513,8 @@ internal sealed class LocalPod
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
         lock (_lock) processes = AllProcesses();
         var remaining = processes.SelectMany(p => HostProcesses.Descendants(p.Id, 0)).ToList();
-        foreach (var process in processes) HostProcesses.Signal(process.Id, HostProcesses.SigKill);
+        await Task.WhenAll(processes.Select(HostProcesses.KillSandboxAsync));
         foreach (var pid in remaining) HostProcesses.Signal(pid, HostProcesses.SigKill);
-        await Task.WhenAll(processes.Select(p => p.WaitForExitAsync())).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
         await HostProcesses.WaitGoneAsync(remaining, TimeSpan.FromSeconds(5));
         var started = _containers.Concat(_initContainers).Where(c => c.HasStarted).Select(c => c.Exited.Task);
         await Task.WhenAll(started).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { });

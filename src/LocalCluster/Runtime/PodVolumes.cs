@@ -49,6 +49,8 @@ public static class PodVolumes
         {
             if (emptyDir.Medium == "Memory") dir = Path.Combine(MemoryDir(uid), volume.Name);
             Directory.CreateDirectory(dir);
+            // Like kubelet: world-writable, so a container running as any user can use it.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
             return (dir, null);
         }
         if (volume.HostPath is { } hostPath) return (hostPath.Path, PrepareHostPath(hostPath));
