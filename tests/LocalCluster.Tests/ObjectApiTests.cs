@@ -356,7 +356,7 @@ public sealed class ObjectApiTests
     {
         await using var cluster = await TestCluster.StartAsync(o => o with
         {
-            Node = new Runtime.NodeSettings { NodeName = "builder-1", Labels = new Dictionary<string, string> { ["pool"] = "ci" } },
+            Node = new Scheduler.LocalCluster.Runtime.NodeSettings { NodeName = "builder-1", Labels = new Dictionary<string, string> { ["pool"] = "ci" } },
         });
         var node = (await cluster.Client.CoreV1.ListNodeAsync()).Items.Single();
         Assert.Equal("builder-1", node.Metadata.Name);
