@@ -108,7 +108,7 @@ public sealed class EndToEndTests(ITestOutputHelper output) : IAsyncLifetime
         await _client.CoreV1.CreateNamespacedPodAsync(ShellPod("exec", "Never", ("main", "echo ready > /shared/state; sleep 60")), "default");
         await WaitForPhase(_client, "exec", "Running");
         string stdout = "", stderr = "";
-        var code = await _client.NamespacedPodExecAsync("exec", "default", "main", ["sh", "-c", "cat /shared/state; " + script], false,
+        var code = await _client.NamespacedPodExecAsync("exec", "default", "main", ["sh", "-c", "for i in $(seq 1 100); do [ -s /shared/state ] && break; sleep 0.05; done; cat /shared/state; " + script], false,
             async (_, o, e) =>
             {
                 var readOut = new StreamReader(o).ReadToEndAsync();
