@@ -47,20 +47,20 @@ internal sealed class Cluster : IPodHost
     public JsonObject Create(ResourceKind kind, string? ns, JsonObject raw, bool dryRun)
     {
         var meta = ObjectStore.Meta(raw);
-        var bodyNamespace = (string?)meta["namespace"];
+        var bodyNamespace = JsonText.Str(meta["namespace"]);
         if (kind.Namespaced)
         {
             if (!string.IsNullOrEmpty(bodyNamespace) && bodyNamespace != ns)
                 throw ApiException.BadRequest("the namespace of the provided object does not match the namespace sent on the request");
         }
         CheckKind(kind, raw);
-        if (string.IsNullOrEmpty((string?)meta["name"]) && meta["generateName"] is JsonValue generate && (string?)generate is { Length: > 0 } prefix)
+        if (string.IsNullOrEmpty(JsonText.Str(meta["name"])) && meta["generateName"] is JsonValue generate && JsonText.Str(generate) is { Length: > 0 } prefix)
             meta["name"] = prefix + RandomSuffix();
 
         if (kind == ResourceKind.Pods)
         {
             var quantityErrors = QuantityRules.ValidatePodResources(raw);
-            if (quantityErrors.Count > 0) throw ApiException.Invalid(kind, (string?)meta["name"] ?? "", quantityErrors);
+            if (quantityErrors.Count > 0) throw ApiException.Invalid(kind, JsonText.Str(meta["name"]) ?? "", quantityErrors);
         }
         var obj = kind.Normalize(raw);
         meta = ObjectStore.Meta(obj);
@@ -68,7 +68,7 @@ internal sealed class Cluster : IPodHost
             meta.Remove(field);
         if (kind.Namespaced) meta["namespace"] = ns;
         else meta.Remove("namespace");
-        var name = (string?)meta["name"] ?? "";
+        var name = JsonText.Str(meta["name"]) ?? "";
 
         obj = Admit(kind, obj, name);
         if (kind.Namespaced) RequireNamespace(ns!, forCreate: true);
@@ -89,9 +89,9 @@ internal sealed class Cluster : IPodHost
 
     private static void CheckKind(ResourceKind kind, JsonObject raw)
     {
-        if (raw["kind"] is JsonValue k && (string?)k is { Length: > 0 } given && given != kind.Kind)
+        if (raw["kind"] is JsonValue k && JsonText.Str(k) is { Length: > 0 } given && given != kind.Kind)
             throw ApiException.BadRequest($"the kind in the data ({given}) does not match the expected kind ({kind.Kind})");
-        if (raw["apiVersion"] is JsonValue v && (string?)v is { Length: > 0 } version && version != "v1")
+        if (raw["apiVersion"] is JsonValue v && JsonText.Str(v) is { Length: > 0 } version && version != "v1")
             throw ApiException.BadRequest($"the API version in the data ({version}) does not match the expected API version (v1)");
     }
 
@@ -198,10 +198,10 @@ internal sealed class Cluster : IPodHost
 
     private void RequireServiceAccount(string ns, JsonObject pod)
     {
-        var account = (string?)pod["spec"]?["serviceAccountName"] ?? "default";
+        var account = JsonText.Str(pod["spec"]?["serviceAccountName"]) ?? "default";
         if (Store.Get(ResourceKind.ServiceAccounts, ns, account) is null)
             throw new ApiException(403, "Forbidden",
-                $"pods \"{(string?)ObjectStore.Meta(pod)["name"]}\" is forbidden: error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found");
+                $"pods \"{JsonText.Str(ObjectStore.Meta(pod)["name"])}\" is forbidden: error looking up service account {ns}/{account}: serviceaccount \"{account}\" not found");
     }
 
     private void CreateDefaultServiceAccount(string ns)
@@ -273,7 +273,7 @@ internal sealed class Cluster : IPodHost
         if (!fields.Matches(obj)) return false;
         if (labels.IsEmpty) return true;
         var map = (ObjectStore.Meta(obj)["labels"] as JsonObject)?
-            .ToDictionary(kv => kv.Key, kv => (string?)kv.Value ?? "") ?? new Dictionary<string, string>();
+            .ToDictionary(kv => kv.Key, kv => JsonText.Str(kv.Value) ?? "") ?? new Dictionary<string, string>();
         return labels.Matches(map);
     };
 
@@ -282,10 +282,10 @@ internal sealed class Cluster : IPodHost
     public JsonObject Replace(ResourceKind kind, string? ns, string name, string? subresource, JsonObject raw, bool dryRun)
     {
         var meta = ObjectStore.Meta(raw);
-        var bodyName = (string?)meta["name"];
+        var bodyName = JsonText.Str(meta["name"]);
         if (bodyName != name)
             throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({name})");
-        if (kind.Namespaced && meta["namespace"] is JsonValue bodyNs && (string?)bodyNs is { Length: > 0 } given && given != ns)
+        if (kind.Namespaced && meta["namespace"] is JsonValue bodyNs && JsonText.Str(bodyNs) is { Length: > 0 } given && given != ns)
             throw ApiException.BadRequest("the namespace of the provided object does not match the namespace sent on the request");
         CheckKind(kind, raw);
         if (kind == ResourceKind.Pods && subresource is null)
@@ -294,10 +294,10 @@ internal sealed class Cluster : IPodHost
             if (quantityErrors.Count > 0) throw ApiException.Invalid(kind, name, quantityErrors);
         }
         var requested = kind.Normalize(raw);
-        var givenVersion = (string?)ObjectStore.Meta(requested)["resourceVersion"];
+        var givenVersion = JsonText.Str(ObjectStore.Meta(requested)["resourceVersion"]);
         return Change(kind, ns, name, dryRun, current =>
         {
-            if (!string.IsNullOrEmpty(givenVersion) && givenVersion != (string?)ObjectStore.Meta(current)["resourceVersion"])
+            if (!string.IsNullOrEmpty(givenVersion) && givenVersion != JsonText.Str(ObjectStore.Meta(current)["resourceVersion"]))
                 throw ApiException.Conflict(kind, name);
             return Merge(kind, current, requested, subresource);
         });
@@ -326,10 +326,10 @@ internal sealed class Cluster : IPodHost
             }
             if (patched is not JsonObject patchedObject) throw ApiException.BadRequest("the patch did not produce an object");
             var patchedMeta = ObjectStore.Meta(patchedObject);
-            if ((string?)patchedMeta["resourceVersion"] != (string?)ObjectStore.Meta(current)["resourceVersion"])
+            if (JsonText.Str(patchedMeta["resourceVersion"]) != JsonText.Str(ObjectStore.Meta(current)["resourceVersion"]))
                 throw ApiException.Conflict(kind, name);
-            if ((string?)patchedMeta["name"] != name)
-                throw ApiException.BadRequest($"the name of the object ({(string?)patchedMeta["name"]}) does not match the name on the URL ({name})");
+            if (JsonText.Str(patchedMeta["name"]) != name)
+                throw ApiException.BadRequest($"the name of the object ({JsonText.Str(patchedMeta["name"])}) does not match the name on the URL ({name})");
             if (kind == ResourceKind.Pods && subresource is null)
             {
                 var quantityErrors = QuantityRules.ValidatePodResources(patchedObject);
@@ -372,7 +372,7 @@ internal sealed class Cluster : IPodHost
             result["status"] = current["status"]?.DeepClone();
         if (kind == ResourceKind.Namespaces) result["spec"] = current["spec"]?.DeepClone();
 
-        var name = (string?)meta["name"] ?? "";
+        var name = JsonText.Str(meta["name"]) ?? "";
         List<FieldError> errors;
         if (kind == ResourceKind.Pods)
         {
@@ -422,13 +422,13 @@ internal sealed class Cluster : IPodHost
     {
         var current = Get(kind, ns, name);
         var meta = ObjectStore.Meta(current);
-        var uid = (string?)meta["uid"] ?? "";
+        var uid = JsonText.Str(meta["uid"]) ?? "";
         if (request.PreconditionUid is { Length: > 0 } wantUid && wantUid != uid)
             throw new ApiException(409, "Conflict",
                 $"Operation cannot be fulfilled on {kind.Plural} \"{name}\": Precondition failed: UID in precondition: {wantUid}, UID in object meta: {uid}");
-        if (request.PreconditionResourceVersion is { Length: > 0 } wantVersion && wantVersion != (string?)meta["resourceVersion"])
+        if (request.PreconditionResourceVersion is { Length: > 0 } wantVersion && wantVersion != JsonText.Str(meta["resourceVersion"]))
             throw new ApiException(409, "Conflict",
-                $"Operation cannot be fulfilled on {kind.Plural} \"{name}\": Precondition failed: ResourceVersion in precondition: {wantVersion}, ResourceVersion in object meta: {(string?)meta["resourceVersion"]}");
+                $"Operation cannot be fulfilled on {kind.Plural} \"{name}\": Precondition failed: ResourceVersion in precondition: {wantVersion}, ResourceVersion in object meta: {JsonText.Str(meta["resourceVersion"])}");
         if (kind == ResourceKind.Nodes) throw ApiException.MethodNotAllowed("DELETE");
         if (request.DryRun) return kind == ResourceKind.Pods || kind == ResourceKind.Namespaces ? current : SuccessStatus(kind, name, uid);
 
@@ -543,7 +543,7 @@ internal sealed class Cluster : IPodHost
         foreach (var (ns, name) in Store.Keys(ResourceKind.Pods, null))
         {
             var pod = Store.Get(ResourceKind.Pods, ns, name);
-            var uid = pod is null ? null : (string?)ObjectStore.Meta(pod)["uid"];
+            var uid = pod is null ? null : JsonText.Str(ObjectStore.Meta(pod)["uid"]);
             if (uid is null || _terminations.ContainsKey(uid)) continue;
             _terminations[uid] = Task.Run(() => TerminatePodAsync(ns, name, uid, 0, orphan: true));
         }
@@ -579,7 +579,7 @@ internal sealed class Cluster : IPodHost
         {
             Store.Update(ResourceKind.Pods, ns, name, pod =>
             {
-                if ((string?)ObjectStore.Meta(pod)["uid"] != uid)
+                if (JsonText.Str(ObjectStore.Meta(pod)["uid"]) != uid)
                 {
                     found = false;
                     return pod;

@@ -5,6 +5,8 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Scheduler.LocalCluster.Runtime;
 
+using Scheduler.LocalCluster.Store;
+
 namespace Scheduler.LocalCluster.Api;
 
 /// <summary>
@@ -29,7 +31,7 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         if (!stdin && !stdout && !stderr) throw ApiException.BadRequest("you must specify at least one of stdin, stdout, stderr");
         if (tty && stderr) stderr = false; // a terminal merges stderr into stdout, as kubelet does.
 
-        var containers = (pod["spec"]?["containers"]?.AsArray() ?? []).Select(c => (string?)c?["name"] ?? "").ToList();
+        var containers = (pod["spec"]?["containers"]?.AsArray() ?? []).Select(c => JsonText.Str(c?["name"]) ?? "").ToList();
         var container = query["container"].ToString() is { Length: > 0 } given ? given : null;
         if (container is null)
         {
@@ -41,8 +43,8 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         {
             throw ApiException.BadRequest($"container {container} is not valid for pod {podName}");
         }
-        if ((string?)pod["status"]?["phase"] is "Succeeded" or "Failed")
-            throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {(string?)pod["status"]?["phase"]}");
+        if (JsonText.Str(pod["status"]?["phase"]) is "Succeeded" or "Failed")
+            throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {JsonText.Str(pod["status"]?["phase"])}");
 
         if (!context.WebSockets.IsWebSocketRequest)
             throw ApiException.BadRequest("Upgrade request required: pods/exec is served over WebSocket (v5.channel.k8s.io or v4.channel.k8s.io)");

@@ -290,8 +290,8 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
                 if (o["gracePeriodSeconds"] is JsonValue gv && gv.TryGetValue<long>(out var bodyGrace)) grace = bodyGrace;
                 if (o["propagationPolicy"] is JsonValue pv && pv.TryGetValue<string>(out var bodyPolicy)) policy = bodyPolicy;
                 if (o["orphanDependents"] is JsonValue ov && ov.TryGetValue<bool>(out var orphan) && orphan) policy = "Orphan";
-                uid = (string?)(o["preconditions"]?["uid"] as JsonValue);
-                version = (string?)(o["preconditions"]?["resourceVersion"] as JsonValue);
+                uid = JsonText.Str(o["preconditions"]?["uid"]);
+                version = JsonText.Str(o["preconditions"]?["resourceVersion"]);
             }
         }
         if (policy is not null && policy is not ("Orphan" or "Background" or "Foreground"))

@@ -12,8 +12,8 @@ internal sealed class LogStream(Cluster cluster, FaultSettings faults, Cancellat
     {
         var pod = cluster.Get(ResourceKind.Pods, ns, podName);
         var options = ParseOptions(context.Request.Query);
-        var containers = (pod["spec"]?["containers"]?.AsArray() ?? []).Select(c => (string?)c?["name"] ?? "").ToList();
-        var initContainers = (pod["spec"]?["initContainers"]?.AsArray() ?? []).Select(c => (string?)c?["name"] ?? "").ToList();
+        var containers = (pod["spec"]?["containers"]?.AsArray() ?? []).Select(c => JsonText.Str(c?["name"]) ?? "").ToList();
+        var initContainers = (pod["spec"]?["initContainers"]?.AsArray() ?? []).Select(c => JsonText.Str(c?["name"]) ?? "").ToList();
         if (options.Container is null)
         {
             if (containers.Count != 1)

@@ -55,7 +55,7 @@ internal sealed class ObjectStore(int historySize)
     public JsonObject Create(ResourceKind kind, string ns, JsonObject obj)
     {
         var meta = Meta(obj);
-        var name = (string?)meta["name"] ?? throw new InvalidOperationException("name not set");
+        var name = JsonText.Str(meta["name"]) ?? throw new InvalidOperationException("name not set");
         lock (_gate)
         {
             var table = Table(kind);
@@ -97,7 +97,7 @@ internal sealed class ObjectStore(int historySize)
         {
             var table = Table(kind);
             if (!table.TryGetValue((ns, name), out var current)) return null;
-            if (uid is not null && (string?)Meta(current)["uid"] != uid) return null;
+            if (uid is not null && JsonText.Str(Meta(current)["uid"]) != uid) return null;
             table.Remove((ns, name));
             var final = Copy(current);
             Meta(final)["resourceVersion"] = (++_version).ToString(CultureInfo.InvariantCulture);
@@ -114,7 +114,7 @@ internal sealed class ObjectStore(int historySize)
             var owned = new List<(ResourceKind, string, string)>();
             foreach (var (kind, table) in _objects)
             foreach (var ((ns, name), obj) in table)
-                if (Meta(obj)["ownerReferences"] is JsonArray refs && refs.Any(r => (string?)r?["uid"] == ownerUid))
+                if (Meta(obj)["ownerReferences"] is JsonArray refs && refs.Any(r => JsonText.Str(r?["uid"]) == ownerUid))
                     owned.Add((kind, ns, name));
             return owned;
         }

@@ -26,7 +26,7 @@ public static class Patches
     private static JsonNode? Merge(JsonNode? target, JsonNode? patch, bool strategic)
     {
         if (patch is not JsonObject patchObject) return patch?.DeepClone();
-        if (strategic && (string?)(patchObject["$patch"] as JsonValue) == "replace")
+        if (strategic && JsonText.Str(patchObject["$patch"]) == "replace")
         {
             var replaced = patchObject.DeepClone().AsObject();
             replaced.Remove("$patch");
@@ -55,7 +55,7 @@ public static class Patches
         {
             var key = element[mergeKey]!.ToJsonString();
             var index = merged.FindIndex(e => e is JsonObject o && o[mergeKey]?.ToJsonString() == key);
-            if ((string?)(element["$patch"] as JsonValue) == "delete")
+            if (JsonText.Str(element["$patch"]) == "delete")
             {
                 if (index >= 0) merged.RemoveAt(index);
                 continue;
@@ -73,8 +73,8 @@ public static class Patches
         foreach (var opNode in operations)
         {
             if (opNode is not JsonObject op) throw new FormatException("a JSON patch operation must be an object");
-            var kind = (string?)(op["op"] as JsonValue) ?? throw new FormatException("missing 'op' in JSON patch operation");
-            var path = (string?)(op["path"] as JsonValue) ?? throw new FormatException("missing 'path' in JSON patch operation");
+            var kind = JsonText.Str(op["op"]) ?? throw new FormatException("missing 'op' in JSON patch operation");
+            var path = JsonText.Str(op["path"]) ?? throw new FormatException("missing 'path' in JSON patch operation");
             switch (kind)
             {
                 case "add": root = Add(root, path, Value(op)); break;
@@ -85,14 +85,14 @@ public static class Patches
                     break;
                 case "move":
                 {
-                    var from = (string?)(op["from"] as JsonValue) ?? throw new FormatException("missing 'from' in move operation");
+                    var from = JsonText.Str(op["from"]) ?? throw new FormatException("missing 'from' in move operation");
                     root = Remove(root, from, out var moved);
                     root = Add(root, path, moved);
                     break;
                 }
                 case "copy":
                 {
-                    var from = (string?)(op["from"] as JsonValue) ?? throw new FormatException("missing 'from' in copy operation");
+                    var from = JsonText.Str(op["from"]) ?? throw new FormatException("missing 'from' in copy operation");
                     root = Add(root, path, Find(root, from)?.DeepClone());
                     break;
                 }
