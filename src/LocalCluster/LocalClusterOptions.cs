@@ -24,6 +24,9 @@ public sealed record LocalClusterOptions
     /// <summary>How many past watch events are kept for watches resuming from a resourceVersion (older ones get 410 Expired).</summary>
     public int WatchHistorySize { get; init; } = 1000;
 
+    /// <summary>How long an Event is kept, as kube-apiserver's --event-ttl.</summary>
+    public TimeSpan EventTimeToLive { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>How often a watch with allowWatchBookmarks receives a BOOKMARK event.</summary>
     public TimeSpan BookmarkInterval { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -61,7 +61,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var node = options.Node with { StateDir = string.IsNullOrEmpty(options.Node.StateDir) ? stateDir : options.Node.StateDir };
 
         var store = new ObjectStore(Math.Max(1, options.WatchHistorySize));
-        var cluster = new Cluster(store, node);
+        var cluster = new Cluster(store, node, options.EventTimeToLive);
         cluster.Runtime = options.RuntimeFactory(node, cluster);
         var faults = new FaultInjector { Settings = options.Faults ?? FaultSettings.None };
         var requests = new RequestCounters();

@@ -426,4 +426,37 @@ public sealed class ObjectApiTests
         Assert.Equal(4, cluster.Server.Requests.Total);
         Assert.Equal(2, cluster.Server.Requests.Snapshot()["get pods"]);
     }
+
+    [Fact]
+    public async Task A_second_delete_with_a_shorter_grace_kills_again_and_a_longer_one_does_not()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
+        await WaitForPhase(cluster.Client, "p", "Running");
+        cluster.Runtime.KillGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        await cluster.Client.CoreV1.DeleteNamespacedPodAsync("p", "default", gracePeriodSeconds: 30);
+        await cluster.Client.CoreV1.DeleteNamespacedPodAsync("p", "default", gracePeriodSeconds: 60);
+        var forced = await cluster.Client.CoreV1.DeleteNamespacedPodAsync("p", "default", gracePeriodSeconds: 0);
+        Assert.Equal(0, forced.Metadata.DeletionGracePeriodSeconds);
+        for (var i = 0; i < 100 && cluster.Runtime.Kills.Count < 2; i++) await Task.Delay(20);
+
+        Assert.Equal(["default/p:30", "default/p:0"], cluster.Runtime.Kills);
+        cluster.Runtime.KillGate.SetResult();
+        await WaitUntilGone(cluster.Client, "p");
+    }
+
+    [Fact]
+    public async Task Events_expire_after_their_time_to_live()
+    {
+        await using var cluster = await TestCluster.StartAsync(o => o with { EventTimeToLive = TimeSpan.FromMilliseconds(200) });
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("old"), "default");
+        await WaitForPhase(cluster.Client, "old", "Running");
+        await Task.Delay(400);
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("new"), "default");
+        await WaitForPhase(cluster.Client, "new", "Running");
+
+        var events = await cluster.Client.CoreV1.ListNamespacedEventAsync("default");
+        Assert.Equal(["new"], events.Items.Select(e => e.InvolvedObject.Name));
+    }
 }

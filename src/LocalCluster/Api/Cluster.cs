@@ -24,10 +24,14 @@ internal sealed class Cluster : IPodHost
     private int _nextServiceIp = 10;
     private IPodRuntime? _runtime;
 
-    public Cluster(ObjectStore store, NodeSettings node)
+    private readonly ConcurrentQueue<(DateTime Created, string Namespace, string Name)> _eventAges = new();
+    private readonly TimeSpan _eventTimeToLive;
+
+    public Cluster(ObjectStore store, NodeSettings node, TimeSpan eventTimeToLive)
     {
         Store = store;
         _node = node;
+        _eventTimeToLive = eventTimeToLive;
         foreach (var ns in new[] { "default", "kube-system", "kube-public", "kube-node-lease" })
             Create(ResourceKind.Namespaces, null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = ns } }, dryRun: false);
         CreateNode();
@@ -434,17 +438,31 @@ internal sealed class Cluster : IPodHost
 
         if (kind == ResourceKind.Pods)
         {
-            if (meta["deletionTimestamp"] is not null) return current;
             var grace = Math.Max(0, request.GracePeriodSeconds ?? (long?)current["spec"]?["terminationGracePeriodSeconds"] ?? 30);
+            var start = false;
+            var shorten = false;
+            // Decided under the store lock, so concurrent deletes start one termination (a shorter grace re-kills, as kube).
             var marked = Store.Update(kind, ns!, name, pod =>
             {
                 var podMeta = ObjectStore.Meta(pod);
+                if (JsonText.Str(podMeta["uid"]) != uid) throw ApiException.NotFound(kind, name);
+                var previousGrace = (long?)podMeta["deletionGracePeriodSeconds"];
+                if (podMeta["deletionTimestamp"] is not null && (previousGrace is null || grace >= previousGrace)) return pod;
+                start = podMeta["deletionTimestamp"] is null;
+                shorten = !start;
                 podMeta["deletionTimestamp"] = DateTimeOffset.UtcNow.AddSeconds(grace).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
                 podMeta["deletionGracePeriodSeconds"] = grace;
                 return pod;
             });
-            var orphan = request.PropagationPolicy == "Orphan";
-            _terminations[uid] = Task.Run(() => TerminatePodAsync(ns!, name, uid, grace, orphan));
+            if (start)
+            {
+                var orphan = request.PropagationPolicy == "Orphan";
+                _terminations[uid] = Task.Run(() => TerminatePodAsync(ns!, name, uid, grace, orphan));
+            }
+            else if (shorten)
+            {
+                _ = Task.Run(() => ShortenGraceAsync(ns!, name, uid, grace));
+            }
             return marked;
         }
         if (kind == ResourceKind.Namespaces)
@@ -471,6 +489,20 @@ internal sealed class Cluster : IPodHost
         ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Success",
         ["details"] = new JsonObject { ["name"] = name, ["kind"] = kind.Plural, ["uid"] = uid },
     };
+
+    private async Task ShortenGraceAsync(string ns, string name, string uid, long grace)
+    {
+        try
+        {
+            await Runtime.KillPodAsync(ns, name, uid, grace).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The first termination still removes the object; only the faster kill failed.
+            RecordEvent(new V1ObjectReference { Kind = "Pod", NamespaceProperty = ns, Name = name, Uid = uid, ApiVersion = "v1" },
+                "Warning", "FailedKillPod", $"error killing pod: {e.Message}");
+        }
+    }
 
     private async Task TerminatePodAsync(string ns, string name, string uid, long grace, bool orphan)
     {
@@ -617,10 +649,14 @@ internal sealed class Cluster : IPodHost
         try
         {
             Store.Create(ResourceKind.Events, ns, ResourceKind.From(ev));
+            _eventAges.Enqueue((now, ns, ev.Metadata.Name));
         }
         catch (ApiException)
         {
             // An event is best effort, as in kube.
         }
+        // Events expire (kube-apiserver's --event-ttl), so a long-running cluster does not grow without bound.
+        while (_eventAges.TryPeek(out var oldest) && now - oldest.Created > _eventTimeToLive && _eventAges.TryDequeue(out oldest))
+            Store.Remove(ResourceKind.Events, oldest.Namespace, oldest.Name);
     }
 }
