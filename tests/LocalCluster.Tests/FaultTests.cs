@@ -131,4 +131,47 @@ public sealed class FaultTests
         Assert.True(received.Length <= 20, $"received {received.Length} bytes");
         Assert.True(failure is null or IOException or HttpRequestException, failure?.ToString());
     }
+
+    [Fact]
+    public async Task Exec_connections_drop_after_a_duration()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
+        await WaitForPhase(cluster.Client, "p", "Running");
+        cluster.Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(300) };
+
+        using var socket = new ClientWebSocket();
+        socket.Options.AddSubProtocol("v5.channel.k8s.io");
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
+        var started = DateTime.UtcNow;
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        // stdin stays open, so only the injected drop can end this exec.
+        var ended = await Record.ExceptionAsync(async () =>
+        {
+            var result = await socket.ReceiveAsync(new byte[1024], guard.Token);
+            Assert.Equal(WebSocketMessageType.Close, result.MessageType);
+        });
+        Assert.False(guard.IsCancellationRequested, "the exec was never dropped");
+        Assert.True(ended is null or WebSocketException, ended?.ToString());
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Followed_logs_drop_after_a_duration()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
+        await WaitForPhase(cluster.Client, "p", "Running");
+        cluster.Server.Faults = new FaultSettings { LogFollowDropAfter = TimeSpan.FromMilliseconds(300) };
+
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var started = DateTime.UtcNow;
+        await Record.ExceptionAsync(async () =>
+        {
+            var stream = await cluster.Client.CoreV1.ReadNamespacedPodLogAsync("p", "default", follow: true, cancellationToken: guard.Token);
+            await stream.CopyToAsync(Stream.Null, guard.Token);
+        });
+        Assert.False(guard.IsCancellationRequested, "the followed log was never dropped");
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
+    }
 }
