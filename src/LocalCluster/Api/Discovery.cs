@@ -1,0 +1,93 @@
+using System.Text.Json.Nodes;
+
+namespace Scheduler.LocalCluster.Api;
+
+/// <summary>The discovery documents kubectl and KubernetesClient read before anything else.</summary>
+internal static class Discovery
+{
+    public static JsonObject Version() => new()
+    {
+        ["major"] = "1", ["minor"] = "32", ["gitVersion"] = "v1.32.0-local", ["gitCommit"] = "local",
+        ["gitTreeState"] = "clean", ["buildDate"] = "2026-01-01T00:00:00Z", ["goVersion"] = "go1.23",
+        ["compiler"] = "gc", ["platform"] = "linux/amd64",
+    };
+
+    public static JsonObject ApiVersions() => new()
+    {
+        ["kind"] = "APIVersions",
+        ["versions"] = new JsonArray("v1"),
+        ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = "127.0.0.1" }),
+    };
+
+    public static JsonObject ApiGroups() => new() { ["kind"] = "APIGroupList", ["apiVersion"] = "v1", ["groups"] = new JsonArray() };
+
+    public static JsonObject CoreResources()
+    {
+        var resources = new JsonArray();
+        foreach (var kind in ResourceKind.All)
+        {
+            resources.Add(new JsonObject
+            {
+                ["name"] = kind.Plural, ["singularName"] = kind.Singular, ["namespaced"] = kind.Namespaced, ["kind"] = kind.Kind,
+                ["verbs"] = new JsonArray(kind.Verbs.Select(v => (JsonNode?)v).ToArray()),
+                ["shortNames"] = new JsonArray(kind.ShortNames.Select(v => (JsonNode?)v).ToArray()),
+                ["storageVersionHash"] = kind.Kind.ToLowerInvariant(),
+            });
+            if (kind == ResourceKind.Pods || kind == ResourceKind.Services)
+                resources[^1]!["categories"] = new JsonArray("all");
+            foreach (var sub in kind.Subresources)
+            {
+                string[] verbs = sub switch { "status" => ["get", "patch", "update"], "log" => ["get"], _ => ["create", "get"] };
+                resources.Add(new JsonObject
+                {
+                    ["name"] = $"{kind.Plural}/{sub}", ["singularName"] = "", ["namespaced"] = kind.Namespaced,
+                    ["kind"] = sub switch { "status" => kind.Kind, "log" => kind.Kind, _ => "PodExecOptions" },
+                    ["verbs"] = new JsonArray(verbs.Select(v => (JsonNode?)v).ToArray()),
+                });
+            }
+        }
+        return new JsonObject { ["kind"] = "APIResourceList", ["groupVersion"] = "v1", ["resources"] = resources };
+    }
+
+    public const string OpenApiV3Path = "/openapi/v3/api/v1";
+
+    /// <summary>The OpenAPI v3 index: one group-version document.</summary>
+    public static JsonObject OpenApiV3Index() => new()
+    {
+        ["paths"] = new JsonObject { ["api/v1"] = new JsonObject { ["serverRelativeURL"] = OpenApiV3Path + "?hash=local" } },
+    };
+
+    /// <summary>
+    /// A minimal OpenAPI v3 document for core/v1: no schemas, but each resource's PATCH operation with its
+    /// group-version-kind and the fieldValidation parameter. kubectl reads it to learn that the server validates
+    /// fields itself (so it needs no client-side schema), and falls back to its built-in types for strategic merge.
+    /// </summary>
+    public static JsonObject OpenApiV3CoreDocument()
+    {
+        var paths = new JsonObject();
+        foreach (var kind in ResourceKind.All)
+        {
+            var path = kind.Namespaced ? $"/api/v1/namespaces/{{namespace}}/{kind.Plural}/{{name}}" : $"/api/v1/{kind.Plural}/{{name}}";
+            paths[path] = new JsonObject
+            {
+                ["patch"] = new JsonObject
+                {
+                    ["operationId"] = $"patchCoreV1{kind.Kind}",
+                    ["x-kubernetes-action"] = "patch",
+                    ["x-kubernetes-group-version-kind"] = new JsonObject { ["group"] = "", ["version"] = "v1", ["kind"] = kind.Kind },
+                    ["parameters"] = new JsonArray(
+                        new JsonObject { ["name"] = "fieldValidation", ["in"] = "query", ["schema"] = new JsonObject { ["type"] = "string" } },
+                        new JsonObject { ["name"] = "dryRun", ["in"] = "query", ["schema"] = new JsonObject { ["type"] = "string" } }),
+                    ["responses"] = new JsonObject { ["200"] = new JsonObject { ["description"] = "OK" } },
+                },
+            };
+        }
+        return new JsonObject
+        {
+            ["openapi"] = "3.0.0",
+            ["info"] = new JsonObject { ["title"] = "Kubernetes", ["version"] = "v1.32.0" },
+            ["paths"] = paths,
+            ["components"] = new JsonObject { ["schemas"] = new JsonObject() },
+        };
+    }
+}

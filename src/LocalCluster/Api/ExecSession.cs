@@ -1,0 +1,242 @@
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using Scheduler.LocalCluster.Runtime;
+
+using Scheduler.LocalCluster.Store;
+
+namespace Scheduler.LocalCluster.Api;
+
+/// <summary>
+/// <c>pods/exec</c> over a WebSocket with the <c>v5.channel.k8s.io</c> / <c>v4.channel.k8s.io</c> protocols: every message
+/// starts with its channel (0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize, 255 close in v5).
+/// </summary>
+internal sealed class ExecSession(Cluster cluster, FaultSettings faults, CancellationToken stopping)
+{
+    public const string V5 = "v5.channel.k8s.io";
+    public const string V4 = "v4.channel.k8s.io";
+    // Channel 4 (terminal resize) is read and ignored.
+    private const byte StdinChannel = 0, StdoutChannel = 1, StderrChannel = 2, StatusChannel = 3, CloseChannel = 255;
+
+    public async Task HandleAsync(HttpContext context, string ns, string podName)
+    {
+        var query = context.Request.Query;
+        var pod = cluster.Get(ResourceKind.Pods, ns, podName);
+        var command = query["command"].Where(c => c is not null).Select(c => c!).ToList();
+        if (command.Count == 0) throw ApiException.BadRequest("you must specify at least 1 command");
+        bool Flag(string name) => query[name] == "true" || query[name] == "1";
+        bool stdin = Flag("stdin"), stdout = Flag("stdout"), stderr = Flag("stderr"), tty = Flag("tty");
+        if (!stdin && !stdout && !stderr) throw ApiException.BadRequest("you must specify at least one of stdin, stdout, stderr");
+        if (tty && stderr) stderr = false; // a terminal merges stderr into stdout, as kubelet does.
+
+        var containers = (pod["spec"]?["containers"]?.AsArray() ?? []).Select(c => JsonText.Str(c?["name"]) ?? "").ToList();
+        var container = query["container"].ToString() is { Length: > 0 } given ? given : null;
+        if (container is null)
+        {
+            if (containers.Count != 1)
+                throw ApiException.BadRequest($"a container name must be specified for pod {podName}, choose one of: [{string.Join(" ", containers)}]");
+            container = containers[0];
+        }
+        else if (!containers.Contains(container))
+        {
+            throw ApiException.BadRequest($"container {container} is not valid for pod {podName}");
+        }
+        if (JsonText.Str(pod["status"]?["phase"]) is "Succeeded" or "Failed")
+            throw ApiException.BadRequest($"cannot exec into a container in a completed pod; current phase is {JsonText.Str(pod["status"]?["phase"])}");
+
+        if (!context.WebSockets.IsWebSocketRequest)
+            throw ApiException.BadRequest("Upgrade request required: pods/exec is served over WebSocket (v5.channel.k8s.io or v4.channel.k8s.io)");
+        var offered = context.WebSockets.WebSocketRequestedProtocols;
+        var protocol = offered.Contains(V5) ? V5 : offered.Contains(V4) ? V4 : null;
+        if (protocol is null)
+            throw ApiException.BadRequest(
+                $"unsupported exec subprotocol(s) [{string.Join(", ", offered)}]; this server supports {V5} and {V4}");
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(protocol).ConfigureAwait(false);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+        if (faults.ExecDropAfter is { } dropAfter) cancel.CancelAfter(dropAfter);
+        var sender = new ChannelSender(socket, faults.ExecDropAfterBytes, cancel);
+
+        var stdinPipe = stdin ? new Pipe() : null;
+        var streams = new ExecStreams(
+            stdinPipe?.Reader.AsStream(),
+            stdout ? new ChannelWriteStream(sender, StdoutChannel) : null,
+            stderr ? new ChannelWriteStream(sender, StderrChannel) : null);
+        var receiving = ReceiveAsync(socket, stdinPipe?.Writer, protocol == V5, cancel);
+
+        JsonObject status;
+        try
+        {
+            var exitCode = await cluster.Runtime.ExecAsync(new ExecRequest(ns, podName, container, command, tty), streams, cancel.Token)
+                .ConfigureAwait(false);
+            status = exitCode == 0
+                ? new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Success" }
+                : new JsonObject
+                {
+                    ["metadata"] = new JsonObject(), ["status"] = "Failure",
+                    ["message"] = $"command terminated with non-zero exit code: error executing command [{string.Join(" ", command)}], exit code {exitCode}",
+                    ["reason"] = "NonZeroExitCode",
+                    ["details"] = new JsonObject
+                    {
+                        ["causes"] = new JsonArray(new JsonObject { ["reason"] = "ExitCode", ["message"] = exitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
+                    },
+                };
+        }
+        catch (PodRuntimeException e)
+        {
+            status = new JsonObject
+            {
+                ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = e.Message, ["reason"] = e.Reason, ["code"] = e.HttpStatus,
+            };
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // Client gone, server stopping or an injected drop: no status to send.
+            socket.Abort();
+            await Quietly(receiving).ConfigureAwait(false);
+            return;
+        }
+
+        if (sender.Dropped || cancel.IsCancellationRequested)
+        {
+            socket.Abort();
+            await Quietly(receiving).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await sender.SendAsync(StatusChannel, Encoding.UTF8.GetBytes(status.ToJsonString())).ConfigureAwait(false);
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", cancel.Token).ConfigureAwait(false);
+            // Wait briefly for the client's close so the connection ends cleanly.
+            using var closeWait = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
+            closeWait.CancelAfter(TimeSpan.FromSeconds(2));
+            await Task.WhenAny(receiving, Task.Delay(Timeout.Infinite, closeWait.Token)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client left first.
+        }
+        if (socket.State != WebSocketState.Closed) socket.Abort();
+        await Quietly(receiving).ConfigureAwait(false);
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The socket is gone; nothing more to read.
+        }
+    }
+
+    /// <summary>Reads the client's messages: stdin data, resize (ignored), v5 close of stdin, and the close frame.</summary>
+    private static async Task ReceiveAsync(WebSocket socket, PipeWriter? stdin, bool v5, CancellationTokenSource cancel)
+    {
+        var buffer = new byte[64 * 1024];
+        var stdinOpen = stdin is not null;
+        try
+        {
+            while (socket.State is WebSocketState.Open or WebSocketState.CloseSent)
+            {
+                var channel = -1;
+                WebSocketReceiveResult result;
+                do
+                {
+                    result = await socket.ReceiveAsync(buffer, cancel.Token).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        // The client is gone: a command still running loses its caller, as with kubelet.
+                        await cancel.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                    var data = buffer.AsMemory(0, result.Count);
+                    if (channel < 0 && data.Length > 0)
+                    {
+                        channel = data.Span[0];
+                        data = data[1..];
+                    }
+                    if (channel == StdinChannel && stdinOpen && data.Length > 0)
+                        await stdin!.WriteAsync(data, cancel.Token).ConfigureAwait(false);
+                    else if (channel == CloseChannel && v5 && data.Length > 0 && data.Span[0] == StdinChannel && stdinOpen)
+                    {
+                        stdinOpen = false;
+                        await stdin!.CompleteAsync().ConfigureAwait(false);
+                    }
+                } while (!result.EndOfMessage);
+            }
+        }
+        finally
+        {
+            if (stdinOpen) await stdin!.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Serialises output messages onto the socket; aborts after an injected byte budget.</summary>
+    private sealed class ChannelSender(WebSocket socket, long? dropAfterBytes, CancellationTokenSource cancel)
+    {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private long _sent;
+
+        public bool Dropped { get; private set; }
+
+        public async Task SendAsync(byte channel, ReadOnlyMemory<byte> data)
+        {
+            await _gate.WaitAsync(cancel.Token).ConfigureAwait(false);
+            try
+            {
+                if (dropAfterBytes is { } budget && _sent + data.Length > budget)
+                {
+                    Dropped = true;
+                    await cancel.CancelAsync().ConfigureAwait(false);
+                    throw new OperationCanceledException(cancel.Token);
+                }
+                var message = new byte[data.Length + 1];
+                message[0] = channel;
+                data.CopyTo(message.AsMemory(1));
+                await socket.SendAsync(message, WebSocketMessageType.Binary, true, cancel.Token).ConfigureAwait(false);
+                _sent += data.Length;
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        }
+    }
+
+    private sealed class ChannelWriteStream(ChannelSender sender, byte channel) : Stream
+    {
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (buffer.Length == 0) return;
+            try
+            {
+                await sender.SendAsync(channel, buffer).ConfigureAwait(false);
+            }
+            catch (WebSocketException e)
+            {
+                throw new IOException("the exec client disconnected", e);
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public override void Flush() { }
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

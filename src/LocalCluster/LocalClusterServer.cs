@@ -1,0 +1,158 @@
+using System.Net;
+using k8s;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Scheduler.LocalCluster.Api;
+using Scheduler.LocalCluster.Runtime;
+using Scheduler.LocalCluster.Store;
+
+namespace Scheduler.LocalCluster;
+
+/// <summary>
+/// A single-node Kubernetes API server on loopback (plain HTTP, no credentials), embeddable in-process. Pods are run
+/// by the <see cref="IPodRuntime"/> the options' factory builds.
+/// </summary>
+public sealed class LocalClusterServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly Cluster _cluster;
+    private readonly FaultInjector _faults;
+    private readonly CancellationTokenSource _stopping;
+    private int _disposed;
+
+    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests)
+    {
+        _app = app;
+        _cluster = cluster;
+        _faults = faults;
+        _stopping = stopping;
+        Url = url;
+        KubeconfigPath = kubeconfigPath;
+        Requests = requests;
+    }
+
+    /// <summary>http://127.0.0.1:&lt;port&gt;</summary>
+    public Uri Url { get; }
+
+    public string KubeconfigPath { get; }
+
+    /// <summary>Changeable while running: tests turn faults on mid-job.</summary>
+    public FaultSettings Faults
+    {
+        get => _faults.Settings;
+        set => _faults.Settings = value ?? FaultSettings.None;
+    }
+
+    /// <summary>Requests by verb and resource, for benchmarks and tests of API cost.</summary>
+    public RequestCounters Requests { get; }
+
+    public static async Task<LocalClusterServer> StartAsync(LocalClusterOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.StateDir)) throw new ArgumentException("LocalClusterOptions.StateDir is required", nameof(options));
+        if (options.Port is < 0 or > 65535) throw new ArgumentException($"invalid port {options.Port}", nameof(options));
+        var stateDir = Path.GetFullPath(options.StateDir);
+        Directory.CreateDirectory(stateDir);
+        var node = options.Node with { StateDir = string.IsNullOrEmpty(options.Node.StateDir) ? stateDir : options.Node.StateDir };
+
+        var store = new ObjectStore(Math.Max(1, options.WatchHistorySize));
+        var cluster = new Cluster(store, node, options.EventTimeToLive);
+        cluster.Runtime = options.RuntimeFactory(node, cluster);
+        var faults = new FaultInjector { Settings = options.Faults ?? FaultSettings.None };
+        var requests = new RequestCounters();
+        var stopping = new CancellationTokenSource();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(IPAddress.Loopback, options.Port);
+            kestrel.AllowSynchronousIO = true;
+            kestrel.Limits.MinResponseDataRate = null;
+            kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
+        });
+        var app = builder.Build();
+        // kubectl may ask for the WebSocket upgrade with POST (the verb of its SPDY path); the handshake is the same.
+        app.Use((context, next) =>
+        {
+            if (HttpMethods.IsPost(context.Request.Method)
+                && context.Request.Headers.Upgrade.ToString().Equals("websocket", StringComparison.OrdinalIgnoreCase))
+                context.Request.Method = HttpMethods.Get;
+            return next(context);
+        });
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        var api = new HttpApi(cluster, faults, requests, options.BookmarkInterval, stopping.Token);
+        app.Run(api.HandleAsync);
+
+        try
+        {
+            await app.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await cluster.Runtime.DisposeAsync().ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var url = new Uri($"http://127.0.0.1:{new Uri(address).Port}");
+        var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
+        Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
+        await File.WriteAllTextAsync(kubeconfigPath, Kubeconfig(url), ct).ConfigureAwait(false);
+        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests);
+    }
+
+    /// <summary>A kubeconfig with one cluster, a user without credentials and the current context <c>local-cluster</c>.</summary>
+    internal static string Kubeconfig(Uri url) => $"""
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: local-cluster
+          cluster:
+            server: {url.ToString().TrimEnd('/')}
+        users:
+        - name: local-cluster
+          user: {"{}"}
+        contexts:
+        - name: local-cluster
+          context:
+            cluster: local-cluster
+            user: local-cluster
+            namespace: default
+        current-context: local-cluster
+        preferences: {"{}"}
+
+        """;
+
+    public KubernetesClientConfiguration ClientConfiguration() => new()
+    {
+        Host = Url.ToString().TrimEnd('/'),
+        Namespace = "default",
+    };
+
+    /// <summary>Kills every pod's processes through the runtime, then stops the server.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _cluster.KillAllPodsAsync().WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // A runtime that cannot kill in time must not keep the server up.
+        }
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _cluster.Runtime.DisposeAsync().ConfigureAwait(false);
+        await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+}

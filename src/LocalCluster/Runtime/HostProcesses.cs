@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Scheduler.LocalCluster.Runtime;
+
+/// <summary>
+/// Starts every sandbox process from one long-lived thread. The sandboxes use PR_SET_PDEATHSIG, whose "parent" is
+/// the thread that forked: starting them from pool threads (which retire) would kill containers at random.
+/// </summary>
+internal sealed class ProcessSpawner : IDisposable
+{
+    private readonly BlockingCollection<(ProcessStartInfo StartInfo, TaskCompletionSource<Process> Started)> _queue = new();
+    private readonly Thread _thread;
+
+    public ProcessSpawner()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "pod-process-spawner" };
+        _thread.Start();
+    }
+
+    public Task<Process> StartAsync(ProcessStartInfo startInfo)
+    {
+        var started = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            _queue.Add((startInfo, started));
+        }
+        catch (InvalidOperationException)
+        {
+            started.SetException(new ObjectDisposedException(nameof(ProcessSpawner)));
+        }
+        return started.Task;
+    }
+
+    private void Run()
+    {
+        foreach (var (startInfo, started) in _queue.GetConsumingEnumerable())
+        {
+            try
+            {
+                var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
+                process.Start();
+                started.SetResult(process);
+            }
+            catch (Exception exception)
+            {
+                started.SetException(exception);
+            }
+        }
+    }
+
+    public void Dispose() => _queue.CompleteAdding();
+}
+
+/// <summary>Signals and the host's process table, read from /proc.</summary>
+internal static partial class HostProcesses
+{
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SysKill(int pid, int signal);
+
+    public static void Signal(int pid, int signal)
+    {
+        if (pid > 1) SysKill(pid, signal);
+    }
+
+    /// <summary>
+    /// SIGKILL from the inside out: the sandbox's own init dies first and the outer process reaps it and exits
+    /// (killing the outer first would leave that init a zombie of the host's pid 1). The outer is killed too if it lingers.
+    /// </summary>
+    public static async Task KillSandboxAsync(Process outer)
+    {
+        int outerPid;
+        try
+        {
+            outerPid = outer.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return;
+        }
+        foreach (var pid in Descendants(outerPid, 0)) Signal(pid, SigKill);
+        try
+        {
+            await outer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(1));
+        }
+        catch (TimeoutException)
+        {
+            Signal(outerPid, SigKill);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already disposed: it has exited.
+        }
+    }
+
+    /// <summary>Descendants of <paramref name="root"/> deeper than <paramref name="skipDepth"/> levels (the root is depth 0).</summary>
+    public static List<int> Descendants(int root, int skipDepth)
+    {
+        var children = ChildrenByParent();
+        var result = new List<int>();
+        var level = new List<int> { root };
+        for (var depth = 1; level.Count > 0; depth++)
+        {
+            var next = level.SelectMany(pid => children.TryGetValue(pid, out var list) ? list : []).ToList();
+            if (depth > skipDepth) result.AddRange(next);
+            level = next;
+        }
+        return result;
+    }
+
+    private static Dictionary<int, List<int>> ChildrenByParent()
+    {
+        var children = new Dictionary<int, List<int>>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            if (ReadStat(pid) is not { } stat) continue;
+            if (!children.TryGetValue(stat.Parent, out var list)) children[stat.Parent] = list = [];
+            list.Add(pid);
+        }
+        return children;
+    }
+
+    /// <summary>A process counts as alive until it is gone or a zombie.</summary>
+    public static bool IsAlive(int pid) => ReadStat(pid) is { State: not 'Z' and not 'X' };
+
+    private static (char State, int Parent)? ReadStat(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // The command name is parenthesised and may contain spaces: fields resume after the last ')'.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (fields[0][0], int.Parse(fields[1]));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    public static async Task WaitGoneAsync(IEnumerable<int> pids, TimeSpan timeout)
+    {
+        var remaining = pids.ToList();
+        var deadline = DateTime.UtcNow + timeout;
+        while (remaining.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            remaining.RemoveAll(pid => !IsAlive(pid));
+            if (remaining.Count > 0) await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The absolute path of an executable on the runtime's PATH, or the name itself.</summary>
+    public static string ResolveExecutable(string name)
+    {
+        if (name.Contains('/')) return name;
+        var path = Environment.GetEnvironmentVariable("PATH") ?? ContainerEnvironment.DefaultPath;
+        foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(ContainerEnvironment.DefaultPath.Split(':')))
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return name;
+    }
+}

@@ -1,0 +1,97 @@
+using k8s.Models;
+
+namespace Scheduler.LocalCluster.Runtime;
+
+/// <summary>
+/// The kubelet of the embedded cluster: runs each pod's containers as sandboxed host processes (bubblewrap, or
+/// unshare as root) on a single node, and reports pod status and events through <see cref="IPodHost"/>.
+/// </summary>
+/// <remarks>
+/// restartPolicy is honoured as Never: a container that exits stays Terminated (OnFailure/Always do not restart).
+/// A container with neither command nor args runs <c>/bin/sh</c>, the "cmd" of a host image; args alone are the command.
+/// </remarks>
+public sealed class ProcessPodRuntime : IPodRuntime
+{
+    private readonly PodEnvironment _env;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, LocalPod> _podsByUid = new();
+    private readonly Dictionary<(string Namespace, string Name), LocalPod> _podsByName = new();
+    private bool _disposed;
+
+    public ProcessPodRuntime(NodeSettings node, IPodHost host)
+        : this(node, host, SandboxCommand.Detect(Environment.IsPrivilegedProcess, File.Exists))
+    {
+    }
+
+    /// <summary>With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap.</summary>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox)
+    {
+        if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
+        Directory.CreateDirectory(node.StateDir);
+        _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess);
+    }
+
+    public SandboxKind Sandbox => _env.Sandbox;
+
+    public void PodCreated(V1Pod pod)
+    {
+        var local = new LocalPod(pod, _env);
+        lock (_lock)
+        {
+            if (_disposed || _podsByUid.ContainsKey(local.Uid)) return;
+            _podsByUid[local.Uid] = local;
+            _podsByName[(local.Namespace, local.Name)] = local;
+        }
+        local.Start();
+    }
+
+    public async Task KillPodAsync(string @namespace, string name, string uid, long gracePeriodSeconds)
+    {
+        LocalPod? pod;
+        lock (_lock) _podsByUid.TryGetValue(uid, out pod);
+        if (pod is null) return;
+        await pod.KillAsync(Math.Max(0, gracePeriodSeconds));
+        lock (_lock)
+        {
+            _podsByUid.Remove(uid);
+            if (_podsByName.TryGetValue((pod.Namespace, pod.Name), out var current) && current == pod) _podsByName.Remove((pod.Namespace, pod.Name));
+        }
+    }
+
+    public Task StreamLogAsync(string @namespace, string podName, PodLogOptions options, Stream output, CancellationToken cancellationToken) =>
+        Find(@namespace, podName).StreamLogAsync(options, output, cancellationToken);
+
+    public Task<int> ExecAsync(ExecRequest request, ExecStreams streams, CancellationToken cancellationToken) =>
+        Find(request.Namespace, request.PodName).ExecAsync(request, streams, cancellationToken);
+
+    /// <summary>The status the runtime currently reports for the pod, or null when it does not run it.</summary>
+    public V1PodStatus? GetStatus(string @namespace, string name)
+    {
+        lock (_lock) return _podsByName.TryGetValue((@namespace, name), out var pod) ? pod.CurrentStatus() : null;
+    }
+
+    private LocalPod Find(string @namespace, string name)
+    {
+        lock (_lock)
+        {
+            if (_podsByName.TryGetValue((@namespace, name), out var pod)) return pod;
+        }
+        throw new PodRuntimeException(404, "NotFound", $"pods \"{name}\" not found");
+    }
+
+    /// <summary>Kills every pod at once with no grace: nothing outlives the runtime.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        List<LocalPod> pods;
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            pods = [.. _podsByUid.Values];
+            _podsByUid.Clear();
+            _podsByName.Clear();
+        }
+        await Task.WhenAll(pods.Select(pod => pod.KillAsync(0)));
+        _env.Spawner.Dispose();
+    }
+}

@@ -1,0 +1,121 @@
+namespace Scheduler.LocalCluster.Runtime;
+
+/// <summary>How a container's process gets its private view of the host.</summary>
+public enum SandboxKind
+{
+    /// <summary>bubblewrap: works as root and, with user namespaces, without.</summary>
+    Bubblewrap,
+    /// <summary>util-linux unshare + mount --bind: root only.</summary>
+    Unshare,
+    /// <summary>Neither is usable: containers fail with RunContainerError.</summary>
+    None,
+}
+
+/// <summary>A volume as the container sees it: <paramref name="HostPath"/> appears at <paramref name="ContainerPath"/>.</summary>
+public sealed record SandboxMount(string HostPath, string ContainerPath, bool ReadOnly, bool IsFile = false);
+
+/// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
+public sealed record SandboxSpec
+{
+    public required string Hostname { get; init; }
+    public required IReadOnlyList<SandboxMount> Mounts { get; init; }
+    public required IReadOnlyList<string> Command { get; init; }
+    public string? WorkingDir { get; init; }
+    public long? RunAsUser { get; init; }
+    public long? RunAsGroup { get; init; }
+    /// <summary>Whether the runtime itself runs as root (then uid/gid change with setpriv; else with a user namespace).</summary>
+    public bool RuntimeIsRoot { get; init; } = true;
+}
+
+/// <summary>
+/// Builds the argv that runs a container command in its sandbox. Pure: no I/O. The command always goes through
+/// <c>/bin/sh -c 'exec "$@"'</c> so a missing command exits 127 and a non-executable one 126, as in a shell.
+/// </summary>
+public static class SandboxCommand
+{
+    public const string InstallHint = "no container sandbox available: install bubblewrap (apt-get install bubblewrap), or run as root so that unshare can be used";
+
+    private static readonly string[] ExecShim = ["/bin/sh", "-c", "exec \"$@\"", "sh"];
+
+    public static SandboxKind Detect(bool runtimeIsRoot, Func<string, bool> fileExists)
+    {
+        if (fileExists("/usr/bin/bwrap") || fileExists("/usr/local/bin/bwrap")) return SandboxKind.Bubblewrap;
+        if (runtimeIsRoot && fileExists("/usr/bin/unshare") && fileExists("/usr/bin/setpriv")) return SandboxKind.Unshare;
+        return SandboxKind.None;
+    }
+
+    public static IReadOnlyList<string> Build(SandboxKind kind, SandboxSpec spec) => kind switch
+    {
+        SandboxKind.Bubblewrap => BuildBubblewrap(spec),
+        SandboxKind.Unshare => BuildUnshare(spec),
+        _ => throw new InvalidOperationException(InstallHint),
+    };
+
+    /// <summary>Parents are mounted before children so that a nested mountPath is not hidden by its parent's mount.</summary>
+    public static IReadOnlyList<SandboxMount> OrderMounts(IEnumerable<SandboxMount> mounts) =>
+        mounts.OrderBy(mount => mount.ContainerPath.TrimEnd('/').Count(c => c == '/')).ToList();
+
+    private static List<string> BuildBubblewrap(SandboxSpec spec)
+    {
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var argv = new List<string>
+        {
+            "bwrap", "--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--hostname", spec.Hostname,
+            "--die-with-parent",
+        };
+        foreach (var mount in OrderMounts(spec.Mounts))
+        {
+            argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);
+        }
+        if (workingDir != "/") argv.AddRange(["--dir", workingDir]);
+        argv.AddRange(["--chdir", workingDir]);
+        var changesIdentity = spec.RunAsUser is not null || spec.RunAsGroup is not null;
+        if (changesIdentity && !spec.RuntimeIsRoot)
+        {
+            argv.AddRange(["--unshare-user", "--uid", (spec.RunAsUser ?? 0).ToString(), "--gid", (spec.RunAsGroup ?? 0).ToString()]);
+        }
+        argv.Add("--");
+        if (changesIdentity && spec.RuntimeIsRoot) argv.AddRange(SetPriv(spec));
+        argv.AddRange(ExecShim);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    // setpriv keeps the parent-death signal across exec, so the sandbox dies with the runtime; the script
+    // runs as pid 1 of the new pid namespace, sets up the mounts, then execs the command.
+    private static List<string> BuildUnshare(SandboxSpec spec)
+    {
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var script = new List<string> { "set -e", $"hostname {Quote(spec.Hostname)}" };
+        foreach (var mount in OrderMounts(spec.Mounts))
+        {
+            var target = Quote(mount.ContainerPath);
+            script.Add(mount.IsFile
+                ? $"mkdir -p \"$(dirname {target})\"; [ -e {target} ] || touch {target}"
+                : $"mkdir -p {target}");
+            script.Add($"mount --bind {Quote(mount.HostPath)} {target}");
+            if (mount.ReadOnly) script.Add($"mount -o remount,bind,ro {target}");
+        }
+        script.Add($"mkdir -p {Quote(workingDir)}");
+        script.Add($"cd {Quote(workingDir)}");
+        script.Add("exec \"$@\"");
+
+        var argv = new List<string>
+        {
+            "setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork",
+            "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", string.Join("\n", script), "sh",
+        };
+        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        argv.AddRange(ExecShim);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    private static string[] SetPriv(SandboxSpec spec) =>
+    [
+        "setpriv", "--reuid", (spec.RunAsUser ?? 0).ToString(), "--regid", (spec.RunAsGroup ?? 0).ToString(), "--clear-groups", "--",
+    ];
+
+    /// <summary>Single-quotes a word for /bin/sh.</summary>
+    public static string Quote(string word) => "'" + word.Replace("'", "'\\''") + "'";
+}

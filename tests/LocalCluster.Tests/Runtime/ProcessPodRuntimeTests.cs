@@ -1,0 +1,378 @@
+using System.Text;
+using k8s.Models;
+using Scheduler.LocalCluster.Runtime;
+using static Scheduler.LocalCluster.Tests.Runtime.PodBuilder;
+
+namespace Scheduler.LocalCluster.Tests.Runtime;
+
+/// <summary>Pods really run as sandboxed host processes (bubblewrap on this machine).</summary>
+public sealed class ProcessPodRuntimeTests : IAsyncLifetime
+{
+    private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "runtime-tests-" + Guid.NewGuid().ToString("N"));
+    private readonly FakePodHost _host = new();
+    private ProcessPodRuntime _runtime = null!;
+
+    public Task InitializeAsync()
+    {
+        _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, MissingImages = ["registry.example/missing*"] }, _host);
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _runtime.DisposeAsync();
+        Directory.Delete(_stateDir, recursive: true);
+    }
+
+    private async Task<string> LogsAsync(string pod, PodLogOptions? options = null)
+    {
+        using var output = new MemoryStream();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await _runtime.StreamLogAsync("ci", pod, options ?? new PodLogOptions(), output, timeout.Token);
+        return Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    private Task<V1PodStatus> CompletedAsync(string pod) =>
+        _host.WaitForStatusAsync(pod, s => s.Phase is "Succeeded" or "Failed");
+
+    [Fact]
+    public async Task Status_goes_from_pending_through_running_to_succeeded()
+    {
+        _runtime.PodCreated(Pod("ok", Shell("main", "sleep 0.3; echo done")));
+
+        var final = await CompletedAsync("ok");
+
+        Assert.Equal("Succeeded", final.Phase);
+        var phases = _host.Statuses("ok").Select(s => s.Phase).Distinct().ToList();
+        Assert.Equal(["Pending", "Running", "Succeeded"], phases);
+        var terminated = final.Container("main").State.Terminated;
+        Assert.Equal(0, terminated.ExitCode);
+        Assert.Equal("Completed", terminated.Reason);
+        Assert.StartsWith("local://", terminated.ContainerID);
+        Assert.True(terminated.FinishedAt >= terminated.StartedAt);
+        Assert.Equal("127.0.0.1", final.PodIP);
+        Assert.Equal("BestEffort", final.QosClass);
+        Assert.NotNull(final.StartTime);
+        Assert.Contains(final.Conditions, c => c.Type == "PodScheduled" && c.Status == "True");
+        Assert.Contains(final.Conditions, c => c.Type == "Ready" && c.Status == "False" && c.Reason == "PodCompleted");
+        var running = _host.Statuses("ok").First(s => s.Phase == "Running");
+        Assert.True(running.Container("main").Ready);
+        Assert.NotNull(running.Container("main").State.Running.StartedAt);
+        Assert.Contains(running.Conditions, c => c.Type == "Ready" && c.Status == "True");
+        Assert.Equal(["Scheduled", "Pulled", "Created", "Started"], _host.Events("ok").Select(e => e.Reason).ToList());
+        Assert.Equal("local-node", _host.Bindings["ok"]);
+        Assert.Equal("done\n", await LogsAsync("ok"));
+    }
+
+    [Fact]
+    public async Task A_failing_container_fails_the_pod_with_its_exit_code()
+    {
+        _runtime.PodCreated(Pod("fails", Shell("main", "exit 3")));
+
+        var final = await CompletedAsync("fails");
+
+        Assert.Equal("Failed", final.Phase);
+        Assert.Equal(3, final.Container("main").State.Terminated.ExitCode);
+        Assert.Equal("Error", final.Container("main").State.Terminated.Reason);
+    }
+
+    [Fact]
+    public async Task Containers_of_a_pod_share_an_empty_dir()
+    {
+        var pod = Pod("shared",
+                Shell("writer", "echo hello > /shared/msg.tmp && mv /shared/msg.tmp /shared/msg", Mount("data", "/shared")),
+                Shell("reader", "while [ ! -f /data/msg ]; do sleep 0.05; done; cat /data/msg", Mount("data", "/data")))
+            .WithVolumes(new V1Volume { Name = "data", EmptyDir = new V1EmptyDirVolumeSource() });
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("shared")).Phase);
+        Assert.Equal("hello\n", await LogsAsync("shared", new PodLogOptions { Container = "reader" }));
+    }
+
+    [Fact]
+    public async Task Memory_empty_dir_lives_on_tmpfs()
+    {
+        var pod = Pod("shm", Shell("main", "stat -f -c %T /cache", Mount("cache", "/cache")))
+            .WithVolumes(new V1Volume { Name = "cache", EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory" } });
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("shm")).Phase);
+        Assert.Equal("tmpfs\n", await LogsAsync("shm"));
+    }
+
+    [Fact]
+    public async Task A_read_only_host_path_refuses_writes()
+    {
+        var hostDir = Directory.CreateDirectory(Path.Combine(_stateDir, "host-ro")).FullName;
+        File.WriteAllText(Path.Combine(hostDir, "existing"), "keep");
+        var pod = Pod("ro", Shell("main", "cat /ro/existing; echo; echo changed > /ro/existing", Mount("host", "/ro", readOnly: true)))
+            .WithVolumes(new V1Volume { Name = "host", HostPath = new V1HostPathVolumeSource { Path = hostDir } });
+        _runtime.PodCreated(pod);
+
+        var final = await CompletedAsync("ro");
+
+        Assert.Equal("Failed", final.Phase);
+        Assert.NotEqual(0, final.Container("main").State.Terminated.ExitCode);
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(hostDir, "existing")));
+        Assert.Contains("Read-only file system", await LogsAsync("ro"));
+    }
+
+    [Fact]
+    public async Task Secret_items_and_config_map_files_appear_at_their_paths()
+    {
+        _host.Secrets[("ci", "creds")] = new V1Secret
+        {
+            Data = new Dictionary<string, byte[]> { ["user"] = "bob"u8.ToArray(), ["password"] = "s3cret"u8.ToArray() },
+        };
+        _host.ConfigMaps[("ci", "settings")] = new V1ConfigMap { Data = new Dictionary<string, string> { ["a.conf"] = "alpha", ["b.conf"] = "beta" } };
+        var pod = Pod("files",
+                Shell("main", "cat /creds/nested/dir/pw; echo; ls /creds; cat /etc/app/a.conf /etc/app/b.conf",
+                    Mount("creds", "/creds", readOnly: true), Mount("settings", "/etc/app")))
+            .WithVolumes(
+                new V1Volume { Name = "creds", Secret = new V1SecretVolumeSource { SecretName = "creds", Items = [new V1KeyToPath { Key = "password", Path = "nested/dir/pw" }] } },
+                new V1Volume { Name = "settings", ConfigMap = new V1ConfigMapVolumeSource { Name = "settings" } });
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("files")).Phase);
+        Assert.Equal("s3cret\nnested\nalphabeta", await LogsAsync("files"));
+    }
+
+    [Fact]
+    public async Task A_claim_directory_survives_its_pod()
+    {
+        _host.Claims[("ci", "cache")] = new V1PersistentVolumeClaim { Metadata = new V1ObjectMeta { Name = "cache" } };
+        var pod = Pod("pvc", Shell("main", "echo kept > /cache/file", Mount("cache", "/cache")))
+            .WithVolumes(new V1Volume { Name = "cache", PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = "cache" } });
+        _runtime.PodCreated(pod);
+        Assert.Equal("Succeeded", (await CompletedAsync("pvc")).Phase);
+
+        await _runtime.KillPodAsync("ci", "pvc", pod.Metadata.Uid, 0);
+
+        Assert.Equal("kept\n", File.ReadAllText(Path.Combine(_stateDir, "pvc", "ci", "cache", "file")));
+        Assert.False(Directory.Exists(Path.Combine(_stateDir, "pods", pod.Metadata.Uid)));
+    }
+
+    [Fact]
+    public async Task A_missing_secret_holds_the_container_until_it_appears()
+    {
+        var pod = Pod("late", Shell("main", "cat /s/token", Mount("token", "/s")))
+            .WithVolumes(new V1Volume { Name = "token", Secret = new V1SecretVolumeSource { SecretName = "job-token" } });
+        _runtime.PodCreated(pod);
+
+        var failedMount = await _host.WaitForEventAsync("late", "FailedMount");
+        Assert.Equal("Warning", failedMount.Type);
+        Assert.Contains("secret \"job-token\" not found", failedMount.Message);
+        var waiting = await _host.WaitForStatusAsync("late", s => s.ContainerStatuses?.Count == 1);
+        Assert.Equal("ContainerCreating", waiting.Container("main").State.Waiting.Reason);
+        Assert.Equal("Pending", waiting.Phase);
+
+        _host.Secrets[("ci", "job-token")] = new V1Secret { Data = new Dictionary<string, byte[]> { ["token"] = "abc"u8.ToArray() } };
+
+        Assert.Equal("Succeeded", (await CompletedAsync("late")).Phase);
+        Assert.Equal("abc", await LogsAsync("late"));
+    }
+
+    [Fact]
+    public async Task A_missing_env_secret_key_is_a_config_error_until_it_appears()
+    {
+        var container = Shell("main", "echo $TOKEN");
+        container.Env = [new V1EnvVar { Name = "TOKEN", ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = "env", Key = "token" } } }];
+        _runtime.PodCreated(Pod("envsecret", container));
+
+        var waiting = await _host.WaitForStatusAsync("envsecret", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "CreateContainerConfigError");
+        Assert.Equal("secret \"env\" not found", waiting.Container("main").State.Waiting.Message);
+
+        _host.Secrets[("ci", "env")] = new V1Secret { Data = new Dictionary<string, byte[]> { ["token"] = "t0k"u8.ToArray() } };
+
+        Assert.Equal("Succeeded", (await CompletedAsync("envsecret")).Phase);
+        Assert.Equal("t0k\n", await LogsAsync("envsecret"));
+    }
+
+    [Fact]
+    public async Task A_missing_image_fails_to_pull_then_backs_off()
+    {
+        var container = Shell("main", "echo never");
+        container.Image = "registry.example/missing/app:1";
+        _runtime.PodCreated(Pod("noimage", container));
+
+        await _host.WaitForStatusAsync("noimage", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "ImagePullBackOff");
+
+        var reasons = _host.Statuses("noimage").Select(s => s.ContainerStatuses?.FirstOrDefault()?.State.Waiting?.Reason).Distinct().ToList();
+        Assert.Contains("ErrImagePull", reasons);
+        Assert.True(reasons.IndexOf("ErrImagePull") < reasons.IndexOf("ImagePullBackOff"));
+        Assert.Contains(_host.Events("noimage"), e => e.Type == "Warning" && e.Reason == "Failed" && e.Message.StartsWith("Failed to pull image \"registry.example/missing/app:1\""));
+        Assert.DoesNotContain(_host.Events("noimage"), e => e.Reason == "Started");
+        Assert.Equal("Pending", _host.Latest("noimage")!.Phase);
+        var error = await Assert.ThrowsAsync<PodRuntimeException>(() => LogsAsync("noimage"));
+        Assert.Equal(400, error.HttpStatus);
+        Assert.Equal("container \"main\" in pod \"noimage\" is waiting to start: ImagePullBackOff", error.Message);
+    }
+
+    [Theory]
+    [InlineData("echo out; echo err >&2", 0, "out\n", "err\n")]
+    [InlineData("echo partial; exit 3", 3, "partial\n", "")]
+    [InlineData("no-such-command-here", 127, "", "not found")]
+    public async Task Exec_returns_the_exit_code_and_output(string script, int exitCode, string stdout, string stderrContains)
+    {
+        _runtime.PodCreated(Pod("exec", Shell("main", "sleep 30")));
+        await _host.WaitForStatusAsync("exec", s => s.Phase == "Running");
+
+        using var output = new MemoryStream();
+        using var errors = new MemoryStream();
+        var code = await _runtime.ExecAsync(new ExecRequest("ci", "exec", null, ["sh", "-c", script], false), new ExecStreams(null, output, errors), CancellationToken.None);
+
+        Assert.Equal(exitCode, code);
+        Assert.Equal(stdout, Encoding.UTF8.GetString(output.ToArray()));
+        Assert.Contains(stderrContains, Encoding.UTF8.GetString(errors.ToArray()));
+    }
+
+    [Fact]
+    public async Task Exec_of_a_missing_binary_is_127_and_stdin_reaches_the_command()
+    {
+        var container = Shell("main", "sleep 30", Mount("work", "/work"));
+        container.WorkingDir = "/work";
+        _runtime.PodCreated(Pod("exec2", container).WithVolumes(new V1Volume { Name = "work", EmptyDir = new V1EmptyDirVolumeSource() }));
+        await _host.WaitForStatusAsync("exec2", s => s.Phase == "Running");
+
+        Assert.Equal(127, await _runtime.ExecAsync(new ExecRequest("ci", "exec2", "main", ["/no/such/binary"], false), new ExecStreams(null, null, null), CancellationToken.None));
+
+        using var output = new MemoryStream();
+        var code = await _runtime.ExecAsync(new ExecRequest("ci", "exec2", "main", ["sh", "-c", "cat > script.sh; sh script.sh; pwd"], false),
+            new ExecStreams(new MemoryStream("echo from-stdin\n"u8.ToArray()), output, null), CancellationToken.None);
+        Assert.Equal(0, code);
+        Assert.Equal("from-stdin\n/work\n", Encoding.UTF8.GetString(output.ToArray()));
+    }
+
+    [Fact]
+    public async Task Exec_into_a_finished_pod_or_unknown_container_is_refused()
+    {
+        _runtime.PodCreated(Pod("done", Shell("main", "true")));
+        await CompletedAsync("done");
+
+        var finished = await Assert.ThrowsAsync<PodRuntimeException>(() =>
+            _runtime.ExecAsync(new ExecRequest("ci", "done", null, ["true"], false), new ExecStreams(null, null, null), CancellationToken.None));
+        Assert.Equal(400, finished.HttpStatus);
+        var unknown = await Assert.ThrowsAsync<PodRuntimeException>(() =>
+            _runtime.ExecAsync(new ExecRequest("ci", "done", "nope", ["true"], false), new ExecStreams(null, null, null), CancellationToken.None));
+        Assert.Equal("container nope is not valid for pod done", unknown.Message);
+        var missing = await Assert.ThrowsAsync<PodRuntimeException>(() => LogsAsync("absent"));
+        Assert.Equal(404, missing.HttpStatus);
+    }
+
+    [Fact]
+    public async Task Logs_honour_tail_lines_limit_bytes_and_timestamps()
+    {
+        _runtime.PodCreated(Pod("logs", Shell("main", "for i in 1 2 3 4 5; do echo line$i; done; printf tail")));
+        await CompletedAsync("logs");
+
+        Assert.Equal("line4\nline5\ntail", await LogsAsync("logs", new PodLogOptions { TailLines = 3 }));
+        Assert.Equal("line1\nli", await LogsAsync("logs", new PodLogOptions { LimitBytes = 8 }));
+        var stamped = (await LogsAsync("logs", new PodLogOptions { Timestamps = true, TailLines = 1 })).Split(' ', 2);
+        Assert.True(ContainerLog.TryParseTime(stamped[0], out var time));
+        Assert.InRange(time, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow);
+        Assert.Equal("tail", stamped[1]);
+        Assert.Equal("", await LogsAsync("logs", new PodLogOptions { SinceTime = DateTimeOffset.UtcNow.AddMinutes(1) }));
+    }
+
+    [Fact]
+    public async Task Follow_streams_until_the_container_ends()
+    {
+        _runtime.PodCreated(Pod("follow", Shell("main", "echo first; sleep 0.5; printf 'no-newline'; sleep 0.5; echo ' last'")));
+        await _host.WaitForStatusAsync("follow", s => s.Phase == "Running");
+
+        var text = await LogsAsync("follow", new PodLogOptions { Follow = true });
+
+        Assert.Equal("first\nno-newline last\n", text);
+        Assert.Equal("Succeeded", _host.Latest("follow")!.Phase);
+    }
+
+    [Fact]
+    public async Task Env_working_dir_and_run_as_user_are_honoured()
+    {
+        var container = Shell("main", "echo $GREETING $COMPOSED $HOSTNAME; pwd; id -u; id -g");
+        container.Env =
+        [
+            new V1EnvVar { Name = "GREETING", Value = "hi" },
+            new V1EnvVar { Name = "COMPOSED", Value = "$(GREETING)-there" },
+        ];
+        container.WorkingDir = Path.Combine(_stateDir, "made", "for", "me");
+        container.SecurityContext = new V1SecurityContext { RunAsUser = 1234 };
+        var pod = Pod("identity", container);
+        pod.Spec.SecurityContext = new V1PodSecurityContext { RunAsGroup = 4321 };
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("identity")).Phase);
+        Assert.Equal($"hi hi-there identity\n{container.WorkingDir}\n1234\n4321\n", await LogsAsync("identity"));
+    }
+
+    [Fact]
+    public async Task Active_deadline_kills_the_pod()
+    {
+        var pod = Pod("deadline", Shell("main", "sleep 30"));
+        pod.Spec.ActiveDeadlineSeconds = 1;
+        _runtime.PodCreated(pod);
+
+        var final = await _host.WaitForStatusAsync("deadline", s => s.Phase == "Failed", timeoutSeconds: 8);
+
+        Assert.Equal("DeadlineExceeded", final.Reason);
+        Assert.Equal(143, final.Container("main").State.Terminated.ExitCode);
+    }
+
+    [Fact]
+    public async Task Kill_leaves_no_process_of_the_pod()
+    {
+        var pod = Pod("victim", Shell("main", "trap '' TERM; sleep 60 & sleep 60 & wait"));
+        _runtime.PodCreated(pod);
+        await _host.WaitForStatusAsync("victim", s => s.Phase == "Running");
+        _runtime.PodCreated(Pod("bystander", Shell("main", "sleep 30")));
+        await _host.WaitForStatusAsync("bystander", s => s.Phase == "Running");
+        var execTask = _runtime.ExecAsync(new ExecRequest("ci", "victim", null, ["sleep", "60"], false), new ExecStreams(null, null, null), CancellationToken.None);
+        var podPids = await WaitForProcessesAsync("sleep 60", 3);
+        Assert.Equal(3, podPids.Count);
+
+        await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 1);
+
+        Assert.All(podPids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ")));
+        Assert.Equal(137, await execTask.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.False(Directory.Exists(Path.Combine(_stateDir, "pods", pod.Metadata.Uid)));
+        Assert.Equal("Running", _host.Latest("bystander")!.Phase);
+    }
+
+    // Finds host processes whose command line is exactly the given one (this test's unique sleep length).
+    private static async Task<List<int>> WaitForProcessesAsync(string commandLine, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            var pids = Directory.EnumerateDirectories("/proc")
+                .Select(Path.GetFileName)
+                .Where(name => int.TryParse(name, out _))
+                .Where(name =>
+                {
+                    try { return File.ReadAllText($"/proc/{name}/cmdline").Replace('\0', ' ').Trim() == commandLine; }
+                    catch (IOException) { return false; }
+                })
+                .Select(name => int.Parse(name!))
+                .ToList();
+            if (pids.Count >= count || DateTime.UtcNow > deadline) return pids;
+            await Task.Delay(25);
+        }
+    }
+
+    [Fact]
+    public async Task An_unschedulable_pod_stays_pending_with_a_reason()
+    {
+        var pod = Pod("picky", Shell("main", "true"));
+        pod.Spec.NodeSelector = new Dictionary<string, string> { ["disk"] = "ssd" };
+        _runtime.PodCreated(pod);
+
+        var status = await _host.WaitForStatusAsync("picky", s => s.Conditions?.Count > 0);
+        var scheduled = Assert.Single(status.Conditions);
+        Assert.Equal(("PodScheduled", "False", "Unschedulable"), (scheduled.Type, scheduled.Status, scheduled.Reason));
+        Assert.Equal("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.", scheduled.Message);
+        Assert.Equal("Pending", status.Phase);
+        var failed = await _host.WaitForEventAsync("picky", "FailedScheduling");
+        Assert.Equal("Warning", failed.Type);
+        Assert.False(_host.Bindings.ContainsKey("picky"));
+    }
+}
