@@ -9,5 +9,6 @@ internal static class Commands
     {
         yield return CheckConfigCommand.Create();
         yield return RenderPodCommand.Create();
+        yield return LocalClusterCommand.Create();
     }
 }
