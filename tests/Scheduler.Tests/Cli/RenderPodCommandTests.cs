@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Scheduler.Cli;
+using Scheduler.Messages.Jobs;
+
+namespace Scheduler.Scheduler.Tests.Cli;
+
+/// <summary>The example config and job through <c>scheduler render-pod</c>, as a user runs it.</summary>
+public sealed class RenderPodCommandTests
+{
+    private static (int ExitCode, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exitCode = RenderPodCommand.Create().Parse(args)
+            .Invoke(new InvocationConfiguration { Output = output, Error = error });
+        return (exitCode, output.ToString(), error.ToString());
+    }
+
+    private static (int ExitCode, JsonNode List, string Error) RenderExample()
+    {
+        var (exitCode, output, error) = Run("--config", RepositoryPaths.Example("config.toml"), "--job", RepositoryPaths.Example("job.json"));
+        Assert.True(exitCode == 0, error);
+        return (exitCode, JsonNode.Parse(output)!, error);
+    }
+
+    [Fact]
+    public void Prints_a_v1_List_with_the_pod_first_then_its_secrets()
+    {
+        var (_, list, _) = RenderExample();
+
+        Assert.Equal("v1", (string?)list["apiVersion"]);
+        Assert.Equal("List", (string?)list["kind"]);
+        var kinds = list["items"]!.AsArray().Select(item => (string?)item!["kind"]).ToList();
+        Assert.Equal("Pod", kinds[0]);
+        Assert.All(kinds.Skip(1), kind => Assert.Equal("Secret", kind));
+        Assert.True(kinds.Count >= 2, "the job secret is always created");
+    }
+
+    [Fact]
+    public void Every_configured_keyword_of_the_example_reaches_the_pod()
+    {
+        var (_, list, _) = RenderExample();
+        var pod = list["items"]![0]!;
+        var spec = pod["spec"]!;
+        var containers = spec["containers"]!.AsArray();
+        var build = containers.First(c => (string?)c!["name"] == "build")!;
+        var helper = containers.First(c => (string?)c!["name"] == "helper")!;
+
+        Assert.Equal("gitlab", (string?)pod["metadata"]!["namespace"]);
+        Assert.Equal(["build", "helper", "svc-0", "svc-1"], containers.Select(c => (string?)c!["name"]).Take(4));
+        Assert.NotNull(build["resources"]!["limits"]!["cpu"]);
+        Assert.NotNull(build["resources"]!["requests"]!["memory"]);
+        Assert.NotNull(helper["resources"]!["limits"]!["memory"]);
+        Assert.NotNull(containers.First(c => ((string?)c!["name"])!.StartsWith("svc-", StringComparison.Ordinal))!["resources"]!["limits"]);
+        Assert.True((bool?)build["securityContext"]!["privileged"]);
+        Assert.NotNull(build["imagePullPolicy"]);
+        Assert.NotEmpty(spec["nodeSelector"]!.AsObject());
+        Assert.NotEmpty(spec["tolerations"]!.AsArray());
+        Assert.NotEmpty(spec["imagePullSecrets"]!.AsArray());
+        Assert.NotNull(spec["securityContext"]!["runAsUser"]);
+        Assert.NotNull(spec["serviceAccountName"]);
+        Assert.NotNull(spec["terminationGracePeriodSeconds"]);
+        Assert.Equal("Never", (string?)spec["restartPolicy"]);
+
+        var volumeKinds = spec["volumes"]!.AsArray().SelectMany(v => v!.AsObject().Select(p => p.Key)).ToHashSet();
+        Assert.Superset(new HashSet<string> { "hostPath", "persistentVolumeClaim", "configMap", "secret", "emptyDir" }, volumeKinds);
+    }
+
+    [Fact]
+    public void No_secret_value_of_the_job_appears_in_the_output()
+    {
+        var jobText = File.ReadAllText(RepositoryPaths.Example("job.json"));
+        var job = JobPayloadParser.Parse(jobText).Payload!;
+        var secrets = job.Variables.Where(v => !v.IsShowable).Select(v => v.Value)
+            .Concat(job.Credentials.Select(c => c.Password))
+            .Append(job.Token)
+            .Where(value => value.Length >= 4)
+            .ToList();
+        Assert.NotEmpty(secrets);
+
+        foreach (var format in new[] { "json", "yaml" })
+        {
+            var (exitCode, output, error) = Run("--config", RepositoryPaths.Example("config.toml"), "--job", RepositoryPaths.Example("job.json"),
+                "--output", format);
+            Assert.True(exitCode == 0, error);
+            foreach (var secret in secrets)
+            {
+                Assert.DoesNotContain(secret, output, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
+    public void Yaml_output_is_the_same_list()
+    {
+        var (exitCode, output, _) = Run("--config", RepositoryPaths.Example("config.toml"), "--job", RepositoryPaths.Example("job.json"),
+            "--output", "yaml");
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n", output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void A_refused_job_exits_1_naming_the_value_and_the_pattern()
+    {
+        var (exitCode, output, error) = Run("--config", RepositoryPaths.Example("config.toml"), "--job", RepositoryPaths.Example("job-refused.json"));
+
+        Assert.Equal(1, exitCode);
+        Assert.Equal("", output);
+        Assert.Contains("production", error, StringComparison.Ordinal);
+        Assert.Contains("^ci-.*$", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("bad-config.toml", "job.json", null)]
+    [InlineData("config.toml", "missing-job.json", null)]
+    [InlineData("config.toml", "job.json", "no such runner")]
+    public void Invalid_input_exits_2(string config, string job, string? runner)
+    {
+        var args = new List<string> { "--config", RepositoryPaths.Example(config), "--job", RepositoryPaths.Example(job) };
+        if (runner is not null)
+        {
+            args.AddRange(["--runner", runner]);
+        }
+
+        var (exitCode, output, error) = Run([.. args]);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.NotEqual("", error.Trim());
+    }
+
+    [Fact]
+    public void A_malformed_job_file_exits_2_with_its_position()
+    {
+        using var directory = new TemporaryDirectory();
+        var path = directory.Write("job.json", "{ \"id\": 1, \"token\": \"t\",\n  \"variables\": [ { \"key\": 3 ] }");
+
+        var (exitCode, _, error) = Run("--config", RepositoryPaths.Example("config.toml"), "--job", path);
+
+        Assert.Equal(2, exitCode);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal); // a message, not a stack trace
+    }
+}
