@@ -142,11 +142,19 @@ public sealed class ContainerLog
             changed = _changed.Task;
         }
         if (length <= offset) return ([], offset, completed, changed);
-        using var reader = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        reader.Seek(offset, SeekOrigin.Begin);
-        var data = new byte[length - offset];
-        reader.ReadExactly(data);
-        return (data, length, completed, changed);
+        try
+        {
+            using var reader = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            reader.Seek(offset, SeekOrigin.Begin);
+            var data = new byte[length - offset];
+            reader.ReadExactly(data);
+            return (data, length, completed, changed);
+        }
+        catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException or EndOfStreamException)
+        {
+            // The pod was deleted and its node directory removed: the log ends here.
+            return ([], offset, true, changed);
+        }
     }
 
     /// <summary>The entries of the last <paramref name="lines"/> lines; a line is its P entries plus the F entry that ends it.</summary>

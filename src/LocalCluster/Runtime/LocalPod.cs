@@ -500,19 +500,29 @@ internal sealed class LocalPod
             processes = AllProcesses();
         }
         _stopping.Cancel();
-        var skipDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
-        var exited = Task.WhenAll(processes.Select(p => p.WaitForExitAsync()));
+        // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
+        // below unshare, where the command itself is pid 1 of the namespace (depth 1).
+        var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
+        var exited = Task.WhenAll(processes.Select(HostProcesses.WaitExitAsync));
         if (gracePeriodSeconds > 0)
         {
-            foreach (var process in processes)
+            // A sandbox started a moment ago may not have forked its command yet: look again for new processes
+            // to SIGTERM until everything exits or the grace period ends.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(gracePeriodSeconds);
+            var signalled = new HashSet<int>();
+            while (!exited.IsCompleted && DateTime.UtcNow < deadline)
             {
-                foreach (var pid in HostProcesses.Descendants(process.Id, skipDepth)) HostProcesses.Signal(pid, HostProcesses.SigTerm);
+                foreach (var pid in processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, commandDepth)).Where(signalled.Add))
+                {
+                    HostProcesses.Signal(pid, HostProcesses.SigTerm);
+                }
+                var wait = deadline - DateTime.UtcNow;
+                await Task.WhenAny(exited, Task.Delay(wait < TimeSpan.FromMilliseconds(250) ? wait : TimeSpan.FromMilliseconds(250)));
             }
-            await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(gracePeriodSeconds)));
         }
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
         lock (_lock) processes = AllProcesses();
-        var remaining = processes.SelectMany(p => HostProcesses.Descendants(p.Id, 0)).ToList();
+        var remaining = processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, 1)).ToList();
         await Task.WhenAll(processes.Select(HostProcesses.KillSandboxAsync));
         foreach (var pid in remaining) HostProcesses.Signal(pid, HostProcesses.SigKill);
         await HostProcesses.WaitGoneAsync(remaining, TimeSpan.FromSeconds(5));

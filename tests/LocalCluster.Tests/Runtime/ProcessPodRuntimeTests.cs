@@ -333,7 +333,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 1);
 
         Assert.All(podPids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ")));
-        Assert.Equal(137, await execTask.WaitAsync(TimeSpan.FromSeconds(5)));
+        // The exec got SIGTERM; the container (TERM ignored, inherited by its sleeps) needed the SIGKILL.
+        Assert.Equal(143, await execTask.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.False(Directory.Exists(Path.Combine(_stateDir, "pods", pod.Metadata.Uid)));
         Assert.Equal("Running", _host.Latest("bystander")!.Phase);
     }
@@ -374,5 +375,71 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         var failed = await _host.WaitForEventAsync("picky", "FailedScheduling");
         Assert.Equal("Warning", failed.Type);
         Assert.False(_host.Bindings.ContainsKey("picky"));
+    }
+
+    [Fact]
+    public async Task Init_containers_run_in_order_before_the_containers()
+    {
+        var pod = Pod("init", Shell("main", "cat /work/order", Mount("work", "/work")))
+            .WithVolumes(new V1Volume { Name = "work", EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Spec.InitContainers = [Shell("first", "echo first >> /work/order", Mount("work", "/work")), Shell("second", "echo second >> /work/order", Mount("work", "/work"))];
+        _runtime.PodCreated(pod);
+
+        var final = await CompletedAsync("init");
+
+        Assert.Equal("Succeeded", final.Phase);
+        Assert.Equal("first\nsecond\n", await LogsAsync("init"));
+        Assert.All(final.InitContainerStatuses, s => Assert.Equal("Completed", s.State.Terminated.Reason));
+        var initializing = _host.Statuses("init").First(s => s.InitContainerStatuses?[0].State.Running is not null);
+        Assert.Equal("PodInitializing", initializing.Container("main").State.Waiting.Reason);
+        Assert.Contains(initializing.Conditions, c => c.Type == "Initialized" && c.Status == "False");
+        Assert.Contains(final.Conditions, c => c.Type == "Initialized" && c.Status == "True");
+    }
+
+    [Fact]
+    public async Task A_failed_init_container_fails_the_pod_and_the_containers_never_start()
+    {
+        var pod = Pod("badinit", Shell("main", "echo never"));
+        pod.Spec.InitContainers = [Shell("setup", "exit 2")];
+        _runtime.PodCreated(pod);
+
+        var final = await CompletedAsync("badinit");
+
+        Assert.Equal("Failed", final.Phase);
+        Assert.Equal(2, final.InitContainerStatuses[0].State.Terminated.ExitCode);
+        Assert.NotNull(final.Container("main").State.Waiting);
+    }
+
+    [Fact]
+    public async Task Killing_a_pod_that_waits_for_its_volumes_completes_at_once()
+    {
+        var pod = Pod("stuck", Shell("main", "true", Mount("v", "/v")))
+            .WithVolumes(new V1Volume { Name = "v", ConfigMap = new V1ConfigMapVolumeSource { Name = "never" } });
+        _runtime.PodCreated(pod);
+        await _host.WaitForEventAsync("stuck", "FailedMount");
+
+        await _runtime.KillPodAsync("ci", "stuck", pod.Metadata.Uid, 30).WaitAsync(TimeSpan.FromSeconds(5));
+
+        var missing = await Assert.ThrowsAsync<PodRuntimeException>(() => LogsAsync("stuck"));
+        Assert.Equal(404, missing.HttpStatus);
+    }
+
+    [Fact]
+    public async Task Graceful_kill_lets_a_term_handler_finish_and_reports_its_exit_code()
+    {
+        var pod = Pod("graceful", Shell("main", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"));
+        _runtime.PodCreated(pod);
+        await _host.WaitForStatusAsync("graceful", s => s.Phase == "Running");
+        // SIGTERM before the trap is set would simply end the shell: wait until it is.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!(await LogsAsync("graceful")).Contains("ready") && DateTime.UtcNow < deadline) await Task.Delay(20);
+
+        var kill = _runtime.KillPodAsync("ci", "graceful", pod.Metadata.Uid, 10);
+        await kill.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Exit 0, not 143: the shell's TERM trap ran.
+        var final = _host.Latest("graceful")!;
+        Assert.Equal(0, final.Container("main").State.Terminated.ExitCode);
+        Assert.Equal("Succeeded", final.Phase);
     }
 }
