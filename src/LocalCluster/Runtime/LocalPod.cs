@@ -132,7 +132,8 @@ internal sealed class LocalPod
         if (Pod.Spec?.ActiveDeadlineSeconds is not { } seconds) return;
         DateTime start;
         lock (_lock) start = _startTime ?? DateTime.UtcNow;
-        var remaining = start + TimeSpan.FromSeconds(seconds) - DateTime.UtcNow;
+        // Clamped so that an absurd deadline cannot overflow the timer; 30 days is "never" for a CI pod.
+        var remaining = start + TimeSpan.FromSeconds(Math.Clamp(seconds, 0, 30 * 86_400)) - DateTime.UtcNow;
         _ = Task.Run(async () =>
         {
             try
@@ -508,7 +509,7 @@ internal sealed class LocalPod
         {
             // A sandbox started a moment ago may not have forked its command yet: look again for new processes
             // to SIGTERM until everything exits or the grace period ends.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(gracePeriodSeconds);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Min(gracePeriodSeconds, 86_400));
             var signalled = new HashSet<int>();
             while (!exited.IsCompleted && DateTime.UtcNow < deadline)
             {
@@ -516,8 +517,9 @@ internal sealed class LocalPod
                 {
                     HostProcesses.Signal(pid, HostProcesses.SigTerm);
                 }
-                var wait = deadline - DateTime.UtcNow;
-                await Task.WhenAny(exited, Task.Delay(wait < TimeSpan.FromMilliseconds(250) ? wait : TimeSpan.FromMilliseconds(250)));
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) break;
+                await Task.WhenAny(exited, Task.Delay(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250)));
             }
         }
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
