@@ -43,7 +43,7 @@ internal sealed class LocalPod
         Namespace = pod.Metadata?.NamespaceProperty ?? "default";
         Name = pod.Metadata?.Name ?? "";
         Uid = string.IsNullOrEmpty(pod.Metadata?.Uid) ? $"{Namespace}-{Name}" : pod.Metadata.Uid;
-        PodDir = Path.Combine(env.Node.StateDir, "pods", Uid);
+        PodDir = Path.Combine(env.Node.StateDir, "pods", NodePaths.SafeSegment(Uid));
         var index = 0;
         _initContainers = (pod.Spec?.InitContainers ?? []).Select(c => new LocalContainer(c, true, ContainerIdFor(index++))).ToList();
         _containers = (pod.Spec?.Containers ?? []).Select(c => new LocalContainer(c, false, ContainerIdFor(index++))).ToList();
@@ -82,6 +82,19 @@ internal sealed class LocalPod
         catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
         {
             // The pod is being killed or hit its deadline.
+        }
+        catch (Exception exception)
+        {
+            // A spec the runtime cannot act on must not take the node down: report it on the pod and stop there.
+            lock (_lock)
+            {
+                foreach (var container in _initContainers.Concat(_containers).Where(c => !c.HasStarted))
+                {
+                    container.WaitingReason = "RunContainerError";
+                    container.WaitingMessage = exception.Message;
+                }
+            }
+            Event("Warning", "Failed", $"Error: {exception.Message}");
         }
         finally
         {
@@ -174,13 +187,15 @@ internal sealed class LocalPod
             await Task.Delay(Timeout.Infinite, StopToken);
         }
 
-        var sandbox = BuildSandbox(container, environment);
-        Event("Normal", "Created", $"Created container {container.Name}", container);
-        var log = new ContainerLog(Path.Combine(PodDir, "logs", container.Name, "0.log"));
+        SandboxSpec sandbox;
+        ContainerLog log;
         Process process;
         try
         {
+            sandbox = BuildSandbox(container, environment);
+            log = new ContainerLog(Path.Combine(PodDir, "logs", NodePaths.SafeSegment(container.Name), "0.log"));
             process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            Event("Normal", "Created", $"Created container {container.Name}", container);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
@@ -295,6 +310,10 @@ internal sealed class LocalPod
             if (!volumes.TryGetValue(mount.Name, out var hostPath)) continue;
             if (!string.IsNullOrEmpty(mount.SubPath))
             {
+                if (!NodePaths.IsContainedRelativePath(mount.SubPath))
+                {
+                    throw new ArgumentException($"subPath \"{mount.SubPath}\" of volume mount \"{mount.Name}\" must be relative and may not contain '..'");
+                }
                 hostPath = Path.Combine(hostPath, mount.SubPath);
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }

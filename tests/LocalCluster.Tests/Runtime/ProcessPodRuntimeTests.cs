@@ -442,4 +442,26 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal(0, final.Container("main").State.Terminated.ExitCode);
         Assert.Equal("Succeeded", final.Phase);
     }
+
+    [Fact]
+    public async Task Hostile_names_stay_inside_the_state_dir_and_a_bad_sub_path_is_a_container_error()
+    {
+        var outside = Path.Combine(Path.GetTempPath(), "evil-" + Guid.NewGuid().ToString("N"));
+        var pod = Pod("hostile", Shell("main", "echo in > /v/f", Mount("../../" + Path.GetFileName(outside), "/v")))
+            .WithVolumes(new V1Volume { Name = "../../" + Path.GetFileName(outside), EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Metadata.Uid = "../../" + Path.GetFileName(outside);
+        _runtime.PodCreated(pod);
+        Assert.Equal("Succeeded", (await CompletedAsync("hostile")).Phase);
+
+        var badSubPath = Shell("main", "true", Mount("v", "/v"));
+        badSubPath.VolumeMounts[0].SubPath = "../../etc";
+        _runtime.PodCreated(Pod("subpath", badSubPath).WithVolumes(new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() }));
+        var refused = await _host.WaitForStatusAsync("subpath", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "RunContainerError");
+
+        Assert.False(Directory.Exists(outside));
+        Assert.Single(Directory.GetFiles(Path.Combine(_stateDir, "pods"), "f", SearchOption.AllDirectories));
+        Assert.Contains("subPath", refused.Container("main").State.Waiting.Message);
+        await _runtime.KillPodAsync("ci", "hostile", pod.Metadata.Uid, 0);
+        Assert.False(Directory.Exists(outside));
+    }
 }
