@@ -69,6 +69,7 @@ internal sealed class LocalPod
     {
         try
         {
+            StopToken.ThrowIfCancellationRequested();
             if (!Schedule()) return;
             if (!await SetUpVolumesAsync()) return;
             StartDeadlineTimer();

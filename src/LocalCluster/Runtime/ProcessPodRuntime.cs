@@ -7,8 +7,15 @@ namespace Scheduler.LocalCluster.Runtime;
 /// unshare as root) on a single node, and reports pod status and events through <see cref="IPodHost"/>.
 /// </summary>
 /// <remarks>
-/// restartPolicy is honoured as Never: a container that exits stays Terminated (OnFailure/Always do not restart).
-/// A container with neither command nor args runs <c>/bin/sh</c>, the "cmd" of a host image; args alone are the command.
+/// <list type="bullet">
+/// <item>restartPolicy is honoured as Never: a container that exits stays Terminated (OnFailure/Always do not restart).</item>
+/// <item>A host "image" has no entrypoint and <c>/bin/sh</c> as cmd: with neither command nor args the container runs
+/// <c>/bin/sh</c>; args alone are the whole command line.</item>
+/// <item>Containers share the host network (localhost works between them) and see the host's root; each has its own
+/// mount, pid and UTS namespace. Mount points that do not exist on the host are created there (empty directories).</item>
+/// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec ignores <c>tty</c> (no pty).</item>
+/// <item>Env values reach the process through its environment, never its argv.</item>
+/// </list>
 /// </remarks>
 public sealed class ProcessPodRuntime : IPodRuntime
 {
@@ -41,8 +48,9 @@ public sealed class ProcessPodRuntime : IPodRuntime
             if (_disposed || _podsByUid.ContainsKey(local.Uid)) return;
             _podsByUid[local.Uid] = local;
             _podsByName[(local.Namespace, local.Name)] = local;
+            // Started under the lock so that a concurrent KillPodAsync always finds the lifecycle it must stop.
+            local.Start();
         }
-        local.Start();
     }
 
     public async Task KillPodAsync(string @namespace, string name, string uid, long gracePeriodSeconds)
