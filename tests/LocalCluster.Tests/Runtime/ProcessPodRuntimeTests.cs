@@ -98,6 +98,11 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
 
         Assert.Equal("Succeeded", (await CompletedAsync("shm")).Phase);
         Assert.Equal("tmpfs\n", await LogsAsync("shm"));
+        Assert.True(Directory.Exists(PodVolumes.MemoryDir(pod.Metadata.Uid)));
+
+        await _runtime.KillPodAsync("ci", "shm", pod.Metadata.Uid, 0);
+
+        Assert.False(Directory.Exists(PodVolumes.MemoryDir(pod.Metadata.Uid)));
     }
 
     [Fact]
@@ -463,5 +468,31 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Contains("subPath", refused.Container("main").State.Waiting.Message);
         await _runtime.KillPodAsync("ci", "hostile", pod.Metadata.Uid, 0);
         Assert.False(Directory.Exists(outside));
+    }
+
+    [Fact]
+    public async Task Projected_and_downward_volumes_write_their_files()
+    {
+        _host.ConfigMaps[("ci", "kube-root-ca.crt")] = new V1ConfigMap { Data = new Dictionary<string, string> { ["ca.crt"] = "CA" } };
+        var pod = Pod("projected", Shell("main", "cat /sa/ca.crt /sa/namespace /info/name; wc -c < /sa/token", Mount("sa", "/sa", readOnly: true), Mount("info", "/info")))
+            .WithVolumes(
+                new V1Volume
+                {
+                    Name = "sa",
+                    Projected = new V1ProjectedVolumeSource
+                    {
+                        Sources =
+                        [
+                            new V1VolumeProjection { ServiceAccountToken = new V1ServiceAccountTokenProjection { Path = "token" } },
+                            new V1VolumeProjection { ConfigMap = new V1ConfigMapProjection { Name = "kube-root-ca.crt", Items = [new V1KeyToPath { Key = "ca.crt", Path = "ca.crt" }] } },
+                            new V1VolumeProjection { DownwardAPI = new V1DownwardAPIProjection { Items = [new V1DownwardAPIVolumeFile { Path = "namespace", FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.namespace" } }] } },
+                        ],
+                    },
+                },
+                new V1Volume { Name = "info", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [new V1DownwardAPIVolumeFile { Path = "name", FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } }] } });
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("projected")).Phase);
+        Assert.Equal("CAciprojected0\n", await LogsAsync("projected"));
     }
 }
