@@ -188,13 +188,38 @@ internal sealed class LocalPod
             await Task.Delay(Timeout.Infinite, StopToken);
         }
 
+        // restartPolicy Always restarts every exit, OnFailure a non-zero one (init containers: a non-zero one under either).
+        while (await RunOnceAsync(container, environment) is { } exitCode && ShouldRestart(container, exitCode))
+        {
+            TimeSpan backoff;
+            lock (_lock)
+            {
+                if (_stopRequested) return;
+                backoff = container.PrepareRestart(Name);
+            }
+            Event("Warning", "BackOff", $"Back-off restarting failed container {container.Name} in pod {Name}", container);
+            Publish();
+            await Task.Delay(backoff, StopToken);
+        }
+    }
+
+    private bool ShouldRestart(LocalContainer container, int exitCode) => (Pod.Spec?.RestartPolicy ?? "Always") switch
+    {
+        "Always" => exitCode != 0 || !container.IsInit,
+        "OnFailure" => exitCode != 0,
+        _ => false,
+    };
+
+    /// <summary>Starts the container once and waits for it; returns its exit code, or null when it could not start.</summary>
+    private async Task<int?> RunOnceAsync(LocalContainer container, IReadOnlyDictionary<string, string> environment)
+    {
         SandboxSpec sandbox;
         ContainerLog log;
         Process process;
         try
         {
             sandbox = BuildSandbox(container, environment);
-            log = new ContainerLog(Path.Combine(PodDir, "logs", NodePaths.SafeSegment(container.Name), "0.log"));
+            log = new ContainerLog(Path.Combine(PodDir, "logs", NodePaths.SafeSegment(container.Name), $"{container.RestartCount}.log"));
             process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
             Event("Normal", "Created", $"Created container {container.Name}", container);
         }
@@ -208,13 +233,14 @@ internal sealed class LocalPod
             Event("Warning", "Failed", $"Error: {exception.Message}", container);
             Publish();
             await Task.Delay(Timeout.Infinite, StopToken);
-            return;
+            return null;
         }
 
         bool killNow;
         lock (_lock)
         {
             container.Process = process;
+            container.PreviousLog = container.Log;
             container.Log = log;
             container.Sandbox = sandbox;
             container.Environment = environment;
@@ -244,6 +270,7 @@ internal sealed class LocalPod
         Publish();
         log.Complete();
         container.Exited.TrySetResult();
+        return process.ExitCode;
     }
 
     private async Task<IReadOnlyDictionary<string, string>> ResolveEnvironmentAsync(LocalContainer container)
@@ -388,10 +415,10 @@ internal sealed class LocalPod
         string waiting;
         lock (_lock)
         {
-            log = container.Log;
+            log = options.Previous ? container.PreviousLog : container.Log;
             waiting = container.WaitingReason;
         }
-        if (options.Previous)
+        if (options.Previous && log is null)
         {
             throw new PodRuntimeException(400, "BadRequest", $"previous terminated container \"{container.Name}\" in pod \"{Name}\" not found");
         }
@@ -580,12 +607,15 @@ internal sealed class LocalPod
     {
         if (!_scheduled) return "Pending";
         if (_deadlineExceeded) return "Failed";
-        if (_initContainers.Any(c => c.ExitCode is { } code && code != 0)) return "Failed";
+        var policy = Pod.Spec?.RestartPolicy ?? "Always";
+        // A failed init container fails the pod only when it will not be restarted.
+        if (policy == "Never" && _initContainers.Any(c => c.ExitCode is { } code && code != 0)) return "Failed";
         if (_containers.Count > 0 && _containers.All(c => c.IsTerminated))
         {
-            return _containers.All(c => c.ExitCode == 0) ? "Succeeded" : "Failed";
+            if (_containers.All(c => c.ExitCode == 0)) return policy == "Always" ? "Running" : "Succeeded";
+            return policy == "Never" ? "Failed" : "Running";
         }
-        if (_containers.Count > 0 && _containers.All(c => c.HasStarted)) return "Running";
+        if (_containers.Count > 0 && _containers.All(c => c.HasStarted || c.RestartCount > 0)) return "Running";
         return "Pending";
     }
 

@@ -8,7 +8,9 @@ namespace Scheduler.LocalCluster.Runtime;
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
-/// <item>restartPolicy is honoured as Never: a container that exits stays Terminated (OnFailure/Always do not restart).</item>
+/// <item>restartPolicy: Never is exact. OnFailure/Always (the default) restart a container in place after a
+/// CrashLoopBackOff of 1 s doubling to at most 30 s (kubelet: 10 s to 5 min); restartCount, lastState and
+/// <c>previous</c> logs follow.</item>
 /// <item>A host "image" has no entrypoint and <c>/bin/sh</c> as cmd: with neither command nor args the container runs
 /// <c>/bin/sh</c>; args alone are the whole command line.</item>
 /// <item>Containers share the host network (localhost works between them) and see the host's root; each has its own

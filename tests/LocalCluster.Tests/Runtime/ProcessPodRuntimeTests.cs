@@ -495,4 +495,35 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal("Succeeded", (await CompletedAsync("projected")).Phase);
         Assert.Equal("CAciprojected0\n", await LogsAsync("projected"));
     }
+
+    [Theory]
+    [InlineData("OnFailure", "Succeeded")]
+    [InlineData("Always", "Running")]
+    public async Task Restart_policies_restart_a_failed_container_with_back_off(string policy, string phaseAfterSuccess)
+    {
+        // Fails on its first run, succeeds on the next: the marker lives in an emptyDir that survives restarts.
+        var pod = Pod("restarts", Shell("main", "if [ -f /state/ran ]; then echo second; exit 0; fi; touch /state/ran; echo first; exit 1", Mount("state", "/state")))
+            .WithVolumes(new V1Volume { Name = "state", EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Spec.RestartPolicy = policy;
+        _runtime.PodCreated(pod);
+
+        var backOff = await _host.WaitForStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "CrashLoopBackOff");
+        Assert.Equal(1, backOff.Container("main").RestartCount);
+        Assert.Equal(1, backOff.Container("main").LastState.Terminated.ExitCode);
+        Assert.Equal("Running", backOff.Phase);
+        var restarted = await _host.WaitForStatusAsync("restarts", s => s.ContainerStatuses?[0].RestartCount >= 1 && s.ContainerStatuses[0].State.Running is not null);
+        Assert.Equal("Running", restarted.Phase);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!_host.Statuses("restarts").Any(s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0) && DateTime.UtcNow < deadline) await Task.Delay(25);
+        var succeeded = _host.Statuses("restarts").First(s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0);
+
+        // OnFailure keeps a successful container; Always restarts it too, so the pod never completes.
+        Assert.Equal(phaseAfterSuccess, succeeded.Phase);
+        if (policy == "OnFailure")
+        {
+            Assert.Equal("second\n", await LogsAsync("restarts"));
+            Assert.Equal("first\n", await LogsAsync("restarts", new PodLogOptions { Previous = true }));
+        }
+        Assert.Contains(_host.Events("restarts"), e => e.Reason == "BackOff");
+    }
 }
