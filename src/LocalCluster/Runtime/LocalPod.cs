@@ -462,8 +462,11 @@ internal sealed class LocalPod
         try
         {
             var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
-            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout);
-            var stderr = CopyOutputAsync(process.StandardError.BaseStream, streams.Stderr);
+            // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty.
+            using var outputGate = new SemaphoreSlim(1, 1);
+            var stderrTarget = streams.Stderr ?? (request.Tty ? streams.Stdout : null);
+            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
+            var stderr = CopyOutputAsync(process.StandardError.BaseStream, stderrTarget, outputGate);
             await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
@@ -502,7 +505,7 @@ internal sealed class LocalPod
         }
     }
 
-    private static async Task CopyOutputAsync(Stream source, Stream? target)
+    private static async Task CopyOutputAsync(Stream source, Stream? target, SemaphoreSlim gate)
     {
         var buffer = new byte[8192];
         try
@@ -511,8 +514,16 @@ internal sealed class LocalPod
             while ((read = await source.ReadAsync(buffer)) > 0)
             {
                 if (target is null) continue;
-                await target.WriteAsync(buffer.AsMemory(0, read));
-                await target.FlushAsync();
+                await gate.WaitAsync();
+                try
+                {
+                    await target.WriteAsync(buffer.AsMemory(0, read));
+                    await target.FlushAsync();
+                }
+                finally
+                {
+                    gate.Release();
+                }
             }
         }
         catch (Exception exception) when (exception is IOException or ObjectDisposedException)

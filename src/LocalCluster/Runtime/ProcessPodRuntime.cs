@@ -15,7 +15,7 @@ namespace Scheduler.LocalCluster.Runtime;
 /// <c>/bin/sh</c>; args alone are the whole command line.</item>
 /// <item>Containers share the host network (localhost works between them) and see the host's root; each has its own
 /// mount, pid and UTS namespace. Mount points that do not exist on the host are created there (empty directories).</item>
-/// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec ignores <c>tty</c> (no pty).</item>
+/// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
 /// <item>Env values reach the process through its environment, never its argv.</item>
 /// </list>
 /// </remarks>

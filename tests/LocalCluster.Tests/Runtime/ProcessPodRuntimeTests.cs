@@ -246,6 +246,12 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
             new ExecStreams(new MemoryStream("echo from-stdin\n"u8.ToArray()), output, null), CancellationToken.None);
         Assert.Equal(0, code);
         Assert.Equal("from-stdin\n/work\n", Encoding.UTF8.GetString(output.ToArray()));
+
+        using var terminal = new MemoryStream();
+        var ttyCode = await _runtime.ExecAsync(new ExecRequest("ci", "exec2", "main", ["sh", "-c", "echo oops >&2; exit 4"], true),
+            new ExecStreams(null, terminal, null), CancellationToken.None);
+        Assert.Equal(4, ttyCode);
+        Assert.Equal("oops\n", Encoding.UTF8.GetString(terminal.ToArray()));
     }
 
     [Fact]
