@@ -332,13 +332,15 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
     [Fact]
     public async Task Kill_leaves_no_process_of_the_pod()
     {
-        var pod = Pod("victim", Shell("main", "trap '' TERM; sleep 60 & sleep 60 & wait"));
+        // A sleep length unique to this run, so that only this pod's processes are counted.
+        var sleep = $"sleep 60.{Random.Shared.Next(100000, 999999)}";
+        var pod = Pod("victim", Shell("main", $"trap '' TERM; {sleep} & {sleep} & wait"));
         _runtime.PodCreated(pod);
         await _host.WaitForStatusAsync("victim", s => s.Phase == "Running");
         _runtime.PodCreated(Pod("bystander", Shell("main", "sleep 30")));
         await _host.WaitForStatusAsync("bystander", s => s.Phase == "Running");
-        var execTask = _runtime.ExecAsync(new ExecRequest("ci", "victim", null, ["sleep", "60"], false), new ExecStreams(null, null, null), CancellationToken.None);
-        var podPids = await WaitForProcessesAsync("sleep 60", 3);
+        var execTask = _runtime.ExecAsync(new ExecRequest("ci", "victim", null, sleep.Split(' '), false), new ExecStreams(null, null, null), CancellationToken.None);
+        var podPids = await WaitForProcessesAsync(sleep, 3);
         Assert.Equal(3, podPids.Count);
 
         await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 1);
