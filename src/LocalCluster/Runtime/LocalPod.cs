@@ -71,8 +71,9 @@ internal sealed class LocalPod
         {
             StopToken.ThrowIfCancellationRequested();
             if (!Schedule()) return;
-            if (!await SetUpVolumesAsync()) return;
+            // The deadline counts from startTime, so it also ends a pod stuck waiting for volumes or images.
             StartDeadlineTimer();
+            if (!await SetUpVolumesAsync()) return;
             foreach (var init in _initContainers)
             {
                 await RunContainerAsync(init);

@@ -327,6 +327,21 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
 
         Assert.Equal("DeadlineExceeded", final.Reason);
         Assert.Equal(143, final.Container("main").State.Terminated.ExitCode);
+        Assert.Contains(_host.Events("deadline"), e => e.Reason == "DeadlineExceeded");
+    }
+
+    [Fact]
+    public async Task Active_deadline_also_ends_a_pod_waiting_for_its_image()
+    {
+        var container = Shell("main", "true");
+        container.Image = "registry.example/missing:1";
+        var pod = Pod("deadline-pull", container);
+        pod.Spec.ActiveDeadlineSeconds = 1;
+        _runtime.PodCreated(pod);
+
+        var final = await _host.WaitForStatusAsync("deadline-pull", s => s.Phase == "Failed", timeoutSeconds: 8);
+
+        Assert.Equal("DeadlineExceeded", final.Reason);
     }
 
     [Fact]
