@@ -73,8 +73,8 @@ internal static partial class HostProcesses
     /// </summary>
     public static async Task KillSandboxAsync(Process outer)
     {
-        if (PidOf(outer) is not { } outerPid) return;
-        foreach (var pid in Descendants(outerPid, 1)) Signal(pid, SigKill);
+        if (PidOf(outer) is not { } outerPid || HasExited(outer)) return;
+        foreach (var pid in Descendants(outerPid, 1, allowRecentSnapshot: true)) Signal(pid, SigKill);
         try
         {
             await WaitExitAsync(outer).WaitAsync(TimeSpan.FromSeconds(1));
@@ -82,6 +82,18 @@ internal static partial class HostProcesses
         catch (TimeoutException)
         {
             Signal(outerPid, SigKill);
+        }
+    }
+
+    private static bool HasExited(Process process)
+    {
+        try
+        {
+            return process.HasExited;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
         }
     }
 
@@ -112,9 +124,9 @@ internal static partial class HostProcesses
     }
 
     /// <summary>Descendants of <paramref name="root"/> at depth <paramref name="minDepth"/> or deeper (its children are depth 1).</summary>
-    public static List<int> Descendants(int root, int minDepth)
+    public static List<int> Descendants(int root, int minDepth, bool allowRecentSnapshot = false)
     {
-        var children = ChildrenByParent();
+        var children = ChildrenByParent(allowRecentSnapshot);
         var result = new List<int>();
         var level = new List<int> { root };
         for (var depth = 1; level.Count > 0; depth++)
@@ -131,11 +143,11 @@ internal static partial class HostProcesses
 
     // A mass kill (DisposeAsync of hundreds of pods) reads /proc once, not once per process. Processes newer
     // than the snapshot are still covered: their sandbox dies with its outer process.
-    private static Dictionary<int, List<int>> ChildrenByParent()
+    private static Dictionary<int, List<int>> ChildrenByParent(bool allowRecentSnapshot)
     {
         lock (SnapshotLock)
         {
-            if (_snapshot is { } recent && DateTime.UtcNow - recent.Taken < TimeSpan.FromMilliseconds(200)) return recent.Children;
+            if (allowRecentSnapshot && _snapshot is { } recent && DateTime.UtcNow - recent.Taken < TimeSpan.FromMilliseconds(200)) return recent.Children;
             var children = ReadChildrenByParent();
             _snapshot = (DateTime.UtcNow, children);
             return children;

@@ -106,6 +106,19 @@ internal sealed class LocalPod
 
     private bool Schedule()
     {
+        // A pod created with spec.nodeName bypasses the scheduler, as in Kubernetes: it runs if it names this node,
+        // and nothing runs it otherwise.
+        if (!string.IsNullOrEmpty(Pod.Spec?.NodeName))
+        {
+            if (Pod.Spec.NodeName != _env.Node.NodeName) return false;
+            lock (_lock)
+            {
+                _scheduled = true;
+                _startTime = DateTime.UtcNow;
+            }
+            Publish();
+            return true;
+        }
         var fit = NodeFit.Evaluate(Pod, _env.Node);
         if (!fit.Fits)
         {
@@ -689,7 +702,12 @@ internal sealed class LocalPod
         lock (_publishLock)
         {
             V1PodStatus status;
-            lock (_lock) status = BuildStatus();
+            lock (_lock)
+            {
+                // Not placed on this node (bound elsewhere, or deleted before binding): nothing to report.
+                if (!_scheduled && _unschedulableMessage is null) return;
+                status = BuildStatus();
+            }
             var json = KubernetesJson.Serialize(status);
             if (json == _lastPublished) return;
             _lastPublished = json;

@@ -358,7 +358,7 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         var podPids = await WaitForProcessesAsync(sleep, 3);
         Assert.Equal(3, podPids.Count);
 
-        await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 1);
+        await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 3);
 
         Assert.All(podPids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ")));
         // The exec got SIGTERM; the container (TERM ignored, inherited by its sleeps) needed the SIGKILL.
@@ -530,15 +530,13 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         pod.Spec.RestartPolicy = policy;
         _runtime.PodCreated(pod);
 
-        var backOff = await _host.WaitForStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "CrashLoopBackOff");
+        var backOff = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "CrashLoopBackOff");
         Assert.Equal(1, backOff.Container("main").RestartCount);
         Assert.Equal(1, backOff.Container("main").LastState.Terminated.ExitCode);
         Assert.Equal("Running", backOff.Phase);
-        var restarted = await _host.WaitForStatusAsync("restarts", s => s.ContainerStatuses?[0].RestartCount >= 1 && s.ContainerStatuses[0].State.Running is not null);
+        var restarted = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].RestartCount >= 1 && s.ContainerStatuses[0].State.Running is not null);
         Assert.Equal("Running", restarted.Phase);
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!_host.Statuses("restarts").Any(s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0) && DateTime.UtcNow < deadline) await Task.Delay(25);
-        var succeeded = _host.Statuses("restarts").First(s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0);
+        var succeeded = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0);
 
         // OnFailure keeps a successful container; Always restarts it too, so the pod never completes.
         Assert.Equal(phaseAfterSuccess, succeeded.Phase);
@@ -548,5 +546,22 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
             Assert.Equal("first\n", await LogsAsync("restarts", new PodLogOptions { Previous = true }));
         }
         Assert.Contains(_host.Events("restarts"), e => e.Reason == "BackOff");
+    }
+
+    [Fact]
+    public async Task A_pod_bound_by_name_skips_the_scheduler()
+    {
+        var mine = Pod("bound", Shell("main", "echo ran"));
+        mine.Spec.NodeName = "local-node";
+        mine.Spec.NodeSelector = new Dictionary<string, string> { ["no"] = "such-label" };
+        var elsewhere = Pod("elsewhere", Shell("main", "echo ran"));
+        elsewhere.Spec.NodeName = "another-node";
+        _runtime.PodCreated(mine);
+        _runtime.PodCreated(elsewhere);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("bound")).Phase);
+        Assert.False(_host.Bindings.ContainsKey("bound"));
+        Assert.Empty(_host.Statuses("elsewhere"));
+        Assert.Empty(_host.Events("elsewhere"));
     }
 }
