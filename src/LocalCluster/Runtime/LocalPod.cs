@@ -373,6 +373,7 @@ internal sealed class LocalPod
             RunAsUser = RunAsUser(container),
             RunAsGroup = container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup,
             RuntimeIsRoot = _env.RuntimeIsRoot,
+            HostRoot = _env.Sandbox == SandboxKind.Bubblewrap ? HostRootEntry.Read() : null,
         };
     }
 

@@ -13,8 +13,10 @@ namespace Scheduler.LocalCluster.Runtime;
 /// <c>previous</c> logs follow.</item>
 /// <item>A host "image" has no entrypoint and <c>/bin/sh</c> as cmd: with neither command nor args the container runs
 /// <c>/bin/sh</c>; args alone are the whole command line.</item>
-/// <item>Containers share the host network (localhost works between them) and see the host's root; each has its own
-/// mount, pid and UTS namespace. Mount points that do not exist on the host are created there (empty directories).</item>
+/// <item>Containers share the host network (localhost works between them) and see the host's files; each has its own
+/// mount, pid and UTS namespace. With bubblewrap "/" is the sandbox's own tmpfs holding the host's top-level entries, so
+/// new top-level paths (/builds, /scripts-…) stay in the sandbox; a missing mount point under an existing host directory
+/// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
 /// <item>Env values reach the process through its environment, never its argv.</item>
 /// </list>

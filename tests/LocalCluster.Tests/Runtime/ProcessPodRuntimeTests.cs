@@ -131,8 +131,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         };
         _host.ConfigMaps[("ci", "settings")] = new V1ConfigMap { Data = new Dictionary<string, string> { ["a.conf"] = "alpha", ["b.conf"] = "beta" } };
         var pod = Pod("files",
-                Shell("main", "cat /creds/nested/dir/pw; echo; ls /creds; cat /etc/app/a.conf /etc/app/b.conf",
-                    Mount("creds", "/creds", readOnly: true), Mount("settings", "/etc/app")))
+                Shell("main", "cat /creds/nested/dir/pw; echo; ls /creds; cat /app-config/a.conf /app-config/b.conf",
+                    Mount("creds", "/creds", readOnly: true), Mount("settings", "/app-config")))
             .WithVolumes(
                 new V1Volume { Name = "creds", Secret = new V1SecretVolumeSource { SecretName = "creds", Items = [new V1KeyToPath { Key = "password", Path = "nested/dir/pw" }] } },
                 new V1Volume { Name = "settings", ConfigMap = new V1ConfigMapVolumeSource { Name = "settings" } });
@@ -563,5 +563,20 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.False(_host.Bindings.ContainsKey("bound"));
         Assert.Empty(_host.Statuses("elsewhere"));
         Assert.Empty(_host.Events("elsewhere"));
+    }
+
+    [Fact]
+    public async Task New_top_level_paths_stay_inside_the_sandbox()
+    {
+        var unique = "/scheduler-test-" + Guid.NewGuid().ToString("N")[..12];
+        var container = Shell("main", $"echo x > {unique}-file && ls -d {unique} && pwd", Mount("v", unique));
+        container.WorkingDir = unique + "-wd";
+        _runtime.PodCreated(Pod("toplevel", container).WithVolumes(new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() }));
+
+        Assert.Equal("Succeeded", (await CompletedAsync("toplevel")).Phase);
+        Assert.Equal($"{unique}\n{unique}-wd\n", await LogsAsync("toplevel"));
+        Assert.False(Directory.Exists(unique));
+        Assert.False(Directory.Exists(unique + "-wd"));
+        Assert.False(File.Exists(unique + "-file"));
     }
 }
