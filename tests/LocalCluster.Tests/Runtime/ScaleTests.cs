@@ -28,7 +28,13 @@ public sealed class ScaleTests : IDisposable
         var statusesWhileIdle = Enumerable.Range(0, count).Sum(i => host.Statuses($"sleeper-{i}").Count);
         await Task.Delay(1500);
         var statusesAfterIdle = Enumerable.Range(0, count).Sum(i => host.Statuses($"sleeper-{i}").Count);
+        // Running is reported once the sandbox process starts; its command follows a moment later.
         var sleepers = SleeperPids(sleep);
+        for (var waited = 0; sleepers.Count < count && waited < 200; waited++)
+        {
+            await Task.Delay(100);
+            sleepers = SleeperPids(sleep);
+        }
         watch.Restart();
         await runtime.DisposeAsync();
         File.AppendAllText(Path.Combine(Path.GetTempPath(), "runtime-scale.txt"), $"{count} pods: started in {started}, disposed in {watch.Elapsed}, threads {threadsBefore}->{threadsRunning}\n");
