@@ -192,7 +192,7 @@ internal static partial class HostProcesses
         while (remaining.Count > 0 && DateTime.UtcNow < deadline)
         {
             remaining.RemoveAll(pid => !IsAlive(pid));
-            if (remaining.Count > 0) await Task.Delay(20);
+            if (remaining.Count > 0) await Task.Delay(50);
         }
     }
 
