@@ -529,7 +529,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     private FakeResponse DownloadArtifacts(long jobId, FakeRequest request)
     {
         var token = request.Header("JOB-TOKEN");
-        if (token is null)
+        if (string.IsNullOrEmpty(token))
         {
             return Message(401, "401 Unauthorized");
         }
