@@ -81,7 +81,8 @@ public sealed class GitLabClient
         };
     }
 
-    /// <summary><c>PUT /jobs/:id</c>: the two-phase ack (<c>running</c>), a keep-alive, or the final state.</summary>
+    /// <summary><c>PUT /jobs/:id</c>: the two-phase ack (<c>running</c>), a keep-alive, or the final state. Abort on 403/404,
+    /// or when a running/pending update learns the job is canceled or failed; a final update answered 200 is Accepted.</summary>
     public async Task<UpdateJobResult> UpdateJobAsync(long jobId, string jobToken, JobUpdate update, CancellationToken cancellationToken = default)
     {
         var body = new JsonObject
@@ -122,7 +123,10 @@ public sealed class GitLabClient
         var response = await SendAsync(UpdateJobEndpoint, request, cancellationToken);
         var jobStatus = response.Header("Job-Status");
         var interval = response.UpdateInterval;
-        var outcome = jobStatus is "canceled" or "failed" || response.Status is 403 or 404
+        // A 200 to a final update is its acknowledgement, whatever the job's status now; during the run (running or
+        // pending), Job-Status canceled or failed means the job was stopped on GitLab's side.
+        var stoppedDuringRun = jobStatus is "canceled" or "failed" && update.State is JobState.Running or JobState.Pending;
+        var outcome = stoppedDuringRun || response.Status is 403 or 404
             ? UpdateOutcome.Abort
             : response.Status switch
             {

@@ -45,7 +45,7 @@ public enum UpdateOutcome
     /// <summary>412: GitLab's trace does not match; resend the whole trace from 0, then update again.</summary>
     TraceValidationFailed,
 
-    /// <summary>403, 404, or <c>Job-Status</c> canceled/failed: stop the job and send nothing more.</summary>
+    /// <summary>403, 404, or <c>Job-Status</c> canceled/failed on a running/pending update: stop the job and send nothing more.</summary>
     Abort,
 
     /// <summary>400, 409, 5xx or a network error: the update did not land; retry later.</summary>

@@ -144,8 +144,7 @@ public sealed class GitLabClientTests : FakeGitLabTest
 
         var result = await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(JobState.Failed, reason, exitCode));
 
-        Assert.Equal(UpdateOutcome.Abort, result.Outcome); // Job-Status: failed means "send nothing more"
-        Assert.Equal(200, result.StatusCode);
+        Assert.Equal((UpdateOutcome.Accepted, 200, "failed"), (result.Outcome, result.StatusCode, result.JobStatus));
         Assert.Equal("failed", GitLab.Job(job.Id)!.Status);
         Assert.Equal(storedReason, GitLab.Job(job.Id)!.FailureReason);
         Assert.Equal(storedExitCode, GitLab.Job(job.Id)!.ExitCode);
@@ -303,8 +302,9 @@ public sealed class GitLabClientTests : FakeGitLabTest
         Assert.True(patch.CancelRequested);
         Assert.True(keepAlive.CancelRequested);
         Assert.Equal(UpdateOutcome.Accepted, keepAlive.Outcome);
-        Assert.Equal("canceled", final.JobStatus);
-        Assert.Equal(UpdateOutcome.Abort, final.Outcome);
+        Assert.Equal((UpdateOutcome.Accepted, "canceled"), (final.Outcome, final.JobStatus));
+        var afterEnd = await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(JobState.Running));
+        Assert.Equal((UpdateOutcome.Abort, 403, "canceled"), (afterEnd.Outcome, afterEnd.StatusCode, afterEnd.JobStatus));
         Assert.Equal("canceled", GitLab.Job(job.Id)!.Status);
     }
 
@@ -320,6 +320,8 @@ public sealed class GitLabClientTests : FakeGitLabTest
 
         Assert.Equal((PatchOutcome.Abort, 403, "canceled"), (patch.Outcome, patch.StatusCode, patch.JobStatus));
         Assert.Empty(GitLab.Job(job.Id)!.TraceBytes());
+        var keepAlive = await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(JobState.Running));
+        Assert.Equal((UpdateOutcome.Abort, "canceled"), (keepAlive.Outcome, keepAlive.JobStatus));
     }
 
     [Fact]
