@@ -54,6 +54,11 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     /// <summary>Artifact uploads above this size get 413.</summary>
     public long MaxArtifactBytes { get; set; } = 64 * 1024 * 1024;
 
+    /// <summary>Workhorse long polling: when positive, a job request whose <c>last_update</c> equals the runner's current queue
+    /// version is held until a job is queued for it (then answered normally) or this long (then 204 without
+    /// <c>X-GitLab-Last-Update</c>). Zero (the default) answers at once.</summary>
+    public TimeSpan LongPollTimeout { get; set; } = TimeSpan.Zero;
+
     /// <summary>When false, <c>POST /runners</c> answers 410 as a GitLab with registration tokens disabled does.</summary>
     public bool RegistrationTokensEnabled { get; set; } = true;
 
@@ -203,12 +208,17 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var request = await FakeRequest.ReadAsync(context);
+        var longPollTimedOut = Route(request, out _) == FakeEndpoint.RequestJob && await LongPollAsync(request, context.RequestAborted);
         FakeResponse response;
         lock (_gate)
         {
             var endpoint = Route(request, out var jobId);
             var fault = _faults.FirstOrDefault(f => f.Endpoint == endpoint && f.Remaining > 0);
-            if (fault is not null)
+            if (longPollTimedOut)
+            {
+                response = new FakeResponse(204);
+            }
+            else if (fault is not null)
             {
                 fault.Remaining--;
                 if (fault.ApplyBeforeFailing)
@@ -232,6 +242,11 @@ public sealed class FakeGitLabServer : IAsyncDisposable
                 request.File?.Content ?? request.Body, response.Status));
         }
 
+        if (Route(request, out _) == FakeEndpoint.RequestJob && LongPollTimeout > TimeSpan.Zero)
+        {
+            response.Headers["Gitlab-Ci-Builds-Polling"] = "yes";
+        }
+
         context.Response.StatusCode = response.Status;
         foreach (var (name, value) in response.Headers)
         {
@@ -246,6 +261,46 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         if (response.Body.Length > 0)
         {
             await context.Response.Body.WriteAsync(response.Body);
+        }
+    }
+
+    /// <summary>Holds a job request while the runner's queue is unchanged since its <c>last_update</c>; true when it timed out.</summary>
+    private async Task<bool> LongPollAsync(FakeRequest request, CancellationToken aborted)
+    {
+        var timeout = LongPollTimeout;
+        var body = request.JsonBody;
+        var token = StringOf(body?["token"]);
+        var lastUpdate = StringOf(body?["last_update"]);
+        if (timeout <= TimeSpan.Zero || token is null || string.IsNullOrEmpty(lastUpdate))
+        {
+            return false;
+        }
+
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            lock (_gate)
+            {
+                if (!_runners.TryGetValue(token, out var runner)
+                    || runner.QueueVersion.ToString(CultureInfo.InvariantCulture) != lastUpdate)
+                {
+                    return false;
+                }
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                return true;
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), aborted);
+            }
+            catch (OperationCanceledException)
+            {
+                return true;
+            }
         }
     }
 
@@ -388,8 +443,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
             return new FakeResponse(201, "application/json", Encoding.UTF8.GetBytes(job.Json));
         }
 
-        runner.QueueVersion++;
-        return NoJob(runner.QueueVersion.ToString(CultureInfo.InvariantCulture));
+        return NoJob(version);
     }
 
     private FakeResponse UpdateJob(long jobId, FakeRequest request)

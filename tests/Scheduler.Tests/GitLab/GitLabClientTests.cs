@@ -52,6 +52,28 @@ public sealed class GitLabClientTests : FakeGitLabTest
     }
 
     [Fact]
+    public async Task Long_poll_holds_an_unchanged_request_until_a_job_arrives_or_it_times_out()
+    {
+        var runner = GitLab.AddRunner();
+        var client = Client();
+        GitLab.LongPollTimeout = TimeSpan.FromMilliseconds(300);
+        var first = Assert.IsType<RequestJobResult.NoJob>(await client.RequestJobAsync(runner, null));
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var timedOut = Assert.IsType<RequestJobResult.NoJob>(await client.RequestJobAsync(runner, first.LastUpdate));
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(250), $"answered after {watch.Elapsed}");
+        Assert.Null(timedOut.LastUpdate);
+
+        GitLab.LongPollTimeout = TimeSpan.FromSeconds(30);
+        var waiting = client.RequestJobAsync(runner, first.LastUpdate);
+        await Task.Delay(100);
+        Assert.False(waiting.IsCompleted);
+        var queued = GitLab.EnqueueJob(runner);
+        var received = Assert.IsType<RequestJobResult.Received>(await waiting);
+        Assert.Equal(queued.Id, received.Job.Id);
+    }
+
+    [Fact]
     public async Task Request_job_with_an_unknown_token_is_forbidden()
     {
         var result = await Client().RequestJobAsync("not-a-runner", null);
