@@ -137,6 +137,22 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Queues a job whose 201 body is exactly <paramref name="json"/> (e.g. a damaged payload). Its token is
+    /// <paramref name="jobToken"/>, for the endpoints that check it.</summary>
+    public FakeJob EnqueueRawJob(string runnerToken, string json, string jobToken = "raw-job-token")
+    {
+        lock (_gate)
+        {
+            var runner = _runners[runnerToken];
+            var id = ++_nextJobId;
+            var fake = new FakeJob(_gate, id, jobToken, "raw", runnerToken, json, [], []);
+            _jobs[id] = fake;
+            runner.Queue.Enqueue(fake);
+            runner.QueueVersion++;
+            return fake;
+        }
+    }
+
     public FakeJob? Job(long id)
     {
         lock (_gate)

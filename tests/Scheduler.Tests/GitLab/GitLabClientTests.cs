@@ -73,6 +73,44 @@ public sealed class GitLabClientTests : FakeGitLabTest
         Assert.Equal(queued.Id, received.Job.Id);
     }
 
+    [Theory]
+    [InlineData("{\"id\": 5")]
+    [InlineData("[]")]
+    [InlineData("{\"id\": 0, \"token\": \"t\"}")]
+    [InlineData("{\"id\": 5, \"token\": \"t\", \"variables\": [null]}")]
+    public async Task Request_job_with_a_damaged_201_body_fails_without_throwing(string json)
+    {
+        var runner = GitLab.AddRunner();
+        GitLab.EnqueueRawJob(runner, json);
+
+        var failed = Assert.IsType<RequestJobResult.Failed>(await Client().RequestJobAsync(runner, null));
+
+        Assert.Equal(201, failed.StatusCode);
+        Assert.StartsWith("GitLab sent a job that cannot be read: ", failed.Message);
+    }
+
+    [Theory]
+    [InlineData(400, RunnerCallOutcome.Rejected)]
+    [InlineData(422, RunnerCallOutcome.Rejected)]
+    [InlineData(410, RunnerCallOutcome.Gone)]
+    [InlineData(429, RunnerCallOutcome.Failed)]
+    [InlineData(500, RunnerCallOutcome.Failed)]
+    public async Task Register_and_verify_errors_map_to_outcomes_with_gitlabs_message(int status, RunnerCallOutcome expected)
+    {
+        GitLab.AddRegistrationToken("reg");
+        var token = GitLab.AddRunner();
+        GitLab.InjectFault(FakeEndpoint.Register, status);
+        GitLab.InjectFault(FakeEndpoint.Verify, status);
+
+        var register = await Client().RegisterAsync(new RegistrationRequest("reg", "r", []));
+        var verify = await Client().VerifyAsync(token);
+
+        Assert.Equal((expected, status), (register.Outcome, register.StatusCode));
+        Assert.Equal((expected, status), (verify.Outcome, verify.StatusCode));
+        Assert.EndsWith($"(HTTP {status}): {status} injected fault", register.Message);
+        Assert.Null(register.Credentials);
+    }
+
     [Fact]
     public async Task Request_job_with_an_unknown_token_is_forbidden()
     {
