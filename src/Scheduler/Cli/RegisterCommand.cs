@@ -6,7 +6,8 @@ using Scheduler.Messages.Jobs;
 namespace Scheduler.Cli;
 
 /// <summary>
-/// <c>scheduler register --url URL (--registration-token T | --token glrt-…) [--name N] [--tag-list a,b] [--config FILE]</c>:
+/// <c>scheduler register --url URL (--registration-token T | --token glrt-…) [--name N] [--tag-list a,b] [--config FILE]
+/// [--run-untagged] [--locked=false] [--paused] [--maximum-timeout S] [--executor kubernetes]</c>:
 /// registers with a legacy registration token (<c>POST /runners</c>), or verifies an authentication token created in GitLab
 /// (<c>POST /runners/verify</c>), then appends a <c>[[runners]]</c> entry to the config file. Never prompts. Exit 0 when
 /// registered, 1 when GitLab refused or could not be reached, 2 for bad arguments or a config file that would not load.
@@ -42,11 +43,27 @@ internal static class RegisterCommand
             DefaultValueFactory = _ => "alpine:latest",
         };
 
+        var executorOption = new Option<string>("--executor")
+        {
+            Description = "Accepted for compatibility; only kubernetes",
+            DefaultValueFactory = _ => "kubernetes",
+        };
+        var runUntaggedOption = new Option<bool>("--run-untagged") { Description = "Also run jobs without tags (with --registration-token)" };
+        var lockedOption = new Option<bool>("--locked")
+        {
+            Description = "Lock the runner to its project (with --registration-token)",
+            DefaultValueFactory = _ => true,
+        };
+        var pausedOption = new Option<bool>("--paused") { Description = "Register the runner paused (with --registration-token)" };
+        var maximumTimeoutOption = new Option<int?>("--maximum-timeout")
+        {
+            Description = "Upper bound, in seconds, for the jobs' timeout (with --registration-token)",
+        };
         var command = new Command("register", "Register a runner with GitLab and add it to config.toml");
         foreach (var option in new Option[]
                  {
                      urlOption, registrationTokenOption, tokenOption, nameOption, tagListOption, configOption, nonInteractiveOption,
-                     namespaceOption, imageOption,
+                     namespaceOption, imageOption, executorOption, runUntaggedOption, lockedOption, pausedOption, maximumTimeoutOption,
                  })
         {
             command.Options.Add(option);
@@ -67,6 +84,18 @@ internal static class RegisterCommand
                 return 2;
             }
 
+            if (parseResult.GetValue(executorOption) != "kubernetes")
+            {
+                error.WriteLine("register: this runner only has the kubernetes executor");
+                return 2;
+            }
+
+            if (parseResult.GetValue(maximumTimeoutOption) is <= 0)
+            {
+                error.WriteLine("register: --maximum-timeout must be a positive number of seconds");
+                return 2;
+            }
+
             if (string.IsNullOrEmpty(registrationToken) == string.IsNullOrEmpty(token))
             {
                 error.WriteLine("register: give exactly one of --registration-token and --token");
@@ -80,7 +109,11 @@ internal static class RegisterCommand
             {
                 var tags = (parseResult.GetValue(tagListOption) ?? "")
                     .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                result = await client.RegisterAsync(new RegistrationRequest(registrationToken, name, tags), cancellationToken);
+                // As GitLab Runner: without tags, the runner takes untagged jobs unless told otherwise.
+                var runUntagged = parseResult.GetResult(runUntaggedOption) is null or { Implicit: true } ? tags.Length == 0 : parseResult.GetValue(runUntaggedOption);
+                var registration = new RegistrationRequest(registrationToken, name, tags, runUntagged,
+                    parseResult.GetValue(lockedOption), parseResult.GetValue(pausedOption), parseResult.GetValue(maximumTimeoutOption));
+                result = await client.RegisterAsync(registration, cancellationToken);
             }
             else
             {

@@ -136,7 +136,7 @@ public enum RunnerCallOutcome
 public sealed record RunnerCallResult(RunnerCallOutcome Outcome, int StatusCode, RunnerCredentials? Credentials, string Message);
 
 /// <summary>What to send when registering with a legacy registration token.</summary>
-public sealed record RegistrationRequest(string RegistrationToken, string Description, IReadOnlyList<string> TagList, bool RunUntagged = true,
+public sealed record RegistrationRequest(string RegistrationToken, string Description, IReadOnlyList<string> TagList, bool RunUntagged = false,
     bool Locked = true, bool Paused = false, int? MaximumTimeout = null)
 {
     public override string ToString() => $"RegistrationRequest {{ Description = {Description}, TagList = [{string.Join(",", TagList)}] }}";

@@ -34,6 +34,7 @@ public sealed class CommandTests : FakeGitLabTest
         var runner = Assert.Single(GitLab.Runners);
         Assert.Equal("fleet \"one\"", runner.Description);
         Assert.Equal(["k8s", "linux"], runner.TagList);
+        Assert.False(System.Text.Json.Nodes.JsonNode.Parse(GitLab.RequestsTo(FakeEndpoint.Register)[0].BodyText)!["run_untagged"]!.GetValue<bool>());
         Assert.DoesNotContain(runner.Token, output);
         var text = await File.ReadAllTextAsync(config);
         Assert.StartsWith("concurrent = 1\ncheck_interval = 3\n", text);
@@ -75,6 +76,26 @@ public sealed class CommandTests : FakeGitLabTest
         var added = loaded.Settings!.Runners[^1];
         Assert.Equal(("second", "ci", "busybox:1.36"), (added.Name, added.Kubernetes.Namespace, added.Kubernetes.Image));
         Assert.Equal(4, loaded.Settings.Concurrent);
+        Assert.True(System.Text.Json.Nodes.JsonNode.Parse(GitLab.RequestsTo(FakeEndpoint.Register)[0].BodyText)!["run_untagged"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Register_sends_the_runner_settings_gitlab_runner_accepts()
+    {
+        using var directory = new TemporaryDirectory();
+        GitLab.AddRegistrationToken("reg");
+
+        var (exitCode, _, error) = await RunAsync(RegisterCommand.Create(), "--url", GitLab.Url, "--registration-token", "reg",
+            "--executor", "kubernetes", "--run-untagged", "--locked=false", "--paused", "--maximum-timeout", "600",
+            "--config", Path.Combine(directory.Path, "config.toml"));
+
+        Assert.Equal((0, ""), (exitCode, error));
+        var body = System.Text.Json.Nodes.JsonNode.Parse(GitLab.RequestsTo(FakeEndpoint.Register)[0].BodyText)!;
+        Assert.True(body["run_untagged"]!.GetValue<bool>());
+        Assert.False(body["locked"]!.GetValue<bool>());
+        Assert.True(body["paused"]!.GetValue<bool>());
+        Assert.Equal(600, body["maximum_timeout"]!.GetValue<int>());
+        Assert.Null(body["tag_list"]);
     }
 
     [Fact]
@@ -114,6 +135,8 @@ public sealed class CommandTests : FakeGitLabTest
     [InlineData(new[] { "--url", "http://x", "--token", "a", "--registration-token", "b" }, "register: give exactly one of --registration-token and --token")]
     [InlineData(new[] { "--url", "ftp://x", "--token", "a" }, "register: invalid GitLab URL 'ftp://x': only http and https are supported")]
     [InlineData(new[] { "--token", "a" }, "register: invalid GitLab URL '': expected an absolute http or https URL")]
+    [InlineData(new[] { "--url", "http://x", "--token", "a", "--executor", "docker" }, "register: this runner only has the kubernetes executor")]
+    [InlineData(new[] { "--url", "http://x", "--token", "a", "--maximum-timeout", "0" }, "register: --maximum-timeout must be a positive number of seconds")]
     public async Task Register_with_bad_arguments_exits_2(string[] args, string expectedError)
     {
         using var directory = new TemporaryDirectory();
