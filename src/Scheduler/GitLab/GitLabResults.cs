@@ -16,7 +16,11 @@ public abstract record RequestJobResult
 
     /// <summary>409, 429, 5xx or a network error (<paramref name="StatusCode"/> 0): ask again later.
     /// <paramref name="RetryAfter"/> is what the server asked for, if anything; see <see cref="Backoff"/>.</summary>
-    public sealed record Retry(int StatusCode, TimeSpan? RetryAfter, string Message) : RequestJobResult;
+    public sealed record Retry(int StatusCode, TimeSpan? RetryAfter, string Message) : RequestJobResult
+    {
+        /// <summary>How long to wait before retry number <paramref name="attempt"/> (1 for the first).</summary>
+        public TimeSpan Delay(int attempt) => Backoff.Delay(attempt, RetryAfter);
+    }
 
     /// <summary>Anything else, including a 201 whose body is not a valid job (the job is lost; GitLab times it out).</summary>
     public sealed record Failed(int StatusCode, string Message) : RequestJobResult;

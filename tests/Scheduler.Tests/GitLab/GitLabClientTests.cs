@@ -138,6 +138,9 @@ public sealed class GitLabClientTests : FakeGitLabTest
 
         Assert.Equal(status, retry.StatusCode);
         Assert.Equal(retryAfterSeconds is { } s ? TimeSpan.FromSeconds(s) : null, retry.RetryAfter);
+        var delay = retry.Delay(3);
+        Assert.True(retryAfterSeconds is { } wait ? delay == TimeSpan.FromSeconds(wait) : delay >= TimeSpan.FromMilliseconds(200) && delay <= TimeSpan.FromMilliseconds(400),
+            $"delay {delay}");
         // The fault was one answer; the job is still there.
         Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runner, null));
     }
