@@ -1,0 +1,521 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Scheduler.Messages.Jobs;
+using Scheduler.Metrics;
+
+namespace Scheduler.GitLab;
+
+/// <summary>How the client describes itself and where it counts its requests.</summary>
+public sealed record GitLabClientOptions(RunnerIdentity Identity, string SystemId)
+{
+    public IReadOnlyDictionary<string, bool> Features { get; init; } = RunnerFeatures.Advertised;
+
+    /// <summary>Where each answer is counted (<c>gitlab_runner_api_request_statuses_total</c>); none when null.</summary>
+    public RunnerMetrics? Metrics { get; init; }
+
+    /// <summary>The <c>runner</c> label of the counted requests (see <see cref="RunnerMetrics.ShortToken"/>).</summary>
+    public string MetricsRunner { get; init; } = "";
+}
+
+/// <summary>
+/// The GitLab runner API (<c>/api/v4</c>) over one <see cref="HttpClient"/>. Every method returns a result record: HTTP
+/// statuses never throw, and network errors come back as a result with status 0. Only cancellation of the caller's token
+/// throws. No retries happen here; the caller decides with <see cref="Backoff"/>. Tokens go in bodies and headers only,
+/// never in URLs or messages.
+/// </summary>
+public sealed class GitLabClient
+{
+    public const string RequestJobEndpoint = "request_job";
+    public const string UpdateJobEndpoint = "update_job";
+    public const string PatchTraceEndpoint = "patch_trace";
+    public const string RegisterEndpoint = "register_runner";
+    public const string VerifyEndpoint = "verify_runner";
+    public const string UploadArtifactsEndpoint = "upload_artifacts";
+    public const string DownloadArtifactsEndpoint = "download_artifacts";
+
+    private readonly HttpClient _http;
+    private readonly Uri _apiBase;
+    private readonly GitLabClientOptions _options;
+    private readonly string _userAgent;
+
+    public GitLabClient(HttpClient http, Uri apiBase, GitLabClientOptions options)
+    {
+        _http = http;
+        _apiBase = apiBase;
+        _options = options;
+        var identity = options.Identity;
+        _userAgent = $"scheduler {identity.Version} ({identity.Revision}; dotnet; linux/{identity.Architecture})";
+    }
+
+    public Uri ApiBase => _apiBase;
+
+    /// <summary><c>POST /jobs/request</c>: ask for a job for the runner token.</summary>
+    public async Task<RequestJobResult> RequestJobAsync(string runnerToken, string? lastUpdate, CancellationToken cancellationToken = default)
+    {
+        var body = new JsonObject
+        {
+            ["info"] = InfoJson(),
+            ["token"] = runnerToken,
+            ["system_id"] = _options.SystemId,
+        };
+        if (!string.IsNullOrEmpty(lastUpdate))
+        {
+            body["last_update"] = lastUpdate;
+        }
+
+        using var request = JsonRequest(HttpMethod.Post, "jobs/request", body, acceptJson: true);
+        request.Headers.TryAddWithoutValidation("RUNNER-TOKEN", runnerToken);
+        var response = await SendAsync(RequestJobEndpoint, request, cancellationToken);
+        var header = response.Header("X-GitLab-Last-Update");
+        return response.Status switch
+        {
+            201 => ParseJob(response, header),
+            204 => new RequestJobResult.NoJob(NullIfEmpty(header)),
+            403 => new RequestJobResult.Forbidden(response.Message("forbidden")),
+            0 or 408 or 409 or 429 or >= 500 => new RequestJobResult.Retry(response.Status, response.RetryAfter, response.Message("failed")),
+            _ => new RequestJobResult.Failed(response.Status, response.Message("failed")),
+        };
+    }
+
+    /// <summary><c>PUT /jobs/:id</c>: the two-phase ack (<c>running</c>), a keep-alive, or the final state. Abort on 403/404,
+    /// or when a running/pending update learns the job is canceled or failed; a final update answered 200 is Accepted.</summary>
+    public async Task<UpdateJobResult> UpdateJobAsync(long jobId, string jobToken, JobUpdate update, CancellationToken cancellationToken = default)
+    {
+        var body = new JsonObject
+        {
+            ["info"] = InfoJson(),
+            ["token"] = jobToken,
+            ["state"] = update.State.ToString().ToLowerInvariant(),
+        };
+        if (!string.IsNullOrEmpty(update.FailureReason))
+        {
+            body["failure_reason"] = update.FailureReason;
+        }
+
+        if (update.Checksum is not null)
+        {
+            body["checksum"] = update.Checksum;
+        }
+
+        var output = new JsonObject();
+        if (update.Checksum is not null)
+        {
+            output["checksum"] = update.Checksum;
+        }
+
+        if (update.ByteSize is { } size)
+        {
+            output["bytesize"] = size;
+        }
+
+        body["output"] = output;
+        if (update.ExitCode != 0)
+        {
+            body["exit_code"] = update.ExitCode;
+        }
+
+        using var request = JsonRequest(HttpMethod.Put, $"jobs/{jobId}", body, acceptJson: false);
+        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
+        var response = await SendAsync(UpdateJobEndpoint, request, cancellationToken);
+        var jobStatus = response.Header("Job-Status");
+        var interval = response.UpdateInterval;
+        // A 200 to a final update is its acknowledgement, whatever the job's status now; during the run (running or
+        // pending), Job-Status canceled or failed means the job was stopped on GitLab's side.
+        var stoppedDuringRun = jobStatus is "canceled" or "failed" && update.State is JobState.Running or JobState.Pending;
+        var outcome = stoppedDuringRun || response.Status is 403 or 404
+            ? UpdateOutcome.Abort
+            : response.Status switch
+            {
+                200 => UpdateOutcome.Accepted,
+                202 => UpdateOutcome.TryAgain,
+                412 => UpdateOutcome.TraceValidationFailed,
+                _ => UpdateOutcome.Failed,
+            };
+        return new UpdateJobResult(outcome, response.Status, jobStatus, interval, response.Message(outcome.ToString()));
+    }
+
+    /// <summary><c>PATCH /jobs/:id/trace</c>: bytes <c>[start, start + content.Length)</c> of the job log (at most 1 MiB).</summary>
+    public async Task<PatchTraceResult> PatchTraceAsync(long jobId, string jobToken, long start, ReadOnlyMemory<byte> content,
+        bool debugTrace = false, CancellationToken cancellationToken = default)
+    {
+        if (content.Length == 0 || content.Length > TraceUploadState.MaxPatchBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(content), content.Length, "a trace patch holds 1 byte to 1 MiB");
+        }
+
+        var patch = new TracePatch(start, content.Length);
+        using var request = new HttpRequestMessage(HttpMethod.Patch,
+            new Uri(_apiBase, $"jobs/{jobId}/trace?debug_trace={(debugTrace ? "true" : "false")}"));
+        AddCommonHeaders(request);
+        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
+        request.Content = new ReadOnlyMemoryContent(content);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/plain");
+        request.Content.Headers.TryAddWithoutValidation("Content-Range", patch.ContentRange);
+        var response = await SendAsync(PatchTraceEndpoint, request, cancellationToken);
+        var jobStatus = response.Header("Job-Status");
+        var interval = response.UpdateInterval;
+        if (jobStatus is "canceled" or "failed" || response.Status == 403)
+        {
+            return new PatchTraceResult(PatchOutcome.Abort, response.Status, null, jobStatus, interval, response.Message("aborted"));
+        }
+
+        return response.Status switch
+        {
+            202 => new PatchTraceResult(PatchOutcome.Accepted, 202, RangeEnd(response.Header("Range")) ?? start + content.Length,
+                jobStatus, interval, "accepted"),
+            416 => new PatchTraceResult(PatchOutcome.RangeMismatch, 416, RangeEnd(response.Header("Range")) ?? 0,
+                jobStatus, interval, "range mismatch"),
+            404 => new PatchTraceResult(PatchOutcome.NotFound, 404, null, jobStatus, interval, response.Message("not found")),
+            _ => new PatchTraceResult(PatchOutcome.Failed, response.Status, null, jobStatus, interval, response.Message("failed")),
+        };
+    }
+
+    /// <summary><c>POST /jobs/:id/artifacts</c>: one multipart <c>file</c> part named <paramref name="fileName"/>.</summary>
+    public async Task<ArtifactsResult> UploadArtifactsAsync(long jobId, string jobToken, Stream archive, string fileName,
+        string? format = null, string? type = null, string? expireIn = null, CancellationToken cancellationToken = default)
+    {
+        var query = new List<string>();
+        if (!string.IsNullOrEmpty(format))
+        {
+            query.Add("artifact_format=" + Uri.EscapeDataString(format));
+        }
+
+        if (!string.IsNullOrEmpty(type))
+        {
+            query.Add("artifact_type=" + Uri.EscapeDataString(type));
+        }
+
+        if (!string.IsNullOrEmpty(expireIn))
+        {
+            query.Add("expire_in=" + Uri.EscapeDataString(expireIn));
+        }
+
+        var path = $"jobs/{jobId}/artifacts" + (query.Count == 0 ? "" : "?" + string.Join("&", query));
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_apiBase, path));
+        AddCommonHeaders(request);
+        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
+        var file = new StreamContent(archive);
+        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        var multipart = new MultipartFormDataContent { { file, "file", fileName } };
+        request.Content = multipart;
+        var length = archive.CanSeek ? archive.Length - archive.Position : 0;
+        var response = await SendAsync(UploadArtifactsEndpoint, request, cancellationToken);
+        return response.Status switch
+        {
+            201 => new ArtifactsResult(ArtifactsOutcome.Succeeded, 201, length, null, "uploaded"),
+            401 or 403 => new ArtifactsResult(ArtifactsOutcome.Forbidden, response.Status, 0, null, response.Message("forbidden")),
+            413 => new ArtifactsResult(ArtifactsOutcome.TooLarge, 413, 0, null, response.Message("too large")),
+            0 or 408 or 429 or >= 500 => new ArtifactsResult(ArtifactsOutcome.Retry, response.Status, 0, response.RetryAfter, response.Message("failed")),
+            _ => new ArtifactsResult(ArtifactsOutcome.Failed, response.Status, 0, null, response.Message("failed")),
+        };
+    }
+
+    /// <summary><c>GET /jobs/:id/artifacts</c>: the archive of job <paramref name="jobId"/>, written to <paramref name="destination"/>.
+    /// <paramref name="jobToken"/> is the dependency's token from the payload (the running job's token on current GitLab).</summary>
+    public async Task<ArtifactsResult> DownloadArtifactsAsync(long jobId, string jobToken, Stream destination, CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_apiBase, $"jobs/{jobId}/artifacts"));
+        AddCommonHeaders(request);
+        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        }
+        catch (Exception ex) when (IsNetworkError(ex, cancellationToken))
+        {
+            Count(DownloadArtifactsEndpoint, 0, "GET");
+            return new ArtifactsResult(ArtifactsOutcome.Retry, 0, 0, null, $"network error: {ex.Message}");
+        }
+
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            Count(DownloadArtifactsEndpoint, status, "GET");
+            if (status == 200)
+            {
+                try
+                {
+                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+                    var start = destination.CanSeek ? destination.Position : 0;
+                    await body.CopyToAsync(destination, cancellationToken);
+                    var written = destination.CanSeek ? destination.Position - start : 0;
+                    return new ArtifactsResult(ArtifactsOutcome.Succeeded, 200, written, null, "downloaded");
+                }
+                catch (Exception ex) when (IsNetworkError(ex, cancellationToken))
+                {
+                    return new ArtifactsResult(ArtifactsOutcome.Retry, 0, 0, null, $"network error while downloading: {ex.Message}");
+                }
+            }
+
+            var raw = await RawResponse.ReadAsync(response, cancellationToken);
+            return status switch
+            {
+                401 or 403 => new ArtifactsResult(ArtifactsOutcome.Forbidden, status, 0, null, raw.Message("forbidden")),
+                404 => new ArtifactsResult(ArtifactsOutcome.NotFound, 404, 0, null, raw.Message("not found")),
+                408 or 429 or >= 500 => new ArtifactsResult(ArtifactsOutcome.Retry, status, 0, raw.RetryAfter, raw.Message("failed")),
+                _ => new ArtifactsResult(ArtifactsOutcome.Failed, status, 0, null, raw.Message("failed")),
+            };
+        }
+    }
+
+    /// <summary><c>POST /runners</c>: register with a legacy registration token.</summary>
+    public async Task<RunnerCallResult> RegisterAsync(RegistrationRequest registration, CancellationToken cancellationToken = default)
+    {
+        var body = new JsonObject
+        {
+            ["description"] = registration.Description,
+            ["run_untagged"] = registration.RunUntagged,
+            ["locked"] = registration.Locked,
+            ["paused"] = registration.Paused,
+            ["info"] = InfoJson(),
+            ["token"] = registration.RegistrationToken,
+        };
+        if (registration.TagList.Count > 0)
+        {
+            body["tag_list"] = string.Join(",", registration.TagList);
+        }
+
+        if (registration.MaximumTimeout is { } timeout)
+        {
+            body["maximum_timeout"] = timeout;
+        }
+
+        using var request = JsonRequest(HttpMethod.Post, "runners", body, acceptJson: true);
+        request.Headers.TryAddWithoutValidation("RUNNER-TOKEN", registration.RegistrationToken);
+        var response = await SendAsync(RegisterEndpoint, request, cancellationToken);
+        return RunnerCall(response, 201);
+    }
+
+    /// <summary><c>POST /runners/verify</c>: is this runner token (legacy or <c>glrt-</c>) valid?</summary>
+    public async Task<RunnerCallResult> VerifyAsync(string runnerToken, CancellationToken cancellationToken = default)
+    {
+        var body = new JsonObject
+        {
+            ["info"] = InfoJson(),
+            ["token"] = runnerToken,
+            ["system_id"] = _options.SystemId,
+        };
+        using var request = JsonRequest(HttpMethod.Post, "runners/verify", body, acceptJson: true);
+        request.Headers.TryAddWithoutValidation("RUNNER-TOKEN", runnerToken);
+        var response = await SendAsync(VerifyEndpoint, request, cancellationToken);
+        return RunnerCall(response, 200);
+    }
+
+    private static RunnerCallResult RunnerCall(RawResponse response, int expected)
+    {
+        if (response.Status == expected)
+        {
+            // A legacy GitLab answers verify with the text "200": valid, without details.
+            return new RunnerCallResult(RunnerCallOutcome.Succeeded, expected, ParseCredentials(response.Body), "ok");
+        }
+
+        var outcome = response.Status switch
+        {
+            403 => RunnerCallOutcome.Forbidden,
+            410 => RunnerCallOutcome.Gone,
+            0 or 408 or 429 or >= 500 => RunnerCallOutcome.Failed,
+            _ => RunnerCallOutcome.Rejected,
+        };
+        return new RunnerCallResult(outcome, response.Status, null, response.Message(outcome.ToString().ToLowerInvariant()));
+    }
+
+    private static RunnerCredentials? ParseCredentials(string body)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("id", out var id) || !id.TryGetInt64(out var idValue)
+                || !root.TryGetProperty("token", out var token) || token.ValueKind != JsonValueKind.String)
+            {
+                return null;
+            }
+
+            DateTimeOffset? expires = root.TryGetProperty("token_expires_at", out var expiresAt)
+                                      && expiresAt.ValueKind == JsonValueKind.String
+                                      && DateTimeOffset.TryParse(expiresAt.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
+                ? parsed
+                : null;
+            return new RunnerCredentials(idValue, token.GetString()!, expires);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static RequestJobResult ParseJob(RawResponse response, string? lastUpdate)
+    {
+        var parsed = JobPayloadParser.Parse(response.Body);
+        return parsed.Payload is { } job
+            ? new RequestJobResult.Received(job, NullIfEmpty(lastUpdate))
+            : new RequestJobResult.Failed(201, $"GitLab sent a job that cannot be read: {parsed.Error}");
+    }
+
+    /// <summary>The second number of <c>Range: 0-N</c>; null for any other shape.</summary>
+    internal static long? RangeEnd(string? range)
+    {
+        if (range is null)
+        {
+            return null;
+        }
+
+        var parts = range.Split('-');
+        return parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var end) ? end : null;
+    }
+
+    private JsonObject InfoJson()
+    {
+        var identity = _options.Identity;
+        var features = new JsonObject();
+        foreach (var (name, enabled) in _options.Features)
+        {
+            features[name] = enabled;
+        }
+
+        return new JsonObject
+        {
+            ["name"] = identity.Name ?? "scheduler",
+            ["version"] = identity.Version,
+            ["revision"] = identity.Revision,
+            ["platform"] = "linux",
+            ["architecture"] = identity.Architecture,
+            ["executor"] = "kubernetes",
+            ["features"] = features,
+        };
+    }
+
+    private HttpRequestMessage JsonRequest(HttpMethod method, string path, JsonObject body, bool acceptJson)
+    {
+        var request = new HttpRequestMessage(method, new Uri(_apiBase, path))
+        {
+            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        AddCommonHeaders(request);
+        if (acceptJson)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        }
+
+        return request;
+    }
+
+    private void AddCommonHeaders(HttpRequestMessage request)
+    {
+        request.Headers.TryAddWithoutValidation("User-Agent", _userAgent);
+        request.Headers.TryAddWithoutValidation("X-Request-Id", Guid.NewGuid().ToString("N"));
+    }
+
+    private async Task<RawResponse> SendAsync(string endpoint, HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        RawResponse response;
+        try
+        {
+            using var message = await _http.SendAsync(request, cancellationToken);
+            response = await RawResponse.ReadAsync(message, cancellationToken);
+        }
+        catch (Exception ex) when (IsNetworkError(ex, cancellationToken))
+        {
+            response = RawResponse.NetworkError(ex.Message);
+        }
+
+        Count(endpoint, response.Status, request.Method.Method);
+        return response;
+    }
+
+    private void Count(string endpoint, int status, string method) =>
+        _options.Metrics?.ApiRequest(_options.MetricsRunner, endpoint, status, method);
+
+    // Only the caller's own cancellation propagates; a timeout of the HttpClient is a network error.
+    private static bool IsNetworkError(Exception ex, CancellationToken cancellationToken) =>
+        ex is HttpRequestException or IOException or InvalidOperationException
+        || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    /// <summary>An answer read into memory (the runner API's answers are small), or a network error (status 0).</summary>
+    private sealed record RawResponse(int Status, IReadOnlyDictionary<string, string> Headers, string Body, TimeSpan? RetryAfter)
+    {
+        private const int MaxBodyChars = 4 * 1024 * 1024;
+
+        public static RawResponse NetworkError(string message) =>
+            new(0, new Dictionary<string, string>(), "", null) { NetworkMessage = message };
+
+        private string? NetworkMessage { get; init; }
+
+        public static async Task<RawResponse> ReadAsync(HttpResponseMessage message, CancellationToken cancellationToken)
+        {
+            var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (name, values) in message.Headers.NonValidated)
+            {
+                headers[name] = string.Join(",", values);
+            }
+
+            var body = await message.Content.ReadAsStringAsync(cancellationToken);
+            if (body.Length > MaxBodyChars)
+            {
+                body = body[..MaxBodyChars];
+            }
+
+            TimeSpan? retryAfter = message.Headers.RetryAfter switch
+            {
+                { Delta: { } delta } => delta,
+                { Date: { } date } => date - DateTimeOffset.UtcNow,
+                _ => null,
+            };
+            return new RawResponse((int)message.StatusCode, headers, body, retryAfter);
+        }
+
+        public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value.Trim() : null;
+
+        public TimeSpan? UpdateInterval =>
+            int.TryParse(Header("X-GitLab-Trace-Update-Interval"), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+                ? TimeSpan.FromSeconds(Math.Min(seconds, 15 * 60))
+                : null;
+
+        /// <summary>GitLab's <c>{"message": ...}</c> flattened, or a fallback; never the request, so never a token.</summary>
+        public string Message(string fallback)
+        {
+            if (Status == 0)
+            {
+                return $"network error: {NetworkMessage}";
+            }
+
+            var text = ExtractMessage(Body);
+            return text is null ? $"{fallback} (HTTP {Status})" : $"{fallback} (HTTP {Status}): {text}";
+        }
+
+        private static string? ExtractMessage(string body)
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(body);
+                if (document.RootElement.ValueKind != JsonValueKind.Object
+                    || !document.RootElement.TryGetProperty("message", out var message))
+                {
+                    return null;
+                }
+
+                return message.ValueKind switch
+                {
+                    JsonValueKind.String => message.GetString(),
+                    JsonValueKind.Object => string.Join("; ", message.EnumerateObject().Select(field =>
+                        field.Value.ValueKind == JsonValueKind.Array
+                            ? $"{field.Name}: {string.Join(", ", field.Value.EnumerateArray().Select(e => e.ToString()))}"
+                            : $"{field.Name}: {field.Value}")),
+                    _ => message.ToString(),
+                };
+            }
+            catch (JsonException)
+            {
+                return null;
+            }
+        }
+    }
+}

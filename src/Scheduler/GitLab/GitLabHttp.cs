@@ -1,0 +1,25 @@
+using System.Net;
+
+namespace Scheduler.GitLab;
+
+/// <summary>The HttpClient GitLab calls go through, with GitLab Runner's transport settings: gzip, 30 s connect,
+/// connections recycled every 15 minutes, a 60-minute overall limit (long polls and artifact transfers fit), and at most
+/// 16 MiB for an answer read into memory.</summary>
+public static class GitLabHttp
+{
+    public static HttpClient CreateClient() =>
+        new(new SocketsHttpHandler
+        {
+            AutomaticDecompression = DecompressionMethods.All,
+            ConnectTimeout = TimeSpan.FromSeconds(30),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(15),
+            ResponseDrainTimeout = TimeSpan.FromSeconds(10),
+        })
+        {
+            Timeout = TimeSpan.FromMinutes(60),
+            // Buffered answers (everything but artifact downloads, which stream) are small; a huge one is an error, not memory.
+            MaxResponseContentBufferSize = MaxBufferedResponseBytes,
+        };
+
+    public const int MaxBufferedResponseBytes = 16 * 1024 * 1024;
+}

@@ -1,0 +1,102 @@
+using System.CommandLine;
+using Scheduler.GitLab;
+using Scheduler.Messages.Jobs;
+
+namespace Scheduler.Helper;
+
+/// <summary>
+/// <c>scheduler helper artifacts-uploader --url U --id ID --token-file F --file archive.zip [--name N] [--format zip]
+/// [--type archive] [--expire-in X]</c>: uploads a job's artifact archive (<c>POST /jobs/:id/artifacts</c>). Retries 429,
+/// 5xx and network errors (3 attempts); 403 and 413 are final. Exit 0 when uploaded, 1 when not, 2 for bad arguments.
+/// </summary>
+internal static class ArtifactsUploaderCommand
+{
+    public const int MaxAttempts = 3;
+
+    internal static Command Create()
+    {
+        var urlOption = new Option<string?>("--url") { Description = "GitLab URL" };
+        var idOption = new Option<long>("--id") { Description = "Job id" };
+        var tokenFileOption = new Option<string?>("--token-file") { Description = "File holding the job token" };
+        var fileOption = new Option<string?>("--file") { Description = "The archive to upload" };
+        var nameOption = new Option<string>("--name") { Description = "Artifact name", DefaultValueFactory = _ => "artifacts" };
+        var formatOption = new Option<string>("--format") { Description = "zip, gzip or raw", DefaultValueFactory = _ => "zip" };
+        var typeOption = new Option<string>("--type") { Description = "Artifact type (archive, junit, …)", DefaultValueFactory = _ => "archive" };
+        var expireInOption = new Option<string?>("--expire-in") { Description = "How long GitLab keeps the artifacts (e.g. 7d)" };
+        var command = new Command("artifacts-uploader", "Upload a job's artifacts archive to GitLab");
+        foreach (var option in new Option[] { urlOption, idOption, tokenFileOption, fileOption, nameOption, formatOption, typeOption, expireInOption })
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            var error = parseResult.InvocationConfiguration.Error;
+            var jobId = parseResult.GetValue(idOption);
+            var file = parseResult.GetValue(fileOption);
+            if (!GitLabUrl.TryApiBase(parseResult.GetValue(urlOption), out var apiBase, out var urlError))
+            {
+                error.WriteLine($"artifacts-uploader: {urlError}");
+                return 2;
+            }
+
+            if (jobId <= 0)
+            {
+                error.WriteLine("artifacts-uploader: --id must be a positive job id");
+                return 2;
+            }
+
+            if (!HelperArguments.TryReadToken(parseResult.GetValue(tokenFileOption), out var token, out var tokenError))
+            {
+                error.WriteLine($"artifacts-uploader: {tokenError}");
+                return 2;
+            }
+
+            if (string.IsNullOrEmpty(file) || !File.Exists(file))
+            {
+                error.WriteLine($"artifacts-uploader: the archive '{file}' does not exist");
+                return 2;
+            }
+
+            var format = parseResult.GetValue(formatOption)!;
+            var fileName = ArchiveFileName(parseResult.GetValue(nameOption)!, format);
+            using var http = GitLabHttp.CreateClient();
+            var client = new GitLabClient(http, apiBase, new GitLabClientOptions(RunnerIdentity.Current(), ""));
+            for (var attempt = 1; ; attempt++)
+            {
+                await using var archive = File.OpenRead(file);
+                var result = await client.UploadArtifactsAsync(jobId, token, archive, fileName, format, parseResult.GetValue(typeOption),
+                    parseResult.GetValue(expireInOption), cancellationToken);
+                if (result.Outcome == ArtifactsOutcome.Succeeded)
+                {
+                    output.WriteLine($"Uploaded {fileName} ({result.Bytes} bytes) for job {jobId}: 201 Created");
+                    return 0;
+                }
+
+                error.WriteLine($"artifacts-uploader: attempt {attempt}: {result.Message}");
+                if (result.Outcome != ArtifactsOutcome.Retry || attempt >= MaxAttempts)
+                {
+                    return 1;
+                }
+
+                await Task.Delay(Backoff.Delay(attempt, result.RetryAfter), cancellationToken);
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The multipart file name: the artifact name with the extension of its format (.zip, .gz, none for raw).</summary>
+    public static string ArchiveFileName(string name, string format)
+    {
+        var extension = format switch
+        {
+            "zip" or "zipzstd" => ".zip",
+            "gzip" => ".gz",
+            "tarzstd" => ".tar.zst",
+            _ => "",
+        };
+        var baseName = string.IsNullOrWhiteSpace(name) ? "artifacts" : name.Trim();
+        return extension.Length > 0 && baseName.EndsWith(extension, StringComparison.OrdinalIgnoreCase) ? baseName : baseName + extension;
+    }
+}

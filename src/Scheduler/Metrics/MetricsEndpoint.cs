@@ -1,0 +1,140 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Scheduler.Metrics;
+
+/// <summary>
+/// The HTTP listener at <c>listen_address</c>: <c>/metrics</c> (Prometheus text, GET/HEAD), <c>/health</c> (the process
+/// answers) and <c>/ready</c> (200 when <c>isReady</c> says so, else 503). Kestrel on the given address.
+/// </summary>
+public sealed class MetricsEndpoint : IAsyncDisposable
+{
+    public const int DefaultPort = 9252;
+
+    private readonly WebApplication _app;
+
+    private MetricsEndpoint(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+    }
+
+    /// <summary>The address actually bound (port 0 in <c>listen_address</c> picks a free one).</summary>
+    public Uri Address { get; }
+
+    public static async Task<MetricsEndpoint> StartAsync(string listenAddress, CollectorRegistry registry, Func<bool> isReady,
+        CancellationToken cancellationToken = default)
+    {
+        if (!TryParseListenAddress(listenAddress, out var endpoint, out var error))
+        {
+            throw new ArgumentException(error, nameof(listenAddress));
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(options => options.Listen(endpoint));
+        var app = builder.Build();
+        app.Run(context => HandleAsync(context, registry, isReady));
+        await app.StartAsync(cancellationToken);
+        var bound = app.Services.GetService(typeof(IServer)) is IServer server
+            ? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            : null;
+        return new MetricsEndpoint(app, new Uri(bound ?? $"http://{endpoint}"));
+    }
+
+    /// <summary><c>host:port</c>, <c>:port</c> (all interfaces) or <c>host</c> (port 9252), as GitLab Runner accepts.</summary>
+    public static bool TryParseListenAddress(string? listenAddress, out IPEndPoint endpoint, out string error)
+    {
+        endpoint = null!;
+        error = "";
+        var text = listenAddress?.Trim() ?? "";
+        if (text.Length == 0)
+        {
+            error = "listen_address is empty";
+            return false;
+        }
+
+        string host;
+        var port = DefaultPort;
+        var colon = text.LastIndexOf(':');
+        if (colon >= 0 && !text.EndsWith(']'))
+        {
+            host = text[..colon];
+            if (!int.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
+                || port > 65535)
+            {
+                error = $"listen_address '{text}': invalid port";
+                return false;
+            }
+        }
+        else
+        {
+            host = text;
+        }
+
+        host = host.Trim('[', ']');
+        IPAddress? address = host switch
+        {
+            "" or "0.0.0.0" => IPAddress.Any,
+            "localhost" => IPAddress.Loopback,
+            _ => IPAddress.TryParse(host, out var parsed) ? parsed : null,
+        };
+        if (address is null)
+        {
+            error = $"listen_address '{text}': the host must be an IP address or localhost";
+            return false;
+        }
+
+        endpoint = new IPEndPoint(address, port);
+        return true;
+    }
+
+    private static async Task HandleAsync(HttpContext context, CollectorRegistry registry, Func<bool> isReady)
+    {
+        var method = context.Request.Method;
+        if (!HttpMethods.IsGet(method) && !HttpMethods.IsHead(method))
+        {
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return;
+        }
+
+        switch (context.Request.Path.Value)
+        {
+            case "/metrics":
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                using (var buffer = new MemoryStream())
+                {
+                    await registry.CollectAndExportAsTextAsync(buffer, context.RequestAborted);
+                    if (HttpMethods.IsGet(method))
+                    {
+                        await context.Response.Body.WriteAsync(buffer.ToArray(), context.RequestAborted);
+                    }
+                }
+
+                break;
+            case "/health":
+                await context.Response.WriteAsync("ok\n");
+                break;
+            case "/ready":
+                var ready = isReady();
+                context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+                await context.Response.WriteAsync(ready ? "ready\n" : "not ready\n");
+                break;
+            default:
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                break;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,133 @@
+namespace Scheduler.FakeGitLab;
+
+/// <summary>The runner API endpoints, for fault injection and request assertions.</summary>
+public enum FakeEndpoint
+{
+    Register,
+    Verify,
+    Unregister,
+    RequestJob,
+    UpdateJob,
+    PatchTrace,
+    UploadArtifacts,
+    DownloadArtifacts,
+    Unknown,
+}
+
+/// <summary>One request as the server saw it, and the status it answered.</summary>
+public sealed record RecordedRequest(
+    FakeEndpoint Endpoint,
+    string Method,
+    string Path,
+    string Query,
+    IReadOnlyDictionary<string, string> Headers,
+    byte[] Body,
+    int Status)
+{
+    public string BodyText => System.Text.Encoding.UTF8.GetString(Body);
+
+    public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
+}
+
+/// <summary>An artifact archive stored for a job.</summary>
+public sealed record FakeArtifact(string FileName, string Format, string Type, string ExpireIn, byte[] Content);
+
+/// <summary>A registered runner: its token, what it last told about itself.</summary>
+public sealed class FakeRunner
+{
+    internal FakeRunner(long id, string token, string description, IReadOnlyList<string> tags)
+    {
+        Id = id;
+        Token = token;
+        Description = description;
+        TagList = tags;
+    }
+
+    public long Id { get; }
+    public string Token { get; }
+    public string Description { get; }
+    public IReadOnlyList<string> TagList { get; }
+
+    /// <summary>The <c>info.features</c> of its last job request or verify.</summary>
+    public IReadOnlyDictionary<string, bool> Features { get; internal set; } = new Dictionary<string, bool>();
+
+    public string? SystemId { get; internal set; }
+
+    internal Queue<FakeJob> Queue { get; } = new();
+
+    /// <summary>The opaque queue version sent as <c>X-GitLab-Last-Update</c>; changes when a job is queued.</summary>
+    internal int QueueVersion { get; set; } = 1;
+}
+
+/// <summary>
+/// A job on the fake GitLab. Its server-side status follows GitLab's: <c>pending</c> (queued, or picked but waiting for
+/// the runner's two-phase ack), <c>running</c>, <c>canceling</c>, then <c>success</c>, <c>failed</c> or <c>canceled</c>.
+/// Reads are safe from any thread.
+/// </summary>
+public sealed class FakeJob
+{
+    private readonly object _gate;
+    private readonly MemoryStream _trace = new();
+    private readonly List<FakeArtifact> _artifacts = [];
+    private readonly List<string> _updates = [];
+
+    internal FakeJob(object gate, long id, string token, string name, string runnerToken, string json,
+        IReadOnlyList<string> requiredFeatures, IReadOnlyList<long> dependencies)
+    {
+        _gate = gate;
+        Id = id;
+        Token = token;
+        Name = name;
+        RunnerToken = runnerToken;
+        Json = json;
+        RequiredFeatures = requiredFeatures;
+        Dependencies = dependencies;
+    }
+
+    public long Id { get; }
+    public string Token { get; }
+    public string Name { get; }
+    public string RunnerToken { get; }
+
+    /// <summary>The 201 body served for this job.</summary>
+    public string Json { get; }
+
+    public IReadOnlyList<string> RequiredFeatures { get; }
+    public IReadOnlyList<long> Dependencies { get; }
+
+    public string Status { get { lock (_gate) { return StatusUnlocked; } } }
+    public bool AwaitingAck { get { lock (_gate) { return AwaitingAckUnlocked; } } }
+    public bool Picked { get { lock (_gate) { return PickedUnlocked; } } }
+    public string? FailureReason { get { lock (_gate) { return FailureReasonUnlocked; } } }
+    public int? ExitCode { get { lock (_gate) { return ExitCodeUnlocked; } } }
+
+    /// <summary>The <c>output.checksum</c> of the final update.</summary>
+    public string? Checksum { get { lock (_gate) { return ChecksumUnlocked; } } }
+
+    /// <summary>Every state the runner sent in a PUT, in order (including 202-deferred ones).</summary>
+    public IReadOnlyList<string> Updates { get { lock (_gate) { return _updates.ToArray(); } } }
+
+    public byte[] TraceBytes() { lock (_gate) { return _trace.ToArray(); } }
+
+    public string TraceText() => System.Text.Encoding.UTF8.GetString(TraceBytes());
+
+    public IReadOnlyList<FakeArtifact> Artifacts { get { lock (_gate) { return _artifacts.ToArray(); } } }
+
+    public bool IsFinished => Status is "success" or "failed" or "canceled";
+
+    internal string StatusUnlocked { get; set; } = "pending";
+    internal bool AwaitingAckUnlocked { get; set; }
+    internal bool PickedUnlocked { get; set; }
+    internal string? FailureReasonUnlocked { get; set; }
+    internal int? ExitCodeUnlocked { get; set; }
+    internal string? ChecksumUnlocked { get; set; }
+    internal int DeferredFinalUpdates { get; set; }
+    internal bool CancelGracefully { get; set; }
+    internal long TraceLengthUnlocked => _trace.Length;
+    internal List<FakeArtifact> ArtifactsUnlocked => _artifacts;
+    internal List<string> UpdatesUnlocked => _updates;
+
+    internal void AppendTraceUnlocked(byte[] bytes) => _trace.Write(bytes);
+
+    internal bool IsProcessingUnlocked => StatusUnlocked is "running" or "canceling" && !AwaitingAckUnlocked;
+}
