@@ -10,5 +10,7 @@ internal static class Commands
         yield return CheckConfigCommand.Create();
         yield return RenderPodCommand.Create();
         yield return LocalClusterCommand.Create();
+        yield return RegisterCommand.Create();
+        yield return VerifyCommand.Create();
     }
 }
