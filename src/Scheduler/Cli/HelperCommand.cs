@@ -30,7 +30,7 @@ internal static class HelperCommand
             var poll = parse.GetValue(pollMs);
             if (from < 0 || poll <= 0)
             {
-                Console.Error.WriteLine("read-log: --offset must be >= 0 and --poll-ms > 0");
+                parse.InvocationConfiguration.Error.WriteLine("read-log: --offset must be >= 0 and --poll-ms > 0");
                 return 1;
             }
 
@@ -41,7 +41,7 @@ internal static class HelperCommand
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"read-log: {e.Message}");
+                parse.InvocationConfiguration.Error.WriteLine($"read-log: {e.Message}");
                 return 1;
             }
         });
@@ -55,7 +55,7 @@ internal static class HelperCommand
         var untracked = new Option<bool>("--untracked") { Description = "Add the files git does not track" };
         var command = new Command("cache-archiver", "Archive the working directory's cache paths") { file, paths, untracked };
         command.SetAction(parse => CacheArchiver.Run(Environment.CurrentDirectory, parse.GetValue(file)!, parse.GetValue(paths) ?? [],
-            parse.GetValue(untracked), Console.Out, Console.Error));
+            parse.GetValue(untracked), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
@@ -63,7 +63,8 @@ internal static class HelperCommand
     {
         var file = new Option<string>("--file") { Description = "The cache archive to extract", Required = true };
         var command = new Command("cache-extractor", "Extract a cache archive into the working directory") { file };
-        command.SetAction(parse => CacheExtractor.Run(Environment.CurrentDirectory, parse.GetValue(file)!, Console.Out, Console.Error));
+        command.SetAction(parse => CacheExtractor.Run(Environment.CurrentDirectory, parse.GetValue(file)!,
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
@@ -75,7 +76,7 @@ internal static class HelperCommand
         var untracked = new Option<bool>("--untracked") { Description = "Add the files git does not track" };
         var command = new Command("artifacts-archiver", "Archive the working directory's artifact paths") { output, paths, excludes, untracked };
         command.SetAction(parse => ArtifactsArchiver.Run(Environment.CurrentDirectory, parse.GetValue(output)!, parse.GetValue(paths) ?? [],
-            parse.GetValue(excludes) ?? [], parse.GetValue(untracked), Console.Out, Console.Error));
+            parse.GetValue(excludes) ?? [], parse.GetValue(untracked), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 }
