@@ -477,6 +477,7 @@ internal sealed class LocalPod
         lock (_lock)
         {
             container.Execs.Add(process);
+            if (inside is not null) _joinedExecs.Add(process);
             killNow = _stopRequested || container.IsTerminated;
         }
         if (killNow) _ = HostProcesses.KillSandboxAsync(process);
@@ -500,10 +501,17 @@ internal sealed class LocalPod
         }
         finally
         {
-            lock (_lock) container.Execs.Remove(process);
+            lock (_lock)
+            {
+                container.Execs.Remove(process);
+                _joinedExecs.Remove(process);
+            }
             process.Dispose();
         }
     }
+
+    // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.
+    private readonly HashSet<Process> _joinedExecs = [];
 
     private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
 
@@ -588,10 +596,12 @@ internal sealed class LocalPod
     private async Task StopProcessesAsync(long gracePeriodSeconds)
     {
         List<Process> processes;
+        HashSet<Process> joined;
         lock (_lock)
         {
             _stopRequested = true;
             processes = AllProcesses();
+            joined = [.. _joinedExecs];
         }
         _stopping.Cancel();
         // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
@@ -606,7 +616,8 @@ internal sealed class LocalPod
             var signalled = new HashSet<int>();
             while (!exited.IsCompleted && DateTime.UtcNow < deadline)
             {
-                foreach (var pid in processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, commandDepth)).Where(signalled.Add))
+                var commands = processes.SelectMany(p => HostProcesses.PidOf(p) is { } pid ? HostProcesses.Descendants(pid, joined.Contains(p) ? 1 : commandDepth) : []);
+                foreach (var pid in commands.Where(signalled.Add))
                 {
                     HostProcesses.Signal(pid, HostProcesses.SigTerm);
                 }
