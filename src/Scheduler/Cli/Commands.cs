@@ -12,5 +12,6 @@ internal static class Commands
         yield return LocalClusterCommand.Create();
         yield return RegisterCommand.Create();
         yield return VerifyCommand.Create();
+        yield return HelperCommand.Create();
     }
 }
