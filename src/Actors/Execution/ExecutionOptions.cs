@@ -1,17 +1,20 @@
+using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 
 namespace Scheduler.Actors.Execution;
 
-/// <summary>How the actor tree runs jobs. <paramref name="ArtifactsDir"/>: when set, the job's artifact archives are
-/// copied there after the post-build stages. <paramref name="PodNameSuffix"/>: the pod name's random part (tests fix it).</summary>
+/// <summary>How the actor tree runs jobs. <paramref name="Helper"/>: how pods run <c>scheduler helper</c>.
+/// <paramref name="ArtifactsDir"/>: when set, the job's artifact archives are copied there after the post-build stages.
+/// <paramref name="PodNameSuffix"/>: the pod name's random part (tests fix it).</summary>
 public sealed record ExecutionOptions(
     RunnerIdentity Identity,
-    IJobPlanner Planner,
+    HelperInvocation Helper,
     string? ArtifactsDir = null,
     Func<string>? PodNameSuffix = null)
 {
-    /// <summary>after_script's own limit (GitLab Runner's RUNNER_AFTER_SCRIPT_TIMEOUT default).</summary>
-    public TimeSpan AfterScriptTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>Turns jobs into plans: by default the stage scripts of <see cref="JobScripts"/> and the pod of
+    /// <see cref="Pods.PodBuilder"/>; tests give their own.</summary>
+    public IJobPlanner Planner { get; init; } = new ScriptedJobPlanner(Identity, Helper);
 
     /// <summary>Pause before re-running a dropped exec (stage wait, log reader).</summary>
     public TimeSpan ReattachDelay { get; init; } = TimeSpan.FromSeconds(1);

@@ -16,12 +16,12 @@ namespace Scheduler.Actors.Execution;
 public sealed class JobActor : ReceiveActor, IWithTimers
 {
     private const string JobTimeoutTimer = "job-timeout";
-    private const string AfterScriptTimer = "after-script-timeout";
+    private const string StageTimer = "stage-timeout";
     private const string LogChildName = "log";
     private const string PodChildName = "pod";
 
     private sealed record JobTimedOut;
-    private sealed record AfterScriptTimedOut;
+    private sealed record StageTimedOut(string Stage);
     private sealed record PodDeleted(string? Error);
     private sealed record ArtifactsCollected(IReadOnlyList<string> Warnings);
     private sealed record KillSent;
@@ -76,10 +76,13 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         Receive<StageBroken>(broken => Finalize(Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true));
         Receive<CancelRequested>(OnCancel);
         Receive<JobTimedOut>(_ => OnJobTimeout());
-        Receive<AfterScriptTimedOut>(_ =>
+        Receive<StageTimedOut>(timedOut =>
         {
-            _log.Tell(new TraceText("\u001b[0;33mWARNING: after_script timed out\u001b[0;m\n"));
-            KillCurrentStage();
+            if (_currentStage?.Name == timedOut.Stage)
+            {
+                _log.Tell(new TraceText($"\u001b[0;33mWARNING: {timedOut.Stage} timed out\u001b[0;m\n"));
+                KillCurrentStage();
+            }
         });
         Receive<ArtifactsCollected>(collected =>
         {
@@ -223,8 +226,9 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         while (_nextStageIndex < Plan.Stages.Count)
         {
-            var stage = Plan.Stages[_nextStageIndex++];
-            if (!ShouldRun(stage))
+            var index = _nextStageIndex++;
+            var stage = Plan.Stages[index];
+            if (!ShouldRun(stage, index))
             {
                 continue;
             }
@@ -234,9 +238,9 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             _currentStageActor = Context.ActorOf(
                 StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
                 "stage-" + stage.Name);
-            if (stage.Name == StageNames.AfterScript)
+            if (stage.Timeout is { } limit)
             {
-                Timers.StartSingleTimer(AfterScriptTimer, new AfterScriptTimedOut(), _options.AfterScriptTimeout);
+                Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
             }
 
             return;
@@ -252,11 +256,14 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         Finalize(OutcomeOfStages(), drain: true);
     }
 
-    private bool ShouldRun(PlannedStage stage)
+    private bool ShouldRun(PlannedStage stage, int index)
     {
-        if (_canceled && stage.Name == StageNames.StepScript)
+        if (_canceled)
         {
-            return false;
+            // Canceled gracefully: the script and what prepares it are skipped; after_script and the stages for a
+            // failed job still run.
+            var stepScript = Plan.Stages.ToList().FindIndex(s => s.Name == StageNames.StepScript);
+            return stage.IgnoreFailure || (index > stepScript && stage.When != StageCondition.OnSuccess);
         }
 
         return stage.When switch
@@ -278,9 +285,10 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
         _currentStage = null;
         _currentStageActor = null;
-        if (exited.Stage == StageNames.AfterScript)
+        Timers.Cancel(StageTimer);
+        if (Plan.Stages.FirstOrDefault(s => s.Name == exited.Stage)?.IgnoreFailure == true)
         {
-            Timers.Cancel(AfterScriptTimer); // after_script's own result never fails the job
+            // after_script's own result never fails the job
         }
         else if (exited.ExitCode != 0 && !_failed && !_canceled)
         {
@@ -329,7 +337,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         }
 
         _canceled = true;
-        if (_currentStage is { } stage && stage.Name != StageNames.AfterScript && stage.When != StageCondition.Always)
+        if (_currentStage is { } stage && !stage.IgnoreFailure && stage.When != StageCondition.OnFailure)
         {
             KillCurrentStage(); // its Wait returns with the killed stage's code; then after_script and on_failure stages run
         }

@@ -8,13 +8,17 @@ namespace Scheduler.Actors.Execution;
 public enum StageCondition { Always, OnSuccess, OnFailure }
 
 /// <summary>One stage as the actors run it: where, when, and the exec argv of each step of the stage protocol.</summary>
+/// <param name="IgnoreFailure">Its exit code never fails the job (after_script).</param>
+/// <param name="Timeout">A limit of its own (after_script), or null when only the job timeout applies.</param>
 public sealed record PlannedStage(
     string Name,
     string Container,
     StageCondition When,
     IReadOnlyList<string> Launch,
     IReadOnlyList<string> Wait,
-    IReadOnlyList<string> Kill);
+    IReadOnlyList<string> Kill,
+    bool IgnoreFailure = false,
+    TimeSpan? Timeout = null);
 
 /// <summary>Everything the actor tree needs to run one job: its pod, its stages in order, and the commands that read
 /// the output log and the artifact archives.</summary>
@@ -39,6 +43,6 @@ public interface IJobPlanner
 /// <summary>Stage names the actors treat specially.</summary>
 public static class StageNames
 {
+    /// <summary>The user's script: a graceful cancel stops it and skips what comes before it.</summary>
     public const string StepScript = "step_script";
-    public const string AfterScript = "after_script";
 }
