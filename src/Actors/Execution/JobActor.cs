@@ -62,7 +62,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         _options = options;
         _podWatcher = podWatcher;
         _admittedAt = admittedAt;
-        _planResult = options.Planner.Plan(runner, job, concurrentId, () => podNameSuffix);
+        _planResult = PlanSafely(options.Planner, runner, job, concurrentId, podNameSuffix);
         if (_planResult.Plan is { } plan)
         {
             _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
@@ -115,6 +115,19 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt) =>
         Akka.Actor.Props.Create(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, gateways, options, podWatcher, admittedAt));
+
+    // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
+    private static JobPlanResult PlanSafely(IJobPlanner planner, RunnerEntry runner, JobPayload job, int concurrentId, string suffix)
+    {
+        try
+        {
+            return planner.Plan(runner, job, concurrentId, () => suffix);
+        }
+        catch (Exception e)
+        {
+            return new JobPlanResult(null, $"the job cannot be planned: {e.Message}");
+        }
+    }
 
     /// <summary>The cluster a runner's pods live in, for the node's shared watches.</summary>
     public static string ClusterKey(RunnerEntry runner) => runner.Kubernetes.Host ?? "(default)";
@@ -360,8 +373,11 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             drain: _podReady);
     }
 
-    private static string Format(TimeSpan span) =>
-        $"{(int)span.TotalHours}h{span.Minutes}m{span.Seconds}s";
+    /// <summary>A duration as Go prints it (GitLab Runner's message): 1h0m0s, 5m0s, 30s.</summary>
+    public static string Format(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours}h{span.Minutes}m{span.Seconds}s"
+        : span.TotalMinutes >= 1 ? $"{span.Minutes}m{span.Seconds}s"
+        : $"{span.Seconds}s";
 
     private void KillCurrentStage()
     {
