@@ -94,6 +94,18 @@ public sealed class JobExecutionTests : TestKit
             m => m is GatewayCall call && call.Kind == kind && (detailContains is null || call.Detail.Contains(detailContains)),
             TimeSpan.FromSeconds(15));
 
+    /// <summary>Moves virtual time in steps until the condition holds: for timers that an async result starts.</summary>
+    private async Task AdvanceUntilAsync(Func<bool> condition, double stepSeconds = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
+            Clock.Advance(TimeSpan.FromSeconds(stepSeconds));
+            await Task.Delay(50);
+        }
+    }
+
     private void Behave(string stage, string output, int? exitCode) => _cluster.StageBehaviour[stage] = (output, exitCode);
 
     // ---- Happy path and stage results ----
@@ -313,8 +325,9 @@ public sealed class JobExecutionTests : TestKit
         await CallAsync("wait", "step_script");
 
         Clock.Advance(TimeSpan.FromSeconds(59));
-        await listener.FishForMessageAsync(m => m is JobStageChanged { Stage: "step_script", Finished: false });
+        await Task.Delay(300);
         Assert.Equal(0, _cluster.Count("kill"));
+        Assert.Empty(_cluster.DeletedPods);
         Clock.Advance(TimeSpan.FromSeconds(1));
         var job = await FinishedAsync(listener);
 
@@ -337,13 +350,12 @@ public sealed class JobExecutionTests : TestKit
         runner.Tell(new RunJob(Job(12), "k8s runner", listener));
 
         await CallAsync("wait", "step_script");
-        Clock.Advance(TimeSpan.FromSeconds(1));
-        await CallAsync("wait", "step_script");
-        Clock.Advance(TimeSpan.FromSeconds(1));
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
         var job = await FinishedAsync(listener);
 
         Assert.Equal(JobState.Success, job.Result.State);
         Assert.Equal(1, job.Stages.Count(s => s is { Stage: "step_script", Finished: true }));
+        Assert.Equal(5, _cluster.Count("wait")); // step_script three times (two dropped), get_sources and after_script once
     }
 
     [Fact]
@@ -358,16 +370,12 @@ public sealed class JobExecutionTests : TestKit
         await CallAsync("wait", "step_script");
         await CallAsync("read-log", "follow");
 
-        GatewayCall? second = null;
-        await AwaitAssertAsync(async () =>
-        {
-            Clock.Advance(TimeSpan.FromSeconds(1));
-            second = (GatewayCall)await _calls.FishForMessageAsync(m => m is GatewayCall { Kind: "read-log" }, TimeSpan.FromMilliseconds(300));
-        }, TimeSpan.FromSeconds(10));
+        await AdvanceUntilAsync(() => _cluster.Count("read-log") >= 2);
+        var second = await CallAsync("read-log");
         _cluster.FinishStage(_cluster.PodOf(13)!, "step_script", 0);
         var job = await FinishedAsync(listener);
 
-        Assert.EndsWith(" read-log 5 follow", second!.Detail);
+        Assert.EndsWith(" 5 follow", second.Detail);
         var trace = job.Trace;
         Assert.Contains("0123456789abcdef\nsecond part\n", trace);
         Assert.Equal(1, CountOf(trace, "0123456789abcdef"));
@@ -384,8 +392,8 @@ public sealed class JobExecutionTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(14), "k8s runner", listener));
         await CallAsync("wait", "step_script");
-        await listener.FishForMessageAsync(m => m is JobTraceChunk chunk && Encoding.UTF8.GetString(chunk.Bytes).Contains("building once"));
         var pod = _cluster.PodOf(14)!;
+        Assert.Contains("building once", _cluster.LogText(pod));
 
         Sys.ActorSelection("/user/runner/coordinator/job-14").Tell(Kill.Instance);
         await CallAsync("create-pod");                  // the restarted actor finds its pod by name
@@ -418,11 +426,7 @@ public sealed class JobExecutionTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(15, [TestData.Masked("SECRET_VAR", "s3cr3t-value-123")]), "k8s runner", listener));
         await CallAsync("read-log", "follow");
-        await AwaitAssertAsync(() =>
-        {
-            Clock.Advance(TimeSpan.FromSeconds(1));
-            Assert.True(_cluster.Count("read-log") >= 2 || _cluster.DeletedPods.Count > 0);
-        }, TimeSpan.FromSeconds(10));
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
         var job = await FinishedAsync(listener);
 
         var trace = job.Trace;
