@@ -66,7 +66,14 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         _planResult = PlanSafely(options.Planner, runner, job, concurrentId, podNameSuffix);
         if (_planResult.Plan is { } plan)
         {
-            _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+            try
+            {
+                _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+            }
+            catch (Exception e)
+            {
+                _planResult = new JobPlanResult(null, $"no connection to Kubernetes: {e.Message}");
+            }
         }
 
         Receive<TraceText>(text => _log.Tell(text));
