@@ -359,7 +359,8 @@ internal sealed class LocalPod
                 hostPath = Path.Combine(hostPath, mount.SubPath);
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }
-            mounts.Add(new SandboxMount(hostPath, mount.MountPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
+            var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, path => new FileInfo(path).LinkTarget);
+            mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
         // Kubernetes: command replaces the entrypoint, args the cmd. A host "image" has no entrypoint and /bin/sh as cmd.
         var command = (container.Spec.Command ?? []).Concat(container.Spec.Args ?? []).Select(word => ContainerEnvironment.Expand(word, environment)).ToList();
@@ -450,6 +451,7 @@ internal sealed class LocalPod
         var container = SelectContainer(request.Container);
         SandboxSpec sandbox;
         IReadOnlyDictionary<string, string> environment;
+        int? outer;
         lock (_lock)
         {
             var phase = Phase();
@@ -463,9 +465,14 @@ internal sealed class LocalPod
             }
             sandbox = container.Sandbox with { Command = request.Command };
             environment = container.Environment;
+            outer = container.Process is { } running ? HostProcesses.PidOf(running) : null;
         }
 
-        var process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+        // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
+        // sandbox of its own with the same mounts, where background processes end with the exec.
+        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid) : null;
+        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
+        var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
         bool killNow;
         lock (_lock)
         {
@@ -496,6 +503,19 @@ internal sealed class LocalPod
             lock (_lock) container.Execs.Remove(process);
             process.Dispose();
         }
+    }
+
+    private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
+
+    // A container that has just started may not have entered its namespaces yet: a short wait, then null.
+    private static async Task<int?> InsideContainerAsync(int outerPid)
+    {
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            if (HostProcesses.InsideContainer(outerPid) is { } pid) return pid;
+            await Task.Delay(50);
+        }
+        return null;
     }
 
     private static Task CloseStdin(Process process)
