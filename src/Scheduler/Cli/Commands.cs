@@ -10,5 +10,6 @@ internal static class Commands
         yield return CheckConfigCommand.Create();
         yield return RenderPodCommand.Create();
         yield return LocalClusterCommand.Create();
+        yield return ExecCommand.Create();
     }
 }
