@@ -11,6 +11,9 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
 {
     private readonly JobHarness _harness = new(cluster);
 
+    private static void AssertState(JobState expected, JobRun run) =>
+        Assert.True(run.Result.State == expected, $"expected {expected}, got {run.Result}\n--- trace ---\n{run.Trace}");
+
     private async Task AssertNoPodLeftAsync()
     {
         using var client = new k8s.Kubernetes(cluster.Server.ClientConfiguration());
@@ -36,7 +39,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
               after_script: [echo after-script-ran]
             """, "build");
 
-        Assert.Equal(JobState.Success, run.Result.State);
+        AssertState(JobState.Success, run);
         Assert.Contains("before hello-e2e", run.Trace);
         Assert.Contains("hello from the repository", run.Trace);
         Assert.Contains($"job build at {cluster.Repository.Sha}", run.Trace);
@@ -56,7 +59,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
               after_script: [echo after-the-failure]
             """, "fails");
 
-        Assert.Equal(JobState.Failed, run.Result.State);
+        AssertState(JobState.Failed, run);
         Assert.Equal(3, run.Result.ExitCode);
         Assert.Equal(FailureReasons.ScriptFailure, run.Result.FailureReason);
         Assert.Contains("about-to-fail", run.Trace);
@@ -81,7 +84,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
                 - for i in $(seq 1 100); do python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{{port}}/').read().decode())" && break; sleep 0.2; done
             """, "web");
 
-        Assert.Equal(JobState.Success, run.Result.State);
+        AssertState(JobState.Success, run);
         Assert.Contains("service-says-hi", run.Trace.Replace("$ for i", ""));
     }
 
@@ -108,7 +111,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
                 - echo scratch > /mnt/scratch/file && cat /mnt/scratch/file
             """, "volumes", config);
 
-        Assert.Equal(JobState.Success, run.Result.State);
+        AssertState(JobState.Success, run);
         Assert.Contains("from-the-host-path", run.Trace);
         Assert.Equal("written-by-the-job\n", await File.ReadAllTextAsync(Path.Combine(hostDir, "output.txt")));
     }
@@ -136,9 +139,9 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
               script: [cat deps/value]
             """, "consume", config);
 
-        Assert.Equal(JobState.Success, first.Result.State);
+        AssertState(JobState.Success, first);
         Assert.NotEmpty(Directory.EnumerateFiles(cacheDir, "*", SearchOption.AllDirectories));
-        Assert.Equal(JobState.Success, second.Result.State);
+        AssertState(JobState.Success, second);
         Assert.Contains(marker, second.Trace.Replace($"echo {marker}", ""));
     }
 
@@ -152,7 +155,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
               artifacts: { name: result, paths: [out/] }
             """, "package", artifactsDir: artifactsDir);
 
-        Assert.Equal(JobState.Success, run.Result.State);
+        AssertState(JobState.Success, run);
         var archive = Assert.Single(Directory.GetFiles(artifactsDir));
         using var zip = ZipFile.OpenRead(archive);
         var entry = Assert.Single(zip.Entries, e => e.FullName.TrimStart('/') == "out/result.txt");
@@ -172,7 +175,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
                 - echo "$CI_JOB_TOKEN"
             """, "leak", flags: [new ExecVariableFlag("SECRET_VALUE", secret, Masked: true)]);
 
-        Assert.Equal(JobState.Success, run.Result.State);
+        AssertState(JobState.Success, run);
         Assert.Contains("the secret is [MASKED]", run.Trace);
         Assert.DoesNotContain(secret, run.Trace);
         Assert.DoesNotContain(run.Job.Token, run.Trace);
@@ -192,7 +195,7 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
                     - exit 3
                 """, "chatty", onStart: _ => cluster.Server.Faults = new FaultSettings { ExecDropAfterBytes = 2048 });
 
-            Assert.Equal(JobState.Failed, run.Result.State);
+            AssertState(JobState.Failed, run);
             Assert.Equal(3, run.Result.ExitCode);
             for (var i = 1; i <= lines; i++)
             {

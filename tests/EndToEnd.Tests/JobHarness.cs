@@ -13,7 +13,7 @@ public sealed record JobRun(JobResult Result, string Trace, JobPayload Job);
 /// <summary>Runs .gitlab-ci.yml jobs the way <c>scheduler exec</c> does, through the actor tree on the fixture's cluster.</summary>
 public sealed class JobHarness(ClusterFixture cluster)
 {
-    public static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(45);
 
     /// <summary>The TOML of <c>[runners.kubernetes]</c> and below, added to a runner entry like exec's built-in one.</summary>
     public static string Config(string kubernetesExtra = "") => $"""
