@@ -7,6 +7,37 @@ using Scheduler.Messages.Protocol;
 
 namespace Scheduler.EndToEnd.Tests;
 
+/// <summary>SCHEDULER_E2E_LOG=FILE writes the actors' debug log there, to see where a job stalls.</summary>
+internal static class DebugLog
+{
+    public static readonly string Hocon = Configure();
+
+    private static string Configure()
+    {
+        if (Environment.GetEnvironmentVariable("SCHEDULER_E2E_LOG") is not { Length: > 0 } path)
+        {
+            return "";
+        }
+
+        Serilog.Log.Logger = new Serilog.LoggerConfiguration().MinimumLevel.Debug()
+            .WriteTo.Sink(new FileSink(path)).CreateLogger();
+        return "akka.loglevel = DEBUG";
+    }
+
+    private sealed class FileSink(string path) : Serilog.Core.ILogEventSink
+    {
+        private readonly Lock _lock = new();
+
+        public void Emit(Serilog.Events.LogEvent logEvent)
+        {
+            lock (_lock)
+            {
+                File.AppendAllText(path, $"{logEvent.Timestamp:HH:mm:ss.fff} {logEvent.Level} {logEvent.RenderMessage()} {logEvent.Exception}\n");
+            }
+        }
+    }
+}
+
 /// <summary>What a job run left behind: its result and its whole trace as the console sink wrote it.</summary>
 public sealed record JobRun(JobResult Result, string Trace, JobPayload Job);
 
@@ -43,7 +74,8 @@ public sealed class JobHarness(ClusterFixture cluster)
         var config = ConfigLoader.LoadText(configToml ?? Config(), "e2e.toml");
         Assert.True(config.IsValid, string.Join("\n", config.Errors));
         var options = new ExecutionOptions(RunnerIdentity.Current(), ExecHelper.ForThisProcess(), artifactsDir);
-        await using var session = ExecSession.Start(config.Settings!, ExecGateways.Create(cluster.Server.ClientConfiguration()), options);
+        await using var session = ExecSession.Start(config.Settings!, ExecGateways.Create(cluster.Server.ClientConfiguration()), options,
+            DebugLog.Hocon);
 
         var trace = new MemoryStream();
         var sink = new ConsoleTraceSink(trace, TextWriter.Null, showProgress: false);

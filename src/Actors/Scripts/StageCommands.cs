@@ -62,12 +62,13 @@ public static class StageCommands
         """;
 
     // $1 run dir, $2 stage name. A finished stage (its marker exists) is not signalled: its pid may have been reused.
+    // Shells spell a process-group kill differently (dash refuses "-TERM --"): the forms are tried in turn.
     internal const string KillScript =
         """
         [ -f "$1/$2.exit" ] && exit 0
         p=$(cat "$1/$2.pid" 2>/dev/null) || exit 0
         [ -n "$p" ] || exit 0
-        kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+        kill -s TERM -- "-$p" 2>/dev/null || kill -TERM "-$p" 2>/dev/null || kill -s TERM "$p" 2>/dev/null
         exit 0
         """;
 

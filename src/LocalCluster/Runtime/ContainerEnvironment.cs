@@ -137,8 +137,15 @@ public static partial class ContainerEnvironment
         if (parts.Length != 2) return "0";
         var map = parts[0] == "limits" ? container.Resources?.Limits : container.Resources?.Requests;
         if (map is null || !map.TryGetValue(parts[1], out var quantity)) return "0";
-        var divisor = selector.Divisor?.ToDecimal() is { } d && d > 0 ? d : 1m;
-        return Math.Ceiling(quantity.ToDecimal() / divisor).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            var divisor = selector.Divisor?.ToDecimal() is { } d && d > 0 ? d : 1m;
+            return Math.Ceiling(quantity.ToDecimal() / divisor).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception exception) when (exception is FormatException or OverflowException or ArgumentException)
+        {
+            return "0";
+        }
     }
 
     /// <summary>Kubernetes' $(VAR) expansion: defined names are replaced, $$ escapes, anything else stays as written.</summary>

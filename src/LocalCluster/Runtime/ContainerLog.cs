@@ -110,43 +110,69 @@ public sealed class ContainerLog
     public async Task ServeAsync(PodLogOptions options, DateTimeOffset now, Stream output, CancellationToken cancellationToken)
     {
         var since = options.SinceTime;
-        if (options.SinceSeconds is { } seconds) since = now - TimeSpan.FromSeconds(seconds);
+        if (options.SinceSeconds is { } seconds)
+        {
+            // Clamped: a huge sinceSeconds from a client means "everything", not an overflow.
+            since = seconds >= (now - DateTimeOffset.UnixEpoch).TotalSeconds ? DateTimeOffset.MinValue : now - TimeSpan.FromSeconds(Math.Max(0, seconds));
+        }
         var writer = new LogWriter(options, since, output);
 
-        var (data, offset, completed, changed) = ReadFrom(0);
-        var entries = ParseEntries(data);
-        if (options.TailLines is { } tail) entries = LastLines(entries, tail);
-        await writer.WriteAsync(entries, cancellationToken);
+        var (length, completed, changed) = State();
+        long offset = 0;
+        if (options.TailLines is { } tail)
+        {
+            await writer.WriteAsync(LastLines(ParseEntries(ReadRange(0, length)), tail), cancellationToken);
+            offset = length;
+        }
+        offset = await WriteRangeAsync(writer, offset, length, cancellationToken);
 
         while (options.Follow && !completed && !writer.LimitReached)
         {
             await changed.WaitAsync(cancellationToken);
-            (data, var read, completed, changed) = ReadFrom(offset);
-            offset = read;
-            await writer.WriteAsync(ParseEntries(data), cancellationToken);
+            (length, completed, changed) = State();
+            offset = await WriteRangeAsync(writer, offset, length, cancellationToken);
         }
         await output.FlushAsync(cancellationToken);
     }
 
-    // Reads whole entries appended since offset; returns the new offset, whether the log is complete, and the
-    // signal of the next append.
-    private (byte[] Data, long Offset, bool Completed, Task Changed) ReadFrom(long offset)
+    private (long Length, bool Completed, Task Changed) State()
     {
-        long length;
-        bool completed;
-        Task changed;
-        lock (_lock)
+        lock (_lock) return (_length, _completed, _changed.Task);
+    }
+
+    // Streams the entries in [offset, length) in chunks, so a large log is never held in memory whole.
+    private async Task<long> WriteRangeAsync(LogWriter writer, long offset, long length, CancellationToken cancellationToken)
+    {
+        const int chunkSize = 1 << 20;
+        while (offset < length && !writer.LimitReached)
         {
-            length = _length;
-            completed = _completed;
-            changed = _changed.Task;
+            var data = ReadRange(offset, Math.Min(chunkSize, length - offset));
+            if (data.Length == 0) break;
+            // Entries are lines of at most a pipe read plus a prefix: a chunk always holds at least one whole entry.
+            var end = offset + data.Length == length ? data.Length : Array.LastIndexOf(data, (byte)'\n') + 1;
+            if (end <= 0) end = data.Length;
+            await writer.WriteAsync(ParseEntries(data.AsSpan(0, end)), cancellationToken);
+            offset += end;
         }
-        if (length <= offset) return ([], offset, completed, changed);
-        using var reader = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        reader.Seek(offset, SeekOrigin.Begin);
-        var data = new byte[length - offset];
-        reader.ReadExactly(data);
-        return (data, length, completed, changed);
+        return offset;
+    }
+
+    private byte[] ReadRange(long offset, long count)
+    {
+        if (count <= 0) return [];
+        try
+        {
+            using var reader = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            reader.Seek(offset, SeekOrigin.Begin);
+            var data = new byte[count];
+            reader.ReadExactly(data);
+            return data;
+        }
+        catch (Exception exception) when (exception is FileNotFoundException or DirectoryNotFoundException or EndOfStreamException)
+        {
+            // The pod was deleted and its node directory removed: the log ends here.
+            return [];
+        }
     }
 
     /// <summary>The entries of the last <paramref name="lines"/> lines; a line is its P entries plus the F entry that ends it.</summary>

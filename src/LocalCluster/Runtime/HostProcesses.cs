@@ -73,46 +73,88 @@ internal static partial class HostProcesses
     /// </summary>
     public static async Task KillSandboxAsync(Process outer)
     {
-        int outerPid;
+        if (PidOf(outer) is not { } outerPid || HasExited(outer)) return;
+        foreach (var pid in Descendants(outerPid, 1, allowRecentSnapshot: true)) Signal(pid, SigKill);
         try
         {
-            outerPid = outer.Id;
-        }
-        catch (InvalidOperationException)
-        {
-            return;
-        }
-        foreach (var pid in Descendants(outerPid, 0)) Signal(pid, SigKill);
-        try
-        {
-            await outer.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(1));
+            await WaitExitAsync(outer).WaitAsync(TimeSpan.FromSeconds(1));
         }
         catch (TimeoutException)
         {
             Signal(outerPid, SigKill);
         }
+    }
+
+    private static bool HasExited(Process process)
+    {
+        try
+        {
+            return process.HasExited;
+        }
         catch (InvalidOperationException)
         {
-            // Already disposed: it has exited.
+            return true;
         }
     }
 
-    /// <summary>Descendants of <paramref name="root"/> deeper than <paramref name="skipDepth"/> levels (the root is depth 0).</summary>
-    public static List<int> Descendants(int root, int skipDepth)
+    /// <summary>The pid of a started process, or null once it has been disposed.</summary>
+    public static int? PidOf(Process process)
     {
-        var children = ChildrenByParent();
+        try
+        {
+            return process.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Completes when the process has exited (at once if it was disposed after exiting).</summary>
+    public static async Task WaitExitAsync(Process process)
+    {
+        try
+        {
+            await process.WaitForExitAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed: its owner saw it exit.
+        }
+    }
+
+    /// <summary>Descendants of <paramref name="root"/> at depth <paramref name="minDepth"/> or deeper (its children are depth 1).</summary>
+    public static List<int> Descendants(int root, int minDepth, bool allowRecentSnapshot = false)
+    {
+        var children = ChildrenByParent(allowRecentSnapshot);
         var result = new List<int>();
         var level = new List<int> { root };
         for (var depth = 1; level.Count > 0; depth++)
         {
             var next = level.SelectMany(pid => children.TryGetValue(pid, out var list) ? list : []).ToList();
-            if (depth > skipDepth) result.AddRange(next);
+            if (depth >= minDepth) result.AddRange(next);
             level = next;
         }
         return result;
     }
 
-    private static Dictionary<int, List<int>> ChildrenByParent()
+    private static readonly Lock SnapshotLock = new();
+    private static (DateTime Taken, Dictionary<int, List<int>> Children)? _snapshot;
+
+    // A mass kill (DisposeAsync of hundreds of pods) reads /proc once, not once per process. Processes newer
+    // than the snapshot are still covered: their sandbox dies with its outer process.
+    private static Dictionary<int, List<int>> ChildrenByParent(bool allowRecentSnapshot)
+    {
+        lock (SnapshotLock)
+        {
+            if (allowRecentSnapshot && _snapshot is { } recent && DateTime.UtcNow - recent.Taken < TimeSpan.FromMilliseconds(200)) return recent.Children;
+            var children = ReadChildrenByParent();
+            _snapshot = (DateTime.UtcNow, children);
+            return children;
+        }
+    }
+
+    private static Dictionary<int, List<int>> ReadChildrenByParent()
     {
         var children = new Dictionary<int, List<int>>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -150,7 +192,7 @@ internal static partial class HostProcesses
         while (remaining.Count > 0 && DateTime.UtcNow < deadline)
         {
             remaining.RemoveAll(pid => !IsAlive(pid));
-            if (remaining.Count > 0) await Task.Delay(20);
+            if (remaining.Count > 0) await Task.Delay(50);
         }
     }
 

@@ -24,8 +24,38 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
     public DateTime? FinishedAt { get; set; }
     public int? ExitCode { get; set; }
     /// <summary>Completes once the process has exited and its output is in the log.</summary>
-    public TaskCompletionSource Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource Exited { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public int RestartCount { get; private set; }
+    public V1ContainerStateTerminated? LastTermination { get; private set; }
+    /// <summary>The log of the run before the latest one, served by <c>previous=true</c>.</summary>
+    public ContainerLog? PreviousLog { get; set; }
     public List<Process> Execs { get; } = [];
+
+    /// <summary>Moves the finished run into lastState and waits in CrashLoopBackOff; returns the back-off (1 s doubling, at most 30 s).</summary>
+    public TimeSpan PrepareRestart(string podName)
+    {
+        LastTermination = Terminated();
+        Process = null;
+        Sandbox = null;
+        StartedAt = null;
+        FinishedAt = null;
+        ExitCode = null;
+        Exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var backoff = TimeSpan.FromSeconds(Math.Min(30, 1 << Math.Min(RestartCount, 5)));
+        RestartCount++;
+        WaitingReason = "CrashLoopBackOff";
+        WaitingMessage = $"back-off {backoff.TotalSeconds:0}s restarting failed container={Name} pod={podName}";
+        return backoff;
+    }
+
+    private V1ContainerStateTerminated Terminated() => new()
+    {
+        ExitCode = ExitCode ?? 0,
+        Reason = ExitCode == 0 ? "Completed" : "Error",
+        StartedAt = StartedAt,
+        FinishedAt = FinishedAt,
+        ContainerID = ContainerIdUri,
+    };
 
     public bool IsRunning => StartedAt is not null && ExitCode is null;
     public bool IsTerminated => ExitCode is not null;
@@ -34,16 +64,9 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
     public V1ContainerStatus BuildStatus()
     {
         var state = new V1ContainerState();
-        if (ExitCode is { } exitCode)
+        if (ExitCode is not null)
         {
-            state.Terminated = new V1ContainerStateTerminated
-            {
-                ExitCode = exitCode,
-                Reason = exitCode == 0 ? "Completed" : "Error",
-                StartedAt = StartedAt,
-                FinishedAt = FinishedAt,
-                ContainerID = ContainerIdUri,
-            };
+            state.Terminated = Terminated();
         }
         else if (StartedAt is { } startedAt)
         {
@@ -57,15 +80,16 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
         {
             Name = Name,
             Image = Spec.Image ?? "",
-            ImageID = HasStarted ? $"local://{Spec.Image}" : "",
-            ContainerID = HasStarted ? ContainerIdUri : null,
+            ImageID = HasStarted || RestartCount > 0 ? $"local://{Spec.Image}" : "",
+            ContainerID = HasStarted ? ContainerIdUri : LastTermination?.ContainerID,
             Ready = IsRunning,
             Started = IsRunning,
-            RestartCount = 0,
+            RestartCount = RestartCount,
             State = state,
-            LastState = new V1ContainerState(),
+            LastState = new V1ContainerState { Terminated = LastTermination },
         };
     }
 
-    public string ContainerIdUri => $"local://{ContainerId}";
+    /// <summary>Each run is a new container, as with a CRI runtime.</summary>
+    public string ContainerIdUri => $"local://{ContainerId}{RestartCount:x4}";
 }

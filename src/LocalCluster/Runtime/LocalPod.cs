@@ -43,7 +43,7 @@ internal sealed class LocalPod
         Namespace = pod.Metadata?.NamespaceProperty ?? "default";
         Name = pod.Metadata?.Name ?? "";
         Uid = string.IsNullOrEmpty(pod.Metadata?.Uid) ? $"{Namespace}-{Name}" : pod.Metadata.Uid;
-        PodDir = Path.Combine(env.Node.StateDir, "pods", Uid);
+        PodDir = Path.Combine(env.Node.StateDir, "pods", NodePaths.SafeSegment(Uid));
         var index = 0;
         _initContainers = (pod.Spec?.InitContainers ?? []).Select(c => new LocalContainer(c, true, ContainerIdFor(index++))).ToList();
         _containers = (pod.Spec?.Containers ?? []).Select(c => new LocalContainer(c, false, ContainerIdFor(index++))).ToList();
@@ -69,9 +69,11 @@ internal sealed class LocalPod
     {
         try
         {
+            StopToken.ThrowIfCancellationRequested();
             if (!Schedule()) return;
-            if (!await SetUpVolumesAsync()) return;
+            // The deadline counts from startTime, so it also ends a pod stuck waiting for volumes or images.
             StartDeadlineTimer();
+            if (!await SetUpVolumesAsync()) return;
             foreach (var init in _initContainers)
             {
                 await RunContainerAsync(init);
@@ -83,6 +85,19 @@ internal sealed class LocalPod
         {
             // The pod is being killed or hit its deadline.
         }
+        catch (Exception exception)
+        {
+            // A spec the runtime cannot act on must not take the node down: report it on the pod and stop there.
+            lock (_lock)
+            {
+                foreach (var container in _initContainers.Concat(_containers).Where(c => !c.HasStarted))
+                {
+                    container.WaitingReason = "RunContainerError";
+                    container.WaitingMessage = exception.Message;
+                }
+            }
+            Event("Warning", "Failed", $"Error: {exception.Message}");
+        }
         finally
         {
             Publish();
@@ -91,6 +106,19 @@ internal sealed class LocalPod
 
     private bool Schedule()
     {
+        // A pod created with spec.nodeName bypasses the scheduler, as in Kubernetes: it runs if it names this node,
+        // and nothing runs it otherwise.
+        if (!string.IsNullOrEmpty(Pod.Spec?.NodeName))
+        {
+            if (Pod.Spec.NodeName != _env.Node.NodeName) return false;
+            lock (_lock)
+            {
+                _scheduled = true;
+                _startTime = DateTime.UtcNow;
+            }
+            Publish();
+            return true;
+        }
         var fit = NodeFit.Evaluate(Pod, _env.Node);
         if (!fit.Fits)
         {
@@ -132,7 +160,8 @@ internal sealed class LocalPod
         if (Pod.Spec?.ActiveDeadlineSeconds is not { } seconds) return;
         DateTime start;
         lock (_lock) start = _startTime ?? DateTime.UtcNow;
-        var remaining = start + TimeSpan.FromSeconds(seconds) - DateTime.UtcNow;
+        // Clamped so that an absurd deadline cannot overflow the timer; 30 days is "never" for a CI pod.
+        var remaining = start + TimeSpan.FromSeconds(Math.Clamp(seconds, 0, 30 * 86_400)) - DateTime.UtcNow;
         _ = Task.Run(async () =>
         {
             try
@@ -173,13 +202,40 @@ internal sealed class LocalPod
             await Task.Delay(Timeout.Infinite, StopToken);
         }
 
-        var sandbox = BuildSandbox(container, environment);
-        Event("Normal", "Created", $"Created container {container.Name}", container);
-        var log = new ContainerLog(Path.Combine(PodDir, "logs", container.Name, "0.log"));
+        // restartPolicy Always restarts every exit, OnFailure a non-zero one (init containers: a non-zero one under either).
+        while (await RunOnceAsync(container, environment) is { } exitCode && ShouldRestart(container, exitCode))
+        {
+            TimeSpan backoff;
+            lock (_lock)
+            {
+                if (_stopRequested) return;
+                backoff = container.PrepareRestart(Name);
+            }
+            Event("Warning", "BackOff", $"Back-off restarting failed container {container.Name} in pod {Name}", container);
+            Publish();
+            await Task.Delay(backoff, StopToken);
+        }
+    }
+
+    private bool ShouldRestart(LocalContainer container, int exitCode) => (Pod.Spec?.RestartPolicy ?? "Always") switch
+    {
+        "Always" => exitCode != 0 || !container.IsInit,
+        "OnFailure" => exitCode != 0,
+        _ => false,
+    };
+
+    /// <summary>Starts the container once and waits for it; returns its exit code, or null when it could not start.</summary>
+    private async Task<int?> RunOnceAsync(LocalContainer container, IReadOnlyDictionary<string, string> environment)
+    {
+        SandboxSpec sandbox;
+        ContainerLog log;
         Process process;
         try
         {
+            sandbox = BuildSandbox(container, environment);
+            log = new ContainerLog(Path.Combine(PodDir, "logs", NodePaths.SafeSegment(container.Name), $"{container.RestartCount}.log"));
             process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            Event("Normal", "Created", $"Created container {container.Name}", container);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
@@ -191,13 +247,14 @@ internal sealed class LocalPod
             Event("Warning", "Failed", $"Error: {exception.Message}", container);
             Publish();
             await Task.Delay(Timeout.Infinite, StopToken);
-            return;
+            return null;
         }
 
         bool killNow;
         lock (_lock)
         {
             container.Process = process;
+            container.PreviousLog = container.Log;
             container.Log = log;
             container.Sandbox = sandbox;
             container.Environment = environment;
@@ -227,6 +284,7 @@ internal sealed class LocalPod
         Publish();
         log.Complete();
         container.Exited.TrySetResult();
+        return process.ExitCode;
     }
 
     private async Task<IReadOnlyDictionary<string, string>> ResolveEnvironmentAsync(LocalContainer container)
@@ -294,6 +352,10 @@ internal sealed class LocalPod
             if (!volumes.TryGetValue(mount.Name, out var hostPath)) continue;
             if (!string.IsNullOrEmpty(mount.SubPath))
             {
+                if (!NodePaths.IsContainedRelativePath(mount.SubPath))
+                {
+                    throw new ArgumentException($"subPath \"{mount.SubPath}\" of volume mount \"{mount.Name}\" must be relative and may not contain '..'");
+                }
                 hostPath = Path.Combine(hostPath, mount.SubPath);
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }
@@ -311,6 +373,7 @@ internal sealed class LocalPod
             RunAsUser = RunAsUser(container),
             RunAsGroup = container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup,
             RuntimeIsRoot = _env.RuntimeIsRoot,
+            HostRoot = _env.Sandbox == SandboxKind.Bubblewrap ? HostRootEntry.Read() : null,
         };
     }
 
@@ -367,10 +430,10 @@ internal sealed class LocalPod
         string waiting;
         lock (_lock)
         {
-            log = container.Log;
+            log = options.Previous ? container.PreviousLog : container.Log;
             waiting = container.WaitingReason;
         }
-        if (options.Previous)
+        if (options.Previous && log is null)
         {
             throw new PodRuntimeException(400, "BadRequest", $"previous terminated container \"{container.Name}\" in pod \"{Name}\" not found");
         }
@@ -414,8 +477,11 @@ internal sealed class LocalPod
         try
         {
             var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
-            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout);
-            var stderr = CopyOutputAsync(process.StandardError.BaseStream, streams.Stderr);
+            // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty.
+            using var outputGate = new SemaphoreSlim(1, 1);
+            var stderrTarget = streams.Stderr ?? (request.Tty ? streams.Stdout : null);
+            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
+            var stderr = CopyOutputAsync(process.StandardError.BaseStream, stderrTarget, outputGate);
             await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
@@ -454,7 +520,7 @@ internal sealed class LocalPod
         }
     }
 
-    private static async Task CopyOutputAsync(Stream source, Stream? target)
+    private static async Task CopyOutputAsync(Stream source, Stream? target, SemaphoreSlim gate)
     {
         var buffer = new byte[8192];
         try
@@ -463,8 +529,16 @@ internal sealed class LocalPod
             while ((read = await source.ReadAsync(buffer)) > 0)
             {
                 if (target is null) continue;
-                await target.WriteAsync(buffer.AsMemory(0, read));
-                await target.FlushAsync();
+                await gate.WaitAsync();
+                try
+                {
+                    await target.WriteAsync(buffer.AsMemory(0, read));
+                    await target.FlushAsync();
+                }
+                finally
+                {
+                    gate.Release();
+                }
             }
         }
         catch (Exception exception) when (exception is IOException or ObjectDisposedException)
@@ -500,19 +574,30 @@ internal sealed class LocalPod
             processes = AllProcesses();
         }
         _stopping.Cancel();
-        var skipDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
-        var exited = Task.WhenAll(processes.Select(p => p.WaitForExitAsync()));
+        // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
+        // below unshare, where the command itself is pid 1 of the namespace (depth 1).
+        var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
+        var exited = Task.WhenAll(processes.Select(HostProcesses.WaitExitAsync));
         if (gracePeriodSeconds > 0)
         {
-            foreach (var process in processes)
+            // A sandbox started a moment ago may not have forked its command yet: look again for new processes
+            // to SIGTERM until everything exits or the grace period ends.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Min(gracePeriodSeconds, 86_400));
+            var signalled = new HashSet<int>();
+            while (!exited.IsCompleted && DateTime.UtcNow < deadline)
             {
-                foreach (var pid in HostProcesses.Descendants(process.Id, skipDepth)) HostProcesses.Signal(pid, HostProcesses.SigTerm);
+                foreach (var pid in processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, commandDepth)).Where(signalled.Add))
+                {
+                    HostProcesses.Signal(pid, HostProcesses.SigTerm);
+                }
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero) break;
+                await Task.WhenAny(exited, Task.Delay(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250)));
             }
-            await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(gracePeriodSeconds)));
         }
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
         lock (_lock) processes = AllProcesses();
-        var remaining = processes.SelectMany(p => HostProcesses.Descendants(p.Id, 0)).ToList();
+        var remaining = processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, 1)).ToList();
         await Task.WhenAll(processes.Select(HostProcesses.KillSandboxAsync));
         foreach (var pid in remaining) HostProcesses.Signal(pid, HostProcesses.SigKill);
         await HostProcesses.WaitGoneAsync(remaining, TimeSpan.FromSeconds(5));
@@ -548,12 +633,15 @@ internal sealed class LocalPod
     {
         if (!_scheduled) return "Pending";
         if (_deadlineExceeded) return "Failed";
-        if (_initContainers.Any(c => c.ExitCode is { } code && code != 0)) return "Failed";
+        var policy = Pod.Spec?.RestartPolicy ?? "Always";
+        // A failed init container fails the pod only when it will not be restarted.
+        if (policy == "Never" && _initContainers.Any(c => c.ExitCode is { } code && code != 0)) return "Failed";
         if (_containers.Count > 0 && _containers.All(c => c.IsTerminated))
         {
-            return _containers.All(c => c.ExitCode == 0) ? "Succeeded" : "Failed";
+            if (_containers.All(c => c.ExitCode == 0)) return policy == "Always" ? "Running" : "Succeeded";
+            return policy == "Never" ? "Failed" : "Running";
         }
-        if (_containers.Count > 0 && _containers.All(c => c.HasStarted)) return "Running";
+        if (_containers.Count > 0 && _containers.All(c => c.HasStarted || c.RestartCount > 0)) return "Running";
         return "Pending";
     }
 
@@ -615,7 +703,12 @@ internal sealed class LocalPod
         lock (_publishLock)
         {
             V1PodStatus status;
-            lock (_lock) status = BuildStatus();
+            lock (_lock)
+            {
+                // Not placed on this node (bound elsewhere, or deleted before binding): nothing to report.
+                if (!_scheduled && _unschedulableMessage is null) return;
+                status = BuildStatus();
+            }
             var json = KubernetesJson.Serialize(status);
             if (json == _lastPublished) return;
             _lastPublished = json;

@@ -9,6 +9,19 @@ public static class PodQos
 
     public static string ClassOf(V1Pod pod)
     {
+        try
+        {
+            return Compute(pod);
+        }
+        catch (Exception exception) when (exception is FormatException or OverflowException or ArgumentException)
+        {
+            // An unparsable quantity: the pod still runs; it is neither empty nor provably guaranteed.
+            return "Burstable";
+        }
+    }
+
+    private static string Compute(V1Pod pod)
+    {
         var containers = (pod.Spec?.Containers ?? []).Concat(pod.Spec?.InitContainers ?? []).ToList();
         var anySet = containers.Any(c => HasAny(c.Resources?.Requests) || HasAny(c.Resources?.Limits));
         if (!anySet) return "BestEffort";

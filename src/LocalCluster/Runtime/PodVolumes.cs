@@ -12,11 +12,11 @@ public static class PodVolumes
     private const int DefaultMode = 420; // 0644
 
     /// <summary>Where a memory-backed emptyDir lives: tmpfs, per pod.</summary>
-    public static string MemoryDir(string podUid) => Path.Combine("/dev/shm", "scheduler-local-pods", podUid);
+    public static string MemoryDir(string podUid) => Path.Combine("/dev/shm", "scheduler-local-pods", NodePaths.SafeSegment(podUid));
 
-    public static string VolumeDir(string podDir, string volumeName) => Path.Combine(podDir, "volumes", volumeName);
+    public static string VolumeDir(string podDir, string volumeName) => Path.Combine(podDir, "volumes", NodePaths.SafeSegment(volumeName));
 
-    public static string ClaimDir(string stateDir, string @namespace, string claim) => Path.Combine(stateDir, "pvc", @namespace, claim);
+    public static string ClaimDir(string stateDir, string @namespace, string claim) => Path.Combine(stateDir, "pvc", NodePaths.SafeSegment(@namespace), NodePaths.SafeSegment(claim));
 
     /// <summary>Creates or refreshes every volume; idempotent, so a retry after a missing Secret simply runs again.</summary>
     public static VolumeSetup Prepare(V1Pod pod, IPodHost host, string podDir, string stateDir)
@@ -47,7 +47,7 @@ public static class PodVolumes
         var dir = VolumeDir(podDir, volume.Name);
         if (volume.EmptyDir is { } emptyDir)
         {
-            if (emptyDir.Medium == "Memory") dir = Path.Combine(MemoryDir(uid), volume.Name);
+            if (emptyDir.Medium == "Memory") dir = Path.Combine(MemoryDir(uid), NodePaths.SafeSegment(volume.Name));
             Directory.CreateDirectory(dir);
             // Like kubelet: world-writable, so a container running as any user can use it.
             if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
@@ -179,7 +179,7 @@ public static class PodVolumes
     /// <summary>Writes one projected file; the relative path may nest but may not leave the volume.</summary>
     public static string? WriteFile(string dir, string relativePath, byte[] content, int? mode)
     {
-        if (string.IsNullOrEmpty(relativePath) || Path.IsPathRooted(relativePath) || relativePath.Split('/').Contains(".."))
+        if (!NodePaths.IsContainedRelativePath(relativePath))
         {
             return $"invalid path {relativePath}: must be relative and may not contain '..'";
         }

@@ -7,8 +7,19 @@ namespace Scheduler.LocalCluster.Runtime;
 /// unshare as root) on a single node, and reports pod status and events through <see cref="IPodHost"/>.
 /// </summary>
 /// <remarks>
-/// restartPolicy is honoured as Never: a container that exits stays Terminated (OnFailure/Always do not restart).
-/// A container with neither command nor args runs <c>/bin/sh</c>, the "cmd" of a host image; args alone are the command.
+/// <list type="bullet">
+/// <item>restartPolicy: Never is exact. OnFailure/Always (the default) restart a container in place after a
+/// CrashLoopBackOff of 1 s doubling to at most 30 s (kubelet: 10 s to 5 min); restartCount, lastState and
+/// <c>previous</c> logs follow.</item>
+/// <item>A host "image" has no entrypoint and <c>/bin/sh</c> as cmd: with neither command nor args the container runs
+/// <c>/bin/sh</c>; args alone are the whole command line.</item>
+/// <item>Containers share the host network (localhost works between them) and see the host's files; each has its own
+/// mount, pid and UTS namespace. With bubblewrap "/" is the sandbox's own tmpfs holding the host's top-level entries, so
+/// new top-level paths (/builds, /scripts-…) stay in the sandbox; a missing mount point under an existing host directory
+/// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
+/// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
+/// <item>Env values reach the process through its environment, never its argv.</item>
+/// </list>
 /// </remarks>
 public sealed class ProcessPodRuntime : IPodRuntime
 {
@@ -41,8 +52,9 @@ public sealed class ProcessPodRuntime : IPodRuntime
             if (_disposed || _podsByUid.ContainsKey(local.Uid)) return;
             _podsByUid[local.Uid] = local;
             _podsByName[(local.Namespace, local.Name)] = local;
+            // Started under the lock so that a concurrent KillPodAsync always finds the lifecycle it must stop.
+            local.Start();
         }
-        local.Start();
     }
 
     public async Task KillPodAsync(string @namespace, string name, string uid, long gracePeriodSeconds)

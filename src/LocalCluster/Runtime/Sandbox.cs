@@ -14,6 +14,22 @@ public enum SandboxKind
 /// <summary>A volume as the container sees it: <paramref name="HostPath"/> appears at <paramref name="ContainerPath"/>.</summary>
 public sealed record SandboxMount(string HostPath, string ContainerPath, bool ReadOnly, bool IsFile = false);
 
+/// <summary>An entry of the host's "/" as the sandbox re-creates it: a bind mount, or a symlink when <paramref name="SymlinkTarget"/> is set.</summary>
+public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
+{
+    /// <summary>Lists the host's root directory (the one piece of I/O of sandbox building).</summary>
+    public static IReadOnlyList<HostRootEntry> Read()
+    {
+        var entries = new List<HostRootEntry>();
+        foreach (var path in Directory.EnumerateFileSystemEntries("/"))
+        {
+            var info = new FileInfo(path);
+            entries.Add(new HostRootEntry(info.Name, info.LinkTarget));
+        }
+        return entries.OrderBy(entry => entry.Name, StringComparer.Ordinal).ToList();
+    }
+}
+
 /// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
 public sealed record SandboxSpec
 {
@@ -23,6 +39,11 @@ public sealed record SandboxSpec
     public string? WorkingDir { get; init; }
     public long? RunAsUser { get; init; }
     public long? RunAsGroup { get; init; }
+    /// <summary>
+    /// The host's root entries, bound one by one onto the sandbox's own (tmpfs) root, so that mount points and files
+    /// created at "/" stay in the sandbox. Null binds the whole host root, where new mount points appear on the host.
+    /// </summary>
+    public IReadOnlyList<HostRootEntry>? HostRoot { get; init; }
     /// <summary>Whether the runtime itself runs as root (then uid/gid change with setpriv; else with a user namespace).</summary>
     public bool RuntimeIsRoot { get; init; } = true;
 }
@@ -58,11 +79,22 @@ public static class SandboxCommand
     private static List<string> BuildBubblewrap(SandboxSpec spec)
     {
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
-        var argv = new List<string>
+        var argv = new List<string> { "bwrap" };
+        if (spec.HostRoot is null)
         {
-            "bwrap", "--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--hostname", spec.Hostname,
-            "--die-with-parent",
-        };
+            argv.AddRange(["--dev-bind", "/", "/"]);
+        }
+        else
+        {
+            foreach (var entry in spec.HostRoot.Where(entry => entry.Name is not ("proc" or "dev")))
+            {
+                argv.AddRange(entry.SymlinkTarget is { } target
+                    ? ["--symlink", target, "/" + entry.Name]
+                    : ["--dev-bind", "/" + entry.Name, "/" + entry.Name]);
+            }
+            argv.AddRange(["--dev-bind", "/dev", "/dev"]);
+        }
+        argv.AddRange(["--proc", "/proc", "--unshare-pid", "--unshare-uts", "--hostname", spec.Hostname, "--die-with-parent"]);
         foreach (var mount in OrderMounts(spec.Mounts))
         {
             argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);

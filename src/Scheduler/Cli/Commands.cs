@@ -11,5 +11,6 @@ internal static class Commands
         yield return RenderPodCommand.Create();
         yield return LocalClusterCommand.Create();
         yield return ExecCommand.Create();
+        yield return HelperCommand.Create();
     }
 }

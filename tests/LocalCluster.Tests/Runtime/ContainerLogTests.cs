@@ -39,6 +39,7 @@ public sealed class ContainerLogTests : IDisposable
         { new PodLogOptions { TailLines = 2, LimitBytes = 3 }, "thr" },
         { new PodLogOptions { SinceTime = T0.AddSeconds(10) }, "oops\nthree\nfour" },
         { new PodLogOptions { SinceSeconds = 45 }, "three\nfour" },
+        { new PodLogOptions { SinceSeconds = long.MaxValue }, "one\ntwo\noops\nthree\nfour" },
         // Filtering is per entry, as kubelet does: the tail of a split line can pass without its head.
         { new PodLogOptions { SinceSeconds = 35 }, "ee\nfour" },
         {
@@ -104,5 +105,25 @@ public sealed class ContainerLogTests : IDisposable
     {
         Assert.Equal(valid, ContainerLog.TryParseTime(text, out var time));
         if (valid) Assert.Equal(text, ContainerLog.FormatTime(time));
+    }
+
+    [Fact]
+    public async Task A_log_larger_than_a_read_chunk_is_served_whole_and_in_order()
+    {
+        var log = new ContainerLog(Path.Combine(_dir, "big.log"));
+        var expected = new StringBuilder();
+        for (var i = 0; i < 40_000; i++)
+        {
+            var line = $"line {i:D6} {new string('x', 40)}\n";
+            expected.Append(line);
+            log.Append(i % 2 == 0 ? "stdout" : "stderr", Encoding.UTF8.GetBytes(line), T0.AddMilliseconds(i));
+        }
+        log.Complete();
+
+        var served = await Serve(log, new PodLogOptions());
+
+        Assert.True(new FileInfo(Path.Combine(_dir, "big.log")).Length > 2 << 20);
+        Assert.Equal(expected.ToString(), served);
+        Assert.Equal($"line 039999 {new string('x', 40)}\n", await Serve(log, new PodLogOptions { TailLines = 1 }));
     }
 }

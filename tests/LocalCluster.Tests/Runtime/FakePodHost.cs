@@ -64,6 +64,18 @@ internal sealed class FakePodHost : IPodHost
         throw new TimeoutException($"pod {pod} never reached the expected status; last: {KubernetesJson.Serialize(Latest(pod))}");
     }
 
+    /// <summary>Waits (bounded) until any status reported so far satisfies the condition, and returns the first that does.</summary>
+    public async Task<V1PodStatus> WaitForReportedStatusAsync(string pod, Func<V1PodStatus, bool> condition, double timeoutSeconds = 10)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Statuses(pod).FirstOrDefault(condition) is { } status) return status;
+            await Task.Delay(25);
+        }
+        throw new TimeoutException($"pod {pod} never reported the expected status; last: {KubernetesJson.Serialize(Latest(pod))}");
+    }
+
     public async Task<RecordedEvent> WaitForEventAsync(string pod, string reason, double timeoutSeconds = 10)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);

@@ -98,6 +98,11 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
 
         Assert.Equal("Succeeded", (await CompletedAsync("shm")).Phase);
         Assert.Equal("tmpfs\n", await LogsAsync("shm"));
+        Assert.True(Directory.Exists(PodVolumes.MemoryDir(pod.Metadata.Uid)));
+
+        await _runtime.KillPodAsync("ci", "shm", pod.Metadata.Uid, 0);
+
+        Assert.False(Directory.Exists(PodVolumes.MemoryDir(pod.Metadata.Uid)));
     }
 
     [Fact]
@@ -126,8 +131,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         };
         _host.ConfigMaps[("ci", "settings")] = new V1ConfigMap { Data = new Dictionary<string, string> { ["a.conf"] = "alpha", ["b.conf"] = "beta" } };
         var pod = Pod("files",
-                Shell("main", "cat /creds/nested/dir/pw; echo; ls /creds; cat /etc/app/a.conf /etc/app/b.conf",
-                    Mount("creds", "/creds", readOnly: true), Mount("settings", "/etc/app")))
+                Shell("main", "cat /creds/nested/dir/pw; echo; ls /creds; cat /app-config/a.conf /app-config/b.conf",
+                    Mount("creds", "/creds", readOnly: true), Mount("settings", "/app-config")))
             .WithVolumes(
                 new V1Volume { Name = "creds", Secret = new V1SecretVolumeSource { SecretName = "creds", Items = [new V1KeyToPath { Key = "password", Path = "nested/dir/pw" }] } },
                 new V1Volume { Name = "settings", ConfigMap = new V1ConfigMapVolumeSource { Name = "settings" } });
@@ -241,6 +246,12 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
             new ExecStreams(new MemoryStream("echo from-stdin\n"u8.ToArray()), output, null), CancellationToken.None);
         Assert.Equal(0, code);
         Assert.Equal("from-stdin\n/work\n", Encoding.UTF8.GetString(output.ToArray()));
+
+        using var terminal = new MemoryStream();
+        var ttyCode = await _runtime.ExecAsync(new ExecRequest("ci", "exec2", "main", ["sh", "-c", "echo oops >&2; exit 4"], true),
+            new ExecStreams(null, terminal, null), CancellationToken.None);
+        Assert.Equal(4, ttyCode);
+        Assert.Equal("oops\n", Encoding.UTF8.GetString(terminal.ToArray()));
     }
 
     [Fact]
@@ -316,24 +327,42 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
 
         Assert.Equal("DeadlineExceeded", final.Reason);
         Assert.Equal(143, final.Container("main").State.Terminated.ExitCode);
+        Assert.Contains(_host.Events("deadline"), e => e.Reason == "DeadlineExceeded");
+    }
+
+    [Fact]
+    public async Task Active_deadline_also_ends_a_pod_waiting_for_its_image()
+    {
+        var container = Shell("main", "true");
+        container.Image = "registry.example/missing:1";
+        var pod = Pod("deadline-pull", container);
+        pod.Spec.ActiveDeadlineSeconds = 1;
+        _runtime.PodCreated(pod);
+
+        var final = await _host.WaitForStatusAsync("deadline-pull", s => s.Phase == "Failed", timeoutSeconds: 8);
+
+        Assert.Equal("DeadlineExceeded", final.Reason);
     }
 
     [Fact]
     public async Task Kill_leaves_no_process_of_the_pod()
     {
-        var pod = Pod("victim", Shell("main", "trap '' TERM; sleep 60 & sleep 60 & wait"));
+        // A sleep length unique to this run, so that only this pod's processes are counted.
+        var sleep = $"sleep 60.{Random.Shared.Next(100000, 999999)}";
+        var pod = Pod("victim", Shell("main", $"trap '' TERM; {sleep} & {sleep} & wait"));
         _runtime.PodCreated(pod);
         await _host.WaitForStatusAsync("victim", s => s.Phase == "Running");
         _runtime.PodCreated(Pod("bystander", Shell("main", "sleep 30")));
         await _host.WaitForStatusAsync("bystander", s => s.Phase == "Running");
-        var execTask = _runtime.ExecAsync(new ExecRequest("ci", "victim", null, ["sleep", "60"], false), new ExecStreams(null, null, null), CancellationToken.None);
-        var podPids = await WaitForProcessesAsync("sleep 60", 3);
+        var execTask = _runtime.ExecAsync(new ExecRequest("ci", "victim", null, sleep.Split(' '), false), new ExecStreams(null, null, null), CancellationToken.None);
+        var podPids = await WaitForProcessesAsync(sleep, 3);
         Assert.Equal(3, podPids.Count);
 
-        await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 1);
+        await _runtime.KillPodAsync("ci", "victim", pod.Metadata.Uid, 3);
 
         Assert.All(podPids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ")));
-        Assert.Equal(137, await execTask.WaitAsync(TimeSpan.FromSeconds(5)));
+        // The exec got SIGTERM; the container (TERM ignored, inherited by its sleeps) needed the SIGKILL.
+        Assert.Equal(143, await execTask.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.False(Directory.Exists(Path.Combine(_stateDir, "pods", pod.Metadata.Uid)));
         Assert.Equal("Running", _host.Latest("bystander")!.Phase);
     }
@@ -374,5 +403,180 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         var failed = await _host.WaitForEventAsync("picky", "FailedScheduling");
         Assert.Equal("Warning", failed.Type);
         Assert.False(_host.Bindings.ContainsKey("picky"));
+    }
+
+    [Fact]
+    public async Task Init_containers_run_in_order_before_the_containers()
+    {
+        var pod = Pod("init", Shell("main", "cat /work/order", Mount("work", "/work")))
+            .WithVolumes(new V1Volume { Name = "work", EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Spec.InitContainers = [Shell("first", "echo first >> /work/order", Mount("work", "/work")), Shell("second", "echo second >> /work/order", Mount("work", "/work"))];
+        _runtime.PodCreated(pod);
+
+        var final = await CompletedAsync("init");
+
+        Assert.Equal("Succeeded", final.Phase);
+        Assert.Equal("first\nsecond\n", await LogsAsync("init"));
+        Assert.All(final.InitContainerStatuses, s => Assert.Equal("Completed", s.State.Terminated.Reason));
+        var initializing = _host.Statuses("init").First(s => s.InitContainerStatuses?[0].State.Running is not null);
+        Assert.Equal("PodInitializing", initializing.Container("main").State.Waiting.Reason);
+        Assert.Contains(initializing.Conditions, c => c.Type == "Initialized" && c.Status == "False");
+        Assert.Contains(final.Conditions, c => c.Type == "Initialized" && c.Status == "True");
+    }
+
+    [Fact]
+    public async Task A_failed_init_container_fails_the_pod_and_the_containers_never_start()
+    {
+        var pod = Pod("badinit", Shell("main", "echo never"));
+        pod.Spec.InitContainers = [Shell("setup", "exit 2")];
+        _runtime.PodCreated(pod);
+
+        var final = await CompletedAsync("badinit");
+
+        Assert.Equal("Failed", final.Phase);
+        Assert.Equal(2, final.InitContainerStatuses[0].State.Terminated.ExitCode);
+        Assert.NotNull(final.Container("main").State.Waiting);
+    }
+
+    [Fact]
+    public async Task Killing_a_pod_that_waits_for_its_volumes_completes_at_once()
+    {
+        var pod = Pod("stuck", Shell("main", "true", Mount("v", "/v")))
+            .WithVolumes(new V1Volume { Name = "v", ConfigMap = new V1ConfigMapVolumeSource { Name = "never" } });
+        _runtime.PodCreated(pod);
+        await _host.WaitForEventAsync("stuck", "FailedMount");
+
+        await _runtime.KillPodAsync("ci", "stuck", pod.Metadata.Uid, 30).WaitAsync(TimeSpan.FromSeconds(5));
+
+        var missing = await Assert.ThrowsAsync<PodRuntimeException>(() => LogsAsync("stuck"));
+        Assert.Equal(404, missing.HttpStatus);
+    }
+
+    [Fact]
+    public async Task Graceful_kill_lets_a_term_handler_finish_and_reports_its_exit_code()
+    {
+        var pod = Pod("graceful", Shell("main", "trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"));
+        _runtime.PodCreated(pod);
+        await _host.WaitForStatusAsync("graceful", s => s.Phase == "Running");
+        // SIGTERM before the trap is set would simply end the shell: wait until it is.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!(await LogsAsync("graceful")).Contains("ready") && DateTime.UtcNow < deadline) await Task.Delay(20);
+
+        var kill = _runtime.KillPodAsync("ci", "graceful", pod.Metadata.Uid, 10);
+        await kill.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Exit 0, not 143: the shell's TERM trap ran.
+        var final = _host.Latest("graceful")!;
+        Assert.Equal(0, final.Container("main").State.Terminated.ExitCode);
+        Assert.Equal("Succeeded", final.Phase);
+    }
+
+    [Fact]
+    public async Task Hostile_names_stay_inside_the_state_dir_and_a_bad_sub_path_is_a_container_error()
+    {
+        var outside = Path.Combine(Path.GetTempPath(), "evil-" + Guid.NewGuid().ToString("N"));
+        var pod = Pod("hostile", Shell("main", "echo in > /v/f", Mount("../../" + Path.GetFileName(outside), "/v")))
+            .WithVolumes(new V1Volume { Name = "../../" + Path.GetFileName(outside), EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Metadata.Uid = "../../" + Path.GetFileName(outside);
+        _runtime.PodCreated(pod);
+        Assert.Equal("Succeeded", (await CompletedAsync("hostile")).Phase);
+
+        var badSubPath = Shell("main", "true", Mount("v", "/v"));
+        badSubPath.VolumeMounts[0].SubPath = "../../etc";
+        _runtime.PodCreated(Pod("subpath", badSubPath).WithVolumes(new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() }));
+        var refused = await _host.WaitForStatusAsync("subpath", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "RunContainerError");
+
+        Assert.False(Directory.Exists(outside));
+        Assert.Single(Directory.GetFiles(Path.Combine(_stateDir, "pods"), "f", SearchOption.AllDirectories));
+        Assert.Contains("subPath", refused.Container("main").State.Waiting.Message);
+        await _runtime.KillPodAsync("ci", "hostile", pod.Metadata.Uid, 0);
+        Assert.False(Directory.Exists(outside));
+    }
+
+    [Fact]
+    public async Task Projected_and_downward_volumes_write_their_files()
+    {
+        _host.ConfigMaps[("ci", "kube-root-ca.crt")] = new V1ConfigMap { Data = new Dictionary<string, string> { ["ca.crt"] = "CA" } };
+        var pod = Pod("projected", Shell("main", "cat /sa/ca.crt /sa/namespace /info/name; wc -c < /sa/token", Mount("sa", "/sa", readOnly: true), Mount("info", "/info")))
+            .WithVolumes(
+                new V1Volume
+                {
+                    Name = "sa",
+                    Projected = new V1ProjectedVolumeSource
+                    {
+                        Sources =
+                        [
+                            new V1VolumeProjection { ServiceAccountToken = new V1ServiceAccountTokenProjection { Path = "token" } },
+                            new V1VolumeProjection { ConfigMap = new V1ConfigMapProjection { Name = "kube-root-ca.crt", Items = [new V1KeyToPath { Key = "ca.crt", Path = "ca.crt" }] } },
+                            new V1VolumeProjection { DownwardAPI = new V1DownwardAPIProjection { Items = [new V1DownwardAPIVolumeFile { Path = "namespace", FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.namespace" } }] } },
+                        ],
+                    },
+                },
+                new V1Volume { Name = "info", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [new V1DownwardAPIVolumeFile { Path = "name", FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } }] } });
+        _runtime.PodCreated(pod);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("projected")).Phase);
+        Assert.Equal("CAciprojected0\n", await LogsAsync("projected"));
+    }
+
+    [Theory]
+    [InlineData("OnFailure", "Succeeded")]
+    [InlineData("Always", "Running")]
+    public async Task Restart_policies_restart_a_failed_container_with_back_off(string policy, string phaseAfterSuccess)
+    {
+        // Fails on its first run, succeeds on the next: the marker lives in an emptyDir that survives restarts.
+        var pod = Pod("restarts", Shell("main", "if [ -f /state/ran ]; then echo second; exit 0; fi; touch /state/ran; echo first; exit 1", Mount("state", "/state")))
+            .WithVolumes(new V1Volume { Name = "state", EmptyDir = new V1EmptyDirVolumeSource() });
+        pod.Spec.RestartPolicy = policy;
+        _runtime.PodCreated(pod);
+
+        var backOff = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Waiting?.Reason == "CrashLoopBackOff");
+        Assert.Equal(1, backOff.Container("main").RestartCount);
+        Assert.Equal(1, backOff.Container("main").LastState.Terminated.ExitCode);
+        Assert.Equal("Running", backOff.Phase);
+        var restarted = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].RestartCount >= 1 && s.ContainerStatuses[0].State.Running is not null);
+        Assert.Equal("Running", restarted.Phase);
+        var succeeded = await _host.WaitForReportedStatusAsync("restarts", s => s.ContainerStatuses?[0].State.Terminated?.ExitCode == 0);
+
+        // OnFailure keeps a successful container; Always restarts it too, so the pod never completes.
+        Assert.Equal(phaseAfterSuccess, succeeded.Phase);
+        if (policy == "OnFailure")
+        {
+            Assert.Equal("second\n", await LogsAsync("restarts"));
+            Assert.Equal("first\n", await LogsAsync("restarts", new PodLogOptions { Previous = true }));
+        }
+        Assert.Contains(_host.Events("restarts"), e => e.Reason == "BackOff");
+    }
+
+    [Fact]
+    public async Task A_pod_bound_by_name_skips_the_scheduler()
+    {
+        var mine = Pod("bound", Shell("main", "echo ran"));
+        mine.Spec.NodeName = "local-node";
+        mine.Spec.NodeSelector = new Dictionary<string, string> { ["no"] = "such-label" };
+        var elsewhere = Pod("elsewhere", Shell("main", "echo ran"));
+        elsewhere.Spec.NodeName = "another-node";
+        _runtime.PodCreated(mine);
+        _runtime.PodCreated(elsewhere);
+
+        Assert.Equal("Succeeded", (await CompletedAsync("bound")).Phase);
+        Assert.False(_host.Bindings.ContainsKey("bound"));
+        Assert.Empty(_host.Statuses("elsewhere"));
+        Assert.Empty(_host.Events("elsewhere"));
+    }
+
+    [Fact]
+    public async Task New_top_level_paths_stay_inside_the_sandbox()
+    {
+        var unique = "/scheduler-test-" + Guid.NewGuid().ToString("N")[..12];
+        var container = Shell("main", $"echo x > {unique}-file && ls -d {unique} && pwd", Mount("v", unique));
+        container.WorkingDir = unique + "-wd";
+        _runtime.PodCreated(Pod("toplevel", container).WithVolumes(new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() }));
+
+        Assert.Equal("Succeeded", (await CompletedAsync("toplevel")).Phase);
+        Assert.Equal($"{unique}\n{unique}-wd\n", await LogsAsync("toplevel"));
+        Assert.False(Directory.Exists(unique));
+        Assert.False(Directory.Exists(unique + "-wd"));
+        Assert.False(File.Exists(unique + "-file"));
     }
 }

@@ -44,6 +44,20 @@ public sealed class SandboxCommandTests
     }
 
     [Fact]
+    public void A_host_root_listing_is_rebuilt_entry_by_entry()
+    {
+        var spec = Spec() with
+        {
+            HostRoot = [new HostRootEntry("bin", "usr/bin"), new HostRootEntry("dev"), new HostRootEntry("etc"), new HostRootEntry("proc"), new HostRootEntry("usr")],
+        };
+
+        var argv = string.Join(" ", SandboxCommand.Build(SandboxKind.Bubblewrap, spec));
+
+        Assert.Equal("bwrap --symlink usr/bin /bin --dev-bind /etc /etc --dev-bind /usr /usr --dev-bind /dev /dev --proc /proc --unshare-pid"
+            + $" --unshare-uts --hostname job-1 --die-with-parent --chdir / -- {Shim}", argv);
+    }
+
+    [Fact]
     public void Environment_never_travels_in_argv()
     {
         var argv = SandboxCommand.Build(SandboxKind.Bubblewrap, Spec("/w", 1, 1, true, new SandboxMount("/a", "/b", true)));

@@ -19,10 +19,13 @@ public sealed class SandboxFallbackTests : IDisposable
         Assert.True(Environment.IsPrivilegedProcess, "the unshare sandbox needs root");
         await using var runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir }, _host, SandboxKind.Unshare);
         var hostDir = Directory.CreateDirectory(Path.Combine(_stateDir, "ro")).FullName;
-        var container = Shell("main", "echo shared > /scratch/f; cat /scratch/f; id -u; pwd; hostname; touch /ro/x 2>/dev/null || echo refused",
-            Mount("scratch", "/scratch"), Mount("ro", "/ro", readOnly: true));
+        // unshare creates missing mount points on the host: keep them inside this test's directory.
+        var scratch = Path.Combine(_stateDir, "mnt", "scratch");
+        var readOnly = Path.Combine(_stateDir, "mnt", "ro");
+        var container = Shell("main", $"echo shared > {scratch}/f; cat {scratch}/f; id -u; pwd; hostname; touch {readOnly}/x 2>/dev/null || echo refused",
+            Mount("scratch", scratch), Mount("ro", readOnly, readOnly: true));
         container.SecurityContext = new V1SecurityContext { RunAsUser = 4242 };
-        container.WorkingDir = "/scratch/deep";
+        container.WorkingDir = scratch + "/deep";
         var pod = Pod("unshared", container).WithVolumes(
             new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() },
             new V1Volume { Name = "ro", HostPath = new V1HostPathVolumeSource { Path = hostDir } });
@@ -34,7 +37,7 @@ public sealed class SandboxFallbackTests : IDisposable
         await runtime.StreamLogAsync("ci", "unshared", new PodLogOptions(), output, CancellationToken.None);
         var log = Encoding.UTF8.GetString(output.ToArray());
         Assert.Equal("Succeeded", final.Phase);
-        Assert.StartsWith("shared\n4242\n/scratch/deep\nunshared\n", log);
+        Assert.StartsWith($"shared\n4242\n{scratch}/deep\nunshared\n", log);
         Assert.EndsWith("refused\n", log);
         Assert.Empty(Directory.GetFiles(hostDir));
     }
