@@ -17,7 +17,8 @@ internal sealed record StageExited(string Stage, int ExitCode);
 internal sealed record StageBroken(string Stage, string Message);
 
 // ---- JobActor ⇄ LogStreamActor ----
-internal sealed record StartReading(string Namespace, string Pod, string Container, Func<long, bool, IReadOnlyList<string>> ReadLog);
+internal sealed record StartReading(IKubernetesGateway Gateway, string Namespace, string Pod, string Container,
+    Func<long, bool, IReadOnlyList<string>> ReadLog);
 internal sealed record DrainLog;
 internal sealed record LogDrained;
 internal sealed record FinishTrace(string FinalText, JobFinished Finished);

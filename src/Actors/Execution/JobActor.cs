@@ -11,13 +11,13 @@ namespace Scheduler.Actors.Execution;
 /// whatever the outcome) → the final trace line and JobFinished. Owns the job-timeout timer and the outcome.
 /// A crash restarts it and it re-derives its state from Kubernetes: the same plan gives the same pod name, creating
 /// it again finds the existing pod, Launch does not run a stage twice and Wait returns at once for a stage that
-/// already finished, and the log child is kept across the restart so the trace resumes at its offset.
+/// already finished; the job's LogStreamActor is a sibling that the restart does not touch, so the trace goes on at
+/// its offset.
 /// </summary>
 public sealed class JobActor : ReceiveActor, IWithTimers
 {
     private const string JobTimeoutTimer = "job-timeout";
     private const string StageTimer = "stage-timeout";
-    private const string LogChildName = "log";
     private const string PodChildName = "pod";
 
     private sealed record JobTimedOut;
@@ -36,7 +36,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private readonly IKubernetesGateway? _gateway;
     private readonly CancellationTokenSource _cancel = new();
 
-    private IActorRef _log = ActorRefs.Nobody;
+    private readonly IActorRef _log;
     private IActorRef? _podActor;
     private bool _podCreated;
     private bool _podReady;
@@ -53,19 +53,27 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener,
+    public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt)
     {
         _job = job;
+        _log = log;
         _runner = runner;
         _listener = listener;
         _options = options;
         _podWatcher = podWatcher;
         _admittedAt = admittedAt;
-        _planResult = options.Planner.Plan(runner, job, concurrentId, () => podNameSuffix);
+        _planResult = PlanSafely(options.Planner, runner, job, concurrentId, podNameSuffix);
         if (_planResult.Plan is { } plan)
         {
-            _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+            try
+            {
+                _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+            }
+            catch (Exception e)
+            {
+                _planResult = new JobPlanResult(null, $"no connection to Kubernetes: {e.Message}");
+            }
         }
 
         Receive<TraceText>(text => _log.Tell(text));
@@ -111,25 +119,30 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         Receive<KillSent>(_ => { });
     }
 
-    public static Props Props(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener,
+    /// <param name="log">The job's LogStreamActor, which outlives this actor's restarts.</param>
+    public static Props Props(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt) =>
         Akka.Actor.Props.Create(() =>
-            new JobActor(job, runner, concurrentId, podNameSuffix, listener, gateways, options, podWatcher, admittedAt));
+            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt));
+
+    // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
+    private static JobPlanResult PlanSafely(IJobPlanner planner, RunnerEntry runner, JobPayload job, int concurrentId, string suffix)
+    {
+        try
+        {
+            return planner.Plan(runner, job, concurrentId, () => suffix);
+        }
+        catch (Exception e)
+        {
+            return new JobPlanResult(null, $"the job cannot be planned: {e.Message}");
+        }
+    }
 
     /// <summary>The cluster a runner's pods live in, for the node's shared watches.</summary>
     public static string ClusterKey(RunnerEntry runner) => runner.Kubernetes.Host ?? "(default)";
 
     protected override void PreStart()
     {
-        _log = Context.Child(LogChildName);
-        if (_log.IsNobody())
-        {
-            var secrets = _job.Variables.Where(v => v.Masked).Select(v => v.Value).Append(_job.Token).ToList();
-            var limit = (long)Math.Max(1, _runner.OutputLimit) * 1024;
-            _log = Context.ActorOf(LogStreamActor.Props(_job.Id, _listener, _gateway ?? NoGateway.Instance, secrets, limit,
-                _options.ReattachDelay), LogChildName);
-        }
-
         var remaining = _admittedAt + TimeSpan.FromSeconds(_job.RunnerInfo.EffectiveTimeoutSeconds) - Context.System.Scheduler.Now;
         Timers.StartSingleTimer(JobTimeoutTimer, new JobTimedOut(), remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
 
@@ -155,21 +168,6 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner)),
             PodChildName);
-    }
-
-    protected override void PreRestart(Exception reason, object message)
-    {
-        // Keep the log child: it holds the trace offsets, and its reader goes on. Everything else is re-derived.
-        foreach (var child in Context.GetChildren())
-        {
-            if (child.Path.Name != LogChildName)
-            {
-                Context.Unwatch(child);
-                Context.Stop(child);
-            }
-        }
-
-        PostStop();
     }
 
     protected override void PostRestart(Exception reason)
@@ -206,7 +204,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
         _podReady = true;
         _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {Environment.MachineName}...\n"));
-        _log.Tell(new StartReading(Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
+        _log.Tell(new StartReading(_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
         RunNextStage();
     }
 
@@ -360,8 +358,11 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             drain: _podReady);
     }
 
-    private static string Format(TimeSpan span) =>
-        $"{(int)span.TotalHours}h{span.Minutes}m{span.Seconds}s";
+    /// <summary>A duration as Go prints it (GitLab Runner's message): 1h0m0s, 5m0s, 30s.</summary>
+    public static string Format(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours}h{span.Minutes}m{span.Seconds}s"
+        : span.TotalMinutes >= 1 ? $"{span.Minutes}m{span.Seconds}s"
+        : $"{span.Seconds}s";
 
     private void KillCurrentStage()
     {
@@ -473,19 +474,5 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             Context.Stop(child);
             child = null;
         }
-    }
-
-    /// <summary>For a job refused before it has a gateway: its log reader never starts.</summary>
-    private sealed class NoGateway : IKubernetesGateway
-    {
-        public static readonly NoGateway Instance = new();
-        private static Exception None() => new InvalidOperationException("the job has no Kubernetes gateway");
-        public Task<k8s.Models.V1Pod> CreatePodAsync(k8s.Models.V1Pod pod, CancellationToken ct) => throw None();
-        public Task<k8s.Models.V1Secret> CreateSecretAsync(k8s.Models.V1Secret secret, CancellationToken ct) => throw None();
-        public Task<k8s.Models.V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => throw None();
-        public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw None();
-        public IAsyncEnumerable<(k8s.WatchEventType Type, k8s.Models.V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw None();
-        public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
-            Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct) => throw None();
     }
 }

@@ -8,12 +8,13 @@ namespace Scheduler.Actors.Execution;
 /// <summary>
 /// Admits jobs within <c>concurrent</c> and each runner's <c>limit</c> (see <see cref="Admission"/>): a job beyond
 /// capacity waits, never fails. Spawns one JobActor per admitted job and frees its slot when it stops. A crashing
-/// JobActor is restarted (it re-derives its state from Kubernetes) up to a limit; past it the job fails.
+/// JobActor is restarted (it re-derives its state from Kubernetes) up to a limit; past it the job fails. Each job's
+/// LogStreamActor is a sibling of its JobActor here, so the trace's offsets survive the JobActor's restarts.
 /// </summary>
 public sealed class JobCoordinator : ReceiveActor
 {
     private sealed record Pending(RunJob Request, RunnerEntry Runner);
-    private sealed record Running(IActorRef Actor, RunJob Request, bool Done);
+    private sealed record Running(IActorRef Actor, IActorRef Log, RunJob Request, bool Done);
 
     private readonly GlobalSettings _settings;
     private readonly IKubernetesGatewayFactory _gateways;
@@ -97,6 +98,7 @@ public sealed class JobCoordinator : ReceiveActor
 
         _running.Remove(entry.Key);
         _admission.Remove(entry.Key);
+        Context.Stop(entry.Value.Log);
         if (!entry.Value.Done)
         {
             entry.Value.Request.Listener.Tell(new JobFinished(entry.Key, new JobResult(JobState.Failed,
@@ -114,10 +116,13 @@ public sealed class JobCoordinator : ReceiveActor
             var run = pending!.Request;
             run.Listener.Tell(new JobAdmitted(jobId, pending.Runner.Name));
             var suffix = (_options.PodNameSuffix ?? PodNaming.RandomSuffix)();
-            var actor = Context.ActorOf(JobActor.Props(run.Job, pending.Runner, concurrentId, suffix, run.Listener, _gateways,
+            var limit = (long)Math.Max(1, pending.Runner.OutputLimit) * 1024;
+            var log = Context.ActorOf(LogStreamActor.Props(jobId, run.Listener, LogStreamActor.SecretsOf(run.Job), limit,
+                _options.ReattachDelay), $"log-{jobId}");
+            var actor = Context.ActorOf(JobActor.Props(run.Job, pending.Runner, concurrentId, suffix, run.Listener, log, _gateways,
                 _options, _podWatcher, Context.System.Scheduler.Now), $"job-{jobId}");
             Context.Watch(actor);
-            _running[jobId] = new Running(actor, run, false);
+            _running[jobId] = new Running(actor, log, run, false);
         }
     }
 }

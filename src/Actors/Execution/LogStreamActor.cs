@@ -1,6 +1,7 @@
 using System.Text;
 using Akka.Actor;
 using Scheduler.Actors.Trace;
+using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
 
 namespace Scheduler.Actors.Execution;
@@ -11,6 +12,7 @@ namespace Scheduler.Actors.Execution;
 /// container for the whole job; the raw bytes received are counted, so after a dropped connection the reader runs
 /// again from exactly that offset (no gap, no duplicate). DrainLog ends following with one non-follow read;
 /// FinishTrace appends the final line and sends JobFinished, the last message the Listener gets for the job.
+/// It is the JobActor's sibling, not its child, so that it keeps its offsets when the JobActor crashes and restarts.
 /// </summary>
 public sealed class LogStreamActor : ReceiveActor, IWithTimers
 {
@@ -23,7 +25,6 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private readonly long _jobId;
     private readonly IActorRef _listener;
-    private readonly IKubernetesGateway _gateway;
     private readonly TimeSpan _reattachDelay;
     private readonly TraceMasker _masker;
     private readonly IReadOnlyList<string> _secrets;
@@ -41,12 +42,10 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public LogStreamActor(long jobId, IActorRef listener, IKubernetesGateway gateway, IReadOnlyList<string> secrets,
-        long outputLimitBytes, TimeSpan reattachDelay)
+    public LogStreamActor(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay)
     {
         _jobId = jobId;
         _listener = listener;
-        _gateway = gateway;
         _reattachDelay = reattachDelay;
         _secrets = secrets;
         _masker = new TraceMasker(secrets);
@@ -67,9 +66,12 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         Receive<FinishTrace>(OnFinish);
     }
 
-    public static Props Props(long jobId, IActorRef listener, IKubernetesGateway gateway, IReadOnlyList<string> secrets,
-        long outputLimitBytes, TimeSpan reattachDelay) =>
-        Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, gateway, secrets, outputLimitBytes, reattachDelay));
+    public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay) =>
+        Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, secrets, outputLimitBytes, reattachDelay));
+
+    /// <summary>What the trace hides: masked variables' values and the job token.</summary>
+    public static IReadOnlyList<string> SecretsOf(JobPayload job) =>
+        job.Variables.Where(v => v.Masked).Select(v => v.Value).Append(job.Token).ToList();
 
     /// <summary>Raw bytes of the pod log received so far: where a new reader starts.</summary>
     public long RawOffset => _rawOffset;
@@ -99,7 +101,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         StopReader();
         var generation = ++_generation;
         var cancel = _readCancel = new CancellationTokenSource();
-        var (gateway, source, self, offset) = (_gateway, _source, Self, _rawOffset);
+        var (gateway, source, self, offset) = (_source.Gateway, _source, Self, _rawOffset);
         var argv = source.ReadLog(offset, follow);
         ReadAsync().PipeTo(self);
         return;

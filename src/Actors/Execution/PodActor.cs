@@ -99,11 +99,11 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private void OnCreated(Created created)
     {
         Context.Parent.Tell(new PodCreated(created.Pod));
-        _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
         var interval = TimeSpan.FromSeconds(_settings.PollInterval > 0 ? _settings.PollInterval : 3);
         var timeout = TimeSpan.FromSeconds(_settings.PollTimeout > 0 ? _settings.PollTimeout : 180);
         Timers.StartPeriodicTimer(PollTimer, new PollTick(), interval);
         Timers.StartSingleTimer(TimeoutTimer, new PollTimedOut(), timeout);
+        _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
         if (PodStatus.Judge(created.Pod) is PodVerdict.Waiting)
         {
             TellParentTrace(created.Pod);
