@@ -84,7 +84,7 @@ public sealed class ExecPreparationTests : IDisposable
     [Fact]
     public async Task Uncommitted_changes_are_a_warning()
     {
-        await File.AppendAllTextAsync(Path.Combine(_repo, ".gitlab-ci.yml"), "# edited\n");
+        await File.AppendAllTextAsync(Path.Combine(_repo, ".gitlab-ci.yml"), "\n# edited\n");
 
         var result = await ExecPreparation.PrepareAsync(Request(), CancellationToken.None);
 
