@@ -70,6 +70,21 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Canceling_stops_the_script_runs_after_script_and_deletes_the_pod()
+    {
+        var run = await _harness.RunAsync("""
+            long:
+              script: [echo started-sleeping, sleep 60, echo never-reached]
+              after_script: [echo after-the-cancel]
+            """, "long", cancelWhenTraceHas: "started-sleeping\n");
+
+        AssertState(JobState.Canceled, run);
+        Assert.Contains("after-the-cancel", run.Trace);
+        Assert.DoesNotContain("never-reached\n", run.Trace);
+        await AssertNoPodLeftAsync();
+    }
+
+    [Fact]
     public async Task A_service_container_is_reached_on_localhost()
     {
         var port = Random.Shared.Next(20000, 40000);

@@ -63,7 +63,7 @@ public sealed class JobHarness(ClusterFixture cluster)
         """;
 
     public async Task<JobRun> RunAsync(string yaml, string jobName, string? configToml = null, string? artifactsDir = null,
-        IReadOnlyList<ExecVariableFlag>? flags = null, Action<JobPayload>? onStart = null)
+        IReadOnlyList<ExecVariableFlag>? flags = null, Action<JobPayload>? onStart = null, string? cancelWhenTraceHas = null)
     {
         var parsed = CiFileParser.Parse(yaml, ".gitlab-ci.yml");
         Assert.True(parsed.IsSuccess, string.Join("\n", parsed.Errors));
@@ -77,12 +77,27 @@ public sealed class JobHarness(ClusterFixture cluster)
         await using var session = ExecSession.Start(config.Settings!, ExecGateways.Create(cluster.Server.ClientConfiguration()), options,
             DebugLog.Hocon);
 
-        var trace = new MemoryStream();
+        using var graceful = new CancellationTokenSource();
+        var trace = new ObservedTrace(cancelWhenTraceHas, graceful);
         var sink = new ConsoleTraceSink(trace, TextWriter.Null, showProgress: false);
         using var timeout = new CancellationTokenSource(JobTimeout);
-        var run = session.RunAsync(payload, config.Settings!.Runners[0].Name, sink, abort: timeout.Token);
+        var run = session.RunAsync(payload, config.Settings!.Runners[0].Name, sink, graceful.Token, timeout.Token);
         onStart?.Invoke(payload);
         var result = await run;
         return new JobRun(result, Encoding.UTF8.GetString(trace.ToArray()), payload);
+    }
+}
+
+/// <summary>The trace in memory; cancels the job (gracefully, like a first Ctrl-C) once it contains a given text.</summary>
+internal sealed class ObservedTrace(string? cancelWhenTraceHas, CancellationTokenSource graceful) : MemoryStream
+{
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        base.Write(buffer);
+        if (cancelWhenTraceHas is not null && !graceful.IsCancellationRequested &&
+            Encoding.UTF8.GetString(ToArray()).Contains(cancelWhenTraceHas, StringComparison.Ordinal))
+        {
+            graceful.Cancel();
+        }
     }
 }
