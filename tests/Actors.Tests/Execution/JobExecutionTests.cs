@@ -239,6 +239,7 @@ public sealed class JobExecutionTests : TestKit
 
         Clock.Advance(TimeSpan.FromSeconds(3));
         await CallAsync("read-pod");
+        await Task.Delay(300); // the read's answer reaches the PodActor before the timeout fires
         Clock.Advance(TimeSpan.FromSeconds(27));
         var job = await FinishedAsync(listener);
 
@@ -368,10 +369,9 @@ public sealed class JobExecutionTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(13), "k8s runner", listener));
         await CallAsync("wait", "step_script");
-        await CallAsync("read-log", "follow");
 
         await AdvanceUntilAsync(() => _cluster.Count("read-log") >= 2);
-        var second = await CallAsync("read-log");
+        var second = _cluster.History.Where(c => c.Kind == "read-log").ElementAt(1);
         _cluster.FinishStage(_cluster.PodOf(13)!, "step_script", 0);
         var job = await FinishedAsync(listener);
 
@@ -413,6 +413,32 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal(1, CountOf(trace, "Running with scheduler"));
         Assert.Single(job.Messages.OfType<JobAdmitted>());
         Assert.Contains("after\n", trace);
+    }
+
+    [Fact]
+    public async Task A_job_actor_that_keeps_crashing_is_stopped_and_its_job_fails_as_a_system_failure_freeing_its_slot()
+    {
+        Behave("step_script", "", null);
+        var runner = StartRunner();
+        var (listener, next) = (CreateTestProbe(), CreateTestProbe());
+        runner.Tell(new RunJob(Job(18), "k8s runner", listener));
+        runner.Tell(new RunJob(Job(19), "k8s runner", next));
+        await CallAsync("wait", "step_script");
+        var pod = _cluster.PodOf(18)!;
+
+        for (var crash = 1; crash <= 4; crash++)
+        {
+            Sys.ActorSelection("/user/runner/coordinator/job-18").Tell(Kill.Instance);
+            if (crash < 4)
+            {
+                await CallAsync("create-pod"); // restarted: it adopts its pod again
+            }
+        }
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(15));
+        Assert.Equal((JobState.Failed, FailureReasons.RunnerSystemFailure), (finished.Result.State, finished.Result.FailureReason));
+        Assert.Equal(new JobAdmitted(19, "k8s runner"), await next.ExpectMsgAsync<JobAdmitted>());
+        await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // not left running
     }
 
     // ---- Masking and limits ----
