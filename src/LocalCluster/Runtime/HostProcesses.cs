@@ -169,19 +169,40 @@ internal static partial class HostProcesses
 
     /// <summary>A descendant of <paramref name="outerPid"/> that lives in other pid and mount namespaces than the runtime:
     /// a process inside the container that <paramref name="outerPid"/> sandboxes, or null when there is none (yet).</summary>
-    public static int? InsideContainer(int outerPid)
+    public static int? InsideContainer(int outerPid, SandboxKind sandbox)
     {
         var ownPid = Namespace("self", "pid");
         var ownMount = Namespace("self", "mnt");
-        foreach (var pid in Descendants(outerPid, 1))
+        // Entering the namespaces is not enough: the sandbox is still building the container's mounts in them, and
+        // an exec that joins now sees half a root (no /bin/sh: exit 127). bubblewrap forks the command from its pid-1
+        // init only after the root is complete (depth 2); unshare's child runs the mount script, then execs the command.
+        var minDepth = sandbox == SandboxKind.Bubblewrap ? 2 : 1;
+        foreach (var pid in Descendants(outerPid, minDepth))
         {
             var id = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount)
+            if (Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount
+                && !IsSandboxSetup(id))
             {
                 return pid;
             }
         }
         return null;
+    }
+
+    // The sandbox's own programs, before they exec the container's command.
+    private static bool IsSandboxSetup(string pid)
+    {
+        try
+        {
+            var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            var program = Path.GetFileName(argv[0]);
+            return program is "bwrap" or "unshare" or "setpriv"
+                   || (argv.Length > 2 && argv[1] == "-c" && argv[2].StartsWith(SandboxCommand.UnshareSetupPrefix, StringComparison.Ordinal));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return true; // gone or unreadable: not a process to join
+        }
     }
 
     // "/proc/<pid>/ns/<kind>" reads as "pid:[4026531836]".

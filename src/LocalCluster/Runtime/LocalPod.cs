@@ -470,7 +470,7 @@ internal sealed class LocalPod
 
         // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
         // sandbox of its own with the same mounts, where background processes end with the exec.
-        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid) : null;
+        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid, _env.Sandbox) : null;
         var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
         var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
         bool killNow;
@@ -515,12 +515,13 @@ internal sealed class LocalPod
 
     private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
 
-    // A container that has just started may not have entered its namespaces yet: a short wait, then null.
-    private static async Task<int?> InsideContainerAsync(int outerPid)
+    // A container that has just started may not have its root ready yet: wait for it (sandbox starts take ~100 ms of
+    // kernel time each, seconds on a loaded machine), then null.
+    private static async Task<int?> InsideContainerAsync(int outerPid, SandboxKind sandbox)
     {
-        for (var attempt = 0; attempt < 20; attempt++)
+        for (var attempt = 0; attempt < 200; attempt++)
         {
-            if (HostProcesses.InsideContainer(outerPid) is { } pid) return pid;
+            if (HostProcesses.InsideContainer(outerPid, sandbox) is { } pid) return pid;
             await Task.Delay(50);
         }
         return null;

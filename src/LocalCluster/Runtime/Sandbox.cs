@@ -149,12 +149,15 @@ public static class SandboxCommand
         return argv;
     }
 
+    /// <summary>The first line of the unshare sandbox's mount script, by which an exec tells setup from the command.</summary>
+    internal const string UnshareSetupPrefix = "set -e # sandbox setup";
+
     // setpriv keeps the parent-death signal across exec, so the sandbox dies with the runtime; the script
     // runs as pid 1 of the new pid namespace, sets up the mounts, then execs the command.
     private static List<string> BuildUnshare(SandboxSpec spec)
     {
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
-        var script = new List<string> { "set -e", $"hostname {Quote(spec.Hostname)}" };
+        var script = new List<string> { UnshareSetupPrefix, $"hostname {Quote(spec.Hostname)}" };
         foreach (var mount in OrderMounts(spec.Mounts))
         {
             var target = Quote(mount.ContainerPath);

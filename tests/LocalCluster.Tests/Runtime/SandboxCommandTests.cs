@@ -75,7 +75,7 @@ public sealed class SandboxCommandTests
 
         Assert.Equal(["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork", "--kill-child", "--mount-proc", "--", "/bin/sh", "-c"], argv.Take(16));
         var script = argv[16];
-        Assert.StartsWith("set -e\nhostname 'job-1'\n", script);
+        Assert.StartsWith("set -e # sandbox setup\nhostname 'job-1'\n", script);
         Assert.Contains(expectedMounts, script);
         Assert.EndsWith("mkdir -p '/builds/x'\ncd '/builds/x'\nexec \"$@\"", script);
         Assert.Equal("sh setpriv --reuid 1000 --regid 0 --clear-groups -- " + Shim, string.Join(" ", argv.Skip(17)));
