@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using k8s.Models;
+using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -36,11 +37,17 @@ public static class PodBuilder
     public static string DefaultHelperImage(string version) => "scheduler:" + version;
 
     public static PodBuildResult Build(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity,
-        Func<string>? nameSuffix = null)
+        Func<string>? nameSuffix = null) => Build(runner, job, concurrentId, identity, scripts: null, nameSuffix);
+
+    /// <summary>The pod for running <paramref name="scripts"/>: each stage script goes into the job Secret as
+    /// <c>stage.&lt;name&gt;.sh</c>, and build and helper share the run directory (<see cref="StageCommands.RunDir"/>, an
+    /// emptyDir) where stages write their output log and exit markers. Without scripts, neither is added.</summary>
+    public static PodBuildResult Build(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity,
+        JobScriptPlan? scripts, Func<string>? nameSuffix = null)
     {
         try
         {
-            return new PodBuildResult(BuildPlan(runner, job, concurrentId, identity, nameSuffix ?? PodNaming.RandomSuffix), null);
+            return new PodBuildResult(BuildPlan(runner, job, concurrentId, identity, nameSuffix ?? PodNaming.RandomSuffix, scripts), null);
         }
         catch (PodRefusedException refused)
         {
@@ -54,7 +61,7 @@ public static class PodBuilder
     private static PodRefusedException Refuse(string reason) => new(reason);
 
     private static JobPodPlan BuildPlan(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity,
-        Func<string> nameSuffix)
+        Func<string> nameSuffix, JobScriptPlan? scripts)
     {
         var k8sSettings = runner.Kubernetes;
         var lookup = new JobVariableLookup(job.Variables);
@@ -93,6 +100,12 @@ public static class PodBuilder
             // The default file mode: the job may run as any user, and the Secret is the job's own.
             Secret = new V1SecretVolumeSource { SecretName = jobSecretName },
         });
+        List<V1VolumeMount> stageMounts = [jobSecretMount];
+        if (scripts is not null)
+        {
+            volumes.Add(new V1Volume { Name = StageCommands.RunVolumeName, EmptyDir = new V1EmptyDirVolumeSource() });
+            stageMounts.Add(new V1VolumeMount { Name = StageCommands.RunVolumeName, MountPath = StageCommands.RunDir });
+        }
 
         var env = Env(runner, job, concurrentId, identity, buildsDir);
 
@@ -105,7 +118,7 @@ public static class PodBuilder
             Env = env.Count > 0 ? env : null,
             Ports = Ports(job.Image?.Ports ?? [], BuildContainer),
             Resources = Resources("", k8sSettings.CpuLimit, k8sSettings.MemoryLimit, k8sSettings.CpuRequest, k8sSettings.MemoryRequest),
-            VolumeMounts = [.. mounts, jobSecretMount],
+            VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = pullPolicy,
             SecurityContext = securityContext,
         };
@@ -116,7 +129,7 @@ public static class PodBuilder
             Command = ["sh", "-c", KeepAliveScript],
             Resources = Resources("helper_", k8sSettings.HelperCpuLimit, k8sSettings.HelperMemoryLimit,
                 k8sSettings.HelperCpuRequest, k8sSettings.HelperMemoryRequest),
-            VolumeMounts = [.. mounts, jobSecretMount],
+            VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = pullPolicy,
             SecurityContext = securityContext,
         };
@@ -124,7 +137,7 @@ public static class PodBuilder
             k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
         var services = Services(k8sSettings, job, lookup, env, serviceResources, mounts, pullPolicy, securityContext, jobSecretName);
 
-        var (jobSecretData, _) = JobSecretData(job);
+        var (jobSecretData, _) = JobSecretData(job, scripts);
         var systemLabels = SystemLabels(runner, job, concurrentId);
         var registrySecret = RegistrySecret(job, registrySecretName, ns, systemLabels);
 
@@ -298,7 +311,7 @@ public static class PodBuilder
     {
         var volumes = new List<V1Volume>();
         var mounts = new List<V1VolumeMount>();
-        var names = new HashSet<string>(StringComparer.Ordinal) { JobSecretLayout.VolumeName };
+        var names = new HashSet<string>(StringComparer.Ordinal) { JobSecretLayout.VolumeName, StageCommands.RunVolumeName };
 
         var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(path, buildsDir));
         if (!replacesBuildsDir)
@@ -518,7 +531,7 @@ public static class PodBuilder
         name.Length > 0 && name.All(c => c is '_' or (>= '0' and <= '9') or (>= 'a' and <= 'z') or (>= 'A' and <= 'Z'));
 
     /// <summary>The job token and every variable that may not go into the env, with a manifest that keeps job order.</summary>
-    private static (Dictionary<string, byte[]> Data, int Count) JobSecretData(JobPayload job)
+    private static (Dictionary<string, byte[]> Data, int Count) JobSecretData(JobPayload job, JobScriptPlan? scripts)
     {
         var data = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [JobSecretLayout.TokenKey] = Encoding.UTF8.GetBytes(job.Token) };
         var manifest = new List<string>();
@@ -555,10 +568,18 @@ public static class PodBuilder
         }
 
         data[JobSecretLayout.ManifestKey] = Encoding.UTF8.GetBytes(string.Join('\n', manifest) + (manifest.Count > 0 ? "\n" : ""));
+        foreach (var stage in scripts?.Stages ?? [])
+        {
+            if (!StageCommands.IsValidStageName(stage.Name) || !data.TryAdd(stage.SecretKey, Encoding.UTF8.GetBytes(stage.Script)))
+            {
+                throw Refuse($"stage name \"{stage.Name}\" is invalid or used twice");
+            }
+        }
+
         // The API server refuses Secrets over 1 MiB.
         if (data.Sum(entry => entry.Key.Length + (long)entry.Value.Length) > 1024 * 1024)
         {
-            throw Refuse("the job's variables exceed the 1 MiB a Kubernetes Secret can hold");
+            throw Refuse("the job's variables and scripts exceed the 1 MiB a Kubernetes Secret can hold");
         }
 
         return (data, manifest.Count);

@@ -12,5 +12,7 @@ internal static class Commands
         yield return LocalClusterCommand.Create();
         yield return RegisterCommand.Create();
         yield return VerifyCommand.Create();
+        yield return ExecCommand.Create();
+        yield return HelperCommand.Create();
     }
 }

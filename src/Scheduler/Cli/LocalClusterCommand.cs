@@ -1,6 +1,6 @@
 using System.CommandLine;
 using k8s.Models;
-using Scheduler.LocalCluster;
+using Scheduler.Hosting;
 using Scheduler.LocalCluster.Runtime;
 
 namespace Scheduler.Cli;
@@ -40,16 +40,9 @@ internal static class LocalClusterCommand
 
             var dir = parse.GetValue(stateDir) ?? Directory.CreateTempSubdirectory("scheduler-local-cluster-").FullName;
             Directory.CreateDirectory(dir);
-            var options = new LocalClusterOptions
-            {
-                Port = parse.GetValue(port),
-                StateDir = Path.GetFullPath(dir),
-                KubeconfigPath = parse.GetValue(kubeconfig) is { } path ? Path.GetFullPath(path) : null,
-                Node = new NodeSettings { Labels = labels, Taints = taints, MissingImages = missing, StateDir = Path.GetFullPath(dir) },
-                RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
-            };
-
-            await using var server = await LocalClusterServer.StartAsync(options, cancellationToken);
+            await using var server = await EmbeddedCluster.StartAsync(dir, cancellationToken,
+                new NodeSettings { Labels = labels, Taints = taints, MissingImages = missing },
+                parse.GetValue(port), parse.GetValue(kubeconfig));
             Console.WriteLine($"local-cluster: serving on {server.Url}");
             Console.WriteLine($"local-cluster: kubeconfig written to {server.KubeconfigPath}");
             Console.WriteLine($"local-cluster: try   KUBECONFIG={server.KubeconfigPath} kubectl get pods");

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using k8s;
+using k8s.Models;
+using Scheduler.LocalCluster;
+using Scheduler.LocalCluster.Runtime;
+
+// Usage: localcluster-bench [--pods N] [--starts N] [--execs N]
+// Starts the embedded cluster in-process and prints:
+//   pod create -> Running latency (p50, p99) over --starts pods created one after another;
+//   exec round trip (p50, p99) of `true` over --execs execs;
+//   --pods pods with one sleeping container held at once: time to all Running, server memory, time to delete all.
+var settings = BenchArgs.Parse(args);
+var stateDir = Directory.CreateTempSubdirectory("localcluster-bench-").FullName;
+try
+{
+    await using var server = await LocalClusterServer.StartAsync(new LocalClusterOptions
+    {
+        StateDir = stateDir,
+        Node = new NodeSettings { StateDir = stateDir },
+        RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
+    });
+    using var client = new Kubernetes(server.ClientConfiguration());
+    const string ns = "default";
+
+    Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
+
+    // 1. create -> Running, one pod at a time.
+    var startLatencies = new List<double>();
+    for (var i = 0; i < settings.Starts; i++)
+    {
+        var name = $"start-{i}";
+        var watch = Stopwatch.StartNew();
+        await client.CoreV1.CreateNamespacedPodAsync(SleepingPod(name), ns);
+        await WaitForPhase(client, ns, name, "Running", TimeSpan.FromSeconds(30));
+        startLatencies.Add(watch.Elapsed.TotalMilliseconds);
+        await client.CoreV1.DeleteNamespacedPodAsync(name, ns, gracePeriodSeconds: 0);
+    }
+    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods");
+
+    // 2. exec round trip.
+    await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
+    await WaitForPhase(client, ns, "exec-target", "Running", TimeSpan.FromSeconds(30));
+    var execLatencies = new List<double>();
+    for (var i = 0; i < settings.Execs; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        var exitCode = await client.NamespacedPodExecAsync("exec-target", ns, "main", ["true"], false,
+            (stdin, stdout, stderr) => { stdin.Dispose(); return stdout.CopyToAsync(Stream.Null); }, CancellationToken.None);
+        execLatencies.Add(watch.Elapsed.TotalMilliseconds);
+        if (exitCode != 0)
+        {
+            Console.WriteLine($"exec returned {exitCode}");
+        }
+    }
+    Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs");
+    await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
+
+    // 3. many pods at once.
+    var before = Process.GetCurrentProcess().WorkingSet64;
+    var all = Stopwatch.StartNew();
+    var names = Enumerable.Range(0, settings.Pods).Select(i => $"many-{i}").ToList();
+    foreach (var chunk in names.Chunk(20))
+    {
+        await Task.WhenAll(chunk.Select(n => client.CoreV1.CreateNamespacedPodAsync(SleepingPod(n), ns)));
+    }
+    var created = all.Elapsed;
+    foreach (var name in names)
+    {
+        await WaitForPhase(client, ns, name, "Running", TimeSpan.FromMinutes(5));
+    }
+    var running = all.Elapsed;
+    GC.Collect();
+    var process = Process.GetCurrentProcess();
+    process.Refresh();
+    Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s; " +
+                      $"server working set {process.WorkingSet64 / 1048576.0:F0} MiB (was {before / 1048576.0:F0} MiB), managed heap {GC.GetTotalMemory(false) / 1048576.0:F0} MiB");
+    var deleting = Stopwatch.StartNew();
+    foreach (var chunk in names.Chunk(20))
+    {
+        await Task.WhenAll(chunk.Select(n => client.CoreV1.DeleteNamespacedPodAsync(n, ns, gracePeriodSeconds: 0)));
+    }
+    while ((await client.CoreV1.ListNamespacedPodAsync(ns)).Items.Count > 0)
+    {
+        await Task.Delay(100);
+    }
+    Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s");
+    Console.WriteLine($"API requests served: {server.Requests}");
+}
+finally
+{
+    try { Directory.Delete(stateDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+static V1Pod SleepingPod(string name) => new()
+{
+    Metadata = new V1ObjectMeta { Name = name },
+    Spec = new V1PodSpec
+    {
+        RestartPolicy = "Never",
+        Containers = [new V1Container { Name = "main", Image = "host", Command = ["sleep", "3600"] }],
+    },
+};
+
+static async Task WaitForPhase(Kubernetes client, string ns, string name, string phase, TimeSpan timeout)
+{
+    var deadline = DateTime.UtcNow + timeout;
+    while (DateTime.UtcNow < deadline)
+    {
+        var pod = await client.CoreV1.ReadNamespacedPodAsync(name, ns);
+        if (pod.Status?.Phase == phase)
+        {
+            return;
+        }
+        await Task.Delay(5);
+    }
+    throw new TimeoutException($"pod {name} not {phase} after {timeout}");
+}
+
+static double Percentile(List<double> values, int percentile)
+{
+    if (values.Count == 0)
+    {
+        return double.NaN;
+    }
+    var sorted = values.Order().ToList();
+    var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;
+    return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+}
+
+internal sealed record BenchArgs(int Pods, int Starts, int Execs)
+{
+    public static BenchArgs Parse(string[] args)
+    {
+        var result = new BenchArgs(500, 50, 100);
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            var value = int.Parse(args[i + 1]);
+            result = args[i] switch
+            {
+                "--pods" => result with { Pods = value },
+                "--starts" => result with { Starts = value },
+                "--execs" => result with { Execs = value },
+                _ => throw new ArgumentException($"unknown option {args[i]}"),
+            };
+        }
+        return result;
+    }
+}

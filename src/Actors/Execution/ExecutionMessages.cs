@@ -1,0 +1,34 @@
+using k8s;
+using k8s.Models;
+using Scheduler.Messages.Protocol;
+
+namespace Scheduler.Actors.Execution;
+
+// Messages inside the actor tree. The public protocol is Scheduler.Messages.Protocol.
+
+// ---- JobActor ⇄ PodActor ----
+internal sealed record PodCreated(V1Pod Pod);
+internal sealed record PodReady(V1Pod Pod);
+internal sealed record PodNotStarted(string FailureReason, string Message);
+internal sealed record TraceText(string Text);
+
+// ---- JobActor ⇄ StageActor ----
+internal sealed record StageExited(string Stage, int ExitCode);
+internal sealed record StageBroken(string Stage, string Message);
+
+// ---- JobActor ⇄ LogStreamActor ----
+internal sealed record StartReading(IKubernetesGateway Gateway, string Namespace, string Pod, string Container,
+    Func<long, bool, IReadOnlyList<string>> ReadLog);
+internal sealed record DrainLog;
+internal sealed record LogDrained;
+internal sealed record FinishTrace(string FinalText, JobFinished Finished);
+internal sealed record TraceFinished;
+
+// ---- JobCoordinator ⇄ JobActor ----
+internal sealed record CancelRequested(bool Graceful);
+internal sealed record JobDone(long JobId);
+
+// ---- PodWatcher ----
+internal sealed record WatchPod(string Cluster, string Namespace, string PodName, IKubernetesGateway Gateway);
+internal sealed record UnwatchPod(string Cluster, string Namespace, string PodName);
+internal sealed record PodUpdated(WatchEventType Type, V1Pod Pod);

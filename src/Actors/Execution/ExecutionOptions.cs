@@ -1,0 +1,27 @@
+using Scheduler.Actors.Scripts;
+using Scheduler.Messages.Jobs;
+
+namespace Scheduler.Actors.Execution;
+
+/// <summary>How the actor tree runs jobs. <paramref name="Helper"/>: how pods run <c>scheduler helper</c>.
+/// <paramref name="ArtifactsDir"/>: when set, the job's artifact archives are copied there after the post-build stages.
+/// <paramref name="PodNameSuffix"/>: the pod name's random part (tests fix it).</summary>
+public sealed record ExecutionOptions(
+    RunnerIdentity Identity,
+    HelperInvocation Helper,
+    string? ArtifactsDir = null,
+    Func<string>? PodNameSuffix = null)
+{
+    /// <summary>Turns jobs into plans: by default the stage scripts of <see cref="JobScripts"/> and the pod of
+    /// <see cref="Pods.PodBuilder"/>; tests give their own.</summary>
+    public IJobPlanner Planner { get; init; } = new ScriptedJobPlanner(Identity, Helper);
+
+    /// <summary>Pause before re-running a dropped exec (stage wait, log reader).</summary>
+    public TimeSpan ReattachDelay { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Pause before restarting a pod watch that ended or failed.</summary>
+    public TimeSpan WatchRestartDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a crashed JobActor is restarted (re-deriving its state from Kubernetes) before it is stopped.</summary>
+    public int MaxJobRestarts { get; init; } = 3;
+}

@@ -1,0 +1,478 @@
+using Akka.Actor;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Execution;
+
+/// <summary>
+/// Runs one job: Prepare (plan, pod, wait for Running) → the stages in order → artifacts → Cleanup (delete the pod,
+/// whatever the outcome) → the final trace line and JobFinished. Owns the job-timeout timer and the outcome.
+/// A crash restarts it and it re-derives its state from Kubernetes: the same plan gives the same pod name, creating
+/// it again finds the existing pod, Launch does not run a stage twice and Wait returns at once for a stage that
+/// already finished; the job's LogStreamActor is a sibling that the restart does not touch, so the trace goes on at
+/// its offset.
+/// </summary>
+public sealed class JobActor : ReceiveActor, IWithTimers
+{
+    private const string JobTimeoutTimer = "job-timeout";
+    private const string StageTimer = "stage-timeout";
+    private const string PodChildName = "pod";
+
+    private sealed record JobTimedOut;
+    private sealed record StageTimedOut(string Stage);
+    private sealed record PodDeleted(string? Error);
+    private sealed record ArtifactsCollected(IReadOnlyList<string> Warnings);
+    private sealed record KillSent;
+
+    private readonly JobPayload _job;
+    private readonly RunnerEntry _runner;
+    private readonly IActorRef _listener;
+    private readonly ExecutionOptions _options;
+    private readonly IActorRef _podWatcher;
+    private readonly DateTimeOffset _admittedAt;
+    private readonly JobPlanResult _planResult;
+    private readonly IKubernetesGateway? _gateway;
+    private readonly CancellationTokenSource _cancel = new();
+
+    private readonly IActorRef _log;
+    private IActorRef? _podActor;
+    private bool _podCreated;
+    private bool _podReady;
+    private int _nextStageIndex;
+    private PlannedStage? _currentStage;
+    private IActorRef? _currentStageActor;
+    private bool _failed;
+    private int? _failedExitCode;
+    private bool _canceled;
+    private JobResult? _result;
+    private bool _finalizing;
+    private bool _drainOnFinalize;
+    private bool _restarted;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
+        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt)
+    {
+        _job = job;
+        _log = log;
+        _runner = runner;
+        _listener = listener;
+        _options = options;
+        _podWatcher = podWatcher;
+        _admittedAt = admittedAt;
+        _planResult = PlanSafely(options.Planner, runner, job, concurrentId, podNameSuffix);
+        if (_planResult.Plan is { } plan)
+        {
+            try
+            {
+                _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+            }
+            catch (Exception e)
+            {
+                _planResult = new JobPlanResult(null, $"no connection to Kubernetes: {e.Message}");
+            }
+        }
+
+        Receive<TraceText>(text => _log.Tell(text));
+        Receive<PodCreated>(OnPodCreated);
+        Receive<PodReady>(OnPodReady);
+        Receive<PodNotStarted>(OnPodNotStarted);
+        Receive<StageExited>(OnStageExited);
+        Receive<StageBroken>(broken => Finalize(Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true));
+        Receive<CancelRequested>(OnCancel);
+        Receive<JobTimedOut>(_ => OnJobTimeout());
+        Receive<StageTimedOut>(timedOut =>
+        {
+            if (_currentStage?.Name == timedOut.Stage)
+            {
+                _log.Tell(new TraceText($"\u001b[0;33mWARNING: {timedOut.Stage} timed out\u001b[0;m\n"));
+                KillCurrentStage();
+            }
+        });
+        Receive<ArtifactsCollected>(collected =>
+        {
+            foreach (var warning in collected.Warnings)
+            {
+                _log.Tell(new TraceText($"\u001b[0;33mWARNING: {warning}\u001b[0;m\n"));
+            }
+
+            Finalize(OutcomeOfStages(), drain: true);
+        });
+        Receive<LogDrained>(_ => DeletePod());
+        Receive<PodDeleted>(deleted =>
+        {
+            if (deleted.Error is not null)
+            {
+                _log.Tell(new TraceText($"\u001b[0;33mWARNING: Error cleaning up pod: {deleted.Error}\u001b[0;m\n"));
+            }
+
+            FinishTrace();
+        });
+        Receive<TraceFinished>(_ =>
+        {
+            Context.Parent.Tell(new JobDone(_job.Id));
+            Context.Stop(Self);
+        });
+        Receive<KillSent>(_ => { });
+    }
+
+    /// <param name="log">The job's LogStreamActor, which outlives this actor's restarts.</param>
+    public static Props Props(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
+        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt) =>
+        Akka.Actor.Props.Create(() =>
+            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt));
+
+    // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
+    private static JobPlanResult PlanSafely(IJobPlanner planner, RunnerEntry runner, JobPayload job, int concurrentId, string suffix)
+    {
+        try
+        {
+            return planner.Plan(runner, job, concurrentId, () => suffix);
+        }
+        catch (Exception e)
+        {
+            return new JobPlanResult(null, $"the job cannot be planned: {e.Message}");
+        }
+    }
+
+    /// <summary>The cluster a runner's pods live in, for the node's shared watches.</summary>
+    public static string ClusterKey(RunnerEntry runner) => runner.Kubernetes.Host ?? "(default)";
+
+    protected override void PreStart()
+    {
+        var remaining = _admittedAt + TimeSpan.FromSeconds(_job.RunnerInfo.EffectiveTimeoutSeconds) - Context.System.Scheduler.Now;
+        Timers.StartSingleTimer(JobTimeoutTimer, new JobTimedOut(), remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+
+        if (!_restarted)
+        {
+            _log.Tell(new TraceText(
+                $"Running with scheduler {_options.Identity.Version} ({_options.Identity.Revision})\n  on {_runner.Name}\n" +
+                "Preparing the \"kubernetes\" executor\n"));
+        }
+
+        if (_planResult.Plan is not { } plan)
+        {
+            Finalize(Failed(FailureReasons.RunnerConfigurationError, null, _planResult.Refusal ?? "the job cannot run"), drain: false);
+            return;
+        }
+
+        if (!_restarted)
+        {
+            var image = plan.Pod.Pod.Spec.Containers.FirstOrDefault(c => c.Name == PodBuilder.BuildContainer)?.Image;
+            _log.Tell(new TraceText($"Using Kubernetes namespace: {plan.Pod.Namespace}\n" +
+                                    (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
+        }
+
+        _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner)),
+            PodChildName);
+    }
+
+    protected override void PostRestart(Exception reason)
+    {
+        _restarted = true;
+        base.PostRestart(reason);
+    }
+
+    protected override void PostStop()
+    {
+        _cancel.Cancel();
+        _cancel.Dispose();
+    }
+
+    private JobExecutionPlan Plan => _planResult.Plan!;
+
+    private void OnPodCreated(PodCreated created)
+    {
+        _podCreated = true;
+        if (_finalizing)
+        {
+            StopChild(ref _podActor);
+            ContinueFinalize();
+        }
+    }
+
+    private void OnPodReady(PodReady ready)
+    {
+        _podActor = null;
+        if (_finalizing)
+        {
+            return;
+        }
+
+        _podReady = true;
+        _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {Environment.MachineName}...\n"));
+        _log.Tell(new StartReading(_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
+        RunNextStage();
+    }
+
+    private void OnPodNotStarted(PodNotStarted notStarted)
+    {
+        _podActor = null;
+        if (_finalizing)
+        {
+            ContinueFinalize();
+            return;
+        }
+
+        Finalize(Failed(notStarted.FailureReason, null, notStarted.Message), drain: false);
+    }
+
+    private void RunNextStage()
+    {
+        while (_nextStageIndex < Plan.Stages.Count)
+        {
+            var index = _nextStageIndex++;
+            var stage = Plan.Stages[index];
+            if (!ShouldRun(stage, index))
+            {
+                continue;
+            }
+
+            _currentStage = stage;
+            _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
+            _currentStageActor = Context.ActorOf(
+                StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
+                "stage-" + stage.Name);
+            if (stage.Timeout is { } limit)
+            {
+                Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
+            }
+
+            return;
+        }
+
+        _currentStage = null;
+        if (_options.ArtifactsDir is { } dir && Plan.ArtifactArchives.Count > 0 && !_canceled)
+        {
+            CollectArtifacts(dir);
+            return;
+        }
+
+        Finalize(OutcomeOfStages(), drain: true);
+    }
+
+    private bool ShouldRun(PlannedStage stage, int index)
+    {
+        if (_canceled)
+        {
+            // Canceled gracefully: the script and what prepares it are skipped; after_script and the stages for a
+            // failed job still run.
+            var stepScript = Plan.Stages.ToList().FindIndex(s => s.Name == StageNames.StepScript);
+            return stage.IgnoreFailure || (index > stepScript && stage.When != StageCondition.OnSuccess);
+        }
+
+        return stage.When switch
+        {
+            StageCondition.Always => true,
+            StageCondition.OnSuccess => !_failed && !_canceled,
+            StageCondition.OnFailure => _failed || _canceled,
+            _ => false,
+        };
+    }
+
+    private void OnStageExited(StageExited exited)
+    {
+        if (_currentStage?.Name != exited.Stage)
+        {
+            return;
+        }
+
+        _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
+        _currentStage = null;
+        _currentStageActor = null;
+        Timers.Cancel(StageTimer);
+        if (Plan.Stages.FirstOrDefault(s => s.Name == exited.Stage)?.IgnoreFailure == true)
+        {
+            // after_script's own result never fails the job
+        }
+        else if (exited.ExitCode != 0 && !_failed && !_canceled)
+        {
+            _failed = true;
+            _failedExitCode = exited.ExitCode;
+        }
+
+        if (!_finalizing)
+        {
+            RunNextStage();
+        }
+    }
+
+    private JobResult OutcomeOfStages()
+    {
+        if (_canceled)
+        {
+            return new JobResult(JobState.Canceled, FailureReasons.JobCanceled, null, "ERROR: Job failed: canceled");
+        }
+
+        return _failed
+            ? Failed(FailureReasons.ScriptFailure, _failedExitCode, $"exit code {_failedExitCode}")
+            : new JobResult(JobState.Success, null, null, "Job succeeded");
+    }
+
+    private static JobResult Failed(string reason, int? exitCode, string message) =>
+        new(JobState.Failed, reason, exitCode, "ERROR: Job failed: " + message);
+
+    private void OnCancel(CancelRequested cancel)
+    {
+        if (_finalizing)
+        {
+            return;
+        }
+
+        _log.Tell(new TraceText(cancel.Graceful
+            ? "\u001b[0;33mWARNING: Job canceled: stopping the script, after_script still runs\u001b[0;m\n"
+            : "\u001b[0;33mWARNING: Job canceled\u001b[0;m\n"));
+        var canceledResult = new JobResult(JobState.Canceled, FailureReasons.JobCanceled, null, "ERROR: Job failed: canceled");
+        if (!cancel.Graceful || !_podReady)
+        {
+            _canceled = true;
+            KillCurrentStage();
+            Finalize(canceledResult, drain: false);
+            return;
+        }
+
+        _canceled = true;
+        if (_currentStage is { } stage && !stage.IgnoreFailure && stage.When != StageCondition.OnFailure)
+        {
+            KillCurrentStage(); // its Wait returns with the killed stage's code; then after_script and on_failure stages run
+        }
+        else if (_currentStage is null)
+        {
+            RunNextStage();
+        }
+    }
+
+    private void OnJobTimeout()
+    {
+        if (_finalizing)
+        {
+            return;
+        }
+
+        var timeout = TimeSpan.FromSeconds(_job.RunnerInfo.EffectiveTimeoutSeconds);
+        KillCurrentStage();
+        Finalize(Failed(FailureReasons.JobExecutionTimeout, null, $"execution took longer than {Format(timeout)} seconds"),
+            drain: _podReady);
+    }
+
+    /// <summary>A duration as Go prints it (GitLab Runner's message): 1h0m0s, 5m0s, 30s.</summary>
+    public static string Format(TimeSpan span) =>
+        span.TotalHours >= 1 ? $"{(int)span.TotalHours}h{span.Minutes}m{span.Seconds}s"
+        : span.TotalMinutes >= 1 ? $"{span.Minutes}m{span.Seconds}s"
+        : $"{span.Seconds}s";
+
+    private void KillCurrentStage()
+    {
+        if (_currentStage is not { } stage || _gateway is null)
+        {
+            return;
+        }
+
+        var (gateway, ns, pod) = (_gateway, Plan.Pod.Namespace, Plan.Pod.PodName);
+        KillAsync().PipeTo(Self);
+        return;
+
+        async Task<object> KillAsync()
+        {
+            try
+            {
+                await gateway.ExecAsync(ns, pod, stage.Container, stage.Kill, null, CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                // The pod is deleted in cleanup anyway, which ends the stage for good.
+            }
+
+            return new KillSent();
+        }
+    }
+
+    private void CollectArtifacts(string dir)
+    {
+        var (gateway, plan) = (_gateway!, Plan);
+        var ct = _cancel.Token;
+        ArtifactCollector.CollectAsync(gateway, plan, dir, ct)
+            .ContinueWith(t => (object)new ArtifactsCollected(t.IsCompletedSuccessfully ? t.Result : [t.Exception?.GetBaseException().Message ?? "artifact collection failed"]),
+                TaskScheduler.Default)
+            .PipeTo(Self);
+    }
+
+    private void Finalize(JobResult result, bool drain)
+    {
+        if (_finalizing)
+        {
+            return;
+        }
+
+        _finalizing = true;
+        _result = result;
+        _drainOnFinalize = drain && _podReady;
+        Timers.CancelAll();
+        StopChild(ref _currentStageActor);
+        if (_podActor is not null && !_podCreated)
+        {
+            return; // a create in flight: wait for PodCreated or PodNotStarted so that the pod is not left behind
+        }
+
+        StopChild(ref _podActor);
+        ContinueFinalize();
+    }
+
+    private void ContinueFinalize()
+    {
+        if (_drainOnFinalize)
+        {
+            _log.Tell(new DrainLog());
+        }
+        else
+        {
+            DeletePod();
+        }
+    }
+
+    private void DeletePod()
+    {
+        if (_planResult.Plan is null || !_podCreated)
+        {
+            FinishTrace();
+            return;
+        }
+
+        var (gateway, ns, name) = (_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName);
+        DeleteAsync().PipeTo(Self);
+        return;
+
+        async Task<object> DeleteAsync()
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+                await gateway.DeletePodAsync(ns, name, timeout.Token);
+                return new PodDeleted(null);
+            }
+            catch (Exception e)
+            {
+                return new PodDeleted(e.Message);
+            }
+        }
+    }
+
+    private void FinishTrace()
+    {
+        var result = _result!;
+        var colour = result.State == JobState.Success ? "\u001b[32;1m" : "\u001b[31;1m";
+        _log.Tell(new FinishTrace($"{colour}{result.Message}\u001b[0;m\n", new JobFinished(_job.Id, result)));
+    }
+
+    private void StopChild(ref IActorRef? child)
+    {
+        if (child is not null)
+        {
+            Context.Stop(child);
+            child = null;
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Execution;
+
+/// <summary>When a stage runs, given the job's result so far.</summary>
+public enum StageCondition { Always, OnSuccess, OnFailure }
+
+/// <summary>One stage as the actors run it: where, when, and the exec argv of each step of the stage protocol.</summary>
+/// <param name="IgnoreFailure">Its exit code never fails the job (after_script).</param>
+/// <param name="Timeout">A limit of its own (after_script), or null when only the job timeout applies.</param>
+public sealed record PlannedStage(
+    string Name,
+    string Container,
+    StageCondition When,
+    IReadOnlyList<string> Launch,
+    IReadOnlyList<string> Wait,
+    IReadOnlyList<string> Kill,
+    bool IgnoreFailure = false,
+    TimeSpan? Timeout = null);
+
+/// <summary>Everything the actor tree needs to run one job: its pod, its stages in order, and the commands that read
+/// the output log and the artifact archives.</summary>
+public sealed record JobExecutionPlan(
+    JobPodPlan Pod,
+    IReadOnlyList<PlannedStage> Stages,
+    IReadOnlyList<string> ArtifactArchives,
+    string LogContainer,
+    Func<long, bool, IReadOnlyList<string>> ReadLog,
+    Func<string, IReadOnlyList<string>> ReadFile);
+
+/// <summary>The plan, or why the job cannot run (a configuration the runner cannot honour).</summary>
+public sealed record JobPlanResult(JobExecutionPlan? Plan, string? Refusal);
+
+/// <summary>Turns a job into a plan. Pure: the same inputs (with the same name suffix) give the same pod name, which
+/// is how a restarted JobActor finds its pod again.</summary>
+public interface IJobPlanner
+{
+    JobPlanResult Plan(RunnerEntry runner, JobPayload job, int concurrentId, Func<string> podNameSuffix);
+}
+
+/// <summary>Stage names the actors treat specially.</summary>
+public static class StageNames
+{
+    /// <summary>The user's script: a graceful cancel stops it and skips what comes before it.</summary>
+    public const string StepScript = "step_script";
+}

@@ -1,0 +1,40 @@
+using k8s;
+using k8s.Models;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Execution;
+
+/// <summary>Gives the gateway for a runner entry; <paramref name="bearerTokenOverwrite"/> is the job's
+/// KUBERNETES_BEARER_TOKEN when the runner allows it, else null.</summary>
+public interface IKubernetesGatewayFactory
+{
+    IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite);
+}
+
+/// <summary>The narrow port through which the actors talk to Kubernetes.</summary>
+public interface IKubernetesGateway
+{
+    /// <summary>Creates the pod; when it already exists, reads and returns the existing one.</summary>
+    Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct);
+
+    /// <summary>Creates the Secret; when it already exists, returns <paramref name="secret"/> as given.</summary>
+    Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct);
+
+    /// <summary>The pod, or null when it is gone.</summary>
+    Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct);
+
+    /// <summary>Deletes the pod; NotFound is success.</summary>
+    Task DeletePodAsync(string ns, string name, CancellationToken ct);
+
+    /// <summary>Watches the namespace's pods that match the label selector until cancelled or the server ends the watch.</summary>
+    IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct);
+
+    /// <summary>Runs argv in the container; stdout chunks are handed to onStdout as they arrive; returns the exit code.
+    /// Throws <see cref="ExecConnectionLostException"/> when the connection drops before the exit status arrives
+    /// (the command may still be running).</summary>
+    Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct);
+}
+
+/// <summary>An exec connection ended before its exit status arrived: the command may still be running.</summary>
+public sealed class ExecConnectionLostException(string message, Exception? inner = null) : Exception(message, inner);

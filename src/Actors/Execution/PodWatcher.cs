@@ -1,0 +1,157 @@
+using Akka.Actor;
+using k8s;
+using k8s.Models;
+using Scheduler.Actors.Pods;
+
+namespace Scheduler.Actors.Execution;
+
+/// <summary>
+/// The node's pod watches: one per (cluster, namespace) while some PodActor waits for a pod there, fanned out to
+/// the PodActor of each pod. A watch that ends or fails is started again after a pause. It only makes PodActors
+/// react sooner: their poll timers are the guarantee.
+/// </summary>
+public sealed class PodWatcher : ReceiveActor, IWithTimers
+{
+    private sealed record WatchKey(string Cluster, string Namespace);
+    private sealed record WatchEvent(WatchKey Key, int Generation, WatchEventType Type, V1Pod Pod);
+    private sealed record WatchEnded(WatchKey Key, int Generation);
+    private sealed record RestartWatch(WatchKey Key);
+
+    private sealed class ActiveWatch(IKubernetesGateway gateway)
+    {
+        public IKubernetesGateway Gateway { get; } = gateway;
+        public Dictionary<string, IActorRef> Subscribers { get; } = [];
+        public CancellationTokenSource? Cancel { get; set; }
+        public int Generation { get; set; }
+    }
+
+    private readonly Dictionary<WatchKey, ActiveWatch> _watches = [];
+    private readonly TimeSpan _restartDelay;
+    private int _nextGeneration;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Watches started so far, for tests and metrics.</summary>
+    public int WatchesStarted { get; private set; }
+
+    public PodWatcher(TimeSpan restartDelay)
+    {
+        _restartDelay = restartDelay;
+
+        Receive<WatchPod>(OnWatchPod);
+        Receive<UnwatchPod>(unwatch => Remove(new WatchKey(unwatch.Cluster, unwatch.Namespace), unwatch.PodName));
+        Receive<WatchEvent>(OnEvent);
+        Receive<WatchEnded>(ended =>
+        {
+            if (_watches.TryGetValue(ended.Key, out var watch) && watch.Generation == ended.Generation)
+            {
+                Timers.StartSingleTimer(ended.Key, new RestartWatch(ended.Key), _restartDelay);
+            }
+        });
+        Receive<RestartWatch>(restart =>
+        {
+            if (_watches.TryGetValue(restart.Key, out var watch))
+            {
+                Start(restart.Key, watch);
+            }
+        });
+        Receive<Terminated>(terminated =>
+        {
+            foreach (var (key, watch) in _watches.ToList())
+            {
+                foreach (var (pod, subscriber) in watch.Subscribers.ToList())
+                {
+                    if (subscriber.Equals(terminated.ActorRef))
+                    {
+                        Remove(key, pod);
+                    }
+                }
+            }
+        });
+    }
+
+    public static Props Props(TimeSpan restartDelay) => Akka.Actor.Props.Create(() => new PodWatcher(restartDelay));
+
+    protected override void PostStop()
+    {
+        foreach (var watch in _watches.Values)
+        {
+            watch.Cancel?.Cancel();
+        }
+    }
+
+    private void OnWatchPod(WatchPod request)
+    {
+        var key = new WatchKey(request.Cluster, request.Namespace);
+        if (!_watches.TryGetValue(key, out var watch))
+        {
+            watch = new ActiveWatch(request.Gateway);
+            _watches[key] = watch;
+            Start(key, watch);
+        }
+
+        watch.Subscribers[request.PodName] = Sender;
+        Context.Watch(Sender);
+    }
+
+    private void OnEvent(WatchEvent evt)
+    {
+        if (!_watches.TryGetValue(evt.Key, out var watch) || watch.Generation != evt.Generation)
+        {
+            return;
+        }
+
+        if (evt.Pod.Metadata?.Name is { } name && watch.Subscribers.TryGetValue(name, out var subscriber))
+        {
+            subscriber.Tell(new PodUpdated(evt.Type, evt.Pod));
+        }
+    }
+
+    private void Remove(WatchKey key, string pod)
+    {
+        if (!_watches.TryGetValue(key, out var watch) || !watch.Subscribers.Remove(pod, out var subscriber))
+        {
+            return;
+        }
+
+        if (!watch.Subscribers.ContainsValue(subscriber))
+        {
+            Context.Unwatch(subscriber);
+        }
+
+        if (watch.Subscribers.Count == 0)
+        {
+            watch.Cancel?.Cancel();
+            Timers.Cancel(key);
+            _watches.Remove(key);
+        }
+    }
+
+    private void Start(WatchKey key, ActiveWatch watch)
+    {
+        watch.Cancel?.Cancel();
+        var cancel = watch.Cancel = new CancellationTokenSource();
+        var generation = watch.Generation = ++_nextGeneration;
+        WatchesStarted++;
+        var (gateway, self) = (watch.Gateway, Self);
+        RunAsync().PipeTo(self);
+        return;
+
+        async Task<object> RunAsync()
+        {
+            try
+            {
+                await foreach (var (type, pod) in gateway.WatchPodsAsync(key.Namespace, PodMetadata.JobIdLabel, cancel.Token))
+                {
+                    self.Tell(new WatchEvent(key, generation, type, pod));
+                }
+            }
+            catch (Exception)
+            {
+                // Ended or failed alike: the owner restarts it after a pause, the PodActors keep polling meanwhile.
+            }
+
+            return new WatchEnded(key, generation);
+        }
+    }
+}

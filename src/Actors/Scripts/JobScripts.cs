@@ -1,0 +1,323 @@
+using System.Globalization;
+using System.Text;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Scripts;
+
+/// <summary>
+/// Generates a job's stage scripts as GitLab Runner's shell does (docs/execution.md). Pure: no I/O.
+/// </summary>
+/// <remarks>
+/// Every script: <c>set -e</c> (and <c>pipefail</c> where the shell has it); a section around the stage; the variables
+/// exported (runner-side predefined ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
+/// are read from the job Secret's files at run time and never written into a script; public values that are not raw keep
+/// their <c>$X</c> references live, so they are expanded in the pod. Commands of step_script and after_script are each
+/// echoed as <c>$ command</c> in green and followed by an explicit exit-code check, so the first failing command ends the
+/// stage with its code even where <c>set -e</c> does not apply (<c>a &amp;&amp; b</c>).
+/// Not done: <c>download_artifacts</c> (no downloader yet), Git submodules and LFS, expansion of references inside
+/// non-public values (they are exported literally).
+/// </remarks>
+public static class JobScripts
+{
+    public const string GetSources = "get_sources";
+    public const string RestoreCache = "restore_cache";
+    public const string StepScript = "step_script";
+    public const string AfterScript = "after_script";
+    public const string ArchiveCache = "archive_cache";
+    public const string ArchiveCacheOnFailure = "archive_cache_on_failure";
+    public const string UploadArtifactsOnSuccess = "upload_artifacts_on_success";
+    public const string UploadArtifactsOnFailure = "upload_artifacts_on_failure";
+
+    /// <summary>Where the artifact stages leave their archives: <c>&lt;RunDir&gt;/artifacts/&lt;index&gt;.zip</c>.</summary>
+    public const string ArtifactsDir = StageCommands.RunDir + "/artifacts";
+
+    public static JobScriptPlan Build(JobPayload job, RunnerEntry runner, int concurrentId, RunnerIdentity identity, ScriptOptions options)
+    {
+        var context = new ScriptContext(job, runner, concurrentId, identity, options);
+        var stages = new List<StagePlan>
+        {
+            new(GetSources, PodBuilder.HelperContainer, StageRunsWhen.Always, context.Script(GetSources, "Getting source from Git repository",
+                changeDirectory: false, GetSourcesBody(job, context))),
+        };
+
+        var caches = job.Cache.Select((cache, index) => (cache, index)).ToList();
+        var restored = caches.Where(c => Policy(c.cache) is "pull" or "pull-push").ToList();
+        if (restored.Count > 0)
+        {
+            stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
+                context.Script(RestoreCache, "Restoring cache", changeDirectory: true, RestoreCacheBody(restored, context))));
+        }
+
+        var script = CommandsOf(job, "script");
+        if (script.Count > 0)
+        {
+            stages.Add(new StagePlan(StepScript, PodBuilder.BuildContainer, StageRunsWhen.OnSuccess,
+                context.Script(StepScript, "Executing \"step_script\" stage of the job script", changeDirectory: true, CommandsBody(script))));
+        }
+
+        var afterScript = CommandsOf(job, "after_script");
+        if (afterScript.Count > 0)
+        {
+            stages.Add(new StagePlan(AfterScript, PodBuilder.BuildContainer, StageRunsWhen.Always,
+                context.Script(AfterScript, "Running after_script", changeDirectory: true, JobStatusBody() + CommandsBody(afterScript)),
+                IgnoreFailure: true, Timeout: options.AfterScriptTimeout ?? ScriptOptions.DefaultAfterScriptTimeout));
+        }
+
+        var pushed = caches.Where(c => Policy(c.cache) is "push" or "pull-push").ToList();
+        AddArchiveCache(ArchiveCache, StageRunsWhen.OnSuccess, "Saving cache for successful job", "on_success");
+        AddArchiveCache(ArchiveCacheOnFailure, StageRunsWhen.OnFailure, "Saving cache for failed job", "on_failure");
+
+        var archives = new List<string>();
+        var artifacts = job.Artifacts.Select((artifact, index) => (artifact, index)).ToList();
+        AddArtifacts(UploadArtifactsOnSuccess, StageRunsWhen.OnSuccess, "Uploading artifacts for successful job", "on_success");
+        AddArtifacts(UploadArtifactsOnFailure, StageRunsWhen.OnFailure, "Uploading artifacts for failed job", "on_failure");
+
+        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList());
+
+        void AddArchiveCache(string name, StageRunsWhen when, string header, string whenValue)
+        {
+            var selected = pushed.Where(c => Matches(c.cache.When, whenValue)).ToList();
+            if (selected.Count > 0)
+            {
+                stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
+                    context.Script(name, header, changeDirectory: true, ArchiveCacheBody(selected, context))));
+            }
+        }
+
+        void AddArtifacts(string name, StageRunsWhen when, string header, string whenValue)
+        {
+            var selected = artifacts.Where(a => Matches(a.artifact.When, whenValue) && (a.artifact.Paths.Count > 0 || a.artifact.Untracked)).ToList();
+            if (selected.Count > 0)
+            {
+                stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
+                    context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives))));
+            }
+        }
+    }
+
+    /// <summary>The directory of the project's checkout: <c>&lt;builds dir&gt;/&lt;project full path&gt;</c> (the project id
+    /// when the path is not a plain relative path).</summary>
+    public static string ProjectDir(JobPayload job, string buildsDir) =>
+        buildsDir.TrimEnd('/') + "/" + SafeRelativePath(job.JobInfo.ProjectFullPath, "project-" + job.JobInfo.ProjectId.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>The cache archive of a key, as GitLab Runner's local cache: <c>&lt;cache dir&gt;/&lt;project&gt;/&lt;key&gt;/cache.zip</c>.</summary>
+    public static string CacheFile(JobPayload job, string cacheDir, string key) =>
+        cacheDir.TrimEnd('/') + "/" + SafeRelativePath(job.JobInfo.ProjectFullPath, "project-" + job.JobInfo.ProjectId.ToString(CultureInfo.InvariantCulture))
+        + "/" + key + "/cache.zip";
+
+    private static string Policy(JobCache cache) => string.IsNullOrEmpty(cache.Policy) ? "pull-push" : cache.Policy;
+
+    private static bool Matches(string when, string stageWhen) =>
+        (string.IsNullOrEmpty(when) ? "on_success" : when) is var w && (w == "always" || w == stageWhen);
+
+    private static IReadOnlyList<string> CommandsOf(JobPayload job, string stepName) =>
+        job.Steps.Where(step => step.Name == stepName).SelectMany(step => step.Script).Where(line => !string.IsNullOrWhiteSpace(line)).ToList();
+
+    private static string SafeRelativePath(string path, string fallback)
+    {
+        var segments = path.Split('/');
+        var safe = path.Length > 0 && segments.All(s => s.Length > 0 && s != "." && s != ".." && !s.Any(char.IsControl) && !s.Contains('\\'));
+        return safe ? path : fallback;
+    }
+
+    // Each command: echoed like GitLab Runner (a multi-line command shows its first line), run, then its code checked.
+    private static string CommandsBody(IReadOnlyList<string> commands)
+    {
+        var body = new StringBuilder();
+        foreach (var command in commands)
+        {
+            var lines = command.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+            var shown = lines.Length > 1 ? lines[0] + " # collapsed multi-line command" : lines[0];
+            body.Append("printf '\\033[32;1m$ %s\\033[0;m\\n' ").Append(ShellText.Quote(shown)).Append('\n');
+            body.Append(command.Replace("\r\n", "\n", StringComparison.Ordinal).TrimEnd('\n')).Append('\n');
+            body.Append("_r=$?; [ \"$_r\" -eq 0 ] || exit \"$_r\"\n");
+        }
+
+        return body.ToString();
+    }
+
+    // after_script sees how step_script ended, from its exit marker (GitLab Runner's CI_JOB_STATUS).
+    private static string JobStatusBody()
+    {
+        var marker = ShellText.Quote(StageCommands.RunDir + "/" + StepScript + ".exit");
+        return $"if [ -f {marker} ] && [ \"$(cat {marker})\" = 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; fi\nexport CI_JOB_STATUS\n";
+    }
+
+    private static string GetSourcesBody(JobPayload job, ScriptContext context)
+    {
+        var git = job.GitInfo;
+        var defaultStrategy = job.AllowGitFetch ? "fetch" : "clone";
+        var shortSha = git.Sha.Length > 8 ? git.Sha[..8] : git.Sha;
+        var (plainUrl, credentialUser) = SplitCredentials(git.RepoUrl);
+        var refspecs = git.Refspecs.Count > 0 ? git.Refspecs : ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
+        var body = new StringBuilder();
+        body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
+        body.Append($"_depth=\"${{GIT_DEPTH:-{Math.Max(0, git.Depth).ToString(CultureInfo.InvariantCulture)}}}\"\n");
+        body.Append("""
+            case "$_strategy" in
+              none) echo "Skipping Git repository setup"; mkdir -p "$CI_PROJECT_DIR"; exit 0 ;;
+              clone) rm -rf "$CI_PROJECT_DIR" ;;
+              fetch) ;;
+              *) echo "ERROR: unknown GIT_STRATEGY \"$_strategy\": use clone, fetch or none"; exit 1 ;;
+            esac
+            _git() { git -c safe.directory='*' -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
+            export GIT_TERMINAL_PROMPT=0
+            case "$_depth" in ''|*[!0-9]*) _depth=0 ;; esac
+            if [ "$_depth" -gt 0 ]; then echo "Fetching changes with git depth set to $_depth..."; else echo "Fetching changes..."; fi
+            mkdir -p "$CI_PROJECT_DIR"
+            cd "$CI_PROJECT_DIR"
+            if [ -d .git ]; then
+              echo "Reinitialized existing Git repository in $CI_PROJECT_DIR/.git/"
+            else
+              _git init -q
+              echo "Initialized empty Git repository in $CI_PROJECT_DIR/.git/"
+              echo "Created fresh repository."
+            fi
+            _git remote remove origin >/dev/null 2>&1 || true
+
+            """);
+        body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
+        if (credentialUser is not null)
+        {
+            // The token is read from the job Secret here, so the script never holds it; the remote stays without it.
+            var (scheme, rest) = SplitScheme(plainUrl);
+            body.Append("_url=").Append(ShellText.Quote(scheme + credentialUser + ":")).Append("\"$(cat ")
+                .Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + JobSecretLayout.TokenKey)).Append(")\"@")
+                .Append(ShellText.Quote(rest)).Append('\n');
+        }
+        else
+        {
+            body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
+        }
+
+        body.Append("if [ \"$_depth\" -gt 0 ]; then set -- --depth \"$_depth\"; else set --; fi\n");
+        body.Append("_git fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
+        if (git.Sha.Length > 0)
+        {
+            // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet.
+            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _git fetch -q \"$@\" \"$_url\" ")
+                .Append(ShellText.Quote(git.Sha)).Append('\n');
+        }
+
+        var target = git.Sha.Length > 0 ? git.Sha : "FETCH_HEAD";
+        body.Append("if [ \"${GIT_CHECKOUT:-true}\" != false ]; then\n");
+        body.Append("  printf 'Checking out %s as %s...\\n' ").Append(ShellText.Quote(shortSha)).Append(' ').Append(ShellText.Quote(git.Ref)).Append('\n');
+        body.Append("  _git checkout -f -q ").Append(ShellText.Quote(target)).Append('\n');
+        body.Append("""
+              if [ "${GIT_CLEAN_FLAGS:--ffdx}" != none ]; then _git clean ${GIT_CLEAN_FLAGS:--ffdx} -q; fi
+            else
+              echo "Skipping Git checkout"
+            fi
+
+            """);
+        return body.ToString();
+    }
+
+    /// <summary>The URL without its user info, and the user name when it had one (the password is the job token).</summary>
+    internal static (string PlainUrl, string? User) SplitCredentials(string url)
+    {
+        var (scheme, rest) = SplitScheme(url);
+        var slash = rest.IndexOf('/');
+        var authority = slash < 0 ? rest : rest[..slash];
+        var at = authority.LastIndexOf('@');
+        if (scheme.Length == 0 || at < 0)
+        {
+            return (url, null);
+        }
+
+        var userInfo = authority[..at];
+        var colon = userInfo.IndexOf(':');
+        var user = colon < 0 ? userInfo : userInfo[..colon];
+        return (scheme + rest[(at + 1)..], user.Length > 0 ? user : "gitlab-ci-token");
+    }
+
+    private static (string Scheme, string Remainder) SplitScheme(string url)
+    {
+        var index = url.IndexOf("://", StringComparison.Ordinal);
+        return index < 0 ? ("", url) : (url[..(index + 3)], url[(index + 3)..]);
+    }
+
+    private static string RestoreCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
+    {
+        var body = new StringBuilder();
+        foreach (var (cache, _) in caches)
+        {
+            if (context.CacheKey(cache) is not { } key)
+            {
+                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                continue;
+            }
+
+            var file = CacheFile(context.Job, context.Options.CacheDir, key);
+            body.Append("printf 'Checking cache for %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
+            body.Append("if ").Append(context.Helper("cache-extractor", "--file", file))
+                .Append("; then echo \"Successfully extracted cache\"; else echo \"WARNING: Failed to extract cache\"; fi\n");
+        }
+
+        return body.ToString();
+    }
+
+    private static string ArchiveCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
+    {
+        var body = new StringBuilder();
+        foreach (var (cache, _) in caches)
+        {
+            if (context.CacheKey(cache) is not { } key)
+            {
+                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                continue;
+            }
+
+            var args = new List<string> { "--file", CacheFile(context.Job, context.Options.CacheDir, key) };
+            foreach (var path in cache.Paths)
+            {
+                args.Add("--path");
+                args.Add(context.ExpandPublic(path));
+            }
+
+            if (cache.Untracked)
+            {
+                args.Add("--untracked");
+            }
+
+            body.Append("printf 'Creating cache %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
+            body.Append("if ").Append(context.Helper("cache-archiver", [.. args]))
+                .Append("; then echo \"Created cache\"; else echo \"WARNING: Failed to create cache\"; fi\n");
+        }
+
+        return body.ToString();
+    }
+
+    private static string ArtifactsBody(IEnumerable<(JobArtifact Artifact, int Index)> artifacts, ScriptContext context, List<string> archives)
+    {
+        var body = new StringBuilder();
+        foreach (var (artifact, index) in artifacts)
+        {
+            var output = ArtifactsDir + "/" + index.ToString(CultureInfo.InvariantCulture) + ".zip";
+            archives.Add(output);
+            var args = new List<string> { "--output", output };
+            foreach (var path in artifact.Paths)
+            {
+                args.Add("--path");
+                args.Add(context.ExpandPublic(path));
+            }
+
+            foreach (var path in artifact.Exclude)
+            {
+                args.Add("--exclude");
+                args.Add(context.ExpandPublic(path));
+            }
+
+            if (artifact.Untracked)
+            {
+                args.Add("--untracked");
+            }
+
+            body.Append(context.Helper("artifacts-archiver", [.. args])).Append('\n');
+        }
+
+        return body.ToString();
+    }
+}

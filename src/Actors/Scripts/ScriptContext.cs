@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Actors.Scripts;
+
+/// <summary>What every stage script of one job shares: its variables, its project directory, the helper's argv.</summary>
+internal sealed class ScriptContext
+{
+    private readonly List<(string Key, string Value)> _predefined = [];
+    private readonly List<(string Key, string Value)> _environment = [];
+    private readonly List<JobVariable> _jobVariables;
+    private readonly HashSet<string> _jobKeys;
+
+    public ScriptContext(JobPayload job, RunnerEntry runner, int concurrentId, RunnerIdentity identity, ScriptOptions options)
+    {
+        Job = job;
+        Options = options;
+        ProjectDir = JobScripts.ProjectDir(job, options.BuildsDir);
+
+        var info = job.JobInfo;
+        var git = job.GitInfo;
+        var fullPath = info.ProjectFullPath;
+        var slash = fullPath.LastIndexOf('/');
+        string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
+        _predefined.AddRange(
+        [
+            ("CI", "true"),
+            ("GITLAB_CI", "true"),
+            ("CI_SERVER", "yes"),
+            ("CI_SERVER_URL", runner.Url.TrimEnd('/')),
+            ("CI_DISPOSABLE_ENVIRONMENT", "true"),
+            ("CI_JOB_ID", Number(job.Id)),
+            ("CI_JOB_NAME", info.Name),
+            ("CI_JOB_STAGE", info.Stage),
+            ("CI_PIPELINE_ID", Number(info.PipelineId)),
+            ("CI_PROJECT_ID", Number(info.ProjectId)),
+            ("CI_PROJECT_NAME", info.ProjectName),
+            ("CI_PROJECT_PATH", fullPath),
+            ("CI_PROJECT_NAMESPACE", slash > 0 ? fullPath[..slash] : ""),
+            ("CI_PROJECT_DIR", ProjectDir),
+            ("CI_BUILDS_DIR", options.BuildsDir),
+            ("CI_COMMIT_SHA", git.Sha),
+            ("CI_COMMIT_SHORT_SHA", git.Sha.Length > 8 ? git.Sha[..8] : git.Sha),
+            ("CI_COMMIT_BEFORE_SHA", git.BeforeSha),
+            ("CI_COMMIT_REF_NAME", git.Ref),
+            ("CI_CONCURRENT_ID", Number(concurrentId)),
+            ("CI_CONCURRENT_PROJECT_ID", Number(concurrentId)),
+            ("CI_RUNNER_VERSION", identity.Version),
+            ("CI_RUNNER_REVISION", identity.Revision),
+            ("CI_RUNNER_EXECUTABLE_ARCH", identity.Architecture),
+        ]);
+
+        foreach (var entry in runner.Environment)
+        {
+            var equals = entry.IndexOf('=');
+            var key = equals < 0 ? entry : entry[..equals];
+            if (ShellText.IsVariableName(key))
+            {
+                _environment.Add((key, equals < 0 ? "" : entry[(equals + 1)..]));
+            }
+        }
+
+        // A repeated key keeps its last definition, as in GitLab; invalid names cannot be exported and are left out.
+        var last = new Dictionary<string, JobVariable>(StringComparer.Ordinal);
+        foreach (var variable in job.Variables.Where(v => ShellText.IsVariableName(v.Key)))
+        {
+            last[variable.Key] = variable;
+        }
+
+        _jobVariables = job.Variables.Where(v => last.TryGetValue(v.Key, out var kept) && ReferenceEquals(kept, v)).ToList();
+        _jobKeys = new HashSet<string>(_jobVariables.Select(v => v.Key), StringComparer.Ordinal);
+    }
+
+    public JobPayload Job { get; }
+    public ScriptOptions Options { get; }
+    public string ProjectDir { get; }
+
+    /// <summary>A complete stage script around <paramref name="body"/>.</summary>
+    public string Script(string stage, string header, bool changeDirectory, string body)
+    {
+        var script = new StringBuilder();
+        script.Append("#!/bin/sh\n");
+        script.Append("# Stage ").Append(stage).Append(" of job ").Append(Job.Id.ToString(CultureInfo.InvariantCulture)).Append(". Secret values are read from ")
+            .Append(JobSecretLayout.MountPath).Append(", never written here.\n");
+        script.Append("set -e\n");
+        script.Append("if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
+        script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"$(date +%s)\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
+        script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"$(date +%s)\" ").Append(stage).Append("; exit $_r' EXIT\n");
+        AppendVariables(script, stage);
+        if (changeDirectory)
+        {
+            script.Append("mkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n");
+        }
+
+        script.Append(body);
+        script.Append("exit 0\n");
+        return script.ToString();
+    }
+
+    private void AppendVariables(StringBuilder script, string stage)
+    {
+        foreach (var (key, value) in _predefined.Where(p => !_jobKeys.Contains(p.Key)))
+        {
+            script.Append("export ").Append(key).Append('=').Append(ShellText.Quote(value)).Append('\n');
+        }
+
+        if (!_jobKeys.Contains("CI_JOB_TOKEN"))
+        {
+            AppendSecretRead(script, "CI_JOB_TOKEN", JobSecretLayout.TokenKey);
+        }
+
+        foreach (var (key, value) in _environment.Where(p => !_jobKeys.Contains(p.Key)))
+        {
+            script.Append("export ").Append(key).Append('=').Append(ShellText.ExpandingWord(value)).Append('\n');
+        }
+
+        // Literal values first (secrets and file variables), so the expanding public ones below can refer to them.
+        var tempDir = StageCommands.RunDir + "/tmp." + stage;
+        foreach (var variable in _jobVariables.Where(v => v.File))
+        {
+            var path = tempDir + "/" + variable.Key;
+            script.Append("(umask 077 && mkdir -p ").Append(ShellText.Quote(tempDir)).Append(" && cat ")
+                .Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + JobSecretLayout.FilePrefix + variable.Key)).Append(" >")
+                .Append(ShellText.Quote(path)).Append(")\n");
+            script.Append("export ").Append(variable.Key).Append('=').Append(ShellText.Quote(path)).Append('\n');
+        }
+
+        foreach (var variable in _jobVariables.Where(v => !v.File && !v.IsShowable))
+        {
+            AppendSecretRead(script, variable.Key, JobSecretLayout.VariablePrefix + variable.Key);
+        }
+
+        foreach (var variable in _jobVariables.Where(v => !v.File && v.IsShowable))
+        {
+            script.Append("export ").Append(variable.Key).Append('=')
+                .Append(variable.Raw ? ShellText.Quote(variable.Value) : ShellText.ExpandingWord(variable.Value)).Append('\n');
+        }
+    }
+
+    // Reads the whole file, trailing newlines included (a bare $(cat) would strip them).
+    private static void AppendSecretRead(StringBuilder script, string name, string secretKey)
+    {
+        script.Append(name).Append("=$(cat ").Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + secretKey)).Append("; printf x)\n");
+        script.Append(name).Append("=${").Append(name).Append("%x}\nexport ").Append(name).Append('\n');
+    }
+
+    /// <summary>A <c>scheduler helper</c> command line, every word quoted.</summary>
+    public string Helper(string subcommand, params string[] args) =>
+        ShellText.QuoteAll([.. Options.Helper.Prefix, "helper", subcommand, .. args]);
+
+    /// <summary>Expands with the public, unmasked variables and the predefined ones (a secret expands to nothing): for
+    /// values that become paths or arguments in a script.</summary>
+    public string ExpandPublic(string value) => VariableExpander.Expand(value, name =>
+    {
+        var job = _jobVariables.FirstOrDefault(v => v.Key == name);
+        if (job is not null)
+        {
+            return job.IsShowable && !job.File ? job.Value : "";
+        }
+
+        return _environment.Concat(_predefined).Where(p => p.Key == name).Select(p => p.Value).FirstOrDefault();
+    });
+
+    /// <summary>The cache key, expanded, as a relative path (default <c>&lt;job name&gt;/&lt;ref&gt;</c> as GitLab Runner); null
+    /// when it cannot be one (<c>..</c>, an absolute path, a backslash).</summary>
+    public string? CacheKey(JobCache cache)
+    {
+        var key = ExpandPublic(cache.Key).Trim();
+        if (key.Length == 0)
+        {
+            key = Job.JobInfo.Name + "/" + Job.GitInfo.Ref;
+        }
+
+        var segments = key.Split('/');
+        return segments.All(s => s.Length > 0 && s != "." && s != ".." && !s.Any(char.IsControl) && !s.Contains('\\')) ? key : null;
+    }
+}

@@ -1,0 +1,62 @@
+namespace Scheduler.Actors.Scripts;
+
+/// <summary>When a stage runs, given how the stages before it ended. <see cref="OnSuccess"/>: every earlier stage that
+/// counts succeeded; <see cref="OnFailure"/>: one of them failed; <see cref="Always"/>: in both cases. A stage with
+/// <see cref="StagePlan.IgnoreFailure"/> (after_script) never counts.</summary>
+public enum StageRunsWhen
+{
+    Always,
+    OnSuccess,
+    OnFailure,
+}
+
+/// <summary>One stage of the job, in execution order. <paramref name="Container"/> is
+/// <see cref="Pods.PodBuilder.BuildContainer"/> or <see cref="Pods.PodBuilder.HelperContainer"/>; <paramref name="Script"/>
+/// is the complete POSIX sh script, stored in the job Secret as <c>stage.&lt;Name&gt;.sh</c>.</summary>
+/// <param name="IgnoreFailure">The stage's exit code never fails the job (after_script, as GitLab Runner).</param>
+/// <param name="Timeout">A limit of its own that the runner side enforces (after_script: 5 minutes by default), or null
+/// when only the job timeout applies.</param>
+public sealed record StagePlan(string Name, string Container, StageRunsWhen When, string Script, bool IgnoreFailure = false,
+    TimeSpan? Timeout = null)
+{
+    /// <summary>The job Secret key that holds the script.</summary>
+    public string SecretKey => StageCommands.SecretKeyPrefix + Name + ".sh";
+
+    public override string ToString() => $"StagePlan {{ Name = {Name}, Container = {Container}, When = {When}, IgnoreFailure = {IgnoreFailure} }}";
+}
+
+/// <summary>Everything the pod side needs for one job. Stages in docs/execution.md's order; stages with nothing to do are
+/// left out. <paramref name="ArtifactArchives"/> are the paths in the pod where the artifact stages leave their archives
+/// (a path exists only if its stage ran and found files).</summary>
+public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyList<string> ArtifactArchives)
+{
+    public StagePlan? Find(string name) => Stages.FirstOrDefault(stage => stage.Name == name);
+}
+
+/// <summary>How a pod runs <c>scheduler helper</c>: the argv prefix, <c>["scheduler"]</c> in our image, or the host's
+/// build (e.g. <c>["/usr/share/dotnet/dotnet", "/abs/scheduler.dll"]</c>) on the embedded cluster, whose containers see
+/// the host's filesystem.</summary>
+public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
+{
+    /// <summary><c>scheduler</c> on the PATH: the helper image is the runner's own image.</summary>
+    public static HelperInvocation Default { get; } = new(["scheduler"]);
+
+    /// <summary>A framework-dependent <c>scheduler.dll</c> run by a dotnet host.</summary>
+    public static HelperInvocation ForAssembly(string dotnetHost, string assemblyPath) => new([dotnetHost, assemblyPath]);
+
+    public override string ToString() => $"HelperInvocation [{string.Join(' ', Prefix)}]";
+}
+
+/// <summary>Options of script generation that do not come from the job or the runner entry.</summary>
+/// <param name="BuildsDir">The builds directory in the pod (<c>runner.BuildsDir</c> or <see cref="Pods.PodBuilder.DefaultBuildsDir"/>).</param>
+/// <param name="CacheDir">Where cache archives live, as GitLab Runner's local cache (<c>cache_dir</c>).</param>
+/// <param name="AfterScriptTimeout">The after_script's own limit (GitLab Runner: 5 minutes).</param>
+public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = Pods.PodBuilder.DefaultBuildsDir, string CacheDir = "/cache",
+    TimeSpan? AfterScriptTimeout = null)
+{
+    public static readonly TimeSpan DefaultAfterScriptTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Options for a runner entry: its builds_dir, the default cache dir.</summary>
+    public static ScriptOptions For(Messages.Settings.RunnerEntry runner, HelperInvocation helper) =>
+        new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? Pods.PodBuilder.DefaultBuildsDir : runner.BuildsDir);
+}

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Scheduler.Actors.Execution;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Kubernetes;
+
+/// <summary>
+/// The actors' Kubernetes port over KubernetesClient: create/read/delete with 404 and 409 mapped as the port says,
+/// one watch stream per call, exec over WebSocket with stdout streamed and the exit code read from the status channel.
+/// Every request first passes the shared client-side rate limiter.
+/// </summary>
+public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter) : IKubernetesGateway
+{
+    private const int ReadBufferSize = 64 * 1024;
+
+    public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
+    {
+        var ns = pod.Metadata.NamespaceProperty;
+        await limiter.WaitAsync(ct);
+        try
+        {
+            return await client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return await ReadPodAsync(ns, pod.Metadata.Name, ct)
+                   ?? throw new InvalidOperationException($"pod {ns}/{pod.Metadata.Name} already exists but cannot be read");
+        }
+    }
+
+    public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        try
+        {
+            return await client.CoreV1.CreateNamespacedSecretAsync(secret, secret.Metadata.NamespaceProperty, cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return secret;
+        }
+    }
+
+    public async Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        try
+        {
+            return await client.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        try
+        {
+            await client.CoreV1.DeleteNamespacedPodAsync(name, ns, new V1DeleteOptions { PropagationPolicy = "Background" },
+                cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // already gone: that is what we wanted
+        }
+    }
+
+    public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        await foreach (var (type, pod) in client.CoreV1.WatchListNamespacedPodAsync(ns, labelSelector: labelSelector,
+                           cancellationToken: ct))
+        {
+            yield return (type, pod);
+        }
+    }
+
+    public async Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        WebSocket socket;
+        try
+        {
+            socket = await client.WebSocketNamespacedPodExecAsync(pod, ns, command, container, stderr: true, stdin: false,
+                stdout: true, tty: false, cancellationToken: ct);
+        }
+        catch (HttpOperationException e)
+        {
+            throw new KubernetesException($"exec in {ns}/{pod} ({container}) was refused: {(int)e.Response.StatusCode} {e.Response.Content}", e);
+        }
+        catch (WebSocketException e)
+        {
+            throw new ExecConnectionLostException($"exec in {ns}/{pod} ({container}) could not connect: {e.Message}", e);
+        }
+
+        using var demuxer = new StreamDemuxer(socket, StreamType.RemoteCommand, ownsSocket: true);
+        var stdout = demuxer.GetStream(ChannelIndex.StdOut, null);
+        var stderr = demuxer.GetStream(ChannelIndex.StdErr, null);
+        var errors = demuxer.GetStream(ChannelIndex.Error, null);
+        demuxer.Start();
+
+        var statusTask = new StreamReader(errors).ReadToEndAsync(ct);
+        var stderrTask = stderr.CopyToAsync(Stream.Null, ct);
+        try
+        {
+            var buffer = new byte[ReadBufferSize];
+            int read;
+            while ((read = await stdout.ReadAsync(buffer, ct)) > 0)
+            {
+                if (onStdout is not null)
+                {
+                    await onStdout(buffer.AsMemory(0, read));
+                }
+            }
+
+            await stderrTask;
+            var statusJson = await statusTask;
+            return ExitCodeOf(statusJson) ?? throw new ExecConnectionLostException(
+                $"the exec connection to {ns}/{pod} ({container}) closed before the command's exit status arrived");
+        }
+        catch (Exception e) when (e is WebSocketException or IOException && !ct.IsCancellationRequested)
+        {
+            throw new ExecConnectionLostException($"the exec connection to {ns}/{pod} ({container}) dropped: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The exit code in the status channel's V1Status, or null when there is none (the connection dropped).
+    /// A status that is neither success nor a non-zero exit code is an error of the exec itself.</summary>
+    public static int? ExitCodeOf(string statusJson)
+    {
+        if (string.IsNullOrWhiteSpace(statusJson))
+        {
+            return null;
+        }
+
+        V1Status status;
+        try
+        {
+            status = KubernetesJson.Deserialize<V1Status>(statusJson);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+
+        if (status.Status == "Success")
+        {
+            return 0;
+        }
+
+        if (status.Reason == "NonZeroExitCode" &&
+            status.Details?.Causes?.FirstOrDefault(c => c.Reason == "ExitCode")?.Message is { } code &&
+            int.TryParse(code, out var exitCode))
+        {
+            return exitCode;
+        }
+
+        throw new KubernetesException(status);
+    }
+}
+
+/// <summary>Gives each runner entry (and each job bearer token overwrite) its gateway; all share one rate limiter.</summary>
+public sealed class KubernetesGatewayFactory(
+    Func<RunnerEntry, string?, KubernetesClientConfiguration> configurationFor,
+    ApiRateLimiter limiter) : IKubernetesGatewayFactory, IDisposable
+{
+    private readonly ConcurrentDictionary<(string Runner, string? Token), (k8s.Kubernetes Client, KubernetesGateway Gateway)> _gateways = new();
+
+    public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) =>
+        _gateways.GetOrAdd((runner.Name, bearerTokenOverwrite), _ =>
+        {
+            var client = new k8s.Kubernetes(configurationFor(runner, bearerTokenOverwrite));
+            return (client, new KubernetesGateway(client, limiter));
+        }).Gateway;
+
+    public void Dispose()
+    {
+        foreach (var (client, _) in _gateways.Values)
+        {
+            client.Dispose();
+        }
+
+        _gateways.Clear();
+    }
+}

@@ -1,0 +1,567 @@
+using System.Text;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using k8s.Models;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Pods;
+using Scheduler.Actors.Scripts;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+using Xunit.Abstractions;
+
+namespace Scheduler.Actors.Tests.Execution;
+
+/// <summary>Everything the Listener heard about one job, with the trace put together (offsets checked contiguous).</summary>
+internal sealed record JobRecord(IReadOnlyList<object> Messages)
+{
+    public JobResult Result => Messages.OfType<JobFinished>().Single().Result;
+
+    public string Trace
+    {
+        get
+        {
+            var bytes = new List<byte>();
+            foreach (var chunk in Messages.OfType<JobTraceChunk>())
+            {
+                Assert.Equal(bytes.Count, chunk.Offset);
+                bytes.AddRange(chunk.Bytes);
+            }
+
+            return Encoding.UTF8.GetString(bytes.ToArray());
+        }
+    }
+
+    public IReadOnlyList<JobStageChanged> Stages => Messages.OfType<JobStageChanged>().ToList();
+}
+
+public sealed class JobExecutionTests : TestKit
+{
+    private static readonly Config VirtualTime =
+        ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"");
+
+    private readonly FakeCluster _cluster = new();
+    private readonly TestProbe _calls;
+    private int _suffix;
+
+    public JobExecutionTests(ITestOutputHelper output) : base(VirtualTime, "execution", output)
+    {
+        _calls = CreateTestProbe("gateway-calls");
+        _cluster.Probe = _calls;
+        _cluster.InitialPhase = "Running";
+    }
+
+    private TestScheduler Clock => (TestScheduler)Sys.Scheduler;
+
+    private static GlobalSettings Settings(int concurrent = 1, int limit = 0, KubernetesSettings? kubernetes = null) => new()
+    {
+        Concurrent = concurrent,
+        Runners = [TestData.Runner(kubernetes) with { Limit = limit }],
+    };
+
+    private IActorRef StartRunner(GlobalSettings? settings = null, IReadOnlyList<FakeStage>? stages = null,
+        IReadOnlyList<string>? artifacts = null, string? artifactsDir = null)
+    {
+        var options = new ExecutionOptions(TestData.Identity, HelperInvocation.Default, artifactsDir,
+            () => "s" + Interlocked.Increment(ref _suffix).ToString("D7", System.Globalization.CultureInfo.InvariantCulture))
+        {
+            Planner = new FakePlanner(stages ?? FakePlanner.StandardStages, artifacts),
+        };
+        return Sys.ActorOf(RunnerSupervisor.Props(settings ?? Settings(), _cluster, options), "runner");
+    }
+
+    private static JobPayload Job(long id, IReadOnlyList<JobVariable>? variables = null, int timeout = 3600) =>
+        TestData.Job(variables, timeout: timeout) with { Id = id };
+
+    private static async Task<JobRecord> FinishedAsync(TestProbe listener, TimeSpan? max = null)
+    {
+        var messages = new List<object>();
+        while (true)
+        {
+            var message = await listener.ExpectMsgAsync<object>(max ?? TimeSpan.FromSeconds(15));
+            messages.Add(message);
+            if (message is JobFinished)
+            {
+                return new JobRecord(messages);
+            }
+        }
+    }
+
+    private async Task<GatewayCall> CallAsync(string kind, string? detailContains = null) =>
+        (GatewayCall)await _calls.FishForMessageAsync(
+            m => m is GatewayCall call && call.Kind == kind && (detailContains is null || call.Detail.Contains(detailContains)),
+            TimeSpan.FromSeconds(15));
+
+    /// <summary>Moves virtual time in steps until the condition holds: for timers that an async result starts.</summary>
+    private async Task AdvanceUntilAsync(Func<bool> condition, double stepSeconds = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
+            Clock.Advance(TimeSpan.FromSeconds(stepSeconds));
+            await Task.Delay(50);
+        }
+    }
+
+    private void Behave(string stage, string output, int? exitCode) => _cluster.StageBehaviour[stage] = (output, exitCode);
+
+    // ---- Happy path and stage results ----
+
+    [Fact]
+    public async Task A_job_runs_its_stages_in_order_and_succeeds_and_its_pod_is_deleted()
+    {
+        Behave("get_sources", "fetching\n", 0);
+        Behave("step_script", "building\n", 0);
+        Behave("after_script", "cleaning\n", 0);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+
+        runner.Tell(new RunJob(Job(1), "k8s runner", listener));
+        var job = await FinishedAsync(listener);
+
+        Assert.IsType<JobAdmitted>(job.Messages[0]);
+        Assert.Equal(new JobResult(JobState.Success, null, null, "Job succeeded"), job.Result);
+        Assert.Equal(["get_sources", "step_script", "after_script"], job.Stages.Where(s => s.Finished).Select(s => s.Stage));
+        var trace = job.Trace;
+        Assert.StartsWith("Running with scheduler 1.2.3", trace);
+        Assert.Contains("Using Kubernetes namespace: default", trace);
+        Assert.True(trace.IndexOf("fetching", StringComparison.Ordinal) < trace.IndexOf("building", StringComparison.Ordinal));
+        Assert.True(trace.IndexOf("cleaning", StringComparison.Ordinal) < trace.IndexOf("Job succeeded", StringComparison.Ordinal));
+        Assert.Equal(0, _cluster.Runs(_cluster.DeletedPods.Single(), "upload_artifacts_on_failure"));
+        Assert.Single(_cluster.DeletedPods);
+        Assert.Equal(1, _cluster.Count("create-pod"));
+        Assert.Single(_cluster.CreatedSecrets);
+        Assert.All(_cluster.CreatedSecrets, s => Assert.Equal("Pod", s.Metadata.OwnerReferences.Single().Kind));
+    }
+
+    [Fact]
+    public async Task A_script_exiting_3_fails_the_job_with_exit_code_3_and_after_script_still_runs()
+    {
+        Behave("step_script", "oops\n", 3);
+        Behave("after_script", "cleanup\n", 1);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+
+        runner.Tell(new RunJob(Job(2), "k8s runner", listener));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(new JobResult(JobState.Failed, FailureReasons.ScriptFailure, 3, "ERROR: Job failed: exit code 3"), job.Result);
+        Assert.Contains(new JobStageChanged(2, "step_script", true, 3), job.Stages);
+        Assert.Contains(new JobStageChanged(2, "after_script", true, 1), job.Stages);
+        Assert.Contains(new JobStageChanged(2, "upload_artifacts_on_failure", true, 0), job.Stages);
+        var trace = job.Trace;
+        Assert.True(trace.IndexOf("oops", StringComparison.Ordinal) < trace.IndexOf("cleanup", StringComparison.Ordinal));
+        Assert.Contains("ERROR: Job failed: exit code 3", trace);
+        Assert.Single(_cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task A_refused_pod_fails_the_job_as_a_configuration_error_without_creating_anything()
+    {
+        var runner = StartRunner(Settings(kubernetes: new KubernetesSettings { NamespaceOverwriteAllowed = "^ci-" }));
+        var listener = CreateTestProbe();
+        var job = Job(3, [TestData.Public(Overwrites.NamespaceVariable, "production")]);
+
+        runner.Tell(new RunJob(job, "k8s runner", listener));
+        var record = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Failed, record.Result.State);
+        Assert.Equal(FailureReasons.RunnerConfigurationError, record.Result.FailureReason);
+        Assert.Contains("production", record.Trace);
+        Assert.Equal(0, _cluster.Count("create-pod"));
+    }
+
+    [Fact]
+    public async Task A_job_for_an_unknown_runner_fails_at_once()
+    {
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+
+        runner.Tell(new RunJob(Job(4), "nobody", listener));
+        var finished = await listener.ExpectMsgAsync<JobFinished>();
+
+        Assert.Equal(FailureReasons.RunnerConfigurationError, finished.Result.FailureReason);
+        Assert.Contains("nobody", finished.Result.Message);
+    }
+
+    // ---- Waiting for the pod ----
+
+    [Fact]
+    public async Task The_pod_is_found_running_by_a_poll_when_no_watch_event_comes()
+    {
+        _cluster.InitialPhase = "Pending";
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(5), "k8s runner", listener));
+        await CallAsync("watch");
+        var pod = _cluster.PodOf(5)!;
+
+        _cluster.SetPodStatus(pod, "Running", notify: false);
+        Clock.Advance(TimeSpan.FromSeconds(3));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Contains($"Waiting for pod default/{pod} to be running, status is Pending", job.Trace);
+        Assert.True(_cluster.Count("read-pod") >= 1);
+    }
+
+    [Fact]
+    public async Task The_pod_is_found_running_by_a_watch_event_without_polling()
+    {
+        _cluster.InitialPhase = "Pending";
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(6), "k8s runner", listener));
+        await CallAsync("watch");
+
+        _cluster.SetPodStatus(_cluster.PodOf(6)!, "Running");
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(0, _cluster.Count("read-pod"));
+    }
+
+    [Fact]
+    public async Task A_pod_that_never_runs_fails_the_job_at_poll_timeout_with_the_reason_it_waits()
+    {
+        _cluster.InitialPhase = "Pending";
+        var runner = StartRunner(Settings(kubernetes: new KubernetesSettings { PollInterval = 3, PollTimeout = 30 }));
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(7), "k8s runner", listener));
+        await CallAsync("watch");
+        _cluster.SetPodStatus(_cluster.PodOf(7)!, "Pending", notify: false, condition: new V1PodCondition
+        {
+            Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "0/1 nodes are available: 1 Insufficient cpu.",
+        });
+
+        Clock.Advance(TimeSpan.FromSeconds(3));
+        await CallAsync("read-pod");
+        Clock.Advance(TimeSpan.FromSeconds(27));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Failed, job.Result.State);
+        Assert.Equal(FailureReasons.RunnerSystemFailure, job.Result.FailureReason);
+        Assert.Contains("timed out waiting for pod to start", job.Result.Message);
+        Assert.Contains("\tUnschedulable: \"0/1 nodes are available: 1 Insufficient cpu.\"", job.Trace);
+        Assert.Single(_cluster.DeletedPods);
+    }
+
+    [Theory]
+    [InlineData("ErrImagePull", FailureReasons.ImagePullFailure)]
+    [InlineData("ImagePullBackOff", FailureReasons.ImagePullFailure)]
+    [InlineData("InvalidImageName", FailureReasons.ImagePullFailure)]
+    [InlineData("CreateContainerConfigError", FailureReasons.RunnerConfigurationError)]
+    public async Task A_terminal_container_error_fails_the_job_fast(string waitingReason, string failureReason)
+    {
+        _cluster.InitialPhase = "Pending";
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(8), "k8s runner", listener));
+        await CallAsync("watch");
+
+        _cluster.SetPodStatus(_cluster.PodOf(8)!, "Pending", waitingReason, "pull access denied for nothing:latest");
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Failed, job.Result.State);
+        Assert.Equal(failureReason, job.Result.FailureReason);
+        Assert.Contains("pull access denied", job.Result.Message);
+        Assert.Single(_cluster.DeletedPods);
+        Assert.Equal(0, _cluster.Count("launch"));
+    }
+
+    // ---- Cancellation and timeouts ----
+
+    [Fact]
+    public async Task A_forceful_cancel_aborts_at_once_and_deletes_the_pod()
+    {
+        Behave("step_script", "working\n", null);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(9), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+
+        runner.Tell(new CancelJob(9, Graceful: false));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.Single(_cluster.DeletedPods);
+        Assert.Equal(0, _cluster.Runs(_cluster.DeletedPods.Single(), "after_script"));
+        Assert.EndsWith("ERROR: Job failed: canceled\u001b[0;m\n", job.Trace);
+    }
+
+    [Fact]
+    public async Task A_graceful_cancel_stops_the_script_and_still_runs_after_script()
+    {
+        Behave("step_script", "working\n", null);
+        Behave("after_script", "after\n", 0);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(10), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+        var pod = _cluster.PodOf(10)!;
+
+        runner.Tell(new CancelJob(10, Graceful: true));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.Equal(1, _cluster.Count("kill"));
+        Assert.Contains(new JobStageChanged(10, "step_script", true, 143), job.Stages);
+        Assert.Equal(1, _cluster.Runs(pod, "after_script"));
+        Assert.Equal(1, _cluster.Runs(pod, "upload_artifacts_on_failure"));
+        Assert.Contains("after\n", job.Trace);
+        Assert.Equal([pod], _cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task The_job_timeout_kills_the_script_and_fails_the_job()
+    {
+        Behave("step_script", "forever\n", null);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(11, timeout: 60), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+
+        Clock.Advance(TimeSpan.FromSeconds(59));
+        await Task.Delay(300);
+        Assert.Equal(0, _cluster.Count("kill"));
+        Assert.Empty(_cluster.DeletedPods);
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(new JobResult(JobState.Failed, FailureReasons.JobExecutionTimeout, null,
+            "ERROR: Job failed: execution took longer than 1m0s seconds"), job.Result);
+        Assert.Equal(1, _cluster.Count("kill"));
+        Assert.Contains("forever", job.Trace);
+        Assert.Single(_cluster.DeletedPods);
+    }
+
+    // ---- Faults: dropped connections and a crashing JobActor ----
+
+    [Fact]
+    public async Task A_dropped_wait_is_run_again_and_never_taken_as_the_end_of_the_stage()
+    {
+        Behave("step_script", "done\n", 0);
+        _cluster.DropNextWait("step_script", times: 2);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(12), "k8s runner", listener));
+
+        await CallAsync("wait", "step_script");
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(1, job.Stages.Count(s => s is { Stage: "step_script", Finished: true }));
+        Assert.Equal(5, _cluster.Count("wait")); // step_script three times (two dropped), get_sources and after_script once
+    }
+
+    [Fact]
+    public async Task The_log_reader_reattaches_at_its_offset_after_a_drop_without_gap_or_duplicate()
+    {
+        Behave("get_sources", "0123456789abcdef\n", 0);
+        Behave("step_script", "second part\n", null);
+        _cluster.DropLogReaderAfter(5);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(13), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+        await CallAsync("read-log", "follow");
+
+        await AdvanceUntilAsync(() => _cluster.Count("read-log") >= 2);
+        var second = await CallAsync("read-log");
+        _cluster.FinishStage(_cluster.PodOf(13)!, "step_script", 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.EndsWith(" 5 follow", second.Detail);
+        var trace = job.Trace;
+        Assert.Contains("0123456789abcdef\nsecond part\n", trace);
+        Assert.Equal(1, CountOf(trace, "0123456789abcdef"));
+        Assert.Equal(1, CountOf(trace, "second part"));
+    }
+
+    [Fact]
+    public async Task A_crashed_job_actor_adopts_its_pod_and_finishes_without_running_finished_stages_again()
+    {
+        Behave("get_sources", "fetched once\n", 0);
+        Behave("step_script", "building once\n", null);
+        Behave("after_script", "after\n", 0);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(14), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+        var pod = _cluster.PodOf(14)!;
+        Assert.Contains("building once", _cluster.LogText(pod));
+
+        Sys.ActorSelection("/user/runner/coordinator/job-14").Tell(Kill.Instance);
+        await CallAsync("create-pod");                  // the restarted actor finds its pod by name
+        await CallAsync("wait", "step_script");         // and waits for the stage that was running
+        _cluster.FinishStage(pod, "step_script", 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(2, _cluster.Count("create-pod"));
+        Assert.Equal([pod], _cluster.DeletedPods);
+        Assert.Equal(1, _cluster.Runs(pod, "get_sources"));
+        Assert.Equal(1, _cluster.Runs(pod, "step_script"));
+        Assert.Equal(1, _cluster.Runs(pod, "after_script"));
+        var trace = job.Trace;
+        Assert.Equal(1, CountOf(trace, "fetched once"));
+        Assert.Equal(1, CountOf(trace, "building once"));
+        Assert.Equal(1, CountOf(trace, "Running with scheduler"));
+        Assert.Single(job.Messages.OfType<JobAdmitted>());
+        Assert.Contains("after\n", trace);
+    }
+
+    // ---- Masking and limits ----
+
+    [Fact]
+    public async Task Masked_variables_and_the_job_token_never_reach_the_trace_even_split_across_reads()
+    {
+        Behave("step_script", $"value=s3cr3t-value-123 token={TestData.JobToken}\n", 0);
+        _cluster.DropLogReaderAfter(10); // splits the secret between two reads
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(15, [TestData.Masked("SECRET_VAR", "s3cr3t-value-123")]), "k8s runner", listener));
+        await CallAsync("read-log", "follow");
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
+        var job = await FinishedAsync(listener);
+
+        var trace = job.Trace;
+        Assert.DoesNotContain("s3cr3t-value-123", trace);
+        Assert.DoesNotContain(TestData.JobToken, trace);
+        Assert.Contains("value=[MASKED] token=[MASKED]", trace);
+    }
+
+    [Fact]
+    public async Task Output_beyond_the_runner_output_limit_is_cut_with_one_notice()
+    {
+        Behave("step_script", new string('x', 3000) + "\n", 0);
+        var runner = StartRunner(new GlobalSettings { Concurrent = 1, Runners = [TestData.Runner() with { OutputLimit = 1 }] });
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(16), "k8s runner", listener));
+
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(1, CountOf(job.Trace, "Job's log exceeded limit of 1024 bytes."));
+        Assert.DoesNotContain("Job succeeded", job.Trace);
+    }
+
+    [Fact]
+    public async Task Artifact_archives_are_copied_into_the_artifacts_dir_after_the_post_build_stages()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "scheduler-artifacts-" + Guid.NewGuid().ToString("N"));
+        _cluster.Files["/var/run/scheduler/run/artifacts/0.zip"] = [1, 2, 3, 4];
+        var runner = StartRunner(artifacts: ["/var/run/scheduler/run/artifacts/0.zip", "/var/run/scheduler/run/artifacts/1.zip"],
+            artifactsDir: dir);
+        var listener = CreateTestProbe();
+        try
+        {
+            runner.Tell(new RunJob(Job(17), "k8s runner", listener));
+            var job = await FinishedAsync(listener);
+
+            Assert.Equal(JobState.Success, job.Result.State);
+            Assert.Equal([1, 2, 3, 4], File.ReadAllBytes(Path.Combine(dir, "0.zip")));
+            Assert.False(File.Exists(Path.Combine(dir, "1.zip")));
+            Assert.Contains("no artifact archive /var/run/scheduler/run/artifacts/1.zip", job.Trace);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    // ---- Admission ----
+
+    [Fact]
+    public async Task Concurrent_2_never_runs_a_third_job_at_once_the_third_waits_then_runs()
+    {
+        Behave("step_script", "", null);
+        var runner = StartRunner(Settings(concurrent: 2));
+        var listeners = Enumerable.Range(0, 3).Select(_ => CreateTestProbe()).ToList();
+
+        for (var i = 0; i < 3; i++)
+        {
+            runner.Tell(new RunJob(Job(20 + i), "k8s runner", listeners[i]));
+        }
+
+        await listeners[0].ExpectMsgAsync<JobAdmitted>();
+        await listeners[1].ExpectMsgAsync<JobAdmitted>();
+        await CallAsync("wait", "step_script");
+        await CallAsync("wait", "step_script");
+        await listeners[2].ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+        Assert.Equal(2, _cluster.Count("create-pod"));
+
+        _cluster.FinishStage(_cluster.PodOf(20)!, "step_script", 0);
+        Assert.Equal(JobState.Success, (await FinishedAsync(listeners[0])).Result.State);
+        Assert.Equal(new JobAdmitted(22, "k8s runner"), await listeners[2].ExpectMsgAsync<JobAdmitted>());
+        await CallAsync("wait", "step_script");
+        Assert.Equal(2, _cluster.LiveRunsOfAnyPod("step_script"));
+
+        _cluster.FinishStage(_cluster.PodOf(21)!, "step_script", 0);
+        _cluster.FinishStage(_cluster.PodOf(22)!, "step_script", 0);
+        Assert.Equal(JobState.Success, (await FinishedAsync(listeners[1])).Result.State);
+        Assert.Equal(JobState.Success, (await FinishedAsync(listeners[2])).Result.State);
+    }
+
+    [Fact]
+    public async Task A_runner_limit_holds_its_jobs_back_while_other_runners_still_run()
+    {
+        Behave("step_script", "", null);
+        var settings = new GlobalSettings
+        {
+            Concurrent = 5,
+            Runners = [TestData.Runner(name: "limited") with { Limit = 1 }, TestData.Runner(name: "free")],
+        };
+        var runner = StartRunner(settings);
+        var (first, second, other) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
+
+        runner.Tell(new RunJob(Job(30), "limited", first));
+        runner.Tell(new RunJob(Job(31), "limited", second));
+        runner.Tell(new RunJob(Job(32), "free", other));
+
+        await first.ExpectMsgAsync<JobAdmitted>();
+        await other.ExpectMsgAsync<JobAdmitted>();
+        await second.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
+        await AwaitAssertAsync(() => Assert.NotNull(_cluster.PodOf(30)));
+        await CallAsync("wait", "step_script");
+
+        _cluster.FinishStage(_cluster.PodOf(30)!, "step_script", 0);
+        await FinishedAsync(first);
+        Assert.Equal(new JobAdmitted(31, "limited"), await second.ExpectMsgAsync<JobAdmitted>());
+    }
+
+    [Fact]
+    public async Task A_waiting_job_can_be_canceled_before_it_gets_a_slot()
+    {
+        Behave("step_script", "", null);
+        var runner = StartRunner();
+        var (first, second) = (CreateTestProbe(), CreateTestProbe());
+        runner.Tell(new RunJob(Job(40), "k8s runner", first));
+        runner.Tell(new RunJob(Job(41), "k8s runner", second));
+        await first.ExpectMsgAsync<JobAdmitted>();
+
+        runner.Tell(new CancelJob(41, Graceful: true));
+
+        var finished = await second.ExpectMsgAsync<JobFinished>();
+        Assert.Equal(JobState.Canceled, finished.Result.State);
+        Assert.Null(_cluster.PodOf(41));
+    }
+
+    private static int CountOf(string text, string part)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
+    }
+}

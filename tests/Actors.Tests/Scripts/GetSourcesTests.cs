@@ -1,0 +1,125 @@
+using Scheduler.Messages.Jobs;
+
+namespace Scheduler.Actors.Tests.Scripts;
+
+/// <summary>get_sources against a bare repository made in the test with git, run with /bin/sh.</summary>
+public sealed class GetSourcesTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("git-origin-").FullName;
+    private readonly string _bare;
+    private readonly string _first;
+    private readonly string _second;
+
+    public GetSourcesTests()
+    {
+        _bare = Path.Combine(_dir, "origin.git");
+        var work = Path.Combine(_dir, "work");
+        Git(_dir, "init", "-q", "--bare", "-b", "main", _bare);
+        Git(_dir, "init", "-q", "-b", "main", work);
+        File.WriteAllText(Path.Combine(work, "README"), "first\n");
+        Git(work, "add", "README");
+        Git(work, "commit", "-q", "-m", "first");
+        _first = Git(work, "rev-parse", "HEAD").Trim();
+        File.WriteAllText(Path.Combine(work, "README"), "second\n");
+        Git(work, "commit", "-q", "-am", "second");
+        _second = Git(work, "rev-parse", "HEAD").Trim();
+        Git(work, "push", "-q", _bare, "main");
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Git(string cwd, params string[] args)
+    {
+        var (code, output) = PodSandbox.Run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", .. args], workingDirectory: cwd);
+        Assert.True(code == 0, $"git {string.Join(' ', args)}: {output}");
+        return output;
+    }
+
+    private PodSandbox Pod(string sha, params JobVariable[] variables) =>
+        new(TestData.Job(variables: variables) with
+        {
+            AllowGitFetch = true,
+            GitInfo = new GitInfo { RepoUrl = "file://" + _bare, Sha = sha, Ref = "main" },
+            Steps = [new JobStep { Name = "script", Script = ["true"] }],
+        });
+
+    [Fact]
+    public void Clone_checks_out_the_commit_into_a_fresh_directory()
+    {
+        using var pod = Pod(_first, TestData.Public("GIT_STRATEGY", "clone"));
+        Directory.CreateDirectory(pod.ProjectDir);
+        File.WriteAllText(Path.Combine(pod.ProjectDir, "stale"), "x");
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.True(code == 0, output);
+        Assert.Equal("first\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+        Assert.False(File.Exists(Path.Combine(pod.ProjectDir, "stale")));
+        Assert.Contains("Created fresh repository.", output, StringComparison.Ordinal);
+        Assert.Contains($"Checking out {_first[..8]} as main...", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Fetch_reuses_the_repository_and_cleans_the_work_tree()
+    {
+        using var pod = Pod(_second);
+        Assert.Equal(0, pod.RunStage("get_sources").ExitCode);
+        File.WriteAllText(Path.Combine(pod.ProjectDir, "junk"), "x");
+        File.WriteAllText(Path.Combine(pod.ProjectDir, ".git", "kept"), "x");
+
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.True(code == 0, output);
+        Assert.Contains("Reinitialized existing Git repository", output, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(pod.ProjectDir, ".git", "kept")));
+        Assert.False(File.Exists(Path.Combine(pod.ProjectDir, "junk")));
+        Assert.Equal("second\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+    }
+
+    [Fact]
+    public void None_only_makes_the_project_directory()
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", "none"));
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.Equal(0, code);
+        Assert.Contains("Skipping Git repository setup", output, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(pod.ProjectDir));
+        Assert.False(Directory.Exists(Path.Combine(pod.ProjectDir, ".git")));
+    }
+
+    [Fact]
+    public void Git_depth_makes_a_shallow_clone()
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", "clone"), TestData.Public("GIT_DEPTH", "1"));
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.True(code == 0, output);
+        Assert.Contains("Fetching changes with git depth set to 1...", output, StringComparison.Ordinal);
+        Assert.Equal("1", Git(pod.ProjectDir, "-c", "safe.directory=*", "rev-list", "--count", "HEAD").Trim());
+    }
+
+    [Fact]
+    public void Git_checkout_false_fetches_without_a_work_tree()
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_CHECKOUT", "false"));
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.True(code == 0, output);
+        Assert.Contains("Skipping Git checkout", output, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(pod.ProjectDir, "README")));
+    }
+
+    [Theory]
+    [InlineData("GIT_STRATEGY", "bogus", "unknown GIT_STRATEGY \"bogus\"")]
+    [InlineData("GIT_DEPTH", "0", "Fetching changes...")]
+    public void Unusual_values(string key, string value, string expected)
+    {
+        using var pod = Pod(_first, TestData.Public(key, value));
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.Equal(key == "GIT_STRATEGY" ? 1 : 0, code);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_unknown_commit_fails_the_stage()
+    {
+        using var pod = Pod("1111111111111111111111111111111111111111", TestData.Public("GIT_STRATEGY", "clone"));
+        var (code, _) = pod.RunStage("get_sources");
+        Assert.NotEqual(0, code);
+    }
+}

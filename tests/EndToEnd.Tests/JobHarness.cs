@@ -1,0 +1,88 @@
+using System.Text;
+using Scheduler.Actors.Execution;
+using Scheduler.Config;
+using Scheduler.Exec;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+
+namespace Scheduler.EndToEnd.Tests;
+
+/// <summary>SCHEDULER_E2E_LOG=FILE writes the actors' debug log there, to see where a job stalls.</summary>
+internal static class DebugLog
+{
+    public static readonly string Hocon = Configure();
+
+    private static string Configure()
+    {
+        if (Environment.GetEnvironmentVariable("SCHEDULER_E2E_LOG") is not { Length: > 0 } path)
+        {
+            return "";
+        }
+
+        Serilog.Log.Logger = new Serilog.LoggerConfiguration().MinimumLevel.Debug()
+            .WriteTo.Sink(new FileSink(path)).CreateLogger();
+        return "akka.loglevel = DEBUG";
+    }
+
+    private sealed class FileSink(string path) : Serilog.Core.ILogEventSink
+    {
+        private readonly Lock _lock = new();
+
+        public void Emit(Serilog.Events.LogEvent logEvent)
+        {
+            lock (_lock)
+            {
+                File.AppendAllText(path, $"{logEvent.Timestamp:HH:mm:ss.fff} {logEvent.Level} {logEvent.RenderMessage()} {logEvent.Exception}\n");
+            }
+        }
+    }
+}
+
+/// <summary>What a job run left behind: its result and its whole trace as the console sink wrote it.</summary>
+public sealed record JobRun(JobResult Result, string Trace, JobPayload Job);
+
+/// <summary>Runs .gitlab-ci.yml jobs the way <c>scheduler exec</c> does, through the actor tree on the fixture's cluster.</summary>
+public sealed class JobHarness(ClusterFixture cluster)
+{
+    public static readonly TimeSpan JobTimeout = TimeSpan.FromSeconds(45);
+
+    /// <summary>The TOML of <c>[runners.kubernetes]</c> and below, added to a runner entry like exec's built-in one.</summary>
+    public static string Config(string kubernetesExtra = "") => $"""
+        concurrent = 4
+        [[runners]]
+        name = "e2e"
+        url = "{ExecJobPayloadBuilder.ServerUrl}"
+        token = "e2e-runner-token"
+        executor = "kubernetes"
+        [runners.kubernetes]
+        image = "alpine:latest"
+        namespace = "default"
+        poll_interval = 1
+        poll_timeout = 60
+        {kubernetesExtra}
+        """;
+
+    public async Task<JobRun> RunAsync(string yaml, string jobName, string? configToml = null, string? artifactsDir = null,
+        IReadOnlyList<ExecVariableFlag>? flags = null, Action<JobPayload>? onStart = null)
+    {
+        var parsed = CiFileParser.Parse(yaml, ".gitlab-ci.yml");
+        Assert.True(parsed.IsSuccess, string.Join("\n", parsed.Errors));
+        var job = parsed.File!.Job(jobName) ?? throw new ArgumentException($"no job {jobName}");
+        var payload = ExecJobPayloadBuilder.Build(job, cluster.Repository,
+            new ExecJobOptions(ExecJobPayloadBuilder.NewJobId(), ExecJobPayloadBuilder.NewJobToken(), flags ?? [], DateTimeOffset.UtcNow));
+
+        var config = ConfigLoader.LoadText(configToml ?? Config(), "e2e.toml");
+        Assert.True(config.IsValid, string.Join("\n", config.Errors));
+        var options = new ExecutionOptions(RunnerIdentity.Current(), ExecHelper.ForThisProcess(), artifactsDir);
+        await using var session = ExecSession.Start(config.Settings!, ExecGateways.Create(cluster.Server.ClientConfiguration()), options,
+            DebugLog.Hocon);
+
+        var trace = new MemoryStream();
+        var sink = new ConsoleTraceSink(trace, TextWriter.Null, showProgress: false);
+        using var timeout = new CancellationTokenSource(JobTimeout);
+        var run = session.RunAsync(payload, config.Settings!.Runners[0].Name, sink, abort: timeout.Token);
+        onStart?.Invoke(payload);
+        var result = await run;
+        return new JobRun(result, Encoding.UTF8.GetString(trace.ToArray()), payload);
+    }
+}
