@@ -132,18 +132,18 @@ static double Percentile(IEnumerable<double> values, int percentile)
     return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
 }
 
-/// <summary>One job's result, wall time (RunJob to JobFinished) and the time between its stages' starts and ends.</summary>
+/// <summary>One job's result, wall time (JobAdmitted to JobFinished: queueing for a slot excluded) and the time between its
+/// stages' starts and ends.</summary>
 internal sealed record TimedRun(JobResult Result, TimeSpan Wall, TimeSpan InStages)
 {
     public static async Task<TimedRun> RunAsync(ExecSession session, JobPayload job, Action<string>? onStageStart = null)
     {
         var stages = new StageClock(onStageStart);
-        var clock = Stopwatch.StartNew();
         var finished = new TaskCompletionSource<JobResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listener = session.System.ActorOf(Props.Create(() => new TimingListener(job.Id, stages, finished)));
         session.Supervisor.Tell(new RunJob(job, "bench", listener));
         var result = await finished.Task;
-        return new TimedRun(result, clock.Elapsed, stages.Total);
+        return new TimedRun(result, stages.SinceAdmitted, stages.Total);
     }
 }
 
@@ -151,7 +151,11 @@ internal sealed class StageClock(Action<string>? onStageStart)
 {
     private readonly Dictionary<string, TimeSpan> _starts = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private TimeSpan? _admitted;
     public TimeSpan Total { get; private set; }
+    public TimeSpan SinceAdmitted => _clock.Elapsed - (_admitted ?? TimeSpan.Zero);
+
+    public void Admitted() => _admitted ??= _clock.Elapsed;
 
     public void Started(string stage)
     {
@@ -172,6 +176,7 @@ internal sealed class TimingListener : ReceiveActor
 {
     public TimingListener(long jobId, StageClock stages, TaskCompletionSource<JobResult> finished)
     {
+        Receive<JobAdmitted>(a => a.JobId == jobId, _ => stages.Admitted());
         Receive<JobStageChanged>(s => s.JobId == jobId, s =>
         {
             if (s.Finished) stages.Finished(s.Stage); else stages.Started(s.Stage);

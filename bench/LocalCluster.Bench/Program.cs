@@ -84,7 +84,7 @@ try
         await Task.Delay(100);
     }
     Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s");
-    Console.WriteLine($"API requests served: {server.Requests}");
+    Console.WriteLine($"API requests served: {server.Requests.Total}");
 }
 finally
 {

@@ -70,6 +70,21 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task Canceling_stops_the_script_runs_after_script_and_deletes_the_pod()
+    {
+        var run = await _harness.RunAsync("""
+            long:
+              script: [echo started-sleeping, sleep 60, echo never-reached]
+              after_script: [echo after-the-cancel]
+            """, "long", cancelWhenTraceHas: "started-sleeping\n");
+
+        AssertState(JobState.Canceled, run);
+        Assert.Contains("after-the-cancel", run.Trace);
+        Assert.DoesNotContain("never-reached\n", run.Trace);
+        await AssertNoPodLeftAsync();
+    }
+
+    [Fact]
     public async Task A_service_container_is_reached_on_localhost()
     {
         var port = Random.Shared.Next(20000, 40000);
@@ -187,21 +202,22 @@ public sealed class ExecEndToEndTests(ClusterFixture cluster)
         const int lines = 400;
         try
         {
+            // Every exec connection (log reader, stage waits) is dropped 1.2 s after it opens while the build prints for
+            // about 4 s: the log is read in several attaches, each resuming at the byte offset already received.
             var run = await _harness.RunAsync($$"""
                 chatty:
                   script:
-                    - i=1; while [ $i -le {{lines}} ]; do echo "line-$i-of-the-build"; i=$((i+1)); done
-                    - sleep 2
+                    - i=1; while [ $i -le {{lines}} ]; do echo "line-$i-of-the-build"; if [ $((i % 50)) -eq 0 ]; then sleep 0.5; fi; i=$((i+1)); done
                     - exit 3
-                """, "chatty", onStart: _ => cluster.Server.Faults = new FaultSettings { ExecDropAfterBytes = 2048 });
+                """, "chatty", onStart: _ => cluster.Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(1200) });
 
             AssertState(JobState.Failed, run);
             Assert.Equal(3, run.Result.ExitCode);
             for (var i = 1; i <= lines; i++)
             {
-                var line = $"line-{i}-of-the-build\n";
+                var line = $"\nline-{i}-of-the-build\n";
                 var first = run.Trace.IndexOf(line, StringComparison.Ordinal);
-                Assert.True(first >= 0, $"missing {line.Trim()}");
+                Assert.True(first >= 0, $"missing {line.Trim()}\n--- trace ---\n{run.Trace}");
                 Assert.Equal(-1, run.Trace.IndexOf(line, first + 1, StringComparison.Ordinal));
             }
         }

@@ -63,7 +63,7 @@ public sealed class JobHarness(ClusterFixture cluster)
         """;
 
     public async Task<JobRun> RunAsync(string yaml, string jobName, string? configToml = null, string? artifactsDir = null,
-        IReadOnlyList<ExecVariableFlag>? flags = null, Action<JobPayload>? onStart = null)
+        IReadOnlyList<ExecVariableFlag>? flags = null, Action<JobPayload>? onStart = null, string? cancelWhenTraceHas = null)
     {
         var parsed = CiFileParser.Parse(yaml, ".gitlab-ci.yml");
         Assert.True(parsed.IsSuccess, string.Join("\n", parsed.Errors));
@@ -74,15 +74,67 @@ public sealed class JobHarness(ClusterFixture cluster)
         var config = ConfigLoader.LoadText(configToml ?? Config(), "e2e.toml");
         Assert.True(config.IsValid, string.Join("\n", config.Errors));
         var options = new ExecutionOptions(RunnerIdentity.Current(), ExecHelper.ForThisProcess(), artifactsDir);
-        await using var session = ExecSession.Start(config.Settings!, ExecGateways.Create(cluster.Server.ClientConfiguration()), options,
-            DebugLog.Hocon);
+        var gateways = ExecGateways.Create(cluster.Server.ClientConfiguration());
+        await using var session = ExecSession.Start(config.Settings!,
+            DebugLog.Hocon.Length > 0 ? new LoggingGateways(gateways) : gateways, options, DebugLog.Hocon);
 
-        var trace = new MemoryStream();
+        using var graceful = new CancellationTokenSource();
+        var trace = new ObservedTrace(cancelWhenTraceHas, graceful);
         var sink = new ConsoleTraceSink(trace, TextWriter.Null, showProgress: false);
         using var timeout = new CancellationTokenSource(JobTimeout);
-        var run = session.RunAsync(payload, config.Settings!.Runners[0].Name, sink, abort: timeout.Token);
+        var run = session.RunAsync(payload, config.Settings!.Runners[0].Name, sink, graceful.Token, timeout.Token);
         onStart?.Invoke(payload);
         var result = await run;
         return new JobRun(result, Encoding.UTF8.GetString(trace.ToArray()), payload);
+    }
+}
+
+/// <summary>The trace in memory; cancels the job (gracefully, like a first Ctrl-C) once it contains a given text.</summary>
+internal sealed class ObservedTrace(string? cancelWhenTraceHas, CancellationTokenSource graceful) : MemoryStream
+{
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        base.Write(buffer);
+        if (cancelWhenTraceHas is not null && !graceful.IsCancellationRequested &&
+            Encoding.UTF8.GetString(ToArray()).Contains(cancelWhenTraceHas, StringComparison.Ordinal))
+        {
+            graceful.Cancel();
+        }
+    }
+}
+
+/// <summary>With SCHEDULER_E2E_LOG set, every exec's argv and outcome goes to the debug log.</summary>
+internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubernetesGatewayFactory
+{
+    public IKubernetesGateway For(Messages.Settings.RunnerEntry runner, string? bearerTokenOverwrite) =>
+        new Gateway(inner.For(runner, bearerTokenOverwrite));
+
+    private sealed class Gateway(IKubernetesGateway inner) : IKubernetesGateway
+    {
+        public Task<k8s.Models.V1Pod> CreatePodAsync(k8s.Models.V1Pod pod, CancellationToken ct) => inner.CreatePodAsync(pod, ct);
+        public Task<k8s.Models.V1Secret> CreateSecretAsync(k8s.Models.V1Secret secret, CancellationToken ct) => inner.CreateSecretAsync(secret, ct);
+        public Task<k8s.Models.V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => inner.ReadPodAsync(ns, name, ct);
+        public Task DeletePodAsync(string ns, string name, CancellationToken ct) => inner.DeletePodAsync(ns, name, ct);
+
+        public IAsyncEnumerable<(k8s.WatchEventType Type, k8s.Models.V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
+            inner.WatchPodsAsync(ns, labelSelector, ct);
+
+        public async Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+            Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct)
+        {
+            var shown = string.Join(' ', command.Select(a => a.Length > 60 ? a[..60] + "…" : a)).ReplaceLineEndings(" ");
+            Serilog.Log.Information("exec {Container}: {Command}", container, shown);
+            try
+            {
+                var code = await inner.ExecAsync(ns, pod, container, command, onStdout, ct);
+                Serilog.Log.Information("exec {Container} -> {Code}: {Command}", container, code, shown);
+                return code;
+            }
+            catch (Exception e)
+            {
+                Serilog.Log.Information("exec {Container} threw {Error}: {Command}", container, e.GetType().Name + " " + e.Message, shown);
+                throw;
+            }
+        }
     }
 }

@@ -50,6 +50,8 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private bool _finalizing;
     private bool _drainOnFinalize;
     private bool _restarted;
+    private bool _restarting;
+    private bool _traceFinished;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -113,6 +115,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         });
         Receive<TraceFinished>(_ =>
         {
+            _traceFinished = true;
             Context.Parent.Tell(new JobDone(_job.Id));
             Context.Stop(Self);
         });
@@ -176,10 +179,35 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         base.PostRestart(reason);
     }
 
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _restarting = true; // the pod stays: the next instance adopts it
+        base.PreRestart(reason, message);
+    }
+
     protected override void PostStop()
     {
         _cancel.Cancel();
         _cancel.Dispose();
+        if (!_restarting && !_traceFinished && _planResult.Plan is { } plan && _gateway is { } gateway)
+        {
+            // Stopped for good before the job finished (crashed too often, or the system is shutting down): do not
+            // leave the pod running. Fire and forget: nobody is left to hear the answer.
+            _ = DeleteQuietlyAsync(gateway, plan.Pod.Namespace, plan.Pod.PodName);
+        }
+    }
+
+    private static async Task DeleteQuietlyAsync(IKubernetesGateway gateway, string ns, string name)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await gateway.DeletePodAsync(ns, name, timeout.Token);
+        }
+        catch (Exception)
+        {
+            // best effort
+        }
     }
 
     private JobExecutionPlan Plan => _planResult.Plan!;

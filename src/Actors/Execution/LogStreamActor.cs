@@ -73,9 +73,6 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     public static IReadOnlyList<string> SecretsOf(JobPayload job) =>
         job.Variables.Where(v => v.Masked).Select(v => v.Value).Append(job.Token).ToList();
 
-    /// <summary>Raw bytes of the pod log received so far: where a new reader starts.</summary>
-    public long RawOffset => _rawOffset;
-
     protected override void PostStop() => StopReader();
 
     private void OnStartReading(StartReading start)

@@ -62,11 +62,14 @@ public static class PodStatus
         var name = pod.Metadata?.Name ?? "";
         var phase = string.IsNullOrEmpty(pod.Status?.Phase) ? "Pending" : pod.Status!.Phase;
         var text = new StringBuilder($"Waiting for pod {ns}/{name} to be running, status is {phase}\n");
+        var printed = new HashSet<string>();
         foreach (var condition in pod.Status?.Conditions ?? [])
         {
-            if (condition.Status != "True" && !string.IsNullOrEmpty(condition.Reason))
+            // Ready and ContainersReady usually say the same thing: print it once.
+            var line = $"\t{condition.Reason}: \"{condition.Message}\"\n";
+            if (condition.Status != "True" && !string.IsNullOrEmpty(condition.Reason) && printed.Add(line))
             {
-                text.Append('\t').Append(condition.Reason).Append(": \"").Append(condition.Message ?? "").Append("\"\n");
+                text.Append(line);
             }
         }
 

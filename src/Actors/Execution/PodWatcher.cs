@@ -31,9 +31,6 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    /// <summary>Watches started so far, for tests and metrics.</summary>
-    public int WatchesStarted { get; private set; }
-
     public PodWatcher(TimeSpan restartDelay)
     {
         _restartDelay = restartDelay;
@@ -132,7 +129,6 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         watch.Cancel?.Cancel();
         var cancel = watch.Cancel = new CancellationTokenSource();
         var generation = watch.Generation = ++_nextGeneration;
-        WatchesStarted++;
         var (gateway, self) = (watch.Gateway, Self);
         RunAsync().PipeTo(self);
         return;

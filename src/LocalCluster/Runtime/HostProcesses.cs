@@ -167,6 +167,36 @@ internal static partial class HostProcesses
         return children;
     }
 
+    /// <summary>A descendant of <paramref name="outerPid"/> that lives in other pid and mount namespaces than the runtime:
+    /// a process inside the container that <paramref name="outerPid"/> sandboxes, or null when there is none (yet).</summary>
+    public static int? InsideContainer(int outerPid)
+    {
+        var ownPid = Namespace("self", "pid");
+        var ownMount = Namespace("self", "mnt");
+        foreach (var pid in Descendants(outerPid, 1))
+        {
+            var id = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount)
+            {
+                return pid;
+            }
+        }
+        return null;
+    }
+
+    // "/proc/<pid>/ns/<kind>" reads as "pid:[4026531836]".
+    private static string? Namespace(string pid, string kind)
+    {
+        try
+        {
+            return new FileInfo($"/proc/{pid}/ns/{kind}").LinkTarget;
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A process counts as alive until it is gone or a zombie.</summary>
     public static bool IsAlive(int pid) => ReadStat(pid) is { State: not 'Z' and not 'X' };
 

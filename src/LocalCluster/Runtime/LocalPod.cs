@@ -359,7 +359,8 @@ internal sealed class LocalPod
                 hostPath = Path.Combine(hostPath, mount.SubPath);
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }
-            mounts.Add(new SandboxMount(hostPath, mount.MountPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
+            var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, path => new FileInfo(path).LinkTarget);
+            mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
         // Kubernetes: command replaces the entrypoint, args the cmd. A host "image" has no entrypoint and /bin/sh as cmd.
         var command = (container.Spec.Command ?? []).Concat(container.Spec.Args ?? []).Select(word => ContainerEnvironment.Expand(word, environment)).ToList();
@@ -450,6 +451,7 @@ internal sealed class LocalPod
         var container = SelectContainer(request.Container);
         SandboxSpec sandbox;
         IReadOnlyDictionary<string, string> environment;
+        int? outer;
         lock (_lock)
         {
             var phase = Phase();
@@ -463,13 +465,19 @@ internal sealed class LocalPod
             }
             sandbox = container.Sandbox with { Command = request.Command };
             environment = container.Environment;
+            outer = container.Process is { } running ? HostProcesses.PidOf(running) : null;
         }
 
-        var process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+        // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
+        // sandbox of its own with the same mounts, where background processes end with the exec.
+        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid) : null;
+        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
+        var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
         bool killNow;
         lock (_lock)
         {
             container.Execs.Add(process);
+            if (inside is not null) _joinedExecs.Add(process);
             killNow = _stopRequested || container.IsTerminated;
         }
         if (killNow) _ = HostProcesses.KillSandboxAsync(process);
@@ -493,9 +501,29 @@ internal sealed class LocalPod
         }
         finally
         {
-            lock (_lock) container.Execs.Remove(process);
+            lock (_lock)
+            {
+                container.Execs.Remove(process);
+                _joinedExecs.Remove(process);
+            }
             process.Dispose();
         }
+    }
+
+    // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.
+    private readonly HashSet<Process> _joinedExecs = [];
+
+    private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
+
+    // A container that has just started may not have entered its namespaces yet: a short wait, then null.
+    private static async Task<int?> InsideContainerAsync(int outerPid)
+    {
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            if (HostProcesses.InsideContainer(outerPid) is { } pid) return pid;
+            await Task.Delay(50);
+        }
+        return null;
     }
 
     private static Task CloseStdin(Process process)
@@ -568,10 +596,12 @@ internal sealed class LocalPod
     private async Task StopProcessesAsync(long gracePeriodSeconds)
     {
         List<Process> processes;
+        HashSet<Process> joined;
         lock (_lock)
         {
             _stopRequested = true;
             processes = AllProcesses();
+            joined = [.. _joinedExecs];
         }
         _stopping.Cancel();
         // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
@@ -586,7 +616,8 @@ internal sealed class LocalPod
             var signalled = new HashSet<int>();
             while (!exited.IsCompleted && DateTime.UtcNow < deadline)
             {
-                foreach (var pid in processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, commandDepth)).Where(signalled.Add))
+                var commands = processes.SelectMany(p => HostProcesses.PidOf(p) is { } pid ? HostProcesses.Descendants(pid, joined.Contains(p) ? 1 : commandDepth) : []);
+                foreach (var pid in commands.Where(signalled.Add))
                 {
                     HostProcesses.Signal(pid, HostProcesses.SigTerm);
                 }

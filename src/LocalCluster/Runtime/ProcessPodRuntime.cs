@@ -18,6 +18,9 @@ namespace Scheduler.LocalCluster.Runtime;
 /// new top-level paths (/builds, /scripts-…) stay in the sandbox; a missing mount point under an existing host directory
 /// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
+/// <item>Exec, when the runtime runs as root, joins the running container's mount, pid and UTS namespaces (nsenter), as
+/// in Kubernetes: a process it starts in the background survives the exec. Without root, each exec gets a sandbox of its
+/// own with the container's mounts, and its background processes end with it.</item>
 /// <item>Env values reach the process through its environment, never its argv.</item>
 /// </list>
 /// </remarks>

@@ -72,6 +72,42 @@ public static class SandboxCommand
         _ => throw new InvalidOperationException(InstallHint),
     };
 
+    /// <summary>
+    /// An exec into a running container, as Kubernetes does it: the command joins the mount, pid and UTS namespaces of
+    /// <paramref name="containerPid"/> (a process inside the container) with nsenter, so it sees the container's volumes,
+    /// and a process it leaves in the background outlives it, reparented to the container's init. Root only. The
+    /// command starts in the container's working directory, as its user, with the environment of the process.
+    /// </summary>
+    public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec)
+    {
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts", "--" };
+        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    /// <summary>
+    /// A mount path with the symlinks along it followed (e.g. <c>/var/run</c> → <c>/run</c>), as the kubelet follows them in
+    /// the container's root, which here is the host's: bubblewrap refuses to make mount points through a symlink.
+    /// <paramref name="linkTarget"/> reads a link (null when the path is not one).
+    /// </summary>
+    public static string ResolveLinks(string containerPath, Func<string, string?> linkTarget)
+    {
+        var resolved = "/";
+        foreach (var part in containerPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(resolved, part);
+            for (var hops = 0; hops < 40 && linkTarget(candidate) is { } target; hops++)
+            {
+                candidate = Path.GetFullPath(target.StartsWith('/') ? target : Path.Combine(Path.GetDirectoryName(candidate)!, target));
+            }
+            resolved = candidate;
+        }
+        return resolved;
+    }
+
     /// <summary>Parents are mounted before children so that a nested mountPath is not hidden by its parent's mount.</summary>
     public static IReadOnlyList<SandboxMount> OrderMounts(IEnumerable<SandboxMount> mounts) =>
         mounts.OrderBy(mount => mount.ContainerPath.TrimEnd('/').Count(c => c == '/')).ToList();

@@ -17,9 +17,10 @@ public static class ExecJobRun
     {
         var finished = new TaskCompletionSource<JobResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listener = system.ActorOf(ExecListener.Props(job.Id, sink, finished), $"exec-listener-{job.Id}");
+        // RunJob first: a cancellation that came before it is then delivered after it, from the same sender, in order.
+        supervisor.Tell(new RunJob(job, runnerName, listener));
         using var onGraceful = graceful.Register(() => supervisor.Tell(new CancelJob(job.Id, Graceful: true)));
         using var onAbort = abort.Register(() => supervisor.Tell(new CancelJob(job.Id, Graceful: false)));
-        supervisor.Tell(new RunJob(job, runnerName, listener));
 
         var abortedLongAgo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var onAbortTimer = abort.Register(() => _ = Task.Delay(AbortGrace).ContinueWith(_ => abortedLongAgo.TrySetResult()));

@@ -85,14 +85,25 @@ public static class ExecProgram
         }
     }
 
-    /// <summary>The reason on the final line: GitLab's failure reason with the job's own message.</summary>
-    public static string Reason(JobResult result) => result switch
+    /// <summary>The reason on the final line: the job's own message without its "ERROR: Job failed: " prefix, with GitLab's
+    /// failure reason, e.g. "exit code 3 (script_failure)".</summary>
+    public static string Reason(JobResult result)
     {
-        { State: JobState.Success } => "",
-        { FailureReason: { } reason, Message.Length: > 0 } => $"{reason}: {result.Message}",
-        { FailureReason: { } reason } => reason,
-        _ => result.Message,
-    };
+        if (result.State == JobState.Success)
+        {
+            return "";
+        }
+
+        const string prefix = "ERROR: Job failed: ";
+        var message = result.Message.StartsWith(prefix, StringComparison.Ordinal) ? result.Message[prefix.Length..] : result.Message;
+        return (message.Length, result.FailureReason) switch
+        {
+            (0, null) => "unknown reason",
+            (0, { } reason) => reason,
+            (_, null) => message,
+            (_, { } reason) => $"{message} ({reason})",
+        };
+    }
 
     // On the embedded cluster the helper is this very build; elsewhere the helper image brings `scheduler`.
     private static Actors.Scripts.HelperInvocation HelperInvocation(KubernetesConnectionSource source) =>

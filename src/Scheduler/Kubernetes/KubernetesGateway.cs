@@ -18,6 +18,7 @@ namespace Scheduler.Kubernetes;
 public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter) : IKubernetesGateway
 {
     private const int ReadBufferSize = 64 * 1024;
+    private const string ExecSubprotocol = "v4.channel.k8s.io";
 
     public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
     {
@@ -92,16 +93,21 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         WebSocket socket;
         try
         {
+            // The subprotocol is named: IKubernetes' default for it is null, which an API server refuses.
             socket = await client.WebSocketNamespacedPodExecAsync(pod, ns, command, container, stderr: true, stdin: false,
-                stdout: true, tty: false, cancellationToken: ct);
+                stdout: true, tty: false, webSocketSubProtocol: ExecSubprotocol, cancellationToken: ct);
         }
         catch (HttpOperationException e)
         {
             throw new KubernetesException($"exec in {ns}/{pod} ({container}) was refused: {(int)e.Response.StatusCode} {e.Response.Content}", e);
         }
-        catch (WebSocketException e)
+        catch (WebSocketException e) when (e.WebSocketErrorCode != WebSocketError.NotAWebSocket)
         {
             throw new ExecConnectionLostException($"exec in {ns}/{pod} ({container}) could not connect: {e.Message}", e);
+        }
+        catch (WebSocketException e)
+        {
+            throw new KubernetesException($"exec in {ns}/{pod} ({container}) was refused: {e.Message}", e);
         }
 
         using var demuxer = new StreamDemuxer(socket, StreamType.RemoteCommand, ownsSocket: true);

@@ -103,9 +103,16 @@ public sealed class PodStatusTests
     public void The_waiting_line_names_the_pod_its_phase_unmet_conditions_and_waiting_containers()
     {
         var pod = Pod("Pending", "ContainerCreating");
-        pod.Status.Conditions = [new V1PodCondition { Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "no nodes" }];
+        pod.Status.Conditions =
+        [
+            new V1PodCondition { Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "no nodes" },
+            new V1PodCondition { Type = "Ready", Status = "False", Reason = "ContainersNotReady", Message = "unready: [build]" },
+            new V1PodCondition { Type = "ContainersReady", Status = "False", Reason = "ContainersNotReady", Message = "unready: [build]" },
+            new V1PodCondition { Type = "Initialized", Status = "True" },
+        ];
 
-        Assert.Equal("Waiting for pod ns/p to be running, status is Pending\n\tUnschedulable: \"no nodes\"\n\tcontainer build: ContainerCreating: \"details\"\n",
+        Assert.Equal("Waiting for pod ns/p to be running, status is Pending\n\tUnschedulable: \"no nodes\"\n" +
+                     "\tContainersNotReady: \"unready: [build]\"\n\tcontainer build: ContainerCreating: \"details\"\n",
             PodStatus.WaitingLine(pod));
     }
 

@@ -415,6 +415,32 @@ public sealed class JobExecutionTests : TestKit
         Assert.Contains("after\n", trace);
     }
 
+    [Fact]
+    public async Task A_job_actor_that_keeps_crashing_is_stopped_and_its_job_fails_as_a_system_failure_freeing_its_slot()
+    {
+        Behave("step_script", "", null);
+        var runner = StartRunner();
+        var (listener, next) = (CreateTestProbe(), CreateTestProbe());
+        runner.Tell(new RunJob(Job(18), "k8s runner", listener));
+        runner.Tell(new RunJob(Job(19), "k8s runner", next));
+        await CallAsync("wait", "step_script");
+        var pod = _cluster.PodOf(18)!;
+
+        for (var crash = 1; crash <= 4; crash++)
+        {
+            Sys.ActorSelection("/user/runner/coordinator/job-18").Tell(Kill.Instance);
+            if (crash < 4)
+            {
+                await CallAsync("create-pod"); // restarted: it adopts its pod again
+            }
+        }
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(15));
+        Assert.Equal((JobState.Failed, FailureReasons.RunnerSystemFailure), (finished.Result.State, finished.Result.FailureReason));
+        Assert.Equal(new JobAdmitted(19, "k8s runner"), await next.ExpectMsgAsync<JobAdmitted>());
+        await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // not left running
+    }
+
     // ---- Masking and limits ----
 
     [Fact]

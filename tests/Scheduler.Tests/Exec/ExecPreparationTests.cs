@@ -84,7 +84,7 @@ public sealed class ExecPreparationTests : IDisposable
     [Fact]
     public async Task Uncommitted_changes_are_a_warning()
     {
-        await File.AppendAllTextAsync(Path.Combine(_repo, ".gitlab-ci.yml"), "# edited\n");
+        await File.AppendAllTextAsync(Path.Combine(_repo, ".gitlab-ci.yml"), "\n# edited\n");
 
         var result = await ExecPreparation.PrepareAsync(Request(), CancellationToken.None);
 
@@ -109,8 +109,11 @@ public sealed class ExecPreparationTests : IDisposable
 
     [Theory]
     [InlineData("Success", null, "", "")]
-    [InlineData("Failed", "script_failure", "ERROR: Job failed: exit code 3", "script_failure: ERROR: Job failed: exit code 3")]
-    [InlineData("Canceled", null, "canceled", "canceled")]
+    [InlineData("Failed", "script_failure", "ERROR: Job failed: exit code 3", "exit code 3 (script_failure)")]
+    [InlineData("Canceled", "job_canceled", "ERROR: Job failed: canceled", "canceled (job_canceled)")]
+    [InlineData("Failed", "runner_system_failure", "", "runner_system_failure")]
+    [InlineData("Failed", null, "pod vanished", "pod vanished")]
+    [InlineData("Failed", null, "", "unknown reason")]
     public void The_final_reason_combines_failure_reason_and_message(string state, string? reason, string message, string expected)
     {
         var result = new Messages.Protocol.JobResult(Enum.Parse<Messages.Protocol.JobState>(state), reason, null, message);

@@ -1,0 +1,41 @@
+using Scheduler.LocalCluster.Runtime;
+
+namespace Scheduler.LocalCluster.Tests.Runtime;
+
+public sealed class SandboxJoinTests
+{
+    private static SandboxSpec Spec(string? workingDir = null, long? user = null) => new()
+    {
+        Hostname = "pod", Mounts = [], Command = ["sh", "-c", "echo hi"], WorkingDir = workingDir, RunAsUser = user,
+    };
+
+    [Fact]
+    public void Exec_joins_the_containers_namespaces_in_its_working_directory() =>
+        Assert.Equal(["nsenter", "--target", "4321", "--mount", "--pid", "--uts", "--", "/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", "/work", "sh", "-c", "echo hi"],
+            SandboxCommand.BuildJoin(4321, Spec("/work")));
+
+    [Fact]
+    public void Exec_runs_as_the_containers_user() =>
+        Assert.Equal(["setpriv", "--reuid", "1000", "--regid", "0", "--clear-groups", "--", "/bin/sh"],
+            SandboxCommand.BuildJoin(7, Spec(user: 1000)).SkipWhile(word => word != "setpriv").Take(8));
+
+    [Theory]
+    [InlineData("/var/run/scheduler/job", "/run/scheduler/job")]
+    [InlineData("/builds", "/builds")]
+    [InlineData("/a/rel/x", "/a/target/x")]
+    [InlineData("/loop/x", "/loop/x")]
+    [InlineData("/chain/x", "/run/x")]
+    public void Mount_paths_follow_host_symlinks(string path, string expected)
+    {
+        var links = new Dictionary<string, string>
+        {
+            ["/var/run"] = "/run",
+            ["/a/rel"] = "target",
+            ["/chain"] = "/var/run",
+            ["/loop"] = "/loop",
+        };
+        var resolved = SandboxCommand.ResolveLinks(path, p => links.GetValueOrDefault(p));
+        // A link to itself stops after a bounded number of hops instead of looping.
+        Assert.Equal(expected, resolved);
+    }
+}

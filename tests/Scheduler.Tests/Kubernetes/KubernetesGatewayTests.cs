@@ -1,0 +1,231 @@
+using System.Text;
+using k8s;
+using k8s.Models;
+using Scheduler.Actors.Execution;
+using Scheduler.Kubernetes;
+using Scheduler.LocalCluster;
+using Scheduler.LocalCluster.Runtime;
+
+namespace Scheduler.Scheduler.Tests.Kubernetes;
+
+/// <summary>The real gateway against the in-process embedded cluster, whose pods are sandboxed host processes.</summary>
+public sealed class KubernetesGatewayTests : IAsyncLifetime
+{
+    private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "gateway-tests", Guid.NewGuid().ToString("N"));
+    private LocalClusterServer _server = null!;
+    private k8s.Kubernetes _client = null!;
+    private KubernetesGateway _gateway = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await LocalClusterServer.StartAsync(new LocalClusterOptions
+        {
+            StateDir = _stateDir,
+            RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
+        });
+        _client = new k8s.Kubernetes(_server.ClientConfiguration());
+        _gateway = new KubernetesGateway(_client, new ApiRateLimiter(100, 100));
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+        try
+        {
+            Directory.Delete(_stateDir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // best effort cleanup of a temp dir
+        }
+    }
+
+    private static V1Pod SleepingPod(string name, string label = "1") => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Labels = new Dictionary<string, string> { ["scheduler/job-id"] = label } },
+        Spec = new V1PodSpec
+        {
+            TerminationGracePeriodSeconds = 1,
+            Containers = [new V1Container { Name = "main", Image = "alpine:3", Command = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"] }],
+        },
+    };
+
+    private async Task<V1Pod> RunningPodAsync(string name)
+    {
+        await _gateway.CreatePodAsync(SleepingPod(name), CancellationToken.None);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var pod = await _gateway.ReadPodAsync("default", name, timeout.Token);
+            if (pod?.Status?.Phase == "Running")
+            {
+                return pod;
+            }
+
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    private async Task<(int Code, string Stdout, int Chunks)> ExecAsync(string pod, params string[] command)
+    {
+        var output = new StringBuilder();
+        var chunks = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var code = await _gateway.ExecAsync("default", pod, "main", command, chunk =>
+        {
+            output.Append(Encoding.UTF8.GetString(chunk.Span));
+            chunks++;
+            return Task.CompletedTask;
+        }, timeout.Token);
+        return (code, output.ToString(), chunks);
+    }
+
+    [Fact]
+    public async Task Create_twice_returns_the_existing_pod_read_of_a_missing_pod_is_null_and_delete_of_a_missing_pod_succeeds()
+    {
+        var created = await _gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
+        var again = await _gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
+
+        Assert.False(string.IsNullOrEmpty(created.Metadata.Uid));
+        Assert.Equal(created.Metadata.Uid, again.Metadata.Uid);
+        Assert.NotNull(await _gateway.ReadPodAsync("default", "p1", CancellationToken.None));
+        Assert.Null(await _gateway.ReadPodAsync("default", "nothing-here", CancellationToken.None));
+
+        await _gateway.DeletePodAsync("default", "p1", CancellationToken.None);
+        await _gateway.DeletePodAsync("default", "nothing-here", CancellationToken.None);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await _gateway.ReadPodAsync("default", "p1", timeout.Token) is not null)
+        {
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    [Fact]
+    public async Task Secrets_owned_by_the_pod_are_created_once_and_a_second_create_is_not_an_error()
+    {
+        var pod = await _gateway.CreatePodAsync(SleepingPod("p2"), CancellationToken.None);
+        var secret = new V1Secret
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "p2-job", NamespaceProperty = "default",
+                OwnerReferences = [new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = "p2", Uid = pod.Metadata.Uid }],
+            },
+            StringData = new Dictionary<string, string> { ["job-token"] = "t" },
+        };
+
+        var created = await _gateway.CreateSecretAsync(secret, CancellationToken.None);
+        await _gateway.CreateSecretAsync(secret, CancellationToken.None);
+
+        Assert.Equal("p2-job", created.Metadata.Name);
+        Assert.Equal(2, _server.Requests.Count("create", "secrets")); // the second got 409 AlreadyExists
+        var stored = await _client.CoreV1.ReadNamespacedSecretAsync("p2-job", "default");
+        Assert.Equal(pod.Metadata.Uid, stored.Metadata.OwnerReferences.Single().Uid);
+    }
+
+    [Fact]
+    public async Task The_watch_reports_pods_matching_the_label_selector()
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var seen = new List<string>();
+        var watching = Task.Run(async () =>
+        {
+            await foreach (var (type, pod) in _gateway.WatchPodsAsync("default", "scheduler/job-id=7", timeout.Token))
+            {
+                seen.Add($"{type} {pod.Metadata.Name}");
+                if (pod.Metadata.Name == "watched")
+                {
+                    return;
+                }
+            }
+        });
+        await Task.Delay(300);
+
+        await _gateway.CreatePodAsync(SleepingPod("unwatched", "8"), CancellationToken.None);
+        await _gateway.CreatePodAsync(SleepingPod("watched", "7"), CancellationToken.None);
+        await watching;
+
+        Assert.Equal("Added watched", seen[0]);
+        Assert.DoesNotContain(seen, s => s.EndsWith("unwatched", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Exec_returns_exit_codes_and_streams_stdout()
+    {
+        await RunningPodAsync("p3");
+
+        Assert.Equal(0, (await ExecAsync("p3", "sh", "-c", "true")).Code);
+        Assert.Equal(3, (await ExecAsync("p3", "sh", "-c", "echo to-stderr >&2; exit 3")).Code);
+        var streamed = await ExecAsync("p3", "sh", "-c", "echo first; sleep 1.5; echo second");
+        Assert.Equal((0, "first\nsecond\n"), (streamed.Code, streamed.Stdout));
+        Assert.True(streamed.Chunks >= 2, $"stdout came in {streamed.Chunks} chunk(s), not as it was written");
+    }
+
+    [Fact]
+    public async Task A_dropped_exec_connection_is_reported_as_lost_not_as_an_exit()
+    {
+        await RunningPodAsync("p4");
+        _server.Faults = new FaultSettings { ExecDropAfterBytes = 4 };
+
+        await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync("p4", "sh", "-c", "printf 0123456789; sleep 2"));
+
+        _server.Faults = FaultSettings.None;
+        Assert.Equal(0, (await ExecAsync("p4", "sh", "-c", "true")).Code);
+    }
+
+    [Theory]
+    [InlineData("{\"kind\":\"Status\",\"status\":\"Success\"}", 0)]
+    [InlineData("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"42\"}]}}", 42)]
+    [InlineData("", null)]
+    [InlineData("   ", null)]
+    [InlineData("{\"kind\":\"Sta", null)]
+    public void The_exit_code_comes_from_the_status_channel(string json, int? expected)
+    {
+        Assert.Equal(expected, KubernetesGateway.ExitCodeOf(json));
+    }
+
+    [Fact]
+    public void A_status_that_is_an_error_of_the_exec_itself_throws()
+    {
+        var e = Assert.Throws<KubernetesException>(() =>
+            KubernetesGateway.ExitCodeOf("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"InternalError\",\"message\":\"no such container\"}"));
+        Assert.Contains("no such container", e.Message);
+    }
+}
+
+public sealed class ApiRateLimiterTests
+{
+    private sealed class ManualTime : TimeProvider
+    {
+        public long Ticks { get; set; }
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+        public override long GetTimestamp() => Ticks;
+    }
+
+    [Fact]
+    public void A_burst_passes_at_once_and_later_requests_are_spaced_at_the_rate()
+    {
+        var time = new ManualTime();
+        var limiter = new ApiRateLimiter(requestsPerSecond: 2, burst: 2, time);
+
+        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
+        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
+        Assert.Equal(TimeSpan.FromSeconds(0.5), limiter.Reserve());
+        Assert.Equal(TimeSpan.FromSeconds(1), limiter.Reserve());
+
+        time.Ticks += TimeSpan.FromSeconds(10).Ticks; // the bucket refills, but never above the burst
+        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
+        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
+        Assert.Equal(TimeSpan.FromSeconds(0.5), limiter.Reserve());
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(-1, 1)]
+    [InlineData(1, 0)]
+    public void Nonsense_settings_are_refused(double rate, int burst)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ApiRateLimiter(rate, burst));
+    }
+}
