@@ -32,6 +32,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
 
     private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result);
     private sealed record FinalDone(UpdateJobResult Result);
+    private sealed record TouchDone(UpdateJobResult Result);
 
     private const string FlushTimer = "flush";
     private const string FinalTimer = "final";
@@ -50,6 +51,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private TimeSpan _interval;
     private bool _patchInFlight;
     private bool _finalInFlight;
+    private bool _touchInFlight;
     private bool _cancelSent;
     private bool _gitLabGaveUp;
     private string? _abortReason;
@@ -74,7 +76,8 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         });
         Receive<JobStageChanged>(stage => _log.Debug("job {0}: stage {1} {2}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started"));
         Receive<JobTraceChunk>(OnChunk);
-        Receive<Flush>(_ => SendPatch());
+        Receive<Flush>(_ => OnFlush());
+        Receive<TouchDone>(OnTouchDone);
         Receive<PatchDone>(OnPatchDone);
         Receive<JobFinished>(OnFinished);
         Receive<SendFinal>(_ => SendFinalUpdate());
@@ -117,6 +120,44 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         }
 
         _trace.Write(chunk.Bytes, (int)skip, chunk.Bytes.Length - (int)skip);
+    }
+
+    // With no new output, a PUT state=running keeps GitLab informed and brings back its Job-Status (cancellation).
+    private void OnFlush()
+    {
+        if (_finished is null && !_patchInFlight && !_touchInFlight && !_gitLabGaveUp && _upload.Next(Available) is null)
+        {
+            _touchInFlight = true;
+            _client.UpdateJobAsync(_job.Id, _job.Token, new JobUpdate(GitLabJobState.Running), _stopping.Token)
+                .PipeTo(Self, success: r => new TouchDone(r),
+                    failure: e => new TouchDone(new UpdateJobResult(UpdateOutcome.Failed, 0, null, null, e.Message)));
+            return;
+        }
+
+        SendPatch();
+    }
+
+    private void OnTouchDone(TouchDone done)
+    {
+        _touchInFlight = false;
+        var result = done.Result;
+        if (result.Outcome == UpdateOutcome.Abort)
+        {
+            GiveUp($"GitLab stopped the job ({result.StatusCode} {result.JobStatus})");
+            return;
+        }
+
+        RequestCancelIfAsked(result.CancelRequested);
+    }
+
+    private void RequestCancelIfAsked(bool cancelRequested)
+    {
+        if (cancelRequested && !_cancelSent)
+        {
+            _cancelSent = true;
+            _log.Info("job {0}: GitLab asks to cancel it", _job.Id);
+            _supervisor.Tell(new CancelJob(_job.Id, Graceful: true));
+        }
     }
 
     private void SendPatch()
@@ -170,12 +211,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 break;
         }
 
-        if (result.CancelRequested && !_cancelSent)
-        {
-            _cancelSent = true;
-            _log.Info("job {0}: GitLab asks to cancel it", _job.Id);
-            _supervisor.Tell(new CancelJob(_job.Id, Graceful: true));
-        }
+        RequestCancelIfAsked(result.CancelRequested);
 
         // While the job runs, a partial patch waits for the timer; full patches, resends and the rest after the end go at once.
         var backlog = Available - _upload.Confirmed;
