@@ -23,6 +23,34 @@ public sealed class RunClusterFixture : IAsyncLifetime
 
     public LocalClusterServer Server { get; private set; } = null!;
 
+    /// <summary>A kubeconfig for the embedded cluster with a token user (KubernetesClient refuses a user without credentials;
+    /// the embedded cluster accepts any token).</summary>
+    public string WriteKubeconfig()
+    {
+        var path = Path.Combine(NewDirectory("kube"), "kubeconfig");
+        File.WriteAllText(path, $$"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: embedded
+              cluster:
+                server: {{Server.ClientConfiguration().Host}}
+            users:
+            - name: tests
+              user:
+                token: run-tests
+            contexts:
+            - name: embedded
+              context:
+                cluster: embedded
+                user: tests
+            current-context: embedded
+            """);
+        return path;
+    }
+
+    public string NewDirectory(string name) => Directory.CreateDirectory(Path.Combine(_root, $"{name}-{Guid.NewGuid():N}")).FullName;
+
     public async Task InitializeAsync() =>
         Server = await EmbeddedCluster.StartAsync(Path.Combine(_root, "cluster"), CancellationToken.None,
             new NodeSettings { MissingImages = [MissingImagePrefix + "*"] });
