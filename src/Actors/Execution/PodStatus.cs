@@ -26,7 +26,8 @@ public static class PodStatus
         var phase = pod.Status?.Phase ?? "";
         switch (phase)
         {
-            case "Running":
+            case "Running" when (pod.Status?.ContainerStatuses ?? []).All(c => c.Ready):
+                // As GitLab Runner today: the containers must be ready too, not only the pod's phase Running.
                 return new PodVerdict.Running();
             case "Succeeded":
                 return new PodVerdict.Failed(FailureReasons.RunnerSystemFailure, "pod already succeeded before it begins running");

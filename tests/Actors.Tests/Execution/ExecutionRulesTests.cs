@@ -71,6 +71,7 @@ public sealed class PodStatusTests
 
     [Theory]
     [InlineData("Running", null, false, "running", null)]
+    [InlineData("Running", "ContainerCreating", false, "waiting", null)] // a container not ready yet
     [InlineData("Pending", null, false, "waiting", null)]
     [InlineData("Pending", "ContainerCreating", false, "waiting", null)]
     [InlineData("Pending", "ErrImagePull", false, "failed", FailureReasons.ImagePullFailure)]

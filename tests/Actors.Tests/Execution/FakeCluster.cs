@@ -387,8 +387,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
     }
 
+    /// <summary>Every call in the order received.</summary>
+    public ConcurrentQueue<GatewayCall> History { get; } = new();
+
     private void Record(string kind, string detail)
     {
+        History.Enqueue(new GatewayCall(kind, detail));
         _counts.AddOrUpdate(kind, 1, (_, n) => n + 1);
         Probe.Tell(new GatewayCall(kind, detail));
     }

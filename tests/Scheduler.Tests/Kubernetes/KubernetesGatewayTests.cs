@@ -58,7 +58,7 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
         while (true)
         {
             var pod = await _gateway.ReadPodAsync("default", name, timeout.Token);
-            if (pod?.Status?.Phase == "Running")
+            if (pod?.Status?.Phase == "Running" && (pod.Status.ContainerStatuses ?? []).All(c => c.Ready))
             {
                 return pod;
             }
