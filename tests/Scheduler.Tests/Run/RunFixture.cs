@@ -152,10 +152,12 @@ public abstract class RunHostTest(RunClusterFixture cluster) : IAsyncLifetime
     protected static Task WaitFinishedAsync(FakeJob job, int seconds = 60) =>
         WaitUntilAsync(() => job.IsFinished, TimeSpan.FromSeconds(seconds), $"job {job.Id} to finish (status {job.Status})");
 
-    protected async Task<int> PodCountAsync()
+    /// <param name="activeOnly">Leave out pods already being deleted (a finished job's pod may still be terminating).</param>
+    protected async Task<int> PodCountAsync(bool activeOnly = false)
     {
         using var client = new k8s.Kubernetes(cluster.Server.ClientConfiguration());
-        return (await client.CoreV1.ListNamespacedPodAsync("default")).Items.Count;
+        return (await client.CoreV1.ListNamespacedPodAsync("default")).Items
+            .Count(p => !activeOnly || p.Metadata.DeletionTimestamp is null);
     }
 
     protected async Task AssertNoPodLeftAsync()

@@ -130,7 +130,7 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
         while (!jobs.All(j => j.IsFinished))
         {
             most = Math.Max(most, (await host.StatusAsync()).Sum(s => s.RunningJobs.Count));
-            most = Math.Max(most, await PodCountAsync());
+            most = Math.Max(most, await PodCountAsync(activeOnly: true));
             await Task.Delay(100);
         }
 
