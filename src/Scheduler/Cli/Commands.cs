@@ -14,5 +14,6 @@ internal static class Commands
         yield return VerifyCommand.Create();
         yield return ExecCommand.Create();
         yield return HelperCommand.Create();
+        yield return RunCommand.Create();
     }
 }

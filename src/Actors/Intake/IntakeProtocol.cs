@@ -1,0 +1,67 @@
+using Akka.Actor;
+using Scheduler.Messages.Jobs;
+
+namespace Scheduler.Actors.Intake;
+
+/// <summary>What one request for work gave.</summary>
+public abstract record JobRequestOutcome
+{
+    /// <summary>A job, already acknowledged to the job source (GitLab's two-phase commit: <c>PUT state=running</c>).</summary>
+    public sealed record Received(JobPayload Job) : JobRequestOutcome;
+
+    /// <summary>Nothing to do now: ask again after <c>check_interval</c>.</summary>
+    public sealed record NoJob : JobRequestOutcome;
+
+    /// <summary>The runner's credentials were refused: the entry is unhealthy.</summary>
+    public sealed record Forbidden(string Message) : JobRequestOutcome;
+
+    /// <summary>Ask again after <paramref name="Delay"/> (server-chosen or backoff).</summary>
+    public sealed record Retry(TimeSpan Delay, string Message) : JobRequestOutcome;
+
+    /// <summary>Something else went wrong (e.g. a job that could not be acknowledged); ask again after <c>check_interval</c>.</summary>
+    public sealed record Failed(string Message) : JobRequestOutcome;
+}
+
+/// <summary>The port through which an intake asks for work (GitLab's <c>POST /jobs/request</c> in production).
+/// Calls are never concurrent for one source.</summary>
+public interface IJobSource
+{
+    Task<JobRequestOutcome> RequestJobAsync(CancellationToken ct);
+}
+
+/// <summary>Makes the per-job listener (the trace sink) that receives the job's progress from the actor tree.</summary>
+public interface IJobListenerFactory
+{
+    /// <param name="supervisor">Where the listener sends <c>CancelJob</c> when the job source asks for it.</param>
+    Props ListenerProps(JobPayload job, string runnerName, IActorRef supervisor);
+}
+
+/// <summary>How many jobs an intake may have at once and how often it asks. <paramref name="Limit"/> 0 means only
+/// <paramref name="Concurrent"/> bounds it.</summary>
+public sealed record IntakeLimits(int Concurrent, int Limit, TimeSpan CheckInterval)
+{
+    public int MaxJobs => Limit > 0 ? Math.Min(Limit, Math.Max(1, Concurrent)) : Math.Max(1, Concurrent);
+}
+
+/// <summary>Applies new limits (a config reload); they bound new admissions only.</summary>
+public sealed record UpdateIntakeLimits(IntakeLimits Limits);
+
+/// <summary>Stop asking for work; running jobs go on.</summary>
+public sealed record StopAsking
+{
+    public static readonly StopAsking Instance = new();
+}
+
+/// <summary>Fail every running job of the intake with <paramref name="FailureReason"/> and delete its pod.</summary>
+public sealed record AbortRunningJobs(string FailureReason);
+
+/// <summary>To a listener: cancel the job at once and report it as failed with <paramref name="FailureReason"/>.</summary>
+public sealed record AbortJob(string FailureReason);
+
+public sealed record GetIntakeStatus
+{
+    public static readonly GetIntakeStatus Instance = new();
+}
+
+/// <summary>An intake's state: <paramref name="Healthy"/> false after its credentials were refused.</summary>
+public sealed record IntakeStatus(string RunnerName, bool Healthy, bool Asking, IReadOnlyList<long> RunningJobs);

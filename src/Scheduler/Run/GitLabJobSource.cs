@@ -1,0 +1,67 @@
+using Scheduler.Actors.Intake;
+using Scheduler.GitLab;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Run;
+
+/// <summary>
+/// The job source of one runner entry: <c>POST /jobs/request</c>, and on a 201 the two-phase commit's <c>PUT state=running</c>
+/// before the job is handed on. Keeps <c>X-GitLab-Last-Update</c> and the count of consecutive retries for the backoff.
+/// The intake never calls it concurrently.
+/// </summary>
+public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : IJobSource
+{
+    private string? _lastUpdate;
+    private int _retries;
+
+    public async Task<JobRequestOutcome> RequestJobAsync(CancellationToken ct)
+    {
+        var result = await client.RequestJobAsync(runner.Token, _lastUpdate, ct);
+        if (result is not RequestJobResult.Retry)
+        {
+            _retries = 0;
+        }
+
+        switch (result)
+        {
+            case RequestJobResult.Received received:
+                _lastUpdate = received.LastUpdate ?? _lastUpdate;
+                return await AcknowledgeAsync(received, ct);
+            case RequestJobResult.NoJob noJob:
+                _lastUpdate = noJob.LastUpdate ?? _lastUpdate;
+                return new JobRequestOutcome.NoJob();
+            case RequestJobResult.Forbidden forbidden:
+                return new JobRequestOutcome.Forbidden(forbidden.Message);
+            case RequestJobResult.Retry retry:
+                _retries++;
+                return new JobRequestOutcome.Retry(retry.Delay(_retries), $"{retry.StatusCode}: {retry.Message}");
+            case RequestJobResult.Failed failed:
+                return new JobRequestOutcome.Failed($"{failed.StatusCode}: {failed.Message}");
+            default:
+                return new JobRequestOutcome.Failed("unexpected answer");
+        }
+    }
+
+    // Two-phase commit: GitLab holds the job for this runner only once it is told the job is running. A short retry
+    // covers a transient failure; a refusal means GitLab gave the job up (canceled, or picked by another runner).
+    private async Task<JobRequestOutcome> AcknowledgeAsync(RequestJobResult.Received received, CancellationToken ct)
+    {
+        var job = received.Job;
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            var update = await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(JobState.Running), ct);
+            switch (update.Outcome)
+            {
+                case UpdateOutcome.Accepted:
+                case UpdateOutcome.TryAgain:
+                    return new JobRequestOutcome.Received(job);
+                case UpdateOutcome.Abort:
+                    return new JobRequestOutcome.Failed($"job {job.Id} was refused on start ({update.StatusCode}); not run");
+            }
+
+            await Task.Delay(Backoff.Delay(attempt, null), ct);
+        }
+
+        return new JobRequestOutcome.Failed($"job {job.Id} could not be marked running; not run");
+    }
+}

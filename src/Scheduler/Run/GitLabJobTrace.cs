@@ -1,0 +1,328 @@
+using Akka.Actor;
+using Akka.Event;
+using Scheduler.Actors.Intake;
+using Scheduler.GitLab;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Metrics;
+using GitLabJobState = Scheduler.GitLab.JobState;
+using ProtocolJobState = Scheduler.Messages.Protocol.JobState;
+
+namespace Scheduler.Run;
+
+/// <summary>
+/// The listener of one job: keeps its trace, sends it to GitLab in patches of at most 1 MiB every trace update interval
+/// (GitLab's <c>X-GitLab-Trace-Update-Interval</c>, default 3 s), resends from GitLab's offset after a 416, follows
+/// <c>Job-Status</c> (canceling → graceful cancel; canceled/failed/403 → cancel at once), and on <see cref="JobFinished"/>
+/// sends the rest of the trace and then the final update (state, failure_reason, exit_code, checksum, byte size),
+/// retried until GitLab accepts or clearly refuses it. It stops itself then, which frees the intake's slot.
+/// Every GitLab call runs outside the mailbox and comes back through PipeTo.
+/// </summary>
+public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
+{
+    private sealed record Flush
+    {
+        public static readonly Flush Instance = new();
+    }
+
+    private sealed record SendFinal
+    {
+        public static readonly SendFinal Instance = new();
+    }
+
+    private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result);
+    private sealed record FinalDone(UpdateJobResult Result);
+    private sealed record TouchDone(UpdateJobResult Result);
+
+    private const string FlushTimer = "flush";
+    private const string FinalTimer = "final";
+    private const int MaxFinalAttempts = 30;
+    public static readonly TimeSpan DefaultUpdateInterval = TimeSpan.FromSeconds(3);
+
+    private readonly JobPayload _job;
+    private readonly string _runnerName;
+    private readonly IActorRef _supervisor;
+    private readonly GitLabClient _client;
+    private readonly RunnerMetrics? _metrics;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly MemoryStream _trace = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private TraceUploadState _upload = TraceUploadState.Start;
+    private TimeSpan _interval;
+    private bool _patchInFlight;
+    private bool _finalInFlight;
+    private bool _touchInFlight;
+    private bool _cancelSent;
+    private bool _gitLabGaveUp;
+    private string? _abortReason;
+    private JobFinished? _finished;
+    private DateTimeOffset? _admittedAt;
+    private int _finalAttempts;
+
+    public GitLabJobTrace(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
+        TimeSpan updateInterval)
+    {
+        _job = job;
+        _runnerName = runnerName;
+        _supervisor = supervisor;
+        _client = client;
+        _metrics = metrics;
+        _interval = updateInterval;
+
+        Receive<JobAdmitted>(_ =>
+        {
+            _admittedAt = DateTimeOffset.UtcNow;
+            _metrics?.JobStarted(_runnerName);
+        });
+        Receive<JobStageChanged>(stage => _log.Debug("job {0}: stage {1} {2}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started"));
+        Receive<JobTraceChunk>(OnChunk);
+        Receive<Flush>(_ => OnFlush());
+        Receive<TouchDone>(OnTouchDone);
+        Receive<PatchDone>(OnPatchDone);
+        Receive<JobFinished>(OnFinished);
+        Receive<SendFinal>(_ => SendFinalUpdate());
+        Receive<FinalDone>(OnFinalDone);
+        Receive<AbortJob>(abort =>
+        {
+            _abortReason = abort.FailureReason;
+            _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
+        TimeSpan? updateInterval = null) =>
+        Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, updateInterval ?? DefaultUpdateInterval));
+
+    protected override void PreStart() => Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        _trace.Dispose();
+    }
+
+    private long Available => _trace.Length;
+
+    private void OnChunk(JobTraceChunk chunk)
+    {
+        // Chunks are contiguous from 0; a resend of bytes already held (a restart upstream) is skipped.
+        var skip = Available - chunk.Offset;
+        if (chunk.Offset > Available || skip >= chunk.Bytes.Length)
+        {
+            if (chunk.Offset > Available)
+            {
+                _log.Warning("job {0}: trace chunk at {1} leaves a gap after {2}; dropped", _job.Id, chunk.Offset, Available);
+            }
+
+            return;
+        }
+
+        _trace.Write(chunk.Bytes, (int)skip, chunk.Bytes.Length - (int)skip);
+    }
+
+    // With no new output, a PUT state=running keeps GitLab informed and brings back its Job-Status (cancellation).
+    private void OnFlush()
+    {
+        if (_finished is null && !_patchInFlight && !_touchInFlight && !_gitLabGaveUp && _upload.Next(Available) is null)
+        {
+            _touchInFlight = true;
+            _client.UpdateJobAsync(_job.Id, _job.Token, new JobUpdate(GitLabJobState.Running), _stopping.Token)
+                .PipeTo(Self, success: r => new TouchDone(r),
+                    failure: e => new TouchDone(new UpdateJobResult(UpdateOutcome.Failed, 0, null, null, e.Message)));
+            return;
+        }
+
+        SendPatch();
+    }
+
+    private void OnTouchDone(TouchDone done)
+    {
+        _touchInFlight = false;
+        var result = done.Result;
+        if (result.Outcome == UpdateOutcome.Abort)
+        {
+            GiveUp($"GitLab stopped the job ({result.StatusCode} {result.JobStatus})");
+            return;
+        }
+
+        RequestCancelIfAsked(result.CancelRequested);
+    }
+
+    private void RequestCancelIfAsked(bool cancelRequested)
+    {
+        if (cancelRequested && !_cancelSent)
+        {
+            _cancelSent = true;
+            _log.Info("job {0}: GitLab asks to cancel it", _job.Id);
+            _supervisor.Tell(new CancelJob(_job.Id, Graceful: true));
+        }
+    }
+
+    private void SendPatch()
+    {
+        if (_patchInFlight || _gitLabGaveUp)
+        {
+            return;
+        }
+
+        if (_upload.Next(Available) is not { } patch)
+        {
+            if (_finished is not null && !_finalInFlight)
+            {
+                SendFinalUpdate();
+            }
+
+            return;
+        }
+
+        _patchInFlight = true;
+        var content = _trace.GetBuffer().AsMemory((int)patch.Start, patch.Length).ToArray();
+        _client.PatchTraceAsync(_job.Id, _job.Token, patch.Start, content, cancellationToken: _stopping.Token)
+            .PipeTo(Self, success: result => new PatchDone(patch, result),
+                failure: e => new PatchDone(patch, new PatchTraceResult(PatchOutcome.Failed, 0, null, null, null, e.Message)));
+    }
+
+    private void OnPatchDone(PatchDone done)
+    {
+        _patchInFlight = false;
+        var result = done.Result;
+        AdoptInterval(result.UpdateInterval);
+        switch (result.Outcome)
+        {
+            case PatchOutcome.Accepted:
+                _upload = _upload.Accepted(done.Patch);
+                break;
+            case PatchOutcome.RangeMismatch when result.Offset is { } offset:
+                _log.Info("job {0}: GitLab holds {1} trace bytes; resending from there", _job.Id, offset);
+                _upload = _upload.RangeMismatch(offset);
+                if (_upload.IsAhead(Available))
+                {
+                    _upload = _upload.Reset();
+                }
+
+                break;
+            case PatchOutcome.Abort:
+                GiveUp($"GitLab stopped the job ({result.StatusCode} {result.JobStatus})");
+                return;
+            default:
+                _log.Warning("job {0}: trace patch failed ({1}: {2}); retrying", _job.Id, result.StatusCode, result.Message);
+                break;
+        }
+
+        RequestCancelIfAsked(result.CancelRequested);
+
+        // While the job runs, a partial patch waits for the timer; full patches, resends and the rest after the end go at once.
+        var backlog = Available - _upload.Confirmed;
+        if (result.Outcome == PatchOutcome.RangeMismatch ||
+            (result.Outcome == PatchOutcome.Accepted && (_finished is not null || backlog >= TraceUploadState.MaxPatchBytes)))
+        {
+            SendPatch();
+        }
+    }
+
+    private void OnFinished(JobFinished finished)
+    {
+        var result = finished.Result;
+        if (_abortReason is not null && result.State != ProtocolJobState.Success)
+        {
+            result = result with { State = ProtocolJobState.Failed, FailureReason = _abortReason };
+        }
+
+        _finished = finished with { Result = result };
+        _metrics?.JobFinished(_runnerName, _admittedAt is { } at ? DateTimeOffset.UtcNow - at : TimeSpan.Zero,
+            result.State == ProtocolJobState.Success ? null : result.FailureReason ?? "unknown_failure");
+        if (_gitLabGaveUp)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        SendPatch();
+    }
+
+    private void SendFinalUpdate()
+    {
+        if (_finished is null || _finalInFlight || _gitLabGaveUp)
+        {
+            return;
+        }
+
+        if (_upload.Next(Available) is not null)
+        {
+            SendPatch();
+            return;
+        }
+
+        _finalInFlight = true;
+        _finalAttempts++;
+        var result = _finished.Result;
+        var checksum = TraceChecksum.Of(_trace.GetBuffer().AsSpan(0, (int)Available));
+        var update = result.State == ProtocolJobState.Success
+            ? new JobUpdate(GitLabJobState.Success, Checksum: checksum, ByteSize: Available)
+            : new JobUpdate(GitLabJobState.Failed, GitLabFailureReason(result), result.ExitCode ?? 0, checksum, Available);
+        _client.UpdateJobAsync(_job.Id, _job.Token, update, _stopping.Token)
+            .PipeTo(Self, success: r => new FinalDone(r),
+                failure: e => new FinalDone(new UpdateJobResult(UpdateOutcome.Failed, 0, null, null, e.Message)));
+    }
+
+    private void OnFinalDone(FinalDone done)
+    {
+        _finalInFlight = false;
+        var result = done.Result;
+        AdoptInterval(result.UpdateInterval);
+        switch (result.Outcome)
+        {
+            case UpdateOutcome.Accepted:
+                _log.Info("job {0}: final state accepted by GitLab", _job.Id);
+                Context.Stop(Self);
+                return;
+            case UpdateOutcome.Abort:
+                _log.Warning("job {0}: GitLab refused the final update ({1}: {2})", _job.Id, result.StatusCode, result.Message);
+                Context.Stop(Self);
+                return;
+            case UpdateOutcome.TraceValidationFailed:
+                _upload = _upload.Reset();
+                SendPatch();
+                return;
+        }
+
+        if (_finalAttempts >= MaxFinalAttempts)
+        {
+            _log.Error("job {0}: the final update did not land after {1} attempts; giving up", _job.Id, _finalAttempts);
+            Context.Stop(Self);
+            return;
+        }
+
+        var delay = result.Outcome == UpdateOutcome.TryAgain ? _interval : Backoff.Delay(_finalAttempts, null);
+        Timers.StartSingleTimer(FinalTimer, SendFinal.Instance, delay);
+    }
+
+    // GitLab said the job is over (canceled, failed, or the token is gone): stop it at once and send nothing more.
+    private void GiveUp(string why)
+    {
+        _gitLabGaveUp = true;
+        Timers.Cancel(FlushTimer);
+        _log.Info("job {0}: {1}; canceling", _job.Id, why);
+        _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
+        if (_finished is not null)
+        {
+            Context.Stop(Self);
+        }
+    }
+
+    private void AdoptInterval(TimeSpan? interval)
+    {
+        if (interval is { } given && given > TimeSpan.Zero && given != _interval)
+        {
+            _interval = given;
+            Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
+        }
+    }
+
+    // GitLab knows no "job_canceled" failure reason: a job canceled on the runner's side is reported as runner_system_failure
+    // only when the runner aborted it; otherwise the reason the tree gave.
+    private static string? GitLabFailureReason(JobResult result) =>
+        result.FailureReason == FailureReasons.JobCanceled ? "unknown_failure" : result.FailureReason;
+}

@@ -1,0 +1,231 @@
+using System.Text.RegularExpressions;
+using Akka.Actor;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Intake;
+using Scheduler.GitLab;
+using Scheduler.Hosting;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+using Scheduler.Metrics;
+
+namespace Scheduler.Run;
+
+/// <summary>What the run host needs besides the config: the Kubernetes port, how jobs execute, and GitLab's HTTP client.</summary>
+public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, ExecutionOptions Execution, HttpClient Http, RunnerIdentity Identity,
+    string SystemId)
+{
+    public RunnerMetrics? Metrics { get; init; }
+
+    /// <summary>HOCON over the base file (tests use it for quieter logs).</summary>
+    public string HoconOverrides { get; init; } = "";
+
+    /// <summary>How often an entry whose token was refused asks again.</summary>
+    public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The trace update interval until GitLab sets one.</summary>
+    public TimeSpan TraceUpdateInterval { get; init; } = GitLabJobTrace.DefaultUpdateInterval;
+
+    /// <summary>How long aborted jobs may take to report after <c>shutdown_timeout</c>.</summary>
+    public TimeSpan AbortGrace { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>
+/// <c>scheduler run</c> without the process around it: an ActorSystem with the RunnerSupervisor (<c>/user/runner</c>) and one
+/// JobIntake per <c>[[runners]]</c> entry (<c>/user/intake-&lt;name&gt;</c>, siblings of the supervisor). Stopping is explicit:
+/// <see cref="StopGracefullyAsync"/> (SIGQUIT) or <see cref="StopAsync"/> (SIGTERM/SIGINT); <see cref="Reload"/> applies new limits.
+/// </summary>
+public sealed class RunHost : IAsyncDisposable
+{
+    private readonly RunHostOptions _options;
+    private readonly Dictionary<string, IActorRef> _intakes;
+    private GlobalSettings _settings;
+
+    private RunHost(ActorSystem system, IActorRef supervisor, Dictionary<string, IActorRef> intakes, GlobalSettings settings,
+        RunHostOptions options, IReadOnlyList<string> problems)
+    {
+        System = system;
+        Supervisor = supervisor;
+        _intakes = intakes;
+        _settings = settings;
+        _options = options;
+        Problems = problems;
+    }
+
+    public ActorSystem System { get; }
+    public IActorRef Supervisor { get; }
+
+    /// <summary>Runner entries that could not start (e.g. an unusable URL), one line each.</summary>
+    public IReadOnlyList<string> Problems { get; }
+
+    public IReadOnlyCollection<string> RunnerNames => _intakes.Keys;
+
+    public static RunHost Start(GlobalSettings settings, RunHostOptions options)
+    {
+        var system = SchedulerActorSystem.Create("scheduler", options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
+        var supervisor = system.ActorOf(RunnerSupervisor.Props(settings, options.Gateways, options.Execution), "runner");
+        var intakes = new Dictionary<string, IActorRef>(StringComparer.Ordinal);
+        var problems = new List<string>();
+        var index = 0;
+        foreach (var runner in settings.Runners)
+        {
+            index++;
+            if (intakes.ContainsKey(runner.Name))
+            {
+                problems.Add($"runner \"{runner.Name}\": the name is used twice; only the first entry runs");
+                continue;
+            }
+
+            if (!GitLabUrl.TryApiBase(runner.Url, out var apiBase, out var error))
+            {
+                problems.Add($"runner \"{runner.Name}\": {error}");
+                continue;
+            }
+
+            var client = new GitLabClient(options.Http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
+            {
+                Metrics = options.Metrics,
+                MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
+            });
+            var intake = system.ActorOf(JobIntake.Props(runner.Name, LimitsOf(settings, runner), new GitLabJobSource(client, runner),
+                new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval), supervisor, options.UnhealthyInterval),
+                IntakeName(runner.Name, index));
+            intakes[runner.Name] = intake;
+        }
+
+        var host = new RunHost(system, supervisor, intakes, settings, options, problems);
+        host.PublishLimits();
+        return host;
+    }
+
+    /// <summary>The actor name of an entry's intake: <c>intake-</c> and the name with characters Akka refuses replaced.</summary>
+    public static string IntakeName(string runnerName, int index)
+    {
+        var safe = Regex.Replace(runnerName, @"[^A-Za-z0-9\-_.]", "-");
+        return safe.Length == 0 ? $"intake-{index}" : $"intake-{safe}-{index}";
+    }
+
+    public static IntakeLimits LimitsOf(GlobalSettings settings, RunnerEntry runner) =>
+        new(settings.Concurrent, runner.Limit, TimeSpan.FromSeconds(Math.Max(1, settings.CheckInterval)));
+
+    /// <summary>Applies a reloaded config: new <c>concurrent</c>, <c>limit</c> and <c>check_interval</c> bound new admissions.
+    /// Entries added or removed take effect on restart only; they are returned as notes.</summary>
+    public IReadOnlyList<string> Reload(GlobalSettings settings)
+    {
+        var notes = new List<string>();
+        foreach (var runner in settings.Runners)
+        {
+            if (_intakes.TryGetValue(runner.Name, out var intake))
+            {
+                intake.Tell(new UpdateIntakeLimits(LimitsOf(settings, runner)));
+            }
+            else
+            {
+                notes.Add($"runner \"{runner.Name}\" is new: it starts with the next restart");
+            }
+        }
+
+        foreach (var name in _intakes.Keys.Where(n => settings.Runners.All(r => r.Name != n)))
+        {
+            notes.Add($"runner \"{name}\" was removed: it stops with the next restart");
+        }
+
+        _settings = settings;
+        PublishLimits();
+        return notes;
+    }
+
+    public async Task<IReadOnlyList<IntakeStatus>> StatusAsync(CancellationToken ct = default)
+    {
+        var asks = _intakes.Values.Select(i => i.Ask<IntakeStatus>(GetIntakeStatus.Instance, TimeSpan.FromSeconds(5), ct));
+        return await Task.WhenAll(asks);
+    }
+
+    /// <summary>Ready while at least one entry's token is accepted.</summary>
+    public bool IsReady()
+    {
+        try
+        {
+            return StatusAsync().Result.Any(s => s.Healthy);
+        }
+        catch (Exception e) when (e is AggregateException or AskTimeoutException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public async Task<int> RunningJobCountAsync(CancellationToken ct = default) => (await StatusAsync(ct)).Sum(s => s.RunningJobs.Count);
+
+    /// <summary>SIGQUIT: stop asking for work and wait for every running job to finish and report.</summary>
+    public async Task StopGracefullyAsync(CancellationToken ct)
+    {
+        StopAllIntakes();
+        await WaitForNoJobsAsync(ct);
+    }
+
+    /// <summary>SIGTERM/SIGINT: stop asking, give running jobs <paramref name="shutdownTimeout"/>, then fail the rest as
+    /// runner_system_failure (their pods are deleted). <paramref name="ct"/> (a second signal) ends the wait at once.</summary>
+    public async Task StopAsync(TimeSpan shutdownTimeout, CancellationToken ct)
+    {
+        StopAllIntakes();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(shutdownTimeout);
+        try
+        {
+            await WaitForNoJobsAsync(timeout.Token);
+            return;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // shutdown_timeout passed with jobs still running.
+        }
+
+        foreach (var intake in _intakes.Values)
+        {
+            intake.Tell(new AbortRunningJobs(FailureReasons.RunnerSystemFailure));
+        }
+
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        grace.CancelAfter(_options.AbortGrace);
+        try
+        {
+            await WaitForNoJobsAsync(grace.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // The aborted jobs did not report in time; the process ends anyway.
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await System.Terminate();
+
+    private void StopAllIntakes()
+    {
+        foreach (var intake in _intakes.Values)
+        {
+            intake.Tell(StopAsking.Instance);
+        }
+    }
+
+    private async Task WaitForNoJobsAsync(CancellationToken ct)
+    {
+        while (await RunningJobCountAsync(ct) > 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
+        }
+    }
+
+    private void PublishLimits()
+    {
+        if (_options.Metrics is not { } metrics)
+        {
+            return;
+        }
+
+        metrics.SetConcurrent(_settings.Concurrent);
+        foreach (var runner in _settings.Runners)
+        {
+            metrics.SetLimit(runner.Name, runner.Limit);
+        }
+    }
+}
