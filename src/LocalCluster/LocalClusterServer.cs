@@ -108,7 +108,10 @@ public sealed class LocalClusterServer : IAsyncDisposable
         return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests);
     }
 
-    /// <summary>A kubeconfig with one cluster, a user without credentials and the current context <c>local-cluster</c>.</summary>
+    /// <summary>
+    /// A kubeconfig with one cluster, a user and the current context <c>local-cluster</c>. The server does no
+    /// authentication; the user carries a placeholder token because KubernetesClient refuses a user without credentials.
+    /// </summary>
     internal static string Kubeconfig(Uri url) => $"""
         apiVersion: v1
         kind: Config
@@ -118,7 +121,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
             server: {url.ToString().TrimEnd('/')}
         users:
         - name: local-cluster
-          user: {"{}"}
+          user:
+            token: embedded-cluster-no-auth
         contexts:
         - name: local-cluster
           context:
