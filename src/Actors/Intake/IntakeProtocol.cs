@@ -64,4 +64,8 @@ public sealed record GetIntakeStatus
 }
 
 /// <summary>An intake's state: <paramref name="Healthy"/> false after its credentials were refused.</summary>
-public sealed record IntakeStatus(string RunnerName, bool Healthy, bool Asking, IReadOnlyList<long> RunningJobs);
+public sealed record IntakeStatus(string RunnerName, bool Healthy, bool Asking, IReadOnlyList<long> RunningJobs)
+{
+    /// <summary>A job request is out and its answer not yet handled.</summary>
+    public bool RequestInFlight { get; init; }
+}

@@ -59,15 +59,32 @@ public sealed class JobIntakeTests : TestKit
 
     private static JobRequestOutcome Job(long id) => new JobRequestOutcome.Received(TestData.Job() with { Id = id });
 
-    private IActorRef StartIntake(int concurrent = 1, int limit = 0, string name = "r1", IJobSource? source = null) =>
-        Sys.ActorOf(JobIntake.Props(name, new IntakeLimits(concurrent, limit, Interval), source ?? _source,
+    private readonly List<IActorRef> _intakes = [];
+
+    private IActorRef StartIntake(int concurrent = 1, int limit = 0, string name = "r1", IJobSource? source = null)
+    {
+        var intake = Sys.ActorOf(JobIntake.Props(name, new IntakeLimits(concurrent, limit, Interval), source ?? _source,
             new IdleListeners(_aborts), _supervisor, Unhealthy));
+        _intakes.Add(intake);
+        return intake;
+    }
+
+    // Virtual time moves only once every intake has handled its source's answer (which arrives asynchronously), so the
+    // timer it sets from that answer starts at the current virtual time, not after the advance.
+    private void Advance(TimeSpan by)
+    {
+        foreach (var intake in _intakes)
+        {
+            AwaitAssert(() => Assert.False(Status(intake).RequestInFlight));
+        }
+        Clock.Advance(by);
+    }
 
     private void ExpectAsked() => _calls.ExpectMsg("asked");
 
     private void ExpectNotAskedWithin(TimeSpan virtualTime)
     {
-        Clock.Advance(virtualTime);
+        Advance(virtualTime);
         _calls.ExpectNoMsg(TimeSpan.FromMilliseconds(150));
     }
 
@@ -79,7 +96,7 @@ public sealed class JobIntakeTests : TestKit
         StartIntake();
         ExpectAsked();
         ExpectNotAskedWithin(Interval - TimeSpan.FromMilliseconds(10));
-        Clock.Advance(TimeSpan.FromMilliseconds(10));
+        Advance(TimeSpan.FromMilliseconds(10));
         ExpectAsked();
     }
 
@@ -119,7 +136,7 @@ public sealed class JobIntakeTests : TestKit
         {
             ExpectAsked();
             _supervisor.ExpectMsg<RunJob>();
-            Clock.Advance(Interval);
+            Advance(Interval);
         }
 
         ExpectNotAskedWithin(TimeSpan.FromSeconds(30));
@@ -141,10 +158,10 @@ public sealed class JobIntakeTests : TestKit
         Assert.True(Status(healthy).Healthy);
 
         // The healthy entry keeps its check_interval; the refused one waits the unhealthy interval.
-        Clock.Advance(Interval);
+        Advance(Interval);
         otherCalls.ExpectMsg("asked");
         _calls.ExpectNoMsg(TimeSpan.FromMilliseconds(150));
-        Clock.Advance(Unhealthy - Interval);
+        Advance(Unhealthy - Interval);
         ExpectAsked();
         AwaitAssert(() => Assert.True(Status(refused).Healthy)); // 204 this time: healthy again
     }
@@ -156,7 +173,7 @@ public sealed class JobIntakeTests : TestKit
         StartIntake();
         ExpectAsked();
         ExpectNotAskedWithin(TimeSpan.FromSeconds(19));
-        Clock.Advance(TimeSpan.FromSeconds(1));
+        Advance(TimeSpan.FromSeconds(1));
         ExpectAsked();
     }
 
@@ -197,7 +214,7 @@ public sealed class JobIntakeTests : TestKit
         var throwing = new ThrowingSource(_calls);
         var intake = StartIntake(source: throwing);
         ExpectAsked();
-        Clock.Advance(Interval);
+        Advance(Interval);
         ExpectAsked();
         Assert.True(Status(intake).Asking);
     }
