@@ -93,7 +93,7 @@ internal sealed class LogStream(Cluster cluster, FaultSettings faults, Cancellat
     /// The response body as the runtime sees it: starts the 200 on first write, flushes every write, enforces
     /// limitBytes, and drops the stream after an injected byte budget.
     /// </summary>
-    private sealed class ResponseStream(HttpContext context, long? limitBytes, long? dropAfterBytes, CancellationTokenSource cancel) : Stream
+    private sealed class ResponseStream(HttpContext context, long? limitBytes, long? dropAfterBytes, CancellationTokenSource cancel) : WriteOnlyStream
     {
         private readonly SemaphoreSlim _gate = new(1, 1);
         private long _written;
@@ -145,20 +145,6 @@ internal sealed class LogStream(Cluster cluster, FaultSettings faults, Cancellat
             }
         }
 
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-        public override void Flush() { }
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => _written; set => throw new NotSupportedException(); }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
