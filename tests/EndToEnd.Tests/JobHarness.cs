@@ -115,6 +115,11 @@ internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubern
         public Task<k8s.Models.V1Secret> CreateSecretAsync(k8s.Models.V1Secret secret, CancellationToken ct) => inner.CreateSecretAsync(secret, ct);
         public Task<k8s.Models.V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => inner.ReadPodAsync(ns, name, ct);
         public Task DeletePodAsync(string ns, string name, CancellationToken ct) => inner.DeletePodAsync(ns, name, ct);
+        public Task<IReadOnlyList<k8s.Models.V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
+            inner.ListPodsAsync(ns, labelSelector, ct);
+        public Task<k8s.Models.V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>
+            inner.ClaimPodAsync(ns, name, expectedResourceVersion, owner, ct);
+        public Task<k8s.Models.V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => inner.ReadSecretAsync(ns, name, ct);
 
         public IAsyncEnumerable<(k8s.WatchEventType Type, k8s.Models.V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
             inner.WatchPodsAsync(ns, labelSelector, ct);

@@ -23,6 +23,16 @@ public interface IKubernetesGateway
     /// <summary>The pod, or null when it is gone.</summary>
     Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct);
 
+    /// <summary>The namespace's pods that match the label selector (one LIST: for finding orphaned jobs, never per job).</summary>
+    Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct);
+
+    /// <summary>Sets the pod's owner annotation to <paramref name="owner"/> only if its resourceVersion is still
+    /// <paramref name="expectedResourceVersion"/>. Returns the updated pod, or null when it changed meanwhile (409) or is gone.</summary>
+    Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct);
+
+    /// <summary>The Secret, or null when it does not exist.</summary>
+    Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct);
+
     /// <summary>Deletes the pod; NotFound is success.</summary>
     Task DeletePodAsync(string ns, string name, CancellationToken ct);
 

@@ -16,6 +16,8 @@ public static class JobSecretLayout
     /// <summary>A variable's value is under <c>var.KEY</c>, a file variable's content under <c>file.KEY</c>.</summary>
     public const string VariablePrefix = "var.";
     public const string FilePrefix = "file.";
+    /// <summary>The job payload as JSON (<c>JobPayloadParser.Parse</c> reads it back), so that another node can adopt the job.</summary>
+    public const string PayloadKey = "job-payload";
 }
 
 /// <summary>Labels and annotations that identify a job's pod, so a runner can find and adopt it.</summary>
@@ -37,6 +39,10 @@ public static class PodMetadata
     public const string RunnerNameAnnotation = "scheduler/runner-name";
     public const string TimeoutAnnotation = "scheduler/timeout-seconds";
     public const string JobSecretAnnotation = "scheduler/job-secret";
+    /// <summary>The node that drives the job (its cluster UniqueAddress); changed only by a resourceVersion-conditional update.</summary>
+    public const string OwnerAnnotation = "scheduler/owner";
+    /// <summary>The host name of the node that created the pod; the trace's "Running on … via …" line names it.</summary>
+    public const string StartedViaAnnotation = "scheduler/started-via";
 }
 
 /// <summary>Every object the runner creates for one job: the pod first, then its Secrets. The pod is created first;

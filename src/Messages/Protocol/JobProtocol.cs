@@ -11,6 +11,38 @@ public sealed record RunJob(JobPayload Job, string RunnerName, IActorRef Listene
 /// <summary>Cancel a job. Graceful is GitLab's <c>canceling</c>: stop the script, still run after_script.</summary>
 public sealed record CancelJob(long JobId, bool Graceful);
 
+/// <summary>Drive a job whose pod already exists and was claimed for this node (its previous owner left the fleet):
+/// the stages go on where the pod is, the trace is produced again from its start (the listener skips what GitLab holds).
+/// Admitted at once, even beyond <c>concurrent</c>: the job is already running.</summary>
+public sealed record AdoptJob(JobPayload Job, string RunnerName, AdoptedPod Pod, IActorRef Listener);
+
+/// <summary>Where an adopted job runs. <paramref name="StartedVia"/> is the host name of the node that created the pod
+/// (the trace names it); <paramref name="StartedAt"/> is the pod's creation time, from which the job timeout counts.</summary>
+public sealed record AdoptedPod(string Namespace, string Name, int ConcurrentId, string StartedVia, DateTimeOffset StartedAt);
+
+/// <summary>Stop driving every job of this node without deleting pods or reporting outcomes (a graceful leave: other
+/// nodes adopt them). Each job's listener gets <see cref="JobHandedOver"/>.</summary>
+public sealed record HandOverJobs
+{
+    public static readonly HandOverJobs Instance = new();
+}
+
+/// <summary>New <c>concurrent</c> and per-runner <c>limit</c> values (a config reload); they bound new admissions.</summary>
+public sealed record UpdateAdmissionLimits(int Concurrent, IReadOnlyDictionary<string, int> Limits);
+
+/// <summary>Asks the coordinator how full this node is; answered with <see cref="CapacityStatus"/>.</summary>
+public sealed record GetCapacity
+{
+    public static readonly GetCapacity Instance = new();
+}
+
+/// <summary>This node's jobs: running per runner entry, waiting for a slot, and <c>concurrent</c>.</summary>
+public sealed record CapacityStatus(int Concurrent, IReadOnlyDictionary<string, int> RunningPerRunner, int Waiting)
+{
+    public int Running => RunningPerRunner.Values.Sum();
+    public int Free => Math.Max(0, Concurrent - Running);
+}
+
 // ---- to the Listener, in this order for one job ----
 
 /// <summary>The job got a slot within <c>concurrent</c> and its runner's <c>limit</c>.</summary>
@@ -24,6 +56,10 @@ public sealed record JobTraceChunk(long JobId, long Offset, byte[] Bytes);
 
 /// <summary>The last message for a job: its pod is deleted and the whole trace was sent.</summary>
 public sealed record JobFinished(long JobId, JobResult Result);
+
+/// <summary>Instead of <see cref="JobFinished"/>: this node no longer drives the job (it was handed over, or another node
+/// owns its pod now). The pod keeps running; the listener sends the trace it has and stops without a final update.</summary>
+public sealed record JobHandedOver(long JobId, string Reason);
 
 public enum JobState { Success, Failed, Canceled }
 

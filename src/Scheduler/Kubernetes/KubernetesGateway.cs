@@ -61,6 +61,49 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
+    public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        var list = await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct);
+        return list.Items.ToList();
+    }
+
+    public async Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
+    {
+        // A merge patch that names metadata.resourceVersion is applied only while the object still has that version:
+        // two nodes claiming the same pod cannot both succeed.
+        var patch = new V1Patch(new
+        {
+            metadata = new
+            {
+                resourceVersion = expectedResourceVersion,
+                annotations = new Dictionary<string, string> { [Scheduler.Actors.Pods.PodMetadata.OwnerAnnotation] = owner },
+            },
+        }, V1Patch.PatchType.MergePatch);
+        await limiter.WaitAsync(ct);
+        try
+        {
+            return await client.CoreV1.PatchNamespacedPodAsync(patch, name, ns, cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        try
+        {
+            return await client.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
     public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
     {
         await limiter.WaitAsync(ct);

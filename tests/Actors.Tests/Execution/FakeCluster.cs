@@ -147,6 +147,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
             var created = Copy(pod);
             created.Metadata.Uid = "uid-" + Interlocked.Increment(ref _uid);
+            created.Metadata.ResourceVersion = "1";
             created.Status = new V1PodStatus { Phase = InitialPhase };
             _pods[pod.Metadata.Name] = new PodState(created, [], []);
             return Task.FromResult(Copy(created));
@@ -167,6 +168,51 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         {
             return Task.FromResult(_pods.TryGetValue(name, out var state) ? Copy(state.Pod) : null);
         }
+    }
+
+    public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
+    {
+        Record("list-pods", labelSelector);
+        lock (_gate)
+        {
+            IReadOnlyList<V1Pod> matching = _pods.Values.Select(p => p.Pod)
+                .Where(p => p.Metadata.NamespaceProperty == ns && Matches(p.Metadata.Labels, labelSelector)).Select(Copy).ToList();
+            return Task.FromResult(matching);
+        }
+    }
+
+    // Equality (k=v) and existence (k) terms, comma-separated: what the runner's selectors use.
+    private static bool Matches(IDictionary<string, string>? labels, string selector) =>
+        selector.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).All(term =>
+        {
+            var eq = term.IndexOf('=');
+            return eq < 0
+                ? labels?.ContainsKey(term) == true
+                : labels?.TryGetValue(term[..eq], out var value) == true && value == term[(eq + 1)..];
+        });
+
+    public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
+    {
+        Record("claim-pod", $"{name} {owner}");
+        lock (_gate)
+        {
+            if (!_pods.TryGetValue(name, out var state) || state.Pod.Metadata.ResourceVersion != expectedResourceVersion)
+            {
+                return Task.FromResult<V1Pod?>(null);
+            }
+
+            state.Pod.Metadata.Annotations ??= new Dictionary<string, string>();
+            state.Pod.Metadata.Annotations[PodMetadata.OwnerAnnotation] = owner;
+            state.Pod.Metadata.ResourceVersion = (long.Parse(state.Pod.Metadata.ResourceVersion, CultureInfo.InvariantCulture) + 1)
+                .ToString(CultureInfo.InvariantCulture);
+            return Task.FromResult<V1Pod?>(Copy(state.Pod));
+        }
+    }
+
+    public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        Record("read-secret", name);
+        return Task.FromResult(CreatedSecrets.FirstOrDefault(s => s.Metadata.Name == name && s.Metadata.NamespaceProperty == ns));
     }
 
     public Task DeletePodAsync(string ns, string name, CancellationToken ct)
