@@ -22,6 +22,13 @@ public sealed record ExecutionOptions(
     /// <summary>Pause before restarting a pod watch that ended or failed.</summary>
     public TimeSpan WatchRestartDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>In a fleet: this node's owner id (its cluster UniqueAddress). Pods get it as their <c>scheduler/owner</c>
+    /// annotation and a job is driven only while its pod names this id. Null on a single node: no fencing, no adoption.</summary>
+    public string? OwnerId { get; init; }
+
+    /// <summary>The host name that new pods record as <c>scheduler/started-via</c> and the trace names ("Running on … via …").</summary>
+    public string StartedVia { get; init; } = Environment.MachineName;
+
     /// <summary>How often a crashed JobActor is restarted (re-deriving its state from Kubernetes) before it is stopped.</summary>
     public int MaxJobRestarts { get; init; } = 3;
 }

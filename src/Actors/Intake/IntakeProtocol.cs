@@ -46,6 +46,10 @@ public sealed record IntakeLimits(int Concurrent, int Limit, TimeSpan CheckInter
 /// <summary>Applies new limits (a config reload); they bound new admissions only.</summary>
 public sealed record UpdateIntakeLimits(IntakeLimits Limits);
 
+/// <summary>To a runner's intake: a job whose pod this node has just claimed (its owner left the fleet). The intake makes
+/// the job's listener, counts the job as running, and sends <c>AdoptJob</c> to the supervisor.</summary>
+public sealed record AdoptIntoIntake(JobPayload Job, Scheduler.Messages.Protocol.AdoptedPod Pod);
+
 /// <summary>Stop asking for work; running jobs go on.</summary>
 public sealed record StopAsking
 {

@@ -20,10 +20,16 @@ internal static class RunCommand
         var serviceAccount = new Option<string?>("--service-account") { Description = "The service account of job pods (KUBERNETES_SERVICE_ACCOUNT)" };
         var kubeconfig = new Option<string?>("--kubeconfig") { Description = "A kubeconfig (default: in-cluster, KUBECONFIG, ~/.kube/config, else the embedded cluster)" };
 
+        var hostHelper = new Option<bool>("--host-helper")
+        {
+            Description = "Pods run this build's `scheduler helper` from the host's filesystem (a standalone `scheduler local-cluster` on this machine)",
+        };
+
         var command = new Command("run", "Serve GitLab: ask for jobs and run each as a Kubernetes pod until stopped");
         command.Options.Add(config);
         command.Options.Add(serviceAccount);
         command.Options.Add(kubeconfig);
+        command.Options.Add(hostHelper);
         command.SetAction(async (parse, _) =>
         {
             using var control = new RunControl();
@@ -49,7 +55,7 @@ internal static class RunCommand
             });
             var kubeconfigPath = parse.GetValue(kubeconfig);
             var request = new RunRequest(parse.GetValue(config)!, parse.GetValue(serviceAccount),
-                kubeconfigPath is null ? null : Path.GetFullPath(kubeconfigPath));
+                kubeconfigPath is null ? null : Path.GetFullPath(kubeconfigPath), parse.GetValue(hostHelper));
             return await RunProgram.RunAsync(request, Console.Error, control);
         });
         return command;

@@ -17,7 +17,9 @@ using Serilog.Formatting.Compact;
 namespace Scheduler.Run;
 
 /// <summary>The arguments of <c>scheduler run</c>.</summary>
-public sealed record RunRequest(string ConfigPath, string? ServiceAccount, string? KubeconfigPath);
+/// <param name="HostHelper">Pods run this build's <c>scheduler helper</c> from the host's filesystem, as on the embedded cluster
+/// (for a standalone <c>scheduler local-cluster</c> on the same machine).</param>
+public sealed record RunRequest(string ConfigPath, string? ServiceAccount, string? KubeconfigPath, bool HostHelper = false);
 
 /// <summary>How the process asks <c>run</c> to stop or reload (signals in the CLI, calls in tests).</summary>
 public sealed class RunControl : IDisposable
@@ -138,7 +140,7 @@ public static class RunProgram
             }, ApiRateLimiter.Default());
 
             // On the embedded cluster the helper is this very build; elsewhere the helper image brings `scheduler`.
-            var helper = embedded is not null ? ExecHelper.ForThisProcess() : HelperInvocation.Default;
+            var helper = embedded is not null || request.HostHelper ? ExecHelper.ForThisProcess() : HelperInvocation.Default;
             var identity = RunnerIdentity.Current();
             var metrics = new RunnerMetrics();
             using var http = GitLabHttp.CreateClient();
