@@ -15,7 +15,7 @@ using Microsoft.Extensions.Logging;
 namespace Scheduler.FakeGitLab;
 
 /// <summary>
-/// GitLab's runner API on 127.0.0.1, behaving as reference §8 describes: job queues per runner token, registration and
+/// GitLab's runner API on 127.0.0.1 (or a given address), behaving as reference §8 describes: job queues per runner token, registration and
 /// verify, two-phase <c>running</c>, <c>Job-Status</c> on updates and patches, strict trace appends with 416 + <c>Range</c>,
 /// cancellation through <c>canceling</c>, artifacts per job with dependency downloads, injected faults, and a request log.
 /// </summary>
@@ -62,13 +62,19 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     /// <summary>When false, <c>POST /runners</c> answers 410 as a GitLab with registration tokens disabled does.</summary>
     public bool RegistrationTokensEnabled { get; set; } = true;
 
-    public static async Task<FakeGitLabServer> StartAsync(CancellationToken cancellationToken = default)
+    public static Task<FakeGitLabServer> StartAsync(CancellationToken cancellationToken = default) =>
+        StartAsync(IPAddress.Loopback, null, cancellationToken);
+
+    /// <summary>Listens on <paramref name="listenOn"/> (e.g. <see cref="IPAddress.Any"/>, or a veth address that a process in
+    /// another network namespace can reach) on a free port. <see cref="Url"/> names <paramref name="urlHost"/> when given,
+    /// otherwise the listening address (which must then be a concrete one).</summary>
+    public static async Task<FakeGitLabServer> StartAsync(IPAddress listenOn, string? urlHost, CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options =>
         {
-            options.Listen(IPAddress.Loopback, 0);
+            options.Listen(listenOn, 0);
             options.Limits.MaxRequestBodySize = null;
         });
         var app = builder.Build();
@@ -76,8 +82,9 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         FakeGitLabServer? server = null;
         app.Run(context => server!.HandleAsync(context));
         await app.StartAsync(cancellationToken);
-        var url = address.Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/');
-        server = new FakeGitLabServer(app, url);
+        var bound = new Uri(address.Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        var host = urlHost ?? (listenOn.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listenOn}]" : listenOn.ToString());
+        server = new FakeGitLabServer(app, $"http://{host}:{bound.Port}");
         return server;
     }
 

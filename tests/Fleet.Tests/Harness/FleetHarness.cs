@@ -1,0 +1,187 @@
+using System.Net;
+using System.Text;
+using k8s;
+using k8s.Models;
+using Scheduler.Actors.Pods;
+using Scheduler.FakeGitLab;
+
+namespace Scheduler.Fleet.Tests.Harness;
+
+/// <summary>
+/// One test's world: a standalone embedded cluster process, the fake GitLab in this process with one runner, and the
+/// <c>scheduler run</c> nodes the test starts. With a network namespace, GitLab listens on every address and names the
+/// veth's host end, and the cluster is also reachable there through a forwarder, so a node inside the namespace reaches
+/// both. Disposing stops everything (nodes first, then the cluster with its pods) and deletes the namespace.
+/// </summary>
+public sealed class FleetHarness : IAsyncDisposable
+{
+    private static readonly string Root = Path.Combine(Path.GetTempPath(), "scheduler-fleet-tests");
+
+    private readonly List<RunNode> _nodes = [];
+    private TcpForwarder? _forwarder;
+
+    private FleetHarness(string directory, LocalClusterProcess cluster, FakeGitLabServer gitLab, NetworkNamespace? ns)
+    {
+        Directory = directory;
+        Cluster = cluster;
+        GitLab = gitLab;
+        Namespace = ns;
+        RunnerToken = gitLab.AddRunner(description: "fleet");
+        Kube = cluster.Client();
+    }
+
+    public string Directory { get; }
+    public LocalClusterProcess Cluster { get; }
+    public FakeGitLabServer GitLab { get; }
+    public NetworkNamespace? Namespace { get; }
+    public string RunnerToken { get; }
+    public k8s.Kubernetes Kube { get; }
+    public IReadOnlyList<RunNode> Nodes => _nodes;
+
+    /// <summary>The address host-side nodes advertise to each other: the veth's host end when there is a namespace (so
+    /// the node inside reaches them), else loopback.</summary>
+    public IPAddress HostAddress => Namespace?.HostAddress ?? IPAddress.Loopback;
+
+    public static async Task<FleetHarness> StartAsync(string testName, NetworkNamespace? ns = null)
+    {
+        var directory = System.IO.Directory.CreateDirectory(Path.Combine(Root, $"{testName}-{DateTime.UtcNow:HHmmss}-{Guid.NewGuid().ToString("N")[..8]}"))
+            .FullName;
+        var cluster = await LocalClusterProcess.StartAsync(directory);
+        FakeGitLabServer gitLab;
+        try
+        {
+            gitLab = ns is null
+                ? await FakeGitLabServer.StartAsync()
+                : await FakeGitLabServer.StartAsync(IPAddress.Any, ns.HostAddress.ToString());
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return new FleetHarness(directory, cluster, gitLab, ns);
+    }
+
+    /// <summary>A kubeconfig that works from inside the namespace: the cluster through a forwarder on the veth's host end.</summary>
+    private string KubeconfigFor(NetworkNamespace? ns)
+    {
+        if (ns is null)
+        {
+            return Cluster.KubeconfigPath;
+        }
+
+        _forwarder ??= new TcpForwarder(ns.HostAddress, new IPEndPoint(IPAddress.Loopback, Cluster.Url.Port));
+        return LocalClusterProcess.WriteKubeconfig(Path.Combine(Directory, $"kubeconfig-{ns.Name}"),
+            new Uri($"http://{_forwarder.Endpoint}"));
+    }
+
+    /// <summary>Node settings for this harness's GitLab and runner; <paramref name="inNamespace"/> listens on the namespace end.</summary>
+    public NodeSettings NodeSettings(string name, int concurrent, bool inNamespace = false, ClusterSection? cluster = null, int limit = 0) => new()
+    {
+        Name = name,
+        GitLabUrl = GitLab.Url,
+        RunnerToken = RunnerToken,
+        Concurrent = concurrent,
+        Limit = limit,
+        ListenHost = inNamespace ? Namespace!.InnerAddress : HostAddress,
+        Cluster = cluster,
+    };
+
+    public async Task<RunNode> StartNodeAsync(NodeSettings settings, bool inNamespace = false)
+    {
+        var ns = inNamespace ? Namespace ?? throw new InvalidOperationException("this harness has no network namespace") : null;
+        var node = await RunNode.StartAsync(Directory, settings, KubeconfigFor(ns), ns);
+        _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary><paramref name="count"/> fleet nodes: the first is the seed of all; the <paramref name="inNamespace"/>-th
+    /// (if any) runs inside the network namespace. Started one after the other so that each joins a formed cluster.</summary>
+    public async Task<IReadOnlyList<RunNode>> StartFleetAsync(int count, int concurrent, int? inNamespace = null)
+    {
+        var sections = Enumerable.Range(0, count).Select(i => new ClusterSection(
+            (i == inNamespace ? Namespace!.InnerAddress : HostAddress).ToString(), FreePort.Next(), [])).ToArray();
+        var seeds = new[] { sections[0].Address };
+        var nodes = new List<RunNode>();
+        for (var i = 0; i < count; i++)
+        {
+            var inside = i == inNamespace;
+            var settings = NodeSettings($"node{i + 1}", concurrent, inside, sections[i] with { SeedNodes = seeds });
+            nodes.Add(await StartNodeAsync(settings, inside));
+        }
+
+        return nodes;
+    }
+
+    /// <summary>Jobs that need no repository (GIT_STRATEGY none).</summary>
+    public static FakeJobBuilder Job(string name, params string[] script) =>
+        new FakeJobBuilder().Name(name).Variable("GIT_STRATEGY", "none").Script(script);
+
+    public FakeJob Enqueue(FakeJobBuilder job) => GitLab.EnqueueJob(RunnerToken, job);
+
+    public async Task<IReadOnlyList<V1Pod>> JobPodsAsync(string ns = "default") =>
+        (await Kube.CoreV1.ListNamespacedPodAsync(ns, labelSelector: PodMetadata.JobIdLabel)).Items.ToArray();
+
+    /// <summary>Waits for <paramref name="condition"/>; on timeout the error carries every process's last lines.</summary>
+    public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"timed out after {timeout.TotalSeconds} s waiting for {what()}\n{Diagnostics()}");
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
+    public Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string> what) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), timeout, what);
+
+    public Task WaitFinishedAsync(IReadOnlyCollection<FakeJob> jobs, TimeSpan timeout) =>
+        WaitUntilAsync(() => jobs.All(j => j.IsFinished), timeout,
+            () => "jobs to finish: " + string.Join(", ", jobs.Select(j => $"{j.Id} {j.Name} {j.Status}")));
+
+    /// <summary>The tail of every process's output, for a failure message.</summary>
+    public string Diagnostics()
+    {
+        var text = new StringBuilder();
+        foreach (var node in _nodes)
+        {
+            text.AppendLine(node.Process.Tail(30));
+        }
+
+        text.AppendLine(Cluster.Process.Tail(15));
+        return text.ToString();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        Kube.Dispose();
+        await Cluster.DisposeAsync();
+        await GitLab.DisposeAsync();
+        if (_forwarder is not null)
+        {
+            await _forwarder.DisposeAsync();
+        }
+
+        Namespace?.Dispose();
+        try
+        {
+            // Pods' volumes and logs; the processes' logs stay for a look after a failure.
+            System.IO.Directory.Delete(Path.Combine(Directory, "cluster-state"), recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort in the temp directory.
+        }
+    }
+}
