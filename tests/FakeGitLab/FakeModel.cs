@@ -24,6 +24,9 @@ public sealed record RecordedRequest(
     byte[] Body,
     int Status)
 {
+    /// <summary>When the server had handled it (UTC).</summary>
+    public DateTime ReceivedAt { get; init; } = DateTime.UtcNow;
+
     public string BodyText => System.Text.Encoding.UTF8.GetString(Body);
 
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;

@@ -18,6 +18,7 @@ public sealed class FleetHarness : IAsyncDisposable
     private static readonly string Root = Path.Combine(Path.GetTempPath(), "scheduler-fleet-tests");
 
     private readonly List<RunNode> _nodes = [];
+    private readonly List<FakeJob> _jobs = [];
     private TcpForwarder? _forwarder;
 
     private FleetHarness(string directory, LocalClusterProcess cluster, FakeGitLabServer gitLab, NetworkNamespace? ns)
@@ -118,7 +119,16 @@ public sealed class FleetHarness : IAsyncDisposable
     public static FakeJobBuilder Job(string name, params string[] script) =>
         new FakeJobBuilder().Name(name).Variable("GIT_STRATEGY", "none").Script(script);
 
-    public FakeJob Enqueue(FakeJobBuilder job) => GitLab.EnqueueJob(RunnerToken, job);
+    public FakeJob Enqueue(FakeJobBuilder job)
+    {
+        var queued = GitLab.EnqueueJob(RunnerToken, job);
+        lock (_jobs)
+        {
+            _jobs.Add(queued);
+        }
+
+        return queued;
+    }
 
     public async Task<IReadOnlyList<V1Pod>> JobPodsAsync(string ns = "default") =>
         (await Kube.CoreV1.ListNamespacedPodAsync(ns, labelSelector: PodMetadata.JobIdLabel)).Items.ToArray();
@@ -145,6 +155,19 @@ public sealed class FleetHarness : IAsyncDisposable
         WaitUntilAsync(() => jobs.All(j => j.IsFinished), timeout,
             () => "jobs to finish: " + string.Join(", ", jobs.Select(j => $"{j.Id} {j.Name} {j.Status}")));
 
+    /// <summary>Every job's trace as GitLab holds it, in <c>traces/</c> beside the processes' logs, for a look after a failure.</summary>
+    private void SaveTraces()
+    {
+        var dir = System.IO.Directory.CreateDirectory(Path.Combine(Directory, "traces")).FullName;
+        lock (_jobs)
+        {
+            foreach (var job in _jobs)
+            {
+                File.WriteAllBytes(Path.Combine(dir, $"{job.Id}-{job.Name}-{job.Status}.log"), job.TraceBytes());
+            }
+        }
+    }
+
     /// <summary>The tail of every process's output, for a failure message.</summary>
     public string Diagnostics()
     {
@@ -160,6 +183,7 @@ public sealed class FleetHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        SaveTraces();
         foreach (var node in _nodes)
         {
             await node.DisposeAsync();
