@@ -133,6 +133,17 @@ public sealed class FleetHarness : IAsyncDisposable
     public async Task<IReadOnlyList<V1Pod>> JobPodsAsync(string ns = "default") =>
         (await Kube.CoreV1.ListNamespacedPodAsync(ns, labelSelector: PodMetadata.JobIdLabel)).Items.ToArray();
 
+    /// <summary>The <c>scheduler/owner</c> of each job's live pod (not being deleted), by job id.</summary>
+    public async Task<IReadOnlyDictionary<long, string?>> OwnersAsync(string ns = "default") =>
+        (await JobPodsAsync(ns))
+        .Where(pod => pod.Metadata.DeletionTimestamp is null)
+        .GroupBy(pod => long.Parse(PodWatchRecorder.ValueOf(pod.Metadata.Labels, PodMetadata.JobIdLabel)!, System.Globalization.CultureInfo.InvariantCulture))
+        .ToDictionary(g => g.Key, g => PodWatchRecorder.ValueOf(g.First().Metadata.Annotations, PodMetadata.OwnerAnnotation));
+
+    /// <summary>The node an owner id names (<c>akka.tcp://scheduler@host:port#uid</c>), if it is one of this harness's.</summary>
+    public RunNode? NodeOf(string? owner) =>
+        owner is null ? null : _nodes.FirstOrDefault(n => n.Settings.Cluster is { } c && owner.StartsWith(c.Address + "#", StringComparison.Ordinal));
+
     /// <summary>Waits for <paramref name="condition"/>; on timeout the error carries every process's last lines.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
     {

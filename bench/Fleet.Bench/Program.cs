@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Globalization;
+using Scheduler.FakeGitLab;
+using Scheduler.Fleet.Tests.Harness;
+
+// Usage: fleet-bench [--runs N] [--jobs N] [--concurrent N] [--single-node-only]
+// Each figure starts its own embedded cluster process and `scheduler run` node processes (the fleet tests' harness):
+//   failover: a job that prints a line every 0.25 s runs on a three-node fleet; once it prints, its owner gets kill -9;
+//     the time until the fake GitLab sees the job's next trace PATCH (from the adopting node), and until a PATCH is
+//     accepted (202), over --runs runs (the killed node is replaced by a new one between runs);
+//   throughput: --jobs short jobs drained by one node, then by three nodes, each with `concurrent = --concurrent`.
+var options = BenchOptions.Parse(args);
+Console.WriteLine($"fleet-bench: {Environment.ProcessorCount} cores, scheduler {SchedulerBinary.Dll}");
+
+if (!options.SingleNodeOnly)
+{
+    await Failover(options);
+}
+
+var one = await Throughput(options, nodes: 1, fleet: !options.SingleNodeOnly);
+if (!options.SingleNodeOnly)
+{
+    var three = await Throughput(options, nodes: 3, fleet: true);
+    Console.WriteLine($"throughput: three nodes / one node = {three / one:F2}");
+}
+
+return 0;
+
+static async Task Failover(BenchOptions options)
+{
+    await using var harness = await FleetHarness.StartAsync("bench-failover");
+    var nodes = (await harness.StartFleetAsync(3, concurrent: 2)).ToList();
+    var seeds = nodes.Select(n => n.Settings.Cluster!.Address).ToArray();
+    var toPatch = new List<double>();
+    var toAccepted = new List<double>();
+    for (var run = 1; run <= options.Runs; run++)
+    {
+        var job = harness.Enqueue(FleetHarness.Job($"failover-{run}",
+            "for i in $(seq 1 160); do echo \"line $i\"; sleep 0.25; done"));
+        await harness.WaitUntilAsync(() => job.TraceText().Contains("line 2\n", StringComparison.Ordinal), TimeSpan.FromSeconds(90),
+            () => $"job {job.Id} to print");
+        var owner = (await harness.OwnersAsync()).GetValueOrDefault(job.Id);
+        var victim = harness.NodeOf(owner) ?? throw new InvalidOperationException($"job {job.Id}: no node owns its pod ({owner})");
+
+        victim.Process.Signal(ChildProcess.SigKill);
+        var killedAt = DateTime.UtcNow;
+        await victim.Process.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        await harness.WaitUntilAsync(
+            () => harness.GitLab.RequestsTo(FakeEndpoint.PatchTrace).Any(r => r.Path.Contains($"/{job.Id}/", StringComparison.Ordinal)
+                                                                              && r.ReceivedAt > killedAt && r.Status == 202),
+            TimeSpan.FromSeconds(120), () => $"job {job.Id}'s trace to be streamed again after {victim.Name} was killed");
+        var patches = harness.GitLab.RequestsTo(FakeEndpoint.PatchTrace)
+            .Where(r => r.Path.Contains($"/{job.Id}/", StringComparison.Ordinal) && r.ReceivedAt > killedAt).ToArray();
+        var first = (patches.First().ReceivedAt - killedAt).TotalSeconds;
+        var accepted = (patches.First(r => r.Status == 202).ReceivedAt - killedAt).TotalSeconds;
+        toPatch.Add(first);
+        toAccepted.Add(accepted);
+        Console.WriteLine($"failover run {run}: killed {victim.Name}; first PATCH after {first:F2} s, first accepted PATCH after {accepted:F2} s");
+
+        await harness.WaitFinishedAsync([job], TimeSpan.FromSeconds(120));
+        Console.WriteLine($"  job {job.Id}: {job.Status}");
+
+        // A new node in place of the killed one, so that every run starts from three.
+        var replacement = await harness.StartNodeAsync(harness.NodeSettings($"node{3 + run}", 2,
+            cluster: new ClusterSection(harness.HostAddress.ToString(), FreePort.Next(), seeds)));
+        nodes.Remove(victim);
+        nodes.Add(replacement);
+    }
+
+    Console.WriteLine($"failover (kill -9 → next trace PATCH), {options.Runs} runs: median {Median(toPatch):F2} s, max {toPatch.Max():F2} s");
+    Console.WriteLine($"failover (kill -9 → next accepted PATCH), {options.Runs} runs: median {Median(toAccepted):F2} s, max {toAccepted.Max():F2} s");
+}
+
+static async Task<double> Throughput(BenchOptions options, int nodes, bool fleet)
+{
+    await using var harness = await FleetHarness.StartAsync($"bench-throughput-{nodes}");
+    if (fleet)
+    {
+        await harness.StartFleetAsync(nodes, options.Concurrent);
+    }
+    else
+    {
+        await harness.StartNodeAsync(harness.NodeSettings("node1", options.Concurrent));
+    }
+
+    var clock = Stopwatch.StartNew();
+    var jobs = Enumerable.Range(1, options.Jobs).Select(i => harness.Enqueue(FleetHarness.Job($"short-{i}", "echo short"))).ToArray();
+    await harness.WaitFinishedAsync(jobs, TimeSpan.FromMinutes(10));
+    var elapsed = clock.Elapsed.TotalSeconds;
+    var failed = jobs.Count(j => j.Status != "success");
+    var rate = options.Jobs / elapsed;
+    Console.WriteLine($"throughput: {options.Jobs} short jobs on {nodes} node(s){(fleet ? " (fleet)" : "")}, concurrent = {options.Concurrent} each: " +
+                      $"{elapsed:F1} s, {rate:F2} jobs/s{(failed > 0 ? $", {failed} not successful" : "")}");
+    return rate;
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+internal sealed record BenchOptions(int Runs, int Jobs, int Concurrent, bool SingleNodeOnly)
+{
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions(5, 30, 4, false);
+        for (var i = 0; i < args.Length; i++)
+        {
+            options = args[i] switch
+            {
+                "--runs" => options with { Runs = int.Parse(args[++i], CultureInfo.InvariantCulture) },
+                "--jobs" => options with { Jobs = int.Parse(args[++i], CultureInfo.InvariantCulture) },
+                "--concurrent" => options with { Concurrent = int.Parse(args[++i], CultureInfo.InvariantCulture) },
+                "--single-node-only" => options with { SingleNodeOnly = true },
+                _ => throw new ArgumentException($"unknown option {args[i]}"),
+            };
+        }
+
+        return options;
+    }
+}
