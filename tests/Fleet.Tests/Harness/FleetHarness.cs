@@ -37,7 +37,10 @@ public sealed class FleetHarness : IAsyncDisposable
     public NetworkNamespace? Namespace { get; }
     public string RunnerToken { get; }
     public k8s.Kubernetes Kube { get; }
-    public IReadOnlyList<RunNode> Nodes => _nodes;
+    public IReadOnlyList<RunNode> Nodes
+    {
+        get { lock (_nodes) { return _nodes.ToArray(); } }
+    }
 
     /// <summary>The address host-side nodes advertise to each other: the veth's host end when there is a namespace (so
     /// the node inside reaches them), else loopback.</summary>
@@ -92,26 +95,42 @@ public sealed class FleetHarness : IAsyncDisposable
     public async Task<RunNode> StartNodeAsync(NodeSettings settings, bool inNamespace = false)
     {
         var ns = inNamespace ? Namespace ?? throw new InvalidOperationException("this harness has no network namespace") : null;
-        var node = await RunNode.StartAsync(Directory, settings, KubeconfigFor(ns), ns);
-        _nodes.Add(node);
+        string kubeconfig;
+        lock (_nodes)
+        {
+            kubeconfig = KubeconfigFor(ns);
+        }
+
+        var node = await RunNode.StartAsync(Directory, settings, kubeconfig, ns);
+        lock (_nodes)
+        {
+            _nodes.Add(node);
+        }
+
         return node;
     }
 
-    /// <summary><paramref name="count"/> fleet nodes: the first is the seed of all; the <paramref name="inNamespace"/>-th
-    /// (if any) runs inside the network namespace. Started one after the other so that each joins a formed cluster.</summary>
-    public async Task<IReadOnlyList<RunNode>> StartFleetAsync(int count, int concurrent, int? inNamespace = null)
+    /// <summary><paramref name="count"/> fleet nodes (<c>node1</c>…): the first is the seed of all and starts first, the others
+    /// then start together; the <paramref name="inNamespace"/>-th (0-based, if any) runs inside the network namespace.
+    /// <paramref name="adjust"/> changes a node's settings (e.g. its check_interval). Returns once every node sees all Up.</summary>
+    public async Task<IReadOnlyList<RunNode>> StartFleetAsync(int count, int concurrent, int? inNamespace = null,
+        Func<int, NodeSettings, NodeSettings>? adjust = null)
     {
         var sections = Enumerable.Range(0, count).Select(i => new ClusterSection(
             (i == inNamespace ? Namespace!.InnerAddress : HostAddress).ToString(), FreePort.Next(), [])).ToArray();
         var seeds = new[] { sections[0].Address };
-        var nodes = new List<RunNode>();
-        for (var i = 0; i < count; i++)
+        Task<RunNode> Start(int i)
         {
             var inside = i == inNamespace;
             var settings = NodeSettings($"node{i + 1}", concurrent, inside, sections[i] with { SeedNodes = seeds });
-            nodes.Add(await StartNodeAsync(settings, inside));
+            return StartNodeAsync(adjust?.Invoke(i, settings) ?? settings, inside);
         }
 
+        var first = await Start(0);
+        var others = await Task.WhenAll(Enumerable.Range(1, count - 1).Select(Start));
+        RunNode[] nodes = [first, .. others];
+        await WaitUntilAsync(async () => (await Task.WhenAll(nodes.Select(n => n.MembersUpAsync()))).All(up => up == count),
+            TimeSpan.FromSeconds(90), () => $"every node to see {count} members Up");
         return nodes;
     }
 
@@ -142,7 +161,7 @@ public sealed class FleetHarness : IAsyncDisposable
 
     /// <summary>The node an owner id names (<c>akka.tcp://scheduler@host:port#uid</c>), if it is one of this harness's.</summary>
     public RunNode? NodeOf(string? owner) =>
-        owner is null ? null : _nodes.FirstOrDefault(n => n.Settings.Cluster is { } c && owner.StartsWith(c.Address + "#", StringComparison.Ordinal));
+        owner is null ? null : Nodes.FirstOrDefault(n => n.Settings.Cluster is { } c && owner.StartsWith(c.Address + "#", StringComparison.Ordinal));
 
     /// <summary>Waits for <paramref name="condition"/>; on timeout the error carries every process's last lines.</summary>
     public async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
@@ -183,7 +202,7 @@ public sealed class FleetHarness : IAsyncDisposable
     public string Diagnostics()
     {
         var text = new StringBuilder();
-        foreach (var node in _nodes)
+        foreach (var node in Nodes)
         {
             text.AppendLine(node.Process.Tail(30));
         }
@@ -195,7 +214,7 @@ public sealed class FleetHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         SaveTraces();
-        foreach (var node in _nodes)
+        foreach (var node in Nodes)
         {
             await node.DisposeAsync();
         }

@@ -20,6 +20,9 @@ public sealed record NodeSettings
     public int Concurrent { get; init; } = 4;
     public int Limit { get; init; }
     public int ShutdownTimeout { get; init; } = 30;
+
+    /// <summary>Seconds between job requests. A long one keeps a node from taking new jobs (it still adopts).</summary>
+    public int CheckInterval { get; init; } = 1;
     public string Namespace { get; init; } = "default";
 
     /// <summary>Where <c>listen_address</c> binds (/ready, /metrics): the namespace end for a node in a network namespace.</summary>
@@ -31,7 +34,7 @@ public sealed record NodeSettings
     {
         var toml = new StringBuilder();
         toml.AppendLine(CultureInfo.InvariantCulture, $"concurrent = {Concurrent}");
-        toml.AppendLine("check_interval = 1");
+        toml.AppendLine(CultureInfo.InvariantCulture, $"check_interval = {CheckInterval}");
         toml.AppendLine(CultureInfo.InvariantCulture, $"shutdown_timeout = {ShutdownTimeout}");
         toml.AppendLine("log_level = \"debug\"");
         toml.AppendLine(CultureInfo.InvariantCulture, $"listen_address = \"{ListenHost}:{listenPort}\"");
@@ -135,6 +138,23 @@ public sealed class RunNode : IAsyncDisposable
             }
 
             await Task.Delay(200);
+        }
+    }
+
+    /// <summary>How many members this node sees as Up in its <c>/fleet</c> document (0 when it does not answer).</summary>
+    public async Task<int> MembersUpAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            var json = await http.GetStringAsync(new Uri(ListenUrl, "fleet"));
+            var nodes = System.Text.Json.Nodes.JsonNode.Parse(json)?["nodes"]?.AsArray() ?? [];
+            return nodes.Count(n => n?["memberStatus"]?.GetValue<string>() == "Up");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException
+                                      or InvalidOperationException)
+        {
+            return 0;
         }
     }
 
