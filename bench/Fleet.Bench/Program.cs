@@ -58,7 +58,9 @@ static async Task Failover(BenchOptions options)
         Console.WriteLine($"failover run {run}: killed {victim.Name}; first PATCH after {first:F2} s, first accepted PATCH after {accepted:F2} s");
 
         await harness.WaitFinishedAsync([job], TimeSpan.FromSeconds(120));
-        Console.WriteLine($"  job {job.Id}: {job.Status}");
+        var mismatches = harness.GitLab.RequestsTo(FakeEndpoint.PatchTrace)
+            .Count(r => r.Path.Contains($"/{job.Id}/", StringComparison.Ordinal) && r.ReceivedAt > killedAt && r.Status == 416);
+        Console.WriteLine($"  job {job.Id}: {job.Status}; {mismatches} PATCH(es) answered 416 while the adopter caught up");
 
         // A new node in place of the killed one, so that every run starts from three.
         var replacement = await harness.StartNodeAsync(harness.NodeSettings($"node{3 + run}", 2,
