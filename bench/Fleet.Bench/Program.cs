@@ -8,7 +8,8 @@ using Scheduler.Fleet.Tests.Harness;
 //   failover: a job that prints a line every 0.25 s runs on a three-node fleet; once it prints, its owner gets kill -9;
 //     the time until the fake GitLab sees the job's next trace PATCH (from the adopting node), and until a PATCH is
 //     accepted (202), over --runs runs (the killed node is replaced by a new one between runs);
-//   throughput: --jobs short jobs drained by one node, then by three nodes, each with `concurrent = --concurrent`.
+//   throughput: --jobs short jobs drained by one node, then by three nodes, each with `concurrent = --concurrent`, then by one
+//     node with three times the slots.
 var options = BenchOptions.Parse(args);
 Console.WriteLine($"fleet-bench: {Environment.ProcessorCount} cores, scheduler {SchedulerBinary.Dll}");
 
@@ -17,11 +18,14 @@ if (!options.SingleNodeOnly)
     await Failover(options);
 }
 
-var one = await Throughput(options, nodes: 1, fleet: !options.SingleNodeOnly);
+var one = await Throughput(options, nodes: 1, options.Concurrent, fleet: !options.SingleNodeOnly);
 if (!options.SingleNodeOnly)
 {
-    var three = await Throughput(options, nodes: 3, fleet: true);
+    var three = await Throughput(options, nodes: 3, options.Concurrent, fleet: true);
     Console.WriteLine($"throughput: three nodes / one node = {three / one:F2}");
+    // The same number of slots on one node: tells the cost of more nodes from the cost of more jobs at once.
+    var oneWide = await Throughput(options, nodes: 1, 3 * options.Concurrent, fleet: true);
+    Console.WriteLine($"throughput: three nodes / one node with as many slots = {three / oneWide:F2}");
 }
 
 return 0;
@@ -73,16 +77,16 @@ static async Task Failover(BenchOptions options)
     Console.WriteLine($"failover (kill -9 → next accepted PATCH), {options.Runs} runs: median {Median(toAccepted):F2} s, max {toAccepted.Max():F2} s");
 }
 
-static async Task<double> Throughput(BenchOptions options, int nodes, bool fleet)
+static async Task<double> Throughput(BenchOptions options, int nodes, int concurrent, bool fleet)
 {
     await using var harness = await FleetHarness.StartAsync($"bench-throughput-{nodes}");
     if (fleet)
     {
-        await harness.StartFleetAsync(nodes, options.Concurrent);
+        await harness.StartFleetAsync(nodes, concurrent);
     }
     else
     {
-        await harness.StartNodeAsync(harness.NodeSettings("node1", options.Concurrent));
+        await harness.StartNodeAsync(harness.NodeSettings("node1", concurrent));
     }
 
     var clock = Stopwatch.StartNew();
@@ -91,7 +95,7 @@ static async Task<double> Throughput(BenchOptions options, int nodes, bool fleet
     var elapsed = clock.Elapsed.TotalSeconds;
     var failed = jobs.Count(j => j.Status != "success");
     var rate = options.Jobs / elapsed;
-    Console.WriteLine($"throughput: {options.Jobs} short jobs on {nodes} node(s){(fleet ? " (fleet)" : "")}, concurrent = {options.Concurrent} each: " +
+    Console.WriteLine($"throughput: {options.Jobs} short jobs on {nodes} node(s){(fleet ? " (fleet)" : "")}, concurrent = {concurrent} each: " +
                       $"{elapsed:F1} s, {rate:F2} jobs/s{(failed > 0 ? $", {failed} not successful" : "")}");
     return rate;
 }

@@ -9,9 +9,9 @@ namespace Scheduler.Fleet.Tests.Harness;
 
 /// <summary>
 /// One test's world: a standalone embedded cluster process, the fake GitLab in this process with one runner, and the
-/// <c>scheduler run</c> nodes the test starts. With a network namespace, GitLab listens on every address and names the
-/// veth's host end, and the cluster is also reachable there through a forwarder, so a node inside the namespace reaches
-/// both. Disposing stops everything (nodes first, then the cluster with its pods) and deletes the namespace.
+/// <c>scheduler run</c> nodes the test starts. With a network namespace, GitLab listens on the veth's host end (host-side
+/// nodes reach it there too) and the cluster is also reachable there through a forwarder, so a node inside the namespace
+/// reaches both. Disposing stops everything (nodes first, then the cluster with its pods) and deletes the namespace.
 /// </summary>
 public sealed class FleetHarness : IAsyncDisposable
 {
@@ -56,7 +56,7 @@ public sealed class FleetHarness : IAsyncDisposable
         {
             gitLab = ns is null
                 ? await FakeGitLabServer.StartAsync()
-                : await FakeGitLabServer.StartAsync(IPAddress.Any, ns.HostAddress.ToString());
+                : await FakeGitLabServer.StartAsync(ns.HostAddress, null);
         }
         catch
         {
