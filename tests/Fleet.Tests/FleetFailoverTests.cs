@@ -17,8 +17,9 @@ public sealed class FleetFailoverTests
     public async Task Killing_a_node_mid_build_moves_its_jobs_to_the_others_with_the_traces_of_an_uninterrupted_run()
     {
         await using var harness = await FleetHarness.StartAsync("kill");
+        // Six slots for three jobs: the busiest node runs at least one, and the two others have room for all of its jobs.
         var nodes = await harness.StartFleetAsync(3, concurrent: 2);
-        string[] names = ["slow-1", "slow-2", "slow-3", "slow-4"];
+        string[] names = ["slow-1", "slow-2", "slow-3"];
 
         // The same definitions first without interruption: the traces to compare with.
         var uninterrupted = names.Select(name => harness.Enqueue(SlowJobs.Define(name))).ToArray();
@@ -93,10 +94,11 @@ public sealed class FleetFailoverTests
     public async Task A_node_stopped_with_SIGTERM_hands_its_running_jobs_to_the_others_which_finish_them()
     {
         await using var harness = await FleetHarness.StartAsync("sigterm");
+        // Six slots for three jobs: the busiest node runs at least one, and the two others have room for all of its jobs.
         var nodes = await harness.StartFleetAsync(3, concurrent: 2);
 
         await using var pods = new PodWatchRecorder(harness.Kube, "default");
-        var jobs = Enumerable.Range(1, 4).Select(i => harness.Enqueue(SlowJobs.Define($"leave-{i}"))).ToArray();
+        var jobs = Enumerable.Range(1, 3).Select(i => harness.Enqueue(SlowJobs.Define($"leave-{i}"))).ToArray();
         await harness.WaitUntilAsync(() => jobs.All(SlowJobs.IsInBuild), JobsTimeout, () => "every job to be in its build stage");
         var owners = await harness.OwnersAsync();
         var leaving = nodes.OrderByDescending(node => owners.Values.Count(owner => harness.NodeOf(owner) == node)).First();
