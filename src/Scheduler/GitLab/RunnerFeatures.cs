@@ -5,6 +5,12 @@ namespace Scheduler.GitLab;
 /// the runner lacks is dropped as <c>runner_unsupported</c>), so only what is implemented is true. All 31 keys are sent,
 /// as GitLab Runner does.
 /// </summary>
+/// <remarks>
+/// <c>cancel_gracefully</c>: GitLab's <c>canceling</c> becomes a graceful cancel (the script stops, after_script and the
+/// on_failure stages run, then the final update). <c>artifacts</c>, <c>upload_multiple_artifacts</c> and
+/// <c>upload_raw_artifacts</c> stay off while <c>scheduler run</c> does not upload artifacts to GitLab: with them off, GitLab
+/// drops jobs with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
+/// </remarks>
 public static class RunnerFeatures
 {
     public static IReadOnlyDictionary<string, bool> Advertised { get; } = new Dictionary<string, bool>(StringComparer.Ordinal)
@@ -12,12 +18,12 @@ public static class RunnerFeatures
         ["variables"] = true,
         ["image"] = true,
         ["services"] = true,
-        ["artifacts"] = true,
+        ["artifacts"] = false,
         ["cache"] = true,
         ["fallback_cache_keys"] = false,
         ["shared"] = false,
-        ["upload_multiple_artifacts"] = true,
-        ["upload_raw_artifacts"] = true,
+        ["upload_multiple_artifacts"] = false,
+        ["upload_raw_artifacts"] = false,
         ["session"] = false,
         ["terminal"] = false,
         ["refspecs"] = true,
@@ -36,7 +42,7 @@ public static class RunnerFeatures
         ["service_multiple_aliases"] = false,
         ["image_executor_opts"] = false,
         ["service_executor_opts"] = false,
-        ["cancel_gracefully"] = false,
+        ["cancel_gracefully"] = true,
         ["native_steps_integration"] = false,
         ["two_phase_job_commit"] = true,
         ["job_inputs"] = false,

@@ -321,8 +321,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         }
     }
 
-    // GitLab knows no "job_canceled" failure reason: a job canceled on the runner's side is reported as runner_system_failure
-    // only when the runner aborted it; otherwise the reason the tree gave.
-    private static string? GitLabFailureReason(JobResult result) =>
-        result.FailureReason == FailureReasons.JobCanceled ? "unknown_failure" : result.FailureReason;
+    // Only a reason this GitLab lists (features.failure_reasons) is sent; job_canceled and unlisted reasons map as GitLab Runner does.
+    private string GitLabFailureReason(JobResult result) =>
+        Scheduler.GitLab.GitLabFailureReason.ForUpdate(result.FailureReason, _job.Features.FailureReasons);
 }
