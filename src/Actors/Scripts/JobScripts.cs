@@ -325,15 +325,25 @@ public static class JobScripts
     // GitLab Runner's downloader: one call per dependency that has an archive, extracted into the project directory (the
     // stage's working directory). GitLab authenticates the running job's token for its dependencies ("via dependent
     // job"), so the job token's file serves every download and the dependencies' tokens never reach the pod.
+    // ARTIFACT_DOWNLOAD_ATTEMPTS (1 to 10, default 1) as GitLab Runner: here each dependency's download is tried that often.
     private static string DownloadArtifactsBody(IEnumerable<JobDependency> dependencies, ScriptContext context, string gitLabUrl)
     {
-        var body = new StringBuilder();
+        var body = new StringBuilder("""
+            _attempts="${ARTIFACT_DOWNLOAD_ATTEMPTS:-1}"
+            case "$_attempts" in
+              [1-9]|10) ;;
+              *) echo "ERROR: ARTIFACT_DOWNLOAD_ATTEMPTS=$_attempts: the number of attempts must be between 1 and 10"; exit 1 ;;
+            esac
+
+            """);
         foreach (var dependency in dependencies)
         {
             var id = dependency.Id.ToString(CultureInfo.InvariantCulture);
             body.Append("printf 'Downloading artifacts for %s (%s)...\\n' ").Append(ShellText.Quote(dependency.Name)).Append(' ').Append(id).Append('\n');
-            body.Append(context.Helper("artifacts-downloader", "--url", gitLabUrl, "--id", id, "--token-file", TokenFile,
-                "--output", DependenciesDir + "/" + id + ".zip", "--extract-to", ".")).Append('\n');
+            body.Append("_n=1\nuntil ").Append(context.Helper("artifacts-downloader", "--url", gitLabUrl, "--id", id, "--token-file", TokenFile,
+                "--output", DependenciesDir + "/" + id + ".zip", "--extract-to", ".")).Append("; do\n");
+            body.Append("  _r=$?; [ \"$_n\" -lt \"$_attempts\" ] || exit \"$_r\"; _n=$((_n + 1)); echo \"Retrying (attempt $_n of $_attempts)...\"\n");
+            body.Append("done\n");
         }
 
         return body.ToString();

@@ -110,9 +110,9 @@ public sealed class ArtifactScriptsTests
         var script = plan.Find("download_artifacts")!.Script;
         Assert.Equal(StageRunsWhen.OnSuccess, plan.Find("download_artifacts")!.When);
         Assert.Contains("cd \"$CI_PROJECT_DIR\"", script, StringComparison.Ordinal);
-        Assert.Contains("printf 'Downloading artifacts for %s (%s)...\\n' 'build' 7\n" +
-                        $"'scheduler' 'helper' 'artifacts-downloader' '--url' '{GitLab}' '--id' '7' '--token-file' {TokenFile} " +
-                        "'--output' '/var/run/scheduler/run/dependencies/7.zip' '--extract-to' '.'\n", script, StringComparison.Ordinal);
+        Assert.Contains("printf 'Downloading artifacts for %s (%s)...\\n' 'build' 7\n_n=1\n" +
+                        $"until 'scheduler' 'helper' 'artifacts-downloader' '--url' '{GitLab}' '--id' '7' '--token-file' {TokenFile} " +
+                        "'--output' '/var/run/scheduler/run/dependencies/7.zip' '--extract-to' '.'; do\n", script, StringComparison.Ordinal);
         Assert.Contains("printf 'Downloading artifacts for %s (%s)...\\n' 'it'\\''s' 9\n", script, StringComparison.Ordinal);
         Assert.DoesNotContain("'8'", script, StringComparison.Ordinal);
         Assert.True(script.IndexOf("'7'", StringComparison.Ordinal) < script.IndexOf("'9'", StringComparison.Ordinal));
