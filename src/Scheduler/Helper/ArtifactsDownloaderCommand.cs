@@ -94,7 +94,6 @@ internal static class ArtifactsDownloaderCommand
                 }
 
                 error.WriteLine($"WARNING: {what} {result.Message}  id={jobId} attempt={attempt}: retrying");
-
                 await Task.Delay(Backoff.Delay(attempt, result.RetryAfter), cancellationToken);
             }
 

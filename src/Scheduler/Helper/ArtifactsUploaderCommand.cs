@@ -93,7 +93,6 @@ internal static class ArtifactsUploaderCommand
                 }
 
                 error.WriteLine($"WARNING: {what} {result.Message}  id={jobId} attempt={attempt}: retrying");
-
                 await Task.Delay(Backoff.Delay(attempt, result.RetryAfter), cancellationToken);
             }
         });
