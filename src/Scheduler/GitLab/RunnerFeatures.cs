@@ -7,9 +7,10 @@ namespace Scheduler.GitLab;
 /// </summary>
 /// <remarks>
 /// <c>cancel_gracefully</c>: GitLab's <c>canceling</c> becomes a graceful cancel (the script stops, after_script and the
-/// on_failure stages run, then the final update). <c>artifacts</c>, <c>upload_multiple_artifacts</c> and
-/// <c>upload_raw_artifacts</c> stay off while <c>scheduler run</c> does not upload artifacts to GitLab: with them off, GitLab
-/// drops jobs with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
+/// on_failure stages run, then the final update). <c>artifacts</c> and <c>artifacts_exclude</c>: the upload stages archive
+/// the job's zip artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
+/// <c>upload_raw_artifacts</c> stay off: reports (gzip/raw formats) are not uploaded, and with them off GitLab drops jobs
+/// with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
 /// </remarks>
 public static class RunnerFeatures
 {
@@ -18,7 +19,7 @@ public static class RunnerFeatures
         ["variables"] = true,
         ["image"] = true,
         ["services"] = true,
-        ["artifacts"] = false,
+        ["artifacts"] = true,
         ["cache"] = true,
         ["fallback_cache_keys"] = false,
         ["shared"] = false,
@@ -30,7 +31,7 @@ public static class RunnerFeatures
         ["masking"] = true,
         ["proxy"] = false,
         ["raw_variables"] = false,
-        ["artifacts_exclude"] = false,
+        ["artifacts_exclude"] = true,
         ["multi_build_steps"] = false,
         ["trace_reset"] = true,
         ["trace_checksum"] = true,

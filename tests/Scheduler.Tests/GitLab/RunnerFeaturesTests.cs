@@ -16,13 +16,13 @@ public sealed class RunnerFeaturesTests
     [InlineData("masking", true)]
     [InlineData("refspecs", true)]
     [InlineData("return_exit_code", true)]
-    [InlineData("artifacts", false)] // run does not upload artifacts yet
-    [InlineData("upload_multiple_artifacts", false)]
+    [InlineData("artifacts", true)] // zip artifacts are uploaded (GitLabArtifactsTests)
+    [InlineData("upload_multiple_artifacts", false)] // reports (gzip/raw) are not uploaded
     [InlineData("upload_raw_artifacts", false)]
     [InlineData("session", false)]
     [InlineData("terminal", false)]
     [InlineData("vault_secrets", false)]
-    [InlineData("artifacts_exclude", false)]
+    [InlineData("artifacts_exclude", true)]
     [InlineData("multi_build_steps", false)]
     [InlineData("fallback_cache_keys", false)]
     [InlineData("job_inputs", false)]
