@@ -105,10 +105,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             }
         });
         Receive<GetIntakeStatus>(_ =>
-            Sender.Tell(new IntakeStatus(_runnerName, _healthy, _asking, _jobs.Keys.Order().ToArray())
-            {
-                RequestInFlight = _requestInFlight || _slotRequested is not null,
-            }));
+            Sender.Tell(new IntakeStatus(_runnerName, _healthy, _asking, _jobs.Keys.Order().ToArray()) { RequestInFlight = _requestInFlight }));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
