@@ -148,12 +148,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
             FinishTrace();
         });
-        Receive<TraceFinished>(_ =>
-        {
-            _traceFinished = true;
-            Context.Parent.Tell(new JobDone(_job.Id));
-            Context.Stop(Self);
-        });
+        Receive<TraceFinished>(_ => OnTraceFinished());
         Receive<KillSent>(_ => { });
     }
 
@@ -260,6 +255,13 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     }
 
     private JobExecutionPlan Plan => _planResult.Plan!;
+
+    private void OnTraceFinished()
+    {
+        _traceFinished = true;
+        Context.Parent.Tell(new JobDone(_job.Id));
+        Context.Stop(Self);
+    }
 
     private void OnPodCreated(PodCreated created)
     {
@@ -466,6 +468,12 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         StopChild(ref _currentStageActor);
         StopChild(ref _podActor);
         _log.Tell(new HandOverTrace(new JobHandedOver(_job.Id, reason)));
+        // From here on nothing drives the job: results of calls still in flight (a stage's exit, a delete) are dropped.
+        Become(() =>
+        {
+            Receive<TraceFinished>(_ => OnTraceFinished());
+            ReceiveAny(_ => { });
+        });
     }
 
     private bool ShouldRun(PlannedStage stage, int index)

@@ -203,6 +203,12 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void OnFinish(FinishTrace finish)
     {
+        if (_finished)
+        {
+            Sender.Tell(new TraceFinished()); // handed over already: the listener heard its last message
+            return;
+        }
+
         StopReader();
         Emit(_masker.Flush());
         AppendRunnerText(finish.FinalText);
