@@ -202,6 +202,13 @@ public sealed class JobActor : ReceiveActor, IWithTimers
                                     (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
         }
 
+        if (_options.OwnerId is not null)
+        {
+            // The shared watch tells this actor too, so that a claim by another node stops it at once. Subscribed before
+            // the PodActor, so the namespace's watch runs on without a restart when the PodActor unsubscribes.
+            _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!), Self);
+        }
+
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
             adopt: _adopted is not null), PodChildName);
     }
@@ -267,11 +274,6 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         _podCreated = true;
         _knownResourceVersion = created.Pod.Metadata?.ResourceVersion;
-        if (_options.OwnerId is not null)
-        {
-            // The shared watch tells this actor too, so that a claim by another node stops it at once.
-            _podWatcher.Tell(new WatchPod(ClusterKey(_runner), Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!), Self);
-        }
 
         if (_finalizing)
         {

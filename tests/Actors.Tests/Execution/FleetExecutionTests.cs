@@ -117,6 +117,8 @@ public sealed class FleetExecutionTests : TestKit
         Assert.Equal(JobPayloadParser.ToJson(job), System.Text.Encoding.UTF8.GetString(payload));
 
         // Node B claims the pod (node A left the fleet as far as B knows): A hears it from the watch and stops at once.
+        // (The node's watch runs once its PodWatcher has handled the JobActor's subscription, which comes first.)
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.Count("watch")));
         await ClaimAsync(pod, NodeB);
         var traceA = Trace([.. beforeClaim, .. await UntilHandedOverAsync(listenerA)]);
         await listenerA.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
