@@ -94,6 +94,7 @@ public static class ConfigLoader
             ListenAddress = table.String("listen_address"),
             ShutdownTimeout = PositiveOr(table.Int("shutdown_timeout"), defaults.ShutdownTimeout),
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment)).ToList(),
+            Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };
         table.ReportUnread(ConfigKeys.Global, ConfigKeys.GlobalUnsupported);
 
