@@ -25,9 +25,21 @@ public sealed record NodeStatus(
     public int Running => RunningPerRunner.Values.Sum();
 }
 
-/// <summary>From a node's fleet-limits actor to the lease singleton: the leases the node holds, and the requests it is still
-/// waiting on, so that a new singleton (after a hand-over) rebuilds its state and a lost release does not leak a lease.</summary>
-public sealed record LeaseReport(IReadOnlyList<HeldLease> Held, IReadOnlyList<string> Pending) : IFleetMessage;
+// From a node's fleet-limits actor to the lease singleton. Node is the node's cluster address: leases of a node that
+// leaves the fleet are dropped when it is removed.
+
+/// <summary>A node's intake asks for a slot of <paramref name="Runner"/>; answered with SlotGranted or SlotRefused.</summary>
+public sealed record LeaseRequest(string Node, string Runner, int Limit, string LeaseId) : IFleetMessage;
+
+/// <summary>The lease is free again.</summary>
+public sealed record LeaseRelease(string Node, string LeaseId) : IFleetMessage;
+
+/// <summary>An adopted job holds a lease, within the limit or not.</summary>
+public sealed record LeaseAdopt(string Node, string Runner, string LeaseId) : IFleetMessage;
+
+/// <summary>The leases the node holds and the requests it still waits on, sent periodically: a new singleton (after a
+/// hand-over) rebuilds its state from these, and a release lost on the way does not leak a lease.</summary>
+public sealed record LeaseReport(string Node, IReadOnlyList<HeldLease> Held, IReadOnlyList<string> Pending) : IFleetMessage;
 
 /// <summary>A slot of <paramref name="Runner"/>'s fleet-wide limit held under <paramref name="LeaseId"/>.</summary>
 public sealed record HeldLease(string Runner, string LeaseId);
