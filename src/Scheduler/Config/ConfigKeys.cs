@@ -7,7 +7,10 @@ namespace Scheduler.Config;
 internal static class ConfigKeys
 {
     public static readonly string[] Global =
-        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners", "cluster"];
+        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners"];
+
+    /// <summary>Top-level tables of this runner's own, beyond GitLab Runner's keywords.</summary>
+    public static readonly string[] GlobalOwn = ["cluster"];
 
     /// <summary>The <c>[cluster]</c> table (this runner's own: GitLab Runner has no fleet).</summary>
     public static readonly string[] Cluster =

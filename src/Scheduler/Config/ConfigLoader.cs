@@ -96,7 +96,7 @@ public static class ConfigLoader
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment)).ToList(),
             Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };
-        table.ReportUnread(ConfigKeys.Global, ConfigKeys.GlobalUnsupported);
+        table.ReportUnread([.. ConfigKeys.Global, .. ConfigKeys.GlobalOwn], ConfigKeys.GlobalUnsupported);
 
         if (runnerTables.Count == 0)
         {

@@ -97,6 +97,15 @@ public sealed class ClusterConfigTests
     }
 
     [Fact]
+    public void A_misspelt_cluster_table_gets_a_hint()
+    {
+        var result = ConfigLoader.LoadText("[clustr]\nport = 1\n", "config.toml");
+
+        Assert.Null(result.Settings!.Cluster);
+        Assert.Contains(result.Warnings, w => w.Key == "clustr" && w.Message.Contains("did you mean \"cluster\"?"));
+    }
+
+    [Fact]
     public void Cluster_as_a_value_is_a_type_error()
     {
         var result = ConfigLoader.LoadText("cluster = 1\n", "config.toml");
