@@ -45,6 +45,19 @@ public static class SchedulerActorSystem
         // With discovery, ClusterBootstrap forms the cluster; seed nodes would race it.
         var seeds = cluster.Discovery.Length > 0 ? [] : cluster.SeedNodes;
         lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(Quote))}]");
+        if (cluster.Discovery == ClusterSettings.KubernetesApiDiscovery)
+        {
+            // Akka.Management answers the other nodes' contact-point probes; the Kubernetes API lists the runner pods
+            // (label selector, default app=scheduler) in the pod's own namespace.
+            lines.Add("akka.discovery.method = kubernetes-api");
+            lines.Add($"akka.discovery.kubernetes-api.pod-label-selector = {Quote(cluster.DiscoveryLabelSelector ?? "app={0}")}");
+            lines.Add($"akka.management.http.hostname = {Quote(hostname)}");
+            lines.Add($"akka.management.http.port = {cluster.ManagementPort}");
+            lines.Add($"akka.management.http.bind-hostname = {Quote(bind)}");
+            lines.Add($"akka.management.cluster.bootstrap.contact-point-discovery.service-name = {Quote(SystemName)}");
+            lines.Add("akka.management.cluster.bootstrap.contact-point-discovery.port-name = \"management\"");
+        }
+
         return string.Join("\n", lines);
     }
 
@@ -66,6 +79,19 @@ public static class SchedulerActorSystem
         }
 
         return system;
+    }
+
+    /// <summary>With <c>discovery = "kubernetes-api"</c>: starts Akka.Management's HTTP endpoint and ClusterBootstrap, which
+    /// finds the other runner pods through the Kubernetes API and joins or forms the fleet. Nothing otherwise.</summary>
+    public static async Task StartDiscoveryAsync(ActorSystem system, ClusterSettings cluster)
+    {
+        if (cluster.Discovery != ClusterSettings.KubernetesApiDiscovery)
+        {
+            return;
+        }
+
+        await Akka.Management.Dsl.AkkaManagement.Get(system).Start();
+        await Akka.Management.Cluster.Bootstrap.ClusterBootstrap.Get(system).Start();
     }
 
     private static Akka.Configuration.Config EmbeddedConfig(string resource)

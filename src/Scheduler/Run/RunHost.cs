@@ -91,8 +91,10 @@ public sealed class RunHost : IAsyncDisposable
         var execution = options.Execution;
         IActorRef? fleetLimits = null;
         string? ownerId = null;
-        if (settings.Cluster is not null)
+        if (settings.Cluster is { } fleetSettings)
         {
+            // Startup, not an actor: waiting here for the management endpoint to bind is fine.
+            SchedulerActorSystem.StartDiscoveryAsync(system, fleetSettings).GetAwaiter().GetResult();
             ownerId = FleetIds.OwnerId(Cluster.Get(system).SelfUniqueAddress);
             execution = execution with { OwnerId = ownerId };
             fleetLimits = FleetStartup.StartLimits(system, options.LeaseReportInterval);
