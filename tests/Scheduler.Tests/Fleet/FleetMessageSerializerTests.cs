@@ -8,7 +8,7 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Scheduler.Tests.Fleet;
 
 /// <summary>Every message that crosses nodes round-trips through the fleet serializer, which cluster.hocon binds to it.</summary>
-public sealed class FleetMessageSerializerTests : IDisposable
+public sealed class FleetMessageSerializerTests(FleetSystemFixture fixture) : IClassFixture<FleetSystemFixture>
 {
     // One sample per fleet message type. A new IFleetMessage without a sample here fails Every_fleet_message_has_a_sample.
     private static readonly IReadOnlyList<IFleetMessage> Samples =
@@ -28,9 +28,7 @@ public sealed class FleetMessageSerializerTests : IDisposable
         new LeaseReport("akka.tcp://scheduler@10.0.0.1:4053", [new HeldLease("docker-eu", "lease-5")], ["lease-6"]),
     ];
 
-    private readonly ActorSystem _system = SchedulerActorSystem.CreateClustered(new ClusterSettings { Port = 0, SeedNodes = ["akka.tcp://scheduler@127.0.0.1:1"] });
-
-    public void Dispose() => _system.Terminate().Wait(TimeSpan.FromSeconds(10));
+    private readonly ActorSystem _system = fixture.System;
 
     [Fact]
     public void Every_fleet_message_has_a_sample()
@@ -102,4 +100,12 @@ public sealed class FleetMessageSerializerTests : IDisposable
         Assert.True(detection + config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after") <= TimeSpan.FromSeconds(10));
         Assert.IsType<Akka.Cluster.SBR.SplitBrainResolverProvider>(Akka.Cluster.Cluster.Get(_system).DowningProvider);
     }
+}
+
+/// <summary>One clustered ActorSystem (not joined to anything) for the serializer tests: the real cluster.hocon bindings.</summary>
+public sealed class FleetSystemFixture : IDisposable
+{
+    public ActorSystem System { get; } = SchedulerActorSystem.CreateClustered(new ClusterSettings { Port = 0, SeedNodes = ["akka.tcp://scheduler@127.0.0.1:1"] });
+
+    public void Dispose() => System.Terminate().Wait(TimeSpan.FromSeconds(10));
 }
