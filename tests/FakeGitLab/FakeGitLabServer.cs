@@ -520,7 +520,9 @@ public sealed class FakeGitLabServer : IAsyncDisposable
                 job.ChecksumUnlocked = StringOf(body?["output"]?["checksum"]) ?? StringOf(body?["checksum"]);
                 if (state == "failed")
                 {
+                    // As GitLab: a reason outside its enum, or none, is stored as unknown_failure.
                     var reason = StringOf(body?["failure_reason"]);
+                    job.SentFailureReasonUnlocked = reason;
                     job.FailureReasonUnlocked = reason is not null && FailureReasons.Contains(reason) ? reason : "unknown_failure";
                     job.ExitCodeUnlocked = body?["exit_code"] is { } code && code.GetValueKind() == JsonValueKind.Number
                         ? code.GetValue<int>()

@@ -15,11 +15,15 @@ public sealed class FakeJobBuilder
     private string _stage = "test";
     private string? _image = "alpine:3.20";
     private int _timeout = 3600;
+    private IReadOnlyList<string> _failureReasons = FakeGitLabServer.FailureReasons;
 
     public FakeJobBuilder Name(string name) { _name = name; return this; }
     public FakeJobBuilder Stage(string stage) { _stage = stage; return this; }
     public FakeJobBuilder Image(string? image) { _image = image; return this; }
     public FakeJobBuilder Timeout(int seconds) { _timeout = seconds; return this; }
+
+    /// <summary>The <c>features.failure_reasons</c> the payload lists (an older GitLab lists fewer); the server's full list by default.</summary>
+    public FakeJobBuilder FailureReasons(params string[] reasons) { _failureReasons = reasons; return this; }
 
     public FakeJobBuilder Variable(string key, string value, bool masked = false, bool isPublic = true, bool file = false)
     {
@@ -170,7 +174,7 @@ public sealed class FakeJobBuilder
             ["features"] = new JsonObject
             {
                 ["trace_sections"] = true,
-                ["failure_reasons"] = new JsonArray(FakeGitLabServer.FailureReasons.Select(r => (JsonNode?)r).ToArray()),
+                ["failure_reasons"] = new JsonArray(_failureReasons.Select(r => (JsonNode?)r).ToArray()),
             },
         };
     }

@@ -104,6 +104,10 @@ public sealed class FakeJob
     public string? FailureReason { get { lock (_gate) { return FailureReasonUnlocked; } } }
     public int? ExitCode { get { lock (_gate) { return ExitCodeUnlocked; } } }
 
+    /// <summary>The <c>failure_reason</c> exactly as the runner sent it in the final update (GitLab stores an unknown one as
+    /// <c>unknown_failure</c>: see <see cref="FailureReason"/>).</summary>
+    public string? SentFailureReason { get { lock (_gate) { return SentFailureReasonUnlocked; } } }
+
     /// <summary>The <c>output.checksum</c> of the final update.</summary>
     public string? Checksum { get { lock (_gate) { return ChecksumUnlocked; } } }
 
@@ -123,6 +127,7 @@ public sealed class FakeJob
     internal bool PickedUnlocked { get; set; }
     internal string? FailureReasonUnlocked { get; set; }
     internal int? ExitCodeUnlocked { get; set; }
+    internal string? SentFailureReasonUnlocked { get; set; }
     internal string? ChecksumUnlocked { get; set; }
     internal int DeferredFinalUpdates { get; set; }
     internal bool CancelGracefully { get; set; }

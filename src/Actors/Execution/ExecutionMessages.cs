@@ -23,10 +23,14 @@ internal sealed record DrainLog;
 internal sealed record LogDrained;
 internal sealed record FinishTrace(string FinalText, JobFinished Finished);
 internal sealed record TraceFinished;
+/// <summary>Stop reading, deliver what was read, then tell the listener <paramref name="HandedOver"/> instead of JobFinished.</summary>
+internal sealed record HandOverTrace(JobHandedOver HandedOver);
 
 // ---- JobCoordinator ⇄ JobActor ----
 internal sealed record CancelRequested(bool Graceful);
 internal sealed record JobDone(long JobId);
+/// <summary>Stop driving the job: no delete, no outcome; the listener gets JobHandedOver.</summary>
+internal sealed record HandOverRequested(string Reason);
 
 // ---- PodWatcher ----
 internal sealed record WatchPod(string Cluster, string Namespace, string PodName, IKubernetesGateway Gateway);

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
@@ -13,6 +14,12 @@ namespace Scheduler.Actors.Execution;
 /// it again finds the existing pod, Launch does not run a stage twice and Wait returns at once for a stage that
 /// already finished; the job's LogStreamActor is a sibling that the restart does not touch, so the trace goes on at
 /// its offset.
+/// Adopted (an <see cref="AdoptedPod"/> given): the pod is only read, never created; the trace is produced again from
+/// its start, as the node that started the job produced it (header, "Running on … via &lt;started-via&gt;", then the log
+/// from byte 0); the job timeout counts from the pod's creation.
+/// In a fleet (<see cref="ExecutionOptions.OwnerId"/> set) the job is driven only while its pod names this node: the
+/// owner is read before each stage and before the delete, and a watch event naming another owner, a failed check or
+/// <see cref="HandOverRequested"/> stops driving at once (no delete, no outcome; the listener gets JobHandedOver).
 /// </summary>
 public sealed class JobActor : ReceiveActor, IWithTimers
 {
@@ -25,6 +32,8 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private sealed record PodDeleted(string? Error);
     private sealed record ArtifactsCollected(IReadOnlyList<string> Warnings);
     private sealed record KillSent;
+    private enum OwnerCheckPurpose { Stage, Delete }
+    private sealed record OwnerChecked(OwnerCheckPurpose Purpose, V1Pod? Pod, string? Error);
 
     private readonly JobPayload _job;
     private readonly RunnerEntry _runner;
@@ -35,6 +44,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private readonly JobPlanResult _planResult;
     private readonly IKubernetesGateway? _gateway;
     private readonly CancellationTokenSource _cancel = new();
+    private readonly AdoptedPod? _adopted;
 
     private readonly IActorRef _log;
     private IActorRef? _podActor;
@@ -52,13 +62,19 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private bool _restarted;
     private bool _restarting;
     private bool _traceFinished;
+    private (PlannedStage Stage, int Index)? _ownerCheckStage;
+    private bool _handingOver;
+    private bool _finishTraceSent;
+    private string? _knownResourceVersion;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
-        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt)
+        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt,
+        AdoptedPod? adopted)
     {
         _job = job;
+        _adopted = adopted;
         _log = log;
         _runner = runner;
         _listener = listener;
@@ -66,8 +82,16 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         _podWatcher = podWatcher;
         _admittedAt = admittedAt;
         _planResult = PlanSafely(options.Planner, runner, job, concurrentId, podNameSuffix);
+        if (_planResult.Plan is { } adoptedPlan && adopted is not null
+            && (adoptedPlan.Pod.PodName != adopted.Name || adoptedPlan.Pod.Namespace != adopted.Namespace))
+        {
+            _planResult = new JobPlanResult(null, $"the adopted pod {adopted.Namespace}/{adopted.Name} is not where this runner " +
+                                                  $"entry puts the job ({adoptedPlan.Pod.Namespace}/{adoptedPlan.Pod.PodName})");
+        }
+
         if (_planResult.Plan is { } plan)
         {
+            PodOwnership.Stamp(plan.Pod.Pod, options.OwnerId, options.StartedVia);
             try
             {
                 _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
@@ -78,7 +102,18 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             }
         }
 
-        Receive<TraceText>(text => _log.Tell(text));
+        // In a fleet the pod's waiting lines stay out of the trace: an adopting node cannot produce them again, and its
+        // trace must match what GitLab already holds byte for byte.
+        Receive<TraceText>(text =>
+        {
+            if (_options.OwnerId is null)
+            {
+                _log.Tell(text);
+            }
+        });
+        Receive<PodUpdated>(OnPodUpdated);
+        Receive<OwnerChecked>(OnOwnerChecked);
+        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
         Receive<PodCreated>(OnPodCreated);
         Receive<PodReady>(OnPodReady);
         Receive<PodNotStarted>(OnPodNotStarted);
@@ -113,20 +148,18 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
             FinishTrace();
         });
-        Receive<TraceFinished>(_ =>
-        {
-            _traceFinished = true;
-            Context.Parent.Tell(new JobDone(_job.Id));
-            Context.Stop(Self);
-        });
+        Receive<TraceFinished>(_ => OnTraceFinished());
         Receive<KillSent>(_ => { });
     }
 
     /// <param name="log">The job's LogStreamActor, which outlives this actor's restarts.</param>
+    /// <param name="admittedAt">When the job timeout starts: admission, or the adopted pod's creation.</param>
+    /// <param name="adopted">The existing pod of an adopted job; null for a new job.</param>
     public static Props Props(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
-        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt) =>
+        IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt,
+        AdoptedPod? adopted = null) =>
         Akka.Actor.Props.Create(() =>
-            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt));
+            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted));
 
     // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
     private static JobPlanResult PlanSafely(IJobPlanner planner, RunnerEntry runner, JobPayload job, int concurrentId, string suffix)
@@ -169,8 +202,15 @@ public sealed class JobActor : ReceiveActor, IWithTimers
                                     (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
         }
 
-        _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner)),
-            PodChildName);
+        if (_options.OwnerId is not null)
+        {
+            // The shared watch tells this actor too, so that a claim by another node stops it at once. Subscribed before
+            // the PodActor, so the namespace's watch runs on without a restart when the PodActor unsubscribes.
+            _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!), Self);
+        }
+
+        _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
+            adopt: _adopted is not null), PodChildName);
     }
 
     protected override void PostRestart(Exception reason)
@@ -189,13 +229,24 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         _cancel.Cancel();
         _cancel.Dispose();
-        if (!_restarting && !_traceFinished && _planResult.Plan is { } plan && _gateway is { } gateway)
+        if (_planResult.Plan is { } watched && _options.OwnerId is not null)
+        {
+            _podWatcher.Tell(new UnwatchPod(ClusterKey(_runner), watched.Pod.Namespace, watched.Pod.PodName), Self);
+        }
+
+        // In a fleet, a node that goes down (left, or downed by the split brain resolver) leaves its pods to the nodes
+        // that adopt them.
+        if (!_restarting && !_traceFinished && !_handingOver && !FleetNodeShuttingDown()
+            && _planResult.Plan is { } plan && _gateway is { } gateway)
         {
             // Stopped for good before the job finished (crashed too often, or the system is shutting down): do not
             // leave the pod running. Fire and forget: nobody is left to hear the answer.
             _ = DeleteQuietlyAsync(gateway, plan.Pod.Namespace, plan.Pod.PodName);
         }
     }
+
+    private bool FleetNodeShuttingDown() =>
+        _options.OwnerId is not null && CoordinatedShutdown.Get(Context.System).ShutdownReason is not null;
 
     private static async Task DeleteQuietlyAsync(IKubernetesGateway gateway, string ns, string name)
     {
@@ -212,9 +263,18 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
     private JobExecutionPlan Plan => _planResult.Plan!;
 
+    private void OnTraceFinished()
+    {
+        _traceFinished = true;
+        Context.Parent.Tell(new JobDone(_job.Id));
+        Context.Stop(Self);
+    }
+
     private void OnPodCreated(PodCreated created)
     {
         _podCreated = true;
+        _knownResourceVersion = created.Pod.Metadata?.ResourceVersion;
+
         if (_finalizing)
         {
             StopChild(ref _podActor);
@@ -231,7 +291,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         }
 
         _podReady = true;
-        _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {Environment.MachineName}...\n"));
+        _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {_adopted?.StartedVia ?? _options.StartedVia}...\n"));
         _log.Tell(new StartReading(_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
         RunNextStage();
     }
@@ -259,16 +319,14 @@ public sealed class JobActor : ReceiveActor, IWithTimers
                 continue;
             }
 
-            _currentStage = stage;
-            _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
-            _currentStageActor = Context.ActorOf(
-                StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
-                "stage-" + stage.Name);
-            if (stage.Timeout is { } limit)
+            if (_options.OwnerId is not null)
             {
-                Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
+                _ownerCheckStage = (stage, index);
+                CheckOwner(OwnerCheckPurpose.Stage);
+                return;
             }
 
+            LaunchStage(stage);
             return;
         }
 
@@ -280,6 +338,144 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         }
 
         Finalize(OutcomeOfStages(), drain: true);
+    }
+
+    private void LaunchStage(PlannedStage stage)
+    {
+        _currentStage = stage;
+        _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
+        _currentStageActor = Context.ActorOf(
+            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
+            "stage-" + stage.Name);
+        if (stage.Timeout is { } limit)
+        {
+            Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
+        }
+    }
+
+    // One GET of the pod: the fencing check before a stage and before the delete.
+    private void CheckOwner(OwnerCheckPurpose purpose)
+    {
+        var (gateway, ns, name, ct) = (_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, _cancel.Token);
+        ReadAsync().PipeTo(Self);
+        return;
+
+        async Task<object> ReadAsync()
+        {
+            try
+            {
+                return new OwnerChecked(purpose, await gateway.ReadPodAsync(ns, name, ct), null);
+            }
+            catch (Exception e)
+            {
+                return new OwnerChecked(purpose, null, e.Message);
+            }
+        }
+    }
+
+    private void OnOwnerChecked(OwnerChecked check)
+    {
+        if (_handingOver || _finishTraceSent)
+        {
+            return;
+        }
+
+        var ownerId = _options.OwnerId!;
+        var name = Plan.Pod.PodName;
+        if (check.Error is not null)
+        {
+            HandOver($"the owner of pod {name} could not be checked: {check.Error}");
+            return;
+        }
+
+        var verdict = PodOwnership.Judge(check.Pod, ownerId);
+        if (verdict is OwnerVerdict.OtherOwner other)
+        {
+            HandOver(OtherOwnerReason(other));
+            return;
+        }
+
+        if (check.Purpose == OwnerCheckPurpose.Delete)
+        {
+            if (verdict is OwnerVerdict.Gone)
+            {
+                FinishTrace();
+            }
+            else
+            {
+                DeleteOwnedPod();
+            }
+
+            return;
+        }
+
+        if (_ownerCheckStage is not { } pending)
+        {
+            return;
+        }
+
+        _ownerCheckStage = null;
+        if (_finalizing)
+        {
+            return;
+        }
+
+        if (verdict is OwnerVerdict.Gone)
+        {
+            Finalize(Failed(FailureReasons.RunnerSystemFailure, null, $"the pod {name} is gone"), drain: true);
+            return;
+        }
+
+        _knownResourceVersion = check.Pod!.Metadata?.ResourceVersion ?? _knownResourceVersion;
+        if (_canceled && !ShouldRun(pending.Stage, pending.Index))
+        {
+            RunNextStage(); // canceled while the check was out: this stage no longer runs
+            return;
+        }
+
+        LaunchStage(pending.Stage);
+    }
+
+    private void OnPodUpdated(PodUpdated update)
+    {
+        if (_options.OwnerId is not { } ownerId || update.Type == k8s.WatchEventType.Deleted
+            || PodOwnership.IsNotNewer(update.Pod.Metadata?.ResourceVersion, _knownResourceVersion))
+        {
+            return;
+        }
+
+        if (PodOwnership.Judge(update.Pod, ownerId) is OwnerVerdict.OtherOwner other)
+        {
+            HandOver(OtherOwnerReason(other));
+        }
+    }
+
+    private string OtherOwnerReason(OwnerVerdict.OtherOwner other) =>
+        other.Owner is null
+            ? $"the pod {Plan.Pod.PodName} names no owner"
+            : $"the pod {Plan.Pod.PodName} is driven by {other.Owner} now";
+
+    /// <summary>Stops driving the job where it is: the stage and the pod's readers stop, the pod stays, the listener gets
+    /// what the trace has, then JobHandedOver.</summary>
+    private void HandOver(string reason)
+    {
+        if (_handingOver || _finishTraceSent)
+        {
+            return;
+        }
+
+        _handingOver = true;
+        Timers.CancelAll();
+        _cancel.Cancel();
+        StopChild(ref _currentStageActor);
+        StopChild(ref _podActor);
+        _log.Tell(new HandOverTrace(new JobHandedOver(_job.Id, reason)));
+        // From here on nothing drives the job: results of calls still in flight (a stage's exit, a delete) are dropped.
+        Become(() =>
+        {
+            Receive<TraceFinished>(_ => OnTraceFinished());
+            ReceiveAny(_ => { });
+        });
     }
 
     private bool ShouldRun(PlannedStage stage, int index)
@@ -367,7 +563,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         {
             KillCurrentStage(); // its Wait returns with the killed stage's code; then after_script and on_failure stages run
         }
-        else if (_currentStage is null)
+        else if (_currentStage is null && _ownerCheckStage is null)
         {
             RunNextStage();
         }
@@ -469,6 +665,17 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             return;
         }
 
+        if (_options.OwnerId is not null)
+        {
+            CheckOwner(OwnerCheckPurpose.Delete);
+            return;
+        }
+
+        DeleteOwnedPod();
+    }
+
+    private void DeleteOwnedPod()
+    {
         var (gateway, ns, name) = (_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName);
         DeleteAsync().PipeTo(Self);
         return;
@@ -490,6 +697,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
     private void FinishTrace()
     {
+        _finishTraceSent = true;
         var result = _result!;
         var colour = result.State == JobState.Success ? "\u001b[32;1m" : "\u001b[31;1m";
         _log.Tell(new FinishTrace($"{colour}{result.Message}\u001b[0;m\n", new JobFinished(_job.Id, result)));

@@ -10,11 +10,16 @@ namespace Scheduler.Actors.Execution;
 /// capacity waits, never fails. Spawns one JobActor per admitted job and frees its slot when it stops. A crashing
 /// JobActor is restarted (it re-derives its state from Kubernetes) up to a limit; past it the job fails. Each job's
 /// LogStreamActor is a sibling of its JobActor here, so the trace's offsets survive the JobActor's restarts.
+/// AdoptJob starts a JobActor for an existing pod at once (beyond the limits: it runs already); HandOverJobs makes every
+/// JobActor stop driving its job (a job that was handed over is not reported as failed) and fails the jobs still
+/// waiting, which have no pod another node could adopt.
 /// </summary>
 public sealed class JobCoordinator : ReceiveActor
 {
     private sealed record Pending(RunJob Request, RunnerEntry Runner);
-    private sealed record Running(IActorRef Actor, IActorRef Log, RunJob Request, bool Done);
+    private sealed record Running(IActorRef Actor, IActorRef Log, IActorRef Listener, bool Done);
+
+    public const string LeavingReason = "the node is leaving the fleet";
 
     private readonly GlobalSettings _settings;
     private readonly IKubernetesGatewayFactory _gateways;
@@ -34,6 +39,15 @@ public sealed class JobCoordinator : ReceiveActor
             settings.Runners.GroupBy(r => r.Name).ToDictionary(g => g.Key, g => g.First().Limit));
 
         Receive<RunJob>(OnRunJob);
+        Receive<AdoptJob>(OnAdoptJob);
+        Receive<HandOverJobs>(_ => OnHandOverJobs());
+        Receive<UpdateAdmissionLimits>(update =>
+        {
+            _admission.UpdateLimits(update.Concurrent, update.Limits);
+            AdmitWhatFits();
+        });
+        Receive<GetCapacity>(_ =>
+            Sender.Tell(new CapacityStatus(_admission.Concurrent, _admission.RunningPerRunner(), _admission.WaitingCount)));
         Receive<CancelJob>(OnCancelJob);
         Receive<JobDone>(done =>
         {
@@ -72,6 +86,43 @@ public sealed class JobCoordinator : ReceiveActor
         AdmitWhatFits();
     }
 
+    private void OnAdoptJob(AdoptJob adopt)
+    {
+        var jobId = adopt.Job.Id;
+        var runner = _settings.Runners.FirstOrDefault(r => r.Name == adopt.RunnerName);
+        if (runner is null)
+        {
+            adopt.Listener.Tell(new JobHandedOver(jobId, $"no runner named \"{adopt.RunnerName}\" in this node's configuration"));
+            return;
+        }
+
+        if (!_admission.Adopt(jobId, runner.Name, adopt.Pod.ConcurrentId))
+        {
+            return; // already here
+        }
+
+        adopt.Listener.Tell(new JobAdmitted(jobId, runner.Name));
+        var name = adopt.Pod.Name;
+        var suffix = name.Length > PodNaming.SuffixLength ? name[^PodNaming.SuffixLength..] : name;
+        Start(adopt.Job, runner, adopt.Pod.ConcurrentId, suffix, adopt.Listener, adopt.Pod.StartedAt, adopt.Pod);
+    }
+
+    private void OnHandOverJobs()
+    {
+        foreach (var (jobId, pending) in _pending.ToList())
+        {
+            _admission.Remove(jobId);
+            _pending.Remove(jobId);
+            pending.Request.Listener.Tell(new JobFinished(jobId, new JobResult(JobState.Failed, FailureReasons.RunnerSystemFailure,
+                null, "ERROR: Job failed: the runner node left the fleet before the job started")));
+        }
+
+        foreach (var running in _running.Values)
+        {
+            running.Actor.Tell(new HandOverRequested(LeavingReason));
+        }
+    }
+
     private void OnCancelJob(CancelJob cancel)
     {
         if (_admission.IsWaiting(cancel.JobId) && _pending.Remove(cancel.JobId, out var pending))
@@ -101,7 +152,7 @@ public sealed class JobCoordinator : ReceiveActor
         Context.Stop(entry.Value.Log);
         if (!entry.Value.Done)
         {
-            entry.Value.Request.Listener.Tell(new JobFinished(entry.Key, new JobResult(JobState.Failed,
+            entry.Value.Listener.Tell(new JobFinished(entry.Key, new JobResult(JobState.Failed,
                 FailureReasons.RunnerSystemFailure, null, "ERROR: Job failed: the job's actor failed repeatedly")));
         }
 
@@ -116,13 +167,19 @@ public sealed class JobCoordinator : ReceiveActor
             var run = pending!.Request;
             run.Listener.Tell(new JobAdmitted(jobId, pending.Runner.Name));
             var suffix = (_options.PodNameSuffix ?? PodNaming.RandomSuffix)();
-            var limit = (long)Math.Max(1, pending.Runner.OutputLimit) * 1024;
-            var log = Context.ActorOf(LogStreamActor.Props(jobId, run.Listener, LogStreamActor.SecretsOf(run.Job), limit,
-                _options.ReattachDelay), $"log-{jobId}");
-            var actor = Context.ActorOf(JobActor.Props(run.Job, pending.Runner, concurrentId, suffix, run.Listener, log, _gateways,
-                _options, _podWatcher, Context.System.Scheduler.Now), $"job-{jobId}");
-            Context.Watch(actor);
-            _running[jobId] = new Running(actor, log, run, false);
+            Start(run.Job, pending.Runner, concurrentId, suffix, run.Listener, Context.System.Scheduler.Now, adopted: null);
         }
+    }
+
+    private void Start(Scheduler.Messages.Jobs.JobPayload job, RunnerEntry runner, int concurrentId, string suffix, IActorRef listener,
+        DateTimeOffset timeoutFrom, AdoptedPod? adopted)
+    {
+        var limit = (long)Math.Max(1, runner.OutputLimit) * 1024;
+        var log = Context.ActorOf(LogStreamActor.Props(job.Id, listener, LogStreamActor.SecretsOf(job), limit,
+            _options.ReattachDelay), $"log-{job.Id}");
+        var actor = Context.ActorOf(JobActor.Props(job, runner, concurrentId, suffix, listener, log, _gateways,
+            _options, _podWatcher, timeoutFrom, adopted), $"job-{job.Id}");
+        Context.Watch(actor);
+        _running[job.Id] = new Running(actor, log, listener, false);
     }
 }

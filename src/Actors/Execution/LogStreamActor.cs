@@ -11,7 +11,8 @@ namespace Scheduler.Actors.Execution;
 /// limiter and reach the Listener as contiguous JobTraceChunks. The pod log is read by one follow exec in the helper
 /// container for the whole job; the raw bytes received are counted, so after a dropped connection the reader runs
 /// again from exactly that offset (no gap, no duplicate). DrainLog ends following with one non-follow read;
-/// FinishTrace appends the final line and sends JobFinished, the last message the Listener gets for the job.
+/// FinishTrace appends the final line and sends JobFinished, the last message the Listener gets for the job;
+/// HandOverTrace instead stops where it is and sends JobHandedOver (the node that adopts the job produces the trace again).
 /// It is the JobActor's sibling, not its child, so that it keeps its offsets when the JobActor crashes and restarts.
 /// </summary>
 public sealed class LogStreamActor : ReceiveActor, IWithTimers
@@ -64,6 +65,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         });
         Receive<DrainLog>(_ => OnDrain());
         Receive<FinishTrace>(OnFinish);
+        Receive<HandOverTrace>(OnHandOver);
     }
 
     public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay) =>
@@ -201,11 +203,33 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void OnFinish(FinishTrace finish)
     {
+        if (_finished)
+        {
+            Sender.Tell(new TraceFinished()); // handed over already: the listener heard its last message
+            return;
+        }
+
         StopReader();
         Emit(_masker.Flush());
         AppendRunnerText(finish.FinalText);
         _finished = true;
         _listener.Tell(finish.Finished);
+        Sender.Tell(new TraceFinished());
+    }
+
+    private void OnHandOver(HandOverTrace handOver)
+    {
+        if (_finished)
+        {
+            Sender.Tell(new TraceFinished());
+            return;
+        }
+
+        // Bytes the masker still holds back are not flushed: they may begin a secret that the adopting node, reading on,
+        // masks. Everything already emitted has reached the listener before JobHandedOver.
+        StopReader();
+        _finished = true;
+        _listener.Tell(handOver.HandedOver);
         Sender.Tell(new TraceFinished());
     }
 

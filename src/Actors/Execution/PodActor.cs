@@ -7,7 +7,8 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// Creates the job's pod (or finds it, when a restarted JobActor adopts it) and its Secrets owned by it, then waits
+/// Creates the job's pod (or finds it, when a restarted JobActor adopts it) and its Secrets owned by it, or with
+/// <c>adopt</c> only reads the existing pod of an adopted job (a pod that is gone is not created again), then waits
 /// for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's shared watch
 /// only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
 /// </summary>
@@ -27,14 +28,17 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly KubernetesSettings _settings;
     private readonly IActorRef _podWatcher;
     private readonly string _cluster;
+    private readonly bool _adopt;
     private readonly CancellationTokenSource _cancel = new();
     private bool _readInFlight;
     private string _lastPhase = "Pending";
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PodActor(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster)
+    public PodActor(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
+        bool adopt)
     {
+        _adopt = adopt;
         _plan = plan;
         _gateway = gateway;
         _settings = settings;
@@ -59,16 +63,32 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             $"timed out waiting for pod to start (last phase: {_lastPhase})")));
     }
 
-    public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster) =>
-        Akka.Actor.Props.Create(() => new PodActor(plan, gateway, settings, podWatcher, cluster));
+    public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
+        bool adopt = false) =>
+        Akka.Actor.Props.Create(() => new PodActor(plan, gateway, settings, podWatcher, cluster, adopt));
 
     protected override void PreStart()
     {
         var plan = _plan;
         var gateway = _gateway;
         var ct = _cancel.Token;
-        CreateAsync().PipeTo(Self);
+        (_adopt ? FindAsync() : CreateAsync()).PipeTo(Self);
         return;
+
+        async Task<object> FindAsync()
+        {
+            try
+            {
+                var existing = await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct);
+                return existing is null
+                    ? new CallFailed($"the adopted pod {plan.Namespace}/{plan.PodName} is gone")
+                    : new Created(existing);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return new CallFailed($"could not read the adopted pod {plan.Namespace}/{plan.PodName}: {e.Message}");
+            }
+        }
 
         async Task<object> CreateAsync()
         {
@@ -93,7 +113,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     {
         _cancel.Cancel();
         _cancel.Dispose();
-        _podWatcher.Tell(new UnwatchPod(_cluster, _plan.Namespace, _plan.PodName));
+        _podWatcher.Tell(new UnwatchPod(_cluster, _plan.Namespace, _plan.PodName), Self);
     }
 
     private void OnCreated(Created created)

@@ -7,7 +7,8 @@ namespace Scheduler.Actors.Execution;
 
 /// <summary>
 /// The node's pod watches: one per (cluster, namespace) while some PodActor waits for a pod there, fanned out to
-/// the PodActor of each pod. A watch that ends or fails is started again after a pause. It only makes PodActors
+/// every actor that asked about the pod (its PodActor while it waits for Running; in a fleet also its JobActor, which
+/// reacts to an owner change). A watch that ends or fails is started again after a pause. It only makes PodActors
 /// react sooner: their poll timers are the guarantee.
 /// </summary>
 public sealed class PodWatcher : ReceiveActor, IWithTimers
@@ -20,7 +21,7 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
     private sealed class ActiveWatch(IKubernetesGateway gateway)
     {
         public IKubernetesGateway Gateway { get; } = gateway;
-        public Dictionary<string, IActorRef> Subscribers { get; } = [];
+        public Dictionary<string, List<IActorRef>> Subscribers { get; } = [];
         public CancellationTokenSource? Cancel { get; set; }
         public int Generation { get; set; }
     }
@@ -36,7 +37,7 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         _restartDelay = restartDelay;
 
         Receive<WatchPod>(OnWatchPod);
-        Receive<UnwatchPod>(unwatch => Remove(new WatchKey(unwatch.Cluster, unwatch.Namespace), unwatch.PodName));
+        Receive<UnwatchPod>(unwatch => Remove(new WatchKey(unwatch.Cluster, unwatch.Namespace), unwatch.PodName, Sender));
         Receive<WatchEvent>(OnEvent);
         Receive<WatchEnded>(ended =>
         {
@@ -56,11 +57,11 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             foreach (var (key, watch) in _watches.ToList())
             {
-                foreach (var (pod, subscriber) in watch.Subscribers.ToList())
+                foreach (var (pod, subscribers) in watch.Subscribers.ToList())
                 {
-                    if (subscriber.Equals(terminated.ActorRef))
+                    if (subscribers.Contains(terminated.ActorRef))
                     {
-                        Remove(key, pod);
+                        Remove(key, pod, terminated.ActorRef);
                     }
                 }
             }
@@ -87,7 +88,16 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
             Start(key, watch);
         }
 
-        watch.Subscribers[request.PodName] = Sender;
+        if (!watch.Subscribers.TryGetValue(request.PodName, out var subscribers))
+        {
+            subscribers = watch.Subscribers[request.PodName] = [];
+        }
+
+        if (!subscribers.Contains(Sender))
+        {
+            subscribers.Add(Sender);
+        }
+
         Context.Watch(Sender);
     }
 
@@ -98,20 +108,29 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
             return;
         }
 
-        if (evt.Pod.Metadata?.Name is { } name && watch.Subscribers.TryGetValue(name, out var subscriber))
+        if (evt.Pod.Metadata?.Name is { } name && watch.Subscribers.TryGetValue(name, out var subscribers))
         {
-            subscriber.Tell(new PodUpdated(evt.Type, evt.Pod));
+            foreach (var subscriber in subscribers)
+            {
+                subscriber.Tell(new PodUpdated(evt.Type, evt.Pod));
+            }
         }
     }
 
-    private void Remove(WatchKey key, string pod)
+    private void Remove(WatchKey key, string pod, IActorRef subscriber)
     {
-        if (!_watches.TryGetValue(key, out var watch) || !watch.Subscribers.Remove(pod, out var subscriber))
+        if (!_watches.TryGetValue(key, out var watch) || !watch.Subscribers.TryGetValue(pod, out var subscribers)
+            || !subscribers.Remove(subscriber))
         {
             return;
         }
 
-        if (!watch.Subscribers.ContainsValue(subscriber))
+        if (subscribers.Count == 0)
+        {
+            watch.Subscribers.Remove(pod);
+        }
+
+        if (!_watches.Values.Any(w => w.Subscribers.Values.Any(list => list.Contains(subscriber))))
         {
             Context.Unwatch(subscriber);
         }

@@ -5,7 +5,7 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>The root of the job-running tree: the node's pod watcher and the job coordinator. RunJob and CancelJob
-/// are handed to the coordinator.</summary>
+/// are handed to the coordinator, and so are AdoptJob, HandOverJobs, UpdateAdmissionLimits and GetCapacity.</summary>
 public sealed class RunnerSupervisor : ReceiveActor
 {
     public RunnerSupervisor(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options)
@@ -15,6 +15,10 @@ public sealed class RunnerSupervisor : ReceiveActor
 
         Receive<RunJob>(run => coordinator.Forward(run));
         Receive<CancelJob>(cancel => coordinator.Forward(cancel));
+        Receive<AdoptJob>(adopt => coordinator.Forward(adopt));
+        Receive<HandOverJobs>(handOver => coordinator.Forward(handOver));
+        Receive<UpdateAdmissionLimits>(update => coordinator.Forward(update));
+        Receive<GetCapacity>(query => coordinator.Forward(query));
     }
 
     public static Props Props(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options) =>

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using Scheduler.Messages.Fleet;
 using Scheduler.Messages.Protocol;
 
 namespace Scheduler.Actors.Intake;
@@ -10,6 +11,11 @@ namespace Scheduler.Actors.Intake;
 /// as <see cref="RunJob"/>; the slot is free again when that listener stops. One request is in flight at a time.
 /// A refused token marks the entry unhealthy (logged once) and slows it to <c>unhealthyInterval</c>; other entries are
 /// separate actors and keep working.
+/// AdoptIntoIntake (a job whose pod this node claimed) makes the job's listener and sends AdoptJob instead.
+/// In a fleet (a fleet-limits actor given) an entry with <c>limit</c> &gt; 0 holds the limit across all nodes: before each
+/// request it asks for a slot (RequestSlot) and asks the job source only after SlotGranted; a refusal or no answer within
+/// <see cref="SlotAnswerTimeout"/> means "again after check_interval". The slot is released when the source has no job
+/// for it, and when the job's listener stops; an adopted job takes its slot with AdoptSlot.
 /// </summary>
 public sealed class JobIntake : ReceiveActor, IWithTimers
 {
@@ -19,8 +25,13 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     }
 
     private sealed record Answered(JobRequestOutcome Outcome);
+    private sealed record SlotAnswerTimedOut(string LeaseId);
 
     private const string AskTimer = "ask";
+    private const string SlotTimer = "slot";
+
+    /// <summary>How long the intake waits for the fleet-limits actor to answer a RequestSlot.</summary>
+    public static readonly TimeSpan SlotAnswerTimeout = TimeSpan.FromSeconds(5);
 
     private readonly string _runnerName;
     private readonly IJobSource _source;
@@ -30,6 +41,10 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<long, IActorRef> _jobs = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly IActorRef? _fleetLimits;
+    private readonly Dictionary<long, string> _leases = [];
+    private string? _slotRequested;
+    private string? _slotHeld;
     private IntakeLimits _limits;
     private bool _requestInFlight;
     private bool _asking = true;
@@ -37,8 +52,9 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     private bool _waitingForSlot;
 
     public JobIntake(string runnerName, IntakeLimits limits, IJobSource source, IJobListenerFactory listeners, IActorRef supervisor,
-        TimeSpan unhealthyInterval)
+        TimeSpan unhealthyInterval, IActorRef? fleetLimits)
     {
+        _fleetLimits = fleetLimits;
         _runnerName = runnerName;
         _limits = limits;
         _source = source;
@@ -48,6 +64,23 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
         Receive<Ask>(_ => OnAsk());
         Receive<Answered>(OnAnswered);
+        Receive<AdoptIntoIntake>(OnAdopt);
+        Receive<SlotGranted>(OnSlotGranted);
+        Receive<SlotRefused>(refused =>
+        {
+            if (refused.LeaseId == _slotRequested)
+            {
+                SlotNotHad();
+            }
+        });
+        Receive<SlotAnswerTimedOut>(timedOut =>
+        {
+            if (timedOut.LeaseId == _slotRequested)
+            {
+                _log.Warning("runner {0}: no answer about a fleet slot within {1}", _runnerName, SlotAnswerTimeout);
+                SlotNotHad();
+            }
+        });
         Receive<Terminated>(OnTerminated);
         Receive<UpdateIntakeLimits>(update =>
         {
@@ -77,13 +110,24 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <param name="fleetLimits">The node's fleet-limits actor in a fleet; null on a single node (the limit is per node).</param>
     public static Props Props(string runnerName, IntakeLimits limits, IJobSource source, IJobListenerFactory listeners,
-        IActorRef supervisor, TimeSpan unhealthyInterval) =>
-        Akka.Actor.Props.Create(() => new JobIntake(runnerName, limits, source, listeners, supervisor, unhealthyInterval));
+        IActorRef supervisor, TimeSpan unhealthyInterval, IActorRef? fleetLimits = null) =>
+        Akka.Actor.Props.Create(() => new JobIntake(runnerName, limits, source, listeners, supervisor, unhealthyInterval, fleetLimits));
 
     protected override void PreStart() => Self.Tell(Ask.Instance);
 
-    protected override void PostStop() => _stopping.Cancel();
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        // The listeners stop with this actor: their slots are free.
+        foreach (var lease in _leases.Values.Append(_slotHeld).OfType<string>())
+        {
+            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, lease));
+        }
+    }
+
+    private bool UsesFleetLimit => _fleetLimits is not null && _limits.Limit > 0;
 
     private void OnAsk()
     {
@@ -98,21 +142,71 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             return;
         }
 
+        if (UsesFleetLimit && _slotHeld is null)
+        {
+            if (_slotRequested is not null)
+            {
+                return; // the answer is on its way
+            }
+
+            _slotRequested = Guid.NewGuid().ToString("N");
+            _fleetLimits!.Tell(new RequestSlot(_runnerName, _limits.Limit, _slotRequested));
+            Timers.StartSingleTimer(SlotTimer, new SlotAnswerTimedOut(_slotRequested), SlotAnswerTimeout);
+            return;
+        }
+
         _requestInFlight = true;
         _source.RequestJobAsync(_stopping.Token).PipeTo(Self,
             success: outcome => new Answered(outcome),
             failure: e => new Answered(new JobRequestOutcome.Failed(e.Message)));
     }
 
+    private void OnSlotGranted(SlotGranted granted)
+    {
+        if (granted.LeaseId != _slotRequested)
+        {
+            // A late answer to a request given up on: the slot is not used.
+            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, granted.LeaseId));
+            return;
+        }
+
+        Timers.Cancel(SlotTimer);
+        _slotRequested = null;
+        if (!_asking)
+        {
+            Release(granted.LeaseId);
+            return;
+        }
+
+        _slotHeld = granted.LeaseId;
+        Self.Tell(Ask.Instance);
+    }
+
+    private void SlotNotHad()
+    {
+        Timers.Cancel(SlotTimer);
+        _slotRequested = null;
+        if (_asking)
+        {
+            Timers.StartSingleTimer(AskTimer, Ask.Instance, _limits.CheckInterval);
+        }
+    }
+
     private void OnAnswered(Answered answered)
     {
         _requestInFlight = false;
+        var lease = _slotHeld;
+        _slotHeld = null;
         var next = _limits.CheckInterval;
         switch (answered.Outcome)
         {
             case JobRequestOutcome.Received received:
                 MarkHealthy();
-                Start(received);
+                if (!Start(received.Job, lease))
+                {
+                    Release(lease);
+                }
+
                 break;
             case JobRequestOutcome.NoJob:
                 MarkHealthy();
@@ -136,25 +230,66 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 break;
         }
 
+        if (answered.Outcome is not JobRequestOutcome.Received)
+        {
+            Release(lease);
+        }
+
         if (_asking)
         {
             Timers.StartSingleTimer(AskTimer, Ask.Instance, next);
         }
     }
 
-    private void Start(JobRequestOutcome.Received received)
+    private void Release(string? lease)
     {
-        var job = received.Job;
+        if (lease is not null)
+        {
+            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, lease));
+        }
+    }
+
+    /// <returns>False when the job is already here (its slot, if any, is not taken).</returns>
+    private bool Start(Scheduler.Messages.Jobs.JobPayload job, string? lease)
+    {
         if (_jobs.ContainsKey(job.Id))
         {
-            return; // the same job twice: it is already running here
+            return false; // the same job twice: it is already running here
         }
 
         var listener = Context.ActorOf(_listeners.ListenerProps(job, _runnerName, _supervisor), $"job-{job.Id}");
         Context.Watch(listener);
         _jobs[job.Id] = listener;
+        if (lease is not null)
+        {
+            _leases[job.Id] = lease;
+        }
+
         _log.Info("runner {0}: received job {1}", _runnerName, job.Id);
         _supervisor.Tell(new RunJob(job, _runnerName, listener));
+        return true;
+    }
+
+    private void OnAdopt(AdoptIntoIntake adopt)
+    {
+        var job = adopt.Job;
+        if (_jobs.ContainsKey(job.Id))
+        {
+            return;
+        }
+
+        var listener = Context.ActorOf(_listeners.ListenerProps(job, _runnerName, _supervisor), $"job-{job.Id}");
+        Context.Watch(listener);
+        _jobs[job.Id] = listener;
+        if (UsesFleetLimit)
+        {
+            var lease = Guid.NewGuid().ToString("N");
+            _leases[job.Id] = lease;
+            _fleetLimits!.Tell(new AdoptSlot(_runnerName, lease));
+        }
+
+        _log.Info("runner {0}: adopted job {1} (pod {2}/{3})", _runnerName, job.Id, adopt.Pod.Namespace, adopt.Pod.Name);
+        _supervisor.Tell(new AdoptJob(job, _runnerName, adopt.Pod, listener));
     }
 
     private void MarkHealthy()
@@ -176,6 +311,11 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         }
 
         _jobs.Remove(entry.Key);
+        if (_leases.Remove(entry.Key, out var lease))
+        {
+            Release(lease);
+        }
+
         if (_waitingForSlot && _asking)
         {
             _waitingForSlot = false;

@@ -568,6 +568,8 @@ public static class PodBuilder
         }
 
         data[JobSecretLayout.ManifestKey] = Encoding.UTF8.GetBytes(string.Join('\n', manifest) + (manifest.Count > 0 ? "\n" : ""));
+        // Another node that adopts the job rebuilds it from here.
+        data[JobSecretLayout.PayloadKey] = Encoding.UTF8.GetBytes(JobPayloadParser.ToJson(job));
         foreach (var stage in scripts?.Stages ?? [])
         {
             if (!StageCommands.IsValidStageName(stage.Name) || !data.TryAdd(stage.SecretKey, Encoding.UTF8.GetBytes(stage.Script)))

@@ -16,13 +16,18 @@ namespace Scheduler.Actors.Scripts;
 /// their <c>$X</c> references live, so they are expanded in the pod. Commands of step_script and after_script are each
 /// echoed as <c>$ command</c> in green and followed by an explicit exit-code check, so the first failing command ends the
 /// stage with its code even where <c>set -e</c> does not apply (<c>a &amp;&amp; b</c>).
-/// Not done: <c>download_artifacts</c> (no downloader yet), Git submodules and LFS, expansion of references inside
-/// non-public values (they are exported literally).
+/// Artifacts go to and come from GitLab only when <see cref="ScriptOptions.GitLabUrl"/> is set and the job does not name
+/// an unreachable server (<c>scheduler exec</c>): then <c>download_artifacts</c> fetches the dependencies' archives into
+/// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
+/// the job Secret's file. Without it the upload stages only leave their archives in the pod.
+/// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally),
+/// gzip and raw artifact formats (only zip archives are made).
 /// </remarks>
 public static class JobScripts
 {
     public const string GetSources = "get_sources";
     public const string RestoreCache = "restore_cache";
+    public const string DownloadArtifacts = "download_artifacts";
     public const string StepScript = "step_script";
     public const string AfterScript = "after_script";
     public const string ArchiveCache = "archive_cache";
@@ -33,9 +38,16 @@ public static class JobScripts
     /// <summary>Where the artifact stages leave their archives: <c>&lt;RunDir&gt;/artifacts/&lt;index&gt;.zip</c>.</summary>
     public const string ArtifactsDir = StageCommands.RunDir + "/artifacts";
 
+    /// <summary>Where <c>download_artifacts</c> keeps the dependencies' archives: <c>&lt;RunDir&gt;/dependencies/&lt;job id&gt;.zip</c>.</summary>
+    public const string DependenciesDir = StageCommands.RunDir + "/dependencies";
+
+    /// <summary>The job token's file, which the helper reads for GitLab's <c>JOB-TOKEN</c> header.</summary>
+    public const string TokenFile = JobSecretLayout.MountPath + "/" + JobSecretLayout.TokenKey;
+
     public static JobScriptPlan Build(JobPayload job, RunnerEntry runner, int concurrentId, RunnerIdentity identity, ScriptOptions options)
     {
         var context = new ScriptContext(job, runner, concurrentId, identity, options);
+        var gitLabUrl = GitLabForArtifacts(job, options);
         var stages = new List<StagePlan>
         {
             new(GetSources, PodBuilder.HelperContainer, StageRunsWhen.Always, context.Script(GetSources, "Getting source from Git repository",
@@ -48,6 +60,13 @@ public static class JobScripts
         {
             stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
                 context.Script(RestoreCache, "Restoring cache", changeDirectory: true, RestoreCacheBody(restored, context))));
+        }
+
+        var downloads = job.Dependencies.Where(d => !string.IsNullOrEmpty(d.ArtifactsFile?.Filename)).ToList();
+        if (gitLabUrl is not null && downloads.Count > 0)
+        {
+            stages.Add(new StagePlan(DownloadArtifacts, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
+                context.Script(DownloadArtifacts, "Downloading artifacts", changeDirectory: true, DownloadArtifactsBody(downloads, context, gitLabUrl))));
         }
 
         var script = CommandsOf(job, "script");
@@ -92,7 +111,7 @@ public static class JobScripts
             if (selected.Count > 0)
             {
                 stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
-                    context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives))));
+                    context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives, gitLabUrl))));
             }
         }
     }
@@ -106,6 +125,19 @@ public static class JobScripts
     public static string CacheFile(JobPayload job, string cacheDir, string key) =>
         cacheDir.TrimEnd('/') + "/" + SafeRelativePath(job.JobInfo.ProjectFullPath, "project-" + job.JobInfo.ProjectId.ToString(CultureInfo.InvariantCulture))
         + "/" + key + "/cache.zip";
+
+    /// <summary>The GitLab URL the pod uses for artifacts, or null when artifacts stay in the pod: no URL in the options,
+    /// or a job whose <c>CI_SERVER_URL</c> no pod can reach (<c>scheduler exec</c>, even with a config naming a real GitLab).</summary>
+    public static string? GitLabForArtifacts(JobPayload job, ScriptOptions options)
+    {
+        if (options.GitLabUrl is not { } url || !ScriptOptions.IsReachableGitLab(url))
+        {
+            return null;
+        }
+
+        var server = job.Variables.LastOrDefault(v => v.Key == "CI_SERVER_URL")?.Value;
+        return string.IsNullOrEmpty(server) || ScriptOptions.IsReachableGitLab(server) ? url : null;
+    }
 
     private static string Policy(JobCache cache) => string.IsNullOrEmpty(cache.Policy) ? "pull-push" : cache.Policy;
 
@@ -290,11 +322,47 @@ public static class JobScripts
         return body.ToString();
     }
 
-    private static string ArtifactsBody(IEnumerable<(JobArtifact Artifact, int Index)> artifacts, ScriptContext context, List<string> archives)
+    // GitLab Runner's downloader: one call per dependency that has an archive, extracted into the project directory (the
+    // stage's working directory). GitLab authenticates the running job's token for its dependencies ("via dependent
+    // job"), so the job token's file serves every download and the dependencies' tokens never reach the pod.
+    // ARTIFACT_DOWNLOAD_ATTEMPTS (1 to 10, default 1) as GitLab Runner: here each dependency's download is tried that often.
+    private static string DownloadArtifactsBody(IEnumerable<JobDependency> dependencies, ScriptContext context, string gitLabUrl)
+    {
+        var body = new StringBuilder("""
+            _attempts="${ARTIFACT_DOWNLOAD_ATTEMPTS:-1}"
+            case "$_attempts" in
+              [1-9]|10) ;;
+              *) echo "ERROR: ARTIFACT_DOWNLOAD_ATTEMPTS=$_attempts: the number of attempts must be between 1 and 10"; exit 1 ;;
+            esac
+
+            """);
+        foreach (var dependency in dependencies)
+        {
+            var id = dependency.Id.ToString(CultureInfo.InvariantCulture);
+            body.Append("printf 'Downloading artifacts for %s (%s)...\\n' ").Append(ShellText.Quote(dependency.Name)).Append(' ').Append(id).Append('\n');
+            body.Append("_n=1\nuntil ").Append(context.Helper("artifacts-downloader", "--url", gitLabUrl, "--id", id, "--token-file", TokenFile,
+                "--output", DependenciesDir + "/" + id + ".zip", "--extract-to", ".")).Append("; do\n");
+            body.Append("  _r=$?; [ \"$_n\" -lt \"$_attempts\" ] || exit \"$_r\"; _n=$((_n + 1)); echo \"Retrying (attempt $_n of $_attempts)...\"\n");
+            body.Append("done\n");
+        }
+
+        return body.ToString();
+    }
+
+    private static string ArtifactsBody(IEnumerable<(JobArtifact Artifact, int Index)> artifacts, ScriptContext context, List<string> archives,
+        string? gitLabUrl)
     {
         var body = new StringBuilder();
         foreach (var (artifact, index) in artifacts)
         {
+            var format = string.IsNullOrEmpty(artifact.Format) ? "zip" : artifact.Format;
+            if (gitLabUrl is not null && format != "zip")
+            {
+                body.Append("echo ").Append(ShellText.Quote(
+                    $"WARNING: artifacts \"{artifact.Name}\" in format {format}: only zip archives are made; not uploaded")).Append('\n');
+                continue;
+            }
+
             var output = ArtifactsDir + "/" + index.ToString(CultureInfo.InvariantCulture) + ".zip";
             archives.Add(output);
             var args = new List<string> { "--output", output };
@@ -316,6 +384,23 @@ public static class JobScripts
             }
 
             body.Append(context.Helper("artifacts-archiver", [.. args])).Append('\n');
+            if (gitLabUrl is not null)
+            {
+                List<string> upload =
+                [
+                    "--url", gitLabUrl, "--id", context.Job.Id.ToString(CultureInfo.InvariantCulture), "--token-file", TokenFile,
+                    "--file", output, "--name", context.ExpandPublic(artifact.Name), "--format", format,
+                    "--type", string.IsNullOrEmpty(artifact.Type) ? "archive" : artifact.Type,
+                ];
+                if (!string.IsNullOrEmpty(artifact.ExpireIn))
+                {
+                    upload.AddRange(["--expire-in", artifact.ExpireIn]);
+                }
+
+                // No archive when nothing matched: the archiver said so, and there is nothing to send.
+                body.Append("if [ -f ").Append(ShellText.Quote(output)).Append(" ]; then ").Append(context.Helper("artifacts-uploader", [.. upload]))
+                    .Append("; fi\n");
+            }
         }
 
         return body.ToString();

@@ -51,12 +51,25 @@ public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
 /// <param name="BuildsDir">The builds directory in the pod (<c>runner.BuildsDir</c> or <see cref="Pods.PodBuilder.DefaultBuildsDir"/>).</param>
 /// <param name="CacheDir">Where cache archives live, as GitLab Runner's local cache (<c>cache_dir</c>).</param>
 /// <param name="AfterScriptTimeout">The after_script's own limit (GitLab Runner: 5 minutes).</param>
+/// <param name="GitLabUrl">The GitLab the pod talks to for artifacts (the runner entry's <c>url</c>): when set, the
+/// artifact stages upload to it and <c>download_artifacts</c> fetches the dependencies' artifacts from it; when null
+/// (<c>scheduler exec</c>), the archives only stay in the pod for the runner to copy out.</param>
 public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = Pods.PodBuilder.DefaultBuildsDir, string CacheDir = "/cache",
-    TimeSpan? AfterScriptTimeout = null)
+    TimeSpan? AfterScriptTimeout = null, string? GitLabUrl = null)
 {
     public static readonly TimeSpan DefaultAfterScriptTimeout = TimeSpan.FromMinutes(5);
 
-    /// <summary>Options for a runner entry: its builds_dir, the default cache dir.</summary>
+    /// <summary>Options for a runner entry: its builds_dir, the default cache dir, and its url as the GitLab for
+    /// artifacts unless no pod could ever reach it (see <see cref="IsReachableGitLab"/>).</summary>
     public static ScriptOptions For(Messages.Settings.RunnerEntry runner, HelperInvocation helper) =>
-        new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? Pods.PodBuilder.DefaultBuildsDir : runner.BuildsDir);
+        new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? Pods.PodBuilder.DefaultBuildsDir : runner.BuildsDir,
+            GitLabUrl: IsReachableGitLab(runner.Url) ? runner.Url : null);
+
+    /// <summary>An absolute http(s) URL whose host is not under the reserved <c>.invalid</c> top-level domain, which never
+    /// resolves (RFC 6761): <c>scheduler exec</c> names its stand-in GitLab there.</summary>
+    public static bool IsReachableGitLab(string? url) =>
+        Uri.TryCreate(url?.Trim(), UriKind.Absolute, out var uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && !uri.Host.TrimEnd('.').EndsWith(".invalid", StringComparison.OrdinalIgnoreCase)
+        && !uri.Host.Equals("invalid", StringComparison.OrdinalIgnoreCase);
 }

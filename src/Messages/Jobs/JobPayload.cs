@@ -70,7 +70,7 @@ public sealed record RunnerInfo
     /// <summary>The job timeout used when GitLab sends none.</summary>
     public const int DefaultTimeoutSeconds = 3600;
 
-    public int EffectiveTimeoutSeconds => Timeout > 0 ? Timeout : DefaultTimeoutSeconds;
+    [JsonIgnore] public int EffectiveTimeoutSeconds => Timeout > 0 ? Timeout : DefaultTimeoutSeconds;
 }
 
 public sealed record JobVariable

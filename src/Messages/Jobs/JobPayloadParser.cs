@@ -19,6 +19,16 @@ public static class JobPayloadParser
         Converters = { new NullAsEmptyStringConverter() },
     };
 
+    // Writing leaves out nulls: reading a null string gives "", so an absent optional value must stay absent to read back equal.
+    private static readonly JsonSerializerOptions WriteOptions = new(Options)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>The payload as JSON in GitLab's shape: <see cref="Parse"/> gives back an equal payload. It holds the job's
+    /// secrets (token, variables): it goes only into the job's Secret, never into a log.</summary>
+    public static string ToJson(JobPayload job) => JsonSerializer.Serialize(job, WriteOptions);
+
     public static JobPayloadParseResult Parse(string json)
     {
         if (string.IsNullOrWhiteSpace(json))

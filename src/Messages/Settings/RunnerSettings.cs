@@ -17,6 +17,37 @@ public sealed record GlobalSettings
     /// <summary>Seconds to wait for jobs at shutdown; GitLab Runner's default is 30.</summary>
     public int ShutdownTimeout { get; init; } = 30;
     public IReadOnlyList<RunnerEntry> Runners { get; init; } = [];
+    /// <summary>The <c>[cluster]</c> table: present, the node joins a fleet; null, it runs alone.</summary>
+    public ClusterSettings? Cluster { get; init; }
+}
+
+/// <summary><c>[cluster]</c>: how this runner node joins a fleet of nodes (Akka.Cluster). Times are in seconds.</summary>
+public sealed record ClusterSettings
+{
+    public const int DefaultPort = 4053;
+    public const int DefaultManagementPort = 8558;
+    public const string KubernetesApiDiscovery = "kubernetes-api";
+
+    /// <summary>The host name or IP other nodes reach this one at; default 127.0.0.1 (a fleet on one machine).</summary>
+    public string? Hostname { get; init; }
+    /// <summary>The address to listen on, when it differs from <see cref="Hostname"/> (e.g. 0.0.0.0 behind NAT).</summary>
+    public string? BindHost { get; init; }
+    /// <summary>The cluster port; 0 picks a free one.</summary>
+    public int Port { get; init; } = DefaultPort;
+    /// <summary>Entries of the form <c>akka.tcp://scheduler@host:port</c>; empty: this node starts the fleet.</summary>
+    public IReadOnlyList<string> SeedNodes { get; init; } = [];
+    public IReadOnlyList<string> Roles { get; init; } = [];
+    /// <summary>Empty (static seed nodes) or <see cref="KubernetesApiDiscovery"/> (Akka.Management cluster bootstrap).</summary>
+    public string Discovery { get; init; } = "";
+    /// <summary>The label selector of the runner pods that discovery looks for.</summary>
+    public string? DiscoveryLabelSelector { get; init; }
+    public int ManagementPort { get; init; } = DefaultManagementPort;
+    /// <summary>The split brain resolver's <c>stable-after</c>.</summary>
+    public int StableAfter { get; init; } = 5;
+    /// <summary>How often the node looks for orphaned job pods besides reacting to membership changes.</summary>
+    public int OrphanScanInterval { get; init; } = 30;
+    /// <summary>How long a node that is not first in an orphan's preference order waits per rank before claiming it.</summary>
+    public int ClaimDelay { get; init; } = 5;
 }
 
 /// <summary>One <c>[[runners]]</c> entry.</summary>

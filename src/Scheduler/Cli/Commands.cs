@@ -15,5 +15,6 @@ internal static class Commands
         yield return ExecCommand.Create();
         yield return HelperCommand.Create();
         yield return RunCommand.Create();
+        yield return StatusCommand.Create();
     }
 }

@@ -9,6 +9,16 @@ internal static class ConfigKeys
     public static readonly string[] Global =
         ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners"];
 
+    /// <summary>Top-level tables of this runner's own, beyond GitLab Runner's keywords.</summary>
+    public static readonly string[] GlobalOwn = ["cluster"];
+
+    /// <summary>The <c>[cluster]</c> table (this runner's own: GitLab Runner has no fleet).</summary>
+    public static readonly string[] Cluster =
+    [
+        "hostname", "bind_host", "port", "seed_nodes", "roles", "discovery", "discovery_label_selector", "management_port",
+        "stable_after", "orphan_scan_interval", "claim_delay",
+    ];
+
     public static readonly string[] GlobalUnsupported =
         ["user", "sentry_dsn", "connection_max_age", "session_server", "metrics_server", "prometheus_address", "experimental"];
 

@@ -94,8 +94,9 @@ public static class ConfigLoader
             ListenAddress = table.String("listen_address"),
             ShutdownTimeout = PositiveOr(table.Int("shutdown_timeout"), defaults.ShutdownTimeout),
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment)).ToList(),
+            Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };
-        table.ReportUnread(ConfigKeys.Global, ConfigKeys.GlobalUnsupported);
+        table.ReportUnread([.. ConfigKeys.Global, .. ConfigKeys.GlobalOwn], ConfigKeys.GlobalUnsupported);
 
         if (runnerTables.Count == 0)
         {

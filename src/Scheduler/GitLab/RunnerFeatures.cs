@@ -5,6 +5,13 @@ namespace Scheduler.GitLab;
 /// the runner lacks is dropped as <c>runner_unsupported</c>), so only what is implemented is true. All 31 keys are sent,
 /// as GitLab Runner does.
 /// </summary>
+/// <remarks>
+/// <c>cancel_gracefully</c>: GitLab's <c>canceling</c> becomes a graceful cancel (the script stops, after_script and the
+/// on_failure stages run, then the final update). <c>artifacts</c> and <c>artifacts_exclude</c>: the upload stages archive
+/// the job's zip artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
+/// <c>upload_raw_artifacts</c> stay off: reports (gzip/raw formats) are not uploaded, and with them off GitLab drops jobs
+/// with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
+/// </remarks>
 public static class RunnerFeatures
 {
     public static IReadOnlyDictionary<string, bool> Advertised { get; } = new Dictionary<string, bool>(StringComparer.Ordinal)
@@ -16,15 +23,15 @@ public static class RunnerFeatures
         ["cache"] = true,
         ["fallback_cache_keys"] = false,
         ["shared"] = false,
-        ["upload_multiple_artifacts"] = true,
-        ["upload_raw_artifacts"] = true,
+        ["upload_multiple_artifacts"] = false,
+        ["upload_raw_artifacts"] = false,
         ["session"] = false,
         ["terminal"] = false,
         ["refspecs"] = true,
         ["masking"] = true,
         ["proxy"] = false,
         ["raw_variables"] = false,
-        ["artifacts_exclude"] = false,
+        ["artifacts_exclude"] = true,
         ["multi_build_steps"] = false,
         ["trace_reset"] = true,
         ["trace_checksum"] = true,
@@ -36,7 +43,7 @@ public static class RunnerFeatures
         ["service_multiple_aliases"] = false,
         ["image_executor_opts"] = false,
         ["service_executor_opts"] = false,
-        ["cancel_gracefully"] = false,
+        ["cancel_gracefully"] = true,
         ["native_steps_integration"] = false,
         ["two_phase_job_commit"] = true,
         ["job_inputs"] = false,

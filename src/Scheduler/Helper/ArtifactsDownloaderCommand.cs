@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.IO.Compression;
 using Scheduler.GitLab;
 using Scheduler.Messages.Jobs;
 
@@ -8,8 +7,10 @@ namespace Scheduler.Helper;
 /// <summary>
 /// <c>scheduler helper artifacts-downloader --url U --id ID --token-file F --output file.zip [--extract-to DIR]</c>:
 /// downloads the artifacts of job ID (<c>GET /jobs/:id/artifacts</c>) and optionally extracts the zip. The archive is
-/// written to a temporary file and moved into place only when complete. 401/403/404 are final; other failures are
-/// retried twice. Exit 0 when done, 1 when not, 2 for bad arguments.
+/// written to a temporary file and moved into place only when complete; extraction keeps modes and links and refuses
+/// entries that would land outside the folder. As GitLab Runner: 401/403 (permission) and 404 (expired or removed) are
+/// final; other failures are retried twice. What it prints goes to the job's trace. Exit 0 when done, 1 when not, 2 for
+/// bad arguments.
 /// </summary>
 internal static class ArtifactsDownloaderCommand
 {
@@ -55,6 +56,16 @@ internal static class ArtifactsDownloaderCommand
             using var http = GitLabHttp.CreateClient();
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(RunnerIdentity.Current(), ""));
             var partial = target + ".part";
+            try
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(target))!);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"artifacts-downloader: cannot create the folder of {target}: {ex.Message}");
+                return 1;
+            }
+
             ArtifactsResult result;
             for (var attempt = 1; ; attempt++)
             {
@@ -68,33 +79,41 @@ internal static class ArtifactsDownloaderCommand
                     break;
                 }
 
-                error.WriteLine($"artifacts-downloader: attempt {attempt}: {result.Message}");
+                const string what = "Downloading artifacts from coordinator...";
                 if (result.Outcome is not (ArtifactsOutcome.Retry or ArtifactsOutcome.Failed) || attempt >= MaxAttempts)
                 {
                     File.Delete(partial);
+                    error.WriteLine($"ERROR: {what} {result.Message}  id={jobId} attempt={attempt}");
+                    error.WriteLine(result.Outcome switch
+                    {
+                        ArtifactsOutcome.NotFound => $"FATAL: the artifacts of job {jobId} do not exist: they expired or were removed",
+                        ArtifactsOutcome.Forbidden => $"FATAL: permission denied for the artifacts of job {jobId}",
+                        _ => $"FATAL: the artifacts of job {jobId} were not downloaded",
+                    });
                     return 1;
                 }
 
+                error.WriteLine($"WARNING: {what} {result.Message}  id={jobId} attempt={attempt}: retrying");
                 await Task.Delay(Backoff.Delay(attempt, result.RetryAfter), cancellationToken);
             }
 
             File.Move(partial, target, overwrite: true);
-            output.WriteLine($"Downloaded artifacts of job {jobId} ({result.Bytes} bytes) to {target}");
+            output.WriteLine($"Downloading artifacts from coordinator... ok  id={jobId} responseStatus=200 OK ({result.Bytes} bytes)");
             if (parseResult.GetValue(extractOption) is { Length: > 0 } directory)
             {
+                int entries;
                 try
                 {
                     Directory.CreateDirectory(directory);
-                    // Refuses entries that would land outside the folder.
-                    ZipFile.ExtractToDirectory(target, directory, overwriteFiles: true);
+                    entries = ZipArchives.Extract(target, directory);
                 }
                 catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
                 {
-                    error.WriteLine($"artifacts-downloader: cannot extract {target}: {ex.Message}");
+                    error.WriteLine($"ERROR: cannot extract the artifacts of job {jobId}: {ex.Message}");
                     return 1;
                 }
 
-                output.WriteLine($"Extracted to {directory}");
+                output.WriteLine($"Extracted {entries} files and directories to {Path.GetFullPath(directory)}");
             }
 
             return 0;

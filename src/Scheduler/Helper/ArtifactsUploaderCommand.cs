@@ -6,12 +6,15 @@ namespace Scheduler.Helper;
 
 /// <summary>
 /// <c>scheduler helper artifacts-uploader --url U --id ID --token-file F --file archive.zip [--name N] [--format zip]
-/// [--type archive] [--expire-in X]</c>: uploads a job's artifact archive (<c>POST /jobs/:id/artifacts</c>). Retries 429,
-/// 5xx and network errors (3 attempts); 403 and 413 are final. Exit 0 when uploaded, 1 when not, 2 for bad arguments.
+/// [--type archive] [--expire-in X]</c>: uploads a job's artifact archive (<c>POST /jobs/:id/artifacts</c>). As GitLab
+/// Runner: 503 is retried up to <see cref="MaxServiceUnavailableAttempts"/> attempts; 429, other 5xx and network errors up
+/// to <see cref="MaxAttempts"/>; other 4xx (401/403 permission, 413 too large) are final. What it prints goes to the job's
+/// trace. Exit 0 when uploaded, 1 when not, 2 for bad arguments.
 /// </summary>
 internal static class ArtifactsUploaderCommand
 {
     public const int MaxAttempts = 3;
+    public const int MaxServiceUnavailableAttempts = 6;
 
     internal static Command Create()
     {
@@ -60,26 +63,36 @@ internal static class ArtifactsUploaderCommand
             }
 
             var format = parseResult.GetValue(formatOption)!;
+            var type = parseResult.GetValue(typeOption);
             var fileName = ArchiveFileName(parseResult.GetValue(nameOption)!, format);
+            var what = $"Uploading artifacts as \"{type}\" to coordinator...";
             using var http = GitLabHttp.CreateClient();
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(RunnerIdentity.Current(), ""));
             for (var attempt = 1; ; attempt++)
             {
                 await using var archive = File.OpenRead(file);
-                var result = await client.UploadArtifactsAsync(jobId, token, archive, fileName, format, parseResult.GetValue(typeOption),
+                var result = await client.UploadArtifactsAsync(jobId, token, archive, fileName, format, type,
                     parseResult.GetValue(expireInOption), cancellationToken);
                 if (result.Outcome == ArtifactsOutcome.Succeeded)
                 {
-                    output.WriteLine($"Uploaded {fileName} ({result.Bytes} bytes) for job {jobId}: 201 Created");
+                    output.WriteLine($"{what} 201 Created  id={jobId} file={fileName} ({result.Bytes} bytes)");
                     return 0;
                 }
 
-                error.WriteLine($"artifacts-uploader: attempt {attempt}: {result.Message}");
-                if (result.Outcome != ArtifactsOutcome.Retry || attempt >= MaxAttempts)
+                var limit = result.StatusCode == 503 ? MaxServiceUnavailableAttempts : MaxAttempts;
+                if (result.Outcome != ArtifactsOutcome.Retry || attempt >= limit)
                 {
+                    error.WriteLine($"ERROR: {what} {result.Message}  id={jobId} attempt={attempt}");
+                    error.WriteLine(result.Outcome switch
+                    {
+                        ArtifactsOutcome.TooLarge => "FATAL: too large: the archive exceeds the maximum artifacts size GitLab accepts",
+                        ArtifactsOutcome.Forbidden => "FATAL: permission denied: the job token was refused",
+                        _ => "FATAL: the artifacts were not uploaded",
+                    });
                     return 1;
                 }
 
+                error.WriteLine($"WARNING: {what} {result.Message}  id={jobId} attempt={attempt}: retrying");
                 await Task.Delay(Backoff.Delay(attempt, result.RetryAfter), cancellationToken);
             }
         });

@@ -1,6 +1,6 @@
 using Akka.Actor;
-using Akka.Event;
 using Akka.Dispatch;
+using Akka.Event;
 using LogEventLevel = Serilog.Events.LogEventLevel;
 
 namespace Scheduler.Hosting;
@@ -8,6 +8,9 @@ namespace Scheduler.Hosting;
 /// <summary>
 /// Akka's logger that hands its events to Serilog's static logger, so actor logs follow the process's Serilog setup (for
 /// exec: stderr, warnings and up) instead of Akka's stdout logger, which would mix with the job's trace.
+/// Events stay structured: the template and its arguments go to Serilog as they are (never a pre-formatted string), with
+/// <c>ActorPath</c> and, where the template or the path tells them, <c>JobId</c>, <c>Runner</c> and <c>Pod</c>
+/// (<see cref="ActorLogContext"/>).
 /// </summary>
 public sealed class SerilogAkkaLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
@@ -26,9 +29,28 @@ public sealed class SerilogAkkaLogger : ReceiveActor, IRequiresMessageQueue<ILog
             Akka.Event.LogLevel.WarningLevel => LogEventLevel.Warning,
             _ => LogEventLevel.Error,
         };
+        var logger = Serilog.Log.Logger;
+        if (!logger.IsEnabled(level))
+        {
+            return;
+        }
+
+        // Context properties only fill what the template does not name itself.
+        logger = logger.ForContext("SourceContext", e.LogClass?.FullName ?? e.LogSource)
+            .ForContext(ActorLogContext.ActorPath, e.LogSource);
+        foreach (var (name, value) in ActorLogContext.FromPath(e.LogSource))
+        {
+            logger = logger.ForContext(name, value);
+        }
+
         var cause = e is Error error ? error.Cause : null;
-        Serilog.Log.Logger
-            .ForContext("SourceContext", e.LogSource)
-            .Write(level, cause, "{AkkaMessage}", e.Message?.ToString() ?? "");
+        if (e.Message is LogMessage message)
+        {
+            logger.Write(level, cause, ActorLogContext.NameHoles(message.Format), message.Parameters().ToArray());
+        }
+        else
+        {
+            logger.Write(level, cause, "{AkkaMessage}", e.Message?.ToString() ?? "");
+        }
     }
 }

@@ -6,12 +6,14 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Prometheus;
+using Scheduler.Fleet;
 
 namespace Scheduler.Metrics;
 
 /// <summary>
 /// The HTTP listener at <c>listen_address</c>: <c>/metrics</c> (Prometheus text, GET/HEAD), <c>/health</c> (the process
-/// answers) and <c>/ready</c> (200 when <c>isReady</c> says so, else 503). Kestrel on the given address.
+/// answers), <c>/ready</c> (200 when <c>isReady</c> says so, else 503) and <c>/fleet</c> (the fleet's members and their jobs as
+/// JSON, for <c>scheduler status</c>). Kestrel on the given address.
 /// </summary>
 public sealed class MetricsEndpoint : IAsyncDisposable
 {
@@ -29,7 +31,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     public Uri Address { get; }
 
     public static async Task<MetricsEndpoint> StartAsync(string listenAddress, CollectorRegistry registry, Func<bool> isReady,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Func<CancellationToken, Task<FleetStatus>>? fleetStatus = null)
     {
         if (!TryParseListenAddress(listenAddress, out var endpoint, out var error))
         {
@@ -40,7 +42,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(endpoint));
         var app = builder.Build();
-        app.Run(context => HandleAsync(context, registry, isReady));
+        app.Run(context => HandleAsync(context, registry, isReady, fleetStatus));
         await app.StartAsync(cancellationToken);
         var bound = app.Services.GetService(typeof(IServer)) is IServer server
             ? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
@@ -95,7 +97,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         return true;
     }
 
-    private static async Task HandleAsync(HttpContext context, CollectorRegistry registry, Func<bool> isReady)
+    private static async Task HandleAsync(HttpContext context, CollectorRegistry registry, Func<bool> isReady,
+        Func<CancellationToken, Task<FleetStatus>>? fleetStatus)
     {
         var method = context.Request.Method;
         if (!HttpMethods.IsGet(method) && !HttpMethods.IsHead(method))
@@ -126,9 +129,27 @@ public sealed class MetricsEndpoint : IAsyncDisposable
                 context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
                 await context.Response.WriteAsync(ready ? "ready\n" : "not ready\n");
                 break;
+            case "/fleet" when fleetStatus is not null:
+                await WriteFleetStatusAsync(context, fleetStatus);
+                break;
             default:
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
                 break;
+        }
+    }
+
+    private static async Task WriteFleetStatusAsync(HttpContext context, Func<CancellationToken, Task<FleetStatus>> fleetStatus)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        try
+        {
+            var status = await fleetStatus(context.RequestAborted);
+            await context.Response.WriteAsync(FleetStatusJson.Serialize(status), context.RequestAborted);
+        }
+        catch (Exception e) when (e is Akka.Actor.AskTimeoutException or TaskCanceledException)
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            await context.Response.WriteAsync($"{{\"error\":\"the fleet did not answer in time\"}}");
         }
     }
 

@@ -30,12 +30,21 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         public static readonly SendFinal Instance = new();
     }
 
+    private sealed record HandOverDeadline
+    {
+        public static readonly HandOverDeadline Instance = new();
+    }
+
     private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result);
     private sealed record FinalDone(UpdateJobResult Result);
     private sealed record TouchDone(UpdateJobResult Result);
 
     private const string FlushTimer = "flush";
     private const string FinalTimer = "final";
+    private const string HandOverTimer = "hand-over";
+
+    /// <summary>How long a handed-over job's listener keeps trying to send the trace it has before it stops anyway.</summary>
+    public static readonly TimeSpan HandOverFlushLimit = TimeSpan.FromSeconds(10);
     private const int MaxFinalAttempts = 30;
     public static readonly TimeSpan DefaultUpdateInterval = TimeSpan.FromSeconds(3);
 
@@ -54,6 +63,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private bool _touchInFlight;
     private bool _cancelSent;
     private bool _gitLabGaveUp;
+    private bool _handedOver;
     private string? _abortReason;
     private JobFinished? _finished;
     private DateTimeOffset? _admittedAt;
@@ -82,6 +92,13 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         Receive<JobFinished>(OnFinished);
         Receive<SendFinal>(_ => SendFinalUpdate());
         Receive<FinalDone>(OnFinalDone);
+        Receive<JobHandedOver>(OnHandedOver);
+        Receive<HandOverDeadline>(_ =>
+        {
+            _log.Warning("job {0}: handed over with {1} trace bytes not confirmed by GitLab; the adopting node sends them",
+                _job.Id, Available - _upload.Confirmed);
+            Context.Stop(Self);
+        });
         Receive<AbortJob>(abort =>
         {
             _abortReason = abort.FailureReason;
@@ -125,7 +142,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     // With no new output, a PUT state=running keeps GitLab informed and brings back its Job-Status (cancellation).
     private void OnFlush()
     {
-        if (_finished is null && !_patchInFlight && !_touchInFlight && !_gitLabGaveUp && _upload.Next(Available) is null)
+        if (_finished is null && !_handedOver && !_patchInFlight && !_touchInFlight && !_gitLabGaveUp && _upload.Next(Available) is null)
         {
             _touchInFlight = true;
             _client.UpdateJobAsync(_job.Id, _job.Token, new JobUpdate(GitLabJobState.Running), _stopping.Token)
@@ -169,6 +186,13 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
 
         if (_upload.Next(Available) is not { } patch)
         {
+            if (_handedOver)
+            {
+                // Another node drives the job now and regenerates its trace; this node sends no final update.
+                Context.Stop(Self);
+                return;
+            }
+
             if (_finished is not null && !_finalInFlight)
             {
                 SendFinalUpdate();
@@ -216,10 +240,25 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         // While the job runs, a partial patch waits for the timer; full patches, resends and the rest after the end go at once.
         var backlog = Available - _upload.Confirmed;
         if (result.Outcome == PatchOutcome.RangeMismatch ||
-            (result.Outcome == PatchOutcome.Accepted && (_finished is not null || backlog >= TraceUploadState.MaxPatchBytes)))
+            (result.Outcome == PatchOutcome.Accepted && (_finished is not null || _handedOver || backlog >= TraceUploadState.MaxPatchBytes)))
         {
             SendPatch();
         }
+    }
+
+    // This node stops driving the job (a graceful leave, or another node owns its pod): send the trace held, then stop.
+    private void OnHandedOver(JobHandedOver over)
+    {
+        _handedOver = true;
+        _log.Info("job {0}: handed over ({1}); sending the trace held, no final update", _job.Id, over.Reason);
+        if (_gitLabGaveUp)
+        {
+            Context.Stop(Self);
+            return;
+        }
+
+        Timers.StartSingleTimer(HandOverTimer, HandOverDeadline.Instance, HandOverFlushLimit);
+        SendPatch();
     }
 
     private void OnFinished(JobFinished finished)
@@ -321,8 +360,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         }
     }
 
-    // GitLab knows no "job_canceled" failure reason: a job canceled on the runner's side is reported as runner_system_failure
-    // only when the runner aborted it; otherwise the reason the tree gave.
-    private static string? GitLabFailureReason(JobResult result) =>
-        result.FailureReason == FailureReasons.JobCanceled ? "unknown_failure" : result.FailureReason;
+    // Only a reason this GitLab lists (features.failure_reasons) is sent; job_canceled and unlisted reasons map as GitLab Runner does.
+    private string GitLabFailureReason(JobResult result) =>
+        Scheduler.GitLab.GitLabFailureReason.ForUpdate(result.FailureReason, _job.Features.FailureReasons);
 }

@@ -1,8 +1,10 @@
 using System.Text.RegularExpressions;
 using Akka.Actor;
+using Akka.Cluster;
 using Scheduler.Actors.Execution;
 using Scheduler.Actors.Intake;
 using Scheduler.GitLab;
+using Scheduler.Fleet;
 using Scheduler.Hosting;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
@@ -28,12 +30,17 @@ public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, Executio
 
     /// <summary>How long aborted jobs may take to report after <c>shutdown_timeout</c>.</summary>
     public TimeSpan AbortGrace { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often a fleet node reports its held leases to the lease singleton.</summary>
+    public TimeSpan LeaseReportInterval { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
 /// <c>scheduler run</c> without the process around it: an ActorSystem with the RunnerSupervisor (<c>/user/runner</c>) and one
 /// JobIntake per <c>[[runners]]</c> entry (<c>/user/intake-&lt;name&gt;</c>, siblings of the supervisor). Stopping is explicit:
 /// <see cref="StopGracefullyAsync"/> (SIGQUIT) or <see cref="StopAsync"/> (SIGTERM/SIGINT); <see cref="Reload"/> applies new limits.
+/// With <c>[cluster]</c> the node is a fleet member: a clustered ActorSystem, <c>/user/fleet</c> (adoption, status),
+/// <c>/user/fleet-limits</c> (fleet-wide <c>limit</c>), pods owned by <see cref="OwnerId"/>, and SIGTERM is a graceful leave.
 /// </summary>
 public sealed class RunHost : IAsyncDisposable
 {
@@ -42,7 +49,7 @@ public sealed class RunHost : IAsyncDisposable
     private GlobalSettings _settings;
 
     private RunHost(ActorSystem system, IActorRef supervisor, Dictionary<string, IActorRef> intakes, GlobalSettings settings,
-        RunHostOptions options, IReadOnlyList<string> problems)
+        RunHostOptions options, IReadOnlyList<string> problems, FleetParts? fleet)
     {
         System = system;
         Supervisor = supervisor;
@@ -50,10 +57,26 @@ public sealed class RunHost : IAsyncDisposable
         _settings = settings;
         _options = options;
         Problems = problems;
+        Fleet = fleet?.Fleet;
+        FleetLimits = fleet?.Limits;
+        OwnerId = fleet?.OwnerId;
     }
+
+    private sealed record FleetParts(IActorRef Fleet, IActorRef Limits, string OwnerId);
 
     public ActorSystem System { get; }
     public IActorRef Supervisor { get; }
+
+    /// <summary>In a fleet: <c>/user/fleet</c>; null on a single node.</summary>
+    public IActorRef? Fleet { get; }
+
+    /// <summary>In a fleet: <c>/user/fleet-limits</c>, where intakes ask for slots of entries with a <c>limit</c>.</summary>
+    public IActorRef? FleetLimits { get; }
+
+    /// <summary>In a fleet: this node's owner id (cluster UniqueAddress) on the pods it drives.</summary>
+    public string? OwnerId { get; }
+
+    public bool IsFleetNode => Fleet is not null;
 
     /// <summary>Runner entries that could not start (e.g. an unusable URL), one line each.</summary>
     public IReadOnlyList<string> Problems { get; }
@@ -62,8 +85,22 @@ public sealed class RunHost : IAsyncDisposable
 
     public static RunHost Start(GlobalSettings settings, RunHostOptions options)
     {
-        var system = SchedulerActorSystem.Create("scheduler", options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
-        var supervisor = system.ActorOf(RunnerSupervisor.Props(settings, options.Gateways, options.Execution), "runner");
+        var system = settings.Cluster is { } cluster
+            ? SchedulerActorSystem.CreateClustered(cluster, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel)
+            : SchedulerActorSystem.Create(SchedulerActorSystem.SystemName, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
+        var execution = options.Execution;
+        IActorRef? fleetLimits = null;
+        string? ownerId = null;
+        if (settings.Cluster is { } fleetSettings)
+        {
+            // Startup, not an actor: waiting here for the management endpoint to bind is fine.
+            SchedulerActorSystem.StartDiscoveryAsync(system, fleetSettings).GetAwaiter().GetResult();
+            ownerId = FleetIds.OwnerId(Cluster.Get(system).SelfUniqueAddress);
+            execution = execution with { OwnerId = ownerId };
+            fleetLimits = FleetStartup.StartLimits(system, options.LeaseReportInterval);
+        }
+
+        var supervisor = system.ActorOf(RunnerSupervisor.Props(settings, options.Gateways, execution), "runner");
         var intakes = new Dictionary<string, IActorRef>(StringComparer.Ordinal);
         var problems = new List<string>();
         var index = 0;
@@ -88,12 +125,20 @@ public sealed class RunHost : IAsyncDisposable
                 MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
             });
             var intake = system.ActorOf(JobIntake.Props(runner.Name, LimitsOf(settings, runner), new GitLabJobSource(client, runner),
-                new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval), supervisor, options.UnhealthyInterval),
-                IntakeName(runner.Name, index));
+                new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval), supervisor, options.UnhealthyInterval,
+                fleetLimits), IntakeName(runner.Name, index));
             intakes[runner.Name] = intake;
         }
 
-        var host = new RunHost(system, supervisor, intakes, settings, options, problems);
+        FleetParts? fleet = null;
+        if (settings.Cluster is { } clusterSettings)
+        {
+            var fleetActor = system.ActorOf(FleetActor.Props(settings.Runners, options.Gateways, intakes, supervisor,
+                FleetOptions.From(clusterSettings)), FleetActor.Name);
+            fleet = new FleetParts(fleetActor, fleetLimits!, ownerId!);
+        }
+
+        var host = new RunHost(system, supervisor, intakes, settings, options, problems, fleet);
         host.PublishLimits();
         return host;
     }
@@ -131,8 +176,41 @@ public sealed class RunHost : IAsyncDisposable
         }
 
         _settings = settings;
+        Supervisor.Tell(AdmissionLimitsOf(settings));
         PublishLimits();
         return notes;
+    }
+
+    public static UpdateAdmissionLimits AdmissionLimitsOf(GlobalSettings settings) =>
+        new(settings.Concurrent, settings.Runners.GroupBy(r => r.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First().Limit, StringComparer.Ordinal));
+
+    /// <summary>The <c>/fleet</c> document: every member's jobs and capacity, or this node alone when it is not in a fleet.</summary>
+    public async Task<FleetStatus> FleetStatusAsync(CancellationToken ct = default)
+    {
+        if (Fleet is { } fleet)
+        {
+            return await fleet.Ask<FleetStatus>(GetFleetStatus.Instance, TimeSpan.FromSeconds(15), ct);
+        }
+
+        var address = ((ExtendedActorSystem)System).Provider.DefaultAddress.ToString();
+        NodeStatus node;
+        try
+        {
+            var capacity = await Supervisor.Ask<CapacityStatus>(GetCapacity.Instance, TimeSpan.FromSeconds(5), ct);
+            node = new NodeStatus(address, [], "Up", true, capacity.Concurrent, new Dictionary<string, int>(capacity.RunningPerRunner),
+                capacity.Free);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+            // The intakes still know what runs here.
+            var statuses = await StatusAsync(ct);
+            var running = statuses.ToDictionary(s => s.RunnerName, s => s.RunningJobs.Count, StringComparer.Ordinal);
+            node = new NodeStatus(address, [], "Up", true, _settings.Concurrent, running,
+                Math.Max(0, _settings.Concurrent - running.Values.Sum()));
+        }
+
+        return new FleetStatus(address, false, [node]);
     }
 
     public async Task<IReadOnlyList<IntakeStatus>> StatusAsync(CancellationToken ct = default)
@@ -167,6 +245,12 @@ public sealed class RunHost : IAsyncDisposable
     /// runner_system_failure (their pods are deleted). <paramref name="ct"/> (a second signal) ends the wait at once.</summary>
     public async Task StopAsync(TimeSpan shutdownTimeout, CancellationToken ct)
     {
+        if (IsFleetNode)
+        {
+            await LeaveFleetAsync(shutdownTimeout, ct);
+            return;
+        }
+
         StopAllIntakes();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(shutdownTimeout);
@@ -195,6 +279,34 @@ public sealed class RunHost : IAsyncDisposable
         {
             // The aborted jobs did not report in time; the process ends anyway.
         }
+    }
+
+    /// <summary>
+    /// SIGTERM on a fleet node: stop asking, hand every running job over (the coordinator stops driving them and leaves the
+    /// pods; each listener sends the trace it has and stops), leave the cluster and wait until this node is removed, so the
+    /// others adopt its jobs at once. All within <paramref name="shutdownTimeout"/>; <paramref name="ct"/> ends it at once.
+    /// </summary>
+    public async Task LeaveFleetAsync(TimeSpan shutdownTimeout, CancellationToken ct)
+    {
+        StopAllIntakes();
+        Supervisor.Tell(HandOverJobs.Instance);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(shutdownTimeout);
+        try
+        {
+            await WaitForNoJobsAsync(deadline.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // The listeners did not all stop in time; the pods stay and are adopted all the same.
+        }
+
+        var cluster = Cluster.Get(System);
+        var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
+        await cluster.LeaveAsync(deadline.Token).ContinueWith(_ => { }, CancellationToken.None);
+        await Task.WhenAny(removed.Task, Task.Delay(Timeout.Infinite, deadline.Token)).ContinueWith(_ => { }, CancellationToken.None);
+        ct.ThrowIfCancellationRequested();
     }
 
     public async ValueTask DisposeAsync() => await System.Terminate();

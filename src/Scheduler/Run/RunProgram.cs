@@ -3,6 +3,7 @@ using Scheduler.Actors.Execution;
 using Scheduler.Actors.Scripts;
 using Scheduler.Config;
 using Scheduler.Exec;
+using Scheduler.Fleet;
 using Scheduler.GitLab;
 using Scheduler.Hosting;
 using Scheduler.Kubernetes;
@@ -19,7 +20,9 @@ namespace Scheduler.Run;
 /// <summary>The arguments of <c>scheduler run</c>.</summary>
 /// <param name="HostHelper">Pods run this build's <c>scheduler helper</c> from the host's filesystem, as on the embedded cluster
 /// (for a standalone <c>scheduler local-cluster</c> on the same machine).</param>
-public sealed record RunRequest(string ConfigPath, string? ServiceAccount, string? KubeconfigPath, bool HostHelper = false);
+/// <param name="Cluster">The <c>--cluster-port</c>, <c>--seed</c> and <c>--cluster-hostname</c> flags (over <c>[cluster]</c>).</param>
+public sealed record RunRequest(string ConfigPath, string? ServiceAccount, string? KubeconfigPath, bool HostHelper = false,
+    ClusterFlags? Cluster = null);
 
 /// <summary>How the process asks <c>run</c> to stop or reload (signals in the CLI, calls in tests).</summary>
 public sealed class RunControl : IDisposable
@@ -100,7 +103,17 @@ public static class RunProgram
             return InvalidExitCode;
         }
 
-        var settings = loaded.Settings!;
+        var (settings, flagErrors) = (request.Cluster ?? ClusterFlags.None).ApplyTo(loaded.Settings!);
+        if (flagErrors.Count > 0)
+        {
+            foreach (var error in flagErrors)
+            {
+                await stderr.WriteLineAsync($"run: {error}");
+            }
+
+            return InvalidExitCode;
+        }
+
         ConfigureLogging(settings);
 
         var connections = new Dictionary<string, KubernetesConnection>(StringComparer.Ordinal);
@@ -153,18 +166,26 @@ public static class RunProgram
             }
 
             Log.Information("scheduler run: serving {Count} runner(s) from {Config}", host.RunnerNames.Count, configPath);
+            if (host.OwnerId is not null)
+            {
+                Log.Information("fleet node {Owner}; seed nodes: {Seeds}", host.OwnerId,
+                    settings.Cluster!.SeedNodes.Count == 0 ? "none (this node starts the fleet)" : string.Join(", ", settings.Cluster.SeedNodes));
+            }
+
             await using var endpoint = string.IsNullOrEmpty(settings.ListenAddress)
                 ? null
-                : await MetricsEndpoint.StartAsync(settings.ListenAddress, metrics.Registry, host.IsReady, control.Abort);
-            using var reloader = new ConfigReloader(configPath, configEnvironment, host, control);
+                : await MetricsEndpoint.StartAsync(settings.ListenAddress, metrics.Registry, host.IsReady, control.Abort,
+                    fleetStatus: host.FleetStatusAsync);
+            using var reloader = new ConfigReloader(configPath, configEnvironment, host, control, settings);
 
-            try
+            using var stopSignal = CancellationTokenSource.CreateLinkedTokenSource(control.Quit, control.Terminate);
+            await Task.WhenAny(Task.Delay(Timeout.Infinite, stopSignal.Token), host.System.WhenTerminated)
+                .ContinueWith(_ => { }, CancellationToken.None);
+            if (host.System.WhenTerminated.IsCompleted && !stopSignal.IsCancellationRequested)
             {
-                await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(control.Quit, control.Terminate).Token);
-            }
-            catch (OperationCanceledException)
-            {
-                // A stop signal.
+                // Downed by the split brain resolver (the node was on the minority side): its jobs go to the others.
+                Log.Error("this node was removed from the fleet; exiting so that it can be restarted and rejoin");
+                return AbortedExitCode;
             }
 
             try
@@ -233,10 +254,7 @@ public static class RunProgram
             _ => LogEventLevel.Information,
         };
         var configuration = new LoggerConfiguration().MinimumLevel.Is(level).Enrich.FromLogContext();
-        Log.Logger = string.Equals(settings.LogFormat, "json", StringComparison.OrdinalIgnoreCase)
-            ? configuration.WriteTo.Console(new CompactJsonFormatter(), standardErrorFromLevel: LogEventLevel.Verbose).CreateLogger()
-            : configuration.WriteTo.Console(standardErrorFromLevel: LogEventLevel.Verbose,
-                outputTemplate: "{Timestamp:HH:mm:ss} [{Level:u3}] {Message:lj}{NewLine}{Exception}").CreateLogger();
+        Log.Logger = configuration.WriteToStderr(settings.LogFormat).CreateLogger();
     }
 
     private static KubernetesClientConfiguration WithToken(KubernetesClientConfiguration configuration, string token) => new()

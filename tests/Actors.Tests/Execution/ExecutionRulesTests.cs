@@ -128,3 +128,130 @@ public sealed class PodStatusTests
         Assert.Equal(expected, JobActor.Format(TimeSpan.FromSeconds(seconds)));
     }
 }
+
+public sealed class AdmissionAdoptionTests
+{
+    [Theory]
+    // concurrent, jobs running before, adopted concurrent id → running after adoption
+    [InlineData(1, 1, 5, 2)]   // beyond concurrent: adopted anyway
+    [InlineData(2, 0, 0, 1)]
+    [InlineData(1, 0, 3, 1)]
+    public void An_adopted_job_counts_as_running_at_once_with_its_own_concurrent_id(int concurrent, int runningBefore, int concurrentId,
+        int runningAfter)
+    {
+        var admission = new Admission(concurrent, new Dictionary<string, int> { ["a"] = 1 });
+        for (var i = 0; i < runningBefore; i++)
+        {
+            admission.Enqueue(100 + i, "a");
+        }
+
+        admission.AdmitAll();
+
+        Assert.True(admission.Adopt(7, "a", concurrentId));
+
+        Assert.Equal(runningAfter, admission.RunningCount);
+        Assert.Equal(runningAfter, admission.RunningPerRunner()["a"]);
+    }
+
+    [Fact]
+    public void An_adopted_job_keeps_its_concurrent_id_from_new_admissions_and_holds_a_slot()
+    {
+        var admission = new Admission(3, new Dictionary<string, int>());
+        Assert.True(admission.Adopt(7, "a", 0));
+        admission.Enqueue(8, "a");
+        admission.Enqueue(9, "b");
+
+        Assert.Equal([(8L, "a", 1), (9L, "b", 0)], admission.AdmitAll());
+        admission.Enqueue(10, "a");
+        Assert.Empty(admission.AdmitAll());
+    }
+
+    [Fact]
+    public void A_job_already_known_is_not_adopted_twice()
+    {
+        var admission = new Admission(2, new Dictionary<string, int>());
+        admission.Enqueue(7, "a");
+
+        Assert.False(admission.Adopt(7, "a", 4));
+        admission.AdmitAll();
+        Assert.False(admission.Adopt(7, "a", 4));
+        Assert.Equal(1, admission.RunningCount);
+    }
+
+    [Theory]
+    // concurrent before, after, limit of "a" after, waiting jobs → admitted after the update
+    [InlineData(1, 3, 0, 3, 2)]
+    [InlineData(1, 3, 2, 3, 1)]
+    [InlineData(2, 1, 0, 2, 0)]   // lowered: running jobs stay, no new one
+    public void New_limits_bound_new_admissions(int before, int after, int limitAfter, int waiting, int admittedAfter)
+    {
+        var admission = new Admission(before, new Dictionary<string, int>());
+        for (var i = 0; i < waiting + 1; i++)
+        {
+            admission.Enqueue(i, "a");
+        }
+
+        var first = admission.AdmitAll().Count;
+
+        admission.UpdateLimits(after, new Dictionary<string, int> { ["a"] = limitAfter });
+
+        Assert.Equal(admittedAfter, admission.AdmitAll().Count);
+        Assert.Equal(first + admittedAfter, admission.RunningCount);
+        Assert.Equal(after < 1 ? 1 : after, admission.Concurrent);
+    }
+}
+
+public sealed class PodOwnershipTests
+{
+    private static V1Pod Pod(string? owner, string resourceVersion = "5") => new()
+    {
+        Metadata = new V1ObjectMeta
+        {
+            Name = "p",
+            ResourceVersion = resourceVersion,
+            Annotations = owner is null ? null : new Dictionary<string, string> { [Scheduler.Actors.Pods.PodMetadata.OwnerAnnotation] = owner },
+        },
+    };
+
+    [Theory]
+    [InlineData("node-a", "Owned")]
+    [InlineData("node-b", "OtherOwner")]
+    [InlineData(null, "OtherOwner")]
+    public void A_pod_is_owned_only_when_it_names_this_node(string? owner, string verdict)
+    {
+        Assert.Equal(verdict, PodOwnership.Judge(Pod(owner), "node-a").GetType().Name);
+    }
+
+    [Fact]
+    public void A_missing_pod_is_gone()
+    {
+        Assert.IsType<OwnerVerdict.Gone>(PodOwnership.Judge(null, "node-a"));
+        Assert.Equal(new OwnerVerdict.OtherOwner("node-b"), PodOwnership.Judge(Pod("node-b"), "node-a"));
+    }
+
+    [Theory]
+    [InlineData("4", "5", true)]
+    [InlineData("5", "5", true)]
+    [InlineData("6", "5", false)]
+    [InlineData("abc", "5", false)]   // opaque: not known to be older
+    [InlineData("4", null, false)]
+    [InlineData(null, "5", false)]
+    public void Only_a_watch_event_known_to_lag_is_ignored(string? eventVersion, string? known, bool notNewer)
+    {
+        Assert.Equal(notNewer, PodOwnership.IsNotNewer(eventVersion, known));
+    }
+
+    [Theory]
+    [InlineData("node-a", "host-1")]
+    [InlineData(null, "host-2")]
+    public void Stamp_sets_started_via_always_and_the_owner_only_in_a_fleet(string? ownerId, string startedVia)
+    {
+        var pod = new V1Pod { Metadata = new V1ObjectMeta { Name = "p", Annotations = new Dictionary<string, string> { ["keep"] = "me" } } };
+
+        PodOwnership.Stamp(pod, ownerId, startedVia);
+
+        Assert.Equal(startedVia, pod.Metadata.Annotations[Scheduler.Actors.Pods.PodMetadata.StartedViaAnnotation]);
+        Assert.Equal(ownerId, PodOwnership.OwnerOf(pod));
+        Assert.Equal("me", pod.Metadata.Annotations["keep"]);
+    }
+}

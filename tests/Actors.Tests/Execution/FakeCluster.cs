@@ -56,6 +56,21 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public ConcurrentBag<V1Secret> CreatedSecrets { get; } = [];
     public ConcurrentDictionary<string, byte[]> Files { get; } = new();
 
+    /// <summary>Whether the watches hear of a claim (off: only a read of the pod sees the new owner).</summary>
+    public bool NotifyClaims { get; set; } = true;
+
+    /// <summary>Reads of the pod fail (an API error) while set.</summary>
+    public bool FailPodReads { get; set; }
+
+    /// <summary>The pod as stored (a copy), or null.</summary>
+    public V1Pod? Pod(string name)
+    {
+        lock (_gate)
+        {
+            return _pods.TryGetValue(name, out var state) ? Copy(state.Pod) : null;
+        }
+    }
+
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) => this;
 
     public int Count(string kind) => _counts.GetValueOrDefault(kind);
@@ -164,6 +179,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
     {
         Record("read-pod", name);
+        if (FailPodReads)
+        {
+            return Task.FromException<V1Pod?>(new HttpRequestException("the API server is unavailable (fault)"));
+        }
+
         lock (_gate)
         {
             return Task.FromResult(_pods.TryGetValue(name, out var state) ? Copy(state.Pod) : null);
@@ -194,6 +214,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
     {
         Record("claim-pod", $"{name} {owner}");
+        V1Pod claimed;
         lock (_gate)
         {
             if (!_pods.TryGetValue(name, out var state) || state.Pod.Metadata.ResourceVersion != expectedResourceVersion)
@@ -205,8 +226,15 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             state.Pod.Metadata.Annotations[PodMetadata.OwnerAnnotation] = owner;
             state.Pod.Metadata.ResourceVersion = (long.Parse(state.Pod.Metadata.ResourceVersion, CultureInfo.InvariantCulture) + 1)
                 .ToString(CultureInfo.InvariantCulture);
-            return Task.FromResult<V1Pod?>(Copy(state.Pod));
+            claimed = Copy(state.Pod);
         }
+
+        if (NotifyClaims)
+        {
+            Notify(WatchEventType.Modified, claimed);
+        }
+
+        return Task.FromResult<V1Pod?>(Copy(claimed));
     }
 
     public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)

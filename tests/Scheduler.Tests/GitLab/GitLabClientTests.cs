@@ -351,9 +351,9 @@ public sealed class GitLabClientTests : FakeGitLabTest
     [Fact]
     public async Task Graceful_cancellation_is_seen_as_canceling_and_ends_canceled()
     {
-        var features = new Dictionary<string, bool>(RunnerFeatures.Advertised) { ["cancel_gracefully"] = true };
+        Assert.True(RunnerFeatures.Advertised["cancel_gracefully"]);
         var runner = GitLab.AddRunner();
-        var client = Client(features);
+        var client = Client();
         var job = await StartJobAsync(client, runner);
 
         GitLab.CancelJob(job.Id);
@@ -374,8 +374,9 @@ public sealed class GitLabClientTests : FakeGitLabTest
     [Fact]
     public async Task Cancellation_without_graceful_support_aborts_the_trace_with_403()
     {
+        var features = new Dictionary<string, bool>(RunnerFeatures.Advertised) { ["cancel_gracefully"] = false };
         var runner = GitLab.AddRunner();
-        var client = Client();
+        var client = Client(features);
         var job = await StartJobAsync(client, runner);
 
         GitLab.CancelJob(job.Id);

@@ -39,17 +39,16 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
     }
 
     [Fact]
-    public async Task An_image_that_cannot_be_pulled_reports_image_pull_failure()
+    public async Task An_image_that_cannot_be_pulled_is_a_runner_system_failure_where_GitLab_lists_no_image_pull_failure()
     {
         var token = GitLab.AddRunner();
         var job = GitLab.EnqueueJob(token, Job("echo never").Image(RunClusterFixture.MissingImagePrefix + "nothing:1"));
         StartHost(Settings(1, Entry("r1", token)));
 
         await WaitFinishedAsync(job);
-        Assert.Equal("failed", job.Status);
-        // The fake GitLab does not list image_pull_failure among its reasons (it stores unknown_failure): check what was sent.
-        var final = GitLab.RequestsTo(FakeEndpoint.UpdateJob).Last();
-        Assert.Equal("image_pull_failure", System.Text.Json.Nodes.JsonNode.Parse(final.BodyText)?["failure_reason"]?.GetValue<string>());
+        // GitLab's enum has no image_pull_failure: GitLab Runner's fallback is runner_system_failure, not unknown_failure.
+        AssertFinal(job, "failed", "runner_system_failure");
+        Assert.Equal("runner_system_failure", job.SentFailureReason);
         await AssertNoPodLeftAsync();
     }
 
@@ -81,7 +80,7 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
         StartHost(Settings(1, Entry("r1", token)));
 
         await WaitUntilAsync(() => job.TraceText().Contains("started-sleeping"), TimeSpan.FromSeconds(60), "the job to start");
-        GitLab.CancelJob(job.Id);
+        GitLab.CancelJob(job.Id, graceful: false); // a forced cancel: GitLab answers the next PATCH/PUT with 403
         Assert.Equal("canceled", job.Status);
         await WaitUntilAsync(() => PodCountAsync().Result == 0, TimeSpan.FromSeconds(30), "the pod to be deleted");
     }

@@ -1,0 +1,204 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using k8s;
+using Scheduler.Actors.Execution;
+using Scheduler.Exec;
+using Scheduler.FakeGitLab;
+using Scheduler.GitLab;
+using Scheduler.Hosting;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+using Scheduler.Run;
+
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]
+// `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
+//   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
+//   --check-interval seconds, then with Workhorse-style long polling;
+//   trace throughput of one job printing --trace-mib MiB (first byte at GitLab → final update accepted), and the runner
+//   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes).
+var options = BenchArgs.Parse(args);
+var root = Directory.CreateTempSubdirectory("run-bench-").FullName;
+try
+{
+    await using var cluster = await EmbeddedCluster.StartAsync(Path.Combine(root, "cluster"), CancellationToken.None);
+    Console.WriteLine($"embedded cluster at {cluster.Url}; {Environment.ProcessorCount} cores; {DateTime.UtcNow:u}");
+
+    foreach (var longPoll in new[] { false, true })
+    {
+        await using var gitLab = await FakeGitLabServer.StartAsync();
+        gitLab.LongPollTimeout = longPoll ? TimeSpan.FromSeconds(50) : TimeSpan.Zero;
+        var token = gitLab.AddRunner();
+        await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: 4096);
+        using var pods = new PodCreations(cluster);
+        await Task.Delay(TimeSpan.FromSeconds(options.CheckIntervalSeconds + 1)); // the first empty answer: last_update is known
+
+        var latencies = new List<double>();
+        var failed = 0;
+        for (var i = 0; i < options.Jobs; i++)
+        {
+            var queued = Stopwatch.GetTimestamp();
+            var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none").Script("true"));
+            var created = await pods.WaitForAsync(job.Id, TimeSpan.FromSeconds(120));
+            latencies.Add(Stopwatch.GetElapsedTime(queued, created).TotalMilliseconds);
+            await WaitAsync(() => job.IsFinished, TimeSpan.FromSeconds(120));
+            failed += job.Status == "success" ? 0 : 1;
+            // Spread the queue times over the polling period, as jobs arrive in real life.
+            await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, (int)(options.CheckIntervalSeconds * 1000))));
+        }
+
+        Console.WriteLine($"pickup latency, {(longPoll ? "long polling (50 s)" : $"polling every check_interval = {options.CheckIntervalSeconds} s")}, " +
+                          $"{options.Jobs} jobs one at a time: p50 {Percentile(latencies, 50):F0} ms, p95 {Percentile(latencies, 95):F0} ms, " +
+                          $"min {latencies.Min():F0} ms, max {latencies.Max():F0} ms{(failed > 0 ? $"; {failed} jobs FAILED" : "")}");
+    }
+
+    {
+        await using var gitLab = await FakeGitLabServer.StartAsync();
+        var token = gitLab.AddRunner();
+        var bytes = options.TraceMiB * 1024L * 1024;
+        await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
+        // 100-byte lines: 99 characters and a newline.
+        var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none")
+            .Script($"yes {new string('x', 98)} | head -c {bytes}"));
+        await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
+        var clock = Stopwatch.StartNew();
+        await WaitAsync(() => job.IsFinished, TimeSpan.FromMinutes(30));
+        var elapsed = clock.Elapsed;
+        process.Refresh();
+        var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+        var received = job.TraceBytes().Length / 1024.0 / 1024.0;
+        var checksumOk = TraceChecksum.Of(job.TraceBytes()) == job.Checksum;
+        Console.WriteLine($"trace of {options.TraceMiB} MiB: {received:F1} MiB at GitLab ({job.Status}, checksum {(checksumOk ? "matches" : "DIFFERS")}) " +
+                          $"in {elapsed.TotalSeconds:F1} s after the first byte: {received / elapsed.TotalSeconds:F1} MiB/s; " +
+                          $"{gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count} PATCHes; " +
+                          $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB");
+    }
+}
+finally
+{
+    try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+static RunHost Start(Scheduler.LocalCluster.LocalClusterServer cluster, FakeGitLabServer gitLab, string token, int checkInterval, int outputLimitKiB)
+{
+    var identity = new RunnerIdentity("bench", "bench", "amd64", "scheduler");
+    var entry = new RunnerEntry
+    {
+        Name = "bench",
+        Url = gitLab.Url,
+        Token = token,
+        OutputLimit = outputLimitKiB,
+        Kubernetes = new KubernetesSettings { Namespace = "default", Image = "alpine:3.20" },
+    };
+    var settings = new GlobalSettings { Concurrent = 1, CheckInterval = checkInterval, ShutdownTimeout = 5, Runners = [entry] };
+    return RunHost.Start(settings, new RunHostOptions(ExecGateways.Create(cluster.ClientConfiguration()),
+        new ExecutionOptions(identity, ExecHelper.ForThisProcess()), GitLabHttp.CreateClient(), identity, "s_0123456789ab"));
+}
+
+static async Task WaitAsync(Func<bool> condition, TimeSpan timeout)
+{
+    var deadline = DateTime.UtcNow + timeout;
+    while (!condition())
+    {
+        if (DateTime.UtcNow > deadline)
+        {
+            throw new TimeoutException("the bench waited too long");
+        }
+
+        await Task.Delay(10);
+    }
+}
+
+static double Percentile(IEnumerable<double> values, int percentile)
+{
+    var sorted = values.Order().ToList();
+    var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;
+    return sorted.Count == 0 ? double.NaN : sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+}
+
+/// <summary>When each job's pod appeared, from a pod watch on the embedded cluster (Stopwatch timestamps).</summary>
+internal sealed class PodCreations : IDisposable
+{
+    private readonly ConcurrentDictionary<long, long> _created = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Kubernetes _client;
+
+    public PodCreations(Scheduler.LocalCluster.LocalClusterServer cluster)
+    {
+        _client = new Kubernetes(cluster.ClientConfiguration());
+        _ = Task.Run(WatchAsync);
+    }
+
+    public async Task<long> WaitForAsync(long jobId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!_created.ContainsKey(jobId))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"no pod for job {jobId}");
+            }
+
+            await Task.Delay(5);
+        }
+
+        return _created[jobId];
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _client.Dispose();
+    }
+
+    private async Task WatchAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var (type, pod) in _client.CoreV1.WatchListNamespacedPodAsync("default", labelSelector: "scheduler/job-id",
+                                   cancellationToken: _stop.Token))
+                {
+                    if (type == WatchEventType.Added && pod.Metadata.Labels is { } labels && labels.TryGetValue("scheduler/job-id", out var label) &&
+                        long.TryParse(label, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                    {
+                        _created.TryAdd(id, Stopwatch.GetTimestamp());
+                    }
+                }
+            }
+            catch (Exception) when (!_stop.IsCancellationRequested)
+            {
+                await Task.Delay(100);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
+
+internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMiB)
+{
+    public static BenchArgs Parse(string[] args)
+    {
+        var result = new BenchArgs(20, 3, 100);
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            var value = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            result = args[i] switch
+            {
+                "--jobs" => result with { Jobs = value },
+                "--check-interval" => result with { CheckIntervalSeconds = value },
+                "--trace-mib" => result with { TraceMiB = value },
+                _ => throw new ArgumentException($"unknown option {args[i]}"),
+            };
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,69 @@
+using Akka.Configuration;
+using Scheduler.Hosting;
+using ClusterSettings = Scheduler.Messages.Settings.ClusterSettings;
+
+namespace Scheduler.Scheduler.Tests.Fleet;
+
+/// <summary>What <c>[cluster]</c> sets over cluster.hocon.</summary>
+public sealed class ClusterHoconTests
+{
+    private static Akka.Configuration.Config Effective(ClusterSettings cluster) =>
+        ConfigurationFactory.ParseString(SchedulerActorSystem.ClusterOverrides(cluster))
+            .WithFallback(SchedulerActorSystem.ClusterConfig());
+
+    [Fact]
+    public void Static_seeds_address_roles_and_timing()
+    {
+        var config = Effective(new ClusterSettings
+        {
+            Hostname = "runner-1", BindHost = "0.0.0.0", Port = 5000, Roles = ["eu"], StableAfter = 7,
+            SeedNodes = ["akka.tcp://scheduler@runner-0:5000"],
+        });
+
+        Assert.Equal("runner-1", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+        Assert.Equal("0.0.0.0", config.GetString("akka.remote.dot-netty.tcp.hostname"));
+        Assert.Equal(5000, config.GetInt("akka.remote.dot-netty.tcp.port"));
+        Assert.Equal(["eu"], config.GetStringList("akka.cluster.roles"));
+        Assert.Equal(["akka.tcp://scheduler@runner-0:5000"], config.GetStringList("akka.cluster.seed-nodes"));
+        Assert.Equal(TimeSpan.FromSeconds(7), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal("cluster", config.GetString("akka.actor.provider"));
+        Assert.False(config.HasPath("akka.discovery.method"));
+    }
+
+    [Fact]
+    public void Defaults_listen_on_loopback()
+    {
+        var config = Effective(new ClusterSettings());
+
+        Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
+        Assert.Equal(4053, config.GetInt("akka.remote.dot-netty.tcp.port"));
+        Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
+    }
+
+    [Fact]
+    public void Kubernetes_discovery_replaces_the_seeds_with_cluster_bootstrap()
+    {
+        var config = Effective(new ClusterSettings
+        {
+            Hostname = "10.1.2.3", Discovery = ClusterSettings.KubernetesApiDiscovery, DiscoveryLabelSelector = "app=runner",
+            ManagementPort = 9000, SeedNodes = ["akka.tcp://scheduler@ignored:1"],
+        });
+
+        Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
+        Assert.Equal("kubernetes-api", config.GetString("akka.discovery.method"));
+        Assert.Equal("app=runner", config.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
+        Assert.Equal(9000, config.GetInt("akka.management.http.port"));
+        Assert.Equal("10.1.2.3", config.GetString("akka.management.http.hostname"));
+        Assert.Equal("scheduler", config.GetString("akka.management.cluster.bootstrap.contact-point-discovery.service-name"));
+        Assert.Equal("management", config.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name"));
+    }
+
+    [Fact]
+    public void Quotes_in_values_stay_values()
+    {
+        var config = Effective(new ClusterSettings { Hostname = "a\"b", Roles = ["x\\y"] });
+
+        Assert.Equal("a\"b", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
+        Assert.Equal(["x\\y"], config.GetStringList("akka.cluster.roles"));
+    }
+}

@@ -1,0 +1,154 @@
+using Akka.Actor;
+using Akka.Cluster;
+using k8s;
+using k8s.Models;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Pods;
+using Scheduler.Hosting;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Scheduler.Tests.Fleet;
+
+/// <summary>Fleet nodes on loopback in this process, with timings fast enough for tests. The split brain resolver never downs
+/// anyone here (stable-after 60 s): tests down members themselves, so "unreachable" and "removed" are separate steps.</summary>
+internal static class FleetTestCluster
+{
+    public const string FastTimings = """
+        akka.loglevel = WARNING
+        akka.cluster.gossip-interval = 200ms
+        akka.cluster.leader-actions-interval = 200ms
+        akka.cluster.unreachable-nodes-reaper-interval = 200ms
+        akka.cluster.periodic-tasks-initial-delay = 100ms
+        akka.cluster.failure-detector.heartbeat-interval = 200ms
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 1s
+        akka.cluster.failure-detector.expected-response-after = 200ms
+        akka.cluster.split-brain-resolver.stable-after = 60s
+        akka.cluster.down-removal-margin = 0s
+        akka.cluster.singleton.hand-over-retry-interval = 200ms
+        akka.cluster.singleton-proxy.singleton-identification-interval = 200ms
+        """;
+
+    /// <summary>A node that vanishes on Terminate without leaving: what a killed process looks like to the others.</summary>
+    public const string DiesWithoutLeaving = """
+        akka.coordinated-shutdown.run-by-actor-system-terminate = off
+        akka.cluster.run-coordinated-shutdown-when-down = off
+        """;
+
+    public static ActorSystem StartNode(ActorSystem? seed = null, string extra = "") =>
+        SchedulerActorSystem.CreateClustered(new global::Scheduler.Messages.Settings.ClusterSettings
+        {
+            Port = 0,
+            SeedNodes = seed is null ? [] : [Cluster.Get(seed).SelfAddress.ToString()],
+        }, extra + "\n" + FastTimings);
+
+    public static int UpCount(ActorSystem system) => Cluster.Get(system).State.Members.Count(m => m.Status == MemberStatus.Up);
+
+    public static void Shutdown(params ActorSystem[] systems)
+    {
+        foreach (var system in systems)
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(15));
+        }
+    }
+}
+
+/// <summary>Answers GetCapacity with a fixed status, as the supervisor does.</summary>
+internal sealed class CapacityStub : ReceiveActor
+{
+    public CapacityStub(CapacityStatus status) => Receive<GetCapacity>(_ => Sender.Tell(status));
+
+    public static Props Props(int concurrent, IReadOnlyDictionary<string, int> running) =>
+        Akka.Actor.Props.Create(() => new CapacityStub(new CapacityStatus(concurrent, running, 0)));
+}
+
+/// <summary>An in-memory namespace of job pods and their Secrets with the API server's optimistic concurrency on claims.
+/// Only what the fleet calls is here; anything else is a test error.</summary>
+internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFactory
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, V1Pod> _pods = new();
+    private readonly Dictionary<string, V1Secret> _secrets = new();
+    private int _version = 100;
+
+    public int ListCalls { get; private set; }
+
+    public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) => this;
+
+    public void AddJobPod(V1Pod pod, string payloadJson)
+    {
+        lock (_gate)
+        {
+            pod.Metadata.ResourceVersion = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _pods[pod.Metadata.Name] = pod;
+            var secretName = pod.Metadata.Annotations[PodMetadata.JobSecretAnnotation];
+            _secrets[secretName] = new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = secretName, NamespaceProperty = pod.Metadata.NamespaceProperty },
+                Data = new Dictionary<string, byte[]> { [JobSecretLayout.PayloadKey] = System.Text.Encoding.UTF8.GetBytes(payloadJson) },
+            };
+        }
+    }
+
+    public string? OwnerOf(string pod)
+    {
+        lock (_gate)
+        {
+            return _pods[pod].Metadata.Annotations.TryGetValue(PodMetadata.OwnerAnnotation, out var owner) ? owner : null;
+        }
+    }
+
+    public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            ListCalls++;
+            IReadOnlyList<V1Pod> pods = _pods.Values.Where(p => p.Metadata.NamespaceProperty == ns && p.Metadata.Labels.ContainsKey(labelSelector))
+                .Select(Copy).ToList();
+            return Task.FromResult(pods);
+        }
+    }
+
+    public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_pods.TryGetValue(name, out var pod) && pod.Metadata.NamespaceProperty == ns ? Copy(pod) : null);
+        }
+    }
+
+    public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            if (!_pods.TryGetValue(name, out var pod) || pod.Metadata.ResourceVersion != expectedResourceVersion)
+            {
+                return Task.FromResult<V1Pod?>(null);
+            }
+
+            pod.Metadata.Annotations[PodMetadata.OwnerAnnotation] = owner;
+            pod.Metadata.ResourceVersion = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Task.FromResult<V1Pod?>(Copy(pod));
+        }
+    }
+
+    public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult(_secrets.TryGetValue(name, out var secret) ? secret : null);
+        }
+    }
+
+    public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotUsed();
+    public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotUsed();
+    public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
+    public IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw NotUsed();
+
+    public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct) => throw NotUsed();
+
+    private static InvalidOperationException NotUsed() => new("the fleet actor does not create, delete, watch or exec");
+
+    private static V1Pod Copy(V1Pod pod) => KubernetesJson.Deserialize<V1Pod>(KubernetesJson.Serialize(pod));
+}

@@ -1,0 +1,84 @@
+using System.Text;
+using Akka.Actor;
+using Scheduler.FakeGitLab;
+using Scheduler.GitLab;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Run;
+
+namespace Scheduler.Scheduler.Tests.Fleet;
+
+/// <summary>A job's trace across a hand-over: the leaving node's listener sends what it has and stops without a final
+/// update; the adopting node's listener regenerates the trace from 0 and GitLab ends up with it once, whole.</summary>
+public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
+{
+    private static readonly RunnerIdentity Identity = new("1.2.3", "abcdef12", "amd64", "scheduler");
+    private readonly HttpClient _http = GitLabHttp.CreateClient();
+    private FakeGitLabServer _gitLab = null!;
+
+    public async Task InitializeAsync() => _gitLab = await FakeGitLabServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _gitLab.DisposeAsync();
+    }
+
+    private async Task<(GitLabClient Client, JobPayload Job)> StartJobAsync()
+    {
+        Assert.True(GitLabUrl.TryApiBase(_gitLab.Url, out var apiBase, out _));
+        var client = new GitLabClient(_http, apiBase, new GitLabClientOptions(Identity, "s_0123456789ab"));
+        var runnerToken = _gitLab.AddRunner();
+        _gitLab.EnqueueJob(runnerToken);
+        var received = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runnerToken, null));
+        Assert.Equal(UpdateOutcome.Accepted, (await client.UpdateJobAsync(received.Job.Id, received.Job.Token, new JobUpdate(global::Scheduler.GitLab.JobState.Running))).Outcome);
+        return (client, received.Job);
+    }
+
+    private IActorRef Listener(GitLabClient client, JobPayload job) =>
+        Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMilliseconds(200)));
+
+    private static JobTraceChunk Chunk(long jobId, long offset, string text) => new(jobId, offset, Encoding.UTF8.GetBytes(text));
+
+    [Fact]
+    public async Task The_leaving_listener_sends_its_trace_and_stops_without_a_final_update()
+    {
+        var (client, job) = await StartJobAsync();
+        var listener = Listener(client, job);
+        Watch(listener);
+
+        listener.Tell(Chunk(job.Id, 0, "header\n"));
+        listener.Tell(Chunk(job.Id, 7, "step 1\n"));
+        listener.Tell(new JobHandedOver(job.Id, "graceful leave"));
+
+        await ExpectTerminatedAsync(listener, TimeSpan.FromSeconds(10));
+        var fake = _gitLab.Job(job.Id)!;
+        Assert.Equal("header\nstep 1\n", fake.TraceText());
+        Assert.Equal("running", fake.Status);
+        Assert.Null(fake.Checksum);
+    }
+
+    [Fact]
+    public async Task The_adopting_listener_regenerates_the_trace_and_gitlab_holds_it_once()
+    {
+        var (client, job) = await StartJobAsync();
+        var leaving = Listener(client, job);
+        Watch(leaving);
+        leaving.Tell(Chunk(job.Id, 0, "header\nstep 1\n"));
+        leaving.Tell(new JobHandedOver(job.Id, "graceful leave"));
+        await ExpectTerminatedAsync(leaving, TimeSpan.FromSeconds(10));
+
+        // The adopting node produces the trace again from its start, then what the job printed since.
+        var adopting = Listener(client, job);
+        Watch(adopting);
+        adopting.Tell(Chunk(job.Id, 0, "header\nstep 1\n"));
+        adopting.Tell(Chunk(job.Id, 14, "step 2\n"));
+        adopting.Tell(new JobFinished(job.Id, new JobResult(global::Scheduler.Messages.Protocol.JobState.Success, null, 0, "Job succeeded")));
+
+        await ExpectTerminatedAsync(adopting, TimeSpan.FromSeconds(15));
+        var fake = _gitLab.Job(job.Id)!;
+        Assert.Equal("header\nstep 1\nstep 2\n", fake.TraceText());
+        Assert.Equal("success", fake.Status);
+        Assert.Equal(TraceChecksum.Of(Encoding.UTF8.GetBytes("header\nstep 1\nstep 2\n")), fake.Checksum);
+    }
+}
