@@ -34,7 +34,6 @@ static async Task Failover(BenchOptions options)
 {
     await using var harness = await FleetHarness.StartAsync("bench-failover");
     var nodes = (await harness.StartFleetAsync(3, concurrent: 2)).ToList();
-    var seeds = nodes.Select(n => n.Settings.Cluster!.Address).ToArray();
     var toPatch = new List<double>();
     var toAccepted = new List<double>();
     for (var run = 1; run <= options.Runs; run++)
@@ -66,11 +65,13 @@ static async Task Failover(BenchOptions options)
             .Count(r => r.Path.Contains($"/{job.Id}/", StringComparison.Ordinal) && r.ReceivedAt > killedAt && r.Status == 416);
         Console.WriteLine($"  job {job.Id}: {job.Status}; {mismatches} PATCH(es) answered 416 while the adopter caught up");
 
-        // A new node in place of the killed one, so that every run starts from three.
+        // A new node in place of the killed one, joining through the live ones, so that every run starts from three.
+        nodes.Remove(victim);
+        var seeds = nodes.Select(n => n.Settings.Cluster!.Address).ToArray();
         var replacement = await harness.StartNodeAsync(harness.NodeSettings($"node{3 + run}", 2,
             cluster: new ClusterSection(harness.HostAddress.ToString(), FreePort.Next(), seeds)));
-        nodes.Remove(victim);
         nodes.Add(replacement);
+        await harness.WaitMembersUpAsync(nodes);
     }
 
     Console.WriteLine($"failover (kill -9 → next trace PATCH), {options.Runs} runs: median {Median(toPatch):F2} s, max {toPatch.Max():F2} s");

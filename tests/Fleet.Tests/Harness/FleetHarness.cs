@@ -129,10 +129,14 @@ public sealed class FleetHarness : IAsyncDisposable
         var first = await Start(0);
         var others = await Task.WhenAll(Enumerable.Range(1, count - 1).Select(Start));
         RunNode[] nodes = [first, .. others];
-        await WaitUntilAsync(async () => (await Task.WhenAll(nodes.Select(n => n.MembersUpAsync()))).All(up => up == count),
-            TimeSpan.FromSeconds(90), () => $"every node to see {count} members Up");
+        await WaitMembersUpAsync(nodes);
         return nodes;
     }
+
+    /// <summary>Waits until each of <paramref name="nodes"/> sees exactly them all as Up members.</summary>
+    public Task WaitMembersUpAsync(IReadOnlyCollection<RunNode> nodes) =>
+        WaitUntilAsync(async () => (await Task.WhenAll(nodes.Select(n => n.MembersUpAsync()))).All(up => up == nodes.Count),
+            TimeSpan.FromSeconds(90), () => $"every node to see {nodes.Count} members Up");
 
     /// <summary>Jobs that need no repository (GIT_STRATEGY none).</summary>
     public static FakeJobBuilder Job(string name, params string[] script) =>
