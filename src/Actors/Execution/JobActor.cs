@@ -216,8 +216,10 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
         // The shared watch follows the pod while this actor drives it: the node's pod-phase counts come from it, and in a
         // fleet a claim by another node stops this actor at once. Subscribed before the PodActor, so the namespace's watch
-        // runs on without a restart when the PodActor unsubscribes.
-        _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!), Self);
+        // runs on without a restart when the PodActor unsubscribes. On a single node this actor only joins the watch: it
+        // starts, as before, when the PodActor waits for the pod.
+        _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!,
+            StartsWatch: _options.OwnerId is not null), Self);
 
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
             adopt: _adopted is not null), PodChildName);

@@ -6,10 +6,11 @@ using Scheduler.Actors.Pods;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// The node's pod watches: one per (cluster, namespace) while some PodActor waits for a pod there, fanned out to
-/// every actor that asked about the pod (its PodActor while it waits for Running; in a fleet also its JobActor, which
-/// reacts to an owner change). A watch that ends or fails is started again after a pause. It only makes PodActors
-/// react sooner: their poll timers are the guarantee.
+/// The node's pod watches: one per (cluster, namespace), started by the first subscriber that needs it (a PodActor that
+/// waits for Running; in a fleet a JobActor, which reacts to an owner change) and kept while any actor follows a pod
+/// there (on a single node each JobActor follows its pod without starting a watch, to keep it counted). Events are
+/// fanned out to every actor that asked about the pod. A watch that ends or fails is started again after a pause. It
+/// only makes PodActors react sooner: their poll timers are the guarantee.
 /// It reports to the <see cref="IExecutionObserver"/> each restart of a watch and the phases of the pods it follows (each
 /// pod once, by the phase of its latest event; a pod that is deleted or no longer followed leaves the count).
 /// </summary>
@@ -101,7 +102,6 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             watch = new ActiveWatch(request.Gateway);
             _watches[key] = watch;
-            Start(key, watch);
         }
 
         if (!watch.Subscribers.TryGetValue(request.PodName, out var subscribers))
@@ -115,6 +115,10 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         }
 
         Context.Watch(Sender);
+        if (watch.Cancel is null && request.StartsWatch)
+        {
+            Start(key, watch); // the first subscriber that needs the watch starts it
+        }
     }
 
     private void OnEvent(WatchEvent evt)

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Event;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using k8s;
@@ -137,6 +138,41 @@ public sealed class ExecutionObserverTests : TestKit
     }
 
     [Fact]
+    public async Task A_job_handed_to_another_node_reports_its_requests_and_logs_the_hand_over_naming_job_runner_and_pod()
+    {
+        var logs = CreateTestProbe();
+        Sys.EventStream.Subscribe(logs, typeof(Info));
+        var options = new ExecutionOptions(TestData.Identity, HelperInvocation.Default, null, () => "handover")
+        {
+            Planner = new FakePlanner(FakePlanner.StandardStages),
+            Observer = new ProbeObserver(_observed),
+            OwnerId = "akka.tcp://scheduler@host-a:4053#1",
+        };
+        var node = Sys.ActorOf(RunnerSupervisor.Props(new GlobalSettings { Concurrent = 1, Runners = [TestData.Runner()] }, _cluster,
+            options), "node-a");
+        var listener = CreateTestProbe();
+        node.Tell(new RunJob(Job(31), Runner, listener));
+        await CallAsync("launch", "step_script");
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.Count("watch")));
+        var pod = _cluster.PodOf(31)!;
+
+        var current = _cluster.Pod(pod)!;
+        await _cluster.ClaimPodAsync("default", pod, current.Metadata.ResourceVersion, "akka.tcp://scheduler@host-b:4053#2",
+            CancellationToken.None);
+        await listener.FishForMessageAsync(m => m is JobHandedOver, TimeSpan.FromSeconds(15));
+
+        var seen = await _observed.FishForMessageAsync<SeenRequests>(m => m.JobId == 31, TimeSpan.FromSeconds(15));
+        Assert.Equal(CallsExceptWatch() - 1, seen.Requests); // every call but the test's own claim
+        var handedOver = await logs.FishForMessageAsync<Info>(i => i.Message is LogMessage m && m.Format.Contains("handed over"),
+            TimeSpan.FromSeconds(15));
+        var message = (LogMessage)handedOver.Message;
+        Assert.Equal("job {0} of runner {1}: pod {2} handed over: {3}", message.Format);
+        Assert.Equal($"job 31 of runner {Runner}: pod {pod} handed over: the pod {pod} is driven by akka.tcp://scheduler@host-b:4053#2 now",
+            handedOver.Message.ToString());
+        Assert.Empty(_cluster.DeletedPods);
+    }
+
+    [Fact]
     public async Task The_pods_a_node_drives_count_by_phase_until_their_jobs_end()
     {
         _cluster.InitialPhase = "Pending";
@@ -168,7 +204,9 @@ public sealed class ExecutionObserverTests : TestKit
         var watcher = Sys.ActorOf(PodWatcher.Props(TimeSpan.FromSeconds(5), new ProbeObserver(_observed)));
         await PhasesAsync(pending: 0, running: 0);
         var (jobA, podActorA, jobB) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
-        watcher.Tell(new WatchPod("c", "ns", "pod-a", gateway), jobA);
+        watcher.Tell(new WatchPod("c", "ns", "pod-a", gateway, StartsWatch: false), jobA);
+        await Task.Delay(100); // give a wrongly started watch the time to show up
+        Assert.Equal(0, gateway.WatchesStarted); // joining is not starting
         watcher.Tell(new WatchPod("c", "ns", "pod-a", gateway), podActorA);
         watcher.Tell(new WatchPod("c", "ns", "pod-b", gateway), jobB);
         var stream = await gateway.NextWatchAsync();
@@ -187,6 +225,7 @@ public sealed class ExecutionObserverTests : TestKit
 
         watcher.Tell(new UnwatchPod("c", "ns", "pod-a"), podActorA);
         _observed.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the JobActor still follows it
+        Assert.Equal(1, gateway.WatchesStarted);
         Sys.Stop(jobA.Ref); // a subscriber that stops unwatches too
         await PhasesAsync(pending: 0, running: 0);
     }
@@ -231,6 +270,9 @@ public sealed class ExecutionObserverTests : TestKit
     private sealed class ScriptedWatchGateway : IKubernetesGateway
     {
         private readonly Channel<WatchStream> _started = Channel.CreateUnbounded<WatchStream>();
+        private int _watchesStarted;
+
+        public int WatchesStarted => Volatile.Read(ref _watchesStarted);
 
         public async Task<WatchStream> NextWatchAsync() =>
             await _started.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
@@ -238,6 +280,7 @@ public sealed class ExecutionObserverTests : TestKit
         public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,
             [EnumeratorCancellation] CancellationToken ct)
         {
+            Interlocked.Increment(ref _watchesStarted);
             var stream = new WatchStream();
             _started.Writer.TryWrite(stream);
             await foreach (var item in stream.Events.Reader.ReadAllAsync(ct))
