@@ -33,6 +33,8 @@ internal sealed record JobDone(long JobId);
 internal sealed record HandOverRequested(string Reason);
 
 // ---- PodWatcher ----
-internal sealed record WatchPod(string Cluster, string Namespace, string PodName, IKubernetesGateway Gateway);
+/// <summary>Follow the pod through the namespace's watch. <paramref name="StartsWatch"/> false joins a running watch (or one
+/// that a later subscriber starts) without starting it.</summary>
+internal sealed record WatchPod(string Cluster, string Namespace, string PodName, IKubernetesGateway Gateway, bool StartsWatch = true);
 internal sealed record UnwatchPod(string Cluster, string Namespace, string PodName);
 internal sealed record PodUpdated(WatchEventType Type, V1Pod Pod);

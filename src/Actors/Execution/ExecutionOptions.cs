@@ -31,4 +31,8 @@ public sealed record ExecutionOptions(
 
     /// <summary>How often a crashed JobActor is restarted (re-deriving its state from Kubernetes) before it is stopped.</summary>
     public int MaxJobRestarts { get; init; } = 3;
+
+    /// <summary>Hears of watch restarts, the phases of the pods the node follows and each job's Kubernetes requests
+    /// (the runner's metrics); by default nobody.</summary>
+    public IExecutionObserver Observer { get; init; } = NoExecutionObserver.Instance;
 }

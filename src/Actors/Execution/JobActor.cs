@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
@@ -20,6 +21,8 @@ namespace Scheduler.Actors.Execution;
 /// In a fleet (<see cref="ExecutionOptions.OwnerId"/> set) the job is driven only while its pod names this node: the
 /// owner is read before each stage and before the delete, and a watch event naming another owner, a failed check or
 /// <see cref="HandOverRequested"/> stops driving at once (no delete, no outcome; the listener gets JobHandedOver).
+/// Every Kubernetes request of the job goes through a <see cref="CountingKubernetesGateway"/>; when the actor stops for good
+/// the count goes to <see cref="ExecutionOptions.Observer"/>. Its log lines name the job, the runner and the pod.
 /// </summary>
 public sealed class JobActor : ReceiveActor, IWithTimers
 {
@@ -45,6 +48,8 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private readonly IKubernetesGateway? _gateway;
     private readonly CancellationTokenSource _cancel = new();
     private readonly AdoptedPod? _adopted;
+    private readonly KubernetesRequestCount _requests;
+    private readonly ILoggingAdapter _logger = Context.GetLogger();
 
     private readonly IActorRef _log;
     private IActorRef? _podActor;
@@ -69,11 +74,13 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <param name="requests">The job's request count, which outlives this actor's restarts.</param>
     public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt,
-        AdoptedPod? adopted)
+        AdoptedPod? adopted, KubernetesRequestCount requests)
     {
         _job = job;
+        _requests = requests;
         _adopted = adopted;
         _log = log;
         _runner = runner;
@@ -94,7 +101,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             PodOwnership.Stamp(plan.Pod.Pod, options.OwnerId, options.StartedVia);
             try
             {
-                _gateway = gateways.For(runner, plan.Pod.Overwrites.BearerToken);
+                _gateway = new CountingKubernetesGateway(gateways.For(runner, plan.Pod.Overwrites.BearerToken), requests);
             }
             catch (Exception e)
             {
@@ -157,9 +164,14 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     /// <param name="adopted">The existing pod of an adopted job; null for a new job.</param>
     public static Props Props(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt,
-        AdoptedPod? adopted = null) =>
-        Akka.Actor.Props.Create(() =>
-            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted));
+        AdoptedPod? adopted = null)
+    {
+        // Made once here, not in the constructor: the count goes on across restarts of the actor.
+        var requests = new KubernetesRequestCount();
+        return Akka.Actor.Props.Create(() =>
+            new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
+                requests));
+    }
 
     // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
     private static JobPlanResult PlanSafely(IJobPlanner planner, RunnerEntry runner, JobPayload job, int concurrentId, string suffix)
@@ -202,12 +214,12 @@ public sealed class JobActor : ReceiveActor, IWithTimers
                                     (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
         }
 
-        if (_options.OwnerId is not null)
-        {
-            // The shared watch tells this actor too, so that a claim by another node stops it at once. Subscribed before
-            // the PodActor, so the namespace's watch runs on without a restart when the PodActor unsubscribes.
-            _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!), Self);
-        }
+        // The shared watch follows the pod while this actor drives it: the node's pod-phase counts come from it, and in a
+        // fleet a claim by another node stops this actor at once. Subscribed before the PodActor, so the namespace's watch
+        // runs on without a restart when the PodActor unsubscribes. On a single node this actor only joins the watch: it
+        // starts, as before, when the PodActor waits for the pod.
+        _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!,
+            StartsWatch: _options.OwnerId is not null), Self);
 
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
             adopt: _adopted is not null), PodChildName);
@@ -229,7 +241,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         _cancel.Cancel();
         _cancel.Dispose();
-        if (_planResult.Plan is { } watched && _options.OwnerId is not null)
+        if (_planResult.Plan is { } watched)
         {
             _podWatcher.Tell(new UnwatchPod(ClusterKey(_runner), watched.Pod.Namespace, watched.Pod.PodName), Self);
         }
@@ -242,6 +254,11 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             // Stopped for good before the job finished (crashed too often, or the system is shutting down): do not
             // leave the pod running. Fire and forget: nobody is left to hear the answer.
             _ = DeleteQuietlyAsync(gateway, plan.Pod.Namespace, plan.Pod.PodName);
+        }
+
+        if (!_restarting)
+        {
+            _options.Observer.JobKubernetesRequests(_job.Id, _requests.Requests);
         }
     }
 
@@ -263,6 +280,9 @@ public sealed class JobActor : ReceiveActor, IWithTimers
 
     private JobExecutionPlan Plan => _planResult.Plan!;
 
+    /// <summary>The job's pod name for log lines; "(none)" when the job has no plan.</summary>
+    private string PodName => _planResult.Plan?.Pod.PodName ?? "(none)";
+
     private void OnTraceFinished()
     {
         _traceFinished = true;
@@ -274,6 +294,8 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         _podCreated = true;
         _knownResourceVersion = created.Pod.Metadata?.ResourceVersion;
+        _logger.Info(_adopted is null ? "job {0} of runner {1}: pod {2} created" : "job {0} of runner {1}: pod {2} adopted",
+            _job.Id, _runner.Name, PodName);
 
         if (_finalizing)
         {
@@ -343,6 +365,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private void LaunchStage(PlannedStage stage)
     {
         _currentStage = stage;
+        _logger.Info("job {0} of runner {1}: stage {2} started in pod {3}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
         _currentStageActor = Context.ActorOf(
             StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
@@ -465,6 +488,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         }
 
         _handingOver = true;
+        _logger.Info("job {0} of runner {1}: pod {2} handed over: {3}", _job.Id, _runner.Name, PodName, reason);
         Timers.CancelAll();
         _cancel.Cancel();
         StopChild(ref _currentStageActor);
@@ -504,6 +528,8 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             return;
         }
 
+        _logger.Info("job {0} of runner {1}: stage {2} exited with code {3} in pod {4}", _job.Id, _runner.Name, exited.Stage,
+            exited.ExitCode, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
         _currentStage = null;
         _currentStageActor = null;
@@ -699,6 +725,9 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         _finishTraceSent = true;
         var result = _result!;
+        // State and reason only: the result's message may quote the job's own input.
+        _logger.Info("job {0} of runner {1}: pod {2} finished: {3} ({4})", _job.Id, _runner.Name, PodName, result.State,
+            result.FailureReason ?? "no failure");
         var colour = result.State == JobState.Success ? "\u001b[32;1m" : "\u001b[31;1m";
         _log.Tell(new FinishTrace($"{colour}{result.Message}\u001b[0;m\n", new JobFinished(_job.Id, result)));
     }

@@ -6,10 +6,13 @@ using Scheduler.Actors.Pods;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// The node's pod watches: one per (cluster, namespace) while some PodActor waits for a pod there, fanned out to
-/// every actor that asked about the pod (its PodActor while it waits for Running; in a fleet also its JobActor, which
-/// reacts to an owner change). A watch that ends or fails is started again after a pause. It only makes PodActors
-/// react sooner: their poll timers are the guarantee.
+/// The node's pod watches: one per (cluster, namespace), started by the first subscriber that needs it (a PodActor that
+/// waits for Running; in a fleet a JobActor, which reacts to an owner change) and kept while any actor follows a pod
+/// there (on a single node each JobActor follows its pod without starting a watch, to keep it counted). Events are
+/// fanned out to every actor that asked about the pod. A watch that ends or fails is started again after a pause. It
+/// only makes PodActors react sooner: their poll timers are the guarantee.
+/// It reports to the <see cref="IExecutionObserver"/> each restart of a watch and the phases of the pods it follows (each
+/// pod once, by the phase of its latest event; a pod that is deleted or no longer followed leaves the count).
 /// </summary>
 public sealed class PodWatcher : ReceiveActor, IWithTimers
 {
@@ -22,19 +25,25 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
     {
         public IKubernetesGateway Gateway { get; } = gateway;
         public Dictionary<string, List<IActorRef>> Subscribers { get; } = [];
+
+        /// <summary>The latest phase of each followed pod that an event named.</summary>
+        public Dictionary<string, string> Phases { get; } = [];
         public CancellationTokenSource? Cancel { get; set; }
         public int Generation { get; set; }
     }
 
     private readonly Dictionary<WatchKey, ActiveWatch> _watches = [];
     private readonly TimeSpan _restartDelay;
+    private readonly IExecutionObserver _observer;
+    private Dictionary<string, int> _reportedPhases = [];
     private int _nextGeneration;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PodWatcher(TimeSpan restartDelay)
+    public PodWatcher(TimeSpan restartDelay, IExecutionObserver observer)
     {
         _restartDelay = restartDelay;
+        _observer = observer;
 
         Receive<WatchPod>(OnWatchPod);
         Receive<UnwatchPod>(unwatch => Remove(new WatchKey(unwatch.Cluster, unwatch.Namespace), unwatch.PodName, Sender));
@@ -50,6 +59,7 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             if (_watches.TryGetValue(restart.Key, out var watch))
             {
+                _observer.WatchRestarted();
                 Start(restart.Key, watch);
             }
         });
@@ -68,7 +78,11 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(TimeSpan restartDelay) => Akka.Actor.Props.Create(() => new PodWatcher(restartDelay));
+    public static Props Props(TimeSpan restartDelay, IExecutionObserver? observer = null) =>
+        Akka.Actor.Props.Create(() => new PodWatcher(restartDelay, observer ?? NoExecutionObserver.Instance));
+
+    // The standard phases at zero from the start, so that the series exist before the first pod.
+    protected override void PreStart() => ReportPhases(force: true);
 
     protected override void PostStop()
     {
@@ -76,6 +90,9 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             watch.Cancel?.Cancel();
         }
+
+        _watches.Clear();
+        ReportPhases(force: false);
     }
 
     private void OnWatchPod(WatchPod request)
@@ -85,7 +102,6 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             watch = new ActiveWatch(request.Gateway);
             _watches[key] = watch;
-            Start(key, watch);
         }
 
         if (!watch.Subscribers.TryGetValue(request.PodName, out var subscribers))
@@ -99,6 +115,10 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         }
 
         Context.Watch(Sender);
+        if (watch.Cancel is null && request.StartsWatch)
+        {
+            Start(key, watch); // the first subscriber that needs the watch starts it
+        }
     }
 
     private void OnEvent(WatchEvent evt)
@@ -114,7 +134,37 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
             {
                 subscriber.Tell(new PodUpdated(evt.Type, evt.Pod));
             }
+
+            if (evt.Type == WatchEventType.Deleted)
+            {
+                watch.Phases.Remove(name);
+            }
+            else if (evt.Type is WatchEventType.Added or WatchEventType.Modified)
+            {
+                watch.Phases[name] = string.IsNullOrEmpty(evt.Pod.Status?.Phase) ? PodPhases.Default : evt.Pod.Status.Phase;
+            }
+
+            ReportPhases(force: false);
         }
+    }
+
+    /// <summary>Tells the observer the pods per phase when the counts changed since the last report.</summary>
+    private void ReportPhases(bool force)
+    {
+        var counts = PodPhases.Standard.ToDictionary(phase => phase, _ => 0, StringComparer.Ordinal);
+        foreach (var phase in _watches.Values.SelectMany(w => w.Phases.Values))
+        {
+            counts[phase] = counts.GetValueOrDefault(phase) + 1;
+        }
+
+        if (!force && counts.Count == _reportedPhases.Count
+            && counts.All(c => _reportedPhases.TryGetValue(c.Key, out var n) && n == c.Value))
+        {
+            return;
+        }
+
+        _reportedPhases = counts;
+        _observer.PodPhasesChanged(counts);
     }
 
     private void Remove(WatchKey key, string pod, IActorRef subscriber)
@@ -128,6 +178,7 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         if (subscribers.Count == 0)
         {
             watch.Subscribers.Remove(pod);
+            watch.Phases.Remove(pod);
         }
 
         if (!_watches.Values.Any(w => w.Subscribers.Values.Any(list => list.Contains(subscriber))))
@@ -141,6 +192,8 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
             Timers.Cancel(key);
             _watches.Remove(key);
         }
+
+        ReportPhases(force: false);
     }
 
     private void Start(WatchKey key, ActiveWatch watch)

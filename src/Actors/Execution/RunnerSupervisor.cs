@@ -10,7 +10,7 @@ public sealed class RunnerSupervisor : ReceiveActor
 {
     public RunnerSupervisor(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options)
     {
-        var podWatcher = Context.ActorOf(PodWatcher.Props(options.WatchRestartDelay), "pod-watch");
+        var podWatcher = Context.ActorOf(PodWatcher.Props(options.WatchRestartDelay, options.Observer), "pod-watch");
         var coordinator = Context.ActorOf(JobCoordinator.Props(settings, gateways, options, podWatcher), "coordinator");
 
         Receive<RunJob>(run => coordinator.Forward(run));

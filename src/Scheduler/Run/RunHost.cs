@@ -89,6 +89,11 @@ public sealed class RunHost : IAsyncDisposable
             ? SchedulerActorSystem.CreateClustered(cluster, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel)
             : SchedulerActorSystem.Create(SchedulerActorSystem.SystemName, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
         var execution = options.Execution;
+        if (options.Metrics is { } runnerMetrics && execution.Observer is NoExecutionObserver)
+        {
+            execution = execution with { Observer = new MetricsExecutionObserver(runnerMetrics) };
+        }
+
         IActorRef? fleetLimits = null;
         string? ownerId = null;
         if (settings.Cluster is { } fleetSettings)
