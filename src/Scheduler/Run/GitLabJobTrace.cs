@@ -223,7 +223,10 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 _upload = _upload.RangeMismatch(offset);
                 if (_upload.IsAhead(Available))
                 {
-                    _upload = _upload.Reset();
+                    // GitLab holds more than this node has produced so far: an adopted job regenerating its trace. Wait
+                    // until the local trace passes GitLab's length and go on from there (no patch is due before that).
+                    _log.Info("job {0}: GitLab is {1} trace bytes ahead; waiting for the trace to catch up", _job.Id,
+                        _upload.Confirmed - Available);
                 }
 
                 break;

@@ -81,4 +81,31 @@ public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLife
         Assert.Equal("success", fake.Status);
         Assert.Equal(TraceChecksum.Of(Encoding.UTF8.GetBytes("header\nstep 1\nstep 2\n")), fake.Checksum);
     }
+
+    [Fact]
+    public async Task An_adopting_listener_behind_gitlab_waits_for_its_trace_to_catch_up_instead_of_resending_in_a_loop()
+    {
+        var (client, job) = await StartJobAsync();
+        var leaving = Listener(client, job);
+        Watch(leaving);
+        leaving.Tell(Chunk(job.Id, 0, "header\nstep 1\n"));
+        leaving.Tell(new JobHandedOver(job.Id, "graceful leave"));
+        await ExpectTerminatedAsync(leaving, TimeSpan.FromSeconds(10));
+
+        // The adopting node has regenerated only part of what GitLab holds, and stays behind for ten update intervals.
+        var adopting = Listener(client, job);
+        Watch(adopting);
+        adopting.Tell(Chunk(job.Id, 0, "head"));
+        await AwaitAssertAsync(() => Assert.Contains(_gitLab.RequestsTo(FakeEndpoint.PatchTrace), r => r.Status == 416),
+            TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Single(_gitLab.RequestsTo(FakeEndpoint.PatchTrace), r => r.Status == 416);
+
+        adopting.Tell(Chunk(job.Id, 4, "er\nstep 1\nstep 2\n"));
+        adopting.Tell(new JobFinished(job.Id, new JobResult(global::Scheduler.Messages.Protocol.JobState.Success, null, 0, "Job succeeded")));
+        await ExpectTerminatedAsync(adopting, TimeSpan.FromSeconds(15));
+        var fake = _gitLab.Job(job.Id)!;
+        Assert.Equal("header\nstep 1\nstep 2\n", fake.TraceText());
+        Assert.Equal("success", fake.Status);
+    }
 }
