@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.CommandLine;
 using k8s.Models;
 using Scheduler.Hosting;
@@ -37,6 +38,18 @@ internal static class LocalClusterCommand
                 }
                 return 2;
             }
+
+            // The API server's web host would take SIGTERM/SIGINT for itself and swallow them: stop on them here.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            cancellationToken = stop.Token;
 
             var dir = parse.GetValue(stateDir) ?? Directory.CreateTempSubdirectory("scheduler-local-cluster-").FullName;
             Directory.CreateDirectory(dir);
