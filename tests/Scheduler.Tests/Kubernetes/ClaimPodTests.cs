@@ -3,45 +3,13 @@ using k8s;
 using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Kubernetes;
-using Scheduler.LocalCluster;
-using Scheduler.LocalCluster.Runtime;
 
 namespace Scheduler.Scheduler.Tests.Kubernetes;
 
 /// <summary>The fleet's calls of the real gateway against the embedded cluster: the resourceVersion-conditional claim,
 /// the label-selector LIST and the Secret read.</summary>
-public sealed class ClaimPodTests : IAsyncLifetime
+public sealed class ClaimPodTests : EmbeddedGatewayTestBase
 {
-    private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "claim-tests", Guid.NewGuid().ToString("N"));
-    private LocalClusterServer _server = null!;
-    private k8s.Kubernetes _client = null!;
-    private KubernetesGateway _gateway = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await LocalClusterServer.StartAsync(new LocalClusterOptions
-        {
-            StateDir = _stateDir,
-            RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
-        });
-        _client = new k8s.Kubernetes(_server.ClientConfiguration());
-        _gateway = new KubernetesGateway(_client, new ApiRateLimiter(100, 100));
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-        try
-        {
-            Directory.Delete(_stateDir, recursive: true);
-        }
-        catch (IOException)
-        {
-            // best effort cleanup of a temp dir
-        }
-    }
-
     private static V1Pod JobPod(string name, string jobId, string owner) => new()
     {
         Metadata = new V1ObjectMeta
@@ -64,7 +32,7 @@ public sealed class ClaimPodTests : IAsyncLifetime
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
-            var pod = await _gateway.ReadPodAsync("default", name, timeout.Token);
+            var pod = await Gateway.ReadPodAsync("default", name, timeout.Token);
             if (pod?.Status?.Phase == "Running" && (pod.Status.ContainerStatuses ?? []).All(c => c.Ready))
             {
                 return pod;
@@ -77,60 +45,60 @@ public sealed class ClaimPodTests : IAsyncLifetime
     [Fact]
     public async Task A_claim_with_the_current_resource_version_wins_and_one_with_the_old_version_loses()
     {
-        await _gateway.CreatePodAsync(JobPod("claimed", "7", "node-a"), CancellationToken.None);
+        await Gateway.CreatePodAsync(JobPod("claimed", "7", "node-a"), CancellationToken.None);
         var before = await SettledPodAsync("claimed");
 
-        var claimed = await _gateway.ClaimPodAsync("default", "claimed", before.Metadata.ResourceVersion, "node-b", CancellationToken.None);
+        var claimed = await Gateway.ClaimPodAsync("default", "claimed", before.Metadata.ResourceVersion, "node-b", CancellationToken.None);
 
         Assert.NotNull(claimed);
         Assert.Equal("node-b", claimed.Metadata.Annotations[PodMetadata.OwnerAnnotation]);
         Assert.Equal("host-a", claimed.Metadata.Annotations[PodMetadata.StartedViaAnnotation]);
         Assert.NotEqual(before.Metadata.ResourceVersion, claimed.Metadata.ResourceVersion);
-        var read = await _gateway.ReadPodAsync("default", "claimed", CancellationToken.None);
+        var read = await Gateway.ReadPodAsync("default", "claimed", CancellationToken.None);
         Assert.Equal("node-b", read!.Metadata.Annotations[PodMetadata.OwnerAnnotation]);
 
         // A second node that read the pod before the claim cannot take it with what it read.
-        var late = await _gateway.ClaimPodAsync("default", "claimed", before.Metadata.ResourceVersion, "node-c", CancellationToken.None);
+        var late = await Gateway.ClaimPodAsync("default", "claimed", before.Metadata.ResourceVersion, "node-c", CancellationToken.None);
 
         Assert.Null(late);
-        read = await _gateway.ReadPodAsync("default", "claimed", CancellationToken.None);
+        read = await Gateway.ReadPodAsync("default", "claimed", CancellationToken.None);
         Assert.Equal("node-b", read!.Metadata.Annotations[PodMetadata.OwnerAnnotation]);
-        Assert.Null(await _gateway.ClaimPodAsync("default", "nobody-here", "1", "node-c", CancellationToken.None));
+        Assert.Null(await Gateway.ClaimPodAsync("default", "nobody-here", "1", "node-c", CancellationToken.None));
     }
 
     [Fact]
     public async Task Job_pods_are_listed_by_label_selector()
     {
-        await _gateway.CreatePodAsync(JobPod("job-one", "1", "node-a"), CancellationToken.None);
-        await _gateway.CreatePodAsync(JobPod("job-two", "2", "node-b"), CancellationToken.None);
+        await Gateway.CreatePodAsync(JobPod("job-one", "1", "node-a"), CancellationToken.None);
+        await Gateway.CreatePodAsync(JobPod("job-two", "2", "node-b"), CancellationToken.None);
         var other = JobPod("not-a-job", "0", "node-a");
         other.Metadata.Labels = new Dictionary<string, string> { ["app"] = "web" };
-        await _gateway.CreatePodAsync(other, CancellationToken.None);
+        await Gateway.CreatePodAsync(other, CancellationToken.None);
 
-        var jobs = await _gateway.ListPodsAsync("default", PodMetadata.JobIdLabel, CancellationToken.None);
-        var two = await _gateway.ListPodsAsync("default", PodMetadata.JobIdLabel + "=2", CancellationToken.None);
+        var jobs = await Gateway.ListPodsAsync("default", PodMetadata.JobIdLabel, CancellationToken.None);
+        var two = await Gateway.ListPodsAsync("default", PodMetadata.JobIdLabel + "=2", CancellationToken.None);
 
         Assert.Equal(["job-one", "job-two"], jobs.Select(p => p.Metadata.Name).Order());
         Assert.Equal("job-two", Assert.Single(two).Metadata.Name);
         Assert.All(jobs, p => Assert.False(string.IsNullOrEmpty(p.Metadata.ResourceVersion)));
-        Assert.Empty(await _gateway.ListPodsAsync("other-namespace", PodMetadata.JobIdLabel, CancellationToken.None));
+        Assert.Empty(await Gateway.ListPodsAsync("other-namespace", PodMetadata.JobIdLabel, CancellationToken.None));
     }
 
     [Fact]
     public async Task The_job_secret_is_read_back_with_its_payload_and_a_missing_one_is_null()
     {
         var payload = """{"id":7,"token":"t"}""";
-        await _gateway.CreateSecretAsync(new V1Secret
+        await Gateway.CreateSecretAsync(new V1Secret
         {
             Metadata = new V1ObjectMeta { Name = "job-7-job", NamespaceProperty = "default" },
             Type = "Opaque",
             Data = new Dictionary<string, byte[]> { [JobSecretLayout.PayloadKey] = Encoding.UTF8.GetBytes(payload) },
         }, CancellationToken.None);
 
-        var secret = await _gateway.ReadSecretAsync("default", "job-7-job", CancellationToken.None);
+        var secret = await Gateway.ReadSecretAsync("default", "job-7-job", CancellationToken.None);
 
         Assert.NotNull(secret);
         Assert.Equal(payload, Encoding.UTF8.GetString(secret.Data[JobSecretLayout.PayloadKey]));
-        Assert.Null(await _gateway.ReadSecretAsync("default", "no-such-secret", CancellationToken.None));
+        Assert.Null(await Gateway.ReadSecretAsync("default", "no-such-secret", CancellationToken.None));
     }
 }

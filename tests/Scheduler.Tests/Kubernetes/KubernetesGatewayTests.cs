@@ -4,43 +4,12 @@ using k8s.Models;
 using Scheduler.Actors.Execution;
 using Scheduler.Kubernetes;
 using Scheduler.LocalCluster;
-using Scheduler.LocalCluster.Runtime;
 
 namespace Scheduler.Scheduler.Tests.Kubernetes;
 
 /// <summary>The real gateway against the in-process embedded cluster, whose pods are sandboxed host processes.</summary>
-public sealed class KubernetesGatewayTests : IAsyncLifetime
+public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
 {
-    private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "gateway-tests", Guid.NewGuid().ToString("N"));
-    private LocalClusterServer _server = null!;
-    private k8s.Kubernetes _client = null!;
-    private KubernetesGateway _gateway = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await LocalClusterServer.StartAsync(new LocalClusterOptions
-        {
-            StateDir = _stateDir,
-            RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
-        });
-        _client = new k8s.Kubernetes(_server.ClientConfiguration());
-        _gateway = new KubernetesGateway(_client, new ApiRateLimiter(100, 100));
-    }
-
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-        try
-        {
-            Directory.Delete(_stateDir, recursive: true);
-        }
-        catch (IOException)
-        {
-            // best effort cleanup of a temp dir
-        }
-    }
-
     private static V1Pod SleepingPod(string name, string label = "1") => new()
     {
         Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default", Labels = new Dictionary<string, string> { ["scheduler/job-id"] = label } },
@@ -53,11 +22,11 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
 
     private async Task<V1Pod> RunningPodAsync(string name)
     {
-        await _gateway.CreatePodAsync(SleepingPod(name), CancellationToken.None);
+        await Gateway.CreatePodAsync(SleepingPod(name), CancellationToken.None);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
-            var pod = await _gateway.ReadPodAsync("default", name, timeout.Token);
+            var pod = await Gateway.ReadPodAsync("default", name, timeout.Token);
             if (pod?.Status?.Phase == "Running" && (pod.Status.ContainerStatuses ?? []).All(c => c.Ready))
             {
                 return pod;
@@ -72,7 +41,7 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
         var output = new StringBuilder();
         var chunks = 0;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var code = await _gateway.ExecAsync("default", pod, "main", command, chunk =>
+        var code = await Gateway.ExecAsync("default", pod, "main", command, chunk =>
         {
             output.Append(Encoding.UTF8.GetString(chunk.Span));
             chunks++;
@@ -84,18 +53,18 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
     [Fact]
     public async Task Create_twice_returns_the_existing_pod_read_of_a_missing_pod_is_null_and_delete_of_a_missing_pod_succeeds()
     {
-        var created = await _gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
-        var again = await _gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
+        var created = await Gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
+        var again = await Gateway.CreatePodAsync(SleepingPod("p1"), CancellationToken.None);
 
         Assert.False(string.IsNullOrEmpty(created.Metadata.Uid));
         Assert.Equal(created.Metadata.Uid, again.Metadata.Uid);
-        Assert.NotNull(await _gateway.ReadPodAsync("default", "p1", CancellationToken.None));
-        Assert.Null(await _gateway.ReadPodAsync("default", "nothing-here", CancellationToken.None));
+        Assert.NotNull(await Gateway.ReadPodAsync("default", "p1", CancellationToken.None));
+        Assert.Null(await Gateway.ReadPodAsync("default", "nothing-here", CancellationToken.None));
 
-        await _gateway.DeletePodAsync("default", "p1", CancellationToken.None);
-        await _gateway.DeletePodAsync("default", "nothing-here", CancellationToken.None);
+        await Gateway.DeletePodAsync("default", "p1", CancellationToken.None);
+        await Gateway.DeletePodAsync("default", "nothing-here", CancellationToken.None);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (await _gateway.ReadPodAsync("default", "p1", timeout.Token) is not null)
+        while (await Gateway.ReadPodAsync("default", "p1", timeout.Token) is not null)
         {
             await Task.Delay(100, timeout.Token);
         }
@@ -104,7 +73,7 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
     [Fact]
     public async Task Secrets_owned_by_the_pod_are_created_once_and_a_second_create_is_not_an_error()
     {
-        var pod = await _gateway.CreatePodAsync(SleepingPod("p2"), CancellationToken.None);
+        var pod = await Gateway.CreatePodAsync(SleepingPod("p2"), CancellationToken.None);
         var secret = new V1Secret
         {
             Metadata = new V1ObjectMeta
@@ -115,12 +84,12 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
             StringData = new Dictionary<string, string> { ["job-token"] = "t" },
         };
 
-        var created = await _gateway.CreateSecretAsync(secret, CancellationToken.None);
-        await _gateway.CreateSecretAsync(secret, CancellationToken.None);
+        var created = await Gateway.CreateSecretAsync(secret, CancellationToken.None);
+        await Gateway.CreateSecretAsync(secret, CancellationToken.None);
 
         Assert.Equal("p2-job", created.Metadata.Name);
-        Assert.Equal(2, _server.Requests.Count("create", "secrets")); // the second got 409 AlreadyExists
-        var stored = await _client.CoreV1.ReadNamespacedSecretAsync("p2-job", "default");
+        Assert.Equal(2, Server.Requests.Count("create", "secrets")); // the second got 409 AlreadyExists
+        var stored = await Client.CoreV1.ReadNamespacedSecretAsync("p2-job", "default");
         Assert.Equal(pod.Metadata.Uid, stored.Metadata.OwnerReferences.Single().Uid);
     }
 
@@ -131,7 +100,7 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
         var seen = new List<string>();
         var watching = Task.Run(async () =>
         {
-            await foreach (var (type, pod) in _gateway.WatchPodsAsync("default", "scheduler/job-id=7", timeout.Token))
+            await foreach (var (type, pod) in Gateway.WatchPodsAsync("default", "scheduler/job-id=7", timeout.Token))
             {
                 seen.Add($"{type} {pod.Metadata.Name}");
                 if (pod.Metadata.Name == "watched")
@@ -142,8 +111,8 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
         });
         await Task.Delay(300);
 
-        await _gateway.CreatePodAsync(SleepingPod("unwatched", "8"), CancellationToken.None);
-        await _gateway.CreatePodAsync(SleepingPod("watched", "7"), CancellationToken.None);
+        await Gateway.CreatePodAsync(SleepingPod("unwatched", "8"), CancellationToken.None);
+        await Gateway.CreatePodAsync(SleepingPod("watched", "7"), CancellationToken.None);
         await watching;
 
         Assert.Equal("Added watched", seen[0]);
@@ -166,11 +135,11 @@ public sealed class KubernetesGatewayTests : IAsyncLifetime
     public async Task A_dropped_exec_connection_is_reported_as_lost_not_as_an_exit()
     {
         await RunningPodAsync("p4");
-        _server.Faults = new FaultSettings { ExecDropAfterBytes = 4 };
+        Server.Faults = new FaultSettings { ExecDropAfterBytes = 4 };
 
         await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync("p4", "sh", "-c", "printf 0123456789; sleep 2"));
 
-        _server.Faults = FaultSettings.None;
+        Server.Faults = FaultSettings.None;
         Assert.Equal(0, (await ExecAsync("p4", "sh", "-c", "true")).Code);
     }
 
