@@ -38,6 +38,16 @@ public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLife
     private IActorRef Listener(GitLabClient client, JobPayload job) =>
         Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMilliseconds(200)));
 
+    // The leaving node's listener sends what it has of the trace, then stops.
+    private async Task LeaveAfterAsync(GitLabClient client, JobPayload job, string trace)
+    {
+        var leaving = Listener(client, job);
+        Watch(leaving);
+        leaving.Tell(Chunk(job.Id, 0, trace));
+        leaving.Tell(new JobHandedOver(job.Id, "graceful leave"));
+        await ExpectTerminatedAsync(leaving, TimeSpan.FromSeconds(10));
+    }
+
     private static JobTraceChunk Chunk(long jobId, long offset, string text) => new(jobId, offset, Encoding.UTF8.GetBytes(text));
 
     [Fact]
@@ -62,11 +72,7 @@ public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLife
     public async Task The_adopting_listener_regenerates_the_trace_and_gitlab_holds_it_once()
     {
         var (client, job) = await StartJobAsync();
-        var leaving = Listener(client, job);
-        Watch(leaving);
-        leaving.Tell(Chunk(job.Id, 0, "header\nstep 1\n"));
-        leaving.Tell(new JobHandedOver(job.Id, "graceful leave"));
-        await ExpectTerminatedAsync(leaving, TimeSpan.FromSeconds(10));
+        await LeaveAfterAsync(client, job, "header\nstep 1\n");
 
         // The adopting node produces the trace again from its start, then what the job printed since.
         var adopting = Listener(client, job);
@@ -86,11 +92,7 @@ public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLife
     public async Task An_adopting_listener_behind_gitlab_waits_for_its_trace_to_catch_up_instead_of_resending_in_a_loop()
     {
         var (client, job) = await StartJobAsync();
-        var leaving = Listener(client, job);
-        Watch(leaving);
-        leaving.Tell(Chunk(job.Id, 0, "header\nstep 1\n"));
-        leaving.Tell(new JobHandedOver(job.Id, "graceful leave"));
-        await ExpectTerminatedAsync(leaving, TimeSpan.FromSeconds(10));
+        await LeaveAfterAsync(client, job, "header\nstep 1\n");
 
         // The adopting node has regenerated only part of what GitLab holds, and stays behind for ten update intervals.
         var adopting = Listener(client, job);
