@@ -35,4 +35,7 @@ public sealed record ExecutionOptions(
     /// <summary>Hears of watch restarts, the phases of the pods the node follows and each job's Kubernetes requests
     /// (the runner's metrics); by default nobody.</summary>
     public IExecutionObserver Observer { get; init; } = NoExecutionObserver.Instance;
+
+    /// <summary>How a job retries transient Kubernetes faults (429, 5xx, timeouts, resets): backoff and the job's budget.</summary>
+    public Faults.RetrySettings Retries { get; init; } = Faults.RetrySettings.Default;
 }

@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using k8s.Autorest;
+
+namespace Scheduler.Actors.Execution.Faults;
+
+/// <summary>What a failed Kubernetes call means for the actor that made it.</summary>
+public enum FaultKind
+{
+    /// <summary>Worth another try: 429, 5xx, 408, a timeout, a reset or refused connection.</summary>
+    Transient,
+
+    /// <summary>The server said no for good (4xx other than 408/409/429, a validation error): fail now.</summary>
+    Permanent,
+
+    /// <summary>The call was cancelled because its actor stopped: nobody is waiting for the answer.</summary>
+    Stopped,
+}
+
+/// <summary>
+/// Tells the faults of a Kubernetes call apart (pure). A cancelled call counts as <see cref="FaultKind.Stopped"/> only when the
+/// actor's own token was cancelled; an <see cref="OperationCanceledException"/> without it is the client's timeout, which is
+/// transient. 409 Conflict is not classified here: what it means depends on the call (a create finds the existing object,
+/// a conditional update lost a race).
+/// </summary>
+public static class KubernetesFaults
+{
+    public static FaultKind Classify(Exception error, CancellationToken actorToken)
+    {
+        var e = Unwrap(error);
+        if (e is OperationCanceledException)
+        {
+            return actorToken.IsCancellationRequested ? FaultKind.Stopped : FaultKind.Transient;
+        }
+
+        return e switch
+        {
+            HttpOperationException http => IsTransientStatus(http.Response?.StatusCode) ? FaultKind.Transient : FaultKind.Permanent,
+            TimeoutException or HttpRequestException or IOException or SocketException or WebSocketException => FaultKind.Transient,
+            ExecConnectionLostException => FaultKind.Transient,
+            _ => FaultKind.Permanent,
+        };
+    }
+
+    /// <summary>429, 408 and every 5xx are worth another try.</summary>
+    public static bool IsTransientStatus(HttpStatusCode? status) =>
+        status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || (int?)status >= 500;
+
+    /// <summary>The server's Retry-After (seconds or a date), when it sent one.</summary>
+    public static TimeSpan? RetryAfter(Exception error)
+    {
+        if (Unwrap(error) is not HttpOperationException { Response: { } response })
+        {
+            return null;
+        }
+
+        if (!response.Headers.TryGetValue("Retry-After", out var values))
+        {
+            return null;
+        }
+
+        var text = values.FirstOrDefault()?.Trim();
+        if (int.TryParse(text, out var seconds) && seconds >= 0)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        return DateTimeOffset.TryParse(text, out var when) && when > DateTimeOffset.UtcNow ? when - DateTimeOffset.UtcNow : null;
+    }
+
+    /// <summary>One line for a trace or a log: the status code and the server's message, or the exception's message.</summary>
+    public static string Describe(Exception error)
+    {
+        var e = Unwrap(error);
+        return e switch
+        {
+            HttpOperationException { Response: { } response } http =>
+                $"{(int)response.StatusCode} {response.StatusCode}{(string.IsNullOrWhiteSpace(response.Content) ? "" : ": " + Shorten(response.Content))}"
+                + (http.Message.Length > 0 && string.IsNullOrWhiteSpace(response.Content) ? $" ({http.Message})" : ""),
+            OperationCanceledException => "the request timed out",
+            _ => e.Message,
+        };
+    }
+
+    private static Exception Unwrap(Exception e)
+    {
+        while (e is AggregateException { InnerExceptions.Count: 1 } aggregate)
+        {
+            e = aggregate.InnerExceptions[0];
+        }
+
+        return e;
+    }
+
+    private static string Shorten(string text) => text.Length <= 300 ? text : text[..300] + "…";
+}

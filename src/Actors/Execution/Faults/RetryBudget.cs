@@ -1,0 +1,53 @@
+namespace Scheduler.Actors.Execution.Faults;
+
+/// <summary>How a job retries transient Kubernetes faults: capped exponential backoff with jitter, within a budget of retries
+/// for the whole job (so a sick API server fails jobs in bounded time instead of retrying forever).</summary>
+public sealed record RetrySettings(int MaxRetriesPerJob, TimeSpan BaseDelay, TimeSpan MaxDelay)
+{
+    public static RetrySettings Default { get; } = new(30, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+}
+
+/// <summary>
+/// The retries left to one job. Made once per job (outside the actors that use it, so restarts do not refill it) and
+/// shared by the job's actors, which all run on the job's own messages one at a time. Not thread-safe: use it from actors only.
+/// </summary>
+public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = null)
+{
+    private readonly Func<double> _jitter = jitter ?? Random.Shared.NextDouble;
+
+    public RetrySettings Settings => settings;
+
+    public int Used { get; private set; }
+
+    public int Left => Math.Max(0, settings.MaxRetriesPerJob - Used);
+
+    /// <summary>Takes one retry for the <paramref name="attempt"/>-th retry of one call (1 for the first); false when the job's
+    /// budget is spent. The delay is the server's Retry-After when given (capped at MaxDelay), otherwise
+    /// min(MaxDelay, BaseDelay·2^(attempt-1)) spread over its upper half.</summary>
+    public bool TryTake(int attempt, TimeSpan? retryAfter, out TimeSpan delay)
+    {
+        delay = TimeSpan.Zero;
+        if (Used >= settings.MaxRetriesPerJob)
+        {
+            return false;
+        }
+
+        Used++;
+        delay = DelayFor(settings, attempt, retryAfter, _jitter());
+        return true;
+    }
+
+    /// <summary>The backoff (pure): Retry-After wins, capped; otherwise the exponential ceiling's upper half by <paramref name="jitter"/>.</summary>
+    public static TimeSpan DelayFor(RetrySettings settings, int attempt, TimeSpan? retryAfter, double jitter)
+    {
+        if (retryAfter is { } serverSaid && serverSaid > TimeSpan.Zero)
+        {
+            return serverSaid > settings.MaxDelay ? settings.MaxDelay : serverSaid;
+        }
+
+        var exponent = Math.Clamp(attempt - 1, 0, 30);
+        var ceiling = Math.Min(settings.MaxDelay.TotalMilliseconds, settings.BaseDelay.TotalMilliseconds * Math.Pow(2, exponent));
+        var sample = Math.Clamp(jitter, 0, 1);
+        return TimeSpan.FromMilliseconds(ceiling / 2 + ceiling / 2 * sample);
+    }
+}
