@@ -326,9 +326,10 @@ public sealed class RunHost : IAsyncDisposable
         }
     }
 
+    // A request still out may bring a job GitLab already counts as running: wait for its answer too.
     private async Task WaitForNoJobsAsync(CancellationToken ct)
     {
-        while (await RunningJobCountAsync(ct) > 0)
+        while ((await StatusAsync(ct)) is var statuses && statuses.Any(s => s.RunningJobs.Count > 0 || s.RequestInFlight))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
         }
