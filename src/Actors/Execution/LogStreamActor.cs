@@ -139,9 +139,13 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
             {
                 return new ReadEnded(generation, true, null);
             }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                return new ReadEnded(generation, false, null); // this reader was replaced or stopped
+            }
             catch (OperationCanceledException)
             {
-                return new ReadEnded(generation, false, null);
+                return new ReadEnded(generation, true, "the log read timed out"); // the client's timeout: read again
             }
             catch (Exception e)
             {
