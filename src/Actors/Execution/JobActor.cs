@@ -49,6 +49,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _cancel = new();
     private readonly AdoptedPod? _adopted;
     private readonly KubernetesRequestCount _requests;
+    private readonly Faults.RetryBudget _budget;
     private readonly ILoggingAdapter _logger = Context.GetLogger();
 
     private readonly IActorRef _log;
@@ -77,10 +78,11 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     /// <param name="requests">The job's request count, which outlives this actor's restarts.</param>
     public JobActor(JobPayload job, RunnerEntry runner, int concurrentId, string podNameSuffix, IActorRef listener, IActorRef log,
         IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher, DateTimeOffset admittedAt,
-        AdoptedPod? adopted, KubernetesRequestCount requests)
+        AdoptedPod? adopted, KubernetesRequestCount requests, Faults.RetryBudget budget)
     {
         _job = job;
         _requests = requests;
+        _budget = budget;
         _adopted = adopted;
         _log = log;
         _runner = runner;
@@ -168,9 +170,10 @@ public sealed class JobActor : ReceiveActor, IWithTimers
     {
         // Made once here, not in the constructor: the count goes on across restarts of the actor.
         var requests = new KubernetesRequestCount();
+        var budget = new Faults.RetryBudget(options.Retries);
         return Akka.Actor.Props.Create(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
-                requests));
+                requests, budget));
     }
 
     // A plan that throws (a bug, or input nobody foresaw) fails the job instead of crashing the actor in a restart loop.
@@ -222,7 +225,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
             StartsWatch: _options.OwnerId is not null), Self);
 
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
-            adopt: _adopted is not null), PodChildName);
+            _budget, adopt: _adopted is not null), PodChildName);
     }
 
     protected override void PostRestart(Exception reason)
@@ -368,7 +371,7 @@ public sealed class JobActor : ReceiveActor, IWithTimers
         _logger.Info("job {0} of runner {1}: stage {2} started in pod {3}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
         _currentStageActor = Context.ActorOf(
-            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
+            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget),
             "stage-" + stage.Name);
         if (stage.Timeout is { } limit)
         {
