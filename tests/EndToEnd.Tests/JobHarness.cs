@@ -120,6 +120,9 @@ internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubern
         public Task<k8s.Models.V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>
             inner.ClaimPodAsync(ns, name, expectedResourceVersion, owner, ct);
         public Task<k8s.Models.V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => inner.ReadSecretAsync(ns, name, ct);
+        public Task<k8s.Models.V1Secret?> SetSecretOwnerAsync(string ns, string name, k8s.Models.V1OwnerReference owner, CancellationToken ct) =>
+            inner.SetSecretOwnerAsync(ns, name, owner, ct);
+        public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => inner.DeleteSecretAsync(ns, name, ct);
 
         public IAsyncEnumerable<(k8s.WatchEventType Type, k8s.Models.V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
             inner.WatchPodsAsync(ns, labelSelector, ct);

@@ -46,9 +46,10 @@ public static class ArtifactCollector
                 {
                     // read it again from the start: the file is rewritten
                 }
-                catch (Exception e) when (e is not OperationCanceledException)
+                catch (Exception e) when (!ct.IsCancellationRequested)
                 {
-                    warnings.Add($"could not copy the artifact archive {archive}: {e.Message}");
+                    // A timed-out or refused read is a warning like any other failure; only the job's own cancellation ends it.
+                    warnings.Add($"could not copy the artifact archive {archive}: {Faults.KubernetesFaults.Describe(e)}");
                     attempt = MaxAttempts;
                 }
             }

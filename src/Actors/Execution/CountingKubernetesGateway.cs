@@ -15,7 +15,7 @@ public sealed class KubernetesRequestCount
 }
 
 /// <summary>
-/// A job's view of the gateway that counts every request it makes: creates, reads (the fencing checks too), the delete and
+/// A job's view of the gateway that counts every request it makes: creates, reads (the fencing checks too), the Secrets' owner patches, the deletes and
 /// each exec (launch, wait, log reads, kill). The namespace watch is passed through uncounted: it is the node's, shared by
 /// every job in the namespace.
 /// </summary>
@@ -55,6 +55,18 @@ public sealed class CountingKubernetesGateway(IKubernetesGateway inner, Kubernet
     {
         count.Add();
         return inner.ReadSecretAsync(ns, name, ct);
+    }
+
+    public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct)
+    {
+        count.Add();
+        return inner.SetSecretOwnerAsync(ns, name, owner, ct);
+    }
+
+    public Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        count.Add();
+        return inner.DeleteSecretAsync(ns, name, ct);
     }
 
     public Task DeletePodAsync(string ns, string name, CancellationToken ct)

@@ -59,7 +59,7 @@ public sealed partial class JobActor
             StartsWatch: _options.OwnerId is not null), Self);
 
         _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
-            adopt: _adopted is not null), PodChildName);
+            _budget, adopt: _adopted is not null), PodChildName);
     }
 
     private void OnPodCreated(PodCreated created)

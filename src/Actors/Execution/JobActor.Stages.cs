@@ -83,7 +83,7 @@ public sealed partial class JobActor
         _logger.Info("job {0} of runner {1}: stage {2} started in pod {3}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
         _currentStageActor = Context.ActorOf(
-            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
+            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget),
             "stage-" + stage.Name);
         if (stage.Timeout is { } limit)
         {

@@ -11,7 +11,9 @@ public interface IKubernetesGatewayFactory
     IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite);
 }
 
-/// <summary>The narrow port through which the actors talk to Kubernetes.</summary>
+/// <summary>The narrow port through which the actors talk to Kubernetes. Every call except the watch and exec streams is
+/// bounded by the adapter's request timeout; a call that exceeds it throws while the caller's token is not cancelled
+/// (see <see cref="Faults.KubernetesFaults"/>).</summary>
 public interface IKubernetesGateway
 {
     /// <summary>Creates the pod; when it already exists, reads and returns the existing one.</summary>
@@ -32,6 +34,13 @@ public interface IKubernetesGateway
 
     /// <summary>The Secret, or null when it does not exist.</summary>
     Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct);
+
+    /// <summary>Makes <paramref name="owner"/> the Secret's only ownerReference (a merge patch; doing it twice is harmless), so the
+    /// Secret is garbage-collected with its pod. Returns the updated Secret, or null when the Secret is gone.</summary>
+    Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct);
+
+    /// <summary>Deletes the Secret; NotFound is success.</summary>
+    Task DeleteSecretAsync(string ns, string name, CancellationToken ct);
 
     /// <summary>Deletes the pod; NotFound is success.</summary>
     Task DeletePodAsync(string ns, string name, CancellationToken ct);

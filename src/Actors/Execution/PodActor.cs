@@ -1,5 +1,7 @@
 using Akka.Actor;
+using Akka.Event;
 using k8s.Models;
+using Scheduler.Actors.Execution.Faults;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Protocol;
 using Scheduler.Messages.Settings;
@@ -7,19 +9,30 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// Creates the job's pod (or finds it, when a restarted JobActor adopts it) and its Secrets owned by it, or with
-/// <c>adopt</c> only reads the existing pod of an adopted job (a pod that is gone is not created again), then waits
-/// for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's shared watch
-/// only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
+/// Starts the job's pod: creates its Secrets (no owner yet, so the pod finds its mounts at once), then the pod (a fixed name:
+/// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
+/// of each Secret. With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
+/// again). Then it waits for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's
+/// shared watch only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
+/// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
+/// from the job's <see cref="RetryBudget"/>; a failed poll read waits for the next poll. A permanent one, or a spent budget,
+/// fails at once, after deleting what this actor made (the Secrets, and the pod when it cannot own them).
 /// </summary>
 public sealed class PodActor : ReceiveActor, IWithTimers
 {
     private const string PollTimer = "poll";
     private const string TimeoutTimer = "poll-timeout";
+    private const string RetryTimer = "retry";
 
-    private sealed record Created(V1Pod Pod);
+    // The calls that start the pod, in order; Index is the Secret's for the Secret steps.
+    private enum Step { CreateSecret, CreatePod, OwnSecret, FindPod }
+
+    private sealed record StepDone(Step Step, int Index, object? Result);
+    private sealed record StepFailed(Step Step, int Index, Exception Error);
+    private sealed record RetryStep(Step Step, int Index);
     private sealed record Read(V1Pod? Pod);
-    private sealed record CallFailed(string Message);
+    private sealed record ReadFailed(Exception Error);
+    private sealed record CleanedUp(string Message);
     private sealed record PollTick;
     private sealed record PollTimedOut;
 
@@ -29,14 +42,21 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly IActorRef _podWatcher;
     private readonly string _cluster;
     private readonly bool _adopt;
+    private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _attempt;
+    private int _secretsMade;
+    private V1Pod? _pod;
     private bool _readInFlight;
+    private bool _failing;
     private string _lastPhase = "Pending";
+    private string? _lastReadError;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     public PodActor(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
-        bool adopt)
+        bool adopt, RetryBudget budget)
     {
         _adopt = adopt;
         _plan = plan;
@@ -44,12 +64,16 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _settings = settings;
         _podWatcher = podWatcher;
         _cluster = cluster;
+        _budget = budget;
 
-        Receive<Created>(OnCreated);
-        Receive<CallFailed>(failed => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, failed.Message)));
+        Receive<StepDone>(OnStepDone);
+        Receive<StepFailed>(OnStepFailed);
+        Receive<RetryStep>(retry => Run(retry.Step, retry.Index));
+        Receive<CleanedUp>(cleaned => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message)));
         Receive<Read>(read =>
         {
             _readInFlight = false;
+            _lastReadError = null;
             if (read.Pod is not null)
             {
                 TellParentTrace(read.Pod);
@@ -57,55 +81,31 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
             Check(read.Pod);
         });
+        Receive<ReadFailed>(OnReadFailed);
         Receive<PodUpdated>(update => Check(update.Pod));
         Receive<PollTick>(_ => StartRead());
         Receive<PollTimedOut>(_ => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
-            $"timed out waiting for pod to start (last phase: {_lastPhase})")));
+            $"timed out waiting for pod to start (last phase: {_lastPhase}" +
+            (_lastReadError is null ? ")" : $"; the last read of the pod failed: {_lastReadError})"))));
     }
 
     public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
-        bool adopt = false) =>
-        Akka.Actor.Props.Create(() => new PodActor(plan, gateway, settings, podWatcher, cluster, adopt));
+        RetryBudget budget, bool adopt = false) =>
+        Akka.Actor.Props.Create(() => new PodActor(plan, gateway, settings, podWatcher, cluster, adopt, budget));
 
     protected override void PreStart()
     {
-        var plan = _plan;
-        var gateway = _gateway;
-        var ct = _cancel.Token;
-        (_adopt ? FindAsync() : CreateAsync()).PipeTo(Self);
-        return;
-
-        async Task<object> FindAsync()
+        if (_adopt)
         {
-            try
-            {
-                var existing = await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct);
-                return existing is null
-                    ? new CallFailed($"the adopted pod {plan.Namespace}/{plan.PodName} is gone")
-                    : new Created(existing);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                return new CallFailed($"could not read the adopted pod {plan.Namespace}/{plan.PodName}: {e.Message}");
-            }
+            Run(Step.FindPod, 0);
         }
-
-        async Task<object> CreateAsync()
+        else if (_plan.Secrets.Count > 0)
         {
-            try
-            {
-                var created = await gateway.CreatePodAsync(plan.Pod, ct);
-                foreach (var secret in plan.SecretsOwnedBy(created))
-                {
-                    await gateway.CreateSecretAsync(secret, ct);
-                }
-
-                return new Created(created);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                return new CallFailed($"could not create the pod {plan.Namespace}/{plan.PodName}: {e.Message}");
-            }
+            Run(Step.CreateSecret, 0);
+        }
+        else
+        {
+            Run(Step.CreatePod, 0);
         }
     }
 
@@ -116,20 +116,178 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _podWatcher.Tell(new UnwatchPod(_cluster, _plan.Namespace, _plan.PodName), Self);
     }
 
-    private void OnCreated(Created created)
+    private void Run(Step step, int index)
     {
-        Context.Parent.Tell(new PodCreated(created.Pod));
+        var (gateway, plan, pod, ct) = (_gateway, _plan, _pod, _cancel.Token);
+        CallAsync().PipeTo(Self);
+        return;
+
+        async Task<object> CallAsync()
+        {
+            try
+            {
+                object? result = step switch
+                {
+                    Step.CreateSecret => await gateway.CreateSecretAsync(plan.Secrets[index], ct),
+                    Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
+                    Step.OwnSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.Secrets[index].Metadata.Name,
+                        JobPodPlan.OwnerReferenceOf(pod!), ct),
+                    _ => await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct),
+                };
+                return new StepDone(step, index, result);
+            }
+            catch (Exception e)
+            {
+                return new StepFailed(step, index, e);
+            }
+        }
+    }
+
+    private void OnStepDone(StepDone done)
+    {
+        _attempt = 0;
+        switch (done.Step)
+        {
+            case Step.CreateSecret:
+                _secretsMade = done.Index + 1;
+                Next(done.Index + 1 < _plan.Secrets.Count ? (Step.CreateSecret, done.Index + 1) : (Step.CreatePod, 0));
+                break;
+            case Step.CreatePod:
+                _pod = (V1Pod)done.Result!;
+                if (_plan.Secrets.Count > 0)
+                {
+                    Next((Step.OwnSecret, 0));
+                }
+                else
+                {
+                    OnCreated(_pod);
+                }
+
+                break;
+            case Step.OwnSecret when done.Result is null:
+                Fail($"could not create the pod {Where}: its Secret {_plan.Secrets[done.Index].Metadata.Name} is gone");
+                break;
+            case Step.OwnSecret:
+                if (done.Index + 1 < _plan.Secrets.Count)
+                {
+                    Next((Step.OwnSecret, done.Index + 1));
+                }
+                else
+                {
+                    OnCreated(_pod!);
+                }
+
+                break;
+            case Step.FindPod when done.Result is V1Pod existing:
+                OnCreated(existing);
+                break;
+            case Step.FindPod:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, $"the adopted pod {Where} is gone"));
+                break;
+        }
+    }
+
+    private void Next((Step Step, int Index) next) => Run(next.Step, next.Index);
+
+    private void OnStepFailed(StepFailed failed)
+    {
+        var what = failed.Step switch
+        {
+            Step.CreateSecret => $"could not create the Secret {_plan.Secrets[failed.Index].Metadata.Name} of the pod {Where}",
+            Step.CreatePod => $"could not create the pod {Where}",
+            Step.OwnSecret => $"could not make the pod {Where} the owner of its Secret {_plan.Secrets[failed.Index].Metadata.Name}",
+            _ => $"could not read the adopted pod {Where}",
+        };
+        switch (KubernetesFaults.Classify(failed.Error, _cancel.Token))
+        {
+            case FaultKind.Stopped:
+                return;
+            case FaultKind.Transient:
+                _attempt++;
+                if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
+                {
+                    _log.Warning("{0}: {1}; retry {2} in {3:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
+                        delay.TotalSeconds);
+                    Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
+                    return;
+                }
+
+                Fail($"{what}: {KubernetesFaults.Describe(failed.Error)} (the job's {_budget.Settings.MaxRetriesPerJob} retries " +
+                     "of Kubernetes calls are spent)");
+                return;
+            default:
+                Fail($"{what}: {KubernetesFaults.Describe(failed.Error)}");
+                return;
+        }
+    }
+
+    // Deletes what this actor made before it reports: Secrets without an owner, and a pod that does not own its Secrets,
+    // would outlive the job. An adopted pod is never deleted here.
+    private void Fail(string message)
+    {
+        if (_failing)
+        {
+            return;
+        }
+
+        _failing = true;
+        Timers.CancelAll();
+        if (_adopt || (_pod is null && _secretsMade == 0))
+        {
+            Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, message));
+            return;
+        }
+
+        var (gateway, plan, podMade, secrets) = (_gateway, _plan, _pod is not null, _plan.Secrets.Take(_secretsMade).ToList());
+        var ct = _cancel.Token;
+        CleanUpAsync().PipeTo(Self);
+        return;
+
+        async Task<object> CleanUpAsync()
+        {
+            var left = new List<string>();
+            if (podMade)
+            {
+                await TryAsync($"pod {plan.PodName}", () => gateway.DeletePodAsync(plan.Namespace, plan.PodName, ct));
+            }
+
+            foreach (var secret in secrets)
+            {
+                await TryAsync($"Secret {secret.Metadata.Name}", () => gateway.DeleteSecretAsync(plan.Namespace, secret.Metadata.Name, ct));
+            }
+
+            return new CleanedUp(left.Count == 0 ? message : $"{message} (could not delete {string.Join(", ", left)})");
+
+            async Task TryAsync(string name, Func<Task> delete)
+            {
+                try
+                {
+                    await delete();
+                }
+                catch (Exception e)
+                {
+                    left.Add($"{name}: {KubernetesFaults.Describe(e)}");
+                }
+            }
+        }
+    }
+
+    private string Where => $"{_plan.Namespace}/{_plan.PodName}";
+
+    private void OnCreated(V1Pod created)
+    {
+        Context.Parent.Tell(new PodCreated(created));
         var interval = TimeSpan.FromSeconds(_settings.PollInterval > 0 ? _settings.PollInterval : 3);
         var timeout = TimeSpan.FromSeconds(_settings.PollTimeout > 0 ? _settings.PollTimeout : 180);
         Timers.StartPeriodicTimer(PollTimer, new PollTick(), interval);
         Timers.StartSingleTimer(TimeoutTimer, new PollTimedOut(), timeout);
         _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
-        if (PodStatus.Judge(created.Pod) is PodVerdict.Waiting)
+        if (PodStatus.Judge(created) is PodVerdict.Waiting)
         {
-            TellParentTrace(created.Pod);
+            TellParentTrace(created);
         }
 
-        Check(created.Pod);
+        Check(created);
     }
 
     private void StartRead()
@@ -152,10 +310,29 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             {
                 return new Read(await gateway.ReadPodAsync(ns, name, ct));
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
-                return new CallFailed($"could not read the pod {ns}/{name}: {e.Message}");
+                return new ReadFailed(e);
             }
+        }
+    }
+
+    // A transient failure of a poll read waits for the next poll (poll_timeout bounds the wait); a permanent one fails now.
+    private void OnReadFailed(ReadFailed failed)
+    {
+        _readInFlight = false;
+        switch (KubernetesFaults.Classify(failed.Error, _cancel.Token))
+        {
+            case FaultKind.Stopped:
+                return;
+            case FaultKind.Transient:
+                _lastReadError = KubernetesFaults.Describe(failed.Error);
+                _log.Warning("could not read the pod {0}: {1}; reading again at the next poll", Where, _lastReadError);
+                return;
+            default:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
+                    $"could not read the pod {Where}: {KubernetesFaults.Describe(failed.Error)}"));
+                return;
         }
     }
 

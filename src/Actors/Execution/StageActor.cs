@@ -1,12 +1,16 @@
 using System.Text;
 using Akka.Actor;
+using Akka.Event;
+using Scheduler.Actors.Execution.Faults;
 
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
 /// Runs one stage in its container: exec Launch (idempotent: a stage already launched is not run again), then exec
 /// Wait, which prints the exit code from the stage's exit marker. A dropped connection means "reattach": Launch or
-/// Wait is run again after a pause, never taken as the end. Reports StageExited or StageBroken to its parent.
+/// Wait is run again after a pause, never taken as the end. An exec the API refuses with a transient answer (429, 5xx, a
+/// timeout) is run again after a backoff from the job's <see cref="RetryBudget"/> (both are idempotent); a permanent refusal
+/// or a spent budget breaks the stage. Reports StageExited or StageBroken to its parent.
 /// </summary>
 public sealed class StageActor : ReceiveActor, IWithTimers
 {
@@ -16,7 +20,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
 
     private sealed record ExecDone(Step Step, int ExitCode, string Stdout);
     private sealed record ExecDropped(Step Step, string Message);
-    private sealed record ExecFailed(Step Step, string Message);
+    private sealed record ExecFailed(Step Step, Exception Error);
     private sealed record Retry(Step Step);
 
     private readonly PlannedStage _stage;
@@ -24,26 +28,31 @@ public sealed class StageActor : ReceiveActor, IWithTimers
     private readonly string _pod;
     private readonly IKubernetesGateway _gateway;
     private readonly TimeSpan _reattachDelay;
+    private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _attempt;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public StageActor(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay)
+    public StageActor(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay, RetryBudget budget)
     {
         _stage = stage;
         _namespace = ns;
         _pod = pod;
         _gateway = gateway;
         _reattachDelay = reattachDelay;
+        _budget = budget;
 
         Receive<ExecDone>(OnDone);
         Receive<ExecDropped>(dropped => Timers.StartSingleTimer(ReattachTimer, new Retry(dropped.Step), _reattachDelay));
-        Receive<ExecFailed>(failed => Finish(new StageBroken(_stage.Name, $"stage {_stage.Name}: {failed.Message}")));
+        Receive<ExecFailed>(OnFailed);
         Receive<Retry>(retry => Run(retry.Step));
     }
 
-    public static Props Props(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay) =>
-        Akka.Actor.Props.Create(() => new StageActor(stage, ns, pod, gateway, reattachDelay));
+    public static Props Props(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay,
+        RetryBudget budget) =>
+        Akka.Actor.Props.Create(() => new StageActor(stage, ns, pod, gateway, reattachDelay, budget));
 
     protected override void PreStart() => Run(Step.Launch);
 
@@ -53,8 +62,35 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         _cancel.Dispose();
     }
 
+    private void OnFailed(ExecFailed failed)
+    {
+        var step = failed.Step == Step.Launch ? "launching" : "waiting for";
+        switch (KubernetesFaults.Classify(failed.Error, _cancel.Token))
+        {
+            case FaultKind.Stopped:
+                return;
+            case FaultKind.Transient:
+                _attempt++;
+                if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
+                {
+                    _log.Warning("stage {0}: {1} it failed ({2}); retry {3} in {4:0.0} s", _stage.Name, step,
+                        KubernetesFaults.Describe(failed.Error), _attempt, delay.TotalSeconds);
+                    Timers.StartSingleTimer(ReattachTimer, new Retry(failed.Step), delay);
+                    return;
+                }
+
+                Finish(new StageBroken(_stage.Name, $"stage {_stage.Name}: {step} it failed: {KubernetesFaults.Describe(failed.Error)} " +
+                                                    $"(the job's {_budget.Settings.MaxRetriesPerJob} retries of Kubernetes calls are spent)"));
+                return;
+            default:
+                Finish(new StageBroken(_stage.Name, $"stage {_stage.Name}: {step} it failed: {KubernetesFaults.Describe(failed.Error)}"));
+                return;
+        }
+    }
+
     private void OnDone(ExecDone done)
     {
+        _attempt = 0;
         if (done.Step == Step.Launch)
         {
             if (done.ExitCode != 0)
@@ -101,9 +137,9 @@ public sealed class StageActor : ReceiveActor, IWithTimers
             {
                 return new ExecDropped(step, e.Message);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
-                return new ExecFailed(step, e.Message);
+                return new ExecFailed(step, e);
             }
         }
     }

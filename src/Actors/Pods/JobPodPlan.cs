@@ -45,8 +45,9 @@ public static class PodMetadata
     public const string StartedViaAnnotation = "scheduler/started-via";
 }
 
-/// <summary>Every object the runner creates for one job: the pod first, then its Secrets. The pod is created first;
-/// the Secrets are created with <see cref="SecretsOwnedBy"/> so they are garbage-collected with it.</summary>
+/// <summary>Every object the runner creates for one job. The Secrets are created first (so the pod finds its mounts when it
+/// starts), then the pod; then each Secret gets the pod as its ownerReference (<see cref="OwnerReferenceOf"/>) so it is
+/// garbage-collected with the pod.</summary>
 public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? RegistrySecret, ResolvedOverwrites Overwrites)
 {
     public string Namespace => Pod.Metadata.NamespaceProperty;
@@ -54,19 +55,26 @@ public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? Registr
 
     public IReadOnlyList<V1Secret> Secrets => RegistrySecret is null ? [JobSecret] : [JobSecret, RegistrySecret];
 
-    /// <summary>The pod, then the Secrets, in creation order.</summary>
+    /// <summary>The pod, then the Secrets (how the plan is shown; the runner creates the Secrets first).</summary>
     public IReadOnlyList<IKubernetesObject<V1ObjectMeta>> AllObjects => [Pod, .. Secrets];
 
-    /// <summary>Copies of the Secrets whose ownerReference names <paramref name="created"/> (the pod as the API server
-    /// returned it, with its uid). The plan itself is not changed.</summary>
-    public IReadOnlyList<V1Secret> SecretsOwnedBy(V1Pod created)
+    /// <summary>The ownerReference that ties a Secret to <paramref name="created"/> (the pod as the API server returned it,
+    /// with its uid).</summary>
+    public static V1OwnerReference OwnerReferenceOf(V1Pod created)
     {
         if (string.IsNullOrEmpty(created.Metadata?.Uid))
         {
             throw new ArgumentException("the created pod has no uid", nameof(created));
         }
 
-        var owner = new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = created.Metadata.Name, Uid = created.Metadata.Uid };
+        return new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = created.Metadata.Name, Uid = created.Metadata.Uid };
+    }
+
+    /// <summary>Copies of the Secrets whose ownerReference names <paramref name="created"/> (the pod as the API server
+    /// returned it, with its uid). The plan itself is not changed.</summary>
+    public IReadOnlyList<V1Secret> SecretsOwnedBy(V1Pod created)
+    {
+        var owner = OwnerReferenceOf(created);
         return Secrets.Select(secret =>
         {
             var copy = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));

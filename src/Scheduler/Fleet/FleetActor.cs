@@ -4,6 +4,7 @@ using Akka.Cluster;
 using Akka.Event;
 using k8s.Models;
 using Scheduler.Actors.Execution;
+using Scheduler.Actors.Execution.Faults;
 using Scheduler.Actors.Intake;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
@@ -174,7 +175,9 @@ public sealed class FleetActor : ReceiveActor, IWithTimers
             .GroupBy(r => (r.Kubernetes.Host ?? "", Namespace: NamespaceOf(r)))
             .Select(g => (g.Key.Namespace, Runner: g.First()))
             .ToList();
-        ListAllAsync(targets, _stopping.Token).PipeTo(Self);
+        // Whatever happens to the LIST comes back as ScanDone, so the scan is never left in flight.
+        ListAllAsync(targets, _stopping.Token).PipeTo(Self,
+            failure: e => new ScanDone([], [KubernetesFaults.Describe(e)]));
     }
 
     private async Task<ScanDone> ListAllAsync(IReadOnlyList<(string Namespace, RunnerEntry Runner)> targets, CancellationToken ct)
@@ -187,9 +190,10 @@ public sealed class FleetActor : ReceiveActor, IWithTimers
             {
                 pods.AddRange(await _gateways.For(runner, null).ListPodsAsync(ns, JobIdSelector, ct));
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (KubernetesFaults.Classify(e, ct) != FaultKind.Stopped)
             {
-                errors.Add($"namespace {ns}: {e.Message}");
+                // A timed-out LIST is an error of this scan, not "stopped": the next scan tries again.
+                errors.Add($"namespace {ns}: {KubernetesFaults.Describe(e)}");
             }
         }
 
@@ -279,7 +283,8 @@ public sealed class FleetActor : ReceiveActor, IWithTimers
             return;
         }
 
-        ClaimAllAsync(batch, LiveOwnerIds(), _runners.Keys.ToHashSet(StringComparer.Ordinal), _stopping.Token).PipeTo(Self);
+        ClaimAllAsync(batch, LiveOwnerIds(), _runners.Keys.ToHashSet(StringComparer.Ordinal), _stopping.Token).PipeTo(Self,
+            failure: e => new ClaimsDone(batch.Select(c => (ClaimOutcome)new NotClaimed(c, KubernetesFaults.Describe(e), IsError: true)).ToList()));
     }
 
     // Re-reads each pod (the scan may be old), checks it is still orphaned, reads its payload, then claims it
@@ -294,9 +299,10 @@ public sealed class FleetActor : ReceiveActor, IWithTimers
             {
                 outcomes.Add(await ClaimAsync(candidate, live, names, ct));
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (KubernetesFaults.Classify(e, ct) != FaultKind.Stopped)
             {
-                outcomes.Add(new NotClaimed(candidate, e.Message, IsError: true));
+                // A timed-out call leaves this pod for the next scan; the claim is conditional, so trying again is safe.
+                outcomes.Add(new NotClaimed(candidate, KubernetesFaults.Describe(e), IsError: true));
             }
         }
 
@@ -330,7 +336,21 @@ public sealed class FleetActor : ReceiveActor, IWithTimers
             return new NotClaimed(candidate, $"its payload is for job {job.Id}, not {fresh.JobId}", IsError: true);
         }
 
-        var claimed = await gateway.ClaimPodAsync(fresh.Namespace, fresh.PodName, fresh.ResourceVersion, OwnerId, ct);
+        V1Pod? claimed;
+        try
+        {
+            claimed = await gateway.ClaimPodAsync(fresh.Namespace, fresh.PodName, fresh.ResourceVersion, OwnerId, ct);
+        }
+        catch (Exception e) when (KubernetesFaults.Classify(e, ct) == FaultKind.Transient)
+        {
+            // The answer may be lost after the claim landed: then the pod names this node and no other node will adopt it,
+            // so read it back; it is ours only when it names this node.
+            var after = await gateway.ReadPodAsync(fresh.Namespace, fresh.PodName, ct);
+            claimed = after?.Metadata?.Annotations?.TryGetValue(PodMetadata.OwnerAnnotation, out var owner) == true && owner == OwnerId
+                ? after
+                : throw new TimeoutException($"the claim failed ({KubernetesFaults.Describe(e)}) and the pod does not name this node", e);
+        }
+
         return claimed is null
             ? new NotClaimed(candidate, "another node claimed it first", IsError: false)
             : new Claimed(fresh, job, new AdoptedPod(fresh.Namespace, fresh.PodName, fresh.ConcurrentId, fresh.StartedVia, fresh.StartedAt));

@@ -11,25 +11,50 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Kubernetes;
 
 /// <summary>
-/// The actors' Kubernetes port over KubernetesClient: create/read/delete with 404 and 409 mapped as the port says,
+/// The actors' Kubernetes port over KubernetesClient: create/read/patch/delete with 404 and 409 mapped as the port says,
 /// one watch stream per call, exec over WebSocket with stdout streamed and the exit code read from the status channel.
-/// Every request first passes the shared client-side rate limiter.
+/// Every request first passes the shared client-side rate limiter. Every request but the streams (watch, exec after it
+/// connected) must answer within <see cref="RequestTimeout"/>: a hung call ends as a <see cref="TimeoutException"/>, which the
+/// actors treat as transient, instead of waiting for the HTTP client's own 100 s.
 /// </summary>
-public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter) : IKubernetesGateway
+public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter, TimeSpan? requestTimeout = null) : IKubernetesGateway
 {
     private const int ReadBufferSize = 64 * 1024;
     private const string ExecSubprotocol = "v4.channel.k8s.io";
 
+    /// <summary>The default bound of one non-streaming request.</summary>
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
+
+    public TimeSpan RequestTimeout { get; } = requestTimeout is { } given && given > TimeSpan.Zero ? given : DefaultRequestTimeout;
+
+    // Runs one request under the rate limiter and the request timeout. The caller's own cancellation propagates as it is;
+    // the timeout becomes a TimeoutException, so nobody mistakes it for "my actor stopped".
+    private async Task<T> BoundedAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken ct)
+    {
+        await limiter.WaitAsync(ct);
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(RequestTimeout);
+        try
+        {
+            return await call(bounded.Token);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{what}: the Kubernetes API did not answer within {RequestTimeout.TotalSeconds:0} s", e);
+        }
+    }
+
     public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
     {
         var ns = pod.Metadata.NamespaceProperty;
-        await limiter.WaitAsync(ct);
         try
         {
-            return await client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct);
+            return await BoundedAsync($"create pod {ns}/{pod.Metadata.Name}",
+                t => client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
+            // The pod's name is fixed: a 409 (a retry after a lost answer, a restarted JobActor) means it exists already.
             return await ReadPodAsync(ns, pod.Metadata.Name, ct)
                    ?? throw new InvalidOperationException($"pod {ns}/{pod.Metadata.Name} already exists but cannot be read");
         }
@@ -37,10 +62,11 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 
     public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
     {
-        await limiter.WaitAsync(ct);
+        var ns = secret.Metadata.NamespaceProperty;
         try
         {
-            return await client.CoreV1.CreateNamespacedSecretAsync(secret, secret.Metadata.NamespaceProperty, cancellationToken: ct);
+            return await BoundedAsync($"create secret {ns}/{secret.Metadata.Name}",
+                t => client.CoreV1.CreateNamespacedSecretAsync(secret, ns, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
@@ -50,10 +76,9 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 
     public async Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
     {
-        await limiter.WaitAsync(ct);
         try
         {
-            return await client.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: ct);
+            return await BoundedAsync($"read pod {ns}/{name}", t => client.CoreV1.ReadNamespacedPodAsync(name, ns, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -63,8 +88,8 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 
     public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
     {
-        await limiter.WaitAsync(ct);
-        var list = await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct);
+        var list = await BoundedAsync($"list pods in {ns}",
+            t => client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: t), ct);
         return list.Items.ToList();
     }
 
@@ -80,10 +105,10 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
                 annotations = new Dictionary<string, string> { [Scheduler.Actors.Pods.PodMetadata.OwnerAnnotation] = owner },
             },
         }, V1Patch.PatchType.MergePatch);
-        await limiter.WaitAsync(ct);
         try
         {
-            return await client.CoreV1.PatchNamespacedPodAsync(patch, name, ns, cancellationToken: ct);
+            return await BoundedAsync($"claim pod {ns}/{name}",
+                t => client.CoreV1.PatchNamespacedPodAsync(patch, name, ns, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
         {
@@ -93,10 +118,10 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 
     public async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
     {
-        await limiter.WaitAsync(ct);
         try
         {
-            return await client.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: ct);
+            return await BoundedAsync($"read secret {ns}/{name}",
+                t => client.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -104,13 +129,49 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
-    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    public async Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct)
     {
-        await limiter.WaitAsync(ct);
+        // A merge patch replaces the ownerReferences list as a whole: the pod becomes the Secret's only owner.
+        var patch = new V1Patch(new
+        {
+            metadata = new
+            {
+                ownerReferences = new[]
+                {
+                    new { apiVersion = owner.ApiVersion, kind = owner.Kind, name = owner.Name, uid = owner.Uid },
+                },
+            },
+        }, V1Patch.PatchType.MergePatch);
         try
         {
-            await client.CoreV1.DeleteNamespacedPodAsync(name, ns, new V1DeleteOptions { PropagationPolicy = "Background" },
-                cancellationToken: ct);
+            return await BoundedAsync($"set the owner of secret {ns}/{name}",
+                t => client.CoreV1.PatchNamespacedSecretAsync(patch, name, ns, cancellationToken: t), ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        try
+        {
+            await BoundedAsync($"delete secret {ns}/{name}",
+                t => client.CoreV1.DeleteNamespacedSecretAsync(name, ns, cancellationToken: t), ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // already gone: that is what we wanted
+        }
+    }
+
+    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    {
+        try
+        {
+            await BoundedAsync($"delete pod {ns}/{name}", t => client.CoreV1.DeleteNamespacedPodAsync(name, ns,
+                new V1DeleteOptions { PropagationPolicy = "Background" }, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -134,11 +195,19 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
     {
         await limiter.WaitAsync(ct);
         WebSocket socket;
+        // Only connecting is bounded: the stream itself lasts as long as the command (a stage's wait, a followed log).
+        using var connecting = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        connecting.CancelAfter(RequestTimeout);
         try
         {
             // The subprotocol is named: IKubernetes' default for it is null, which an API server refuses.
             socket = await client.WebSocketNamespacedPodExecAsync(pod, ns, command, container, stderr: true, stdin: false,
-                stdout: true, tty: false, webSocketSubProtocol: ExecSubprotocol, cancellationToken: ct);
+                stdout: true, tty: false, webSocketSubProtocol: ExecSubprotocol, cancellationToken: connecting.Token);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ExecConnectionLostException(
+                $"exec in {ns}/{pod} ({container}) could not connect within {RequestTimeout.TotalSeconds:0} s", e);
         }
         catch (HttpOperationException e)
         {
@@ -152,6 +221,8 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         {
             throw new KubernetesException($"exec in {ns}/{pod} ({container}) was refused: {e.Message}", e);
         }
+
+        connecting.CancelAfter(Timeout.InfiniteTimeSpan);
 
         using var demuxer = new StreamDemuxer(socket, StreamType.RemoteCommand, ownsSocket: true);
         var stdout = demuxer.GetStream(ChannelIndex.StdOut, null);

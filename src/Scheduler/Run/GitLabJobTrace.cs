@@ -16,6 +16,10 @@ namespace Scheduler.Run;
 /// <c>Job-Status</c> (canceling → graceful cancel; canceled/failed/403 → cancel at once), and on <see cref="JobFinished"/>
 /// sends the rest of the trace and then the final update (state, failure_reason, exit_code, checksum, byte size),
 /// retried until GitLab accepts or clearly refuses it. It stops itself then, which frees the intake's slot.
+/// After the end every retry is bounded, as GitLab Runner's final update is: a trace patch that keeps failing (400, 5xx,
+/// a network error, a 416 that moves nothing) is tried <see cref="MaxFinalPatchFailures"/> times, one pause apart, and a
+/// 404 stops the flush at once; then the final state is reported anyway. A 416 is resent at once only when it moved the
+/// offset; otherwise after a pause, so a 416 without a usable Range is never a hot loop.
 /// Every GitLab call runs outside the mailbox and comes back through PipeTo.
 /// </summary>
 public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
@@ -35,6 +39,11 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         public static readonly HandOverDeadline Instance = new();
     }
 
+    private sealed record RetryPatch
+    {
+        public static readonly RetryPatch Instance = new();
+    }
+
     private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result);
     private sealed record FinalDone(UpdateJobResult Result);
     private sealed record TouchDone(UpdateJobResult Result);
@@ -42,6 +51,11 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private const string FlushTimer = "flush";
     private const string FinalTimer = "final";
     private const string HandOverTimer = "hand-over";
+    private const string RetryPatchTimer = "retry-patch";
+
+    /// <summary>How many failed trace patches after the job ended before the rest of the trace is given up and the final state
+    /// is reported anyway (GitLab Runner's <c>job_status_final_update_retry_limit</c> default).</summary>
+    public const int MaxFinalPatchFailures = 10;
 
     /// <summary>How long a handed-over job's listener keeps trying to send the trace it has before it stops anyway.</summary>
     public static readonly TimeSpan HandOverFlushLimit = TimeSpan.FromSeconds(10);
@@ -58,6 +72,11 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
     private TimeSpan _interval;
+    // The pause between retries after the end: the listener's own interval, not GitLab's (up to 60 s), as GitLab Runner resets
+    // its interval to 3 s for the final update.
+    private readonly TimeSpan _retryPause;
+    private int _finalPatchFailures;
+    private bool _traceAbandoned;
     private bool _patchInFlight;
     private bool _finalInFlight;
     private bool _touchInFlight;
@@ -78,6 +97,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _client = client;
         _metrics = metrics;
         _interval = updateInterval;
+        _retryPause = updateInterval;
 
         Receive<JobAdmitted>(_ =>
         {
@@ -91,6 +111,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         Receive<PatchDone>(OnPatchDone);
         Receive<JobFinished>(OnFinished);
         Receive<SendFinal>(_ => SendFinalUpdate());
+        Receive<RetryPatch>(_ => SendPatch());
         Receive<FinalDone>(OnFinalDone);
         Receive<JobHandedOver>(OnHandedOver);
         Receive<HandOverDeadline>(_ =>
@@ -184,6 +205,12 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             return;
         }
 
+        if (_traceAbandoned)
+        {
+            SendFinalUpdate();
+            return;
+        }
+
         if (_upload.Next(Available) is not { } patch)
         {
             if (_handedOver)
@@ -213,12 +240,15 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _patchInFlight = false;
         var result = done.Result;
         AdoptInterval(result.UpdateInterval);
+        var moved = false;
         switch (result.Outcome)
         {
             case PatchOutcome.Accepted:
                 _upload = _upload.Accepted(done.Patch);
+                _finalPatchFailures = 0;
                 break;
             case PatchOutcome.RangeMismatch when result.Offset is { } offset:
+                moved = offset != done.Patch.Start;
                 _log.Info("job {0}: GitLab holds {1} trace bytes; resending from there", _job.Id, offset);
                 _upload = _upload.RangeMismatch(offset);
                 if (_upload.IsAhead(Available))
@@ -233,6 +263,10 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             case PatchOutcome.Abort:
                 GiveUp($"GitLab stopped the job ({result.StatusCode} {result.JobStatus})");
                 return;
+            case PatchOutcome.NotFound when _finished is not null:
+                // As GitLab Runner: GitLab does not know the trace, so the final flush stops and the final state goes out.
+                AbandonTrace($"GitLab does not accept the trace ({result.StatusCode}: {result.Message})");
+                return;
             default:
                 _log.Warning("job {0}: trace patch failed ({1}: {2}); retrying", _job.Id, result.StatusCode, result.Message);
                 break;
@@ -240,9 +274,31 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
 
         RequestCancelIfAsked(result.CancelRequested);
 
+        // After the end, every answer but a 202 counts against the final flush, and the next try waits a pause (a 416 that
+        // moved the offset goes at once): bounded, then the final state is reported anyway.
+        if (_finished is not null && !_handedOver && result.Outcome != PatchOutcome.Accepted)
+        {
+            if (++_finalPatchFailures >= MaxFinalPatchFailures)
+            {
+                AbandonTrace($"{_finalPatchFailures} trace patches failed after the job ended (last: {result.StatusCode} {result.Message})");
+                return;
+            }
+
+            if (moved)
+            {
+                SendPatch();
+            }
+            else
+            {
+                Timers.StartSingleTimer(RetryPatchTimer, RetryPatch.Instance, _retryPause);
+            }
+
+            return;
+        }
+
         // While the job runs, a partial patch waits for the timer; full patches, resends and the rest after the end go at once.
         var backlog = Available - _upload.Confirmed;
-        if (result.Outcome == PatchOutcome.RangeMismatch ||
+        if ((result.Outcome == PatchOutcome.RangeMismatch && moved) ||
             (result.Outcome == PatchOutcome.Accepted && (_finished is not null || _handedOver || backlog >= TraceUploadState.MaxPatchBytes)))
         {
             SendPatch();
@@ -281,7 +337,19 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             return;
         }
 
+        // From here on the rest of the trace and the final update are sent by their own answers and retry timers.
+        Timers.Cancel(FlushTimer);
         SendPatch();
+    }
+
+    // The rest of the trace will not land: report the final state with what was sent, so the slot frees.
+    private void AbandonTrace(string why)
+    {
+        _traceAbandoned = true;
+        Timers.Cancel(RetryPatchTimer);
+        _log.Error("job {0}: {1}; {2} of {3} trace bytes reached GitLab; sending the final state anyway", _job.Id, why,
+            Math.Min(_upload.Confirmed, Available), Available);
+        SendFinalUpdate();
     }
 
     private void SendFinalUpdate()
@@ -291,7 +359,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_upload.Next(Available) is not null)
+        if (!_traceAbandoned && _upload.Next(Available) is not null)
         {
             SendPatch();
             return;
@@ -324,8 +392,9 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 _log.Warning("job {0}: GitLab refused the final update ({1}: {2})", _job.Id, result.StatusCode, result.Message);
                 Context.Stop(Self);
                 return;
-            case UpdateOutcome.TraceValidationFailed:
+            case UpdateOutcome.TraceValidationFailed when !_traceAbandoned && _finalAttempts < MaxFinalAttempts:
                 _upload = _upload.Reset();
+                _finalPatchFailures = 0;
                 SendPatch();
                 return;
         }
@@ -359,7 +428,10 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         if (interval is { } given && given > TimeSpan.Zero && given != _interval)
         {
             _interval = given;
-            Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
+            if (_finished is null)
+            {
+                Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
+            }
         }
     }
 

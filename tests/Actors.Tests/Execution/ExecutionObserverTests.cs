@@ -298,6 +298,9 @@ public sealed class ExecutionObserverTests : TestKit
         public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>
             throw NotForTheWatcher();
         public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
+        public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) =>
+            throw NotForTheWatcher();
+        public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
         public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
         public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
             Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct) => throw NotForTheWatcher();

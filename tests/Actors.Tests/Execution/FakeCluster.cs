@@ -1,10 +1,12 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Threading.Channels;
 using Akka.Actor;
 using k8s;
+using k8s.Autorest;
 using k8s.Models;
 using Scheduler.Actors.Execution;
 using Scheduler.Actors.Pods;
@@ -20,8 +22,12 @@ internal sealed record GatewayCall(string Kind, string Detail);
 /// An in-memory Kubernetes behind <see cref="IKubernetesGateway"/> that models the stage protocol: Launch is
 /// idempotent (a lock per stage), a launched stage appends its output to the pod's log and ends with a scripted exit
 /// code (or when the test finishes it), Wait blocks until the stage ends, ReadLog streams the log from an offset.
-/// Faults: drop the next Wait of a stage, drop the log reader after some bytes. Every call is counted and reported
-/// to <see cref="Probe"/>.
+/// Faults: drop the next Wait of a stage, drop the log reader after some bytes, and for any call kind (the names that
+/// <see cref="History"/> records: "create-pod", "create-secret", "own-secret", "read-pod", "list-pods", "claim-pod", …, and
+/// the exec verbs "launch", "wait") fail it N times with an HTTP status (<see cref="FailNext"/>), make it "time out" (an
+/// <see cref="OperationCanceledException"/> while the caller's token is not cancelled, as the client's own timeout does:
+/// <see cref="TimeOutNext"/>) or hold it until the test releases it (<see cref="HoldNext"/>). Every call is counted and
+/// reported to <see cref="Probe"/> before its fault applies.
 /// </summary>
 internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactory
 {
@@ -41,8 +47,101 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     private readonly ConcurrentDictionary<string, int> _counts = new();
     private readonly ConcurrentDictionary<string, int> _waitDrops = new();
     private readonly ConcurrentDictionary<(string Pod, string Stage), int> _runs = new();
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<Fault>> _faults = new();
+    private readonly Dictionary<string, V1Secret> _secrets = [];
     private long? _dropLogAfterBytes;
     private int _uid;
+
+    private abstract record Fault;
+    private sealed record StatusFault(HttpStatusCode Status, TimeSpan? RetryAfter) : Fault;
+    private sealed record TimeoutFault : Fault;
+    private sealed record HoldFault(Task Release) : Fault;
+    private sealed record LostAnswerFault : Fault;
+    private sealed record NoFault : Fault;
+
+    /// <summary>The next <paramref name="times"/> calls of <paramref name="kind"/> work (queued before later faults).</summary>
+    public void PassNext(string kind, int times = 1)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            Faults(kind).Enqueue(new NoFault());
+        }
+    }
+
+    /// <summary>The next call of <paramref name="kind"/> takes effect, but its answer is lost: the caller sees a timeout.</summary>
+    public void LoseNextAnswer(string kind) => Faults(kind).Enqueue(new LostAnswerFault());
+
+    /// <summary>The next <paramref name="times"/> calls of <paramref name="kind"/> fail with <paramref name="status"/> (an
+    /// <see cref="HttpOperationException"/> as KubernetesClient throws it, with Retry-After when given).</summary>
+    public void FailNext(string kind, int times, HttpStatusCode status, TimeSpan? retryAfter = null)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            Faults(kind).Enqueue(new StatusFault(status, retryAfter));
+        }
+    }
+
+    /// <summary>The next <paramref name="times"/> calls of <paramref name="kind"/> time out on the client's side.</summary>
+    public void TimeOutNext(string kind, int times = 1)
+    {
+        for (var i = 0; i < times; i++)
+        {
+            Faults(kind).Enqueue(new TimeoutFault());
+        }
+    }
+
+    /// <summary>The next call of <paramref name="kind"/> waits until the returned source is completed (or its token cancelled),
+    /// then runs as usual.</summary>
+    public TaskCompletionSource HoldNext(string kind)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Faults(kind).Enqueue(new HoldFault(release.Task));
+        return release;
+    }
+
+    private ConcurrentQueue<Fault> Faults(string kind) => _faults.GetOrAdd(kind, _ => new ConcurrentQueue<Fault>());
+
+    // Records the call, then applies the kind's next fault, if any. True: do the call, then lose its answer.
+    private async Task<bool> CallAsync(string kind, string detail, CancellationToken ct)
+    {
+        Record(kind, detail);
+        if (!_faults.TryGetValue(kind, out var queue) || !queue.TryDequeue(out var fault))
+        {
+            return false;
+        }
+
+        switch (fault)
+        {
+            case StatusFault status:
+                var response = new HttpResponseMessage(status.Status);
+                if (status.RetryAfter is { } after)
+                {
+                    response.Headers.TryAddWithoutValidation("Retry-After", ((int)after.TotalSeconds).ToString(CultureInfo.InvariantCulture));
+                }
+
+                // A metav1.Status as the API server sends it (KubernetesJson does not write V1Status).
+                var content = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["kind"] = "Status", ["apiVersion"] = "v1", ["status"] = "Failure", ["code"] = (int)status.Status,
+                    ["message"] = $"{kind} refused (fault {(int)status.Status})",
+                }.ToJsonString();
+                throw new HttpOperationException($"Operation returned an invalid status code '{status.Status}'")
+                {
+                    Response = new HttpResponseMessageWrapper(response, content),
+                };
+            case TimeoutFault:
+                throw new TaskCanceledException($"{kind}: the request timed out (fault)");
+            case HoldFault hold:
+                await hold.Release.WaitAsync(ct);
+                return false;
+            case NoFault:
+                return false;
+            default:
+                return true;
+        }
+    }
+
+    private static TaskCanceledException LostAnswer(string kind) => new($"{kind}: the answer was lost (fault)");
 
     public IActorRef Probe { get; set; } = ActorRefs.Nobody;
 
@@ -150,14 +249,15 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
     }
 
-    public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
+    /// <summary>A pod that exists already is returned as it is, as the real gateway does after a 409.</summary>
+    public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
     {
-        Record("create-pod", pod.Metadata.Name);
+        var loseAnswer = await CallAsync("create-pod", pod.Metadata.Name, ct);
         lock (_gate)
         {
             if (_pods.TryGetValue(pod.Metadata.Name, out var existing))
             {
-                return Task.FromResult(Copy(existing.Pod));
+                return loseAnswer ? throw LostAnswer("create-pod") : Copy(existing.Pod);
             }
 
             var created = Copy(pod);
@@ -165,39 +265,94 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             created.Metadata.ResourceVersion = "1";
             created.Status = new V1PodStatus { Phase = InitialPhase };
             _pods[pod.Metadata.Name] = new PodState(created, [], []);
-            return Task.FromResult(Copy(created));
+            return loseAnswer ? throw LostAnswer("create-pod") : Copy(created);
         }
     }
 
-    public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
+    /// <summary>Every Secret create: the Secret as stored (so a later owner patch shows here too); <see cref="Secret"/> is
+    /// what exists now.</summary>
+    public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
     {
-        Record("create-secret", secret.Metadata.Name);
-        CreatedSecrets.Add(secret);
-        return Task.FromResult(secret);
+        var loseAnswer = await CallAsync("create-secret", secret.Metadata.Name, ct);
+        lock (_gate)
+        {
+            if (!_secrets.TryGetValue(secret.Metadata.Name, out var stored))
+            {
+                stored = _secrets[secret.Metadata.Name] = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
+            }
+
+            CreatedSecrets.Add(stored);
+        }
+
+        return loseAnswer ? throw LostAnswer("create-secret") : secret;
     }
 
-    public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
+    /// <summary>The Secret as it exists now (a copy), or null.</summary>
+    public V1Secret? Secret(string name)
     {
-        Record("read-pod", name);
+        lock (_gate)
+        {
+            return _secrets.TryGetValue(name, out var secret) ? KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret)) : null;
+        }
+    }
+
+    public IReadOnlyList<string> SecretNames()
+    {
+        lock (_gate)
+        {
+            return _secrets.Keys.ToList();
+        }
+    }
+
+    public async Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct)
+    {
+        await CallAsync("own-secret", name, ct);
+        lock (_gate)
+        {
+            if (!_secrets.TryGetValue(name, out var secret))
+            {
+                return null;
+            }
+
+            secret.Metadata.OwnerReferences = [owner];
+            return KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
+        }
+    }
+
+    public ConcurrentBag<string> DeletedSecrets { get; } = [];
+
+    public async Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    {
+        await CallAsync("delete-secret", name, ct);
+        lock (_gate)
+        {
+            _secrets.Remove(name);
+        }
+
+        DeletedSecrets.Add(name);
+    }
+
+    public async Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
+    {
+        await CallAsync("read-pod", name, ct);
         if (FailPodReads)
         {
-            return Task.FromException<V1Pod?>(new HttpRequestException("the API server is unavailable (fault)"));
+            throw new HttpRequestException("the API server is unavailable (fault)");
         }
 
         lock (_gate)
         {
-            return Task.FromResult(_pods.TryGetValue(name, out var state) ? Copy(state.Pod) : null);
+            return _pods.TryGetValue(name, out var state) ? Copy(state.Pod) : null;
         }
     }
 
-    public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
+    public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct)
     {
-        Record("list-pods", labelSelector);
+        await CallAsync("list-pods", labelSelector, ct);
         lock (_gate)
         {
-            IReadOnlyList<V1Pod> matching = _pods.Values.Select(p => p.Pod)
+            return _pods.Values.Select(p => p.Pod)
                 .Where(p => p.Metadata.NamespaceProperty == ns && Matches(p.Metadata.Labels, labelSelector)).Select(Copy).ToList();
-            return Task.FromResult(matching);
         }
     }
 
@@ -211,15 +366,15 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                 : labels?.TryGetValue(term[..eq], out var value) == true && value == term[(eq + 1)..];
         });
 
-    public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
+    public async Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct)
     {
-        Record("claim-pod", $"{name} {owner}");
+        await CallAsync("claim-pod", $"{name} {owner}", ct);
         V1Pod claimed;
         lock (_gate)
         {
             if (!_pods.TryGetValue(name, out var state) || state.Pod.Metadata.ResourceVersion != expectedResourceVersion)
             {
-                return Task.FromResult<V1Pod?>(null);
+                return null;
             }
 
             state.Pod.Metadata.Annotations ??= new Dictionary<string, string>();
@@ -234,18 +389,23 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             Notify(WatchEventType.Modified, claimed);
         }
 
-        return Task.FromResult<V1Pod?>(Copy(claimed));
+        return Copy(claimed);
     }
 
-    public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
+    public async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
     {
-        Record("read-secret", name);
-        return Task.FromResult(CreatedSecrets.FirstOrDefault(s => s.Metadata.Name == name && s.Metadata.NamespaceProperty == ns));
+        await CallAsync("read-secret", name, ct);
+        lock (_gate)
+        {
+            return _secrets.TryGetValue(name, out var secret) && secret.Metadata.NamespaceProperty == ns
+                ? KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret))
+                : null;
+        }
     }
 
-    public Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
     {
-        Record("delete-pod", name);
+        await CallAsync("delete-pod", name, ct);
         lock (_gate)
         {
             if (_pods.Remove(name, out var state))
@@ -258,7 +418,6 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
 
         DeletedPods.Add(name);
-        return Task.CompletedTask;
     }
 
     public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,
@@ -302,7 +461,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct)
     {
         var verb = command[0];
-        Record(verb, $"{pod} {string.Join(' ', command.Skip(1))}");
+        await CallAsync(verb, $"{pod} {string.Join(' ', command.Skip(1))}", ct);
         switch (verb)
         {
             case "launch":

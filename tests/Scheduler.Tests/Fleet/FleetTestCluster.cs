@@ -73,6 +73,18 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
 
     public int ListCalls { get; private set; }
 
+    public int ClaimCalls { get; private set; }
+
+    /// <summary>How many of the next LISTs time out on the client's side (an OperationCanceledException while the caller's
+    /// token is not cancelled).</summary>
+    public int ListTimeouts { get; set; }
+
+    /// <summary>How many of the next claims time out before they reach the server.</summary>
+    public int ClaimTimeouts { get; set; }
+
+    /// <summary>The next claim lands, but its answer is lost (the caller sees a timeout).</summary>
+    public bool LoseNextClaimAnswer { get; set; }
+
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) => this;
 
     public void AddJobPod(V1Pod pod, string payloadJson)
@@ -103,6 +115,12 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
         lock (_gate)
         {
             ListCalls++;
+            if (ListTimeouts > 0)
+            {
+                ListTimeouts--;
+                throw new TaskCanceledException("list: the request timed out (fault)");
+            }
+
             IReadOnlyList<V1Pod> pods = _pods.Values.Where(p => p.Metadata.NamespaceProperty == ns && p.Metadata.Labels.ContainsKey(labelSelector))
                 .Select(Copy).ToList();
             return Task.FromResult(pods);
@@ -121,6 +139,13 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
     {
         lock (_gate)
         {
+            ClaimCalls++;
+            if (ClaimTimeouts > 0)
+            {
+                ClaimTimeouts--;
+                throw new TaskCanceledException("claim: the request timed out (fault)");
+            }
+
             if (!_pods.TryGetValue(name, out var pod) || pod.Metadata.ResourceVersion != expectedResourceVersion)
             {
                 return Task.FromResult<V1Pod?>(null);
@@ -128,6 +153,12 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
 
             pod.Metadata.Annotations[PodMetadata.OwnerAnnotation] = owner;
             pod.Metadata.ResourceVersion = (++_version).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (LoseNextClaimAnswer)
+            {
+                LoseNextClaimAnswer = false;
+                throw new TaskCanceledException("claim: the answer was lost (fault)");
+            }
+
             return Task.FromResult<V1Pod?>(Copy(pod));
         }
     }
@@ -143,6 +174,8 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
     public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotUsed();
     public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
+    public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) => throw NotUsed();
+    public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
     public IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw NotUsed();
 
     public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,

@@ -2,6 +2,8 @@ using System.Text;
 using k8s;
 using k8s.Models;
 using Scheduler.Actors.Execution;
+using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Pods;
 using Scheduler.Kubernetes;
 using Scheduler.LocalCluster;
 
@@ -68,6 +70,67 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
         {
             await Task.Delay(100, timeout.Token);
         }
+    }
+
+    [Fact]
+    public async Task A_secret_made_before_its_pod_is_then_owned_by_it_and_collected_with_it()
+    {
+        var secret = new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "p5-job", NamespaceProperty = "default" },
+            StringData = new Dictionary<string, string> { ["job-token"] = "t" },
+        };
+        await Gateway.CreateSecretAsync(secret, CancellationToken.None);
+        var pod = await Gateway.CreatePodAsync(SleepingPod("p5"), CancellationToken.None);
+
+        var owned = await Gateway.SetSecretOwnerAsync("default", "p5-job", JobPodPlan.OwnerReferenceOf(pod),
+            CancellationToken.None);
+        await Gateway.SetSecretOwnerAsync("default", "p5-job", JobPodPlan.OwnerReferenceOf(pod), CancellationToken.None);
+
+        Assert.Equal(pod.Metadata.Uid, owned!.Metadata.OwnerReferences.Single().Uid);
+        var stored = await Client.CoreV1.ReadNamespacedSecretAsync("p5-job", "default");
+        Assert.Equal(("Pod", "p5", pod.Metadata.Uid), (stored.Metadata.OwnerReferences.Single().Kind,
+            stored.Metadata.OwnerReferences.Single().Name, stored.Metadata.OwnerReferences.Single().Uid));
+        Assert.Null(await Gateway.SetSecretOwnerAsync("default", "no-such-secret", JobPodPlan.OwnerReferenceOf(pod),
+            CancellationToken.None));
+
+        // Deleting the pod takes the Secret with it (ownerReference garbage collection).
+        await Gateway.DeletePodAsync("default", "p5", CancellationToken.None);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (await Gateway.ReadSecretAsync("default", "p5-job", timeout.Token) is not null)
+        {
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    [Fact]
+    public async Task Deleting_a_secret_twice_is_not_an_error()
+    {
+        await Gateway.CreateSecretAsync(new V1Secret
+        {
+            Metadata = new V1ObjectMeta { Name = "lonely", NamespaceProperty = "default" },
+            StringData = new Dictionary<string, string> { ["k"] = "v" },
+        }, CancellationToken.None);
+
+        await Gateway.DeleteSecretAsync("default", "lonely", CancellationToken.None);
+        await Gateway.DeleteSecretAsync("default", "lonely", CancellationToken.None);
+
+        Assert.Null(await Gateway.ReadSecretAsync("default", "lonely", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_request_the_api_does_not_answer_in_time_ends_as_a_transient_timeout_not_as_a_cancellation()
+    {
+        var gateway = new KubernetesGateway(Client, new ApiRateLimiter(100, 100), TimeSpan.FromMilliseconds(300));
+        Server.Faults = new FaultSettings { Latency = TimeSpan.FromSeconds(3) };
+        using var caller = new CancellationTokenSource();
+
+        var error = await Assert.ThrowsAsync<TimeoutException>(() => gateway.ReadPodAsync("default", "slow", caller.Token));
+
+        Assert.False(caller.IsCancellationRequested);
+        Assert.Equal(FaultKind.Transient,
+            KubernetesFaults.Classify(error, caller.Token));
+        Assert.Contains("did not answer", KubernetesFaults.Describe(error), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -28,19 +28,47 @@ public static class KubernetesFaults
 {
     public static FaultKind Classify(Exception error, CancellationToken actorToken)
     {
+        // Once the actor stopped, whatever the call threw, nobody waits for it.
+        if (actorToken.IsCancellationRequested)
+        {
+            return FaultKind.Stopped;
+        }
+
         var e = Unwrap(error);
         if (e is OperationCanceledException)
         {
-            return actorToken.IsCancellationRequested ? FaultKind.Stopped : FaultKind.Transient;
+            return FaultKind.Transient;
+        }
+
+        if (HttpError(e) is { } http)
+        {
+            return IsTransientStatus(http.Response?.StatusCode) ? FaultKind.Transient : FaultKind.Permanent;
         }
 
         return e switch
         {
-            HttpOperationException http => IsTransientStatus(http.Response?.StatusCode) ? FaultKind.Transient : FaultKind.Permanent,
             TimeoutException or HttpRequestException or IOException or SocketException or WebSocketException => FaultKind.Transient,
             ExecConnectionLostException => FaultKind.Transient,
+            k8s.KubernetesException { Status.Code: { } code } => IsTransientStatus((HttpStatusCode)code) ? FaultKind.Transient : FaultKind.Permanent,
             _ => FaultKind.Permanent,
         };
+    }
+
+    /// <summary>The HTTP status that <paramref name="error"/> carries (itself or an exception it wraps), if any.</summary>
+    public static HttpStatusCode? StatusOf(Exception error) => HttpError(Unwrap(error))?.Response?.StatusCode;
+
+    // The gateway wraps some answers (an exec refused with 500) in its own exception: the status inside decides.
+    private static HttpOperationException? HttpError(Exception e)
+    {
+        for (var current = e; current is not null; current = current.InnerException)
+        {
+            if (current is HttpOperationException http)
+            {
+                return http;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>429, 408 and every 5xx are worth another try.</summary>
@@ -50,7 +78,7 @@ public static class KubernetesFaults
     /// <summary>The server's Retry-After (seconds or a date), when it sent one.</summary>
     public static TimeSpan? RetryAfter(Exception error)
     {
-        if (Unwrap(error) is not HttpOperationException { Response: { } response })
+        if (HttpError(Unwrap(error)) is not { Response: { } response })
         {
             return null;
         }
@@ -73,6 +101,11 @@ public static class KubernetesFaults
     public static string Describe(Exception error)
     {
         var e = Unwrap(error);
+        if (e is not HttpOperationException && HttpError(e) is not null)
+        {
+            return e.Message; // the wrapper's message already names the call and the status
+        }
+
         return e switch
         {
             HttpOperationException { Response: { } response } http =>
@@ -93,5 +126,27 @@ public static class KubernetesFaults
         return e;
     }
 
-    private static string Shorten(string text) => text.Length <= 300 ? text : text[..300] + "…";
+    private static string Shorten(string text)
+    {
+        text = StatusMessage(text) ?? text.Trim();
+        return text.Length <= 300 ? text : text[..300] + "…";
+    }
+
+    // The API server answers errors with a metav1.Status: its message is the readable part.
+    private static string? StatusMessage(string content)
+    {
+        if (!content.TrimStart().StartsWith('{'))
+        {
+            return null;
+        }
+
+        try
+        {
+            return k8s.KubernetesJson.Deserialize<k8s.Models.V1Status>(content)?.Message is { Length: > 0 } message ? message : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
 }

@@ -9,15 +9,27 @@ public sealed record RetrySettings(int MaxRetriesPerJob, TimeSpan BaseDelay, Tim
 
 /// <summary>
 /// The retries left to one job. Made once per job (outside the actors that use it, so restarts do not refill it) and
-/// shared by the job's actors, which all run on the job's own messages one at a time. Not thread-safe: use it from actors only.
+/// shared by the job's actors (its PodActor and StageActors, which may briefly overlap across a restart): taking a retry is
+/// atomic.
 /// </summary>
 public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = null)
 {
     private readonly Func<double> _jitter = jitter ?? Random.Shared.NextDouble;
+    private readonly object _gate = new();
+    private int _used;
 
     public RetrySettings Settings => settings;
 
-    public int Used { get; private set; }
+    public int Used
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _used;
+            }
+        }
+    }
 
     public int Left => Math.Max(0, settings.MaxRetriesPerJob - Used);
 
@@ -27,12 +39,16 @@ public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = n
     public bool TryTake(int attempt, TimeSpan? retryAfter, out TimeSpan delay)
     {
         delay = TimeSpan.Zero;
-        if (Used >= settings.MaxRetriesPerJob)
+        lock (_gate)
         {
-            return false;
+            if (_used >= settings.MaxRetriesPerJob)
+            {
+                return false;
+            }
+
+            _used++;
         }
 
-        Used++;
         delay = DelayFor(settings, attempt, retryAfter, _jitter());
         return true;
     }

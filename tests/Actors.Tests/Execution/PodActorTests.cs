@@ -1,0 +1,263 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+using Xunit.Abstractions;
+
+namespace Scheduler.Actors.Tests.Execution;
+
+/// <summary>The PodActor against Kubernetes faults, on virtual time: transient ones (timeouts, 429, 5xx) are retried with
+/// backoff within the job's budget, permanent ones fail at once with the status, and what was made before a failure is
+/// deleted. The Secrets come first, then the pod, then the Secrets' owner.</summary>
+public sealed class PodActorTests : TestKit
+{
+    private static readonly Config VirtualTime =
+        ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"");
+
+    // A fixed jitter: each delay is the backoff's ceiling, 1 s, 2 s, 4 s … up to 8 s.
+    private static readonly RetrySettings Fast = new(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8));
+
+    private readonly FakeCluster _cluster = new() { InitialPhase = "Running" };
+    private readonly TestProbe _watcher;
+
+    public PodActorTests(ITestOutputHelper output) : base(VirtualTime, "pod-actor", output)
+    {
+        _watcher = CreateTestProbe("pod-watcher");
+    }
+
+    private TestScheduler Clock => (TestScheduler)Sys.Scheduler;
+
+    private static RetryBudget Budget(RetrySettings? settings = null) => new(settings ?? Fast, () => 1.0);
+
+    private static JobPodPlan Plan(bool withRegistry = false) => TestData.Plan(job: TestData.Job(credentials: withRegistry
+        ? [new JobCredential { Type = "registry", Url = "registry.example.com", Username = "u", Password = "p" }]
+        : null));
+
+    private IActorRef Start(JobPodPlan plan, RetryBudget budget, bool adopt = false, KubernetesSettings? settings = null) =>
+        ChildActorOf(PodActor.Props(plan, _cluster, settings ?? new KubernetesSettings { PollInterval = 3, PollTimeout = 600 },
+            _watcher.Ref, "(default)", budget, adopt));
+
+    // Moves virtual time on until the condition holds: the retry timer is set only after the failure came back.
+    private async Task AdvanceUntilAsync(Func<bool> condition, TimeSpan step) =>
+        await AwaitConditionAsync(() =>
+        {
+            if (condition())
+            {
+                return Task.FromResult(true);
+            }
+
+            Clock.Advance(step);
+            return Task.FromResult(condition());
+        }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+
+    private int Calls(string kind) => _cluster.Count(kind);
+
+    [Fact]
+    public async Task A_pod_create_that_times_out_on_the_client_is_retried_and_the_pod_starts()
+    {
+        var plan = Plan();
+        var budget = Budget();
+        _cluster.TimeOutNext("create-pod");
+
+        Start(plan, budget);
+        await AdvanceUntilAsync(() => Calls("create-pod") == 2, TimeSpan.FromSeconds(1));
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.Equal(plan.PodName, created.Pod.Metadata.Name);
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, budget.Used);
+    }
+
+    [Fact]
+    public async Task Answers_429_and_500_to_the_secret_and_the_pod_create_are_retried_within_the_budget()
+    {
+        var plan = Plan();
+        var budget = Budget();
+        _cluster.FailNext("create-secret", 1, HttpStatusCode.TooManyRequests, retryAfter: TimeSpan.FromSeconds(2));
+        _cluster.FailNext("create-pod", 2, HttpStatusCode.InternalServerError);
+
+        Start(plan, budget);
+        await AdvanceUntilAsync(() => Calls("create-pod") == 3, TimeSpan.FromSeconds(1));
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, budget.Used);
+        Assert.Equal(2, Calls("create-secret"));
+        Assert.Single(_cluster.PodNames());
+    }
+
+    [Fact]
+    public async Task A_permanent_refusal_of_the_pod_fails_at_once_with_the_status_and_deletes_the_secret_made_for_it()
+    {
+        var plan = Plan();
+        var budget = Budget();
+        _cluster.FailNext("create-pod", 1, HttpStatusCode.Forbidden);
+
+        Start(plan, budget);
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Equal(FailureReasons.RunnerSystemFailure, failed.FailureReason);
+        Assert.Contains("403", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestData.JobToken, failed.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Calls("create-pod"));
+        Assert.Equal(0, budget.Used);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+        Assert.Contains(plan.JobSecret.Metadata.Name, _cluster.DeletedSecrets);
+    }
+
+    [Fact]
+    public async Task When_the_budget_is_spent_the_pod_does_not_start_and_nothing_is_left_behind()
+    {
+        var plan = Plan();
+        var budget = Budget(Fast with { MaxRetriesPerJob = 2 });
+        _cluster.FailNext("create-pod", 10, HttpStatusCode.ServiceUnavailable);
+
+        Start(plan, budget);
+        await AdvanceUntilAsync(() => Calls("create-pod") == 3, TimeSpan.FromSeconds(1));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("503", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("retries", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(3, Calls("create-pod"));
+        Assert.Equal(2, budget.Used);
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task A_create_whose_answer_was_lost_finds_the_pod_it_made_instead_of_making_another()
+    {
+        var plan = Plan();
+        _cluster.LoseNextAnswer("create-pod");
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => Calls("create-pod") == 2, TimeSpan.FromSeconds(1));
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.Equal(_cluster.Pod(plan.PodName)!.Metadata.Uid, created.Pod.Metadata.Uid);
+        Assert.Single(_cluster.PodNames());
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task The_secrets_are_made_before_the_pod_and_then_owned_by_it()
+    {
+        var plan = Plan(withRegistry: true);
+        Assert.Equal(2, plan.Secrets.Count);
+
+        Start(plan, Budget());
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        var order = _cluster.History.Select(c => c.Kind).Where(k => k is "create-secret" or "create-pod" or "own-secret").ToList();
+        Assert.Equal(["create-secret", "create-secret", "create-pod", "own-secret", "own-secret"], order);
+        foreach (var secret in plan.Secrets)
+        {
+            var owner = Assert.Single(_cluster.Secret(secret.Metadata.Name)!.Metadata.OwnerReferences);
+            Assert.Equal(("Pod", plan.PodName, created.Pod.Metadata.Uid), (owner.Kind, owner.Name, owner.Uid));
+        }
+
+        // The plan itself stays without owner: a restarted JobActor builds the same objects again.
+        Assert.All(plan.Secrets, s => Assert.Null(s.Metadata.OwnerReferences));
+    }
+
+    [Fact]
+    public async Task A_secret_that_cannot_be_made_fails_the_pod_before_it_is_created()
+    {
+        var plan = Plan(withRegistry: true);
+        _cluster.PassNext("create-secret"); // the first one is made
+        _cluster.FailNext("create-secret", 1, HttpStatusCode.UnprocessableEntity);
+
+        Start(plan, Budget());
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("422", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("Secret", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(0, Calls("create-pod"));
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task A_secret_whose_owner_cannot_be_set_takes_the_pod_and_the_secrets_with_it()
+    {
+        var plan = Plan();
+        _cluster.FailNext("own-secret", 1, HttpStatusCode.Forbidden);
+
+        Start(plan, Budget());
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("403", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("owner", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task An_owner_patch_that_times_out_is_retried()
+    {
+        var plan = Plan();
+        _cluster.TimeOutNext("own-secret");
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => Calls("own-secret") == 2, TimeSpan.FromSeconds(1));
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.NotNull(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences);
+    }
+
+    [Fact]
+    public async Task A_failed_read_of_a_pending_pod_waits_for_the_next_poll_instead_of_failing_the_job()
+    {
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        Start(plan, Budget());
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        _cluster.FailNext("read-pod", 1, HttpStatusCode.InternalServerError);
+        _cluster.TimeOutNext("read-pod");
+
+        await AdvanceUntilAsync(() => Calls("read-pod") == 2, TimeSpan.FromSeconds(3));
+        _cluster.SetPodStatus(plan.PodName, "Running", notify: false);
+        await AdvanceUntilAsync(() => Calls("read-pod") == 3, TimeSpan.FromSeconds(3));
+
+        var ready = await FishForMessageAsync(m => m is PodReady or PodNotStarted, TimeSpan.FromSeconds(10));
+        Assert.IsType<PodReady>(ready);
+    }
+
+    [Fact]
+    public async Task A_permanent_refusal_of_a_pod_read_fails_with_the_status()
+    {
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        Start(plan, Budget());
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        _cluster.FailNext("read-pod", 1, HttpStatusCode.Unauthorized);
+
+        await AdvanceUntilAsync(() => Calls("read-pod") == 1, TimeSpan.FromSeconds(3));
+
+        var failed = (PodNotStarted)await FishForMessageAsync(m => m is PodNotStarted, TimeSpan.FromSeconds(10));
+        Assert.Contains("401", failed.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Adopting_reads_the_pod_again_after_a_timeout_and_never_creates_it()
+    {
+        var plan = Plan();
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        _cluster.TimeOutNext("read-pod");
+
+        Start(plan, Budget(), adopt: true);
+        await AdvanceUntilAsync(() => Calls("read-pod") >= 2, TimeSpan.FromSeconds(1));
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, Calls("create-pod")); // the test's own
+        Assert.Equal(0, Calls("create-secret"));
+    }
+}

@@ -1,0 +1,108 @@
+using System.Net;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Pods;
+using Scheduler.Actors.Scripts;
+using Xunit.Abstractions;
+
+namespace Scheduler.Actors.Tests.Execution;
+
+/// <summary>The StageActor against faults of its two execs, on virtual time: a launch or wait the API refuses with a
+/// transient answer (5xx, a client timeout) is run again after a backoff (both are idempotent); a permanent refusal breaks
+/// the stage at once; a spent budget too.</summary>
+public sealed class StageActorTests : TestKit
+{
+    private static readonly Config VirtualTime =
+        ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"");
+
+    private static readonly RetrySettings Fast = new(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8));
+    private static readonly PlannedStage Build = new("step_script", PodBuilder.BuildContainer, StageCondition.OnSuccess,
+        ["launch", "step_script"], ["wait", "step_script"], ["kill", "step_script"], false, null);
+
+    private readonly FakeCluster _cluster = new() { InitialPhase = "Running" };
+    private string _pod = "";
+
+    public StageActorTests(ITestOutputHelper output) : base(VirtualTime, "stage-actor", output)
+    {
+    }
+
+    private TestScheduler Clock => (TestScheduler)Sys.Scheduler;
+
+    private async Task<IActorRef> StartAsync(RetryBudget budget)
+    {
+        var plan = TestData.Plan();
+        _pod = plan.PodName;
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        return ChildActorOf(StageActor.Props(Build, plan.Namespace, plan.PodName, _cluster, TimeSpan.FromSeconds(1), budget));
+    }
+
+    private async Task AdvanceUntilAsync(Func<bool> condition, TimeSpan step) =>
+        await AwaitConditionAsync(() =>
+        {
+            if (condition())
+            {
+                return Task.FromResult(true);
+            }
+
+            Clock.Advance(step);
+            return Task.FromResult(condition());
+        }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+
+    [Fact]
+    public async Task A_launch_answered_500_is_launched_again_and_the_stage_runs_once()
+    {
+        _cluster.StageBehaviour["step_script"] = ("building\n", 0);
+        _cluster.FailNext("launch", 1, HttpStatusCode.InternalServerError);
+        var budget = new RetryBudget(Fast, () => 1.0);
+
+        await StartAsync(budget);
+        await AdvanceUntilAsync(() => _cluster.Count("launch") == 2, TimeSpan.FromSeconds(1));
+
+        var exited = await ExpectMsgAsync<StageExited>(TimeSpan.FromSeconds(10));
+        Assert.Equal(("step_script", 0), (exited.Stage, exited.ExitCode));
+        Assert.Equal(1, _cluster.Runs(_pod, "step_script"));
+        Assert.Equal(1, budget.Used);
+    }
+
+    [Fact]
+    public async Task A_wait_that_times_out_on_the_client_is_run_again()
+    {
+        _cluster.StageBehaviour["step_script"] = ("building\n", 7);
+        _cluster.TimeOutNext("wait");
+
+        await StartAsync(new RetryBudget(Fast, () => 1.0));
+        await AdvanceUntilAsync(() => _cluster.Count("wait") == 2, TimeSpan.FromSeconds(1));
+
+        var exited = await ExpectMsgAsync<StageExited>(TimeSpan.FromSeconds(10));
+        Assert.Equal(7, exited.ExitCode);
+    }
+
+    [Fact]
+    public async Task A_launch_refused_for_good_breaks_the_stage_at_once_with_the_status()
+    {
+        _cluster.FailNext("launch", 1, HttpStatusCode.Forbidden);
+
+        await StartAsync(new RetryBudget(Fast, () => 1.0));
+
+        var broken = await ExpectMsgAsync<StageBroken>(TimeSpan.FromSeconds(10));
+        Assert.Contains("403", broken.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _cluster.Count("launch"));
+    }
+
+    [Fact]
+    public async Task A_spent_budget_breaks_the_stage()
+    {
+        _cluster.FailNext("launch", 10, HttpStatusCode.BadGateway);
+
+        await StartAsync(new RetryBudget(Fast with { MaxRetriesPerJob = 1 }, () => 1.0));
+        await AdvanceUntilAsync(() => _cluster.Count("launch") == 2, TimeSpan.FromSeconds(1));
+
+        var broken = await ExpectMsgAsync<StageBroken>(TimeSpan.FromSeconds(10));
+        Assert.Contains("502", broken.Message, StringComparison.Ordinal);
+        Assert.Contains("retries", broken.Message, StringComparison.Ordinal);
+    }
+}
