@@ -12,6 +12,9 @@ internal sealed record PodCreated(V1Pod Pod);
 internal sealed record PodReady(V1Pod Pod);
 internal sealed record PodNotStarted(string FailureReason, string Message);
 internal sealed record TraceText(string Text);
+/// <summary>To a PodActor still making the pod: the job is over; stop retrying, delete what was made, report PodNotStarted
+/// (or PodCreated when the pod was made and owns its Secrets already).</summary>
+internal sealed record StopStartingPod(string Reason);
 
 // ---- JobActor ⇄ StageActor ----
 internal sealed record StageExited(string Stage, int ExitCode);

@@ -35,8 +35,9 @@ public sealed partial class JobActor
         Become(Finishing);
         if (_podActor is not null && !_podCreated)
         {
-            // A create in flight: wait for PodCreated or PodNotStarted (the PodActor always reports), so that the pod is
-            // known and deleted, not left behind.
+            // A create in flight: the PodActor stops retrying, deletes what it made and reports (PodCreated or
+            // PodNotStarted), so that nothing is left behind; the grace timer only guards against a PodActor that never does.
+            _podActor.Tell(new StopStartingPod($"the job ended before its pod started: {result.Message}"));
             Timers.StartSingleTimer("pod-report", new PodReportOverdue(), PodReportGrace);
             return;
         }

@@ -50,6 +50,8 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private V1Pod? _pod;
     private bool _readInFlight;
     private bool _failing;
+    private bool _callInFlight;
+    private string? _stopReason;
     private string _lastPhase = "Pending";
     private string? _lastReadError;
 
@@ -66,9 +68,50 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _cluster = cluster;
         _budget = budget;
 
-        Receive<StepDone>(OnStepDone);
-        Receive<StepFailed>(OnStepFailed);
+        Receive<StepDone>(done =>
+        {
+            _callInFlight = false;
+            if (_stopReason is null || done.Step == Step.FindPod)
+            {
+                OnStepDone(done);
+                return;
+            }
+
+            // Asked to stop while the call was out: note what it made, then give it all back.
+            if (done.Step == Step.CreateSecret)
+            {
+                _secretsMade = done.Index + 1;
+            }
+            else if (done.Step == Step.CreatePod)
+            {
+                _pod = (V1Pod)done.Result!;
+            }
+
+            Fail(_stopReason);
+        });
+        Receive<StepFailed>(failed =>
+        {
+            _callInFlight = false;
+            if (_stopReason is not null && KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
+            {
+                Fail(_stopReason);
+                return;
+            }
+
+            OnStepFailed(failed);
+        });
         Receive<RetryStep>(retry => Run(retry.Step, retry.Index));
+        Receive<StopStartingPod>(stop =>
+        {
+            // The job ended (canceled, timed out) before its pod was made: stop retrying and delete what was made, after
+            // the call in flight (if any) answers, so that it cannot leave something behind.
+            _stopReason ??= stop.Reason;
+            Timers.Cancel(RetryTimer);
+            if (!_callInFlight && !_failing && _pod is null)
+            {
+                Fail(_stopReason);
+            }
+        });
         Receive<CleanedUp>(cleaned => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message)));
         Receive<Read>(read =>
         {
@@ -118,6 +161,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     private void Run(Step step, int index)
     {
+        _callInFlight = true;
         var (gateway, plan, pod, ct) = (_gateway, _plan, _pod, _cancel.Token);
         CallAsync().PipeTo(Self);
         return;

@@ -113,6 +113,45 @@ public sealed class SupervisionTests : TestKit
         Assert.Equal(new JobAdmitted(73, "k8s runner"), await third.ExpectMsgAsync<JobAdmitted>());
     }
 
+    [Fact]
+    public async Task A_cancel_while_the_pod_create_is_retried_ends_the_job_at_once_and_leaves_no_Secret_behind()
+    {
+        // The API server answers 500 to every pod create: the PodActor backs off and retries within the job's budget.
+        _cluster.FailNext("create-pod", 100, System.Net.HttpStatusCode.InternalServerError);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 74 }, "k8s runner", listener));
+        await AwaitAssertAsync(() => Assert.True(_cluster.Count("create-pod") >= 1));
+        Assert.NotEmpty(_cluster.SecretNames());
+
+        runner.Tell(new CancelJob(74, Graceful: false));
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(JobState.Canceled, finished.Result.State);
+        await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames())); // the Secrets made before the pod are deleted
+        Assert.Empty(_cluster.PodNames());
+    }
+
+    [Fact]
+    public async Task A_job_timeout_while_the_pod_create_hangs_ends_the_job_once_the_call_answers_and_cleans_up()
+    {
+        var hold = _cluster.HoldNext("create-pod");
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job(timeout: 60) with { Id = 75 }, "k8s runner", listener));
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.Count("create-pod")));
+
+        Clock.Advance(TimeSpan.FromSeconds(61));
+        await Task.Delay(300); // the timeout reaches the JobActor and its stop the PodActor before the create answers
+        hold.SetResult(); // the create lands after the timeout: the pod it made must not outlive the job
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(10));
+        Assert.Equal((JobState.Failed, FailureReasons.JobExecutionTimeout), (finished.Result.State, finished.Result.FailureReason));
+        await AwaitAssertAsync(() => Assert.Empty(_cluster.PodNames()));
+        await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames()));
+        Assert.Equal(0, _cluster.Count("own-secret")); // stopped before it went on
+    }
+
     private async Task<string> AwaitPodAsync(long jobId)
     {
         string? pod = null;
