@@ -65,7 +65,8 @@ public static partial class KubernetesNames
     }
 
     /// <summary>Lowercase; every character outside <c>[a-z0-9-]</c> becomes <c>-</c>; leading and trailing <c>-</c> trimmed;
-    /// cut to <paramref name="maxLength"/> and trimmed again.</summary>
+    /// cut to <paramref name="maxLength"/> and trimmed again. Only for the <c>scheduler/runner</c> label: running pods are
+    /// found by it, so it keeps this form; generated names use <see cref="MakeRfc1123Compatible"/>.</summary>
     public static string ToRfc1123(string value, int maxLength = MaxLabelLength)
     {
         var builder = new StringBuilder(value.Length);
