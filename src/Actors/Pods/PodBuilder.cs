@@ -494,6 +494,12 @@ public static class PodBuilder
                 });
         }
 
+        foreach (var v in settings.Nfs)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
+                new V1Volume { Nfs = new V1NFSVolumeSource { Server = v.Server, Path = v.Path, ReadOnlyProperty = v.ReadOnly ? true : null } });
+        }
+
         foreach (var v in settings.Csis)
         {
             Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
@@ -595,7 +601,8 @@ public static class PodBuilder
 
     private static IEnumerable<string> AllMountPaths(VolumesSettings s) =>
         s.HostPaths.Select(v => v.MountPath).Concat(s.Secrets.Select(v => v.MountPath)).Concat(s.Pvcs.Select(v => v.MountPath))
-            .Concat(s.ConfigMaps.Select(v => v.MountPath)).Concat(s.EmptyDirs.Select(v => v.MountPath)).Concat(s.Csis.Select(v => v.MountPath));
+            .Concat(s.ConfigMaps.Select(v => v.MountPath)).Concat(s.EmptyDirs.Select(v => v.MountPath)).Concat(s.Csis.Select(v => v.MountPath))
+            .Concat(s.Nfs.Select(v => v.MountPath));
 
     private static bool SamePath(string a, string b) =>
         string.Equals(a.Length > 1 ? a.TrimEnd('/') : a, b.Length > 1 ? b.TrimEnd('/') : b, StringComparison.Ordinal);

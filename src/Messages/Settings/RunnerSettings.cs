@@ -222,6 +222,7 @@ public sealed record VolumesSettings
     public IReadOnlyList<SecretVolume> Secrets { get; init; } = [];
     public IReadOnlyList<EmptyDirVolume> EmptyDirs { get; init; } = [];
     public IReadOnlyList<CsiVolume> Csis { get; init; } = [];
+    public IReadOnlyList<NfsVolume> Nfs { get; init; } = [];
 }
 
 /// <summary>What every volume kind may add to its mount: <c>sub_path</c> and <c>mount_propagation</c>
@@ -259,6 +260,12 @@ public sealed record EmptyDirVolume(string Name, string MountPath, string Medium
     public MountOptions Mount { get; init; } = MountOptions.None;
     /// <summary>A Kubernetes quantity, or null for no limit.</summary>
     public string? SizeLimit { get; init; }
+}
+
+/// <summary>An NFS export (GitLab Runner 19.0): <paramref name="Server"/> and <paramref name="Path"/> are required.</summary>
+public sealed record NfsVolume(string Name, string MountPath, bool ReadOnly, string Server, string Path)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
 }
 
 /// <summary>A CSI ephemeral volume.</summary>

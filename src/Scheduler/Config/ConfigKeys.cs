@@ -177,18 +177,16 @@ internal static class ConfigKeys
         ["sysctls"] = NotYet(Hardening),
     };
 
-    public static readonly string[] VolumeKinds = ["host_path", "pvc", "config_map", "secret", "empty_dir", "csi"];
+    public static readonly string[] VolumeKinds = ["host_path", "pvc", "config_map", "secret", "empty_dir", "csi", "nfs"];
 
-    public static readonly IReadOnlyDictionary<string, NoEffect> VolumeKindsNoEffect = new Dictionary<string, NoEffect>
-    {
-        ["nfs"] = NotYet("NFS volumes (GitLab Runner 19.0) are not mounted yet"),
-    };
+    public static readonly IReadOnlyDictionary<string, NoEffect> VolumeKindsNoEffect = new Dictionary<string, NoEffect>();
 
     private static readonly string[] MountKeys = ["sub_path"];
     public static readonly string[] HostPathVolume = ["name", "mount_path", "read_only", "host_path", .. MountKeys, "mount_propagation"];
     public static readonly string[] PvcVolume = ["name", "mount_path", "read_only", .. MountKeys, "mount_propagation"];
     public static readonly string[] ItemsVolume = ["name", "mount_path", "read_only", "items", .. MountKeys];
     public static readonly string[] EmptyDirVolume = ["name", "mount_path", "medium", "size_limit", .. MountKeys, "mount_propagation"];
+    public static readonly string[] NfsVolume = ["name", "mount_path", "read_only", "server", "path", .. MountKeys];
     public static readonly string[] CsiVolume = ["name", "mount_path", "read_only", "driver", "fs_type", "volume_attributes", .. MountKeys];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> VolumeNoEffect = new Dictionary<string, NoEffect>();

@@ -25,6 +25,7 @@ internal static class VolumesReader
                     KubernetesSettingsReader.ToDictionary(volume.StringMap("items"))) { Mount = Mount(volume, propagation: false) }),
             EmptyDirs = Each(table, "empty_dir", ConfigKeys.EmptyDirVolume, names, EmptyDir),
             Csis = Each(table, "csi", ConfigKeys.CsiVolume, names, Csi),
+            Nfs = Each(table, "nfs", ConfigKeys.NfsVolume, names, Nfs),
         };
         table.ReportUnread(ConfigKeys.VolumeKinds, ConfigKeys.VolumeKindsNoEffect);
         return settings;
@@ -63,6 +64,21 @@ internal static class VolumesReader
 
         return new CsiVolume(common.Name, common.MountPath, common.ReadOnly, driver, KubernetesSettingsReader.EmptyAsNull(volume.String("fs_type")),
             KubernetesSettingsReader.ToDictionary(volume.StringMap("volume_attributes"))) { Mount = Mount(volume, propagation: false) };
+    }
+
+    private static NfsVolume Nfs(TableReader volume, CommonFields common)
+    {
+        var server = volume.String("server") ?? "";
+        var path = volume.String("path") ?? "";
+        foreach (var (key, value) in new[] { ("server", server), ("path", path) })
+        {
+            if (value.Length == 0)
+            {
+                volume.Diagnostics.Error(volume.ValuePosition(key), volume.KeyPath(key), $"an NFS volume needs a {key}");
+            }
+        }
+
+        return new NfsVolume(common.Name, common.MountPath, common.ReadOnly, server, path) { Mount = Mount(volume, propagation: false) };
     }
 
     /// <summary><c>sub_path</c> on every kind; <c>mount_propagation</c> on the kinds GitLab Runner has it for.</summary>

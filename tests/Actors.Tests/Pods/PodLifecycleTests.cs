@@ -82,6 +82,21 @@ public sealed class PodLifecycleTests
     }
 
     [Fact]
+    public void Nfs_volume()
+    {
+        var settings = new KubernetesSettings
+        {
+            Volumes = new VolumesSettings { Nfs = [new NfsVolume("nfs-volume", "/mnt/nfs", true, "nfs.example.com", "/exports/ci")] },
+        };
+
+        var pod = TestData.Plan(settings).Pod;
+
+        JsonAssert.Equal("""{"name":"nfs-volume","nfs":{"path":"/exports/ci","readOnly":true,"server":"nfs.example.com"}}""",
+            KubernetesJson.Serialize(Volume(pod, "nfs-volume")));
+        Assert.True(Mount(pod, "nfs-volume").ReadOnlyProperty);
+    }
+
+    [Fact]
     public void Empty_dir_size_limit_sub_path_and_mount_propagation()
     {
         var settings = new KubernetesSettings

@@ -45,6 +45,7 @@ public sealed class CurrentKeywordValidationTests
     [InlineData("[[runners.kubernetes.volumes.pvc]]\nname = \"p\"\nmount_path = \"/p\"\nmount_propagation = \"Shared\"", 9, 21, K + "volumes.pvc[0].mount_propagation", "unsupported mount_propagation \"Shared\"")]
     [InlineData("[[runners.kubernetes.volumes.secret]]\nname = \"s\"\nmount_path = \"/s\"\nsub_path = \"../etc\"", 9, 12, K + "volumes.secret[0].sub_path", "sub_path must be a relative path")]
     [InlineData("[[runners.kubernetes.volumes.csi]]\nname = \"c\"\nmount_path = \"/c\"", 6, 1, K + "volumes.csi[0].driver", "a CSI volume needs a driver")]
+    [InlineData("[[runners.kubernetes.volumes.nfs]]\nname = \"n\"\nmount_path = \"/n\"\npath = \"/exports\"", 6, 1, K + "volumes.nfs[0].server", "an NFS volume needs a server")]
     public void Error_is_located(string toml, int line, int column, string key, string message)
     {
         var result = ConfigLoader.LoadText(Prefix + toml + "\n", "config.toml");

@@ -87,7 +87,7 @@ public sealed class CurrentExampleConfigTests
         "cleanup_resources_timeout", "resource_availability_check_max_attempts", "retry_limit", "retry_backoff_max",
         "print_pod_warning_events", "logs_base_dir", "scripts_base_dir", "retry_limits", "build_container_security_context",
         "helper_container_security_context", "service_container_security_context", "init_permissions_container_security_context",
-        "pod_disruption_budget", "autoscaler", "volumes.nfs",
+        "pod_disruption_budget", "autoscaler",
     ];
 
     [Fact]
