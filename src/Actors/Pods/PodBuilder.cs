@@ -93,7 +93,7 @@ public static class PodBuilder
         var pullPolicy = PullPolicy(k8sSettings.PullPolicy);
         var securityContext = k8sSettings.Privileged ? new V1SecurityContext { Privileged = true } : null;
         var predefined = Predefined(runner, concurrentId, identity, buildsDir);
-        var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir, name => ExpandVolumeName(name, lookup, predefined));
+        var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir, (what, value) => ExpandConfigValue(what, value, lookup, predefined));
         var lifecycle = PodSpecSettings.Lifecycle(k8sSettings.ContainerLifecycle);
         var jobSecretMount = new V1VolumeMount { Name = JobSecretLayout.VolumeName, MountPath = JobSecretLayout.MountPath, ReadOnlyProperty = true };
         volumes.Add(new V1Volume
@@ -434,14 +434,16 @@ public static class PodBuilder
                 SupplementalGroups = settings.SupplementalGroups.Count > 0 ? settings.SupplementalGroups.Select(g => (long?)g).ToList() : null,
             };
 
+    /// <param name="expand">Expands a config value (its description, the value) with the job's public variables and the
+    /// runner's own, as GitLab Runner expands PVC names, mount paths and sub paths.</param>
     private static (List<V1Volume> Volumes, List<V1VolumeMount> Mounts) Volumes(VolumesSettings settings, string buildsDir,
-        Func<string, string> expandPvcName)
+        Func<string, string, string> expand)
     {
         var volumes = new List<V1Volume>();
         var mounts = new List<V1VolumeMount>();
         var names = new HashSet<string>(StringComparer.Ordinal) { JobSecretLayout.VolumeName, StageCommands.RunVolumeName };
 
-        var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(path, buildsDir));
+        var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(expand("mount_path", path), buildsDir));
         if (!replacesBuildsDir)
         {
             names.Add(BuildsVolumeName);
@@ -464,7 +466,12 @@ public static class PodBuilder
         foreach (var v in settings.Pvcs)
         {
             // The claim name may refer to job variables (pvc-$CI_CONCURRENT_ID: one claim per concurrent slot).
-            var claim = expandPvcName(v.Name);
+            var claim = expand("pvc name", v.Name);
+            if (!KubernetesNames.IsDns1123Subdomain(claim))
+            {
+                throw Refuse($"pvc name \"{v.Name}\" expands to \"{claim}\", which is not a valid PersistentVolumeClaim name");
+            }
+
             Add(claim, v.MountPath, v.ReadOnly, v.Mount,
                 new V1Volume
                 {
@@ -519,8 +526,10 @@ public static class PodBuilder
 
         // The pod-level volume name must be an RFC 1123 label; GitLab's own examples use names such as "empty_dir", so an
         // invalid one is converted (the Secret, ConfigMap or PVC it refers to keeps the configured name).
-        void Add(string configuredName, string mountPath, bool readOnly, MountOptions options, V1Volume volume)
+        void Add(string configuredName, string configuredMountPath, bool readOnly, MountOptions options, V1Volume volume)
         {
+            var mountPath = expand($"volume \"{configuredName}\" mount_path", configuredMountPath);
+            var subPath = options.SubPath is null ? null : expand($"volume \"{configuredName}\" sub_path", options.SubPath);
             var name = KubernetesNames.IsDns1123Label(configuredName) ? configuredName : KubernetesNames.MakeRfc1123Compatible(configuredName);
             if (name.Length == 0)
             {
@@ -541,14 +550,16 @@ public static class PodBuilder
             volumes.Add(volume);
             mounts.Add(new V1VolumeMount
             {
-                Name = name, MountPath = mountPath, ReadOnlyProperty = readOnly ? true : null, SubPath = options.SubPath,
+                Name = name, MountPath = mountPath, ReadOnlyProperty = readOnly ? true : null, SubPath = subPath,
                 MountPropagation = options.MountPropagation,
             });
         }
     }
 
     /// <summary>A PVC name with job variables and the runner's predefined ones expanded; it must name a claim.</summary>
-    private static string ExpandVolumeName(string name, JobVariableLookup lookup, IReadOnlyDictionary<string, string> predefined)
+    /// <summary>A config value with job variables and the runner's predefined ones expanded; a reference to a masked or
+    /// non-public variable is a refusal (the value goes into the pod spec).</summary>
+    private static string ExpandConfigValue(string what, string name, JobVariableLookup lookup, IReadOnlyDictionary<string, string> predefined)
     {
         if (!name.Contains('$'))
         {
@@ -573,12 +584,10 @@ public static class PodBuilder
         });
         if (hidden is not null)
         {
-            throw Refuse($"pvc name \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
+            throw Refuse($"{what} \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
         }
 
-        return KubernetesNames.IsDns1123Subdomain(expanded)
-            ? expanded
-            : throw Refuse($"pvc name \"{name}\" expands to \"{expanded}\", which is not a valid PersistentVolumeClaim name");
+        return expanded;
     }
 
     /// <summary>The variables the runner defines itself (and its <c>environment</c>), for expanding config values.</summary>

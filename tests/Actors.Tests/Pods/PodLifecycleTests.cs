@@ -147,6 +147,25 @@ public sealed class PodLifecycleTests
     }
 
     [Fact]
+    public void Mount_paths_and_sub_paths_are_expanded_and_a_mount_at_the_expanded_builds_dir_replaces_the_repo_volume()
+    {
+        var settings = new KubernetesSettings
+        {
+            Volumes = new VolumesSettings
+            {
+                Pvcs = [new PvcVolume("builds", "$CI_BUILDS_DIR", false) { Mount = new MountOptions("slot-$CI_CONCURRENT_ID") }],
+                EmptyDirs = [new EmptyDirVolume("scratch", "/scratch/${PROJECT}", "")],
+            },
+        };
+
+        var pod = TestData.Plan(settings, TestData.Job([TestData.Public("PROJECT", "proj")]), concurrentId: 2).Pod;
+
+        JsonAssert.Equal("""{"mountPath":"/builds","name":"builds","subPath":"slot-2"}""", KubernetesJson.Serialize(Mount(pod, "builds")));
+        Assert.Equal("/scratch/proj", Mount(pod, "scratch").MountPath);
+        Assert.DoesNotContain(pod.Spec.Volumes, v => v.Name == "repo");
+    }
+
+    [Fact]
     public void Service_account_image_pull_secrets_leave_the_pod_without_pull_secrets()
     {
         var credentials = new[] { new JobCredential { Type = "registry", Url = "registry.example.com", Username = "u", Password = "p" } };
