@@ -40,8 +40,33 @@ public static partial class KubernetesNames
         return name.Length is > 0 and <= MaxLabelLength && QualifiedNamePartPattern().IsMatch(name);
     }
 
+    /// <summary>GitLab Runner's <c>MakeRFC1123Compatible</c> for generated names: lowercase; characters outside
+    /// <c>[a-z0-9-]</c> are dropped (not replaced); leading characters other than <c>[a-z0-9]</c> dropped; cut to
+    /// <paramref name="maxLength"/>. Unlike GitLab Runner, trailing <c>-</c> are trimmed too, so the result is always a valid
+    /// label (GitLab Runner appends a random suffix after it).</summary>
+    public static string MakeRfc1123Compatible(string value, int maxLength = MaxLabelLength)
+    {
+        var builder = new StringBuilder(value.Length);
+        foreach (var c in value.ToLowerInvariant())
+        {
+            if (c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')
+            {
+                builder.Append(c);
+            }
+        }
+
+        var result = builder.ToString().TrimStart('-');
+        if (result.Length > maxLength)
+        {
+            result = result[..maxLength];
+        }
+
+        return result.TrimEnd('-');
+    }
+
     /// <summary>Lowercase; every character outside <c>[a-z0-9-]</c> becomes <c>-</c>; leading and trailing <c>-</c> trimmed;
-    /// cut to <paramref name="maxLength"/> and trimmed again.</summary>
+    /// cut to <paramref name="maxLength"/> and trimmed again. Only for the <c>scheduler/runner</c> label: running pods are
+    /// found by it, so it keeps this form; generated names use <see cref="MakeRfc1123Compatible"/>.</summary>
     public static string ToRfc1123(string value, int maxLength = MaxLabelLength)
     {
         var builder = new StringBuilder(value.Length);

@@ -12,6 +12,15 @@ public sealed record ResolvedOverwrites(
     string? BearerToken,
     IReadOnlyDictionary<string, string> PodAnnotations)
 {
+    /// <summary>The config node selector with the job's allowed <c>KUBERNETES_NODE_SELECTOR_*</c> entries.</summary>
+    public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The config tolerations (<c>"key[=value]" = "effect"</c>) with the job's allowed <c>KUBERNETES_NODE_TOLERATIONS_*</c> entries.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> NodeTolerations { get; init; } = [];
+
+    /// <summary>The job's allowed <c>KUBERNETES_POD_LABELS_*</c> entries (config pod_labels are applied by the pod builder).</summary>
+    public IReadOnlyDictionary<string, string> PodLabels { get; init; } = new Dictionary<string, string>();
+
     // The bearer token is a credential: never printed.
     public override string ToString() =>
         $"ResolvedOverwrites {{ Namespace = {Namespace}, ServiceAccount = {ServiceAccount}, BearerToken = {(BearerToken is null ? "(config)" : "[hidden]")}, PodAnnotations = {PodAnnotations.Count} }}";
@@ -32,6 +41,9 @@ public static class Overwrites
     public const string ServiceAccountVariable = "KUBERNETES_SERVICE_ACCOUNT_OVERWRITE";
     public const string BearerTokenVariable = "KUBERNETES_BEARER_TOKEN";
     public const string PodAnnotationsPrefix = "KUBERNETES_POD_ANNOTATIONS_";
+    public const string NodeSelectorPrefix = "KUBERNETES_NODE_SELECTOR_";
+    public const string NodeTolerationsPrefix = "KUBERNETES_NODE_TOLERATIONS_";
+    public const string PodLabelsPrefix = "KUBERNETES_POD_LABELS_";
 
     // Values come from jobs: a linear-time engine and a timeout, whatever the pattern.
     private static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
@@ -74,8 +86,125 @@ public static class Overwrites
             return Refuse(refusal);
         }
 
+        var nodeSelector = new Dictionary<string, string>(settings.NodeSelector, StringComparer.Ordinal);
+        refusal = MapOverwrites("node selector", settings.NodeSelectorOverwriteAllowed, NodeSelectorPrefix, variables, lookup,
+            (key, value) => nodeSelector[key] = value);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
+        var tolerations = settings.NodeTolerations.ToList();
+        refusal = TolerationOverwrites(settings.NodeTolerationsOverwriteAllowed, variables, lookup, tolerations);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
+        var podLabels = new Dictionary<string, string>(StringComparer.Ordinal);
+        refusal = MapOverwrites("pod labels", settings.PodLabelsOverwriteAllowed, PodLabelsPrefix, variables, lookup,
+            (key, value) => podLabels[key] = value);
+        if (refusal is not null)
+        {
+            return Refuse(refusal);
+        }
+
         return new OverwriteResult(
-            new ResolvedOverwrites(ns, serviceAccount.Length > 0 ? serviceAccount : null, bearerToken, annotations!), null);
+            new ResolvedOverwrites(ns, serviceAccount.Length > 0 ? serviceAccount : null, bearerToken, annotations!)
+            {
+                NodeSelector = nodeSelector,
+                NodeTolerations = tolerations,
+                PodLabels = podLabels,
+            }, null);
+    }
+
+    /// <summary>
+    /// <c>PREFIX*</c> job variables of the form <c>key=value</c>, in job order (a later one for the same key wins), as
+    /// GitLab Runner's map overwrites: the allow-list pattern is matched UNANCHORED against the whole expanded
+    /// <c>key=value</c>. The values end up in the pod spec, so masked or non-public values are refused and never printed.
+    /// </summary>
+    private static string? MapOverwrites(string field, string? pattern, string prefix, IReadOnlyList<JobVariable> variables,
+        JobVariableLookup lookup, Action<string, string> set)
+    {
+        var allowed = AllowedValues(field, pattern, prefix, variables, lookup, out var refusal);
+        foreach (var (variable, value) in allowed)
+        {
+            var equals = value.IndexOf('=');
+            if (equals < 0)
+            {
+                return $"{field} overwrite \"{value}\" (from {variable}) is malformed: expected key=value";
+            }
+
+            set(value[..equals], value[(equals + 1)..]);
+        }
+
+        return refusal;
+    }
+
+    /// <summary><c>KUBERNETES_NODE_TOLERATIONS_*</c> = <c>key[=value][:effect]</c> (kubectl taint syntax), split on the first
+    /// <c>:</c> into the config form <c>"key[=value]" = "effect"</c>; an empty value tolerates every taint, as in GitLab Runner.</summary>
+    private static string? TolerationOverwrites(string? pattern, IReadOnlyList<JobVariable> variables, JobVariableLookup lookup,
+        List<KeyValuePair<string, string>> tolerations)
+    {
+        var allowed = AllowedValues("node tolerations", pattern, NodeTolerationsPrefix, variables, lookup, out var refusal);
+        foreach (var (variable, value) in allowed)
+        {
+            var colon = value.IndexOf(':');
+            var key = colon < 0 ? value : value[..colon];
+            var effect = colon < 0 ? "" : value[(colon + 1)..];
+            if (effect is not ("" or "NoSchedule" or "PreferNoSchedule" or "NoExecute"))
+            {
+                return $"node tolerations overwrite \"{value}\" (from {variable}) has the unsupported effect \"{effect}\"; "
+                       + "use NoSchedule, PreferNoSchedule, NoExecute or none";
+            }
+
+            // A later definition of the same key wins, as with a map.
+            tolerations.RemoveAll(t => t.Key == key);
+            tolerations.Add(KeyValuePair.Create(key, effect));
+        }
+
+        return refusal;
+    }
+
+    /// <summary>The expanded values of the <paramref name="prefix"/> variables that the pattern allows, in job order;
+    /// stops at the first refusal. No pattern: none (the overwrite is disabled).</summary>
+    private static List<(string Variable, string Value)> AllowedValues(string field, string? pattern, string prefix,
+        IReadOnlyList<JobVariable> variables, JobVariableLookup lookup, out string? refusal)
+    {
+        refusal = null;
+        var result = new List<(string, string)>();
+        if (string.IsNullOrEmpty(pattern))
+        {
+            return result;
+        }
+
+        foreach (var variable in variables.Where(v => v.Key.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            if (variable.Masked)
+            {
+                refusal = $"{variable.Key} is masked; a masked value never goes into the pod spec";
+                return [];
+            }
+
+            var value = lookup.ExpandShowable(variable.Value, out var hidden);
+            if (hidden is not null)
+            {
+                refusal = $"{variable.Key} refers to the masked or non-public variable {hidden}; secrets never go into the pod spec";
+                return [];
+            }
+
+            if (!Matches(pattern, value, out var error))
+            {
+                refusal = error is not null
+                    ? $"{field} overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
+                    : $"{field} overwrite \"{value}\" (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
+                return [];
+            }
+
+            result.Add((variable.Key, value));
+        }
+
+        return result;
     }
 
     private static OverwriteResult Refuse(string reason) => new(null, reason);

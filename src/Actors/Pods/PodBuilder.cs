@@ -92,7 +92,9 @@ public static class PodBuilder
         var buildsDir = string.IsNullOrEmpty(runner.BuildsDir) ? DefaultBuildsDir : runner.BuildsDir;
         var pullPolicy = PullPolicy(k8sSettings.PullPolicy);
         var securityContext = k8sSettings.Privileged ? new V1SecurityContext { Privileged = true } : null;
-        var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir);
+        var predefined = Predefined(runner, concurrentId, identity, buildsDir);
+        var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir, (what, value) => ExpandConfigValue(what, value, lookup, predefined));
+        var lifecycle = PodSpecSettings.Lifecycle(k8sSettings.ContainerLifecycle);
         var jobSecretMount = new V1VolumeMount { Name = JobSecretLayout.VolumeName, MountPath = JobSecretLayout.MountPath, ReadOnlyProperty = true };
         volumes.Add(new V1Volume
         {
@@ -121,6 +123,7 @@ public static class PodBuilder
             VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = pullPolicy,
             SecurityContext = securityContext,
+            Lifecycle = lifecycle,
         };
         var helper = new V1Container
         {
@@ -132,16 +135,28 @@ public static class PodBuilder
             VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = pullPolicy,
             SecurityContext = securityContext,
+            Lifecycle = lifecycle,
         };
         var serviceResources = Resources("service_", k8sSettings.ServiceCpuLimit, k8sSettings.ServiceMemoryLimit,
             k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
-        var services = Services(k8sSettings, job, lookup, env, serviceResources, mounts, pullPolicy, securityContext, jobSecretName);
+        var serviceDefinitions = ServiceDefinitions(k8sSettings, job);
+        var services = Services(serviceDefinitions, lookup, env, serviceResources, mounts, pullPolicy, securityContext, lifecycle, jobSecretName);
+        var (hostAliases, hostAliasRefusal) = PodSpecSettings.HostAliases(serviceDefinitions, k8sSettings.HostAliases);
+        if (hostAliasRefusal is not null)
+        {
+            throw Refuse(hostAliasRefusal);
+        }
 
         var (jobSecretData, _) = JobSecretData(job, scripts);
         var systemLabels = SystemLabels(runner, job, concurrentId);
-        var registrySecret = RegistrySecret(job, registrySecretName, ns, systemLabels);
+        // use_service_account_image_pull_secrets: the pod names no pull secret, so the service account's apply (GitLab
+        // Runner then leaves the job's registry credentials unused too; they are not even created here).
+        var useServiceAccountSecrets = k8sSettings.UseServiceAccountImagePullSecrets;
+        var registrySecret = useServiceAccountSecrets ? null : RegistrySecret(job, registrySecretName, ns, systemLabels);
 
-        var pullSecrets = k8sSettings.ImagePullSecrets.Select(name => new V1LocalObjectReference { Name = name }).ToList();
+        var pullSecrets = useServiceAccountSecrets
+            ? []
+            : k8sSettings.ImagePullSecrets.Select(name => new V1LocalObjectReference { Name = name }).ToList();
         if (registrySecret is not null)
         {
             pullSecrets.Add(new V1LocalObjectReference { Name = registrySecretName });
@@ -155,7 +170,7 @@ public static class PodBuilder
             {
                 Name = podName,
                 NamespaceProperty = ns,
-                Labels = PodLabels(k8sSettings, lookup, prefix, systemLabels),
+                Labels = PodLabels(k8sSettings, overwrites.PodLabels, lookup, prefix, systemLabels),
                 Annotations = PodAnnotations(overwrites, runner, job, jobSecretName),
             },
             Spec = new V1PodSpec
@@ -164,14 +179,27 @@ public static class PodBuilder
                 Volumes = volumes,
                 RestartPolicy = "Never",
                 ServiceAccountName = overwrites.ServiceAccount,
-                NodeSelector = k8sSettings.NodeSelector.Count > 0 ? new Dictionary<string, string>(k8sSettings.NodeSelector) : null,
-                Tolerations = Tolerations(k8sSettings.NodeTolerations),
+                NodeSelector = overwrites.NodeSelector.Count > 0 ? new Dictionary<string, string>(overwrites.NodeSelector) : null,
+                Tolerations = Tolerations(overwrites.NodeTolerations),
                 ImagePullSecrets = pullSecrets.Count > 0 ? pullSecrets : null,
                 SecurityContext = PodSecurityContext(k8sSettings.PodSecurityContext),
-                TerminationGracePeriodSeconds = k8sSettings.TerminationGracePeriodSeconds,
+                // The deprecated key wins when both are set, as in GitLab Runner.
+                TerminationGracePeriodSeconds = k8sSettings.TerminationGracePeriodSeconds ?? k8sSettings.PodTerminationGracePeriodSeconds,
                 ActiveDeadlineSeconds = job.RunnerInfo.EffectiveTimeoutSeconds + (long)ActiveDeadlineMarginSeconds,
+                Affinity = PodSpecSettings.Affinity(k8sSettings.Affinity),
+                PriorityClassName = k8sSettings.PriorityClassName,
+                SchedulerName = k8sSettings.SchedulerName,
+                DnsPolicy = PodSpecSettings.DnsPolicy(k8sSettings.DnsPolicy),
+                DnsConfig = PodSpecSettings.DnsConfig(k8sSettings.DnsConfig),
+                HostAliases = hostAliases,
             },
         };
+
+        if (k8sSettings.PodSpecPatches.Count > 0
+            && PodSpecSettings.IsFeatureFlagOn(PodSpecSettings.AdvancedPodSpecFeatureFlag, runner, job.Variables))
+        {
+            pod.Spec = PatchedSpec(pod.Spec, k8sSettings.PodSpecPatches, scripts is not null);
+        }
 
         var jobSecret = new V1Secret
         {
@@ -276,6 +304,9 @@ public static class PodBuilder
         }
     }
 
+    /// <summary><c>"key=value" = "Effect"</c> (Equal; split on the first <c>=</c>, as GitLab Runner does now) or
+    /// <c>"key" = "Effect"</c> (Exists). An empty effect matches every effect: the field is left out, as GitLab Runner's
+    /// <c>omitempty</c> does.</summary>
     private static List<V1Toleration>? Tolerations(IReadOnlyList<KeyValuePair<string, string>> configured)
     {
         if (configured.Count == 0)
@@ -285,14 +316,110 @@ public static class PodBuilder
 
         return configured.Select(entry =>
         {
+            var effect = string.IsNullOrEmpty(entry.Value) ? null : entry.Value;
             var equals = entry.Key.IndexOf('=');
             return equals < 0
-                ? new V1Toleration { Key = entry.Key, OperatorProperty = "Exists", Effect = entry.Value }
+                ? new V1Toleration { Key = entry.Key.Length > 0 ? entry.Key : null, OperatorProperty = "Exists", Effect = effect }
                 : new V1Toleration
                 {
-                    Key = entry.Key[..equals], OperatorProperty = "Equal", Value = entry.Key[(equals + 1)..], Effect = entry.Value,
+                    Key = entry.Key[..equals], OperatorProperty = "Equal", Value = entry.Key[(equals + 1)..], Effect = effect,
                 };
         }).ToList();
+    }
+
+    /// <summary>The PodSpec after the <c>pod_spec</c> patches. A patch that fails, or that removes what the runner needs
+    /// to run the job (the build and helper containers, the job Secret and run volumes and their mounts in build and helper,
+    /// <c>restartPolicy: Never</c>), or that sets a field PodSpec does not have, is a refusal naming the patch.</summary>
+    private static V1PodSpec PatchedSpec(V1PodSpec spec, IReadOnlyList<PodSpecPatchSettings> patches, bool hasRunVolume)
+    {
+        var original = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(k8s.KubernetesJson.Serialize(spec))!;
+        System.Text.Json.Nodes.JsonObject patched;
+        try
+        {
+            patched = PodSpecPatches.Apply(original, patches);
+        }
+        catch (FormatException error)
+        {
+            throw Refuse(error.Message);
+        }
+
+        var names = string.Join(", ", patches.Select(p => $"\"{p.Name}\""));
+        V1PodSpec result;
+        try
+        {
+            result = k8s.KubernetesJson.Deserialize<V1PodSpec>(patched.ToJsonString());
+        }
+        catch (JsonException error)
+        {
+            throw Refuse($"pod_spec patches {names} give a PodSpec with a value of the wrong type: {error.Message}");
+        }
+
+        var roundTrip = System.Text.Json.Nodes.JsonNode.Parse(k8s.KubernetesJson.Serialize(result));
+        if (UnknownField(patched, roundTrip, "") is { } unknown)
+        {
+            throw Refuse($"pod_spec patches {names} set \"{unknown}\", which is not a PodSpec field");
+        }
+
+        foreach (var name in new[] { BuildContainer, HelperContainer })
+        {
+            var container = result.Containers?.FirstOrDefault(c => c.Name == name);
+            if (container is null)
+            {
+                throw Refuse($"pod_spec patches {names} remove the {name} container, which the runner runs the job in");
+            }
+
+            foreach (var volume in hasRunVolume ? new[] { JobSecretLayout.VolumeName, StageCommands.RunVolumeName } : [JobSecretLayout.VolumeName])
+            {
+                if (container.VolumeMounts?.Any(m => m.Name == volume) != true || result.Volumes?.Any(v => v.Name == volume) != true)
+                {
+                    throw Refuse($"pod_spec patches {names} remove the runner's volume \"{volume}\" or its mount in the {name} container");
+                }
+            }
+        }
+
+        if (result.RestartPolicy != "Never")
+        {
+            throw Refuse($"pod_spec patches {names} change restartPolicy; a job pod must not restart its containers");
+        }
+
+        return result;
+    }
+
+    /// <summary>The first field path of <paramref name="patched"/> that did not survive deserialization, or null.</summary>
+    private static string? UnknownField(System.Text.Json.Nodes.JsonNode? patched, System.Text.Json.Nodes.JsonNode? roundTrip, string path)
+    {
+        switch (patched)
+        {
+            case System.Text.Json.Nodes.JsonObject patchedObject:
+                foreach (var (key, value) in patchedObject)
+                {
+                    var other = roundTrip is System.Text.Json.Nodes.JsonObject o && o.TryGetPropertyValue(key, out var v) ? v : null;
+                    var isEmpty = value is null || value is System.Text.Json.Nodes.JsonObject { Count: 0 } || value is System.Text.Json.Nodes.JsonArray { Count: 0 };
+                    if (other is null && !isEmpty)
+                    {
+                        return path + key;
+                    }
+
+                    if (UnknownField(value, other, path + key + ".") is { } nested)
+                    {
+                        return nested;
+                    }
+                }
+
+                return null;
+            case System.Text.Json.Nodes.JsonArray patchedArray when roundTrip is System.Text.Json.Nodes.JsonArray otherArray:
+                for (var i = 0; i < patchedArray.Count && i < otherArray.Count; i++)
+                {
+                    if (UnknownField(patchedArray[i], otherArray[i], $"{path.TrimEnd('.')}[{i}].") is { } nested)
+                    {
+                        return nested;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static V1PodSecurityContext? PodSecurityContext(PodSecurityContextSettings settings) =>
@@ -307,13 +434,16 @@ public static class PodBuilder
                 SupplementalGroups = settings.SupplementalGroups.Count > 0 ? settings.SupplementalGroups.Select(g => (long?)g).ToList() : null,
             };
 
-    private static (List<V1Volume> Volumes, List<V1VolumeMount> Mounts) Volumes(VolumesSettings settings, string buildsDir)
+    /// <param name="expand">Expands a config value (its description, the value) with the job's public variables and the
+    /// runner's own, as GitLab Runner expands PVC names, mount paths and sub paths.</param>
+    private static (List<V1Volume> Volumes, List<V1VolumeMount> Mounts) Volumes(VolumesSettings settings, string buildsDir,
+        Func<string, string, string> expand)
     {
         var volumes = new List<V1Volume>();
         var mounts = new List<V1VolumeMount>();
         var names = new HashSet<string>(StringComparer.Ordinal) { JobSecretLayout.VolumeName, StageCommands.RunVolumeName };
 
-        var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(path, buildsDir));
+        var replacesBuildsDir = AllMountPaths(settings).Any(path => SamePath(expand("mount_path", path), buildsDir));
         if (!replacesBuildsDir)
         {
             names.Add(BuildsVolumeName);
@@ -323,42 +453,84 @@ public static class PodBuilder
 
         foreach (var v in settings.HostPaths)
         {
-            Add(v.Name, v.MountPath, v.ReadOnly,
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
                 new V1Volume { HostPath = new V1HostPathVolumeSource { Path = string.IsNullOrEmpty(v.HostPath) ? v.MountPath : v.HostPath } });
         }
 
         foreach (var v in settings.Secrets)
         {
-            Add(v.Name, v.MountPath, v.ReadOnly, new V1Volume { Secret = new V1SecretVolumeSource { SecretName = v.Name, Items = Items(v.Items) } });
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
+                new V1Volume { Secret = new V1SecretVolumeSource { SecretName = v.Name, Items = Items(v.Items) } });
         }
 
         foreach (var v in settings.Pvcs)
         {
-            Add(v.Name, v.MountPath, v.ReadOnly,
+            // The claim name may refer to job variables (pvc-$CI_CONCURRENT_ID: one claim per concurrent slot).
+            var claim = expand("pvc name", v.Name);
+            if (!KubernetesNames.IsDns1123Subdomain(claim))
+            {
+                throw Refuse($"pvc name \"{v.Name}\" expands to \"{claim}\", which is not a valid PersistentVolumeClaim name");
+            }
+
+            Add(claim, v.MountPath, v.ReadOnly, v.Mount,
                 new V1Volume
                 {
-                    PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = v.Name, ReadOnlyProperty = v.ReadOnly ? true : null },
+                    PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = claim, ReadOnlyProperty = v.ReadOnly ? true : null },
                 });
         }
 
         foreach (var v in settings.ConfigMaps)
         {
-            Add(v.Name, v.MountPath, v.ReadOnly, new V1Volume { ConfigMap = new V1ConfigMapVolumeSource { Name = v.Name, Items = Items(v.Items) } });
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
+                new V1Volume { ConfigMap = new V1ConfigMapVolumeSource { Name = v.Name, Items = Items(v.Items) } });
         }
 
         foreach (var v in settings.EmptyDirs)
         {
-            Add(v.Name, v.MountPath, false,
-                new V1Volume { EmptyDir = new V1EmptyDirVolumeSource { Medium = string.IsNullOrEmpty(v.Medium) ? null : v.Medium } });
+            ResourceQuantity? sizeLimit = null;
+            if (v.SizeLimit is { } text)
+            {
+                sizeLimit = ResourceQuantities.TryParse(text, out var error)
+                            ?? throw Refuse($"volume \"{v.Name}\": invalid size_limit \"{text}\": {error}");
+            }
+
+            Add(v.Name, v.MountPath, false, v.Mount,
+                new V1Volume
+                {
+                    EmptyDir = new V1EmptyDirVolumeSource { Medium = string.IsNullOrEmpty(v.Medium) ? null : v.Medium, SizeLimit = sizeLimit },
+                });
+        }
+
+        foreach (var v in settings.Nfs)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
+                new V1Volume { Nfs = new V1NFSVolumeSource { Server = v.Server, Path = v.Path, ReadOnlyProperty = v.ReadOnly ? true : null } });
+        }
+
+        foreach (var v in settings.Csis)
+        {
+            Add(v.Name, v.MountPath, v.ReadOnly, v.Mount,
+                new V1Volume
+                {
+                    Csi = new V1CSIVolumeSource
+                    {
+                        Driver = v.Driver,
+                        FsType = v.FsType,
+                        ReadOnlyProperty = v.ReadOnly ? true : null,
+                        VolumeAttributes = v.VolumeAttributes.Count > 0 ? new Dictionary<string, string>(v.VolumeAttributes) : null,
+                    },
+                });
         }
 
         return (volumes, mounts);
 
         // The pod-level volume name must be an RFC 1123 label; GitLab's own examples use names such as "empty_dir", so an
         // invalid one is converted (the Secret, ConfigMap or PVC it refers to keeps the configured name).
-        void Add(string configuredName, string mountPath, bool readOnly, V1Volume volume)
+        void Add(string configuredName, string configuredMountPath, bool readOnly, MountOptions options, V1Volume volume)
         {
-            var name = KubernetesNames.IsDns1123Label(configuredName) ? configuredName : KubernetesNames.ToRfc1123(configuredName);
+            var mountPath = expand($"volume \"{configuredName}\" mount_path", configuredMountPath);
+            var subPath = options.SubPath is null ? null : expand($"volume \"{configuredName}\" sub_path", options.SubPath);
+            var name = KubernetesNames.IsDns1123Label(configuredName) ? configuredName : KubernetesNames.MakeRfc1123Compatible(configuredName);
             if (name.Length == 0)
             {
                 throw Refuse($"volume name \"{configuredName}\" cannot be made a valid Kubernetes volume name (RFC 1123 label)");
@@ -376,13 +548,70 @@ public static class PodBuilder
 
             volume.Name = name;
             volumes.Add(volume);
-            mounts.Add(new V1VolumeMount { Name = name, MountPath = mountPath, ReadOnlyProperty = readOnly ? true : null });
+            mounts.Add(new V1VolumeMount
+            {
+                Name = name, MountPath = mountPath, ReadOnlyProperty = readOnly ? true : null, SubPath = subPath,
+                MountPropagation = options.MountPropagation,
+            });
         }
+    }
+
+    /// <summary>A PVC name with job variables and the runner's predefined ones expanded; it must name a claim.</summary>
+    /// <summary>A config value with job variables and the runner's predefined ones expanded; a reference to a masked or
+    /// non-public variable is a refusal (the value goes into the pod spec).</summary>
+    private static string ExpandConfigValue(string what, string name, JobVariableLookup lookup, IReadOnlyDictionary<string, string> predefined)
+    {
+        if (!name.Contains('$'))
+        {
+            return name;
+        }
+
+        string? hidden = null;
+        var expanded = VariableExpander.Expand(name, variable =>
+        {
+            if (lookup.Find(variable) is { } found)
+            {
+                if (found.IsShowable)
+                {
+                    return found.Value;
+                }
+
+                hidden ??= variable;
+                return null;
+            }
+
+            return predefined.GetValueOrDefault(variable);
+        });
+        if (hidden is not null)
+        {
+            throw Refuse($"{what} \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
+        }
+
+        return expanded;
+    }
+
+    /// <summary>The variables the runner defines itself (and its <c>environment</c>), for expanding config values.</summary>
+    private static Dictionary<string, string> Predefined(RunnerEntry runner, int concurrentId, RunnerIdentity identity, string buildsDir)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in runner.Environment)
+        {
+            var equals = entry.IndexOf('=');
+            values[equals < 0 ? entry : entry[..equals]] = equals < 0 ? "" : entry[(equals + 1)..];
+        }
+
+        values["CI_RUNNER_VERSION"] = identity.Version;
+        values["CI_RUNNER_REVISION"] = identity.Revision;
+        values["CI_RUNNER_EXECUTABLE_ARCH"] = identity.Architecture;
+        values["CI_CONCURRENT_ID"] = concurrentId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        values["CI_BUILDS_DIR"] = buildsDir;
+        return values;
     }
 
     private static IEnumerable<string> AllMountPaths(VolumesSettings s) =>
         s.HostPaths.Select(v => v.MountPath).Concat(s.Secrets.Select(v => v.MountPath)).Concat(s.Pvcs.Select(v => v.MountPath))
-            .Concat(s.ConfigMaps.Select(v => v.MountPath)).Concat(s.EmptyDirs.Select(v => v.MountPath));
+            .Concat(s.ConfigMaps.Select(v => v.MountPath)).Concat(s.EmptyDirs.Select(v => v.MountPath)).Concat(s.Csis.Select(v => v.MountPath))
+            .Concat(s.Nfs.Select(v => v.MountPath));
 
     private static bool SamePath(string a, string b) =>
         string.Equals(a.Length > 1 ? a.TrimEnd('/') : a, b.Length > 1 ? b.TrimEnd('/') : b, StringComparison.Ordinal);
@@ -402,15 +631,29 @@ public static class PodBuilder
             : throw Refuse($"container {container}: port {port.Number} is out of range 1-65535")).ToList();
     }
 
-    private static List<V1Container> Services(KubernetesSettings settings, JobPayload job, JobVariableLookup lookup,
-        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, string? pullPolicy,
-        V1SecurityContext? securityContext, string jobSecretName)
-    {
-        // Config services first, then the job's; empty names are skipped before numbering.
-        var definitions = settings.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)).Select(s => new JobService { Name = s.Name })
+    /// <summary>Config services first, then the job's; empty names are skipped before numbering. A config service's
+    /// <c>environment</c> entries (<c>NAME=value</c>) become its variables.</summary>
+    private static List<JobService> ServiceDefinitions(KubernetesSettings settings, JobPayload job) =>
+        settings.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name))
+            .Select(s => new JobService
+            {
+                Name = s.Name,
+                Alias = s.Alias,
+                Command = s.Command,
+                Entrypoint = s.Entrypoint,
+                Variables = s.Environment.Select(entry =>
+                {
+                    var equals = entry.IndexOf('=');
+                    return new JobServiceVariable { Key = equals < 0 ? entry : entry[..equals], Value = equals < 0 ? "" : entry[(equals + 1)..] };
+                }).ToList(),
+            })
             .Concat(job.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)))
             .ToList();
 
+    private static List<V1Container> Services(List<JobService> definitions, JobVariableLookup lookup,
+        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, string? pullPolicy,
+        V1SecurityContext? securityContext, V1Lifecycle? lifecycle, string jobSecretName)
+    {
         var containers = new List<V1Container>();
         for (var i = 0; i < definitions.Count; i++)
         {
@@ -458,6 +701,7 @@ public static class PodBuilder
                 VolumeMounts = mounts.ToList(),
                 ImagePullPolicy = pullPolicy,
                 SecurityContext = securityContext,
+                Lifecycle = lifecycle,
             });
         }
 
@@ -630,10 +874,21 @@ public static class PodBuilder
         return value.Length > 0 ? value : "unnamed";
     }
 
-    private static Dictionary<string, string> PodLabels(KubernetesSettings settings, JobVariableLookup lookup, string prefix,
-        IReadOnlyDictionary<string, string> systemLabels)
+    /// <summary>The <c>pod</c> label, config <c>pod_labels</c> (values expanded), the job's allowed
+    /// <c>KUBERNETES_POD_LABELS_*</c> (already expanded), then the runner's own labels, which win.</summary>
+    private static Dictionary<string, string> PodLabels(KubernetesSettings settings, IReadOnlyDictionary<string, string> jobLabels,
+        JobVariableLookup lookup, string prefix, IReadOnlyDictionary<string, string> systemLabels)
     {
         var labels = new Dictionary<string, string>(StringComparer.Ordinal) { [PodMetadata.PodLabel] = prefix };
+        foreach (var (key, value) in jobLabels)
+        {
+            if (!KubernetesNames.IsQualifiedName(key) || !KubernetesNames.IsLabelValue(value))
+            {
+                throw Refuse($"pod labels overwrite \"{key}={value}\" is not a valid label (key [prefix/]name, value at most 63 "
+                             + "characters of [A-Za-z0-9-_.], starting and ending with a letter or digit)");
+            }
+        }
+
         foreach (var (key, raw) in settings.PodLabels)
         {
             if (!KubernetesNames.IsQualifiedName(key))
@@ -653,6 +908,11 @@ public static class PodBuilder
                              "(at most 63 characters of [A-Za-z0-9-_.], starting and ending with a letter or digit)");
             }
 
+            labels[key] = value;
+        }
+
+        foreach (var (key, value) in jobLabels)
+        {
             labels[key] = value;
         }
 

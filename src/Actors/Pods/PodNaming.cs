@@ -16,7 +16,7 @@ public static class PodNaming
     {
         var shortToken = runnerToken.Length > 8 ? runnerToken[..8] : runnerToken;
         var unique = $"runner-{shortToken}-project-{projectId}-concurrent-{concurrentId}";
-        return KubernetesNames.ToRfc1123(unique, MaxPrefixLength);
+        return KubernetesNames.MakeRfc1123Compatible(unique, MaxPrefixLength);
     }
 
     public static string PodName(string prefix, string suffix)

@@ -66,6 +66,11 @@ public sealed record RunnerEntry
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }
+    /// <summary><c>shell</c>: null (not set) or <c>bash</c>/<c>sh</c>, the shells this runner's scripts are written for.</summary>
+    public string? Shell { get; init; }
+    /// <summary><c>[runners.feature_flags]</c> and <c>FF_*</c> entries of <see cref="Environment"/>, by name; only the
+    /// flags listed in the config README take effect.</summary>
+    public IReadOnlyDictionary<string, bool> FeatureFlags { get; init; } = new Dictionary<string, bool>();
     /// <summary>Trace size limit in kilobytes; GitLab Runner's default is 4096.</summary>
     public int OutputLimit { get; init; } = 4096;
     public KubernetesSettings Kubernetes { get; init; } = new();
@@ -119,7 +124,83 @@ public sealed record KubernetesSettings
     public string? ServiceAccountOverwriteAllowed { get; init; }
     public VolumesSettings Volumes { get; init; } = new();
     public IReadOnlyList<ServiceSettings> Services { get; init; } = [];
+
+    // Keys GitLab Runner added after 12.5 that shape the pod (see src/Scheduler/Config/README.md).
+
+    /// <summary><c>affinity</c>: node affinity, pod affinity and pod anti-affinity; null when not configured.</summary>
+    public AffinitySettings? Affinity { get; init; }
+    public string? PriorityClassName { get; init; }
+    public string? SchedulerName { get; init; }
+    /// <summary>Allow-list pattern for <c>KUBERNETES_NODE_SELECTOR_*</c> job variables (<c>key=value</c>).</summary>
+    public string? NodeSelectorOverwriteAllowed { get; init; }
+    /// <summary>Allow-list pattern for <c>KUBERNETES_NODE_TOLERATIONS_*</c> job variables (<c>key[=value][:effect]</c>).</summary>
+    public string? NodeTolerationsOverwriteAllowed { get; init; }
+    /// <summary>Allow-list pattern for <c>KUBERNETES_POD_LABELS_*</c> job variables (<c>key=value</c>).</summary>
+    public string? PodLabelsOverwriteAllowed { get; init; }
+    /// <summary>As written: <c>none</c>, <c>default</c>, <c>cluster-first</c>, <c>cluster-first-with-host-net</c>, or null.</summary>
+    public string? DnsPolicy { get; init; }
+    public DnsConfigSettings? DnsConfig { get; init; }
+    public IReadOnlyList<HostAliasSettings> HostAliases { get; init; } = [];
+    /// <summary><c>[[pod_spec]]</c> patches, applied in this order to the generated PodSpec.</summary>
+    public IReadOnlyList<PodSpecPatchSettings> PodSpecPatches { get; init; } = [];
+    /// <summary><c>pod_termination_grace_period_seconds</c>; <see cref="TerminationGracePeriodSeconds"/> wins when both are set.</summary>
+    public long? PodTerminationGracePeriodSeconds { get; init; }
+    /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod delete at cleanup (read by the pod actor).</summary>
+    public long? CleanupGracePeriodSeconds { get; init; }
+    public ContainerLifecycleSettings? ContainerLifecycle { get; init; }
+    /// <summary><c>use_service_account_image_pull_secrets</c>: no imagePullSecrets on the pod; the service account's apply.</summary>
+    public bool UseServiceAccountImagePullSecrets { get; init; }
 }
+
+public sealed record AffinitySettings(NodeAffinitySettings? NodeAffinity, PodAffinitySettings? PodAffinity, PodAffinitySettings? PodAntiAffinity);
+
+/// <summary><paramref name="Required"/> is null when not configured (an empty list would match no node).</summary>
+public sealed record NodeAffinitySettings(IReadOnlyList<NodeSelectorTermSettings>? Required, IReadOnlyList<PreferredSchedulingTermSettings> Preferred);
+
+public sealed record NodeSelectorTermSettings(IReadOnlyList<SelectorRequirementSettings> MatchExpressions, IReadOnlyList<SelectorRequirementSettings> MatchFields);
+
+/// <summary>A node selector or label selector requirement: <c>key</c>, <c>operator</c> (In, NotIn, Exists, DoesNotExist, Gt, Lt) and <c>values</c>.</summary>
+public sealed record SelectorRequirementSettings(string Key, string Operator, IReadOnlyList<string> Values);
+
+public sealed record PreferredSchedulingTermSettings(int Weight, NodeSelectorTermSettings Preference);
+
+/// <summary>Pod affinity or anti-affinity.</summary>
+public sealed record PodAffinitySettings(IReadOnlyList<PodAffinityTermSettings> Required, IReadOnlyList<WeightedPodAffinityTermSettings> Preferred);
+
+public sealed record PodAffinityTermSettings(LabelSelectorSettings? LabelSelector, IReadOnlyList<string> Namespaces, string TopologyKey,
+    LabelSelectorSettings? NamespaceSelector);
+
+public sealed record WeightedPodAffinityTermSettings(int Weight, PodAffinityTermSettings Term);
+
+public sealed record LabelSelectorSettings(IReadOnlyDictionary<string, string> MatchLabels, IReadOnlyList<SelectorRequirementSettings> MatchExpressions);
+
+/// <summary><c>dns_config</c>.</summary>
+public sealed record DnsConfigSettings(IReadOnlyList<string> Nameservers, IReadOnlyList<string> Searches, IReadOnlyList<DnsOptionSettings> Options);
+
+/// <summary>A resolver option; <paramref name="Value"/> is null when not given.</summary>
+public sealed record DnsOptionSettings(string Name, string? Value);
+
+/// <summary><c>[[host_aliases]]</c>: hostnames that resolve to <paramref name="Ip"/> in every container.</summary>
+public sealed record HostAliasSettings(string Ip, IReadOnlyList<string> Hostnames);
+
+/// <summary>One <c>[[pod_spec]]</c>: the patch text (JSON or YAML; from <c>patch</c>, or read from <c>patch_path</c> at load)
+/// and its type: <c>strategic</c> (the default), <c>merge</c> or <c>json</c>.</summary>
+public sealed record PodSpecPatchSettings(string Name, string Patch, string PatchType)
+{
+    public const string Strategic = "strategic";
+    public const string Merge = "merge";
+    public const string Json = "json";
+}
+
+/// <summary><c>container_lifecycle</c>: hooks on every container of the pod.</summary>
+public sealed record ContainerLifecycleSettings(LifecycleHandlerSettings? PostStart, LifecycleHandlerSettings? PreStop);
+
+/// <summary>One hook: exactly one of exec, http_get, tcp_socket is expected.</summary>
+public sealed record LifecycleHandlerSettings(IReadOnlyList<string>? ExecCommand, HttpGetSettings? HttpGet, TcpSocketSettings? TcpSocket);
+
+public sealed record HttpGetSettings(string? Host, int Port, string? Path, string? Scheme, IReadOnlyList<KeyValuePair<string, string>> Headers);
+
+public sealed record TcpSocketSettings(string? Host, int Port);
 
 public sealed record PodSecurityContextSettings
 {
@@ -140,18 +221,68 @@ public sealed record VolumesSettings
     public IReadOnlyList<ConfigMapVolume> ConfigMaps { get; init; } = [];
     public IReadOnlyList<SecretVolume> Secrets { get; init; } = [];
     public IReadOnlyList<EmptyDirVolume> EmptyDirs { get; init; } = [];
+    public IReadOnlyList<CsiVolume> Csis { get; init; } = [];
+    public IReadOnlyList<NfsVolume> Nfs { get; init; } = [];
 }
 
-public sealed record HostPathVolume(string Name, string MountPath, bool ReadOnly, string? HostPath);
-public sealed record PvcVolume(string Name, string MountPath, bool ReadOnly);
-/// <summary><paramref name="Items"/> maps a key of the ConfigMap to a path relative to the mount.</summary>
-public sealed record ConfigMapVolume(string Name, string MountPath, bool ReadOnly, IReadOnlyDictionary<string, string> Items);
-public sealed record SecretVolume(string Name, string MountPath, bool ReadOnly, IReadOnlyDictionary<string, string> Items);
-/// <summary><paramref name="Medium"/> is empty (node disk) or <c>Memory</c> (tmpfs).</summary>
-public sealed record EmptyDirVolume(string Name, string MountPath, string Medium);
+/// <summary>What every volume kind may add to its mount: <c>sub_path</c> and <c>mount_propagation</c>
+/// (<c>None</c>, <c>HostToContainer</c>, <c>Bidirectional</c>); null when not set.</summary>
+public sealed record MountOptions(string? SubPath = null, string? MountPropagation = null)
+{
+    public static readonly MountOptions None = new();
+}
 
-/// <summary>A service from <c>[[runners.kubernetes.services]]</c>; only <c>name</c> is defined by the spec.</summary>
-public sealed record ServiceSettings(string Name);
+public sealed record HostPathVolume(string Name, string MountPath, bool ReadOnly, string? HostPath)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+/// <summary><paramref name="Name"/> may refer to job variables (<c>pvc-$CI_CONCURRENT_ID</c>); it is expanded per job.</summary>
+public sealed record PvcVolume(string Name, string MountPath, bool ReadOnly)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+/// <summary><paramref name="Items"/> maps a key of the ConfigMap to a path relative to the mount.</summary>
+public sealed record ConfigMapVolume(string Name, string MountPath, bool ReadOnly, IReadOnlyDictionary<string, string> Items)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+public sealed record SecretVolume(string Name, string MountPath, bool ReadOnly, IReadOnlyDictionary<string, string> Items)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+/// <summary><paramref name="Medium"/> is empty (node disk) or <c>Memory</c> (tmpfs).</summary>
+public sealed record EmptyDirVolume(string Name, string MountPath, string Medium)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+    /// <summary>A Kubernetes quantity, or null for no limit.</summary>
+    public string? SizeLimit { get; init; }
+}
+
+/// <summary>An NFS export (GitLab Runner 19.0): <paramref name="Server"/> and <paramref name="Path"/> are required.</summary>
+public sealed record NfsVolume(string Name, string MountPath, bool ReadOnly, string Server, string Path)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+/// <summary>A CSI ephemeral volume.</summary>
+public sealed record CsiVolume(string Name, string MountPath, bool ReadOnly, string Driver, string? FsType, IReadOnlyDictionary<string, string> VolumeAttributes)
+{
+    public MountOptions Mount { get; init; } = MountOptions.None;
+}
+
+/// <summary>A service from <c>[[runners.kubernetes.services]]</c>: <c>name</c> (12.5), and <c>alias</c> (space or comma
+/// separated), <c>command</c>, <c>entrypoint</c> and <c>environment</c> (<c>NAME=value</c>) as GitLab Runner added them.</summary>
+public sealed record ServiceSettings(string Name)
+{
+    public string? Alias { get; init; }
+    public IReadOnlyList<string> Command { get; init; } = [];
+    public IReadOnlyList<string> Entrypoint { get; init; } = [];
+    public IReadOnlyList<string> Environment { get; init; } = [];
+}
 
 /// <summary>Prints a record's public properties as the compiler-generated ToString does, with the named secrets masked.</summary>
 internal static class SecretMaskingPrinter

@@ -71,7 +71,7 @@ internal static class ClusterSettingsReader
             OrphanScanInterval = Seconds(table, "orphan_scan_interval", defaults.OrphanScanInterval),
             ClaimDelay = Seconds(table, "claim_delay", defaults.ClaimDelay),
         };
-        table.ReportUnread(ConfigKeys.Cluster, []);
+        table.ReportUnread(ConfigKeys.Cluster, new Dictionary<string, ConfigKeys.NoEffect>());
         return settings;
     }
 

@@ -19,21 +19,79 @@ internal static class ConfigKeys
         "stable_after", "orphan_scan_interval", "claim_delay",
     ];
 
-    public static readonly string[] GlobalUnsupported =
-        ["user", "sentry_dsn", "connection_max_age", "session_server", "metrics_server", "prometheus_address", "experimental"];
+    /// <summary>Why a key GitLab Runner knows has no effect here. <paramref name="Yet"/>: it may take effect in a later
+    /// version of this runner (another issue); otherwise it does not apply to this runner at all.</summary>
+    public sealed record NoEffect(string Reason, bool Yet)
+    {
+        public string Message => Yet ? $"has no effect here yet: {Reason}" : $"has no effect here: {Reason}";
+    }
+
+    private const string Fleet = "this runner has no such server";
+    private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
+    private const string Hardening = "the security hardening keys are a separate issue and are not applied to the pod yet";
+    private const string ResourceOverwrites = "per-job resource overwrites and extra resource kinds are a separate issue and are not applied yet";
+    private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
+    private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
+    private const string Scripts = "the stage scripts do not implement it yet";
+
+    private static NoEffect NotYet(string reason) => new(reason, true);
+    private static NoEffect Never(string reason) => new(reason, false);
+
+    public static readonly IReadOnlyDictionary<string, NoEffect> GlobalNoEffect = new Dictionary<string, NoEffect>
+    {
+        ["user"] = Never("the runner does not switch users; run it as the user it should be"),
+        ["sentry_dsn"] = Never("this runner does not report to Sentry"),
+        ["connection_max_age"] = NotYet("connections to GitLab are not recycled by age yet"),
+        ["session_server"] = NotYet("interactive web terminals are not supported yet; " + Fleet),
+        ["metrics_server"] = Never("use listen_address for the metrics endpoint"),
+        ["prometheus_address"] = Never("use listen_address for the metrics endpoint"),
+        ["experimental"] = Never("GitLab Runner's experimental settings do not apply to this runner"),
+        ["shutdown_timeout_seconds"] = Never("use shutdown_timeout"),
+    };
 
     public static readonly string[] Runner =
-        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes"];
+        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
+         "shell", "feature_flags"];
 
-    public static readonly string[] RunnerUnsupported =
-    [
-        "id", "token_obtained_at", "token_expires_at", "tls-ca-file", "tls-cert-file", "tls-key-file", "cache_dir", "clone_url",
-        "pre_clone_script", "post_clone_script", "pre_get_sources_script", "post_get_sources_script", "pre_build_script",
-        "post_build_script", "shell", "custom_build_dir", "referees", "cache", "debug_trace_disabled", "safe_directory_checkout",
-        "clean_git_config", "unhealthy_requests_limit", "unhealthy_interval", "job_status_final_update_retry_limit",
-        "feature_flags", "graceful_kill_timeout", "force_kill_timeout", "system_id", "monitoring", "step_runner_image",
-        "docker", "parallels", "ssh", "virtualbox", "machine", "custom", "autoscaler", "instance",
-    ];
+    public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
+    {
+        ["id"] = Never("GitLab's runner id is not needed by this runner"),
+        ["token_obtained_at"] = Never("token expiry is not tracked by this runner"),
+        ["token_expires_at"] = Never("token expiry is not tracked by this runner"),
+        ["tls-ca-file"] = NotYet("GitLab is reached with the system's trust store"),
+        ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
+        ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
+        ["cache_dir"] = NotYet("local cache archives are not kept outside the pod; use [runners.cache]"),
+        ["clone_url"] = NotYet(Scripts),
+        ["pre_clone_script"] = NotYet(Scripts),
+        ["post_clone_script"] = NotYet(Scripts),
+        ["pre_get_sources_script"] = NotYet(Scripts),
+        ["post_get_sources_script"] = NotYet(Scripts),
+        ["pre_build_script"] = NotYet(Scripts),
+        ["post_build_script"] = NotYet(Scripts),
+        ["custom_build_dir"] = NotYet("GIT_CLONE_PATH is not honoured yet; builds go to builds_dir"),
+        ["referees"] = Never("referees collect Docker-executor metrics"),
+        ["cache"] = NotYet("distributed caches are not configured from config.toml yet"),
+        ["debug_trace_disabled"] = NotYet(Scripts + " (CI_DEBUG_TRACE is not honoured either)"),
+        ["safe_directory_checkout"] = NotYet(Scripts),
+        ["clean_git_config"] = NotYet(Scripts),
+        ["unhealthy_requests_limit"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
+        ["unhealthy_interval"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
+        ["job_status_final_update_retry_limit"] = NotYet("the final job update is retried with this runner's own limit"),
+        ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
+        ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
+        ["system_id"] = Never("this runner identifies its nodes itself"),
+        ["monitoring"] = Never("use listen_address for the metrics endpoint"),
+        ["step_runner_image"] = NotYet("CI steps are not supported yet"),
+        ["docker"] = Never(OtherExecutor),
+        ["parallels"] = Never(OtherExecutor),
+        ["ssh"] = Never(OtherExecutor),
+        ["virtualbox"] = Never(OtherExecutor),
+        ["machine"] = Never(OtherExecutor),
+        ["custom"] = Never(OtherExecutor),
+        ["autoscaler"] = Never(OtherExecutor),
+        ["instance"] = Never(OtherExecutor),
+    };
 
     public static readonly string[] Kubernetes =
     [
@@ -44,52 +102,100 @@ internal static class ConfigKeys
         "helper_image", "terminationGracePeriodSeconds", "poll_interval", "poll_timeout", "pod_labels", "pod_annotations",
         "pod_annotations_overwrite_allowed", "pod_security_context", "service_account", "service_account_overwrite_allowed",
         "volumes", "services",
+        // Added by GitLab Runner after 12.5, implemented here.
+        "affinity", "priority_class_name", "scheduler_name", "node_selector_overwrite_allowed", "node_tolerations_overwrite_allowed",
+        "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
+        "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets",
     ];
 
-    /// <summary>Keys added to GitLab Runner's Kubernetes executor after 12.5.</summary>
-    public static readonly string[] KubernetesUnsupported =
-    [
-        "cpu_limit_overwrite_max_allowed", "cpu_request_overwrite_max_allowed", "memory_limit_overwrite_max_allowed",
-        "memory_request_overwrite_max_allowed", "service_cpu_limit_overwrite_max_allowed", "service_cpu_request_overwrite_max_allowed",
-        "service_memory_limit_overwrite_max_allowed", "service_memory_request_overwrite_max_allowed",
-        "helper_cpu_limit_overwrite_max_allowed", "helper_cpu_request_overwrite_max_allowed",
-        "helper_memory_limit_overwrite_max_allowed", "helper_memory_request_overwrite_max_allowed", "affinity", "cap_add", "cap_drop",
-        "ephemeral_storage_limit", "ephemeral_storage_request", "ephemeral_storage_limit_overwrite_max_allowed",
-        "ephemeral_storage_request_overwrite_max_allowed", "service_ephemeral_storage_limit", "service_ephemeral_storage_request",
-        "service_ephemeral_storage_limit_overwrite_max_allowed", "service_ephemeral_storage_request_overwrite_max_allowed",
-        "helper_ephemeral_storage_limit", "helper_ephemeral_storage_request", "helper_ephemeral_storage_limit_overwrite_max_allowed",
-        "helper_ephemeral_storage_request_overwrite_max_allowed", "allow_privilege_escalation", "dns_config", "dns_policy",
-        "host_aliases", "helper_image_flavor", "allowed_images", "allowed_services", "container_lifecycle",
-        "build_container_security_context", "helper_container_security_context", "service_container_security_context",
-        "init_permissions_container_security_context", "pod_termination_grace_period_seconds", "cleanup_grace_period_seconds",
-        "runtime_class_name", "resource_availability_check_max_attempts", "pod_labels_overwrite_allowed", "priority_class_name",
-        "allowed_pull_policies", "scheduler_name", "node_selector_overwrite_allowed", "pod_spec", "cleanup_resources_timeout",
-        "helper_image_autoset_arch_and_os", "automount_service_account_token", "node_tolerations_overwrite_allowed", "retry_limit",
-        "retry_limits", "use_service_account_image_pull_secrets", "namespace_per_job", "retry_backoff_max", "logs_base_dir",
-        "scripts_base_dir", "print_pod_warning_events", "allowed_users", "allowed_groups", "context", "pod_cpu_limit",
-        "pod_cpu_request", "pod_memory_limit", "pod_memory_request", "pod_cpu_limit_overwrite_max_allowed",
-        "pod_cpu_request_overwrite_max_allowed", "pod_memory_limit_overwrite_max_allowed", "pod_memory_request_overwrite_max_allowed",
-        "pod_disruption_budget", "autoscaler", "host_network", "user",
-    ];
+    /// <summary>Keys of GitLab Runner's current <c>[runners.kubernetes]</c> that are accepted without effect, with why.</summary>
+    public static readonly IReadOnlyDictionary<string, NoEffect> KubernetesNoEffect = BuildKubernetesNoEffect();
+
+    private static Dictionary<string, NoEffect> BuildKubernetesNoEffect()
+    {
+        var keys = new Dictionary<string, NoEffect>();
+        foreach (var prefix in new[] { "", "service_", "helper_" })
+        {
+            foreach (var resource in new[] { "cpu", "memory", "ephemeral_storage" })
+            {
+                foreach (var kind in new[] { "limit", "request" })
+                {
+                    keys[$"{prefix}{resource}_{kind}_overwrite_max_allowed"] = NotYet(ResourceOverwrites);
+                    if (resource == "ephemeral_storage")
+                    {
+                        keys[$"{prefix}{resource}_{kind}"] = NotYet(ResourceOverwrites);
+                    }
+                }
+            }
+        }
+
+        foreach (var resource in new[] { "cpu", "memory" })
+        {
+            foreach (var kind in new[] { "limit", "request" })
+            {
+                keys[$"pod_{resource}_{kind}"] = NotYet(ResourceOverwrites);
+                keys[$"pod_{resource}_{kind}_overwrite_max_allowed"] = NotYet(ResourceOverwrites);
+            }
+        }
+
+        foreach (var key in new[]
+                 {
+                     "cap_add", "cap_drop", "allow_privilege_escalation", "allowed_images", "allowed_services", "allowed_pull_policies",
+                     "allowed_users", "allowed_groups", "build_container_security_context", "helper_container_security_context",
+                     "service_container_security_context", "init_permissions_container_security_context",
+                     "automount_service_account_token", "runtime_class_name", "host_network", "user",
+                 })
+        {
+            keys[key] = NotYet(Hardening);
+        }
+
+        foreach (var key in new[]
+                 {
+                     "namespace_per_job", "context", "retry_limit", "retry_limits", "retry_backoff_max", "cleanup_resources_timeout",
+                     "print_pod_warning_events", "resource_availability_check_max_attempts", "pod_disruption_budget",
+                 })
+        {
+            keys[key] = NotYet(Runtime);
+        }
+
+        keys["helper_image_flavor"] = Never(GitLabHelper);
+        keys["helper_image_autoset_arch_and_os"] = Never(GitLabHelper);
+        keys["logs_base_dir"] = Never("stage output goes to this runner's own run directory (an emptyDir), not to a logs-<project>-<job> directory");
+        keys["scripts_base_dir"] = Never("stage scripts come from the job Secret, not from a scripts-<project>-<job> directory");
+        keys["autoscaler"] = NotYet("pause pods for node pre-scaling are not created by this runner yet");
+        return keys;
+    }
 
     public static readonly string[] PodSecurityContext =
         ["fs_group", "run_as_group", "run_as_non_root", "run_as_user", "supplemental_groups"];
 
-    public static readonly string[] PodSecurityContextUnsupported =
-        ["selinux_type", "seccomp_profile", "app_armor_profile", "sysctls"];
+    public static readonly IReadOnlyDictionary<string, NoEffect> PodSecurityContextNoEffect = new Dictionary<string, NoEffect>
+    {
+        ["selinux_type"] = NotYet(Hardening),
+        ["seccomp_profile"] = NotYet(Hardening),
+        ["app_armor_profile"] = NotYet(Hardening),
+        ["sysctls"] = NotYet(Hardening),
+    };
 
-    public static readonly string[] VolumeKinds = ["host_path", "pvc", "config_map", "secret", "empty_dir"];
+    public static readonly string[] VolumeKinds = ["host_path", "pvc", "config_map", "secret", "empty_dir", "csi", "nfs"];
 
-    public static readonly string[] VolumeKindsUnsupported = ["csi", "nfs"];
+    public static readonly IReadOnlyDictionary<string, NoEffect> VolumeKindsNoEffect = new Dictionary<string, NoEffect>();
 
-    public static readonly string[] HostPathVolume = ["name", "mount_path", "read_only", "host_path"];
-    public static readonly string[] PvcVolume = ["name", "mount_path", "read_only"];
-    public static readonly string[] ItemsVolume = ["name", "mount_path", "read_only", "items"];
-    public static readonly string[] EmptyDirVolume = ["name", "mount_path", "medium"];
+    private static readonly string[] MountKeys = ["sub_path"];
+    public static readonly string[] HostPathVolume = ["name", "mount_path", "read_only", "host_path", .. MountKeys, "mount_propagation"];
+    public static readonly string[] PvcVolume = ["name", "mount_path", "read_only", .. MountKeys, "mount_propagation"];
+    public static readonly string[] ItemsVolume = ["name", "mount_path", "read_only", "items", .. MountKeys];
+    public static readonly string[] EmptyDirVolume = ["name", "mount_path", "medium", "size_limit", .. MountKeys, "mount_propagation"];
+    public static readonly string[] NfsVolume = ["name", "mount_path", "read_only", "server", "path", .. MountKeys];
+    public static readonly string[] CsiVolume = ["name", "mount_path", "read_only", "driver", "fs_type", "volume_attributes", .. MountKeys];
 
-    public static readonly string[] VolumeUnsupported = ["sub_path", "mount_propagation", "size_limit"];
+    public static readonly IReadOnlyDictionary<string, NoEffect> VolumeNoEffect = new Dictionary<string, NoEffect>();
 
-    public static readonly string[] Service = ["name"];
+    public static readonly string[] Service = ["name", "alias", "command", "entrypoint", "environment"];
 
-    public static readonly string[] ServiceUnsupported = ["alias", "command", "entrypoint", "variables", "ports"];
+    public static readonly IReadOnlyDictionary<string, NoEffect> ServiceNoEffect = new Dictionary<string, NoEffect>
+    {
+        ["variables"] = Never("GitLab Runner's key for a service's variables is environment"),
+        ["ports"] = NotYet("service ports from config.toml are not exposed yet"),
+    };
 }

@@ -31,12 +31,15 @@ public static class ConfigLoader
             return new ConfigLoadResult(null, [diagnostic], []);
         }
 
-        var result = LoadText(text, path, environment);
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
+        var result = LoadText(text, path, environment, patchPath => File.ReadAllText(Path.Combine(folder, patchPath)));
         return result.Settings is null ? result : result with { Settings = result.Settings with { SourcePath = path } };
     }
 
-    /// <summary>Loads config.toml text; <paramref name="fileName"/> is the name diagnostics give the file.</summary>
-    public static ConfigLoadResult LoadText(string text, string fileName, IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Loads config.toml text; <paramref name="fileName"/> is the name diagnostics give the file.
+    /// <paramref name="readPatchFile"/> reads a <c>pod_spec</c> <c>patch_path</c>; without it, patch_path is an error.</summary>
+    public static ConfigLoadResult LoadText(string text, string fileName, IReadOnlyDictionary<string, string>? environment = null,
+        Func<string, string>? readPatchFile = null)
     {
         var diagnostics = new DiagnosticCollector(fileName);
         Tomlyn.Syntax.DocumentSyntax document;
@@ -70,11 +73,12 @@ public static class ConfigLoader
         }
 
         var root = TomlTreeBuilder.Build(document, diagnostics);
-        var settings = ReadGlobal(new TableReader(root, "", diagnostics), environment ?? new Dictionary<string, string>());
+        var settings = ReadGlobal(new TableReader(root, "", diagnostics), environment ?? new Dictionary<string, string>(), readPatchFile);
         return new ConfigLoadResult(settings, InFileOrder(diagnostics.Errors), InFileOrder(diagnostics.Warnings));
     }
 
-    private static GlobalSettings ReadGlobal(TableReader table, IReadOnlyDictionary<string, string> environment)
+    private static GlobalSettings ReadGlobal(TableReader table, IReadOnlyDictionary<string, string> environment,
+        Func<string, string>? readPatchFile)
     {
         var defaults = new GlobalSettings();
         var concurrent = table.Int("concurrent");
@@ -89,14 +93,14 @@ public static class ConfigLoader
             Concurrent = concurrent is >= 1 ? concurrent.Value : defaults.Concurrent,
             // GitLab Runner uses its defaults for zero or negative intervals and timeouts.
             CheckInterval = PositiveOr(table.Int("check_interval"), defaults.CheckInterval),
-            LogLevel = table.String("log_level"),
+            LogLevel = LogLevel(table),
             LogFormat = table.String("log_format"),
             ListenAddress = table.String("listen_address"),
             ShutdownTimeout = PositiveOr(table.Int("shutdown_timeout"), defaults.ShutdownTimeout),
-            Runners = runnerTables.Select(runner => ReadRunner(runner, environment)).ToList(),
+            Runners = runnerTables.Select(runner => ReadRunner(runner, environment, readPatchFile)).ToList(),
             Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };
-        table.ReportUnread([.. ConfigKeys.Global, .. ConfigKeys.GlobalOwn], ConfigKeys.GlobalUnsupported);
+        table.ReportUnread([.. ConfigKeys.Global, .. ConfigKeys.GlobalOwn], ConfigKeys.GlobalNoEffect);
 
         if (runnerTables.Count == 0)
         {
@@ -106,7 +110,7 @@ public static class ConfigLoader
         return settings;
     }
 
-    private static RunnerEntry ReadRunner(TableReader table, IReadOnlyDictionary<string, string> environment)
+    private static RunnerEntry ReadRunner(TableReader table, IReadOnlyDictionary<string, string> environment, Func<string, string>? readPatchFile)
     {
         var defaults = new RunnerEntry();
         var executor = table.String("executor");
@@ -144,9 +148,19 @@ public static class ConfigLoader
             Environment = table.StringList("environment") ?? [],
             BuildsDir = table.String("builds_dir"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
-            Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes),
+            Shell = Shell(table),
+            FeatureFlags = FeatureFlags(table),
+            Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes, readPatchFile),
         };
-        table.ReportUnread(ConfigKeys.Runner, ConfigKeys.RunnerUnsupported);
+        table.ReportUnread(ConfigKeys.Runner, ConfigKeys.RunnerNoEffect);
+        if (kubernetes is not null && runner.Kubernetes.PodSpecPatches.Count > 0
+            && !Scheduler.Actors.Pods.PodSpecSettings.IsFeatureFlagOn(Scheduler.Actors.Pods.PodSpecSettings.AdvancedPodSpecFeatureFlag, runner, []))
+        {
+            // As in GitLab Runner, the patches are behind the feature flag; a job's own variables may still turn it on.
+            table.Diagnostics.Warning(kubernetes.ValuePosition("pod_spec"), kubernetes.KeyPath("pod_spec"),
+                $"applies only to jobs with {Scheduler.Actors.Pods.PodSpecSettings.AdvancedPodSpecFeatureFlag} enabled, which this runner "
+                + "entry does not enable (set it in environment or [runners.feature_flags], or in the job's variables)");
+        }
 
         var kubernetesPath = table.KeyPath("kubernetes");
         return runner with { Kubernetes = ApplyEnvironment(runner.Kubernetes, environment, kubernetesPath, table.Diagnostics) };
@@ -179,6 +193,74 @@ public static class ConfigLoader
         }
 
         return settings;
+    }
+
+    /// <summary>The shells GitLab Runner offers whose scripts this runner can run: its stage scripts are POSIX shell,
+    /// run by <c>sh</c> in the build and helper containers, so <c>bash</c> and <c>sh</c> give the same pod.</summary>
+    public static readonly string[] SupportedShells = ["bash", "sh"];
+
+    private static readonly string[] WindowsShells = ["pwsh", "powershell", "cmd"];
+
+    private static string? Shell(TableReader table)
+    {
+        var shell = table.String("shell");
+        if (string.IsNullOrEmpty(shell) || SupportedShells.Contains(shell, StringComparer.Ordinal))
+        {
+            return string.IsNullOrEmpty(shell) ? null : shell;
+        }
+
+        var why = WindowsShells.Contains(shell, StringComparer.Ordinal)
+            ? "this runner's stage scripts are POSIX shell; PowerShell and cmd jobs are not supported"
+            : "unknown shell";
+        table.Diagnostics.Error(table.ValuePosition("shell"), table.KeyPath("shell"), $"shell \"{shell}\" cannot be used: {why}; use bash or sh");
+        return null;
+    }
+
+    /// <summary>The feature flags that change what this runner does; every other flag is accepted and reported.</summary>
+    public static readonly string[] EffectiveFeatureFlags = ["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"];
+
+    private static IReadOnlyDictionary<string, bool> FeatureFlags(TableReader table)
+    {
+        var flags = new Dictionary<string, bool>(StringComparer.Ordinal);
+        if (table.Table("feature_flags") is not { } flagTable)
+        {
+            return flags;
+        }
+
+        foreach (var name in flagTable.Keys)
+        {
+            if (flagTable.Bool(name) is not { } value)
+            {
+                continue;
+            }
+
+            if (EffectiveFeatureFlags.Contains(name, StringComparer.Ordinal))
+            {
+                flags[name] = value;
+            }
+            else
+            {
+                flagTable.Diagnostics.Warning(flagTable.ValuePosition(name), flagTable.KeyPath(name),
+                    "has no effect here: this runner implements no such feature flag (only "
+                    + string.Join(", ", EffectiveFeatureFlags) + ")");
+            }
+        }
+
+        return flags;
+    }
+
+    private static readonly string[] LogLevels = ["debug", "info", "warn", "warning", "error", "fatal", "panic"];
+
+    private static string? LogLevel(TableReader table)
+    {
+        var level = table.String("log_level");
+        if (!string.IsNullOrEmpty(level) && !LogLevels.Contains(level.ToLowerInvariant(), StringComparer.Ordinal))
+        {
+            table.Diagnostics.Warning(table.ValuePosition("log_level"), "log_level",
+                $"unknown log level \"{level}\"; info is used (use debug, info, warn, error, fatal or panic)");
+        }
+
+        return level;
     }
 
     internal static string UnanchoredMessage(string pattern, string anchored) =>

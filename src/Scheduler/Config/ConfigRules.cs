@@ -59,6 +59,39 @@ internal static class ConfigRules
             ? null
             : $"unsupported medium \"{medium}\"; use \"Memory\" (tmpfs) or \"\" (node disk)";
 
+    /// <summary>GitLab Runner's <c>dns_policy</c> spellings (lower case, as it compares them) and the Kubernetes value of each.</summary>
+    public static readonly IReadOnlyDictionary<string, string> DnsPolicies = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["none"] = "None", ["default"] = "Default", ["cluster-first"] = "ClusterFirst", ["cluster-first-with-host-net"] = "ClusterFirstWithHostNet",
+    };
+
+    public static readonly string[] MountPropagations = ["None", "HostToContainer", "Bidirectional"];
+
+    public static bool IsQualifiedName(string value) => Scheduler.Actors.Pods.KubernetesNames.IsQualifiedName(value);
+
+    public static string? MountPropagationError(string value) =>
+        MountPropagations.Contains(value, StringComparer.Ordinal)
+            ? null
+            : $"unsupported mount_propagation \"{value}\"; use None, HostToContainer or Bidirectional";
+
+    /// <summary>The API server's rules for a selector requirement's operator and values.</summary>
+    public static string? SelectorRequirementError(string op, IReadOnlyList<string> values, string[] operators)
+    {
+        if (!operators.Contains(op, StringComparer.Ordinal))
+        {
+            return $"unsupported operator \"{op}\"; use one of {string.Join(", ", operators)}";
+        }
+
+        return op switch
+        {
+            "In" or "NotIn" when values.Count == 0 => $"operator {op} needs at least one value",
+            "Exists" or "DoesNotExist" when values.Count > 0 => $"operator {op} takes no values",
+            "Gt" or "Lt" when values.Count != 1 || !long.TryParse(values[0], System.Globalization.NumberStyles.AllowLeadingSign,
+                System.Globalization.CultureInfo.InvariantCulture, out _) => $"operator {op} needs exactly one integer value",
+            _ => null,
+        };
+    }
+
     /// <summary>Why the allow-list <paramref name="pattern"/> cannot be used to match job values, or null.</summary>
     public static string? OverwritePatternError(string pattern)
     {

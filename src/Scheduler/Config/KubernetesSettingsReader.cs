@@ -12,7 +12,7 @@ internal static class KubernetesSettingsReader
         "helper_memory_request",
     ];
 
-    public static KubernetesSettings Read(TableReader table)
+    public static KubernetesSettings Read(TableReader table, Func<string, string>? readPatchFile = null)
     {
         var diagnostics = table.Diagnostics;
         var quantities = QuantityKeys.ToDictionary(key => key, key => Quantity(table, key));
@@ -75,8 +75,36 @@ internal static class KubernetesSettingsReader
             ServiceAccountOverwriteAllowed = OverwritePattern(table, "service_account_overwrite_allowed"),
             Volumes = table.Table("volumes") is { } volumes ? VolumesReader.Read(volumes) : new VolumesSettings(),
             Services = Services(table),
+            Affinity = table.Table("affinity") is { } affinity ? SchedulingReader.Read(affinity) : null,
+            PriorityClassName = ObjectName(table, "priority_class_name"),
+            SchedulerName = ObjectName(table, "scheduler_name"),
+            NodeSelectorOverwriteAllowed = OverwritePattern(table, "node_selector_overwrite_allowed"),
+            NodeTolerationsOverwriteAllowed = OverwritePattern(table, "node_tolerations_overwrite_allowed"),
+            PodLabelsOverwriteAllowed = OverwritePattern(table, "pod_labels_overwrite_allowed"),
+            DnsPolicy = DnsPolicy(table),
+            DnsConfig = table.Table("dns_config") is { } dns ? PodSettingsReader.DnsConfig(dns) : null,
+            HostAliases = PodSettingsReader.HostAliases(table),
+            PodSpecPatches = PodSettingsReader.PodSpec(table, readPatchFile),
+            PodTerminationGracePeriodSeconds = NonNegative(table, "pod_termination_grace_period_seconds"),
+            CleanupGracePeriodSeconds = NonNegative(table, "cleanup_grace_period_seconds"),
+            ContainerLifecycle = table.Table("container_lifecycle") is { } lifecycle ? PodSettingsReader.ContainerLifecycle(lifecycle) : null,
+            UseServiceAccountImagePullSecrets = table.Bool("use_service_account_image_pull_secrets") ?? false,
         };
-        table.ReportUnread(ConfigKeys.Kubernetes, ConfigKeys.KubernetesUnsupported);
+        if (settings.CleanupGracePeriodSeconds is not null)
+        {
+            table.Diagnostics.Warning(table.ValuePosition("cleanup_grace_period_seconds"), table.KeyPath("cleanup_grace_period_seconds"),
+                "has no effect here yet: the pod is deleted at cleanup with the cluster's default grace period "
+                + "(pod_termination_grace_period_seconds)");
+        }
+
+        if (settings.TerminationGracePeriodSeconds is not null && settings.PodTerminationGracePeriodSeconds is not null)
+        {
+            table.Diagnostics.Warning(table.ValuePosition("pod_termination_grace_period_seconds"),
+                table.KeyPath("pod_termination_grace_period_seconds"),
+                "is ignored because the deprecated terminationGracePeriodSeconds is also set (as in GitLab Runner)");
+        }
+
+        table.ReportUnread(ConfigKeys.Kubernetes, ConfigKeys.KubernetesNoEffect);
         return settings;
     }
 
@@ -111,6 +139,34 @@ internal static class KubernetesSettingsReader
         }
 
         return pattern;
+    }
+
+    /// <summary>A Kubernetes object name (DNS subdomain); the empty string means "not set".</summary>
+    private static string? ObjectName(TableReader table, string key)
+    {
+        var name = EmptyAsNull(table.String(key));
+        if (name is not null && !Scheduler.Actors.Pods.KubernetesNames.IsDns1123Subdomain(name))
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), $"\"{name}\" is not a valid Kubernetes object name");
+        }
+
+        return name;
+    }
+
+    /// <summary>GitLab Runner warns about an unknown policy and leaves dnsPolicy unset (the cluster default); so do we,
+    /// at load rather than in every job.</summary>
+    private static string? DnsPolicy(TableReader table)
+    {
+        var policy = EmptyAsNull(table.String("dns_policy"));
+        if (policy is not null && !ConfigRules.DnsPolicies.ContainsKey(policy))
+        {
+            table.Diagnostics.Warning(table.ValuePosition("dns_policy"), table.KeyPath("dns_policy"),
+                $"unsupported dns_policy \"{policy}\" is ignored and the cluster's default (ClusterFirst) applies; "
+                + "use none, default, cluster-first or cluster-first-with-host-net (lower case)");
+            return null;
+        }
+
+        return policy;
     }
 
     /// <summary>Seconds; negative is an error, zero means the default (as GitLab Runner does).</summary>
@@ -161,7 +217,7 @@ internal static class KubernetesSettingsReader
             RunAsUser = NonNegative(table, "run_as_user"),
             SupplementalGroups = table.LongList("supplemental_groups") ?? [],
         };
-        table.ReportUnread(ConfigKeys.PodSecurityContext, ConfigKeys.PodSecurityContextUnsupported);
+        table.ReportUnread(ConfigKeys.PodSecurityContext, ConfigKeys.PodSecurityContextNoEffect);
         return settings;
     }
 
@@ -171,16 +227,20 @@ internal static class KubernetesSettingsReader
         foreach (var service in table.TableArray("services") ?? [])
         {
             var name = service.String("name");
+            var alias = EmptyAsNull(service.String("alias"));
+            var command = service.StringList("command") ?? [];
+            var entrypoint = service.StringList("entrypoint") ?? [];
+            var environment = service.StringList("environment") ?? [];
             if (string.IsNullOrEmpty(name))
             {
                 service.Diagnostics.Warning(service.Position, service.KeyPath("name"), "service without a name is ignored");
             }
             else
             {
-                services.Add(new ServiceSettings(name));
+                services.Add(new ServiceSettings(name) { Alias = alias, Command = command, Entrypoint = entrypoint, Environment = environment });
             }
 
-            service.ReportUnread(ConfigKeys.Service, ConfigKeys.ServiceUnsupported);
+            service.ReportUnread(ConfigKeys.Service, ConfigKeys.ServiceNoEffect);
         }
 
         return services;

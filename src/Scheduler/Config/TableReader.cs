@@ -28,6 +28,9 @@ internal sealed class TableReader
 
     public DiagnosticCollector Diagnostics => _diagnostics;
 
+    /// <summary>The keys of this table, in file order.</summary>
+    public IReadOnlyList<string> Keys => _table.Entries.Select(e => e.Key).ToList();
+
     public string KeyPath(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
 
     /// <summary>The entry for <paramref name="key"/>, marked as read.</summary>
@@ -231,10 +234,10 @@ internal sealed class TableReader
     }
 
     /// <summary>
-    /// Reports every key that was not read: a warning naming a GitLab Runner setting this runner does not implement,
+    /// Reports every key that was not read: a warning naming a GitLab Runner setting that has no effect here, and why,
     /// or, for a key GitLab Runner does not know either, a warning with a "did you mean" hint when one is close.
     /// </summary>
-    public void ReportUnread(IReadOnlyCollection<string> supported, IReadOnlyCollection<string> knownUnsupported)
+    public void ReportUnread(IReadOnlyCollection<string> supported, IReadOnlyDictionary<string, ConfigKeys.NoEffect> noEffect)
     {
         foreach (var entry in _table.Entries)
         {
@@ -244,15 +247,25 @@ internal sealed class TableReader
             }
 
             var path = KeyPath(entry.Key);
-            if (knownUnsupported.Any(k => string.Equals(k, entry.Key, StringComparison.OrdinalIgnoreCase)))
+            var known = noEffect.FirstOrDefault(k => string.Equals(k.Key, entry.Key, StringComparison.OrdinalIgnoreCase));
+            if (known.Value is not null)
             {
-                _diagnostics.Warning(entry.KeyPosition, path, "is a GitLab Runner setting that this runner does not support; it is ignored");
+                _diagnostics.Warning(entry.KeyPosition, path, known.Value.Message);
                 continue;
             }
 
-            var suggestion = KeySuggestions.Closest(entry.Key, supported.Concat(knownUnsupported));
+            var suggestion = KeySuggestions.Closest(entry.Key, supported.Concat(noEffect.Keys));
             var hint = suggestion is null ? "" : $"; did you mean \"{suggestion}\"?";
             _diagnostics.Warning(entry.KeyPosition, path, $"unknown key, ignored{hint}");
+        }
+    }
+
+    /// <summary>Marks <paramref name="key"/> as read and reports that it has no effect (when present).</summary>
+    public void NoEffect(string key, ConfigKeys.NoEffect why)
+    {
+        if (Take(key) is { } entry)
+        {
+            _diagnostics.Warning(entry.KeyPosition, KeyPath(key), why.Message);
         }
     }
 

@@ -14,18 +14,20 @@ internal static class VolumesReader
         {
             HostPaths = Each(table, "host_path", ConfigKeys.HostPathVolume, names,
                 (volume, common) => new HostPathVolume(common.Name, common.MountPath, common.ReadOnly,
-                    KubernetesSettingsReader.EmptyAsNull(volume.String("host_path")))),
+                    KubernetesSettingsReader.EmptyAsNull(volume.String("host_path"))) { Mount = Mount(volume, propagation: true) }),
             Pvcs = Each(table, "pvc", ConfigKeys.PvcVolume, names,
-                (_, common) => new PvcVolume(common.Name, common.MountPath, common.ReadOnly)),
+                (volume, common) => new PvcVolume(common.Name, common.MountPath, common.ReadOnly) { Mount = Mount(volume, propagation: true) }),
             ConfigMaps = Each(table, "config_map", ConfigKeys.ItemsVolume, names,
                 (volume, common) => new ConfigMapVolume(common.Name, common.MountPath, common.ReadOnly,
-                    KubernetesSettingsReader.ToDictionary(volume.StringMap("items")))),
+                    KubernetesSettingsReader.ToDictionary(volume.StringMap("items"))) { Mount = Mount(volume, propagation: false) }),
             Secrets = Each(table, "secret", ConfigKeys.ItemsVolume, names,
                 (volume, common) => new SecretVolume(common.Name, common.MountPath, common.ReadOnly,
-                    KubernetesSettingsReader.ToDictionary(volume.StringMap("items")))),
+                    KubernetesSettingsReader.ToDictionary(volume.StringMap("items"))) { Mount = Mount(volume, propagation: false) }),
             EmptyDirs = Each(table, "empty_dir", ConfigKeys.EmptyDirVolume, names, EmptyDir),
+            Csis = Each(table, "csi", ConfigKeys.CsiVolume, names, Csi),
+            Nfs = Each(table, "nfs", ConfigKeys.NfsVolume, names, Nfs),
         };
-        table.ReportUnread(ConfigKeys.VolumeKinds, ConfigKeys.VolumeKindsUnsupported);
+        table.ReportUnread(ConfigKeys.VolumeKinds, ConfigKeys.VolumeKindsNoEffect);
         return settings;
     }
 
@@ -37,7 +39,69 @@ internal static class VolumesReader
             volume.Diagnostics.Error(volume.ValuePosition("medium"), volume.KeyPath("medium"), error);
         }
 
-        return new EmptyDirVolume(common.Name, common.MountPath, medium);
+        // GitLab Runner: a blank size_limit means no limit; an invalid one is an error here rather than a job-time warning.
+        var sizeLimit = volume.String("size_limit")?.Trim();
+        if (string.IsNullOrEmpty(sizeLimit))
+        {
+            sizeLimit = null;
+        }
+        else if (ConfigRules.QuantityError(sizeLimit) is { } sizeError)
+        {
+            volume.Diagnostics.Error(volume.ValuePosition("size_limit"), volume.KeyPath("size_limit"), sizeError);
+            sizeLimit = null;
+        }
+
+        return new EmptyDirVolume(common.Name, common.MountPath, medium) { Mount = Mount(volume, propagation: true), SizeLimit = sizeLimit };
+    }
+
+    private static CsiVolume Csi(TableReader volume, CommonFields common)
+    {
+        var driver = volume.String("driver") ?? "";
+        if (driver.Length == 0)
+        {
+            volume.Diagnostics.Error(volume.ValuePosition("driver"), volume.KeyPath("driver"), "a CSI volume needs a driver");
+        }
+
+        return new CsiVolume(common.Name, common.MountPath, common.ReadOnly, driver, KubernetesSettingsReader.EmptyAsNull(volume.String("fs_type")),
+            KubernetesSettingsReader.ToDictionary(volume.StringMap("volume_attributes"))) { Mount = Mount(volume, propagation: false) };
+    }
+
+    private static NfsVolume Nfs(TableReader volume, CommonFields common)
+    {
+        var server = volume.String("server") ?? "";
+        var path = volume.String("path") ?? "";
+        foreach (var (key, value) in new[] { ("server", server), ("path", path) })
+        {
+            if (value.Length == 0)
+            {
+                volume.Diagnostics.Error(volume.ValuePosition(key), volume.KeyPath(key), $"an NFS volume needs a {key}");
+            }
+        }
+
+        return new NfsVolume(common.Name, common.MountPath, common.ReadOnly, server, path) { Mount = Mount(volume, propagation: false) };
+    }
+
+    /// <summary><c>sub_path</c> on every kind; <c>mount_propagation</c> on the kinds GitLab Runner has it for.</summary>
+    private static MountOptions Mount(TableReader volume, bool propagation)
+    {
+        var subPath = KubernetesSettingsReader.EmptyAsNull(volume.String("sub_path"));
+        if (subPath is not null && (subPath.StartsWith('/') || subPath.Split('/').Contains("..")))
+        {
+            volume.Diagnostics.Error(volume.ValuePosition("sub_path"), volume.KeyPath("sub_path"),
+                "sub_path must be a relative path without \"..\"");
+        }
+
+        string? mountPropagation = null;
+        if (propagation)
+        {
+            mountPropagation = KubernetesSettingsReader.EmptyAsNull(volume.String("mount_propagation"));
+            if (mountPropagation is not null && ConfigRules.MountPropagationError(mountPropagation) is { } error)
+            {
+                volume.Diagnostics.Error(volume.ValuePosition("mount_propagation"), volume.KeyPath("mount_propagation"), error);
+            }
+        }
+
+        return subPath is null && mountPropagation is null ? MountOptions.None : new MountOptions(subPath, mountPropagation);
     }
 
     private static List<T> Each<T>(
@@ -48,7 +112,7 @@ internal static class VolumesReader
         {
             var common = Common(volume, names);
             var created = create(volume, common);
-            volume.ReportUnread(keys, ConfigKeys.VolumeUnsupported);
+            volume.ReportUnread(keys, ConfigKeys.VolumeNoEffect);
             if (common.Name.Length > 0 && common.MountPath.Length > 0)
             {
                 result.Add(created);

@@ -238,9 +238,10 @@ public sealed class PodBuilderTests
     [InlineData("empty.value=", "PreferNoSchedule", "empty.value", "Equal", "", "PreferNoSchedule")]
     [InlineData("a=b=c", "NoExecute", "a", "Equal", "b=c", "NoExecute")]
     [InlineData("gpu", "NoSchedule", "gpu", "Exists", null, "NoSchedule")]
-    [InlineData("gpu", "", "gpu", "Exists", null, "")]
-    [InlineData("", "", "", "Exists", null, "")]
-    public void Tolerations(string key, string effect, string expectedKey, string expectedOperator, string? expectedValue, string expectedEffect)
+    // No effect: no effect field at all (it tolerates every effect), as GitLab Runner's omitempty gives.
+    [InlineData("gpu", "", "gpu", "Exists", null, null)]
+    [InlineData("", "", null, "Exists", null, null)]
+    public void Tolerations(string key, string effect, string? expectedKey, string expectedOperator, string? expectedValue, string? expectedEffect)
     {
         var settings = new KubernetesSettings { NodeTolerations = [new KeyValuePair<string, string>(key, effect)] };
 

@@ -185,8 +185,8 @@ public sealed class PodVolumesTests
     }
 
     [Theory]
-    [InlineData("empty_dir", "empty-dir")]
-    [InlineData("Cache.Dir", "cache-dir")]
+    [InlineData("empty_dir", "emptydir")]
+    [InlineData("Cache.Dir", "cachedir")]
     public void A_volume_name_that_is_not_a_label_is_converted_and_the_object_keeps_its_name(string configured, string expected)
     {
         var settings = new KubernetesSettings

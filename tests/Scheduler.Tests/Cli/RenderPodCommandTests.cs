@@ -142,4 +142,46 @@ public sealed class RenderPodCommandTests
         Assert.Equal(2, exitCode);
         Assert.DoesNotContain("   at ", error, StringComparison.Ordinal); // a message, not a stack trace
     }
+
+    [Fact]
+    public void The_current_example_renders_every_pod_shaping_keyword_GitLab_Runner_added_after_12_5()
+    {
+        var (exitCode, output, error) = Run("--config", RepositoryPaths.Example("config-current.toml"), "--job", RepositoryPaths.Example("job.json"));
+        Assert.True(exitCode == 0, error);
+        var spec = JsonNode.Parse(output)!["items"]![0]!["spec"]!;
+        var containers = spec["containers"]!.AsArray();
+        var build = containers.First(c => (string?)c!["name"] == "build")!;
+
+        // Scheduling.
+        Assert.Equal("In", (string?)spec["affinity"]!["nodeAffinity"]!["requiredDuringSchedulingIgnoredDuringExecution"]!["nodeSelectorTerms"]![0]!["matchExpressions"]![0]!["operator"]);
+        Assert.Equal(100, (int?)spec["affinity"]!["nodeAffinity"]!["preferredDuringSchedulingIgnoredDuringExecution"]![0]!["weight"]);
+        Assert.Equal("failure-domain.beta.kubernetes.io/zone", (string?)spec["affinity"]!["podAffinity"]!["requiredDuringSchedulingIgnoredDuringExecution"]![0]!["topologyKey"]);
+        Assert.Equal("db", (string?)spec["affinity"]!["podAntiAffinity"]!["preferredDuringSchedulingIgnoredDuringExecution"]![0]!["podAffinityTerm"]!["labelSelector"]!["matchLabels"]!["app"]);
+        Assert.Equal(("ci-jobs", "default-scheduler"), ((string?)spec["priorityClassName"], (string?)spec["schedulerName"]));
+        var spot = spec["tolerations"]!.AsArray().First(t => (string?)t!["key"] == "spot")!.AsObject();
+        Assert.False(spot.ContainsKey("effect"), "a toleration without an effect has no effect field");
+
+        // Networking.
+        Assert.Equal("None", (string?)spec["dnsPolicy"]);
+        Assert.Equal("1.2.3.4", (string?)spec["dnsConfig"]!["nameservers"]![0]);
+        var aliases = spec["hostAliases"]!.AsArray();
+        Assert.Equal(["postgres", "db", "postgres-db"], aliases[0]!["hostnames"]!.AsArray().Select(h => (string?)h).Take(3));
+        Assert.Equal(["127.0.0.1", "127.0.0.1", "192.168.1.1"], aliases.Select(a => (string?)a!["ip"]));
+
+        // pod_spec patches of the three types, in order (the runner's environment enables the feature flag).
+        Assert.Equal(("custom-pod-hostname", "subdomain"), ((string?)spec["hostname"], (string?)spec["subdomain"]));
+        Assert.Equal("1", (string?)build["env"]!.AsArray().Last()!["value"]);
+        Assert.Equal("FROM_PATCH", (string?)build["env"]!.AsArray().Last()!["name"]);
+
+        // Lifecycle and volumes.
+        Assert.Equal(30, (int?)spec["terminationGracePeriodSeconds"]);
+        Assert.All(containers, c => Assert.Equal("/builds/postStart.txt", (string?)c!["lifecycle"]!["postStart"]!["exec"]!["command"]![1]));
+        var volumes = spec["volumes"]!.AsArray();
+        Assert.Equal("pvc-0", (string?)volumes.First(v => v!["persistentVolumeClaim"] is not null)!["persistentVolumeClaim"]!["claimName"]);
+        Assert.Equal("1G", (string?)volumes.First(v => (string?)v!["name"] == "empty-dir")!["emptyDir"]!["sizeLimit"]);
+        Assert.Equal("my-csi-driver", (string?)volumes.First(v => v!["csi"] is not null)!["csi"]!["driver"]);
+        var mounts = build["volumeMounts"]!.AsArray();
+        Assert.Equal("cache", (string?)mounts.First(m => (string?)m!["name"] == "pvc-0")!["subPath"]);
+        Assert.Equal("HostToContainer", (string?)mounts.First(m => (string?)m!["name"] == "hostpath-1")!["mountPropagation"]);
+    }
 }

@@ -66,6 +66,23 @@ public sealed class ConfigKeywordTests
         ["volumes.secret"] = s => K(s).Volumes.Secrets,
         ["volumes.empty_dir"] = s => K(s).Volumes.EmptyDirs,
         ["services"] = s => K(s).Services,
+        ["shell"] = s => s.Runners[0].Shell,
+        ["feature_flags"] = s => s.Runners[0].FeatureFlags,
+        ["affinity"] = s => K(s).Affinity,
+        ["priority_class_name"] = s => K(s).PriorityClassName,
+        ["scheduler_name"] = s => K(s).SchedulerName,
+        ["node_selector_overwrite_allowed"] = s => K(s).NodeSelectorOverwriteAllowed,
+        ["node_tolerations_overwrite_allowed"] = s => K(s).NodeTolerationsOverwriteAllowed,
+        ["pod_labels_overwrite_allowed"] = s => K(s).PodLabelsOverwriteAllowed,
+        ["dns_policy"] = s => K(s).DnsPolicy,
+        ["dns_config"] = s => K(s).DnsConfig,
+        ["host_aliases"] = s => K(s).HostAliases,
+        ["pod_spec"] = s => K(s).PodSpecPatches,
+        ["pod_termination_grace_period_seconds"] = s => K(s).PodTerminationGracePeriodSeconds,
+        ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
+        ["container_lifecycle"] = s => K(s).ContainerLifecycle,
+        ["use_service_account_image_pull_secrets"] = s => K(s).UseServiceAccountImagePullSecrets,
+        ["volumes.csi"] = s => K(s).Volumes.Csis,
     };
 
     private static KubernetesSettings K(GlobalSettings settings) => settings.Runners[0].Kubernetes;
@@ -130,9 +147,9 @@ public sealed class ConfigKeywordTests
     [InlineData("volumes.host_path", "kubernetes",
         "[[runners.kubernetes.volumes.host_path]]\nname = \"h1\"\nmount_path = \"/m1\"\nread_only = true\nhost_path = \"/h1\"\n"
         + "[[runners.kubernetes.volumes.host_path]]\nname = \"h2\"\nmount_path = \"/m2\"",
-        "[HostPathVolume { Name = h1, MountPath = /m1, ReadOnly = True, HostPath = /h1 }, HostPathVolume { Name = h2, MountPath = /m2, ReadOnly = False, HostPath =  }]")]
+        "[HostPathVolume { Name = h1, MountPath = /m1, ReadOnly = True, HostPath = /h1, Mount = MountOptions { SubPath = , MountPropagation =  } }, HostPathVolume { Name = h2, MountPath = /m2, ReadOnly = False, HostPath = , Mount = MountOptions { SubPath = , MountPropagation =  } }]")]
     [InlineData("volumes.pvc", "kubernetes", "volumes = { pvc = [{ name = \"p\", mount_path = \"/p\", read_only = true }] }",
-        "[PvcVolume { Name = p, MountPath = /p, ReadOnly = True }]")]
+        "[PvcVolume { Name = p, MountPath = /p, ReadOnly = True, Mount = MountOptions { SubPath = , MountPropagation =  } }]")]
     [InlineData("volumes.config_map", "kubernetes",
         "[[runners.kubernetes.volumes.config_map]]\nname = \"cm\"\nmount_path = \"/cm\"\n[runners.kubernetes.volumes.config_map.items]\n\"key_1\" = \"path/one\"",
         "cm /cm False {key_1=path/one}")]
@@ -141,9 +158,48 @@ public sealed class ConfigKeywordTests
         "s /s True {secret_1=file}")]
     [InlineData("volumes.empty_dir", "kubernetes",
         "[[runners.kubernetes.volumes.empty_dir]]\nname = \"e\"\nmount_path = \"/e\"\nmedium = \"Memory\"",
-        "[EmptyDirVolume { Name = e, MountPath = /e, Medium = Memory }]")]
-    [InlineData("services", "kubernetes", "[[runners.kubernetes.services]]\nname = \"postgres:12\"\n[[runners.kubernetes.services]]\nname = \"redis\"",
-        "[ServiceSettings { Name = postgres:12 }, ServiceSettings { Name = redis }]")]
+        "[EmptyDirVolume { Name = e, MountPath = /e, Medium = Memory, Mount = MountOptions { SubPath = , MountPropagation =  }, SizeLimit =  }]")]
+    [InlineData("services", "kubernetes", "[[runners.kubernetes.services]]\nname = \"postgres:12\"\n[[runners.kubernetes.services]]\nname = \"redis\"\nalias = \"cache,db\"\ncommand = [\"--x\"]\nentrypoint = [\"/e\"]\nenvironment = [\"A=1\"]",
+        "[postgres:12 alias= command=[] entrypoint=[] environment=[], redis alias=cache,db command=[--x] entrypoint=[/e] environment=[A=1]]")]
+    [InlineData("shell", "runner", "shell = \"sh\"", "sh")]
+    [InlineData("feature_flags", "runner", "[runners.feature_flags]\nFF_USE_ADVANCED_POD_SPEC_CONFIGURATION = true",
+        "{\"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION\":true}")]
+    [InlineData("affinity", "kubernetes",
+        "[runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution]\n"
+        + "[[runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms]]\n"
+        + "[[runners.kubernetes.affinity.node_affinity.required_during_scheduling_ignored_during_execution.node_selector_terms.match_expressions]]\n"
+        + "key = \"kubernetes.io/e2e-az-name\"\noperator = \"In\"\nvalues = [\"e2e-az1\"]\n"
+        + "[[runners.kubernetes.affinity.pod_anti_affinity.preferred_during_scheduling_ignored_during_execution]]\nweight = 100\n"
+        + "[runners.kubernetes.affinity.pod_anti_affinity.preferred_during_scheduling_ignored_during_execution.pod_affinity_term]\n"
+        + "topology_key = \"kubernetes.io/hostname\"\nnamespaces = [\"a\"]\n"
+        + "[runners.kubernetes.affinity.pod_anti_affinity.preferred_during_scheduling_ignored_during_execution.pod_affinity_term.label_selector]\n"
+        + "match_labels = { app = \"web\" }",
+        "{\"NodeAffinity\":{\"Required\":[{\"MatchExpressions\":[{\"Key\":\"kubernetes.io/e2e-az-name\",\"Operator\":\"In\",\"Values\":[\"e2e-az1\"]}],\"MatchFields\":[]}],\"Preferred\":[]},"
+        + "\"PodAffinity\":null,\"PodAntiAffinity\":{\"Required\":[],\"Preferred\":[{\"Weight\":100,\"Term\":{\"LabelSelector\":{\"MatchLabels\":{\"app\":\"web\"},\"MatchExpressions\":[]},"
+        + "\"Namespaces\":[\"a\"],\"TopologyKey\":\"kubernetes.io/hostname\",\"NamespaceSelector\":null}}]}}")]
+    [InlineData("priority_class_name", "kubernetes", "priority_class_name = \"high\"", "high")]
+    [InlineData("scheduler_name", "kubernetes", "scheduler_name = \"my-scheduler\"", "my-scheduler")]
+    [InlineData("node_selector_overwrite_allowed", "kubernetes", "node_selector_overwrite_allowed = \"^a=.*$\"", "^a=.*$")]
+    [InlineData("node_tolerations_overwrite_allowed", "kubernetes", "node_tolerations_overwrite_allowed = \"^a.*$\"", "^a.*$")]
+    [InlineData("pod_labels_overwrite_allowed", "kubernetes", "pod_labels_overwrite_allowed = \"^a=.*$\"", "^a=.*$")]
+    [InlineData("dns_policy", "kubernetes", "dns_policy = \"cluster-first-with-host-net\"", "cluster-first-with-host-net")]
+    [InlineData("dns_config", "kubernetes",
+        "[runners.kubernetes.dns_config]\nnameservers = [\"1.2.3.4\"]\nsearches = [\"a.example\"]\n[[runners.kubernetes.dns_config.options]]\nname = \"ndots\"\nvalue = \"2\"\n"
+        + "[[runners.kubernetes.dns_config.options]]\nname = \"edns0\"",
+        "{\"Nameservers\":[\"1.2.3.4\"],\"Searches\":[\"a.example\"],\"Options\":[{\"Name\":\"ndots\",\"Value\":\"2\"},{\"Name\":\"edns0\",\"Value\":null}]}")]
+    [InlineData("host_aliases", "kubernetes", "[[runners.kubernetes.host_aliases]]\nip = \"127.0.0.1\"\nhostnames = [\"web1\", \"web2\"]",
+        "[{\"Ip\":\"127.0.0.1\",\"Hostnames\":[\"web1\",\"web2\"]}]")]
+    [InlineData("pod_spec", "kubernetes",
+        "[runners.feature_flags]\nFF_USE_ADVANCED_POD_SPEC_CONFIGURATION = true\n[[runners.kubernetes.pod_spec]]\nname = \"hostname\"\npatch = \"hostname: x\"\npatch_type = \"merge\"\n[[runners.kubernetes.pod_spec]]\npatch = \"subdomain: y\"",
+        "[{\"Name\":\"hostname\",\"Patch\":\"hostname: x\",\"PatchType\":\"merge\"},{\"Name\":\"pod_spec[1]\",\"Patch\":\"subdomain: y\",\"PatchType\":\"strategic\"}]")]
+    [InlineData("pod_termination_grace_period_seconds", "kubernetes", "pod_termination_grace_period_seconds = 30", "30")]
+    [InlineData("container_lifecycle", "kubernetes",
+        "[runners.kubernetes.container_lifecycle.post_start.exec]\ncommand = [\"touch\", \"/x\"]\n[runners.kubernetes.container_lifecycle.pre_stop.tcp_socket]\nport = 80",
+        "{\"PostStart\":{\"ExecCommand\":[\"touch\",\"/x\"],\"HttpGet\":null,\"TcpSocket\":null},\"PreStop\":{\"ExecCommand\":null,\"HttpGet\":null,\"TcpSocket\":{\"Host\":null,\"Port\":80}}}")]
+    [InlineData("use_service_account_image_pull_secrets", "kubernetes", "use_service_account_image_pull_secrets = true", "True")]
+    [InlineData("volumes.csi", "kubernetes",
+        "[[runners.kubernetes.volumes.csi]]\nname = \"c\"\nmount_path = \"/c\"\ndriver = \"d\"\nfs_type = \"ext4\"\nsub_path = \"s\"\nvolume_attributes = { k = \"v\" }",
+        "[CsiVolume { Name = c, MountPath = /c, ReadOnly = False, Driver = d, FsType = ext4, VolumeAttributes = System.Collections.Generic.Dictionary`2[System.String,System.String], Mount = MountOptions { SubPath = s, MountPropagation =  } }]")]
     public void Keyword_is_read(string keyword, string section, string toml, string expected)
     {
         var text = section switch
@@ -251,6 +307,10 @@ public sealed class ConfigKeywordTests
         IReadOnlyList<KeyValuePair<string, string>> pairs => "[" + string.Join(", ", pairs.Select(p => $"{p.Key}={p.Value}")) + "]",
         IReadOnlyList<ConfigMapVolume> maps => string.Join("; ", maps.Select(v => $"{v.Name} {v.MountPath} {v.ReadOnly} {Render(v.Items)}")),
         IReadOnlyList<SecretVolume> secrets => string.Join("; ", secrets.Select(v => $"{v.Name} {v.MountPath} {v.ReadOnly} {Render(v.Items)}")),
+        ServiceSettings sv =>
+            $"{sv.Name} alias={sv.Alias} command={Render(sv.Command)} entrypoint={Render(sv.Entrypoint)} environment={Render(sv.Environment)}",
+        AffinitySettings or DnsConfigSettings or ContainerLifecycleSettings or IReadOnlyList<HostAliasSettings> or IReadOnlyList<PodSpecPatchSettings>
+            or IReadOnlyDictionary<string, bool> => System.Text.Json.JsonSerializer.Serialize(value),
         PodSecurityContextSettings c =>
             $"fs_group={c.FsGroup} run_as_group={c.RunAsGroup} run_as_non_root={c.RunAsNonRoot} run_as_user={c.RunAsUser} supplemental_groups={Render(c.SupplementalGroups)}",
         System.Collections.IEnumerable items => "[" + string.Join(", ", items.Cast<object?>().Select(Render)) + "]",

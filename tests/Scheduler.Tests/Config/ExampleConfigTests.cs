@@ -62,3 +62,60 @@ public sealed class ExampleConfigTests
         Assert.Empty(result.Warnings);
     }
 }
+
+/// <summary>examples/config-current.toml: every key of GitLab Runner's current [runners.kubernetes] section.</summary>
+public sealed class CurrentExampleConfigTests
+{
+    // Exactly the keys that have no effect here, in file order; every other key of the section takes effect.
+    private static readonly string[] NoEffectKeys =
+    [
+        "context", "namespace_per_job", "allow_privilege_escalation", "runtime_class_name", "automount_service_account_token",
+        "cpu_limit_overwrite_max_allowed", "cpu_request_overwrite_max_allowed", "memory_limit_overwrite_max_allowed",
+        "memory_request_overwrite_max_allowed", "ephemeral_storage_limit", "ephemeral_storage_limit_overwrite_max_allowed",
+        "ephemeral_storage_request", "ephemeral_storage_request_overwrite_max_allowed", "service_cpu_limit_overwrite_max_allowed",
+        "service_cpu_request_overwrite_max_allowed", "service_memory_limit_overwrite_max_allowed",
+        "service_memory_request_overwrite_max_allowed", "service_ephemeral_storage_limit",
+        "service_ephemeral_storage_limit_overwrite_max_allowed", "service_ephemeral_storage_request",
+        "service_ephemeral_storage_request_overwrite_max_allowed", "helper_cpu_limit_overwrite_max_allowed",
+        "helper_cpu_request_overwrite_max_allowed", "helper_memory_limit_overwrite_max_allowed",
+        "helper_memory_request_overwrite_max_allowed", "helper_ephemeral_storage_limit",
+        "helper_ephemeral_storage_limit_overwrite_max_allowed", "helper_ephemeral_storage_request",
+        "helper_ephemeral_storage_request_overwrite_max_allowed", "pod_cpu_limit", "pod_cpu_limit_overwrite_max_allowed", "pod_cpu_request",
+        "pod_cpu_request_overwrite_max_allowed", "pod_memory_limit", "pod_memory_limit_overwrite_max_allowed", "pod_memory_request",
+        "pod_memory_request_overwrite_max_allowed", "cap_add", "cap_drop", "allowed_images", "allowed_services", "allowed_pull_policies",
+        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os", "cleanup_grace_period_seconds",
+        "cleanup_resources_timeout", "resource_availability_check_max_attempts", "retry_limit", "retry_backoff_max",
+        "print_pod_warning_events", "logs_base_dir", "scripts_base_dir", "retry_limits", "build_container_security_context",
+        "helper_container_security_context", "service_container_security_context", "init_permissions_container_security_context",
+        "pod_disruption_budget", "autoscaler",
+    ];
+
+    [Fact]
+    public void Loads_with_exactly_the_documented_no_effect_warnings()
+    {
+        var result = ConfigLoader.LoadFile(RepositoryPaths.Example("config-current.toml"), new Dictionary<string, string>());
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(NoEffectKeys.Select(key => "runners[0].kubernetes." + key), result.Warnings.Select(w => w.Key));
+        Assert.All(result.Warnings, w => Assert.StartsWith("has no effect here", w.Message));
+        Assert.All(result.Warnings, w => Assert.DoesNotContain("unknown key", w.Message));
+    }
+
+    [Fact]
+    public void Every_no_effect_key_of_the_section_is_in_the_example_or_is_a_key_GitLab_Runner_no_longer_documents()
+    {
+        // host_network and user are accepted for older configs; every other key of the list is shown in the example.
+        var inExample = NoEffectKeys.Where(k => !k.Contains('.')).ToHashSet();
+        Assert.Equal(["host_network", "user"], ConfigKeys.KubernetesNoEffect.Keys.Where(k => !inExample.Contains(k)).Order());
+    }
+
+    [Fact]
+    public void Every_key_that_takes_effect_is_set_in_the_example()
+    {
+        var text = File.ReadAllText(RepositoryPaths.Example("config-current.toml"));
+
+        // terminationGracePeriodSeconds was removed in GitLab Runner 17.0; the current form is pod_termination_grace_period_seconds.
+        Assert.All(ConfigKeys.Kubernetes.Except(["terminationGracePeriodSeconds"]),
+            key => Assert.Matches($@"(?m)^\s*(\[\[?runners\.kubernetes\.)?{System.Text.RegularExpressions.Regex.Escape(key)}\b", text));
+    }
+}
