@@ -33,6 +33,7 @@ public sealed partial class JobActor
         Receive<JobTimedOut>(_ => OnJobTimeout());
         Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
+        ReceiveAny(message => Dropped(message, "preparing"));
     }
 
     private void StartPreparing(bool announce)

@@ -48,6 +48,7 @@ public sealed partial class JobActor
         Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
         Receive<KillSent>(_ => { });
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
+        ReceiveAny(message => Dropped(message, "running stages"));
     }
 
     private void RunNextStage()

@@ -372,6 +372,11 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         return verdict;
     }
 
+    // A message that does not belong to the phase: a late answer of a phase that is over (a PodActor's or StageActor's last
+    // word, a retry timer of a check that no longer matters). Nothing to do, but visible when debugging.
+    private void Dropped(object message, string phase) =>
+        _logger.Debug("job {0}: {1} dropped while {2}", _job.Id, message.GetType().Name, phase);
+
     private void StopChild(ref IActorRef? child)
     {
         if (child is not null)
