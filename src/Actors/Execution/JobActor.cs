@@ -119,7 +119,10 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         AdoptedPod? adopted = null)
     {
         // Made once here, not in the constructor: the count, the budget and the restarts go on across restarts of the actor.
-        var run = new JobRunState { Budget = new RetryBudget(options.Retries) };
+        var run = new JobRunState
+        {
+            Budget = new RetryBudget(options.Retries.For(runner.Kubernetes.RetryLimit, runner.Kubernetes.RetryBackoffMax)),
+        };
         return Akka.Actor.Props.Create(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
                 run));

@@ -147,6 +147,10 @@ public sealed record KubernetesSettings
     public long? PodTerminationGracePeriodSeconds { get; init; }
     /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod delete at cleanup (read by the pod actor).</summary>
     public long? CleanupGracePeriodSeconds { get; init; }
+    /// <summary><c>retry_limit</c>: how many times one Kubernetes API call is tried at most; null: the runner's default.</summary>
+    public int? RetryLimit { get; init; }
+    /// <summary><c>retry_backoff_max</c>: the longest pause between two tries of a call, in milliseconds; null: the default.</summary>
+    public int? RetryBackoffMax { get; init; }
     public ContainerLifecycleSettings? ContainerLifecycle { get; init; }
     /// <summary><c>use_service_account_image_pull_secrets</c>: no imagePullSecrets on the pod; the service account's apply.</summary>
     public bool UseServiceAccountImagePullSecrets { get; init; }

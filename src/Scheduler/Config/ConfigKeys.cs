@@ -105,7 +105,8 @@ internal static class ConfigKeys
         // Added by GitLab Runner after 12.5, implemented here.
         "affinity", "priority_class_name", "scheduler_name", "node_selector_overwrite_allowed", "node_tolerations_overwrite_allowed",
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
-        "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets",
+        "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
+        "retry_backoff_max",
     ];
 
     /// <summary>Keys of GitLab Runner's current <c>[runners.kubernetes]</c> that are accepted without effect, with why.</summary>
@@ -151,7 +152,7 @@ internal static class ConfigKeys
 
         foreach (var key in new[]
                  {
-                     "namespace_per_job", "context", "retry_limit", "retry_limits", "retry_backoff_max", "cleanup_resources_timeout",
+                     "namespace_per_job", "context", "retry_limits", "cleanup_resources_timeout",
                      "print_pod_warning_events", "resource_availability_check_max_attempts", "pod_disruption_budget",
                  })
         {

@@ -87,6 +87,8 @@ internal static class KubernetesSettingsReader
             PodSpecPatches = PodSettingsReader.PodSpec(table, readPatchFile),
             PodTerminationGracePeriodSeconds = NonNegative(table, "pod_termination_grace_period_seconds"),
             CleanupGracePeriodSeconds = NonNegative(table, "cleanup_grace_period_seconds"),
+            RetryLimit = Positive(table, "retry_limit", 1000),
+            RetryBackoffMax = Positive(table, "retry_backoff_max", 3_600_000),
             ContainerLifecycle = table.Table("container_lifecycle") is { } lifecycle ? PodSettingsReader.ContainerLifecycle(lifecycle) : null,
             UseServiceAccountImagePullSecrets = table.Bool("use_service_account_image_pull_secrets") ?? false,
         };
@@ -179,6 +181,23 @@ internal static class KubernetesSettingsReader
         }
 
         return value is > 0 ? value.Value : fallback;
+    }
+
+    private static int? Positive(TableReader table, string key, int max)
+    {
+        var value = table.Long(key);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (value < 1 || value > max)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), $"must be between 1 and {max}");
+            return null;
+        }
+
+        return (int)value;
     }
 
     private static long? NonNegative(TableReader table, string key)

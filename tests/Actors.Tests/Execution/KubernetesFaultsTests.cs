@@ -100,6 +100,34 @@ public sealed class KubernetesFaultsTests
         Assert.Equal((2, 0), (budget.Used, budget.Left));
     }
 
+    [Theory]
+    // retry_limit, retry_backoff_max (ms) → retries one call gets, the longest pause
+    [InlineData(null, null, 30, 30_000)]   // unset: the job's budget (30) and 30 s
+    [InlineData(5, 2000, 4, 2000)]         // GitLab Runner's defaults: 5 tries of a call, pauses capped at 2 s
+    [InlineData(1, null, 0, 30_000)]       // one try: no retry
+    public void Retry_limit_and_retry_backoff_max_bound_each_call_as_in_GitLab_Runner(int? limit, int? backoffMax, int retries,
+        int longestMs)
+    {
+        var budget = new RetryBudget(RetrySettings.Default.For(limit, backoffMax), () => 1.0);
+
+        var granted = 0;
+        var longest = TimeSpan.Zero;
+        for (var attempt = 1; attempt <= 50 && budget.TryTake(attempt, null, out var delay); attempt++)
+        {
+            granted++;
+            longest = delay > longest ? delay : longest;
+        }
+
+        Assert.Equal(retries, granted);
+        if (retries > 0)
+        {
+            Assert.Equal(TimeSpan.FromMilliseconds(Math.Min(longestMs, 500 * Math.Pow(2, retries - 1))), longest);
+        }
+
+        Assert.True(budget.TryTake(1, null, out _) || retries == 0 || granted == RetrySettings.Default.MaxRetriesPerJob,
+            "a new call starts counting its own tries again (within the job's budget)");
+    }
+
     [Fact]
     public void A_dropped_exec_is_transient()
     {

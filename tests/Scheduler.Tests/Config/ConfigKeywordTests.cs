@@ -80,6 +80,8 @@ public sealed class ConfigKeywordTests
         ["pod_spec"] = s => K(s).PodSpecPatches,
         ["pod_termination_grace_period_seconds"] = s => K(s).PodTerminationGracePeriodSeconds,
         ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
+        ["retry_limit"] = s => K(s).RetryLimit,
+        ["retry_backoff_max"] = s => K(s).RetryBackoffMax,
         ["container_lifecycle"] = s => K(s).ContainerLifecycle,
         ["use_service_account_image_pull_secrets"] = s => K(s).UseServiceAccountImagePullSecrets,
         ["volumes.csi"] = s => K(s).Volumes.Csis,
@@ -193,6 +195,8 @@ public sealed class ConfigKeywordTests
         "[runners.feature_flags]\nFF_USE_ADVANCED_POD_SPEC_CONFIGURATION = true\n[[runners.kubernetes.pod_spec]]\nname = \"hostname\"\npatch = \"hostname: x\"\npatch_type = \"merge\"\n[[runners.kubernetes.pod_spec]]\npatch = \"subdomain: y\"",
         "[{\"Name\":\"hostname\",\"Patch\":\"hostname: x\",\"PatchType\":\"merge\"},{\"Name\":\"pod_spec[1]\",\"Patch\":\"subdomain: y\",\"PatchType\":\"strategic\"}]")]
     [InlineData("pod_termination_grace_period_seconds", "kubernetes", "pod_termination_grace_period_seconds = 30", "30")]
+    [InlineData("retry_limit", "kubernetes", "retry_limit = 5", "5")]
+    [InlineData("retry_backoff_max", "kubernetes", "retry_backoff_max = 2000", "2000")]
     [InlineData("container_lifecycle", "kubernetes",
         "[runners.kubernetes.container_lifecycle.post_start.exec]\ncommand = [\"touch\", \"/x\"]\n[runners.kubernetes.container_lifecycle.pre_stop.tcp_socket]\nport = 80",
         "{\"PostStart\":{\"ExecCommand\":[\"touch\",\"/x\"],\"HttpGet\":null,\"TcpSocket\":null},\"PreStop\":{\"ExecCommand\":null,\"HttpGet\":null,\"TcpSocket\":{\"Host\":null,\"Port\":80}}}")]

@@ -84,7 +84,7 @@ public sealed class CurrentExampleConfigTests
         "pod_cpu_request_overwrite_max_allowed", "pod_memory_limit", "pod_memory_limit_overwrite_max_allowed", "pod_memory_request",
         "pod_memory_request_overwrite_max_allowed", "cap_add", "cap_drop", "allowed_images", "allowed_services", "allowed_pull_policies",
         "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os", "cleanup_grace_period_seconds",
-        "cleanup_resources_timeout", "resource_availability_check_max_attempts", "retry_limit", "retry_backoff_max",
+        "cleanup_resources_timeout", "resource_availability_check_max_attempts",
         "print_pod_warning_events", "logs_base_dir", "scripts_base_dir", "retry_limits", "build_container_security_context",
         "helper_container_security_context", "service_container_security_context", "init_permissions_container_security_context",
         "pod_disruption_budget", "autoscaler",

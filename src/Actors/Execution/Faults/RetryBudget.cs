@@ -5,6 +5,17 @@ namespace Scheduler.Actors.Execution.Faults;
 public sealed record RetrySettings(int MaxRetriesPerJob, TimeSpan BaseDelay, TimeSpan MaxDelay)
 {
     public static RetrySettings Default { get; } = new(30, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+
+    /// <summary>How many times one call is tried at most (GitLab Runner's <c>retry_limit</c>); 0: only the job's budget bounds it.</summary>
+    public int MaxAttemptsPerCall { get; init; }
+
+    /// <summary>The settings for a runner entry: <c>retry_limit</c> bounds each call's attempts and <c>retry_backoff_max</c>
+    /// (milliseconds) caps the backoff, as in GitLab Runner; the job's budget still bounds the whole job.</summary>
+    public RetrySettings For(int? retryLimit, int? retryBackoffMaxMilliseconds) => this with
+    {
+        MaxAttemptsPerCall = retryLimit is > 0 ? retryLimit.Value : MaxAttemptsPerCall,
+        MaxDelay = retryBackoffMaxMilliseconds is > 0 ? TimeSpan.FromMilliseconds(retryBackoffMaxMilliseconds.Value) : MaxDelay,
+    };
 }
 
 /// <summary>
@@ -39,6 +50,11 @@ public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = n
     public bool TryTake(int attempt, TimeSpan? retryAfter, out TimeSpan delay)
     {
         delay = TimeSpan.Zero;
+        if (settings.MaxAttemptsPerCall > 0 && attempt >= settings.MaxAttemptsPerCall)
+        {
+            return false; // the call was tried retry_limit times: its own limit, whatever the job has left
+        }
+
         lock (_gate)
         {
             if (_used >= settings.MaxRetriesPerJob)
