@@ -1,3 +1,4 @@
+using Akka.Actor;
 using k8s;
 using k8s.Models;
 using Scheduler.Messages.Protocol;
@@ -38,3 +39,25 @@ internal sealed record HandOverRequested(string Reason);
 internal sealed record WatchPod(string Cluster, string Namespace, string PodName, IKubernetesGateway Gateway, bool StartsWatch = true);
 internal sealed record UnwatchPod(string Cluster, string Namespace, string PodName);
 internal sealed record PodUpdated(WatchEventType Type, V1Pod Pod);
+
+// ---- JobCoordinator ⇄ JobSlot ----
+/// <summary>Routed to a free slot: hold it for <paramref name="Requester"/>'s next job and tell it so; give it back after
+/// <paramref name="Ttl"/> unused.</summary>
+internal sealed record HoldReservation(string ReservationId, int ConcurrentId, IActorRef Requester, TimeSpan Ttl);
+internal sealed record DropReservation(string ReservationId);
+internal sealed record ReservationExpired(int Slot, string ReservationId);
+/// <summary>Run the job in this slot: its LogStreamActor and JobActor become the slot's children.</summary>
+internal sealed record StartJobInSlot(Scheduler.Messages.Jobs.JobPayload Job, Scheduler.Messages.Settings.RunnerEntry Runner,
+    int ConcurrentId, string PodNameSuffix, IActorRef Listener, DateTimeOffset TimeoutFrom, AdoptedPod? Adopted);
+/// <summary>The slot's job has stopped (finished, handed over or failed for good): the slot is free.</summary>
+internal sealed record SlotFreed(int Slot, long JobId);
+
+// ---- tests ----
+/// <summary>Makes the receiving actor throw, as a bug would: the fault tests kill actors on purpose with it. Internal: it is
+/// not one of the fleet's wire messages, so no remote sender can name it.</summary>
+internal sealed record CrashForTest
+{
+    public static readonly CrashForTest Instance = new();
+}
+
+internal sealed class InjectedCrashException() : Exception("crash injected by a test");

@@ -24,33 +24,38 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private sealed record ReadEnded(int Generation, bool Dropped, string? Error);
     private sealed record Reattach(int Generation);
 
+    /// <summary>Where the trace stands: the offsets, the masker's and limiter's state, what is being read. Made once with the
+    /// Props, so a restarted LogStreamActor goes on at the same offsets and neither loses nor repeats a byte.</summary>
+    public sealed class TraceCursor(IReadOnlyList<string> secrets, long outputLimitBytes)
+    {
+        public TraceMasker Masker { get; } = new(secrets);
+        public OutputLimiter Limiter { get; } = new(outputLimitBytes);
+        internal StartReading? Source { get; set; }
+        public int Generation { get; set; }
+        public long RawOffset { get; set; }
+        public long TraceOffset { get; set; }
+        public bool Following { get; set; }
+        public IActorRef? DrainRequester { get; set; }
+        public int DrainAttempts { get; set; }
+        public bool Finished { get; set; }
+    }
+
     private readonly long _jobId;
     private readonly IActorRef _listener;
     private readonly TimeSpan _reattachDelay;
-    private readonly TraceMasker _masker;
     private readonly IReadOnlyList<string> _secrets;
-    private readonly OutputLimiter _limiter;
-
-    private StartReading? _source;
+    private readonly TraceCursor _cursor;
     private CancellationTokenSource? _readCancel;
-    private int _generation;
-    private long _rawOffset;
-    private long _traceOffset;
-    private bool _following;
-    private IActorRef? _drainRequester;
-    private int _drainAttempts;
-    private bool _finished;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public LogStreamActor(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay)
+    public LogStreamActor(long jobId, IActorRef listener, IReadOnlyList<string> secrets, TimeSpan reattachDelay, TraceCursor cursor)
     {
         _jobId = jobId;
         _listener = listener;
         _reattachDelay = reattachDelay;
         _secrets = secrets;
-        _masker = new TraceMasker(secrets);
-        _limiter = new OutputLimiter(outputLimitBytes);
+        _cursor = cursor;
 
         Receive<TraceText>(text => AppendRunnerText(text.Text));
         Receive<StartReading>(OnStartReading);
@@ -58,49 +63,63 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         Receive<ReadEnded>(OnReadEnded);
         Receive<Reattach>(reattach =>
         {
-            if (reattach.Generation == _generation)
+            if (reattach.Generation == _cursor.Generation)
             {
-                StartRead(follow: _following);
+                StartRead(follow: _cursor.Following);
             }
         });
         Receive<DrainLog>(_ => OnDrain());
         Receive<FinishTrace>(OnFinish);
         Receive<HandOverTrace>(OnHandOver);
+        Receive<CrashForTest>(_ => throw new InjectedCrashException());
     }
 
-    public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay) =>
-        Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, secrets, outputLimitBytes, reattachDelay));
+    public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay)
+    {
+        // Made once here, not in the constructor: the trace's position survives restarts of the actor.
+        var cursor = new TraceCursor(secrets, outputLimitBytes);
+        return Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, secrets, reattachDelay, cursor));
+    }
 
     /// <summary>What the trace hides: masked variables' values and the job token.</summary>
     public static IReadOnlyList<string> SecretsOf(JobPayload job) =>
         job.Variables.Where(v => v.Masked).Select(v => v.Value).Append(job.Token).ToList();
+
+    protected override void PreStart()
+    {
+        // After a restart: read on from the offset the cursor holds (following, or draining if a drain was asked for).
+        if (_cursor.Source is not null && !_cursor.Finished)
+        {
+            StartRead(follow: _cursor.Following);
+        }
+    }
 
     protected override void PostStop() => StopReader();
 
     private void OnStartReading(StartReading start)
     {
         // Idempotent: a restarted JobActor asks again; the reader already running keeps its offset.
-        if (_source is not null && _source.Namespace == start.Namespace && _source.Pod == start.Pod)
+        if (_cursor.Source is not null && _cursor.Source.Namespace == start.Namespace && _cursor.Source.Pod == start.Pod)
         {
             return;
         }
 
-        _source = start;
-        _following = true;
+        _cursor.Source = start;
+        _cursor.Following = true;
         StartRead(follow: true);
     }
 
     private void StartRead(bool follow)
     {
-        if (_source is null)
+        if (_cursor.Source is null)
         {
             return;
         }
 
         StopReader();
-        var generation = ++_generation;
+        var generation = ++_cursor.Generation;
         var cancel = _readCancel = new CancellationTokenSource();
-        var (gateway, source, self, offset) = (_source.Gateway, _source, Self, _rawOffset);
+        var (gateway, source, self, offset) = (_cursor.Source.Gateway, _cursor.Source, Self, _cursor.RawOffset);
         var argv = source.ReadLog(offset, follow);
         ReadAsync().PipeTo(self);
         return;
@@ -141,38 +160,38 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void OnLogBytes(LogBytes bytes)
     {
-        // Bytes of a reader that was replaced are not counted: the new reader reads them again from _rawOffset.
-        if (bytes.Generation != _generation || _finished)
+        // Bytes of a reader that was replaced are not counted: the new reader reads them again from _cursor.RawOffset.
+        if (bytes.Generation != _cursor.Generation || _cursor.Finished)
         {
             return;
         }
 
-        _rawOffset += bytes.Bytes.Length;
-        Emit(_masker.Process(bytes.Bytes));
+        _cursor.RawOffset += bytes.Bytes.Length;
+        Emit(_cursor.Masker.Process(bytes.Bytes));
     }
 
     private void OnReadEnded(ReadEnded ended)
     {
-        if (ended.Generation != _generation || _finished)
+        if (ended.Generation != _cursor.Generation || _cursor.Finished)
         {
             return;
         }
 
-        if (_following)
+        if (_cursor.Following)
         {
             // A follow reader never ends on its own: any end is a drop, so read again from the offset.
-            Timers.StartSingleTimer(ReattachTimer, new Reattach(_generation), _reattachDelay);
+            Timers.StartSingleTimer(ReattachTimer, new Reattach(_cursor.Generation), _reattachDelay);
             return;
         }
 
-        if (_drainRequester is null)
+        if (_cursor.DrainRequester is null)
         {
             return;
         }
 
-        if ((ended.Dropped || ended.Error is not null) && ++_drainAttempts < MaxDrainAttempts)
+        if ((ended.Dropped || ended.Error is not null) && ++_cursor.DrainAttempts < MaxDrainAttempts)
         {
-            Timers.StartSingleTimer(ReattachTimer, new Reattach(_generation), _reattachDelay);
+            Timers.StartSingleTimer(ReattachTimer, new Reattach(_cursor.Generation), _reattachDelay);
             return;
         }
 
@@ -181,45 +200,45 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void OnDrain()
     {
-        _drainRequester = Sender;
-        if (_source is null)
+        _cursor.DrainRequester = Sender;
+        if (_cursor.Source is null)
         {
             CompleteDrain();
             return;
         }
 
-        _following = false;
-        _drainAttempts = 0;
+        _cursor.Following = false;
+        _cursor.DrainAttempts = 0;
         StartRead(follow: false);
     }
 
     private void CompleteDrain()
     {
         StopReader();
-        Emit(_masker.Flush());
-        _drainRequester?.Tell(new LogDrained());
-        _drainRequester = null;
+        Emit(_cursor.Masker.Flush());
+        _cursor.DrainRequester?.Tell(new LogDrained());
+        _cursor.DrainRequester = null;
     }
 
     private void OnFinish(FinishTrace finish)
     {
-        if (_finished)
+        if (_cursor.Finished)
         {
             Sender.Tell(new TraceFinished()); // handed over already: the listener heard its last message
             return;
         }
 
         StopReader();
-        Emit(_masker.Flush());
+        Emit(_cursor.Masker.Flush());
         AppendRunnerText(finish.FinalText);
-        _finished = true;
+        _cursor.Finished = true;
         _listener.Tell(finish.Finished);
         Sender.Tell(new TraceFinished());
     }
 
     private void OnHandOver(HandOverTrace handOver)
     {
-        if (_finished)
+        if (_cursor.Finished)
         {
             Sender.Tell(new TraceFinished());
             return;
@@ -228,14 +247,14 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         // Bytes the masker still holds back are not flushed: they may begin a secret that the adopting node, reading on,
         // masks. Everything already emitted has reached the listener before JobHandedOver.
         StopReader();
-        _finished = true;
+        _cursor.Finished = true;
         _listener.Tell(handOver.HandedOver);
         Sender.Tell(new TraceFinished());
     }
 
     private void AppendRunnerText(string text)
     {
-        if (_finished)
+        if (_cursor.Finished)
         {
             return;
         }
@@ -251,13 +270,13 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void Emit(byte[] masked)
     {
-        var limited = _limiter.Process(masked);
+        var limited = _cursor.Limiter.Process(masked);
         if (limited.Length == 0)
         {
             return;
         }
 
-        _listener.Tell(new JobTraceChunk(_jobId, _traceOffset, limited));
-        _traceOffset += limited.Length;
+        _listener.Tell(new JobTraceChunk(_jobId, _cursor.TraceOffset, limited));
+        _cursor.TraceOffset += limited.Length;
     }
 }

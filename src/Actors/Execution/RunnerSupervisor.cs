@@ -13,6 +13,8 @@ public sealed class RunnerSupervisor : ReceiveActor
         var podWatcher = Context.ActorOf(PodWatcher.Props(options.WatchRestartDelay, options.Observer), "pod-watch");
         var coordinator = Context.ActorOf(JobCoordinator.Props(settings, gateways, options, podWatcher), "coordinator");
 
+        Receive<ReserveSlot>(reserve => coordinator.Forward(reserve));
+        Receive<ReleaseSlotReservation>(release => coordinator.Forward(release));
         Receive<RunJob>(run => coordinator.Forward(run));
         Receive<CancelJob>(cancel => coordinator.Forward(cancel));
         Receive<AdoptJob>(adopt => coordinator.Forward(adopt));

@@ -26,12 +26,32 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
     private sealed record Answered(JobRequestOutcome Outcome);
     private sealed record SlotAnswerTimedOut(string LeaseId);
+    private sealed record NodeSlotAnswerTimedOut(string ReservationId);
 
     private const string AskTimer = "ask";
     private const string SlotTimer = "slot";
+    private const string NodeSlotTimer = "node-slot";
 
     /// <summary>How long the intake waits for the fleet-limits actor to answer a RequestSlot.</summary>
     public static readonly TimeSpan SlotAnswerTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>What the intake knows: its jobs' listeners, the slots it holds, its health. Made once with the Props, so a
+    /// restarted intake keeps its listeners (its children, which a restart does not stop) and its place.</summary>
+    public sealed class IntakeState(IntakeLimits limits)
+    {
+        public Dictionary<long, IActorRef> Jobs { get; } = [];
+        public Dictionary<long, string> Leases { get; } = [];
+        public CancellationTokenSource Stopping { get; } = new();
+        public IntakeLimits Limits { get; set; } = limits;
+        public string? SlotRequested { get; set; }
+        public string? SlotHeld { get; set; }
+        public string? NodeSlotRequested { get; set; }
+        public string? NodeSlotHeld { get; set; }
+        public bool RequestInFlight { get; set; }
+        public bool Asking { get; set; } = true;
+        public bool Healthy { get; set; } = true;
+        public bool WaitingForSlot { get; set; }
+    }
 
     private readonly string _runnerName;
     private readonly IJobSource _source;
@@ -39,24 +59,15 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     private readonly IActorRef _supervisor;
     private readonly TimeSpan _unhealthyInterval;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<long, IActorRef> _jobs = [];
-    private readonly CancellationTokenSource _stopping = new();
     private readonly IActorRef? _fleetLimits;
-    private readonly Dictionary<long, string> _leases = [];
-    private string? _slotRequested;
-    private string? _slotHeld;
-    private IntakeLimits _limits;
-    private bool _requestInFlight;
-    private bool _asking = true;
-    private bool _healthy = true;
-    private bool _waitingForSlot;
+    private readonly IntakeState _s;
 
-    public JobIntake(string runnerName, IntakeLimits limits, IJobSource source, IJobListenerFactory listeners, IActorRef supervisor,
-        TimeSpan unhealthyInterval, IActorRef? fleetLimits)
+    public JobIntake(string runnerName, IJobSource source, IJobListenerFactory listeners, IActorRef supervisor,
+        TimeSpan unhealthyInterval, IActorRef? fleetLimits, IntakeState state)
     {
         _fleetLimits = fleetLimits;
         _runnerName = runnerName;
-        _limits = limits;
+        _s = state;
         _source = source;
         _listeners = listeners;
         _supervisor = supervisor;
@@ -68,102 +79,166 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         Receive<SlotGranted>(OnSlotGranted);
         Receive<SlotRefused>(refused =>
         {
-            if (refused.LeaseId == _slotRequested)
+            if (refused.LeaseId == _s.SlotRequested)
             {
                 SlotNotHad();
             }
         });
         Receive<SlotAnswerTimedOut>(timedOut =>
         {
-            if (timedOut.LeaseId == _slotRequested)
+            if (timedOut.LeaseId == _s.SlotRequested)
             {
                 _log.Warning("runner {0}: no answer about a fleet slot within {1}", _runnerName, SlotAnswerTimeout);
                 SlotNotHad();
             }
         });
+        Receive<SlotReserved>(OnNodeSlotReserved);
+        Receive<NoSlotFree>(none =>
+        {
+            if (none.ReservationId == _s.NodeSlotRequested)
+            {
+                NodeSlotNotHad();
+            }
+        });
+        Receive<NodeSlotAnswerTimedOut>(timedOut =>
+        {
+            if (timedOut.ReservationId == _s.NodeSlotRequested)
+            {
+                _log.Warning("runner {0}: no answer about a node slot within {1}", _runnerName, SlotAnswerTimeout);
+                _supervisor.Tell(new ReleaseSlotReservation(timedOut.ReservationId)); // in case the answer is only late
+                NodeSlotNotHad();
+            }
+        });
+        Receive<Scheduler.Actors.Execution.CrashForTest>(_ => throw new Scheduler.Actors.Execution.InjectedCrashException());
         Receive<Terminated>(OnTerminated);
         Receive<UpdateIntakeLimits>(update =>
         {
-            _limits = update.Limits;
-            _log.Info("runner {0}: limits now concurrent={1} limit={2}", _runnerName, _limits.Concurrent, _limits.Limit);
-            if (_waitingForSlot && _asking)
+            _s.Limits = update.Limits;
+            _log.Info("runner {0}: limits now concurrent={1} limit={2}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
+            if (_s.WaitingForSlot && _s.Asking)
             {
-                _waitingForSlot = false;
+                _s.WaitingForSlot = false;
                 Self.Tell(Ask.Instance);
             }
         });
         Receive<StopAsking>(_ =>
         {
-            _asking = false;
+            _s.Asking = false;
             Timers.Cancel(AskTimer);
+            if (!_s.RequestInFlight)
+            {
+                ReleaseNodeSlot();
+            }
         });
         Receive<AbortRunningJobs>(abort =>
         {
-            foreach (var listener in _jobs.Values)
+            foreach (var listener in _s.Jobs.Values)
             {
                 listener.Tell(new AbortJob(abort.FailureReason));
             }
         });
         Receive<GetIntakeStatus>(_ =>
-            Sender.Tell(new IntakeStatus(_runnerName, _healthy, _asking, _jobs.Keys.Order().ToArray()) { RequestInFlight = _requestInFlight }));
+            Sender.Tell(new IntakeStatus(_runnerName, _s.Healthy, _s.Asking, _s.Jobs.Keys.Order().ToArray()) { RequestInFlight = _s.RequestInFlight }));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="fleetLimits">The node's fleet-limits actor in a fleet; null on a single node (the limit is per node).</param>
     public static Props Props(string runnerName, IntakeLimits limits, IJobSource source, IJobListenerFactory listeners,
-        IActorRef supervisor, TimeSpan unhealthyInterval, IActorRef? fleetLimits = null) =>
-        Akka.Actor.Props.Create(() => new JobIntake(runnerName, limits, source, listeners, supervisor, unhealthyInterval, fleetLimits));
-
-    protected override void PreStart() => Self.Tell(Ask.Instance);
-
-    protected override void PostStop()
+        IActorRef supervisor, TimeSpan unhealthyInterval, IActorRef? fleetLimits = null)
     {
-        _stopping.Cancel();
-        // The listeners stop with this actor: their slots are free.
-        foreach (var lease in _leases.Values.Append(_slotHeld).OfType<string>())
+        // Made once here, not in the constructor: the listeners and slots survive restarts of the intake.
+        var state = new IntakeState(limits);
+        return Akka.Actor.Props.Create(() => new JobIntake(runnerName, source, listeners, supervisor, unhealthyInterval, fleetLimits,
+            state));
+    }
+
+    protected override void PreStart()
+    {
+        // After a restart the listeners are still this actor's children: watch them again.
+        foreach (var listener in _s.Jobs.Values)
         {
-            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, lease));
+            Context.Watch(listener);
+        }
+
+        // A request still out answers the restarted actor (same address); otherwise ask again.
+        if (!_s.RequestInFlight)
+        {
+            _s.NodeSlotRequested = null;
+            _s.SlotRequested = null;
+            Self.Tell(Ask.Instance);
         }
     }
 
-    private bool UsesFleetLimit => _fleetLimits is not null && _limits.Limit > 0;
+    // The default would stop the listeners, and with them the jobs' traces: a crash of the intake must lose no job.
+    protected override void PreRestart(Exception reason, object message)
+    {
+    }
+
+    protected override void PostStop()
+    {
+        _s.Stopping.Cancel();
+        // The listeners stop with this actor: their slots are free.
+        foreach (var lease in _s.Leases.Values.Append(_s.SlotHeld).OfType<string>())
+        {
+            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, lease));
+        }
+
+        ReleaseNodeSlot();
+    }
+
+    private bool UsesFleetLimit => _fleetLimits is not null && _s.Limits.Limit > 0;
 
     private void OnAsk()
     {
-        if (!_asking || _requestInFlight)
+        if (!_s.Asking || _s.RequestInFlight)
         {
             return;
         }
 
-        if (_jobs.Count >= _limits.MaxJobs)
+        if (_s.Jobs.Count >= _s.Limits.MaxJobs)
         {
-            _waitingForSlot = true; // asked again as soon as a job ends
+            _s.WaitingForSlot = true; // asked again as soon as a job ends
+            ReleaseNodeSlot();
             return;
         }
 
-        if (UsesFleetLimit && _slotHeld is null)
+        // A node slot first (pull-based admission across all of the node's entries), then a fleet lease, then GitLab.
+        if (_s.NodeSlotHeld is null)
         {
-            if (_slotRequested is not null)
+            if (_s.NodeSlotRequested is not null)
             {
                 return; // the answer is on its way
             }
 
-            _slotRequested = Guid.NewGuid().ToString("N");
-            _fleetLimits!.Tell(new RequestSlot(_runnerName, _limits.Limit, _slotRequested));
-            Timers.StartSingleTimer(SlotTimer, new SlotAnswerTimedOut(_slotRequested), SlotAnswerTimeout);
+            _s.NodeSlotRequested = Guid.NewGuid().ToString("N");
+            _supervisor.Tell(new ReserveSlot(_runnerName, _s.NodeSlotRequested));
+            Timers.StartSingleTimer(NodeSlotTimer, new NodeSlotAnswerTimedOut(_s.NodeSlotRequested), SlotAnswerTimeout);
             return;
         }
 
-        _requestInFlight = true;
-        _source.RequestJobAsync(_stopping.Token).PipeTo(Self,
+        if (UsesFleetLimit && _s.SlotHeld is null)
+        {
+            if (_s.SlotRequested is not null)
+            {
+                return; // the answer is on its way
+            }
+
+            _s.SlotRequested = Guid.NewGuid().ToString("N");
+            _fleetLimits!.Tell(new RequestSlot(_runnerName, _s.Limits.Limit, _s.SlotRequested));
+            Timers.StartSingleTimer(SlotTimer, new SlotAnswerTimedOut(_s.SlotRequested), SlotAnswerTimeout);
+            return;
+        }
+
+        _s.RequestInFlight = true;
+        _source.RequestJobAsync(_s.Stopping.Token).PipeTo(Self,
             success: outcome => new Answered(outcome),
             failure: e => new Answered(new JobRequestOutcome.Failed(e.Message)));
     }
 
     private void OnSlotGranted(SlotGranted granted)
     {
-        if (granted.LeaseId != _slotRequested)
+        if (granted.LeaseId != _s.SlotRequested)
         {
             // A late answer to a request given up on: the slot is not used.
             _fleetLimits?.Tell(new ReleaseSlot(_runnerName, granted.LeaseId));
@@ -171,40 +246,86 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         }
 
         Timers.Cancel(SlotTimer);
-        _slotRequested = null;
-        if (!_asking)
+        _s.SlotRequested = null;
+        if (!_s.Asking)
         {
             Release(granted.LeaseId);
             return;
         }
 
-        _slotHeld = granted.LeaseId;
+        _s.SlotHeld = granted.LeaseId;
         Self.Tell(Ask.Instance);
+    }
+
+    private void OnNodeSlotReserved(SlotReserved reserved)
+    {
+        if (reserved.ReservationId != _s.NodeSlotRequested)
+        {
+            // A late answer to a request given up on: the slot is not used.
+            _supervisor.Tell(new ReleaseSlotReservation(reserved.ReservationId));
+            return;
+        }
+
+        Timers.Cancel(NodeSlotTimer);
+        _s.NodeSlotRequested = null;
+        if (!_s.Asking)
+        {
+            _supervisor.Tell(new ReleaseSlotReservation(reserved.ReservationId));
+            return;
+        }
+
+        _s.NodeSlotHeld = reserved.ReservationId;
+        Self.Tell(Ask.Instance);
+    }
+
+    private void NodeSlotNotHad()
+    {
+        Timers.Cancel(NodeSlotTimer);
+        _s.NodeSlotRequested = null;
+        if (_s.Asking)
+        {
+            // Asked again when one of this entry's jobs ends, or after check_interval (another entry's job may end first).
+            _s.WaitingForSlot = true;
+            Timers.StartSingleTimer(AskTimer, Ask.Instance, _s.Limits.CheckInterval);
+        }
+    }
+
+    private void ReleaseNodeSlot()
+    {
+        if (_s.NodeSlotHeld is { } held)
+        {
+            _s.NodeSlotHeld = null;
+            _supervisor.Tell(new ReleaseSlotReservation(held));
+        }
     }
 
     private void SlotNotHad()
     {
         Timers.Cancel(SlotTimer);
-        _slotRequested = null;
-        if (_asking)
+        _s.SlotRequested = null;
+        ReleaseNodeSlot(); // no fleet slot: the node slot is not needed until the next try
+        if (_s.Asking)
         {
-            Timers.StartSingleTimer(AskTimer, Ask.Instance, _limits.CheckInterval);
+            Timers.StartSingleTimer(AskTimer, Ask.Instance, _s.Limits.CheckInterval);
         }
     }
 
     private void OnAnswered(Answered answered)
     {
-        _requestInFlight = false;
-        var lease = _slotHeld;
-        _slotHeld = null;
-        var next = _limits.CheckInterval;
+        _s.RequestInFlight = false;
+        var lease = _s.SlotHeld;
+        _s.SlotHeld = null;
+        var nodeSlot = _s.NodeSlotHeld;
+        _s.NodeSlotHeld = null;
+        var next = _s.Limits.CheckInterval;
         switch (answered.Outcome)
         {
             case JobRequestOutcome.Received received:
                 MarkHealthy();
-                if (!Start(received.Job, lease))
+                if (!Start(received.Job, lease, nodeSlot))
                 {
                     Release(lease);
+                    ReleaseNode(nodeSlot);
                 }
 
                 break;
@@ -212,13 +333,13 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 MarkHealthy();
                 break;
             case JobRequestOutcome.Forbidden forbidden:
-                if (_healthy)
+                if (_s.Healthy)
                 {
                     _log.Error("runner {0}: the job source refused the runner token ({1}); the entry is unhealthy, asking again every {2}",
                         _runnerName, forbidden.Message, _unhealthyInterval);
                 }
 
-                _healthy = false;
+                _s.Healthy = false;
                 next = _unhealthyInterval;
                 break;
             case JobRequestOutcome.Retry retry:
@@ -233,11 +354,20 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         if (answered.Outcome is not JobRequestOutcome.Received)
         {
             Release(lease);
+            ReleaseNode(nodeSlot);
         }
 
-        if (_asking)
+        if (_s.Asking)
         {
             Timers.StartSingleTimer(AskTimer, Ask.Instance, next);
+        }
+    }
+
+    private void ReleaseNode(string? reservationId)
+    {
+        if (reservationId is not null)
+        {
+            _supervisor.Tell(new ReleaseSlotReservation(reservationId));
         }
     }
 
@@ -250,41 +380,41 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     }
 
     /// <returns>False when the job is already here (its slot, if any, is not taken).</returns>
-    private bool Start(Scheduler.Messages.Jobs.JobPayload job, string? lease)
+    private bool Start(Scheduler.Messages.Jobs.JobPayload job, string? lease, string? nodeSlot)
     {
-        if (_jobs.ContainsKey(job.Id))
+        if (_s.Jobs.ContainsKey(job.Id))
         {
             return false; // the same job twice: it is already running here
         }
 
         var listener = Context.ActorOf(_listeners.ListenerProps(job, _runnerName, _supervisor), $"job-{job.Id}");
         Context.Watch(listener);
-        _jobs[job.Id] = listener;
+        _s.Jobs[job.Id] = listener;
         if (lease is not null)
         {
-            _leases[job.Id] = lease;
+            _s.Leases[job.Id] = lease;
         }
 
         _log.Info("runner {0}: received job {1}", _runnerName, job.Id);
-        _supervisor.Tell(new RunJob(job, _runnerName, listener));
+        _supervisor.Tell(new RunJob(job, _runnerName, listener) { ReservationId = nodeSlot });
         return true;
     }
 
     private void OnAdopt(AdoptIntoIntake adopt)
     {
         var job = adopt.Job;
-        if (_jobs.ContainsKey(job.Id))
+        if (_s.Jobs.ContainsKey(job.Id))
         {
             return;
         }
 
         var listener = Context.ActorOf(_listeners.ListenerProps(job, _runnerName, _supervisor), $"job-{job.Id}");
         Context.Watch(listener);
-        _jobs[job.Id] = listener;
+        _s.Jobs[job.Id] = listener;
         if (UsesFleetLimit)
         {
             var lease = Guid.NewGuid().ToString("N");
-            _leases[job.Id] = lease;
+            _s.Leases[job.Id] = lease;
             _fleetLimits!.Tell(new AdoptSlot(_runnerName, lease));
         }
 
@@ -294,31 +424,31 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
     private void MarkHealthy()
     {
-        if (!_healthy)
+        if (!_s.Healthy)
         {
             _log.Info("runner {0}: the job source accepts the runner token again", _runnerName);
         }
 
-        _healthy = true;
+        _s.Healthy = true;
     }
 
     private void OnTerminated(Terminated terminated)
     {
-        var entry = _jobs.FirstOrDefault(j => j.Value.Equals(terminated.ActorRef));
+        var entry = _s.Jobs.FirstOrDefault(j => j.Value.Equals(terminated.ActorRef));
         if (entry.Value is null)
         {
             return;
         }
 
-        _jobs.Remove(entry.Key);
-        if (_leases.Remove(entry.Key, out var lease))
+        _s.Jobs.Remove(entry.Key);
+        if (_s.Leases.Remove(entry.Key, out var lease))
         {
             Release(lease);
         }
 
-        if (_waitingForSlot && _asking)
+        if (_s.WaitingForSlot && _s.Asking)
         {
-            _waitingForSlot = false;
+            _s.WaitingForSlot = false;
             Self.Tell(Ask.Instance);
         }
     }

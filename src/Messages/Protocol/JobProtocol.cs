@@ -5,8 +5,28 @@ namespace Scheduler.Messages.Protocol;
 
 // ---- to the RunnerSupervisor ----
 
-/// <summary>Run a job on the named runner entry. Progress goes to <paramref name="Listener"/>.</summary>
-public sealed record RunJob(JobPayload Job, string RunnerName, IActorRef Listener);
+/// <summary>Run a job on the named runner entry. Progress goes to <paramref name="Listener"/>. With
+/// <see cref="ReservationId"/> the job takes the slot reserved for it (<see cref="ReserveSlot"/>); without, or when the
+/// reservation has expired, it waits for a slot.</summary>
+public sealed record RunJob(JobPayload Job, string RunnerName, IActorRef Listener)
+{
+    public string? ReservationId { get; init; }
+}
+
+/// <summary>An intake asks for one of the node's slots for its runner entry before it asks GitLab for a job (admission is
+/// pull-based). Answered with <see cref="SlotReserved"/> (from the slot) or <see cref="NoSlotFree"/>.</summary>
+public sealed record ReserveSlot(string RunnerName, string ReservationId);
+
+/// <summary>A slot is held for the job the intake is about to receive, which gets <paramref name="ConcurrentId"/>. The
+/// reservation ends with <see cref="RunJob"/> (its ReservationId set), <see cref="ReleaseSlotReservation"/>, or after
+/// a while unused.</summary>
+public sealed record SlotReserved(string ReservationId, int ConcurrentId);
+
+/// <summary>No slot is free for the entry now (the node is full, or the entry is at its <c>limit</c>).</summary>
+public sealed record NoSlotFree(string ReservationId);
+
+/// <summary>The intake received no job for its reservation: the slot is free again.</summary>
+public sealed record ReleaseSlotReservation(string ReservationId);
 
 /// <summary>Cancel a job. Graceful is GitLab's <c>canceling</c>: stop the script, still run after_script.</summary>
 public sealed record CancelJob(long JobId, bool Graceful);

@@ -395,7 +395,8 @@ public sealed class JobExecutionTests : TestKit
         var pod = _cluster.PodOf(14)!;
         Assert.Contains("building once", _cluster.LogText(pod));
 
-        Sys.ActorSelection("/user/runner/coordinator/job-14").Tell(Kill.Instance);
+        Sys.ActorSelection("/user/runner/coordinator/slot-0/job-14").Tell(Kill.Instance);
+        await AdvanceUntilAsync(() => _cluster.Count("create-pod") == 2, stepSeconds: 0.5); // after its restart backoff
         await CallAsync("create-pod");                  // the restarted actor finds its pod by name
         await CallAsync("wait", "step_script");         // and waits for the stage that was running
         _cluster.FinishStage(pod, "step_script", 0);
@@ -428,9 +429,11 @@ public sealed class JobExecutionTests : TestKit
 
         for (var crash = 1; crash <= 4; crash++)
         {
-            Sys.ActorSelection("/user/runner/coordinator/job-18").Tell(Kill.Instance);
+            Sys.ActorSelection("/user/runner/coordinator/slot-0/job-18").Tell(Kill.Instance);
             if (crash < 4)
             {
+                var creates = crash + 1;
+                await AdvanceUntilAsync(() => _cluster.Count("create-pod") == creates, stepSeconds: 0.5); // after the backoff
                 await CallAsync("create-pod"); // restarted: it adopts its pod again
             }
         }

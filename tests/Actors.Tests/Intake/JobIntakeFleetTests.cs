@@ -27,6 +27,7 @@ public sealed class JobIntakeFleetTests : TestKit
     {
         _calls = CreateTestProbe("calls");
         _supervisor = CreateTestProbe("supervisor");
+        NodeSlots.GrantAll(_supervisor);
         _fleetLimits = CreateTestProbe("fleet-limits");
         _source = new ScriptedJobSource(_calls);
     }

@@ -51,6 +51,7 @@ public sealed class JobIntakeTests : TestKit
     {
         _calls = CreateTestProbe("calls");
         _supervisor = CreateTestProbe("supervisor");
+        NodeSlots.GrantAll(_supervisor);
         _aborts = CreateTestProbe("aborts");
         _source = new ScriptedJobSource(_calls);
     }

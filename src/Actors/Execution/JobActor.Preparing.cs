@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.Event;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Protocol;
+
+namespace Scheduler.Actors.Execution;
+
+// Phase 1: the pod. The PodActor creates it (or reads an adopted one) and waits for Running; it always reports
+// (PodCreated, then PodReady or PodNotStarted). A cancel or the job timeout here finishes the job, after the PodActor has
+// reported whether a pod was made, so that none is left behind.
+public sealed partial class JobActor
+{
+    private IActorRef? _podActor;
+    private bool _podCreated;
+
+    private void Preparing()
+    {
+        Receive<TraceText>(OnTraceText);
+        Receive<PodUpdated>(OnPodUpdated);
+        Receive<PodCreated>(OnPodCreated);
+        Receive<PodReady>(OnPodReady);
+        Receive<PodNotStarted>(notStarted =>
+        {
+            _podActor = null;
+            Finish(JobDecisions.Failed(notStarted.FailureReason, null, notStarted.Message), drain: false);
+        });
+        Receive<CancelRequested>(cancel =>
+        {
+            Warn(cancel.Graceful ? "Job canceled: stopping the script, after_script still runs" : "Job canceled");
+            _progress = _progress with { Canceled = true };
+            Finish(JobDecisions.Canceled, drain: false);
+        });
+        Receive<JobTimedOut>(_ => OnJobTimeout());
+        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
+        Receive<CrashForTest>(_ => throw new InjectedCrashException());
+    }
+
+    private void StartPreparing(bool announce)
+    {
+        if (_planResult.Plan is not { } plan)
+        {
+            Finish(JobDecisions.Failed(FailureReasons.RunnerConfigurationError, null, _planResult.Refusal ?? "the job cannot run"),
+                drain: false);
+            return;
+        }
+
+        if (announce)
+        {
+            var image = plan.Pod.Pod.Spec.Containers.FirstOrDefault(c => c.Name == PodBuilder.BuildContainer)?.Image;
+            _log.Tell(new TraceText($"Using Kubernetes namespace: {plan.Pod.Namespace}\n" +
+                                    (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
+        }
+
+        // The shared watch follows the pod while this actor drives it: the node's pod-phase counts come from it, and in a
+        // fleet a claim by another node stops this actor at once. Subscribed before the PodActor, so the namespace's watch
+        // runs on without a restart when the PodActor unsubscribes. On a single node this actor only joins the watch: it
+        // starts when the PodActor waits for the pod.
+        _podWatcher.Tell(new WatchPod(ClusterKey(_runner), plan.Pod.Namespace, plan.Pod.PodName, _gateway!,
+            StartsWatch: _options.OwnerId is not null), Self);
+
+        _podActor = Context.ActorOf(PodActor.Props(plan.Pod, _gateway!, _runner.Kubernetes, _podWatcher, ClusterKey(_runner),
+            adopt: _adopted is not null), PodChildName);
+    }
+
+    private void OnPodCreated(PodCreated created)
+    {
+        _podCreated = true;
+        _knownResourceVersion = created.Pod.Metadata?.ResourceVersion;
+        _logger.Info(_adopted is null ? "job {0} of runner {1}: pod {2} created" : "job {0} of runner {1}: pod {2} adopted",
+            _job.Id, _runner.Name, PodName);
+    }
+
+    private void OnPodReady(PodReady ready)
+    {
+        _podActor = null;
+        _podReady = true;
+        _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {_adopted?.StartedVia ?? _options.StartedVia}...\n"));
+        _log.Tell(new StartReading(_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
+        Become(RunningStages);
+        RunNextStage();
+    }
+
+    private void OnJobTimeout()
+    {
+        var timeout = TimeSpan.FromSeconds(_job.RunnerInfo.EffectiveTimeoutSeconds);
+        KillCurrentStage();
+        Finish(JobDecisions.TimedOut(timeout), drain: _podReady);
+    }
+}

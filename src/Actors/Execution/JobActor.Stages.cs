@@ -1,0 +1,198 @@
+using Akka.Actor;
+using Akka.Event;
+using Scheduler.Messages.Protocol;
+
+namespace Scheduler.Actors.Execution;
+
+// Phase 2: the stages, one StageActor at a time, in the order JobDecisions gives; in a fleet the pod's owner is read before
+// each. Then, for `scheduler exec`, the artifact archives are copied out. A cancel kills the running stage (gracefully:
+// after_script and the on-failure stages still run); the job timeout and a broken stage finish the job.
+public sealed partial class JobActor
+{
+    private sealed record StageTimedOut(string Stage);
+    private sealed record ArtifactsCollected(IReadOnlyList<string> Warnings);
+    private sealed record KillSent;
+
+    private PlannedStage? _currentStage;
+    private IActorRef? _currentStageActor;
+    private (PlannedStage Stage, int Index)? _ownerCheckStage;
+
+    private void RunningStages()
+    {
+        Receive<TraceText>(OnTraceText);
+        Receive<PodUpdated>(OnPodUpdated);
+        Receive<StageExited>(OnStageExited);
+        Receive<StageBroken>(broken =>
+            Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true));
+        Receive<CancelRequested>(OnCancel);
+        Receive<JobTimedOut>(_ => OnJobTimeout());
+        Receive<StageTimedOut>(timedOut =>
+        {
+            if (_currentStage?.Name == timedOut.Stage)
+            {
+                Warn($"{timedOut.Stage} timed out");
+                KillCurrentStage();
+            }
+        });
+        Receive<OwnerChecked>(OnStageOwnerChecked);
+        Receive<RetryOwnerCheck>(retry => CheckOwner(retry.Purpose, retry.Attempt));
+        Receive<ArtifactsCollected>(collected =>
+        {
+            foreach (var warning in collected.Warnings)
+            {
+                Warn(warning);
+            }
+
+            Finish(JobDecisions.Outcome(_progress), drain: true);
+        });
+        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
+        Receive<KillSent>(_ => { });
+        Receive<CrashForTest>(_ => throw new InjectedCrashException());
+    }
+
+    private void RunNextStage()
+    {
+        if (JobDecisions.NextStage(Plan.Stages, _progress) is { } next)
+        {
+            _progress = next.Progress;
+            if (_options.OwnerId is not null)
+            {
+                _ownerCheckStage = (next.Stage, next.Index);
+                CheckOwner(OwnerCheckPurpose.Stage, 1);
+                return;
+            }
+
+            LaunchStage(next.Stage);
+            return;
+        }
+
+        _progress = _progress with { NextIndex = Plan.Stages.Count };
+        _currentStage = null;
+        if (_options.ArtifactsDir is { } dir && Plan.ArtifactArchives.Count > 0 && !_progress.Canceled)
+        {
+            CollectArtifacts(dir);
+            return;
+        }
+
+        Finish(JobDecisions.Outcome(_progress), drain: true);
+    }
+
+    private void LaunchStage(PlannedStage stage)
+    {
+        _currentStage = stage;
+        _logger.Info("job {0} of runner {1}: stage {2} started in pod {3}", _job.Id, _runner.Name, stage.Name, PodName);
+        _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
+        _currentStageActor = Context.ActorOf(
+            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay),
+            "stage-" + stage.Name);
+        if (stage.Timeout is { } limit)
+        {
+            Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
+        }
+    }
+
+    private void OnStageOwnerChecked(OwnerChecked check)
+    {
+        if (check.Purpose != OwnerCheckPurpose.Stage || _ownerCheckStage is not { } pending)
+        {
+            return;
+        }
+
+        if (JudgeOwnerCheck(check) is not { } verdict)
+        {
+            return; // retried, or handed over
+        }
+
+        _ownerCheckStage = null;
+        if (verdict is OwnerVerdict.Gone)
+        {
+            Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, $"the pod {Plan.Pod.PodName} is gone"), drain: true);
+            return;
+        }
+
+        if (_progress.Canceled && !JobDecisions.ShouldRun(Plan.Stages, pending.Stage, pending.Index, _progress))
+        {
+            RunNextStage(); // canceled while the check was out: this stage no longer runs
+            return;
+        }
+
+        LaunchStage(pending.Stage);
+    }
+
+    private void OnStageExited(StageExited exited)
+    {
+        if (_currentStage?.Name != exited.Stage)
+        {
+            return;
+        }
+
+        _logger.Info("job {0} of runner {1}: stage {2} exited with code {3} in pod {4}", _job.Id, _runner.Name, exited.Stage,
+            exited.ExitCode, PodName);
+        _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
+        _progress = JobDecisions.AfterExit(_progress, _currentStage, exited.ExitCode);
+        _currentStage = null;
+        _currentStageActor = null;
+        Timers.Cancel(StageTimer);
+        RunNextStage();
+    }
+
+    private void OnCancel(CancelRequested cancel)
+    {
+        Warn(cancel.Graceful ? "Job canceled: stopping the script, after_script still runs" : "Job canceled");
+        _progress = _progress with { Canceled = true };
+        if (!cancel.Graceful)
+        {
+            KillCurrentStage();
+            Finish(JobDecisions.Canceled, drain: false);
+            return;
+        }
+
+        if (_currentStage is { } stage && !stage.IgnoreFailure && stage.When != StageCondition.OnFailure)
+        {
+            KillCurrentStage(); // its Wait returns with the killed stage's code; then after_script and on_failure stages run
+        }
+        else if (_currentStage is null && _ownerCheckStage is null)
+        {
+            RunNextStage();
+        }
+    }
+
+    private void KillCurrentStage()
+    {
+        if (_currentStage is not { } stage || _gateway is null)
+        {
+            return;
+        }
+
+        var (gateway, ns, pod) = (_gateway, Plan.Pod.Namespace, Plan.Pod.PodName);
+        KillAsync().PipeTo(Self);
+        return;
+
+        async Task<object> KillAsync()
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await gateway.ExecAsync(ns, pod, stage.Container, stage.Kill, null, timeout.Token);
+            }
+            catch (Exception)
+            {
+                // The pod is deleted in cleanup anyway, which ends the stage for good.
+            }
+
+            return new KillSent();
+        }
+    }
+
+    private void CollectArtifacts(string dir)
+    {
+        var (gateway, plan) = (_gateway!, Plan);
+        var ct = _cancel.Token;
+        ArtifactCollector.CollectAsync(gateway, plan, dir, ct)
+            .ContinueWith(t => (object)new ArtifactsCollected(t.IsCompletedSuccessfully
+                    ? t.Result
+                    : [t.Exception?.GetBaseException().Message ?? "artifact collection failed"]),
+                TaskScheduler.Default)
+            .PipeTo(Self);
+    }
+}
