@@ -62,7 +62,7 @@ public sealed class InjectedFaults
     public long Throttles => Interlocked.Read(ref _throttles);
     public long Hangs => Interlocked.Read(ref _hangs);
 
-    /// <summary>Called with e.g. <c>500 GET /api/v1/namespaces/default/pods/p</c> or <c>hang 120s POST …</c>; must not block.</summary>
+    /// <summary>Called with e.g. <c>500 GET /api/v1/namespaces/default/pods?watch=true</c> or <c>hang 120s POST …</c>; must not block.</summary>
     public Action<string>? Observer { get; set; }
 
     internal void Record(int code, string method, string path)

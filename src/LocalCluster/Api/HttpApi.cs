@@ -115,7 +115,7 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
     {
         var settings = faults.Settings;
         if (settings.Latency > TimeSpan.Zero) await Task.Delay(settings.Latency, context.RequestAborted).ConfigureAwait(false);
-        switch (faults.DrawRequestFault(context.Request.Method, context.Request.Path.Value ?? "/"))
+        switch (faults.DrawRequestFault(context.Request.Method, (context.Request.Path.Value ?? "/") + context.Request.QueryString.Value))
         {
             case RequestFault.Fail fail:
                 throw fail.Error;
