@@ -108,11 +108,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.Contains(gitLabFaults, r => r.Chaos == "lost");
         Assert.Contains(gitLabFaults, r => r.Chaos == "5xx");
 
-        foreach (var problem in problems)
-        {
-            output.WriteLine(problem);
-        }
-
         Assert.True(problems.Count == 0, $"{problems.Count} problems:\n{string.Join("\n", problems)}\n{harness.Diagnostics()}");
     }
 
