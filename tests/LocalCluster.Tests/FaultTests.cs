@@ -106,9 +106,10 @@ public sealed class FaultTests
                 while ((n = await stdout.ReadAsync(buffer)) > 0) received += n;
             }, CancellationToken.None));
 
-        // The connection ends without a status: the client sees an error, never exit code 0.
+        // The connection ends without a status: the client sees an error, never exit code 0. What fits in the budget is sent
+        // first, so that a client resuming by offset can make progress even when one write is larger than the budget.
         Assert.NotNull(failure);
-        Assert.True(received <= 30, $"received {received} bytes");
+        Assert.InRange(received, 1, 30);
     }
 
     [Fact]
@@ -142,8 +143,9 @@ public sealed class FaultTests
 
         using var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
+        // The server's clock starts when it accepts, so ours starts before connecting (a slow connect is not an early drop).
         var started = DateTime.UtcNow;
+        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         // stdin stays open, so only the injected drop can end this exec.
         var ended = await Record.ExceptionAsync(async () =>
