@@ -116,9 +116,14 @@ public sealed class JobCoordinator : ReceiveActor
     // The default would stop every slot and so every running job: a crash of the coordinator must lose none.
     protected override void PreRestart(Exception reason, object message) => PostStop();
 
-    // A slot that crashes keeps its job (see JobSlot) and restarts; one that crashes in a loop is restarted with the rest.
+    // A slot that crashes is resumed: the message is dropped, its job and the job's trace go on. (A restart would also
+    // restart the JobActor and the LogStreamActor, which survive it but have nothing to gain from it.)
     protected override SupervisorStrategy SupervisorStrategy() =>
-        new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), _ => Directive.Restart);
+        new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), error =>
+        {
+            _log.Error(error, "{0} failed; resumed with its job", Sender.Path.Name);
+            return Directive.Resume;
+        });
 
     private RunnerEntry? RunnerNamed(string name) => _settings.Runners.FirstOrDefault(r => r.Name == name);
 

@@ -73,3 +73,7 @@ public sealed record IntakeStatus(string RunnerName, bool Healthy, bool Asking, 
     /// <summary>A job request is out and its answer not yet handled.</summary>
     public bool RequestInFlight { get; init; }
 }
+
+/// <summary>To the RunnerSupervisor: start an intake as its child (<c>/user/runner/&lt;Name&gt;</c>); answered with its
+/// IActorRef.</summary>
+public sealed record StartIntake(Props Props, string Name);

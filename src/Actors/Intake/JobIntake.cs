@@ -170,6 +170,14 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         }
     }
 
+    // A listener that throws is resumed: it holds its job's trace and where GitLab stands, which a restart would lose.
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), error =>
+        {
+            _log.Error(error, "runner {0}: the listener {1} failed; resumed", _runnerName, Sender.Path.Name);
+            return Directive.Resume;
+        });
+
     // The default would stop the listeners, and with them the jobs' traces: a crash of the intake must lose no job.
     protected override void PreRestart(Exception reason, object message)
     {

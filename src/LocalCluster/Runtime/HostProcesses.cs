@@ -176,8 +176,12 @@ internal static partial class HostProcesses
         // Entering the namespaces is not enough: the sandbox is still building the container's mounts in them, and
         // an exec that joins now sees half a root (no /bin/sh: exit 127). bubblewrap forks the command from its pid-1
         // init only after the root is complete (depth 2); unshare's child runs the mount script, then execs the command.
-        var minDepth = sandbox == SandboxKind.Bubblewrap ? 2 : 1;
-        foreach (var pid in Descendants(outerPid, minDepth))
+        // With unshare only that child itself counts: while it is still the setup script, the programs it runs (mount,
+        // mkdir) are below it in the new namespaces too, and joining one of them sees the root half built.
+        var candidates = sandbox == SandboxKind.Bubblewrap
+            ? Descendants(outerPid, 2)
+            : ChildrenByParent(allowRecentSnapshot: false).GetValueOrDefault(outerPid) ?? [];
+        foreach (var pid in candidates)
         {
             var id = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount

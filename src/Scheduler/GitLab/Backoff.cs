@@ -1,7 +1,8 @@
 namespace Scheduler.GitLab;
 
 /// <summary>How long to wait before retrying a GitLab call: the server's <c>Retry-After</c> when it gave one (capped),
-/// otherwise exponential backoff with full jitter between 100 ms and 60 s, as GitLab Runner's retry layer does.</summary>
+/// otherwise exponential backoff between 100 ms and 60 s, jittered over the upper half of each step (not full jitter: a
+/// retry never comes sooner than half the step).</summary>
 public static class Backoff
 {
     public static readonly TimeSpan Minimum = TimeSpan.FromMilliseconds(100);

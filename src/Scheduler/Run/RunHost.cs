@@ -37,7 +37,7 @@ public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, Executio
 
 /// <summary>
 /// <c>scheduler run</c> without the process around it: an ActorSystem with the RunnerSupervisor (<c>/user/runner</c>) and one
-/// JobIntake per <c>[[runners]]</c> entry (<c>/user/intake-&lt;name&gt;</c>, siblings of the supervisor). Stopping is explicit:
+/// JobIntake per <c>[[runners]]</c> entry (<c>/user/runner/intake-&lt;name&gt;-&lt;n&gt;</c>, children of the supervisor). Stopping is explicit:
 /// <see cref="StopGracefullyAsync"/> (SIGQUIT) or <see cref="StopAsync"/> (SIGTERM/SIGINT); <see cref="Reload"/> applies new limits.
 /// With <c>[cluster]</c> the node is a fleet member: a clustered ActorSystem, <c>/user/fleet</c> (adoption, status),
 /// <c>/user/fleet-limits</c> (fleet-wide <c>limit</c>), pods owned by <see cref="OwnerId"/>, and SIGTERM is a graceful leave.
@@ -129,9 +129,11 @@ public sealed class RunHost : IAsyncDisposable
                 Metrics = options.Metrics,
                 MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
             });
-            var intake = system.ActorOf(JobIntake.Props(runner.Name, LimitsOf(settings, runner), new GitLabJobSource(client, runner),
-                new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval), supervisor, options.UnhealthyInterval,
-                fleetLimits), IntakeName(runner.Name, index));
+            // Startup, not an actor: waiting here for the supervisor to start its child is fine.
+            var intake = supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
+                new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval),
+                supervisor, options.UnhealthyInterval, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
+                .GetAwaiter().GetResult();
             intakes[runner.Name] = intake;
         }
 
@@ -324,9 +326,10 @@ public sealed class RunHost : IAsyncDisposable
         }
     }
 
+    // A request still out may bring a job GitLab already counts as running: wait for its answer too.
     private async Task WaitForNoJobsAsync(CancellationToken ct)
     {
-        while (await RunningJobCountAsync(ct) > 0)
+        while ((await StatusAsync(ct)) is var statuses && statuses.Any(s => s.RunningJobs.Count > 0 || s.RequestInFlight))
         {
             await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
         }

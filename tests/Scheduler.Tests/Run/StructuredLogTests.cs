@@ -28,6 +28,8 @@ public sealed class StructuredLogTests
     [InlineData("akka://run/user/intake-r1-0/job-42", "42", "r1")]
     [InlineData("[akka://run/user/intake-my-runner-3/job-7#12345]", "7", "my-runner")]
     [InlineData("akka://run/user/runner/coordinator/job-1001/pod", "1001", null)]
+    [InlineData("akka://run/user/runner/coordinator/slot-3/job-1001/pod", "1001", null)]
+    [InlineData("akka://run/user/runner/intake-r1-1/job-42", "42", "r1")]
     [InlineData("akka://run/user/intake-r1-0", null, "r1")]
     [InlineData("akka://run/user/intake-2", null, null)]
     [InlineData("akka://run/user/runner/coordinator/job-x", null, null)]

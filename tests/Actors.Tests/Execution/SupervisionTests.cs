@@ -1,0 +1,133 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using Akka.TestKit.Xunit2;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Scripts;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+using Xunit.Abstractions;
+
+namespace Scheduler.Actors.Tests.Execution;
+
+/// <summary>Actors killed on purpose while a job runs: the job still finishes, once, with its whole trace in order.</summary>
+public sealed class SupervisionTests : TestKit
+{
+    private static readonly Config VirtualTime =
+        ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"");
+
+    private readonly FakeCluster _cluster = new();
+
+    public SupervisionTests(ITestOutputHelper output) : base(VirtualTime, "supervision", output)
+    {
+        _cluster.Probe = CreateTestProbe("gateway-calls");
+        _cluster.InitialPhase = "Running";
+        _cluster.StageBehaviour["get_sources"] = ("fetching\n", 0);
+        _cluster.StageBehaviour["step_script"] = ("building\n", null); // runs until the test finishes it
+        _cluster.StageBehaviour["after_script"] = ("cleaning\n", 0);
+    }
+
+    private TestScheduler Clock => (TestScheduler)Sys.Scheduler;
+
+    private IActorRef StartRunner()
+    {
+        var options = new ExecutionOptions(TestData.Identity, HelperInvocation.Default, null, () => "s0000001")
+        {
+            Planner = new FakePlanner(FakePlanner.StandardStages, null),
+        };
+        return Sys.ActorOf(RunnerSupervisor.Props(new GlobalSettings { Concurrent = 2, Runners = [TestData.Runner()] }, _cluster,
+            options), "runner");
+    }
+
+    private async Task<JobRecord> FinishedAsync(TestProbe listener)
+    {
+        var messages = new List<object>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            // Moves virtual time a little each round: a restarted JobActor resumes after its backoff.
+            var message = await listener.ReceiveOneAsync(TimeSpan.FromMilliseconds(100));
+            if (message is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the job did not finish");
+                Clock.Advance(TimeSpan.FromMilliseconds(500));
+                continue;
+            }
+
+            messages.Add(message);
+            if (message is JobFinished)
+            {
+                return new JobRecord(messages);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("/user/runner/coordinator")]
+    [InlineData("/user/runner/coordinator/slot-0")]
+    [InlineData("/user/runner/coordinator/slot-0/log-70")]
+    [InlineData("/user/runner/coordinator/slot-0/job-70")]
+    public async Task A_crash_of_an_actor_on_the_jobs_path_loses_neither_the_job_nor_a_byte_of_its_trace(string path)
+    {
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 70 }, "k8s runner", listener));
+        var pod = await AwaitPodAsync(70);
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.LiveRunsOfAnyPod("step_script")));
+        await AwaitAssertAsync(() => Assert.Contains("building", _cluster.LogText(pod)));
+
+        var crashed = await Sys.ActorSelection(path).ResolveOne(TimeSpan.FromSeconds(5));
+        crashed.Tell(CrashForTest.Instance);
+        await Task.Delay(200); // let the restart happen before the stage ends (the order the test is about)
+        _cluster.FinishStage(pod, "step_script", 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        var trace = job.Trace; // checks the chunks are contiguous: no gap, no duplicate offset
+        Assert.Equal(1, Count(trace, "fetching\n"));
+        Assert.Equal(1, Count(trace, "building\n"));
+        Assert.Equal(1, Count(trace, "cleaning\n"));
+        Assert.Equal(1, Count(trace, "Job succeeded"));
+        Assert.Single(job.Messages.OfType<JobFinished>());
+        Assert.Equal(1, _cluster.Runs(pod, "step_script"));
+        Assert.Equal([pod], _cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task After_a_coordinator_crash_the_slots_are_still_counted_and_a_finished_job_frees_its_slot()
+    {
+        var runner = StartRunner();
+        var (first, second, third) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
+        runner.Tell(new RunJob(TestData.Job() with { Id = 71 }, "k8s runner", first));
+        runner.Tell(new RunJob(TestData.Job() with { Id = 72 }, "k8s runner", second));
+        await AwaitAssertAsync(() => Assert.Equal(2, _cluster.LiveRunsOfAnyPod("step_script")));
+
+        Sys.ActorSelection("/user/runner/coordinator").Tell(CrashForTest.Instance);
+        runner.Tell(new RunJob(TestData.Job() with { Id = 73 }, "k8s runner", third));
+        await third.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)); // concurrent = 2: it waits
+        var capacity = await runner.Ask<CapacityStatus>(GetCapacity.Instance, TimeSpan.FromSeconds(5));
+        Assert.Equal((2, 1), (capacity.Running, capacity.Waiting));
+
+        _cluster.FinishStage(_cluster.PodOf(71)!, "step_script", 0);
+        Assert.Equal(JobState.Success, (await FinishedAsync(first)).Result.State);
+        Assert.Equal(new JobAdmitted(73, "k8s runner"), await third.ExpectMsgAsync<JobAdmitted>());
+    }
+
+    private async Task<string> AwaitPodAsync(long jobId)
+    {
+        string? pod = null;
+        await AwaitAssertAsync(() => Assert.NotNull(pod = _cluster.PodOf(jobId)));
+        return pod!;
+    }
+
+    private static int Count(string text, string part)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(part, StringComparison.Ordinal); i >= 0; i = text.IndexOf(part, i + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
+    }
+}
