@@ -25,6 +25,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
     private const int LinesPerJob = 12;
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(6);
 
+    /// <summary>How long finished jobs' pods and Secrets may take to go (deletes retried, grace periods); a pod still there
+    /// after it is left behind, and the slot check goes on.</summary>
+    private static readonly TimeSpan CleanupBound = TimeSpan.FromSeconds(60);
+
     /// <summary>The cluster's faults. Hung calls are held far longer than any sane client timeout: only the runner's own
     /// timeout can end them.</summary>
     private static readonly string[] ClusterFaults =
@@ -81,7 +85,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         // No leftovers: every job pod and its Secrets are gone (deleted by the runner, the Secrets with their owner pod).
         if (all.All(j => j.IsFinished))
         {
-            problems.AddRange(await WaitNothingLeftAsync(kube, secretsBefore, deadline));
+            problems.AddRange(await WaitNothingLeftAsync(kube, secretsBefore, Earlier(deadline, DateTime.UtcNow + CleanupBound)));
             output.WriteLine($"cluster checked after {clock.Elapsed.TotalSeconds:0.0} s");
         }
 
@@ -142,7 +146,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             problems.Add($"job {sleeper.Id} ({sleeper.Name}): {sleeper.Status}/{sleeper.FailureReason ?? "-"}; trace ends:\n{Tail(sleeper.TraceText(), 600)}");
         }
 
-        problems.AddRange(await WaitNothingLeftAsync(kube, secretsBefore, deadline));
+        problems.AddRange(await WaitNothingLeftAsync(kube, secretsBefore, Earlier(deadline, DateTime.UtcNow + CleanupBound)));
         return problems;
     }
 
@@ -253,6 +257,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
         return $"[{string.Join(", ", runs)}]";
     }
+
+    private static DateTime Earlier(DateTime a, DateTime b) => a < b ? a : b;
 
     /// <summary>True once <paramref name="condition"/> holds, false if the overall bound passes first.</summary>
     private static async Task<bool> WaitUntilAsync(Func<Task<bool>> condition, DateTime deadline)
