@@ -117,7 +117,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         {
             if (!met)
             {
-                problems.Add($"the run met no {fault}: it proves nothing about that fault");
+                problems.Add($"the run never met {fault}, so it proves nothing about that fault");
             }
         }
 
