@@ -48,6 +48,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
         set => _faults.Settings = value ?? FaultSettings.None;
     }
 
+    /// <summary>The request faults injected so far (500, 429, hangs), with a hook that hears of each.</summary>
+    public InjectedFaults InjectedFaults => _faults.Injected;
+
     /// <summary>Requests by verb and resource, for benchmarks and tests of API cost.</summary>
     public RequestCounters Requests { get; }
 

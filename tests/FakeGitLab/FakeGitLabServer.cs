@@ -36,6 +36,9 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     private readonly Dictionary<long, FakeJob> _jobs = [];
     private readonly List<Fault> _faults = [];
     private readonly List<RecordedRequest> _requests = [];
+    private FakeChaos? _chaos;
+    private Random _chaosRandom = new();
+    private int _chaosStatusTurn;
     private long _nextJobId = 1000;
     private long _nextRunnerId = 1;
 
@@ -213,6 +216,22 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Random 5xx answers and lost answers (see <see cref="FakeChaos"/>); null (the default) turns them off. Setting it
+    /// restarts the seeded draw.</summary>
+    public FakeChaos? Chaos
+    {
+        get { lock (_gate) { return _chaos; } }
+        set
+        {
+            lock (_gate)
+            {
+                _chaos = value;
+                _chaosRandom = value?.Seed is { } seed ? new Random(seed) : new Random();
+                _chaosStatusTurn = 0;
+            }
+        }
+    }
+
     public IReadOnlyList<RecordedRequest> Requests
     {
         get { lock (_gate) { return _requests.ToArray(); } }
@@ -233,6 +252,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         var request = await FakeRequest.ReadAsync(context);
         var longPollTimedOut = Route(request, out _) == FakeEndpoint.RequestJob && await LongPollAsync(request, context.RequestAborted);
         FakeResponse response;
+        string? chaos = null;
         lock (_gate)
         {
             var endpoint = Route(request, out var jobId);
@@ -257,12 +277,28 @@ public sealed class FakeGitLabServer : IAsyncDisposable
             }
             else
             {
-                response = Dispatch(endpoint, jobId, request);
+                switch (chaos = DrawChaosUnlocked(endpoint))
+                {
+                    case "5xx":
+                        var status = ChaosStatuses[_chaosStatusTurn++ % ChaosStatuses.Length];
+                        response = Json(status, new JsonObject { ["message"] = $"{status} injected chaos" });
+                        break;
+                    default:
+                        response = Dispatch(endpoint, jobId, request);
+                        break;
+                }
             }
 
             var headers = request.Headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase);
             _requests.Add(new RecordedRequest(endpoint, request.Method, request.Path, request.Query, headers,
-                request.File?.Content ?? request.Body, response.Status));
+                request.File?.Content ?? request.Body, response.Status) { Chaos = chaos });
+        }
+
+        if (chaos == "lost")
+        {
+            // Handled, but the runner never hears: the connection goes down instead of the answer.
+            context.Abort();
+            return;
         }
 
         if (Route(request, out _) == FakeEndpoint.RequestJob && LongPollTimeout > TimeSpan.Zero)
@@ -285,6 +321,27 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         {
             await context.Response.Body.WriteAsync(response.Body);
         }
+    }
+
+    private static readonly int[] ChaosStatuses = [500, 502, 503];
+
+    /// <summary>One draw for a request to <paramref name="endpoint"/>: <c>"5xx"</c>, <c>"lost"</c> or null.</summary>
+    private string? DrawChaosUnlocked(FakeEndpoint endpoint)
+    {
+        if (_chaos is not { } chaos)
+        {
+            return null;
+        }
+
+        var errors = chaos.ServerErrorEndpoints.Contains(endpoint) ? chaos.ServerErrorRate : 0;
+        var lost = chaos.LostAnswerEndpoints.Contains(endpoint) ? chaos.LostAnswerRate : 0;
+        if (errors <= 0 && lost <= 0)
+        {
+            return null;
+        }
+
+        var draw = _chaosRandom.NextDouble();
+        return draw < errors ? "5xx" : draw < errors + lost ? "lost" : null;
     }
 
     /// <summary>Holds a job request while the runner's queue is unchanged since its <c>last_update</c>; true when it timed out.</summary>

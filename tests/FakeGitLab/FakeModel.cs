@@ -27,6 +27,10 @@ public sealed record RecordedRequest(
     /// <summary>When the server had handled it (UTC).</summary>
     public DateTime ReceivedAt { get; init; } = DateTime.UtcNow;
 
+    /// <summary>The random fault this request met (<see cref="FakeChaos"/>): <c>"5xx"</c> (answered <see cref="Status"/>, not
+    /// handled) or <c>"lost"</c> (handled, <see cref="Status"/> was its answer, the connection was reset instead); else null.</summary>
+    public string? Chaos { get; init; }
+
     public string BodyText => System.Text.Encoding.UTF8.GetString(Body);
 
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
@@ -138,4 +142,31 @@ public sealed class FakeJob
     internal void AppendTraceUnlocked(byte[] bytes) => _trace.Write(bytes);
 
     internal bool IsProcessingUnlocked => StatusUnlocked is "running" or "canceling" && !AwaitingAckUnlocked;
+}
+
+/// <summary>
+/// Random faults of a flaky GitLab, switched on with <see cref="FakeGitLabServer.Chaos"/>: each request to one of the chosen
+/// endpoints is, by one draw, answered 5xx without being handled, or handled and then its connection reset so that the
+/// answer is lost, or served. With a <see cref="Seed"/> the same sequence of requests meets the same faults. Explicit faults
+/// (<see cref="FakeGitLabServer.InjectFault"/>) come first.
+/// </summary>
+public sealed record FakeChaos
+{
+    /// <summary>Fraction (0..1) of requests answered 500, 502 or 503 (in turn) and not handled.</summary>
+    public double ServerErrorRate { get; init; }
+
+    /// <summary>Fraction (0..1) of requests handled (a trace append, a state change, a job handed out happen) whose answer is
+    /// then lost: the connection is reset instead.</summary>
+    public double LostAnswerRate { get; init; }
+
+    /// <summary>Where server errors are injected: job requests, state updates and trace appends by default.</summary>
+    public IReadOnlySet<FakeEndpoint> ServerErrorEndpoints { get; init; } =
+        new HashSet<FakeEndpoint> { FakeEndpoint.RequestJob, FakeEndpoint.UpdateJob, FakeEndpoint.PatchTrace };
+
+    /// <summary>Where answers are lost: state updates and trace appends by default. Not job requests: a job handed out whose
+    /// answer is lost stays assigned and is never run (in GitLab too, until it times out as stuck).</summary>
+    public IReadOnlySet<FakeEndpoint> LostAnswerEndpoints { get; init; } =
+        new HashSet<FakeEndpoint> { FakeEndpoint.UpdateJob, FakeEndpoint.PatchTrace };
+
+    public int? Seed { get; init; }
 }

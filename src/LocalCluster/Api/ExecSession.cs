@@ -191,6 +191,19 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
             {
                 if (dropAfterBytes is { } budget && _sent + data.Length > budget)
                 {
+                    // As a real connection that breaks mid-stream: what fits in the budget arrives, then the drop. Dropping the
+                    // whole write instead would deliver nothing ever to a client whose first chunk exceeds the budget.
+                    var fits = (int)Math.Max(0, budget - _sent);
+                    if (fits > 0)
+                    {
+                        var head = new byte[fits + 1];
+                        head[0] = channel;
+                        data[..fits].CopyTo(head.AsMemory(1));
+                        await socket.SendAsync(head, WebSocketMessageType.Binary, true, cancel.Token).ConfigureAwait(false);
+                        _sent += fits;
+                        // A moment for the client to read it: an abort right behind the bytes can take them with it.
+                        await Task.Delay(TimeSpan.FromMilliseconds(200), cancel.Token).ConfigureAwait(false);
+                    }
                     Dropped = true;
                     await cancel.CancelAsync().ConfigureAwait(false);
                     throw new OperationCanceledException(cancel.Token);

@@ -115,7 +115,16 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
     {
         var settings = faults.Settings;
         if (settings.Latency > TimeSpan.Zero) await Task.Delay(settings.Latency, context.RequestAborted).ConfigureAwait(false);
-        if (faults.DrawRequestFailure() is { } failure) throw failure;
+        switch (faults.DrawRequestFault(context.Request.Method, (context.Request.Path.Value ?? "/") + context.Request.QueryString.Value))
+        {
+            case RequestFault.Fail fail:
+                throw fail.Error;
+            case RequestFault.Hang hang:
+                // Held unserved until the client gives up (aborted: nothing is written) or the hang ends in a 504.
+                using (var held = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping))
+                    await Task.Delay(hang.For, held.Token).ConfigureAwait(false);
+                throw FaultInjector.HangTimeout(hang.For);
+        }
     }
 
     private async Task DispatchAsync(HttpContext context, ResourcePath r)

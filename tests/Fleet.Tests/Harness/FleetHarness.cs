@@ -46,11 +46,12 @@ public sealed class FleetHarness : IAsyncDisposable
     /// the node inside reaches them), else loopback.</summary>
     public IPAddress HostAddress => Namespace?.HostAddress ?? IPAddress.Loopback;
 
-    public static async Task<FleetHarness> StartAsync(string testName, NetworkNamespace? ns = null)
+    /// <param name="clusterArguments">More flags of the cluster process, e.g. its <c>--fault-*</c> flags.</param>
+    public static async Task<FleetHarness> StartAsync(string testName, NetworkNamespace? ns = null, IReadOnlyList<string>? clusterArguments = null)
     {
         var directory = System.IO.Directory.CreateDirectory(Path.Combine(Root, $"{testName}-{DateTime.UtcNow:HHmmss}-{Guid.NewGuid().ToString("N")[..8]}"))
             .FullName;
-        var cluster = await LocalClusterProcess.StartAsync(directory);
+        var cluster = await LocalClusterProcess.StartAsync(directory, clusterArguments);
         FakeGitLabServer gitLab;
         try
         {

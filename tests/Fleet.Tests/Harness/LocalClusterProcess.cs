@@ -21,12 +21,13 @@ public sealed class LocalClusterProcess : IAsyncDisposable
     /// <summary>The kubeconfig the cluster wrote (a placeholder token user, which KubernetesClient accepts).</summary>
     public string KubeconfigPath { get; }
 
-    public static async Task<LocalClusterProcess> StartAsync(string directory)
+    /// <param name="extraArguments">More flags of <c>scheduler local-cluster</c>, e.g. <c>--fault-server-errors 0.1</c>.</param>
+    public static async Task<LocalClusterProcess> StartAsync(string directory, IReadOnlyList<string>? extraArguments = null)
     {
         var stateDir = Directory.CreateDirectory(Path.Combine(directory, "cluster-state")).FullName;
         var kubeconfig = Path.Combine(directory, "kubeconfig");
         var process = ChildProcess.Start("local-cluster", SchedulerBinary.Dotnet,
-            [SchedulerBinary.Dll, "local-cluster", "--state-dir", stateDir, "--port", "0", "--kubeconfig", kubeconfig],
+            [SchedulerBinary.Dll, "local-cluster", "--state-dir", stateDir, "--port", "0", "--kubeconfig", kubeconfig, .. extraArguments ?? []],
             Path.Combine(directory, "local-cluster.log"));
         try
         {
