@@ -18,7 +18,7 @@ namespace Scheduler.Actors.Execution;
 public sealed class LogStreamActor : ReceiveActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
-    private const int MaxDrainAttempts = 3;
+    private const int MaxDrainAttempts = 10;
 
     private sealed record LogBytes(int Generation, byte[] Bytes);
     private sealed record ReadEnded(int Generation, bool Dropped, string? Error);
@@ -197,6 +197,14 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         {
             Timers.StartSingleTimer(ReattachTimer, new Reattach(_cursor.Generation), _reattachDelay);
             return;
+        }
+
+        if (ended.Dropped || ended.Error is not null)
+        {
+            // The end of the output could not be read: say so in the trace rather than end it silently short.
+            Emit(_cursor.Masker.Flush());
+            AppendRunnerText($"\u001b[0;33mWARNING: the rest of the job's output could not be read after {MaxDrainAttempts} " +
+                             $"attempts ({ended.Error ?? "the connection dropped"}); the trace may be incomplete\u001b[0;m\n");
         }
 
         CompleteDrain();

@@ -219,7 +219,11 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
         catch (WebSocketException e)
         {
-            throw new KubernetesException($"exec in {ns}/{pod} ({container}) was refused: {e.Message}", e);
+            // The handshake got an HTTP answer instead of 101: its status (429, 5xx: transient) is only in the message.
+            var message = $"exec in {ns}/{pod} ({container}) was refused: {e.Message}";
+            throw ExecHandshake.Status(e.Message) is { } code
+                ? new KubernetesException(new V1Status { Code = code, Message = message }, e)
+                : new KubernetesException(message, e);
         }
 
         connecting.CancelAfter(Timeout.InfiniteTimeSpan);
@@ -312,5 +316,17 @@ public sealed class KubernetesGatewayFactory(
         }
 
         _gateways.Clear();
+    }
+}
+
+/// <summary>Reads a refused exec handshake.</summary>
+public static class ExecHandshake
+{
+    /// <summary>The HTTP status of a WebSocket handshake that got no 101 ("… status code '503' when '101' was expected"), if the
+    /// message names one.</summary>
+    public static int? Status(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"'(\d{3})'");
+        return match.Success && int.TryParse(match.Groups[1].Value, out var code) && code != 101 ? code : null;
     }
 }

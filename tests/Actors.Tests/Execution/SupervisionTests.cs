@@ -152,6 +152,25 @@ public sealed class SupervisionTests : TestKit
         Assert.Equal(0, _cluster.Count("own-secret")); // stopped before it went on
     }
 
+    [Fact]
+    public async Task A_log_that_cannot_be_read_to_its_end_says_so_in_the_trace_instead_of_ending_short()
+    {
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 76 }, "k8s runner", listener));
+        var pod = await AwaitPodAsync(76);
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.LiveRunsOfAnyPod("step_script")));
+
+        // From now on every new read of the log is refused: the final drain cannot read the output's end.
+        _cluster.FailNext("read-log", 100, System.Net.HttpStatusCode.ServiceUnavailable);
+        _cluster.FinishStage(pod, "step_script", 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Contains("WARNING: the rest of the job's output could not be read after 10 attempts", job.Trace);
+        Assert.True(_cluster.Count("read-log") >= 1 + 10);
+    }
+
     private async Task<string> AwaitPodAsync(long jobId)
     {
         string? pod = null;

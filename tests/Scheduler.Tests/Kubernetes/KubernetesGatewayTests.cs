@@ -261,3 +261,21 @@ public sealed class ApiRateLimiterTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new ApiRateLimiter(rate, burst));
     }
 }
+
+/// <summary>An exec whose WebSocket handshake got an HTTP answer instead of 101: its status decides whether to retry.</summary>
+public sealed class ExecHandshakeTests
+{
+    [Theory]
+    [InlineData("The server returned status code '503' when status code '101' was expected.", 503, FaultKind.Transient)]
+    [InlineData("The server returned status code '429' when status code '101' was expected.", 429, FaultKind.Transient)]
+    [InlineData("The server returned status code '403' when status code '101' was expected.", 403, FaultKind.Permanent)]
+    [InlineData("The remote party closed the WebSocket connection", null, FaultKind.Permanent)]
+    public void A_refused_handshake_is_transient_only_for_429_and_5xx(string message, int? status, FaultKind kind)
+    {
+        Assert.Equal(status, ExecHandshake.Status(message));
+        var error = status is { } code
+            ? new KubernetesException(new V1Status { Code = code, Message = message })
+            : new KubernetesException(message);
+        Assert.Equal(kind, KubernetesFaults.Classify(error, CancellationToken.None));
+    }
+}
