@@ -119,6 +119,7 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
         var actor = Context.ActorOf(JobActor.Props(job, start.Runner, start.ConcurrentId, start.PodNameSuffix, start.Listener, log,
             _gateways, _options, _podWatcher, start.TimeoutFrom, start.Adopted), $"job-{job.Id}");
         Context.Watch(actor);
+        Context.Watch(log);
         _state.JobId = job.Id;
         _state.Job = actor;
         _state.Log = log;
@@ -128,6 +129,16 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
 
     private void OnTerminated(Terminated terminated)
     {
+        if (_state.Log is { } stoppedLog && terminated.ActorRef.Equals(stoppedLog) && _state.Job is { } orphan && !_state.Done)
+        {
+            // The trace's actor failed too often and was stopped: nobody could finish the job's trace. End the job (its
+            // JobActor deletes the pod when it stops) rather than let it wait for a trace that never ends.
+            _log.Warning("job {0}: its log stream failed repeatedly; the job is stopped", _state.JobId);
+            _state.Log = null;
+            Context.Stop(orphan);
+            return;
+        }
+
         if (_state.Job is null || !terminated.ActorRef.Equals(_state.Job))
         {
             return;
@@ -141,9 +152,9 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
 
         if (!_state.Done)
         {
-            _log.Warning("job {0}: its actor failed repeatedly; the job fails", jobId);
+            _log.Warning("job {0}: its actors failed repeatedly; the job fails", jobId);
             _state.Listener?.Tell(new JobFinished(jobId, new JobResult(JobState.Failed, FailureReasons.RunnerSystemFailure, null,
-                "ERROR: Job failed: the job's actor failed repeatedly")));
+                "ERROR: Job failed: the job's actors failed repeatedly")));
         }
 
         _state.JobId = null;

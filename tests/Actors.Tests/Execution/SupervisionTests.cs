@@ -171,6 +171,28 @@ public sealed class SupervisionTests : TestKit
         Assert.True(_cluster.Count("read-log") >= 1 + 10);
     }
 
+    [Fact]
+    public async Task A_log_stream_that_keeps_crashing_ends_the_job_as_a_system_failure_instead_of_hanging_it()
+    {
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 77 }, "k8s runner", listener));
+        var pod = await AwaitPodAsync(77);
+        await AwaitAssertAsync(() => Assert.Equal(1, _cluster.LiveRunsOfAnyPod("step_script")));
+
+        var log = await Sys.ActorSelection("/user/runner/coordinator/slot-0/log-77").ResolveOne(TimeSpan.FromSeconds(5));
+        for (var crash = 0; crash < 4; crash++)
+        {
+            log.Tell(CrashForTest.Instance); // more than the slot allows in a minute: it stops the log stream
+        }
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(15));
+        Assert.Equal((JobState.Failed, FailureReasons.RunnerSystemFailure), (finished.Result.State, finished.Result.FailureReason));
+        await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // not left running
+        var capacity = await runner.Ask<CapacityStatus>(GetCapacity.Instance, TimeSpan.FromSeconds(5));
+        Assert.Equal(0, capacity.Running); // the slot is free
+    }
+
     private async Task<string> AwaitPodAsync(long jobId)
     {
         string? pod = null;
