@@ -101,7 +101,8 @@ public sealed class SlotPool
             _jobs.Remove(id);
         }
 
-        if (!_slots.TryGetValue(index, out var slot))
+        // A reservation given back by a slot that runs a job after all stays taken by that job.
+        if (!_slots.TryGetValue(index, out var slot) || (jobId is null && _jobs.ContainsValue(index)))
         {
             return null;
         }
