@@ -34,7 +34,7 @@ public static class CiFileParser
 
     public static CiFileParseResult Parse(string yaml, string fileName)
     {
-        var diagnostics = new Diagnostics(fileName);
+        var diagnostics = new CiDiagnosticList(fileName);
         var root = Load(yaml, diagnostics);
         if (root is null)
         {
@@ -61,10 +61,10 @@ public static class CiFileParser
                     diagnostics.Error(keyNode, key, "include is not supported by exec: exec runs one file as written");
                     break;
                 case "stages" or "types":
-                    stages = [".pre", .. StringList(value, key, diagnostics), ".post"];
+                    stages = [".pre", .. CiYamlValues.StringList(value, key, diagnostics), ".post"];
                     break;
                 case "variables":
-                    globalVariables.AddRange(Variables(value, key, diagnostics));
+                    globalVariables.AddRange(CiYamlValues.Variables(value, key, diagnostics));
                     break;
                 case "default":
                     ReadDefaults(value, diagnostics, defaults);
@@ -104,7 +104,7 @@ public static class CiFileParser
         return diagnostics.Result(new CiFile(stages, jobs));
     }
 
-    private static YamlMappingNode? Load(string yaml, Diagnostics diagnostics)
+    private static YamlMappingNode? Load(string yaml, CiDiagnosticList diagnostics)
     {
         var stream = new YamlStream();
         try
@@ -138,7 +138,7 @@ public static class CiFileParser
         return root;
     }
 
-    private static void RejectReferenceTags(YamlNode root, Diagnostics diagnostics)
+    private static void RejectReferenceTags(YamlNode root, CiDiagnosticList diagnostics)
     {
         var seen = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
         var pending = new Stack<(YamlNode Node, string Key)>();
@@ -174,7 +174,7 @@ public static class CiFileParser
         }
     }
 
-    private static void ReadDefaults(YamlNode node, Diagnostics diagnostics, Defaults defaults)
+    private static void ReadDefaults(YamlNode node, CiDiagnosticList diagnostics, Defaults defaults)
     {
         if (node is not YamlMappingNode mapping)
         {
@@ -205,23 +205,23 @@ public static class CiFileParser
         }
     }
 
-    private static void ReadDefaultKey(string key, YamlNode value, Diagnostics diagnostics, Defaults defaults)
+    private static void ReadDefaultKey(string key, YamlNode value, CiDiagnosticList diagnostics, Defaults defaults)
     {
         switch (key)
         {
-            case "image": defaults.Image = Image(value, key, diagnostics); break;
-            case "services": defaults.Services = Services(value, key, diagnostics); break;
-            case "before_script": defaults.BeforeScript = Script(value, key, diagnostics); break;
-            case "after_script": defaults.AfterScript = Script(value, key, diagnostics); break;
-            case "cache": defaults.Cache = Caches(value, key, diagnostics); break;
-            case "artifacts": defaults.Artifacts = Artifacts(value, key, diagnostics); break;
-            case "timeout": defaults.TimeoutSeconds = Timeout(value, key, diagnostics); break;
+            case "image": defaults.Image = CiJobSections.Image(value, key, diagnostics); break;
+            case "services": defaults.Services = CiJobSections.Services(value, key, diagnostics); break;
+            case "before_script": defaults.BeforeScript = CiYamlValues.Script(value, key, diagnostics); break;
+            case "after_script": defaults.AfterScript = CiYamlValues.Script(value, key, diagnostics); break;
+            case "cache": defaults.Cache = CiJobSections.Caches(value, key, diagnostics); break;
+            case "artifacts": defaults.Artifacts = CiJobSections.Artifacts(value, key, diagnostics); break;
+            case "timeout": defaults.TimeoutSeconds = CiYamlValues.Timeout(value, key, diagnostics); break;
         }
     }
 
     private static CiJob? ReadJob(
         YamlScalarNode keyNode, YamlNode node, Defaults defaults, IReadOnlyList<CiVariable> globalVariables,
-        IReadOnlyList<string> stages, Diagnostics diagnostics)
+        IReadOnlyList<string> stages, CiDiagnosticList diagnostics)
     {
         var name = keyNode.Value ?? "";
         if (node is not YamlMappingNode mapping)
@@ -242,17 +242,17 @@ public static class CiFileParser
                 case "extends":
                     diagnostics.Error(k, path, "extends is not supported by exec: write the job out in full");
                     break;
-                case "script": job.Script = Script(value, path, diagnostics); sawScript = true; break;
-                case "before_script": job.BeforeScript = Script(value, path, diagnostics); break;
-                case "after_script": job.AfterScript = Script(value, path, diagnostics); break;
-                case "image": job.Image = Image(value, path, diagnostics); job.ImageSet = true; break;
-                case "services": job.Services = Services(value, path, diagnostics); break;
-                case "variables": job.Variables = Variables(value, path, diagnostics); break;
-                case "cache": job.Cache = Caches(value, path, diagnostics); break;
-                case "artifacts": job.Artifacts = Artifacts(value, path, diagnostics); job.ArtifactsSet = true; break;
-                case "timeout": job.TimeoutSeconds = Timeout(value, path, diagnostics); break;
+                case "script": job.Script = CiYamlValues.Script(value, path, diagnostics); sawScript = true; break;
+                case "before_script": job.BeforeScript = CiYamlValues.Script(value, path, diagnostics); break;
+                case "after_script": job.AfterScript = CiYamlValues.Script(value, path, diagnostics); break;
+                case "image": job.Image = CiJobSections.Image(value, path, diagnostics); job.ImageSet = true; break;
+                case "services": job.Services = CiJobSections.Services(value, path, diagnostics); break;
+                case "variables": job.Variables = CiYamlValues.Variables(value, path, diagnostics); break;
+                case "cache": job.Cache = CiJobSections.Caches(value, path, diagnostics); break;
+                case "artifacts": job.Artifacts = CiJobSections.Artifacts(value, path, diagnostics); job.ArtifactsSet = true; break;
+                case "timeout": job.TimeoutSeconds = CiYamlValues.Timeout(value, path, diagnostics); break;
                 case "stage":
-                    job.Stage = Scalar(value, path, diagnostics) ?? "test";
+                    job.Stage = CiYamlValues.Scalar(value, path, diagnostics) ?? "test";
                     if (!stages.Contains(job.Stage))
                     {
                         diagnostics.Error(value, path, $"stage \"{job.Stage}\" is not one of the file's stages ({string.Join(", ", stages)})");
@@ -291,324 +291,6 @@ public static class CiFileParser
             job.TimeoutSeconds ?? defaults.TimeoutSeconds);
     }
 
-    private static string? Scalar(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        if (node is YamlScalarNode scalar)
-        {
-            return scalar.Value ?? "";
-        }
-
-        diagnostics.Error(node, key, "must be a string");
-        return null;
-    }
-
-    private static bool Bool(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        var text = Scalar(node, key, diagnostics);
-        switch (text)
-        {
-            case "true": return true;
-            case "false": return false;
-            case null: return false;
-            default:
-                diagnostics.Error(node, key, $"must be true or false, got \"{text}\"");
-                return false;
-        }
-    }
-
-    private static string OneOf(YamlNode node, string key, Diagnostics diagnostics, params string[] allowed)
-    {
-        var text = Scalar(node, key, diagnostics);
-        if (text is not null && !allowed.Contains(text))
-        {
-            diagnostics.Error(node, key, $"must be one of {string.Join(", ", allowed)}, got \"{text}\"");
-        }
-        return text ?? allowed[0];
-    }
-
-    /// <summary>A string or a list of strings.</summary>
-    private static IReadOnlyList<string> StringList(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        switch (node)
-        {
-            case YamlScalarNode scalar:
-                return [scalar.Value ?? ""];
-            case YamlSequenceNode sequence:
-                var items = new List<string>();
-                foreach (var item in sequence.Children)
-                {
-                    if (Scalar(item, key, diagnostics) is { } value)
-                    {
-                        items.Add(value);
-                    }
-                }
-                return items;
-            default:
-                diagnostics.Error(node, key, "must be a string or a list of strings");
-                return [];
-        }
-    }
-
-    /// <summary>A script: a string, or a list whose nested lists are flattened (what YAML anchors of lists produce).</summary>
-    private static IReadOnlyList<string> Script(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        var lines = new List<string>();
-        AddScript(node, key, diagnostics, lines, depth: 0);
-        return lines;
-    }
-
-    private static void AddScript(YamlNode node, string key, Diagnostics diagnostics, List<string> lines, int depth)
-    {
-        switch (node)
-        {
-            case YamlScalarNode scalar:
-                lines.Add(scalar.Value ?? "");
-                break;
-            case YamlSequenceNode sequence when depth < 10:
-                foreach (var item in sequence.Children)
-                {
-                    AddScript(item, key, diagnostics, lines, depth + 1);
-                }
-                break;
-            default:
-                diagnostics.Error(node, key, "a script must be a string or a list of strings");
-                break;
-        }
-    }
-
-    private static IReadOnlyList<CiVariable> Variables(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        if (node is not YamlMappingNode mapping)
-        {
-            diagnostics.Error(node, key, "variables must be a mapping of names to values");
-            return [];
-        }
-
-        var variables = new List<CiVariable>();
-        foreach (var (k, value) in mapping.Children)
-        {
-            var name = (k as YamlScalarNode)?.Value ?? "";
-            var path = $"{key}:{name}";
-            if (name.Length == 0)
-            {
-                diagnostics.Error(k, key, "a variable name must be a non-empty string");
-                continue;
-            }
-
-            switch (value)
-            {
-                case YamlScalarNode scalar:
-                    variables.Add(new CiVariable(name, scalar.Value ?? ""));
-                    break;
-                case YamlMappingNode detailed when detailed.Children.TryGetValue(new YamlScalarNode("value"), out var inner):
-                    if (Scalar(inner, $"{path}:value", diagnostics) is { } text)
-                    {
-                        variables.Add(new CiVariable(name, text));
-                    }
-                    break;
-                default:
-                    diagnostics.Error(value, path, "a variable must be a string, a number, or a mapping with a value");
-                    break;
-            }
-        }
-        return variables;
-    }
-
-    private static CiImage? Image(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        switch (node)
-        {
-            case YamlScalarNode scalar:
-                return new CiImage(scalar.Value ?? "", []);
-            case YamlMappingNode mapping:
-                string? name = null;
-                IReadOnlyList<string> entrypoint = [];
-                foreach (var (k, value) in mapping.Children)
-                {
-                    var field = (k as YamlScalarNode)?.Value ?? "";
-                    switch (field)
-                    {
-                        case "name": name = Scalar(value, $"{key}:name", diagnostics); break;
-                        case "entrypoint": entrypoint = StringList(value, $"{key}:entrypoint", diagnostics); break;
-                        case "pull_policy" or "docker" or "kubernetes": break;
-                        default: diagnostics.Warning(k, $"{key}:{field}", "unknown image key, ignored"); break;
-                    }
-                }
-                if (string.IsNullOrEmpty(name))
-                {
-                    diagnostics.Error(node, key, "an image needs a name");
-                    return null;
-                }
-                return new CiImage(name, entrypoint);
-            default:
-                diagnostics.Error(node, key, "an image must be a name or a mapping with a name");
-                return null;
-        }
-    }
-
-    private static IReadOnlyList<CiService> Services(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        if (node is not YamlSequenceNode sequence)
-        {
-            diagnostics.Error(node, key, "services must be a list");
-            return [];
-        }
-
-        var services = new List<CiService>();
-        foreach (var item in sequence.Children)
-        {
-            switch (item)
-            {
-                case YamlScalarNode scalar:
-                    services.Add(new CiService(scalar.Value ?? "", null, [], []));
-                    break;
-                case YamlMappingNode mapping:
-                    string? name = null, alias = null;
-                    IReadOnlyList<string> entrypoint = [], command = [];
-                    foreach (var (k, value) in mapping.Children)
-                    {
-                        var field = (k as YamlScalarNode)?.Value ?? "";
-                        switch (field)
-                        {
-                            case "name": name = Scalar(value, $"{key}:name", diagnostics); break;
-                            case "alias": alias = Scalar(value, $"{key}:alias", diagnostics); break;
-                            case "entrypoint": entrypoint = StringList(value, $"{key}:entrypoint", diagnostics); break;
-                            case "command": command = StringList(value, $"{key}:command", diagnostics); break;
-                            case "variables" or "pull_policy" or "docker" or "kubernetes":
-                                diagnostics.Warning(k, $"{key}:{field}", "not supported by exec, ignored");
-                                break;
-                            default: diagnostics.Warning(k, $"{key}:{field}", "unknown service key, ignored"); break;
-                        }
-                    }
-                    if (string.IsNullOrEmpty(name))
-                    {
-                        diagnostics.Error(item, key, "a service needs a name");
-                        break;
-                    }
-                    services.Add(new CiService(name, alias, entrypoint, command));
-                    break;
-                default:
-                    diagnostics.Error(item, key, "a service must be a name or a mapping with a name");
-                    break;
-            }
-        }
-        return services;
-    }
-
-    private static IReadOnlyList<CiCache> Caches(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        switch (node)
-        {
-            case YamlMappingNode mapping:
-                return Cache(mapping, key, diagnostics) is { } single ? [single] : [];
-            case YamlSequenceNode sequence:
-                var caches = new List<CiCache>();
-                foreach (var item in sequence.Children)
-                {
-                    if (item is not YamlMappingNode itemMapping)
-                    {
-                        diagnostics.Error(item, key, "each cache must be a mapping (key, paths, policy, …)");
-                    }
-                    else if (Cache(itemMapping, key, diagnostics) is { } listed)
-                    {
-                        caches.Add(listed);
-                    }
-                }
-                return caches;
-            default:
-                diagnostics.Error(node, key, "cache must be a mapping or a list of mappings");
-                return [];
-        }
-    }
-
-    private static CiCache? Cache(YamlMappingNode mapping, string key, Diagnostics diagnostics)
-    {
-        string cacheKey = "default", policy = "pull-push", when = "on_success";
-        IReadOnlyList<string> paths = [];
-        var untracked = false;
-        foreach (var (k, value) in mapping.Children)
-        {
-            var field = (k as YamlScalarNode)?.Value ?? "";
-            var path = $"{key}:{field}";
-            switch (field)
-            {
-                case "key":
-                    if (value is YamlMappingNode)
-                    {
-                        diagnostics.Error(value, path, "cache:key:files is not supported by exec: give the key as a string");
-                    }
-                    else
-                    {
-                        cacheKey = Scalar(value, path, diagnostics) ?? cacheKey;
-                    }
-                    break;
-                case "paths": paths = StringList(value, path, diagnostics); break;
-                case "policy": policy = OneOf(value, path, diagnostics, "pull-push", "pull", "push"); break;
-                case "when": when = OneOf(value, path, diagnostics, "on_success", "on_failure", "always"); break;
-                case "untracked": untracked = Bool(value, path, diagnostics); break;
-                case "fallback_keys" or "unprotect":
-                    diagnostics.Warning(k, path, "not supported by exec, ignored");
-                    break;
-                default: diagnostics.Warning(k, path, "unknown cache key, ignored"); break;
-            }
-        }
-
-        if (cacheKey.Length == 0 || cacheKey.Contains('/') || cacheKey is "." or "..")
-        {
-            diagnostics.Error(mapping, $"{key}:key", $"a cache key must be non-empty, without '/', and not '.' or '..', got \"{cacheKey}\"");
-            return null;
-        }
-        return new CiCache(cacheKey, paths, policy, when, untracked);
-    }
-
-    private static CiArtifacts? Artifacts(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        if (node is not YamlMappingNode mapping)
-        {
-            diagnostics.Error(node, key, "artifacts must be a mapping (paths, exclude, when, …)");
-            return null;
-        }
-
-        IReadOnlyList<string> paths = [], exclude = [];
-        string name = "artifacts", when = "on_success", expireIn = "";
-        var untracked = false;
-        foreach (var (k, value) in mapping.Children)
-        {
-            var field = (k as YamlScalarNode)?.Value ?? "";
-            var path = $"{key}:{field}";
-            switch (field)
-            {
-                case "paths": paths = StringList(value, path, diagnostics); break;
-                case "exclude": exclude = StringList(value, path, diagnostics); break;
-                case "name": name = Scalar(value, path, diagnostics) ?? name; break;
-                case "when": when = OneOf(value, path, diagnostics, "on_success", "on_failure", "always"); break;
-                case "expire_in": expireIn = Scalar(value, path, diagnostics) ?? ""; break;
-                case "untracked": untracked = Bool(value, path, diagnostics); break;
-                case "reports": diagnostics.Warning(k, path, "artifact reports are ignored by exec"); break;
-                case "expose_as" or "public" or "access": break;
-                default: diagnostics.Warning(k, path, "unknown artifacts key, ignored"); break;
-            }
-        }
-        return new CiArtifacts(paths, exclude, name, when, expireIn, untracked);
-    }
-
-    private static int? Timeout(YamlNode node, string key, Diagnostics diagnostics)
-    {
-        var text = Scalar(node, key, diagnostics);
-        if (text is null)
-        {
-            return null;
-        }
-
-        if (DurationText.TryParseSeconds(text, out var seconds) && seconds > 0)
-        {
-            return seconds;
-        }
-
-        diagnostics.Error(node, key, $"\"{text}\" is not a duration (e.g. \"1h 30m\", \"90 minutes\", \"3600\")");
-        return null;
-    }
-
     private sealed class Defaults
     {
         public CiImage? Image { get; set; }
@@ -636,22 +318,5 @@ public static class CiFileParser
         public CiArtifacts? Artifacts { get; set; }
         public bool ArtifactsSet { get; set; }
         public int? TimeoutSeconds { get; set; }
-    }
-
-    private sealed class Diagnostics(string file)
-    {
-        public List<CiDiagnostic> Errors { get; } = [];
-        private readonly List<CiDiagnostic> _warnings = [];
-
-        public void Error(YamlNode node, string key, string message) => Error(node.Start, key, message);
-
-        public void Error(Mark mark, string key, string message) =>
-            Errors.Add(new CiDiagnostic(file, (int)Math.Max(1, mark.Line), (int)Math.Max(1, mark.Column), key, message));
-
-        public void Warning(YamlNode node, string key, string message) =>
-            _warnings.Add(new CiDiagnostic(file, (int)Math.Max(1, node.Start.Line), (int)Math.Max(1, node.Start.Column), key, message));
-
-        public CiFileParseResult Result(CiFile? ciFile) =>
-            new(Errors.Count == 0 ? ciFile : null, [.. Errors.OrderBy(e => e.Line).ThenBy(e => e.Column)], _warnings);
     }
 }
