@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using k8s;
+using k8s.Models;
+
+namespace Scheduler.LocalCluster.Runtime;
+
+// A pod's exec sessions and container logs.
+internal sealed partial class LocalPod
+{
+    public LocalContainer SelectContainer(string? name)
+    {
+        var all = _containers.Concat(_initContainers).ToList();
+        if (string.IsNullOrEmpty(name))
+        {
+            if (_containers.Count == 1) return _containers[0];
+            throw new PodRuntimeException(400, "BadRequest",
+                $"a container name must be specified for pod {Name}, choose one of: [{string.Join(" ", _containers.Select(c => c.Name))}]"
+                + (_initContainers.Count > 0 ? $" or one of the init containers: [{string.Join(" ", _initContainers.Select(c => c.Name))}]" : ""));
+        }
+        return all.FirstOrDefault(c => c.Name == name)
+            ?? throw new PodRuntimeException(400, "BadRequest", $"container {name} is not valid for pod {Name}");
+    }
+
+    public Task StreamLogAsync(PodLogOptions options, Stream output, CancellationToken cancellationToken)
+    {
+        var container = SelectContainer(options.Container);
+        ContainerLog? log;
+        string waiting;
+        lock (_lock)
+        {
+            log = options.Previous ? container.PreviousLog : container.Log;
+            waiting = container.WaitingReason;
+        }
+        if (options.Previous && log is null)
+        {
+            throw new PodRuntimeException(400, "BadRequest", $"previous terminated container \"{container.Name}\" in pod \"{Name}\" not found");
+        }
+        if (log is null)
+        {
+            throw new PodRuntimeException(400, "BadRequest", $"container \"{container.Name}\" in pod \"{Name}\" is waiting to start: {waiting}");
+        }
+        return log.ServeAsync(options, DateTimeOffset.UtcNow, output, cancellationToken);
+    }
+
+    public async Task<int> ExecAsync(ExecRequest request, ExecStreams streams, CancellationToken cancellationToken)
+    {
+        if (request.Command.Count == 0) throw new PodRuntimeException(400, "BadRequest", "you must specify at least one command for the container");
+        var container = SelectContainer(request.Container);
+        SandboxSpec sandbox;
+        IReadOnlyDictionary<string, string> environment;
+        int? outer;
+        lock (_lock)
+        {
+            var phase = Phase();
+            if (phase is "Succeeded" or "Failed")
+            {
+                throw new PodRuntimeException(400, "BadRequest", $"cannot exec into a container in a completed pod; current phase is {phase}");
+            }
+            if (!container.IsRunning || container.Sandbox is null || container.Environment is null || _stopRequested)
+            {
+                throw new PodRuntimeException(400, "BadRequest", $"container {container.Name} is not running in pod {Name}");
+            }
+            sandbox = container.Sandbox with { Command = request.Command };
+            environment = container.Environment;
+            outer = container.Process is { } running ? HostProcesses.PidOf(running) : null;
+        }
+
+        // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
+        // sandbox of its own with the same mounts, where background processes end with the exec.
+        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid, _env.Sandbox) : null;
+        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
+        var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
+        bool killNow;
+        lock (_lock)
+        {
+            container.Execs.Add(process);
+            if (inside is not null) _joinedExecs.Add(process);
+            killNow = _stopRequested || container.IsTerminated;
+        }
+        if (killNow) _ = HostProcesses.KillSandboxAsync(process);
+        using var stopCopy = new CancellationTokenSource();
+        try
+        {
+            var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
+            // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty.
+            using var outputGate = new SemaphoreSlim(1, 1);
+            var stderrTarget = streams.Stderr ?? (request.Tty ? streams.Stdout : null);
+            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
+            var stderr = CopyOutputAsync(process.StandardError.BaseStream, stderrTarget, outputGate);
+            await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
+            {
+                await process.WaitForExitAsync(CancellationToken.None);
+                await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
+            }
+            stopCopy.Cancel();
+            cancellationToken.ThrowIfCancellationRequested();
+            return process.ExitCode;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                container.Execs.Remove(process);
+                _joinedExecs.Remove(process);
+            }
+            process.Dispose();
+        }
+    }
+
+    // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.
+
+    private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
+
+    // A container that has just started may not have its root ready yet: wait for it (sandbox starts take ~100 ms of
+    // kernel time each, seconds on a loaded machine), then null.
+    private static async Task<int?> InsideContainerAsync(int outerPid, SandboxKind sandbox)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            if (HostProcesses.InsideContainer(outerPid, sandbox) is { } pid) return pid;
+            await Task.Delay(50);
+        }
+        return null;
+    }
+
+    private static Task CloseStdin(Process process)
+    {
+        process.StandardInput.Close();
+        return Task.CompletedTask;
+    }
+
+    private static async Task CopyStdinAsync(Stream input, Process process, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await input.CopyToAsync(process.StandardInput.BaseStream, cancellationToken);
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client went away or the command stopped reading.
+        }
+        finally
+        {
+            try { process.StandardInput.Close(); } catch (IOException) { }
+        }
+    }
+
+    private static async Task CopyOutputAsync(Stream source, Stream? target, SemaphoreSlim gate)
+    {
+        var buffer = new byte[8192];
+        try
+        {
+            int read;
+            while ((read = await source.ReadAsync(buffer)) > 0)
+            {
+                if (target is null) continue;
+                await gate.WaitAsync();
+                try
+                {
+                    await target.WriteAsync(buffer.AsMemory(0, read));
+                    await target.FlushAsync();
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+        {
+            // Either side closed.
+        }
+    }
+}
