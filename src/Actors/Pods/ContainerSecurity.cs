@@ -4,14 +4,15 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Pods;
 
 /// <summary>
-/// The securityContext of each container, as GitLab Runner builds it: capabilities start from the default drop of
-/// <c>NET_RAW</c>, then <c>cap_add</c> adds and <c>cap_drop</c> drops (a later rule wins for the same capability, so
-/// <c>cap_add = ["NET_RAW"]</c> lifts the default); the container's own security context then adds and drops on top,
-/// and its <c>privileged</c> and <c>allow_privilege_escalation</c> override the section's. Pure.
+/// The securityContext of each container, as GitLab Runner builds it (<c>GetContainerSecurityContext</c>): the section's
+/// capabilities start from the default drop of <c>NET_RAW</c>, then <c>cap_add</c> adds and <c>cap_drop</c> drops (the
+/// last rule for a capability wins, so <c>cap_add = ["NET_RAW"]</c> lifts the default); a container security context's
+/// <c>capabilities.add</c> or <c>drop</c>, when set, replaces that list; its <c>privileged</c> and
+/// <c>allow_privilege_escalation</c> override the section's. Pure.
 /// </summary>
 public static class ContainerSecurity
 {
-    /// <summary>Dropped from every container unless <c>cap_add</c> or a container context adds it back (GitLab Runner's default).</summary>
+    /// <summary>Dropped from every container unless <c>cap_add</c> adds it back or a container context replaces the drop list.</summary>
     public static readonly IReadOnlyList<string> DefaultCapDrop = ["NET_RAW"];
 
     public static V1SecurityContext For(KubernetesSettings settings, ContainerSecurityContextSettings? container)
@@ -20,15 +21,13 @@ public static class ContainerSecurity
         Set(DefaultCapDrop, false);
         Set(settings.CapAdd, true);
         Set(settings.CapDrop, false);
-        Set(container?.CapAdd ?? [], true);
-        Set(container?.CapDrop ?? [], false);
-        var add = enabled.Where(c => c.Value).Select(c => c.Key).ToList();
-        var drop = enabled.Where(c => !c.Value).Select(c => c.Key).ToList();
+        var add = container?.CapAdd ?? enabled.Where(c => c.Value).Select(c => c.Key).ToList();
+        var drop = container?.CapDrop ?? enabled.Where(c => !c.Value).Select(c => c.Key).ToList();
 
         return new V1SecurityContext
         {
             Capabilities = add.Count + drop.Count > 0
-                ? new V1Capabilities { Add = add.Count > 0 ? add : null, Drop = drop.Count > 0 ? drop : null }
+                ? new V1Capabilities { Add = add.Count > 0 ? add.ToList() : null, Drop = drop.Count > 0 ? drop.ToList() : null }
                 : null,
             Privileged = container?.Privileged ?? (settings.Privileged ? true : null),
             AllowPrivilegeEscalation = container?.AllowPrivilegeEscalation ?? settings.AllowPrivilegeEscalation,

@@ -180,7 +180,7 @@ public sealed record KubernetesSettings
 
 /// <summary><c>build_container_security_context</c>, <c>helper_container_security_context</c>,
 /// <c>service_container_security_context</c>: each value set here overrides <c>privileged</c>,
-/// <c>allow_privilege_escalation</c>, <c>cap_add</c> and <c>cap_drop</c> for that container.</summary>
+/// <c>allow_privilege_escalation</c> and the add or drop list of capabilities for that container.</summary>
 public sealed record ContainerSecurityContextSettings
 {
     public bool? Privileged { get; init; }
@@ -189,10 +189,10 @@ public sealed record ContainerSecurityContextSettings
     public long? RunAsGroup { get; init; }
     public bool? RunAsNonRoot { get; init; }
     public bool? ReadOnlyRootFilesystem { get; init; }
-    /// <summary><c>capabilities.add</c>.</summary>
-    public IReadOnlyList<string> CapAdd { get; init; } = [];
-    /// <summary><c>capabilities.drop</c>.</summary>
-    public IReadOnlyList<string> CapDrop { get; init; } = [];
+    /// <summary><c>capabilities.add</c>; when set (even empty) it replaces the add list of <c>cap_add</c>.</summary>
+    public IReadOnlyList<string>? CapAdd { get; init; }
+    /// <summary><c>capabilities.drop</c>; when set (even empty) it replaces the drop list (the default NET_RAW and <c>cap_drop</c>).</summary>
+    public IReadOnlyList<string>? CapDrop { get; init; }
 }
 
 public sealed record AffinitySettings(NodeAffinitySettings? NodeAffinity, PodAffinitySettings? PodAffinity, PodAffinitySettings? PodAntiAffinity);

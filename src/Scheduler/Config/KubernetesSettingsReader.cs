@@ -330,14 +330,17 @@ internal static class KubernetesSettingsReader
         return capabilities;
     }
 
+    private static bool Has(TableReader table, string key) => table.Keys.Any(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase));
+
     private static ContainerSecurityContextSettings ContainerSecurityContext(TableReader table)
     {
-        IReadOnlyList<string> add = [];
-        IReadOnlyList<string> drop = [];
+        IReadOnlyList<string>? add = null;
+        IReadOnlyList<string>? drop = null;
         if (table.Table("capabilities") is { } capabilities)
         {
-            add = CapabilityList(capabilities, "add");
-            drop = CapabilityList(capabilities, "drop");
+            // Set, even empty, a list replaces the section's (as GitLab Runner merges them).
+            add = Has(capabilities, "add") ? CapabilityList(capabilities, "add") : null;
+            drop = Has(capabilities, "drop") ? CapabilityList(capabilities, "drop") : null;
             capabilities.ReportUnread(ConfigKeys.Capabilities, new Dictionary<string, ConfigKeys.NoEffect>());
         }
 

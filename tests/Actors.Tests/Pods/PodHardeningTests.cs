@@ -133,15 +133,16 @@ public sealed class PodHardeningTests
         Assert.Contains("allowed_pull_policies", refusal);
     }
 
-    // cap_add, cap_drop, the build context's add and drop → the build container's capabilities.
+    // cap_add, cap_drop, the build context's capabilities.add and drop ("-": not set) → the build container's capabilities.
     [Theory]
-    [InlineData("", "", "", "", "", "NET_RAW")]
-    [InlineData("NET_RAW", "", "", "", "NET_RAW", "")] // cap_add lifts the default drop
-    [InlineData("SYS_TIME", "SYS_ADMIN", "", "", "SYS_TIME", "NET_RAW,SYS_ADMIN")]
-    [InlineData("SYS_TIME", "SYS_TIME", "", "", "", "NET_RAW,SYS_TIME")] // cap_drop wins over cap_add
-    [InlineData("", "", "NET_ADMIN", "ALL", "NET_ADMIN", "NET_RAW,ALL")]
-    [InlineData("SYS_TIME", "", "", "SYS_TIME", "", "NET_RAW,SYS_TIME")] // the container's context wins
-    [InlineData("", "", "NET_RAW", "", "NET_RAW", "")]
+    [InlineData("", "", "-", "-", "", "NET_RAW")]
+    [InlineData("NET_RAW", "", "-", "-", "NET_RAW", "")] // cap_add lifts the default drop
+    [InlineData("SYS_TIME", "SYS_ADMIN", "-", "-", "SYS_TIME", "NET_RAW,SYS_ADMIN")]
+    [InlineData("SYS_TIME", "SYS_TIME", "-", "-", "", "NET_RAW,SYS_TIME")] // cap_drop wins over cap_add
+    [InlineData("SYS_TIME", "SYS_ADMIN", "NET_ADMIN", "ALL", "NET_ADMIN", "ALL")] // a container's lists replace the section's
+    [InlineData("SYS_TIME", "", "-", "ALL", "SYS_TIME", "ALL")]
+    [InlineData("", "", "NET_RAW", "-", "NET_RAW", "NET_RAW")] // the drop list stays: the runtime drops NET_RAW, as in GitLab Runner
+    [InlineData("", "", "NET_RAW", "", "NET_RAW", "")] // an empty drop list lifts the default for this container only
     public void Capabilities_combine_the_default_the_section_and_the_container(string capAdd, string capDrop, string contextAdd,
         string contextDrop, string expectedAdd, string expectedDrop)
     {
@@ -149,7 +150,10 @@ public sealed class PodHardeningTests
         {
             CapAdd = List(capAdd),
             CapDrop = List(capDrop),
-            BuildContainerSecurityContext = new ContainerSecurityContextSettings { CapAdd = List(contextAdd), CapDrop = List(contextDrop) },
+            BuildContainerSecurityContext = new ContainerSecurityContextSettings
+            {
+                CapAdd = contextAdd == "-" ? null : List(contextAdd), CapDrop = contextDrop == "-" ? null : List(contextDrop),
+            },
         };
 
         var capabilities = TestData.Plan(settings).Pod.Spec.Containers[0].SecurityContext.Capabilities;

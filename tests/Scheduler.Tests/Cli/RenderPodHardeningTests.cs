@@ -29,18 +29,19 @@ public sealed class RenderPodHardeningTests
         Assert.False((bool?)spec["automountServiceAccountToken"]);
         Assert.Equal("gvisor", (string?)spec["runtimeClassName"]);
 
-        // build_container_security_context over cap_add = ["SYS_TIME"], cap_drop = ["SYS_ADMIN"], allow_privilege_escalation = false.
+        // build_container_security_context over cap_add = ["SYS_TIME"], cap_drop = ["SYS_ADMIN"]: its lists replace the section's.
         var build = Context("build");
         Assert.Equal((65534L, 65534L, true, false, false, false),
             ((long?)build["runAsUser"], (long?)build["runAsGroup"], (bool?)build["runAsNonRoot"], (bool?)build["privileged"],
                 (bool?)build["allowPrivilegeEscalation"], (bool?)build["readOnlyRootFilesystem"]));
-        Assert.Equal(["SYS_TIME", "NET_BIND_SERVICE"], Strings(build["capabilities"]!["add"]));
-        Assert.Equal(["NET_RAW", "SYS_ADMIN", "ALL"], Strings(build["capabilities"]!["drop"]));
+        Assert.Equal(["NET_BIND_SERVICE"], Strings(build["capabilities"]!["add"]));
+        Assert.Equal(["ALL"], Strings(build["capabilities"]!["drop"]));
 
         // helper_container_security_context and service_container_security_context; NET_RAW dropped by default.
         var helper = Context("helper");
         Assert.Equal((1000L, true, false), ((long?)helper["runAsUser"], (bool?)helper["readOnlyRootFilesystem"], (bool?)helper["allowPrivilegeEscalation"]));
         Assert.Equal(["NET_RAW", "SYS_ADMIN"], Strings(helper["capabilities"]!["drop"]));
+        Assert.Equal(["SYS_TIME"], Strings(helper["capabilities"]!["add"]));
         Assert.All(containers.Where(c => ((string?)c!["name"])!.StartsWith("svc-", StringComparison.Ordinal)), c =>
         {
             Assert.Equal(1000L, (long?)c!["securityContext"]!["runAsUser"]);

@@ -152,9 +152,9 @@ public sealed class ConfigKeywordTests
         + "[runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"NET_ADMIN\"]\ndrop = [\"ALL\"]",
         "{\"Privileged\":false,\"AllowPrivilegeEscalation\":false,\"RunAsUser\":1,\"RunAsGroup\":2,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":true,\"CapAdd\":[\"NET_ADMIN\"],\"CapDrop\":[\"ALL\"]}")]
     [InlineData("helper_container_security_context", "kubernetes", "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000",
-        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":1000,\"RunAsGroup\":null,\"RunAsNonRoot\":null,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":[],\"CapDrop\":[]}")]
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":1000,\"RunAsGroup\":null,\"RunAsNonRoot\":null,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
     [InlineData("service_container_security_context", "kubernetes", "[runners.kubernetes.service_container_security_context]\nrun_as_non_root = true",
-        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":[],\"CapDrop\":[]}")]
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
     [InlineData("automount_service_account_token", "kubernetes", "automount_service_account_token = false", "False")]
     [InlineData("runtime_class_name", "kubernetes", "runtime_class_name = \"gvisor\"", "gvisor")]
     [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
