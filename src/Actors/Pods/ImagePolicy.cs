@@ -5,9 +5,9 @@ namespace Scheduler.Actors.Pods;
 
 /// <summary>
 /// <c>allowed_images</c>, <c>allowed_services</c> and <c>allowed_pull_policies</c> as GitLab Runner applies them. Pure.
-/// Image patterns are doublestar globs matched against the whole (expanded) image name: <c>*</c> and <c>?</c> stop at
-/// <c>/</c>, <c>**</c> crosses it (<c>/**/</c> also matches a single <c>/</c>), <c>[abc]</c>, <c>[!abc]</c>, <c>{a,b}</c>
-/// and <c>\</c> escapes work as in doublestar.
+/// Image patterns are doublestar (v4, as GitLab Runner uses) globs matched against the whole (expanded) image name:
+/// <c>*</c> and <c>?</c> stop at <c>/</c>; <c>**</c> as a whole path component crosses it (<c>/**/</c> also matches a
+/// single <c>/</c>), elsewhere it is <c>*</c>; <c>[abc]</c>, <c>[!abc]</c>, <c>{a,b}</c> and <c>\</c> escapes work as in doublestar.
 /// </summary>
 public static class ImagePolicy
 {
@@ -132,17 +132,17 @@ public static class ImagePolicy
                     regex.Append(Regex.Escape(pattern[++i].ToString()));
                     break;
                 case '*' when i + 1 < pattern.Length && pattern[i + 1] == '*':
-                    var slashBefore = i > 0 && pattern[i - 1] == '/';
-                    var slashAfter = i + 2 < pattern.Length && pattern[i + 2] == '/';
-                    if (slashBefore && slashAfter)
+                    // doublestar v4: "**" crosses "/" only as a whole path component; elsewhere it is "*".
+                    var wholeComponent = (i == 0 || pattern[i - 1] == '/') && (i + 2 == pattern.Length || pattern[i + 2] == '/');
+                    if (wholeComponent && i + 2 < pattern.Length)
                     {
-                        // "a/**/b" also matches "a/b".
+                        // "a/**/b" also matches "a/b"; "**/b" also matches "b".
                         regex.Append("(?:.*/)?");
                         i += 2;
                     }
                     else
                     {
-                        regex.Append(".*");
+                        regex.Append(wholeComponent ? ".*" : "[^/]*");
                         i++;
                     }
 

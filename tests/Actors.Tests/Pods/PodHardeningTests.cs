@@ -18,6 +18,10 @@ public sealed class PodHardeningTests
     [InlineData("my.registry.tld:5000/**", "my.registry.tld:5000/team/app:1", true)]
     [InlineData("registry/**/app:*", "registry/app:1", true)] // /**/ also matches one /
     [InlineData("registry/**/app:*", "registry/a/b/app:1", true)]
+    [InlineData("**/app:*", "app:1", true)]
+    [InlineData("**/app:*", "a/b/app:1", true)]
+    [InlineData("registry/app**", "registry/app/x", false)] // ** inside a component is *
+    [InlineData("registry/app**", "registry/app-x", true)]
     [InlineData("alpine:3.?", "alpine:3.20", false)]
     [InlineData("alpine:3.??", "alpine:3.20", true)]
     [InlineData("{alpine,busybox}:*", "busybox:1", true)]
