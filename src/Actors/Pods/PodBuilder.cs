@@ -15,9 +15,11 @@ namespace Scheduler.Actors.Pods;
 /// used, as in GitLab Runner without FF_KUBERNETES_HONOR_ENTRYPOINT); only public, unmasked, non-file variables go into
 /// the env (every <c>$</c> doubled, so the kubelet's <c>$(VAR)</c> expansion leaves values as they are); the job token and
 /// every other variable go into the job Secret, mounted read-only in build and helper only; the helper gets no env
-/// (as GitLab Runner since 14.8); every container gets a securityContext (<see cref="ContainerSecurity"/>: NET_RAW dropped by default); activeDeadlineSeconds is the job timeout plus
-/// <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires first and the pod cannot outlive a lost runner;
-/// label and annotation values may refer only to public, unmasked variables (a reference to another one is a refusal);
+/// (as GitLab Runner since 14.8); every container gets a securityContext (<see cref="ContainerSecurity"/>: NET_RAW
+/// dropped by default); a job image, service or pull policy outside the allow-lists is a refusal (<see cref="ImagePolicy"/>);
+/// activeDeadlineSeconds is the job timeout plus <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires
+/// first and the pod cannot outlive a lost runner; label and annotation values may refer only to public, unmasked,
+/// non-file variables (a reference to another one is a refusal);
 /// volume names that are not RFC 1123 labels (GitLab's own example uses <c>empty_dir</c>) are converted for the pod.
 /// </remarks>
 public static class PodBuilder
