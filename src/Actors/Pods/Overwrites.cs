@@ -132,7 +132,7 @@ public static class Overwrites
             var equals = value.IndexOf('=');
             if (equals < 0)
             {
-                return $"{field} overwrite \"{value}\" (from {variable}) is malformed: expected key=value";
+                return $"{field} overwrite {Shown(lookup.Find(variable)!, value, lookup)} (from {variable}) is malformed: expected key=value";
             }
 
             set(value[..equals], value[(equals + 1)..]);
@@ -154,8 +154,11 @@ public static class Overwrites
             var effect = colon < 0 ? "" : value[(colon + 1)..];
             if (effect is not ("" or "NoSchedule" or "PreferNoSchedule" or "NoExecute"))
             {
-                return $"node tolerations overwrite \"{value}\" (from {variable}) has the unsupported effect \"{effect}\"; "
-                       + "use NoSchedule, PreferNoSchedule, NoExecute or none";
+                return IsPrintable(lookup.Find(variable)!, lookup)
+                    ? $"node tolerations overwrite \"{value}\" (from {variable}) has the unsupported effect \"{effect}\"; "
+                      + "use NoSchedule, PreferNoSchedule, NoExecute or none"
+                    : $"node tolerations overwrite (from {variable}; {NotShown}) has an unsupported effect; "
+                      + "use NoSchedule, PreferNoSchedule, NoExecute or none";
             }
 
             // A later definition of the same key wins, as with a map.
@@ -186,10 +189,16 @@ public static class Overwrites
                 return [];
             }
 
+            if (variable.File)
+            {
+                refusal = $"{variable.Key} is a file variable; a file's content never goes into the pod spec";
+                return [];
+            }
+
             var value = lookup.ExpandShowable(variable.Value, out var hidden);
             if (hidden is not null)
             {
-                refusal = $"{variable.Key} refers to the masked or non-public variable {hidden}; secrets never go into the pod spec";
+                refusal = $"{variable.Key} refers to the masked, non-public or file variable {hidden}; secrets never go into the pod spec";
                 return [];
             }
 
@@ -197,7 +206,7 @@ public static class Overwrites
             {
                 refusal = error is not null
                     ? $"{field} overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
-                    : $"{field} overwrite \"{value}\" (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
+                    : $"{field} overwrite {Shown(variable, value, lookup)} (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
                 return [];
             }
 
@@ -208,6 +217,17 @@ public static class Overwrites
     }
 
     private static OverwriteResult Refuse(string reason) => new(null, reason);
+
+    private const string NotShown = "value not shown: it is or refers to a masked, non-public or file variable";
+
+    /// <summary>Whether a refusal may print the expanded value of <paramref name="variable"/>: only when it and every
+    /// variable it refers to are public, unmasked and not files (a file variable's value is the file's content).</summary>
+    internal static bool IsPrintable(JobVariable variable, JobVariableLookup lookup) =>
+        variable is { IsShowable: true, File: false }
+        && VariableExpander.References(variable.Value).All(name => lookup.Find(name) is null or { IsShowable: true, File: false });
+
+    private static string Shown(JobVariable variable, string value, JobVariableLookup lookup) =>
+        IsPrintable(variable, lookup) ? $"\"{value}\"" : $"({NotShown})";
 
     private static string Scalar(string field, string configValue, string? pattern, string variableName, JobVariableLookup lookup,
         bool showValue, out string? refusal)
@@ -229,9 +249,9 @@ public static class Overwrites
         {
             refusal = error is not null
                 ? $"{field} overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
-                : showValue
+                : showValue && IsPrintable(variable!, lookup)
                     ? $"{field} overwrite \"{value}\" (from {variableName}) does not match the allowed pattern \"{pattern}\""
-                    : $"{field} overwrite (from {variableName}) does not match the allowed pattern \"{pattern}\"";
+                    : $"{field} overwrite (from {variableName}; {NotShown}) does not match the allowed pattern \"{pattern}\"";
             return configValue;
         }
 
@@ -248,7 +268,7 @@ public static class Overwrites
             var expanded = lookup.ExpandShowable(value, out var hidden);
             if (hidden is not null)
             {
-                refusal = $"pod_annotations \"{key}\" refers to the masked or non-public variable {hidden}; secrets never go into annotations";
+                refusal = $"pod_annotations \"{key}\" refers to the masked, non-public or file variable {hidden}; secrets never go into annotations";
                 return null;
             }
 
@@ -275,10 +295,16 @@ public static class Overwrites
                 return null;
             }
 
+            if (variable.File)
+            {
+                refusal = $"{variable.Key} is a file variable; a file's content never goes into pod annotations";
+                return null;
+            }
+
             var value = lookup.ExpandShowable(variable.Value, out var hidden);
             if (hidden is not null)
             {
-                refusal = $"{variable.Key} refers to the masked or non-public variable {hidden}; secrets never go into annotations";
+                refusal = $"{variable.Key} refers to the masked, non-public or file variable {hidden}; secrets never go into annotations";
                 return null;
             }
 
@@ -286,14 +312,14 @@ public static class Overwrites
             {
                 refusal = error is not null
                     ? $"pod annotations overwrite: the allow-list pattern \"{pattern}\" cannot be used: {error}"
-                    : $"pod annotations overwrite \"{value}\" (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
+                    : $"pod annotations overwrite {Shown(variable, value, lookup)} (from {variable.Key}) does not match the allowed pattern \"{pattern}\"";
                 return null;
             }
 
             var equals = value.IndexOf('=');
             if (equals < 0)
             {
-                refusal = $"pod annotations overwrite \"{value}\" (from {variable.Key}) is malformed: expected key=value";
+                refusal = $"pod annotations overwrite {Shown(variable, value, lookup)} (from {variable.Key}) is malformed: expected key=value";
                 return null;
             }
 

@@ -15,9 +15,11 @@ namespace Scheduler.Actors.Pods;
 /// used, as in GitLab Runner without FF_KUBERNETES_HONOR_ENTRYPOINT); only public, unmasked, non-file variables go into
 /// the env (every <c>$</c> doubled, so the kubelet's <c>$(VAR)</c> expansion leaves values as they are); the job token and
 /// every other variable go into the job Secret, mounted read-only in build and helper only; the helper gets no env
-/// (as GitLab Runner since 14.8); securityContext only when privileged; activeDeadlineSeconds is the job timeout plus
-/// <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires first and the pod cannot outlive a lost runner;
-/// label and annotation values may refer only to public, unmasked variables (a reference to another one is a refusal);
+/// (as GitLab Runner since 14.8); every container gets a securityContext (<see cref="ContainerSecurity"/>: NET_RAW
+/// dropped by default); a job image, service or pull policy outside the allow-lists is a refusal (<see cref="ImagePolicy"/>);
+/// activeDeadlineSeconds is the job timeout plus <see cref="ActiveDeadlineMarginSeconds"/> so the job timeout fires
+/// first and the pod cannot outlive a lost runner; label and annotation values may refer only to public, unmasked,
+/// non-file variables (a reference to another one is a refusal);
 /// volume names that are not RFC 1123 labels (GitLab's own example uses <c>empty_dir</c>) are converted for the pod.
 /// </remarks>
 public static class PodBuilder
@@ -90,8 +92,7 @@ public static class PodBuilder
         var registrySecretName = podName + "-registry";
 
         var buildsDir = string.IsNullOrEmpty(runner.BuildsDir) ? DefaultBuildsDir : runner.BuildsDir;
-        var pullPolicy = PullPolicy(k8sSettings.PullPolicy);
-        var securityContext = k8sSettings.Privileged ? new V1SecurityContext { Privileged = true } : null;
+        var helperPullPolicy = PullPolicy(k8sSettings, [], "helper image");
         var predefined = Predefined(runner, concurrentId, identity, buildsDir);
         var (volumes, mounts) = Volumes(k8sSettings.Volumes, buildsDir, (what, value) => ExpandConfigValue(what, value, lookup, predefined));
         var lifecycle = PodSpecSettings.Lifecycle(k8sSettings.ContainerLifecycle);
@@ -112,6 +113,8 @@ public static class PodBuilder
         var env = Env(runner, job, concurrentId, identity, buildsDir);
 
         var image = BuildImage(job, k8sSettings, lookup);
+        var serviceDefinitions = ServiceDefinitions(k8sSettings, job);
+        CheckAllowedImages(job, k8sSettings, image, serviceDefinitions.Skip(ConfiguredServiceCount(k8sSettings)), lookup);
         var build = new V1Container
         {
             Name = BuildContainer,
@@ -121,8 +124,8 @@ public static class PodBuilder
             Ports = Ports(job.Image?.Ports ?? [], BuildContainer),
             Resources = Resources("", k8sSettings.CpuLimit, k8sSettings.MemoryLimit, k8sSettings.CpuRequest, k8sSettings.MemoryRequest),
             VolumeMounts = [.. mounts, .. stageMounts],
-            ImagePullPolicy = pullPolicy,
-            SecurityContext = securityContext,
+            ImagePullPolicy = PullPolicy(k8sSettings, job.Image?.PullPolicy ?? [], "image"),
+            SecurityContext = ContainerSecurity.For(k8sSettings, k8sSettings.BuildContainerSecurityContext),
             Lifecycle = lifecycle,
         };
         var helper = new V1Container
@@ -133,14 +136,15 @@ public static class PodBuilder
             Resources = Resources("helper_", k8sSettings.HelperCpuLimit, k8sSettings.HelperMemoryLimit,
                 k8sSettings.HelperCpuRequest, k8sSettings.HelperMemoryRequest),
             VolumeMounts = [.. mounts, .. stageMounts],
-            ImagePullPolicy = pullPolicy,
-            SecurityContext = securityContext,
+            ImagePullPolicy = helperPullPolicy,
+            SecurityContext = ContainerSecurity.For(k8sSettings, k8sSettings.HelperContainerSecurityContext),
             Lifecycle = lifecycle,
         };
         var serviceResources = Resources("service_", k8sSettings.ServiceCpuLimit, k8sSettings.ServiceMemoryLimit,
             k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
-        var serviceDefinitions = ServiceDefinitions(k8sSettings, job);
-        var services = Services(serviceDefinitions, lookup, env, serviceResources, mounts, pullPolicy, securityContext, lifecycle, jobSecretName);
+        var services = Services(serviceDefinitions, lookup, env, serviceResources, mounts,
+            service => PullPolicy(k8sSettings, service.PullPolicy, $"service \"{service.Name}\""),
+            () => ContainerSecurity.For(k8sSettings, k8sSettings.ServiceContainerSecurityContext), lifecycle, jobSecretName);
         var (hostAliases, hostAliasRefusal) = PodSpecSettings.HostAliases(serviceDefinitions, k8sSettings.HostAliases);
         if (hostAliasRefusal is not null)
         {
@@ -192,6 +196,8 @@ public static class PodBuilder
                 DnsPolicy = PodSpecSettings.DnsPolicy(k8sSettings.DnsPolicy),
                 DnsConfig = PodSpecSettings.DnsConfig(k8sSettings.DnsConfig),
                 HostAliases = hostAliases,
+                AutomountServiceAccountToken = k8sSettings.AutomountServiceAccountToken,
+                RuntimeClassName = k8sSettings.RuntimeClassName,
             },
         };
 
@@ -234,7 +240,7 @@ public static class PodBuilder
         var image = lookup.ExpandShowable(name, out var hidden);
         if (hidden is not null)
         {
-            throw Refuse($"{what} \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
+            throw Refuse($"{what} \"{name}\" refers to the masked, non-public or file variable {hidden}; secrets never go into the pod spec");
         }
 
         if (string.IsNullOrWhiteSpace(image))
@@ -267,14 +273,43 @@ public static class PodBuilder
         return string.IsNullOrWhiteSpace(image) ? throw Refuse($"helper_image \"{configured}\" expands to an empty image name") : image;
     }
 
-    private static string? PullPolicy(string? configured) => configured switch
+    /// <summary>The imagePullPolicy of one container: the first policy that <c>allowed_pull_policies</c> allows (see
+    /// <see cref="ImagePolicy.EffectivePullPolicies"/>); retrying a failed pull with the next one is not implemented.</summary>
+    private static string? PullPolicy(KubernetesSettings settings, IReadOnlyList<string> fromJob, string what)
     {
-        null or "" => null,
-        "always" => "Always",
-        "never" => "Never",
-        "if-not-present" => "IfNotPresent",
-        _ => throw Refuse($"unsupported pull_policy \"{configured}\": use always, never or if-not-present"),
-    };
+        var unknown = settings.PullPolicy.Concat(settings.AllowedPullPolicies).FirstOrDefault(p => !ImagePolicy.PullPolicies.Contains(p));
+        if (unknown is not null)
+        {
+            throw Refuse($"unsupported pull_policy \"{unknown}\": use always, never or if-not-present");
+        }
+
+        var (policies, refusal) = ImagePolicy.EffectivePullPolicies(fromJob, settings.PullPolicy, settings.AllowedPullPolicies);
+        return refusal is not null
+            ? throw Refuse($"{what}: {refusal}")
+            : ImagePolicy.KubernetesPullPolicy(policies.FirstOrDefault());
+    }
+
+    /// <summary><c>allowed_images</c> and <c>allowed_services</c> bound what the job asks for; the config's own image and
+    /// services are always allowed (GitLab Runner's "internal images").</summary>
+    private static void CheckAllowedImages(JobPayload job, KubernetesSettings settings, string image, IEnumerable<JobService> jobServices,
+        JobVariableLookup lookup)
+    {
+        if (!string.IsNullOrWhiteSpace(job.Image?.Name) && image != settings.Image && !ImagePolicy.IsAllowed(image, settings.AllowedImages))
+        {
+            throw Refuse(ImagePolicy.NotAllowed("image", image, "allowed_images", settings.AllowedImages));
+        }
+
+        foreach (var service in jobServices)
+        {
+            var name = ExpandImage(service.Name, lookup, $"service \"{service.Name}\" image");
+            if (!ImagePolicy.IsAllowed(name, settings.AllowedServices))
+            {
+                throw Refuse(ImagePolicy.NotAllowed("service image", name, "allowed_services", settings.AllowedServices));
+            }
+        }
+    }
+
+    private static int ConfiguredServiceCount(KubernetesSettings settings) => settings.Services.Count(s => !string.IsNullOrWhiteSpace(s.Name));
 
     private static V1ResourceRequirements? Resources(string keyPrefix, string? cpuLimit, string? memoryLimit, string? cpuRequest,
         string? memoryRequest)
@@ -584,7 +619,7 @@ public static class PodBuilder
         });
         if (hidden is not null)
         {
-            throw Refuse($"{what} \"{name}\" refers to the masked or non-public variable {hidden}; secrets never go into the pod spec");
+            throw Refuse($"{what} \"{name}\" refers to the masked, non-public or file variable {hidden}; secrets never go into the pod spec");
         }
 
         return expanded;
@@ -651,8 +686,8 @@ public static class PodBuilder
             .ToList();
 
     private static List<V1Container> Services(List<JobService> definitions, JobVariableLookup lookup,
-        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, string? pullPolicy,
-        V1SecurityContext? securityContext, V1Lifecycle? lifecycle, string jobSecretName)
+        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, Func<JobService, string?> pullPolicyOf,
+        Func<V1SecurityContext> securityContextOf, V1Lifecycle? lifecycle, string jobSecretName)
     {
         var containers = new List<V1Container>();
         for (var i = 0; i < definitions.Count; i++)
@@ -685,7 +720,7 @@ public static class PodBuilder
                     continue;
                 }
 
-                throw Refuse($"service \"{service.Name}\": variable {variable.Key} mixes the masked or non-public variable {hidden} " +
+                throw Refuse($"service \"{service.Name}\": variable {variable.Key} mixes the masked, non-public or file variable {hidden} " +
                              "with other text; secrets never go into container env literals (use the variable alone: ${hidden})");
             }
 
@@ -699,8 +734,8 @@ public static class PodBuilder
                 Ports = Ports(service.Ports, name),
                 Resources = resources,
                 VolumeMounts = mounts.ToList(),
-                ImagePullPolicy = pullPolicy,
-                SecurityContext = securityContext,
+                ImagePullPolicy = pullPolicyOf(service),
+                SecurityContext = securityContextOf(),
                 Lifecycle = lifecycle,
             });
         }
@@ -899,7 +934,7 @@ public static class PodBuilder
             var value = lookup.ExpandShowable(raw, out var hidden);
             if (hidden is not null)
             {
-                throw Refuse($"pod_labels \"{key}\" refers to the masked or non-public variable {hidden}; secrets never go into labels");
+                throw Refuse($"pod_labels \"{key}\" refers to the masked, non-public or file variable {hidden}; secrets never go into labels");
             }
 
             if (!KubernetesNames.IsLabelValue(value))

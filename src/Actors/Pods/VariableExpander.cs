@@ -126,8 +126,9 @@ public sealed class JobVariableLookup
     /// <summary>Expands with every variable, secret or not: for values that never leave the runner.</summary>
     public string ExpandAll(string value) => VariableExpander.Expand(value, name => Find(name)?.Value);
 
-    /// <summary>Expands with public, unmasked variables only. <paramref name="hiddenReference"/> names the first
-    /// masked or non-public variable the value refers to (it expands to nothing), so the caller can refuse.</summary>
+    /// <summary>Expands with public, unmasked, non-file variables only (a file variable's value is the file's content,
+    /// often a key). <paramref name="hiddenReference"/> names the first other variable the value refers to (it expands
+    /// to nothing), so the caller can refuse.</summary>
     public string ExpandShowable(string value, out string? hiddenReference)
     {
         string? hidden = null;
@@ -139,7 +140,7 @@ public sealed class JobVariableLookup
                 return null;
             }
 
-            if (variable.IsShowable)
+            if (variable is { IsShowable: true, File: false })
             {
                 return variable.Value;
             }

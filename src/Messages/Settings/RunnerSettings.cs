@@ -106,8 +106,9 @@ public sealed record KubernetesSettings
     public string? HelperCpuRequest { get; init; }
     public string? HelperMemoryRequest { get; init; }
 
-    /// <summary><c>never</c>, <c>if-not-present</c>, <c>always</c>, or null for the cluster default.</summary>
-    public string? PullPolicy { get; init; }
+    /// <summary><c>pull_policy</c> (a string or a list) of <c>never</c>, <c>if-not-present</c>, <c>always</c>; empty: the
+    /// cluster default. The pod uses the first one that <see cref="AllowedPullPolicies"/> allows.</summary>
+    public IReadOnlyList<string> PullPolicy { get; init; } = [];
     public IReadOnlyDictionary<string, string> NodeSelector { get; init; } = new Dictionary<string, string>();
     /// <summary><c>"key=value" = "Effect"</c> or <c>"key" = "Effect"</c>, in file order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> NodeTolerations { get; init; } = [];
@@ -154,6 +155,44 @@ public sealed record KubernetesSettings
     public ContainerLifecycleSettings? ContainerLifecycle { get; init; }
     /// <summary><c>use_service_account_image_pull_secrets</c>: no imagePullSecrets on the pod; the service account's apply.</summary>
     public bool UseServiceAccountImagePullSecrets { get; init; }
+
+    // The hardening keys (see src/Scheduler/Config/README.md).
+
+    /// <summary><c>allowed_images</c>: glob patterns (doublestar) a job's image must match; empty: any image.</summary>
+    public IReadOnlyList<string> AllowedImages { get; init; } = [];
+    /// <summary><c>allowed_services</c>: glob patterns a job's service images must match; empty: any service.</summary>
+    public IReadOnlyList<string> AllowedServices { get; init; } = [];
+    /// <summary><c>allowed_pull_policies</c>; empty: the policies of <see cref="PullPolicy"/> (any when that is empty too).</summary>
+    public IReadOnlyList<string> AllowedPullPolicies { get; init; } = [];
+    /// <summary><c>cap_add</c>: capabilities added to every container.</summary>
+    public IReadOnlyList<string> CapAdd { get; init; } = [];
+    /// <summary><c>cap_drop</c>: capabilities dropped from every container, on top of the default <c>NET_RAW</c>.</summary>
+    public IReadOnlyList<string> CapDrop { get; init; } = [];
+    /// <summary><c>allow_privilege_escalation</c> of every container; a container security context overrides it.</summary>
+    public bool? AllowPrivilegeEscalation { get; init; }
+    public ContainerSecurityContextSettings? BuildContainerSecurityContext { get; init; }
+    public ContainerSecurityContextSettings? HelperContainerSecurityContext { get; init; }
+    public ContainerSecurityContextSettings? ServiceContainerSecurityContext { get; init; }
+    /// <summary><c>automount_service_account_token</c>; null: the service account's setting (the cluster default).</summary>
+    public bool? AutomountServiceAccountToken { get; init; }
+    public string? RuntimeClassName { get; init; }
+}
+
+/// <summary><c>build_container_security_context</c>, <c>helper_container_security_context</c>,
+/// <c>service_container_security_context</c>: each value set here overrides <c>privileged</c>,
+/// <c>allow_privilege_escalation</c> and the add or drop list of capabilities for that container.</summary>
+public sealed record ContainerSecurityContextSettings
+{
+    public bool? Privileged { get; init; }
+    public bool? AllowPrivilegeEscalation { get; init; }
+    public long? RunAsUser { get; init; }
+    public long? RunAsGroup { get; init; }
+    public bool? RunAsNonRoot { get; init; }
+    public bool? ReadOnlyRootFilesystem { get; init; }
+    /// <summary><c>capabilities.add</c>; when set (even empty) it replaces the add list of <c>cap_add</c>.</summary>
+    public IReadOnlyList<string>? CapAdd { get; init; }
+    /// <summary><c>capabilities.drop</c>; when set (even empty) it replaces the drop list (the default NET_RAW and <c>cap_drop</c>).</summary>
+    public IReadOnlyList<string>? CapDrop { get; init; }
 }
 
 public sealed record AffinitySettings(NodeAffinitySettings? NodeAffinity, PodAffinitySettings? PodAffinity, PodAffinitySettings? PodAntiAffinity);

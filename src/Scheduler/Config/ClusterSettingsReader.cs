@@ -99,7 +99,7 @@ internal static class ClusterSettingsReader
 
     private static int Seconds(TableReader table, string key, int fallback)
     {
-        var value = table.Int(key);
+        var value = table.Duration(key);
         if (value is < 1)
         {
             table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "must be at least 1 (seconds)");

@@ -28,7 +28,7 @@ internal static class ConfigKeys
 
     private const string Fleet = "this runner has no such server";
     private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
-    private const string Hardening = "the security hardening keys are a separate issue and are not applied to the pod yet";
+    private const string SecurityProfiles = "SELinux, seccomp and AppArmor profiles and sysctls are not set on the pod yet";
     private const string ResourceOverwrites = "per-job resource overwrites and extra resource kinds are a separate issue and are not applied yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
@@ -107,6 +107,10 @@ internal static class ConfigKeys
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
         "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
         "retry_backoff_max",
+        // The hardening keys.
+        "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
+        "build_container_security_context", "helper_container_security_context", "service_container_security_context",
+        "automount_service_account_token", "runtime_class_name",
     ];
 
     /// <summary>Keys of GitLab Runner's current <c>[runners.kubernetes]</c> that are accepted without effect, with why.</summary>
@@ -139,16 +143,14 @@ internal static class ConfigKeys
             }
         }
 
-        foreach (var key in new[]
-                 {
-                     "cap_add", "cap_drop", "allow_privilege_escalation", "allowed_images", "allowed_services", "allowed_pull_policies",
-                     "allowed_users", "allowed_groups", "build_container_security_context", "helper_container_security_context",
-                     "service_container_security_context", "init_permissions_container_security_context",
-                     "automount_service_account_token", "runtime_class_name", "host_network", "user",
-                 })
-        {
-            keys[key] = NotYet(Hardening);
-        }
+        // A job cannot choose its user here (image:docker:user is not applied), so these restrict nothing yet.
+        keys["allowed_users"] = NotYet("jobs cannot choose their user here yet (image:docker:user is not applied), so there is nothing to restrict; "
+                                       + "set the user with build_container_security_context.run_as_user");
+        keys["allowed_groups"] = NotYet("jobs cannot choose their group here yet (image:docker:user is not applied), so there is nothing to restrict; "
+                                        + "set the group with build_container_security_context.run_as_group");
+        keys["init_permissions_container_security_context"] = Never("this runner starts no init-permissions container");
+        keys["host_network"] = Never("job pods never use the host's network namespace");
+        keys["user"] = NotYet("the job's user is not switched by the runner yet; use build_container_security_context.run_as_user");
 
         foreach (var key in new[]
                  {
@@ -172,11 +174,25 @@ internal static class ConfigKeys
 
     public static readonly IReadOnlyDictionary<string, NoEffect> PodSecurityContextNoEffect = new Dictionary<string, NoEffect>
     {
-        ["selinux_type"] = NotYet(Hardening),
-        ["seccomp_profile"] = NotYet(Hardening),
-        ["app_armor_profile"] = NotYet(Hardening),
-        ["sysctls"] = NotYet(Hardening),
+        ["selinux_type"] = NotYet(SecurityProfiles),
+        ["seccomp_profile"] = NotYet(SecurityProfiles),
+        ["app_armor_profile"] = NotYet(SecurityProfiles),
+        ["sysctls"] = NotYet(SecurityProfiles),
     };
+
+    /// <summary><c>build_container_security_context</c> and its helper and service siblings.</summary>
+    public static readonly string[] ContainerSecurityContext =
+        ["privileged", "allow_privilege_escalation", "run_as_user", "run_as_group", "run_as_non_root", "read_only_root_filesystem", "capabilities"];
+
+    public static readonly IReadOnlyDictionary<string, NoEffect> ContainerSecurityContextNoEffect = new Dictionary<string, NoEffect>
+    {
+        ["selinux_type"] = NotYet(SecurityProfiles),
+        ["seccomp_profile"] = NotYet(SecurityProfiles),
+        ["app_armor_profile"] = NotYet(SecurityProfiles),
+        ["proc_mount"] = NotYet("procMount is not set on containers yet"),
+    };
+
+    public static readonly string[] Capabilities = ["add", "drop"];
 
     public static readonly string[] VolumeKinds = ["host_path", "pvc", "config_map", "secret", "empty_dir", "csi", "nfs"];
 

@@ -92,11 +92,11 @@ public static class ConfigLoader
         {
             Concurrent = concurrent is >= 1 ? concurrent.Value : defaults.Concurrent,
             // GitLab Runner uses its defaults for zero or negative intervals and timeouts.
-            CheckInterval = PositiveOr(table.Int("check_interval"), defaults.CheckInterval),
+            CheckInterval = PositiveOr(table.Duration("check_interval"), defaults.CheckInterval),
             LogLevel = LogLevel(table),
             LogFormat = table.String("log_format"),
             ListenAddress = table.String("listen_address"),
-            ShutdownTimeout = PositiveOr(table.Int("shutdown_timeout"), defaults.ShutdownTimeout),
+            ShutdownTimeout = PositiveOr(table.Duration("shutdown_timeout"), defaults.ShutdownTimeout),
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment, readPatchFile)).ToList(),
             Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };

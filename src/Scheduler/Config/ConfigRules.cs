@@ -49,6 +49,13 @@ internal static class ConfigRules
             ? null
             : $"unsupported pull policy \"{text}\"; use one of never, if-not-present, always (lower case)";
 
+    /// <summary>The longest duration a config key may give, in seconds (about 11.5 days): .NET timers cannot wait more
+    /// than about 24.8 days, and no interval, timeout or grace period of a CI runner needs to.</summary>
+    public const long MaxDurationSeconds = 1_000_000;
+
+    public static bool IsCapabilityName(string name) =>
+        name.Length is > 0 and <= 64 && name.All(c => c is '_' or (>= 'A' and <= 'Z') or (>= '0' and <= '9'));
+
     public static string? TolerationEffectError(string effect) =>
         TolerationEffects.Contains(effect, StringComparer.Ordinal)
             ? null

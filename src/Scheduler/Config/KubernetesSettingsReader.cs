@@ -27,10 +27,18 @@ internal static class KubernetesSettingsReader
                 "key_file and ca_file must also be set when cert_file is (file based authentication needs all three)");
         }
 
-        var pullPolicy = EmptyAsNull(table.String("pull_policy"));
-        if (pullPolicy is not null && ConfigRules.PullPolicyError(pullPolicy) is { } pullPolicyError)
+        var pullPolicy = PullPolicies(table, "pull_policy");
+        var allowedPullPolicies = PullPolicies(table, "allowed_pull_policies");
+        if (pullPolicy.Count > 0 && allowedPullPolicies.Count > 0 && !pullPolicy.Any(allowedPullPolicies.Contains))
         {
-            diagnostics.Error(table.ValuePosition("pull_policy"), table.KeyPath("pull_policy"), pullPolicyError);
+            // Every job without its own pull_policy would be refused.
+            diagnostics.Error(table.ValuePosition("pull_policy"), table.KeyPath("pull_policy"),
+                $"none of [{string.Join(", ", pullPolicy)}] is in allowed_pull_policies [{string.Join(", ", allowedPullPolicies)}]");
+        }
+        else if (pullPolicy.Count > 1)
+        {
+            table.Diagnostics.Warning(table.ValuePosition("pull_policy"), table.KeyPath("pull_policy"),
+                "several policies: the pod uses the first one allowed; retrying a failed pull with the next one is not implemented here");
         }
 
         var settings = new KubernetesSettings
@@ -62,7 +70,7 @@ internal static class KubernetesSettingsReader
             NodeTolerations = NodeTolerations(table),
             ImagePullSecrets = table.StringList("image_pull_secrets") ?? [],
             HelperImage = EmptyAsNull(table.String("helper_image")),
-            TerminationGracePeriodSeconds = NonNegative(table, "terminationGracePeriodSeconds"),
+            TerminationGracePeriodSeconds = NonNegativeSeconds(table, "terminationGracePeriodSeconds"),
             PollInterval = PollValue(table, "poll_interval", defaults.PollInterval),
             PollTimeout = PollValue(table, "poll_timeout", defaults.PollTimeout),
             PodLabels = ToDictionary(table.StringMap("pod_labels")),
@@ -85,12 +93,23 @@ internal static class KubernetesSettingsReader
             DnsConfig = table.Table("dns_config") is { } dns ? PodSettingsReader.DnsConfig(dns) : null,
             HostAliases = PodSettingsReader.HostAliases(table),
             PodSpecPatches = PodSettingsReader.PodSpec(table, readPatchFile),
-            PodTerminationGracePeriodSeconds = NonNegative(table, "pod_termination_grace_period_seconds"),
-            CleanupGracePeriodSeconds = NonNegative(table, "cleanup_grace_period_seconds"),
+            PodTerminationGracePeriodSeconds = NonNegativeSeconds(table, "pod_termination_grace_period_seconds"),
+            CleanupGracePeriodSeconds = NonNegativeSeconds(table, "cleanup_grace_period_seconds"),
             RetryLimit = Positive(table, "retry_limit", 1000),
-            RetryBackoffMax = Positive(table, "retry_backoff_max", 3_600_000),
+            RetryBackoffMax = RetryBackoffMax(table),
             ContainerLifecycle = table.Table("container_lifecycle") is { } lifecycle ? PodSettingsReader.ContainerLifecycle(lifecycle) : null,
             UseServiceAccountImagePullSecrets = table.Bool("use_service_account_image_pull_secrets") ?? false,
+            AllowedImages = Globs(table, "allowed_images"),
+            AllowedServices = Globs(table, "allowed_services"),
+            AllowedPullPolicies = allowedPullPolicies,
+            CapAdd = CapabilityList(table, "cap_add"),
+            CapDrop = CapabilityList(table, "cap_drop"),
+            AllowPrivilegeEscalation = table.Bool("allow_privilege_escalation"),
+            BuildContainerSecurityContext = table.Table("build_container_security_context") is { } build ? ContainerSecurityContext(build) : null,
+            HelperContainerSecurityContext = table.Table("helper_container_security_context") is { } helper ? ContainerSecurityContext(helper) : null,
+            ServiceContainerSecurityContext = table.Table("service_container_security_context") is { } service ? ContainerSecurityContext(service) : null,
+            AutomountServiceAccountToken = table.Bool("automount_service_account_token"),
+            RuntimeClassName = ObjectName(table, "runtime_class_name"),
         };
         if (settings.CleanupGracePeriodSeconds is not null)
         {
@@ -174,13 +193,26 @@ internal static class KubernetesSettingsReader
     /// <summary>Seconds; negative is an error, zero means the default (as GitLab Runner does).</summary>
     private static int PollValue(TableReader table, string key, int fallback)
     {
-        var value = table.Int(key);
+        var value = table.Duration(key);
         if (value < 0)
         {
             table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "must not be negative (0 means the default)");
         }
 
         return value is > 0 ? value.Value : fallback;
+    }
+
+    /// <summary>Milliseconds, at most an hour.</summary>
+    private static int? RetryBackoffMax(TableReader table)
+    {
+        var value = table.Duration("retry_backoff_max", "milliseconds", 3_600_000);
+        if (value < 1)
+        {
+            table.Diagnostics.Error(table.ValuePosition("retry_backoff_max"), table.KeyPath("retry_backoff_max"), "must be between 1 and 3600000");
+            return null;
+        }
+
+        return value;
     }
 
     private static int? Positive(TableReader table, string key, int max)
@@ -198,6 +230,18 @@ internal static class KubernetesSettingsReader
         }
 
         return (int)value;
+    }
+
+    private static long? NonNegativeSeconds(TableReader table, string key)
+    {
+        var value = table.Duration(key);
+        if (value < 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "must not be negative");
+            return null;
+        }
+
+        return value;
     }
 
     private static long? NonNegative(TableReader table, string key)
@@ -237,6 +281,81 @@ internal static class KubernetesSettingsReader
             SupplementalGroups = table.LongList("supplemental_groups") ?? [],
         };
         table.ReportUnread(ConfigKeys.PodSecurityContext, ConfigKeys.PodSecurityContextNoEffect);
+        return settings;
+    }
+
+    /// <summary><c>pull_policy</c> or <c>allowed_pull_policies</c>: a string or a list; empty entries are ignored.</summary>
+    private static IReadOnlyList<string> PullPolicies(TableReader table, string key)
+    {
+        var policies = (table.StringOrList(key) ?? []).Where(p => p.Length > 0).ToList();
+        foreach (var policy in policies)
+        {
+            if (ConfigRules.PullPolicyError(policy) is { } error)
+            {
+                table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), error);
+            }
+        }
+
+        return policies;
+    }
+
+    private static IReadOnlyList<string> Globs(TableReader table, string key)
+    {
+        var patterns = table.StringList(key) ?? [];
+        foreach (var pattern in patterns)
+        {
+            if (pattern.Length == 0)
+            {
+                table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), "an empty pattern matches no image");
+            }
+            else if (Scheduler.Actors.Pods.ImagePolicy.GlobError(pattern) is { } error)
+            {
+                table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key), error);
+            }
+        }
+
+        return patterns;
+    }
+
+    /// <summary>Linux capability names as Kubernetes spells them (<c>NET_ADMIN</c>, <c>ALL</c>).</summary>
+    private static IReadOnlyList<string> CapabilityList(TableReader table, string key)
+    {
+        var capabilities = table.StringList(key) ?? [];
+        foreach (var capability in capabilities.Where(c => !ConfigRules.IsCapabilityName(c)))
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key),
+                $"\"{capability}\" is not a capability name (upper case letters, digits and _, e.g. NET_ADMIN or ALL)");
+        }
+
+        return capabilities;
+    }
+
+    private static bool Has(TableReader table, string key) => table.Keys.Any(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase));
+
+    private static ContainerSecurityContextSettings ContainerSecurityContext(TableReader table)
+    {
+        IReadOnlyList<string>? add = null;
+        IReadOnlyList<string>? drop = null;
+        if (table.Table("capabilities") is { } capabilities)
+        {
+            // Set, even empty, a list replaces the section's (as GitLab Runner merges them).
+            add = Has(capabilities, "add") ? CapabilityList(capabilities, "add") : null;
+            drop = Has(capabilities, "drop") ? CapabilityList(capabilities, "drop") : null;
+            capabilities.ReportUnread(ConfigKeys.Capabilities, new Dictionary<string, ConfigKeys.NoEffect>());
+        }
+
+        var settings = new ContainerSecurityContextSettings
+        {
+            Privileged = table.Bool("privileged"),
+            AllowPrivilegeEscalation = table.Bool("allow_privilege_escalation"),
+            RunAsUser = NonNegative(table, "run_as_user"),
+            RunAsGroup = NonNegative(table, "run_as_group"),
+            RunAsNonRoot = table.Bool("run_as_non_root"),
+            ReadOnlyRootFilesystem = table.Bool("read_only_root_filesystem"),
+            CapAdd = add,
+            CapDrop = drop,
+        };
+        table.ReportUnread(ConfigKeys.ContainerSecurityContext, ConfigKeys.ContainerSecurityContextNoEffect);
         return settings;
     }
 

@@ -104,6 +104,33 @@ internal sealed class TableReader
         return (int)value;
     }
 
+    /// <summary>A duration in seconds (or <paramref name="unit"/>): an integer no larger than
+    /// <see cref="ConfigRules.MaxDurationSeconds"/>, since timers cannot wait much longer (a larger one is an error here,
+    /// not a crash when the runner waits for it).</summary>
+    public int? Duration(string key, string unit = "seconds", long max = ConfigRules.MaxDurationSeconds)
+    {
+        var entry = Take(key);
+        if (entry is null)
+        {
+            return null;
+        }
+
+        var value = AsLong(entry.Value, KeyPath(key));
+        if (value > max)
+        {
+            _diagnostics.Error(entry.Value.Position, KeyPath(key), $"{value} is too long: at most {max} {unit}");
+            return null;
+        }
+
+        if (value < int.MinValue)
+        {
+            _diagnostics.Error(entry.Value.Position, KeyPath(key), $"{value} is out of range");
+            return null;
+        }
+
+        return (int?)value;
+    }
+
     public IReadOnlyList<string>? StringList(string key)
     {
         var entry = Take(key);
@@ -128,6 +155,18 @@ internal sealed class TableReader
         }
 
         return result;
+    }
+
+    /// <summary>A string or an array of strings (GitLab Runner's <c>StringOrArray</c>), as a list.</summary>
+    public IReadOnlyList<string>? StringOrList(string key)
+    {
+        var entry = Lookup(key);
+        if (entry?.Value is TomlScalarNode { Kind: TomlScalarKind.String })
+        {
+            return String(key) is { } single ? [single] : null;
+        }
+
+        return StringList(key);
     }
 
     public IReadOnlyList<long>? LongList(string key)

@@ -6,7 +6,9 @@ namespace Scheduler.Run;
 
 /// <summary>
 /// Reloads the config on SIGHUP (<see cref="RunControl.ReloadRequested"/>) and when the file changes (FileSystemWatcher,
-/// debounced: editors write in several steps). A config that does not load is reported and the old one kept.
+/// debounced: editors write in several steps). A config that does not load is reported and the old one kept. Only
+/// <c>concurrent</c>, <c>check_interval</c>, <c>shutdown_timeout</c> and <c>limit</c> apply to the running node; every
+/// other changed setting is named in a warning (<see cref="ConfigChanges"/>) because it needs a restart.
 /// </summary>
 public sealed class ConfigReloader : IDisposable
 {
@@ -19,6 +21,8 @@ public sealed class ConfigReloader : IDisposable
     private readonly FileSystemWatcher? _watcher;
     private readonly Timer _debounce;
     private readonly object _gate = new();
+    // What the settings that need a restart still are: a reload compares against these, not the last reload.
+    private readonly GlobalSettings _startup;
 
     public ConfigReloader(string path, IReadOnlyDictionary<string, string> environment, RunHost host, RunControl control,
         GlobalSettings? current = null)
@@ -28,6 +32,7 @@ public sealed class ConfigReloader : IDisposable
         _host = host;
         _control = control;
         Current = current ?? ConfigLoader.LoadFile(path, environment).Settings ?? new GlobalSettings();
+        _startup = Current;
         _debounce = new Timer(_ => Reload("the file changed"));
         control.ReloadRequested += OnReloadRequested;
         var directory = Path.GetDirectoryName(path);
@@ -61,12 +66,13 @@ public sealed class ConfigReloader : IDisposable
             }
 
             Current = loaded.Settings!;
-            foreach (var note in _host.Reload(Current))
+            foreach (var note in _host.Reload(Current).Concat(ConfigChanges.NeedingRestart(_startup, Current)))
             {
                 Log.Warning("config reload: {Note}", note);
             }
 
-            Log.Information("config reloaded ({Why}): concurrent={Concurrent}", why, Current.Concurrent);
+            Log.Information("config reloaded ({Why}): applied {Applied} (concurrent={Concurrent}); other changes take effect after a restart",
+                why, string.Join(", ", ConfigChanges.AppliedOnReload), Current.Concurrent);
             return true;
         }
     }

@@ -175,6 +175,21 @@ public sealed class JobExecutionTests : TestKit
     }
 
     [Fact]
+    public async Task A_job_image_outside_allowed_images_fails_the_job_with_the_reason_without_creating_anything()
+    {
+        var runner = StartRunner(Settings(kubernetes: new KubernetesSettings { AllowedImages = ["ruby:*"] }));
+        var listener = CreateTestProbe();
+        var job = Job(3) with { Image = new JobImage { Name = "evil/miner:latest" } };
+
+        runner.Tell(new RunJob(job, "k8s runner", listener));
+        var record = await FinishedAsync(listener);
+
+        Assert.Equal(FailureReasons.RunnerConfigurationError, record.Result.FailureReason);
+        Assert.Contains("the image \"evil/miner:latest\" is not present on the list of allowed images", record.Trace);
+        Assert.Equal(0, _cluster.Count("create-pod") + _cluster.Count("create-secret"));
+    }
+
+    [Fact]
     public async Task A_job_for_an_unknown_runner_fails_at_once()
     {
         var runner = StartRunner();

@@ -184,3 +184,59 @@ public sealed class OverwritesTests
         Assert.Null(error);
     }
 }
+
+/// <summary>A refusal's text ends up in the job trace and the runner's log: it never shows a secret or a file's content.</summary>
+public sealed class OverwriteRefusalTextTests
+{
+    private const string FileContent = "-----BEGIN PRIVATE KEY-----MIIEvQ";
+
+    private static readonly JobVariable KeyFile = new() { Key = "DEPLOY_KEY", Value = FileContent, Public = true, File = true };
+
+    public static TheoryData<KubernetesSettings, JobVariable> Overwrites => new()
+    {
+        // A value that refers to a file variable.
+        { new KubernetesSettings { NamespaceOverwriteAllowed = "^ci-" }, TestData.Public(Scheduler.Actors.Pods.Overwrites.NamespaceVariable, "$DEPLOY_KEY") },
+        { new KubernetesSettings { ServiceAccountOverwriteAllowed = "^ci-" }, TestData.Public(Scheduler.Actors.Pods.Overwrites.ServiceAccountVariable, "x-$DEPLOY_KEY") },
+        // A masked or non-public overwrite variable.
+        { new KubernetesSettings { NamespaceOverwriteAllowed = "^ci-" }, TestData.Masked(Scheduler.Actors.Pods.Overwrites.NamespaceVariable, FileContent) },
+        { new KubernetesSettings { NamespaceOverwriteAllowed = "^ci-" }, TestData.Hidden(Scheduler.Actors.Pods.Overwrites.NamespaceVariable, FileContent) },
+        // The overwrite variable is itself a file variable.
+        { new KubernetesSettings { PodAnnotationsOverwriteAllowed = ".*" }, new JobVariable { Key = "KUBERNETES_POD_ANNOTATIONS_1", Value = FileContent, Public = true, File = true } },
+        { new KubernetesSettings { PodLabelsOverwriteAllowed = ".*" }, new JobVariable { Key = "KUBERNETES_POD_LABELS_1", Value = FileContent, Public = true, File = true } },
+        // Map overwrites that refer to a file variable.
+        { new KubernetesSettings { PodAnnotationsOverwriteAllowed = "^a=" }, TestData.Public("KUBERNETES_POD_ANNOTATIONS_1", "a=$DEPLOY_KEY") },
+        { new KubernetesSettings { NodeSelectorOverwriteAllowed = "^zone=" }, TestData.Public("KUBERNETES_NODE_SELECTOR_1", "zone=$DEPLOY_KEY") },
+    };
+
+    [Theory]
+    [MemberData(nameof(Overwrites))]
+    public void A_refusal_never_prints_a_secret_or_file_value(KubernetesSettings settings, JobVariable overwrite)
+    {
+        var result = Scheduler.Actors.Pods.Overwrites.Resolve(settings, [KeyFile, overwrite]);
+
+        Assert.NotNull(result.Refusal);
+        Assert.DoesNotContain("PRIVATE KEY", result.Refusal);
+        Assert.DoesNotContain("MIIEvQ", result.Refusal);
+    }
+
+    [Fact]
+    public void A_public_value_is_still_shown_so_the_user_sees_what_was_refused()
+    {
+        var settings = new KubernetesSettings { NamespaceOverwriteAllowed = "^ci-" };
+
+        var result = Scheduler.Actors.Pods.Overwrites.Resolve(settings, [TestData.Public("BRANCH", "prod"), TestData.Public(Scheduler.Actors.Pods.Overwrites.NamespaceVariable, "x-$BRANCH")]);
+
+        Assert.Contains("\"x-prod\"", result.Refusal);
+    }
+
+    [Fact]
+    public void A_file_variable_is_never_expanded_into_the_pod()
+    {
+        var job = TestData.Job(image: "$DEPLOY_KEY", variables: [KeyFile]);
+
+        var refusal = TestData.Refusal(job: job);
+
+        Assert.Contains("DEPLOY_KEY", refusal);
+        Assert.DoesNotContain("MIIEvQ", refusal);
+    }
+}

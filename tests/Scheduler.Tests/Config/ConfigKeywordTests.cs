@@ -85,6 +85,17 @@ public sealed class ConfigKeywordTests
         ["container_lifecycle"] = s => K(s).ContainerLifecycle,
         ["use_service_account_image_pull_secrets"] = s => K(s).UseServiceAccountImagePullSecrets,
         ["volumes.csi"] = s => K(s).Volumes.Csis,
+        ["allowed_images"] = s => K(s).AllowedImages,
+        ["allowed_services"] = s => K(s).AllowedServices,
+        ["allowed_pull_policies"] = s => K(s).AllowedPullPolicies,
+        ["cap_add"] = s => K(s).CapAdd,
+        ["cap_drop"] = s => K(s).CapDrop,
+        ["allow_privilege_escalation"] = s => K(s).AllowPrivilegeEscalation,
+        ["build_container_security_context"] = s => K(s).BuildContainerSecurityContext,
+        ["helper_container_security_context"] = s => K(s).HelperContainerSecurityContext,
+        ["service_container_security_context"] = s => K(s).ServiceContainerSecurityContext,
+        ["automount_service_account_token"] = s => K(s).AutomountServiceAccountToken,
+        ["runtime_class_name"] = s => K(s).RuntimeClassName,
     };
 
     private static KubernetesSettings K(GlobalSettings settings) => settings.Runners[0].Kubernetes;
@@ -127,7 +138,25 @@ public sealed class ConfigKeywordTests
     [InlineData("service_memory_request", "kubernetes", "service_memory_request = \"256Mi\"", "256Mi")]
     [InlineData("helper_cpu_request", "kubernetes", "helper_cpu_request = \"100m\"", "100m")]
     [InlineData("helper_memory_request", "kubernetes", "helper_memory_request = \"64Mi\"", "64Mi")]
-    [InlineData("pull_policy", "kubernetes", "pull_policy = \"if-not-present\"", "if-not-present")]
+    [InlineData("pull_policy", "kubernetes", "pull_policy = \"if-not-present\"", "[if-not-present]")]
+    [InlineData("pull_policy", "kubernetes", "pull_policy = [\"always\"]", "[always]")]
+    [InlineData("allowed_images", "kubernetes", "allowed_images = [\"ruby:*\", \"registry.example.com/**\"]", "[ruby:*, registry.example.com/**]")]
+    [InlineData("allowed_services", "kubernetes", "allowed_services = [\"postgres:*\"]", "[postgres:*]")]
+    [InlineData("allowed_pull_policies", "kubernetes", "allowed_pull_policies = [\"never\", \"if-not-present\"]", "[never, if-not-present]")]
+    [InlineData("cap_add", "kubernetes", "cap_add = [\"SYS_TIME\"]", "[SYS_TIME]")]
+    [InlineData("cap_drop", "kubernetes", "cap_drop = [\"ALL\"]", "[ALL]")]
+    [InlineData("allow_privilege_escalation", "kubernetes", "allow_privilege_escalation = false", "False")]
+    [InlineData("build_container_security_context", "kubernetes",
+        "[runners.kubernetes.build_container_security_context]\nprivileged = false\nallow_privilege_escalation = false\nrun_as_user = 1\n"
+        + "run_as_group = 2\nrun_as_non_root = true\nread_only_root_filesystem = true\n"
+        + "[runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"NET_ADMIN\"]\ndrop = [\"ALL\"]",
+        "{\"Privileged\":false,\"AllowPrivilegeEscalation\":false,\"RunAsUser\":1,\"RunAsGroup\":2,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":true,\"CapAdd\":[\"NET_ADMIN\"],\"CapDrop\":[\"ALL\"]}")]
+    [InlineData("helper_container_security_context", "kubernetes", "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000",
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":1000,\"RunAsGroup\":null,\"RunAsNonRoot\":null,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
+    [InlineData("service_container_security_context", "kubernetes", "[runners.kubernetes.service_container_security_context]\nrun_as_non_root = true",
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
+    [InlineData("automount_service_account_token", "kubernetes", "automount_service_account_token = false", "False")]
+    [InlineData("runtime_class_name", "kubernetes", "runtime_class_name = \"gvisor\"", "gvisor")]
     [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
         "{gitlab=true, kubernetes.io/arch=amd64}")]
     [InlineData("node_tolerations", "kubernetes",
@@ -246,7 +275,7 @@ public sealed class ConfigKeywordTests
         Assert.Equal(("kubernetes", 0, 1, 4096), (runner.Executor, runner.Limit, runner.RequestConcurrency, runner.OutputLimit));
         Assert.Equal((3, 180), (kubernetes.PollInterval, kubernetes.PollTimeout));
         Assert.Null(kubernetes.TerminationGracePeriodSeconds);
-        Assert.Null(kubernetes.PullPolicy);
+        Assert.Empty(kubernetes.PullPolicy);
         Assert.Null(kubernetes.Namespace);
         Assert.False(kubernetes.Privileged);
         Assert.True(kubernetes.PodSecurityContext.IsEmpty);
@@ -277,7 +306,7 @@ public sealed class ConfigKeywordTests
         var kubernetes = result.Settings!.Runners[0].Kubernetes;
         Assert.True(result.IsValid);
         Assert.Null(kubernetes.CpuLimit);
-        Assert.Null(kubernetes.PullPolicy);
+        Assert.Empty(kubernetes.PullPolicy);
         Assert.Null(kubernetes.NamespaceOverwriteAllowed);
     }
 
@@ -313,7 +342,7 @@ public sealed class ConfigKeywordTests
         IReadOnlyList<SecretVolume> secrets => string.Join("; ", secrets.Select(v => $"{v.Name} {v.MountPath} {v.ReadOnly} {Render(v.Items)}")),
         ServiceSettings sv =>
             $"{sv.Name} alias={sv.Alias} command={Render(sv.Command)} entrypoint={Render(sv.Entrypoint)} environment={Render(sv.Environment)}",
-        AffinitySettings or DnsConfigSettings or ContainerLifecycleSettings or IReadOnlyList<HostAliasSettings> or IReadOnlyList<PodSpecPatchSettings>
+        AffinitySettings or DnsConfigSettings or ContainerLifecycleSettings or ContainerSecurityContextSettings or IReadOnlyList<HostAliasSettings> or IReadOnlyList<PodSpecPatchSettings>
             or IReadOnlyDictionary<string, bool> => System.Text.Json.JsonSerializer.Serialize(value),
         PodSecurityContextSettings c =>
             $"fs_group={c.FsGroup} run_as_group={c.RunAsGroup} run_as_non_root={c.RunAsNonRoot} run_as_user={c.RunAsUser} supplemental_groups={Render(c.SupplementalGroups)}",

@@ -43,8 +43,8 @@ public sealed class ConfigRobustnessTests
     [InlineData("[runners]\nurl = \"u\"\n", "runners", "expected an array of tables ([[runners]]), found a table")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\nservices = [\"postgres\"]\n",
         "runners[0].kubernetes.services[0]", "expected a table, found a string")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\npull_policy = [\"always\"]\n",
-        "runners[0].kubernetes.pull_policy", "expected a string, found an array")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\npull_policy = { a = \"always\" }\n",
+        "runners[0].kubernetes.pull_policy", "expected an array of strings, found a table")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.kubernetes]\nnode_selector = { a = 1979-05-27 }\n",
         "runners[0].kubernetes.node_selector[\"a\"]", "expected a string, found a date-time")]
     public void Structurally_wrong_values_are_errors(string toml, string key, string message)

@@ -122,7 +122,7 @@ public sealed class ConfigValidationTests
     [InlineData("dns_policy = \"ClusterFirst\"", 6, 14, K + "dns_policy", "unsupported dns_policy \"ClusterFirst\" is ignored and the cluster's default (ClusterFirst) applies")]
     [InlineData("[runners.kubernetes.affinity]\nx = 1", 7, 1, K + "affinity.x", "unknown key, ignored")]
     [InlineData("[[runners.kubernetes.volumes.nfs]]\nname = \"n\"\nmount_path = \"/n\"\nserver = \"s\"\npath = \"/p\"\nreadonly = true", 11, 1, K + "volumes.nfs[0].readonly", "did you mean \"read_only\"?")]
-    [InlineData("cap_add = [\"NET_ADMIN\"]", 6, 1, K + "cap_add", "has no effect here yet: the security hardening keys")]
+    [InlineData("allowed_users = [\"1000\"]", 6, 1, K + "allowed_users", "has no effect here yet: jobs cannot choose their user here yet")]
     [InlineData("cpu_limit_overwrite_max_allowed = \"2\"", 6, 1, K + "cpu_limit_overwrite_max_allowed", "has no effect here yet: per-job resource overwrites")]
     [InlineData("namespace_per_job = true", 6, 1, K + "namespace_per_job", "has no effect here yet: it is used by the job runtime")]
     [InlineData("helper_image_flavor = \"ubuntu\"", 6, 1, K + "helper_image_flavor", "has no effect here: it selects GitLab's helper image")]
