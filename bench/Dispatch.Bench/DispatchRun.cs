@@ -64,10 +64,14 @@ public static class DispatchRun
             var (jobs0, requests0) = (gitlab.Succeeded + gitlab.Failed, gitlab.Requests);
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            await Task.Delay(measure);
+            await Task.Delay(measure / 2);
+            var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
+                Scheduler.Messages.Protocol.GetCapacity.Instance, TimeSpan.FromSeconds(10));
+            await Task.Delay(measure / 2);
             var (jobs, requests) = (gitlab.Succeeded + gitlab.Failed - jobs0, gitlab.Requests - requests0);
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+            Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
             Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
                               $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
             return (jobs / elapsed, jobs == 0 ? 0 : requests / (double)jobs);
@@ -86,9 +90,11 @@ public static class DispatchRun
         var counting = false;
         using var stop = new CancellationTokenSource(warmUp + measure);
         var clock = new Stopwatch();
+        var cpu0 = TimeSpan.Zero;
         _ = Task.Delay(warmUp).ContinueWith(_ =>
         {
             Interlocked.Exchange(ref jobs, 0);
+            cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             counting = true;
             clock.Start();
         });
@@ -119,7 +125,11 @@ public static class DispatchRun
                 }
             }
         })));
-        return Interlocked.Read(ref jobs) / clock.Elapsed.TotalSeconds;
+        var done = Interlocked.Read(ref jobs);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+        Console.WriteLine($"loopback HTTP baseline: {done} jobs in {clock.Elapsed.TotalSeconds:F1} s; CPU {cpu / clock.Elapsed.TotalSeconds / 10:F0} % of one core, " +
+                          $"{(done == 0 ? 0 : cpu * 1000 / done):F0} µs per job (GitLab fake included)");
+        return done / clock.Elapsed.TotalSeconds;
     }
 
     private static StringContent Json(string json) => new(json, new MediaTypeHeaderValue("application/json"));
