@@ -26,6 +26,9 @@ public sealed class LeanGitLab : IAsyncDisposable
     }
 
     public string Url { get; }
+
+    /// <summary>Print every request (DISPATCH_BENCH_LOG=1), to see where a job waits.</summary>
+    public static bool Log { get; } = Environment.GetEnvironmentVariable("DISPATCH_BENCH_LOG") == "1";
     public long Requests => Interlocked.Read(ref _requests);
     public long Succeeded => Interlocked.Read(ref _succeeded);
     public long Failed => Interlocked.Read(ref _failed);
@@ -60,6 +63,11 @@ public sealed class LeanGitLab : IAsyncDisposable
     {
         Interlocked.Increment(ref _requests);
         var request = context.Request;
+        if (Log)
+        {
+            Console.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {request.Method} {request.Path}");
+        }
+
         var path = request.Path.Value ?? "";
         var response = context.Response;
         if (request.Method == "POST" && path.EndsWith("/jobs/request", StringComparison.Ordinal))
