@@ -206,6 +206,17 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
         Assert.Equal(0, (await ExecAsync("p4", "sh", "-c", "true")).Code);
     }
 
+    [Fact]
+    public async Task An_exec_whose_connection_drops_while_the_command_runs_is_lost_not_ended()
+    {
+        await RunningPodAsync("p5");
+        Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(500) };
+
+        // Nothing on stdout, no status: the drop is the only thing that happens, and it must not read as an exit.
+        var lost = await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync("p5", "sh", "-c", "sleep 5"));
+        Assert.Contains("p5", lost.Message);
+    }
+
     [Theory]
     [InlineData("{\"kind\":\"Status\",\"status\":\"Success\"}", 0)]
     [InlineData("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"42\"}]}}", 42)]
