@@ -11,7 +11,8 @@ namespace Scheduler.Actors.Execution;
 /// <see cref="AdmitAll"/> moves those that fit. A job whose entry is at its limit does not hold back another entry's job.</item>
 /// </list>
 /// Each job gets the lowest free concurrent id of its entry (CI_CONCURRENT_ID, as GitLab Runner numbers them). An adopted job
-/// is running already: it counts at once with the concurrent id its pod has, even beyond the limits. Pure.
+/// is running already: it counts at once with the concurrent id its pod has, even beyond the limits. Pure. Every step but
+/// <see cref="AdmitAll"/> over a queue costs O(log n) or less (per-entry counts and free ids), not a scan of the jobs.
 /// </summary>
 public sealed class Admission
 {
@@ -20,6 +21,68 @@ public sealed class Admission
     private readonly List<(long JobId, string Runner)> _waiting = [];
     private readonly Dictionary<long, (string Runner, int ConcurrentId)> _running = [];
     private readonly Dictionary<string, (string Runner, int ConcurrentId)> _reserved = new(StringComparer.Ordinal);
+    private readonly HashSet<long> _waitingIds = [];
+    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    /// <summary>One runner entry's slots taken, jobs waiting and concurrent ids in use.</summary>
+    private sealed class Entry
+    {
+        private readonly Dictionary<int, int> _used = []; // id → holders (an adopted job may repeat an id)
+        private readonly SortedSet<int> _holes = [];      // free ids below _high
+        private int _high;
+
+        public int Taken { get; private set; }
+        public int Waiting { get; set; }
+
+        public int TakeLowest()
+        {
+            var id = _holes.Count > 0 ? _holes.Min : _high;
+            Take(id);
+            return id;
+        }
+
+        public void Take(int id)
+        {
+            Taken++;
+            _used[id] = _used.GetValueOrDefault(id) + 1;
+            if (id < _high)
+            {
+                _holes.Remove(id);
+                return;
+            }
+
+            for (var free = _high; free < id; free++)
+            {
+                _holes.Add(free);
+            }
+
+            _high = id + 1;
+        }
+
+        public void Give(int id)
+        {
+            Taken--;
+            if (_used.TryGetValue(id, out var holders) && holders > 1)
+            {
+                _used[id] = holders - 1;
+                return;
+            }
+
+            _used.Remove(id);
+            _holes.Add(id);
+        }
+    }
+
+    private Entry EntryOf(string runner)
+    {
+        if (!_entries.TryGetValue(runner, out var entry))
+        {
+            entry = new Entry();
+            _entries[runner] = entry;
+        }
+
+        return entry;
+    }
 
     public Admission(int concurrent, IReadOnlyDictionary<string, int> limits)
     {
@@ -55,13 +118,14 @@ public sealed class Admission
         }
 
         _running[jobId] = (runner, concurrentId);
+        EntryOf(runner).Take(concurrentId);
         return true;
     }
 
     public int WaitingCount => _waiting.Count;
 
-    public bool IsKnown(long jobId) => _running.ContainsKey(jobId) || _waiting.Exists(w => w.JobId == jobId);
-    public bool IsWaiting(long jobId) => _waiting.Exists(w => w.JobId == jobId);
+    public bool IsKnown(long jobId) => _running.ContainsKey(jobId) || _waitingIds.Contains(jobId);
+    public bool IsWaiting(long jobId) => _waitingIds.Contains(jobId);
     public bool IsRunning(long jobId) => _running.ContainsKey(jobId);
     public bool IsReserved(string reservationId) => _reserved.ContainsKey(reservationId);
 
@@ -70,14 +134,25 @@ public sealed class Admission
         if (!IsKnown(jobId))
         {
             _waiting.Add((jobId, runner));
+            _waitingIds.Add(jobId);
+            EntryOf(runner).Waiting++;
         }
     }
 
     /// <summary>Forgets a job, waiting or running; its slot becomes free.</summary>
     public void Remove(long jobId)
     {
-        _waiting.RemoveAll(w => w.JobId == jobId);
-        _running.Remove(jobId);
+        if (_waitingIds.Remove(jobId))
+        {
+            var at = _waiting.FindIndex(w => w.JobId == jobId);
+            EntryOf(_waiting[at].Runner).Waiting--;
+            _waiting.RemoveAt(at);
+        }
+
+        if (_running.Remove(jobId, out var running))
+        {
+            EntryOf(running.Runner).Give(running.ConcurrentId);
+        }
     }
 
     /// <summary>Takes a slot for a job of <paramref name="runner"/> not yet received. Waiting jobs go first: no reservation
@@ -89,12 +164,12 @@ public sealed class Admission
             return existing.ConcurrentId;
         }
 
-        if (!Fits(runner) || _waiting.Exists(w => Fits(w.Runner)))
+        if (!Fits(runner) || _entries.Any(e => e.Value.Waiting > 0 && Fits(e.Key)))
         {
             return null;
         }
 
-        var concurrentId = LowestFreeId(runner);
+        var concurrentId = EntryOf(runner).TakeLowest();
         _reserved[reservationId] = (runner, concurrentId);
         return concurrentId;
     }
@@ -108,16 +183,30 @@ public sealed class Admission
             return null;
         }
 
-        _running[jobId] = reservation;
+        _running[jobId] = reservation; // the entry's count and id stay taken: the reservation becomes the job
         return reservation.ConcurrentId;
     }
 
     /// <summary>Gives a reservation's slot back (no job came). False when it was not held.</summary>
-    public bool Release(string reservationId) => _reserved.Remove(reservationId);
+    public bool Release(string reservationId)
+    {
+        if (!_reserved.Remove(reservationId, out var reservation))
+        {
+            return false;
+        }
+
+        EntryOf(reservation.Runner).Give(reservation.ConcurrentId);
+        return true;
+    }
 
     /// <summary>Moves every waiting job that now fits to running, in arrival order.</summary>
     public IReadOnlyList<(long JobId, string Runner, int ConcurrentId)> AdmitAll()
     {
+        if (_waiting.Count == 0)
+        {
+            return [];
+        }
+
         var admitted = new List<(long, string, int)>();
         var i = 0;
         while (i < _waiting.Count && Taken < _concurrent)
@@ -129,8 +218,11 @@ public sealed class Admission
                 continue;
             }
 
-            var concurrentId = LowestFreeId(runner);
+            var entry = EntryOf(runner);
+            var concurrentId = entry.TakeLowest();
+            entry.Waiting--;
             _waiting.RemoveAt(i);
+            _waitingIds.Remove(jobId);
             _running[jobId] = (runner, concurrentId);
             admitted.Add((jobId, runner, concurrentId));
         }
@@ -149,18 +241,5 @@ public sealed class Admission
         return limit <= 0 || TakenBy(runner) < limit;
     }
 
-    private int TakenBy(string runner) =>
-        _running.Values.Count(r => r.Runner == runner) + _reserved.Values.Count(r => r.Runner == runner);
-
-    private int LowestFreeId(string runner)
-    {
-        var used = _running.Values.Concat(_reserved.Values).Where(r => r.Runner == runner).Select(r => r.ConcurrentId).ToHashSet();
-        var concurrentId = 0;
-        while (used.Contains(concurrentId))
-        {
-            concurrentId++;
-        }
-
-        return concurrentId;
-    }
+    private int TakenBy(string runner) => _entries.TryGetValue(runner, out var entry) ? entry.Taken : 0;
 }

@@ -44,6 +44,7 @@ public sealed class JobCoordinator : ReceiveActor
     private readonly CoordinatorState _state;
     private readonly TimeSpan _reservationTtl;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Dictionary<string, RunnerEntry> _runners = new(StringComparer.Ordinal);
 
     public JobCoordinator(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher,
         CoordinatorState state, TimeSpan reservationTtl)
@@ -54,6 +55,10 @@ public sealed class JobCoordinator : ReceiveActor
         _podWatcher = podWatcher;
         _state = state;
         _reservationTtl = reservationTtl;
+        foreach (var runner in settings.Runners)
+        {
+            _runners.TryAdd(runner.Name, runner); // the first entry of a name wins, as everywhere
+        }
 
         Receive<ReserveSlot>(OnReserve);
         Receive<ReleaseSlotReservation>(release =>
@@ -125,7 +130,7 @@ public sealed class JobCoordinator : ReceiveActor
             return Directive.Resume;
         });
 
-    private RunnerEntry? RunnerNamed(string name) => _settings.Runners.FirstOrDefault(r => r.Name == name);
+    private RunnerEntry? RunnerNamed(string name) => _runners.GetValueOrDefault(name);
 
     private void OnReserve(ReserveSlot reserve)
     {

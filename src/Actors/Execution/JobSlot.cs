@@ -71,8 +71,12 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
     }
 
-    public static Props Props(int index, IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher) =>
-        Akka.Actor.Props.Create(() => new JobSlot(index, gateways, options, podWatcher, new SlotState()));
+    public static Props Props(int index, IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher)
+    {
+        // Made here, not inside the expression: Akka would compile a lambda to evaluate it.
+        var state = new SlotState();
+        return Akka.Actor.Props.Create(() => new JobSlot(index, gateways, options, podWatcher, state));
+    }
 
     public static string Name(int index) => $"slot-{index}";
 

@@ -31,6 +31,7 @@ public sealed class SlotPool
     private readonly SortedSet<int> _free = [];
     private readonly Dictionary<string, int> _reservations = new(StringComparer.Ordinal);
     private readonly Dictionary<long, int> _jobs = [];
+    private readonly Dictionary<int, long> _jobOfSlot = [];
     private readonly RoutingLogic _logic = new LowestFreeSlotLogic();
 
     public int Size { get; private set; }
@@ -69,16 +70,18 @@ public sealed class SlotPool
     /// <summary>The index an extra slot (for an adopted job, beyond the size) gets.</summary>
     public int NextIndex => _slots.Count == 0 ? 0 : Math.Max(Size, _slots.Keys.Max() + 1);
 
-    /// <summary>Routes <paramref name="message"/> to the free slot the logic picks and marks it taken; null when none is free.</summary>
+    /// <summary>Sends <paramref name="message"/> to the free slot with the lowest index (what <see cref="LowestFreeSlotLogic"/>
+    /// picks, without building the router: O(log n) per job) and marks it taken; null when none is free.</summary>
     public SlotRoutee? Take(object message, IActorRef sender)
     {
-        var router = Router;
-        if (router.RoutingLogic.Select(message, router.Routees.ToArray()) is not SlotRoutee routee)
+        if (_free.Count == 0)
         {
             return null;
         }
 
-        _free.Remove(routee.Index);
+        var index = _free.Min;
+        var routee = new SlotRoutee(index, _slots[index]);
+        _free.Remove(index);
         routee.Send(message, sender);
         return routee;
     }
@@ -89,7 +92,11 @@ public sealed class SlotPool
     public (int Index, IActorRef Slot)? EndReservation(string reservationId) =>
         _reservations.Remove(reservationId, out var index) && _slots.TryGetValue(index, out var slot) ? (index, slot) : null;
 
-    public void Running(long jobId, int index) => _jobs[jobId] = index;
+    public void Running(long jobId, int index)
+    {
+        _jobs[jobId] = index;
+        _jobOfSlot[index] = jobId;
+    }
 
     public IActorRef? SlotOf(long jobId) => _jobs.TryGetValue(jobId, out var index) && _slots.TryGetValue(index, out var slot) ? slot : null;
 
@@ -99,10 +106,11 @@ public sealed class SlotPool
         if (jobId is { } id && _jobs.TryGetValue(id, out var at) && at == index)
         {
             _jobs.Remove(id);
+            _jobOfSlot.Remove(index);
         }
 
         // A reservation given back by a slot that runs a job after all stays taken by that job.
-        if (!_slots.TryGetValue(index, out var slot) || (jobId is null && _jobs.ContainsValue(index)))
+        if (!_slots.TryGetValue(index, out var slot) || (jobId is null && _jobOfSlot.ContainsKey(index)))
         {
             return null;
         }

@@ -6,8 +6,8 @@ using Scheduler.Messages.Protocol;
 namespace Scheduler.Actors.Intake;
 
 /// <summary>
-/// Asks one runner entry's job source for work, on a <c>check_interval</c> timer, only while the entry has a free slot
-/// (admission is pull-based). Each received job gets a listener child (<c>job-&lt;id&gt;</c>) and goes to the supervisor
+/// Asks one runner entry's job source for work, only while the entry has a free slot (admission is pull-based): at once
+/// after a job was received, otherwise on a <c>check_interval</c> timer (or the source's backoff after a failure). Each received job gets a listener child (<c>job-&lt;id&gt;</c>) and goes to the supervisor
 /// as <see cref="RunJob"/>; the slot is free again when that listener stops. One request is in flight at a time.
 /// A refused token marks the entry unhealthy (logged once) and slows it to <c>unhealthyInterval</c>; other entries are
 /// separate actors and keep working.
@@ -330,7 +330,13 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             case JobRequestOutcome.Received received:
                 MarkHealthy();
-                if (!Start(received.Job, lease, nodeSlot))
+                if (Start(received.Job, lease, nodeSlot))
+                {
+                    // GitLab had work: ask again at once while a slot is free (as GitLab Runner does); check_interval is
+                    // for an idle source.
+                    next = TimeSpan.Zero;
+                }
+                else
                 {
                     Release(lease);
                     ReleaseNode(nodeSlot);
@@ -365,7 +371,11 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             ReleaseNode(nodeSlot);
         }
 
-        if (_s.Asking)
+        if (_s.Asking && next <= TimeSpan.Zero)
+        {
+            Self.Tell(Ask.Instance);
+        }
+        else if (_s.Asking)
         {
             Timers.StartSingleTimer(AskTimer, Ask.Instance, next);
         }
@@ -442,14 +452,16 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
     private void OnTerminated(Terminated terminated)
     {
-        var entry = _s.Jobs.FirstOrDefault(j => j.Value.Equals(terminated.ActorRef));
-        if (entry.Value is null)
+        // A listener is named job-<id>: its job is found without a scan of the running jobs.
+        var name = terminated.ActorRef.Path.Name;
+        if (!name.StartsWith("job-", StringComparison.Ordinal) || !long.TryParse(name.AsSpan(4), out var jobId)
+            || !_s.Jobs.TryGetValue(jobId, out var listener) || !listener.Equals(terminated.ActorRef))
         {
             return;
         }
 
-        _s.Jobs.Remove(entry.Key);
-        if (_s.Leases.Remove(entry.Key, out var lease))
+        _s.Jobs.Remove(jobId);
+        if (_s.Leases.Remove(jobId, out var lease))
         {
             Release(lease);
         }

@@ -16,6 +16,10 @@ public sealed record GlobalSettings
     public string? ListenAddress { get; init; }
     /// <summary>Seconds to wait for jobs at shutdown; GitLab Runner's default is 30.</summary>
     public int ShutdownTimeout { get; init; } = 30;
+    /// <summary>Client-side limit on Kubernetes API requests per second (this runner's own <c>kubernetes_api_rate</c>).</summary>
+    public double KubernetesApiRate { get; init; } = 20;
+    /// <summary>Kubernetes API requests that may pass at once before the rate applies (<c>kubernetes_api_burst</c>).</summary>
+    public int KubernetesApiBurst { get; init; } = 40;
     public IReadOnlyList<RunnerEntry> Runners { get; init; } = [];
     /// <summary>The <c>[cluster]</c> table: present, the node joins a fleet; null, it runs alone.</summary>
     public ClusterSettings? Cluster { get; init; }

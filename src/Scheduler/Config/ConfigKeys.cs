@@ -10,7 +10,7 @@ internal static class ConfigKeys
         ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners"];
 
     /// <summary>Top-level tables of this runner's own, beyond GitLab Runner's keywords.</summary>
-    public static readonly string[] GlobalOwn = ["cluster"];
+    public static readonly string[] GlobalOwn = ["cluster", "kubernetes_api_rate", "kubernetes_api_burst"];
 
     /// <summary>The <c>[cluster]</c> table (this runner's own: GitLab Runner has no fleet).</summary>
     public static readonly string[] Cluster =

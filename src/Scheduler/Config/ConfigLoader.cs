@@ -97,6 +97,8 @@ public static class ConfigLoader
             LogFormat = table.String("log_format"),
             ListenAddress = table.String("listen_address"),
             ShutdownTimeout = PositiveOr(table.Duration("shutdown_timeout"), defaults.ShutdownTimeout),
+            KubernetesApiRate = PositiveOr(table.Int("kubernetes_api_rate"), (int)defaults.KubernetesApiRate),
+            KubernetesApiBurst = PositiveOr(table.Int("kubernetes_api_burst"), defaults.KubernetesApiBurst),
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment, readPatchFile)).ToList(),
             Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };

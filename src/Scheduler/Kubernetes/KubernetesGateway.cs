@@ -12,14 +12,14 @@ namespace Scheduler.Kubernetes;
 
 /// <summary>
 /// The actors' Kubernetes port over KubernetesClient: create/read/patch/delete with 404 and 409 mapped as the port says,
-/// one watch stream per call, exec over WebSocket with stdout streamed and the exit code read from the status channel.
+/// one watch stream per call, exec over WebSocket (read by <see cref="ExecChannels"/>: no thread held, a small pooled buffer)
+/// with stdout streamed and the exit code read from the status channel.
 /// Every request first passes the shared client-side rate limiter. Every request but the streams (watch, exec after it
 /// connected) must answer within <see cref="RequestTimeout"/>: a hung call ends as a <see cref="TimeoutException"/>, which the
 /// actors treat as transient, instead of waiting for the HTTP client's own 100 s.
 /// </summary>
 public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter, TimeSpan? requestTimeout = null) : IKubernetesGateway
 {
-    private const int ReadBufferSize = 64 * 1024;
     private const string ExecSubprotocol = "v4.channel.k8s.io";
 
     /// <summary>The default bound of one non-streaming request.</summary>
@@ -228,36 +228,29 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 
         connecting.CancelAfter(Timeout.InfiniteTimeSpan);
 
-        using var demuxer = new StreamDemuxer(socket, StreamType.RemoteCommand, ownsSocket: true);
-        var stdout = demuxer.GetStream(ChannelIndex.StdOut, null);
-        var stderr = demuxer.GetStream(ChannelIndex.StdErr, null);
-        var errors = demuxer.GetStream(ChannelIndex.Error, null);
-        demuxer.Start();
-
-        var statusTask = new StreamReader(errors).ReadToEndAsync(ct);
-        var stderrTask = stderr.CopyToAsync(Stream.Null, ct);
-        try
+        using (socket)
         {
-            var buffer = new byte[ReadBufferSize];
-            int read;
-            while ((read = await stdout.ReadAsync(buffer, ct)) > 0)
+            ExecChannels.Outcome outcome;
+            try
             {
-                if (onStdout is not null)
-                {
-                    await onStdout(buffer.AsMemory(0, read));
-                }
+                outcome = await ExecChannels.ReadAsync(socket, onStdout, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                socket.Abort();
+                throw;
             }
 
-            await stderrTask;
-            var statusJson = await statusTask;
-            return ExitCodeOf(statusJson) ?? throw new ExecConnectionLostException(
-                $"the exec connection to {ns}/{pod} ({container}) closed before the command's exit status arrived");
-        }
-        catch (Exception e) when (e is WebSocketException or IOException && !ct.IsCancellationRequested)
-        {
-            throw new ExecConnectionLostException($"the exec connection to {ns}/{pod} ({container}) dropped: {e.Message}", e);
+            return ExitOf(outcome, $"{ns}/{pod} ({container})");
         }
     }
+
+    /// <summary>The exit code of an exec that ended with <paramref name="outcome"/>. Only a status that arrived whole ends the
+    /// command: a connection that closed or dropped before it says nothing about the command, which may still be running.</summary>
+    public static int ExitOf(ExecChannels.Outcome outcome, string where) =>
+        ExitCodeOf(outcome.Status ?? "") ?? throw new ExecConnectionLostException(outcome.Dropped is { } dropped
+            ? $"the exec connection to {where} dropped: {dropped.Message}"
+            : $"the exec connection to {where} closed before the command's exit status arrived", outcome.Dropped);
 
     /// <summary>The exit code in the status channel's V1Status, or null when there is none (the connection dropped).
     /// A status that is neither success nor a non-zero exit code is an error of the exec itself.</summary>

@@ -130,8 +130,12 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
-        TimeSpan? updateInterval = null) =>
-        Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, updateInterval ?? DefaultUpdateInterval));
+        TimeSpan? updateInterval = null)
+    {
+        // Resolved outside the expression: Akka compiles any argument that is not a plain variable, per job.
+        var interval = updateInterval ?? DefaultUpdateInterval;
+        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval));
+    }
 
     protected override void PreStart() => Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
 

@@ -145,12 +145,13 @@ public static class RunProgram
 
             var configurations = connections.ToDictionary(c => c.Key, c => c.Value.Configuration ?? embeddedConfiguration!);
             var fallback = configurations.Values.FirstOrDefault() ?? embeddedConfiguration;
+            using var limiter = ApiRateLimiter.For(settings);
             using var gateways = new KubernetesGatewayFactory((runner, token) =>
             {
                 var configuration = configurations.GetValueOrDefault(runner.Name) ?? fallback
                                     ?? throw new InvalidOperationException($"no Kubernetes connection for runner \"{runner.Name}\"");
                 return string.IsNullOrEmpty(token) ? configuration : WithToken(configuration, token);
-            }, ApiRateLimiter.Default());
+            }, limiter);
 
             // On the embedded cluster the helper is this very build; elsewhere the helper image brings `scheduler`.
             var helper = embedded is not null || request.HostHelper ? ExecHelper.ForThisProcess() : HelperInvocation.Default;

@@ -78,4 +78,51 @@ public sealed class AdmissionReservationTests
         Assert.NotNull(admission.TryReserve("y", "a"));
         Assert.Null(admission.TryReserve("z", "a"));
     }
+
+    [Theory]
+    // steps: "r<id>" reserve for a, "c<id>" claim it as job <id>, "x<id>" release, "d<job>" remove the job, "a<job>:<cid>"
+    // adopt with that concurrent id; the ids reservations got, in order
+    [InlineData("r1,r2,r3", "0,1,2")]
+    [InlineData("r1,r2,x1,r3", "0,1,0")]                   // a released id is the lowest free one again
+    [InlineData("r1,c1,r2,c2,d1,r3", "0,1,0")]             // so is a finished job's
+    [InlineData("a7:3,r1,r2,r3,r4", "0,1,2,4")]            // an adopted job keeps its id; the gaps below it are used first
+    [InlineData("a7:0,a8:0,r1,d7,r2,d8,r3", "1,2,0")]      // two adopted pods with the same id: free only when both ended
+    public void Each_job_gets_the_lowest_concurrent_id_its_entry_has_free(string steps, string ids)
+    {
+        var admission = New(10);
+        var got = new List<int>();
+        foreach (var step in steps.Split(','))
+        {
+            var arg = step[1..];
+            switch (step[0])
+            {
+                case 'r': got.Add(admission.TryReserve(arg, "a")!.Value); break;
+                case 'c': Assert.NotNull(admission.Claim(arg, long.Parse(arg))); break;
+                case 'x': Assert.True(admission.Release(arg)); break;
+                case 'd': admission.Remove(long.Parse(arg)); break;
+                case 'a': Assert.True(admission.Adopt(long.Parse(arg.Split(':')[0]), "a", int.Parse(arg.Split(':')[1]))); break;
+            }
+        }
+
+        Assert.Equal(ids, string.Join(',', got));
+    }
+
+    [Fact]
+    public void Many_jobs_through_one_entry_keep_the_counts_and_ids_exact()
+    {
+        var admission = New(1000, limitA: 600);
+        for (var i = 0; i < 600; i++)
+        {
+            Assert.Equal(i, admission.TryReserve($"r{i}", "a"));
+        }
+
+        Assert.Null(admission.TryReserve("over", "a")); // the limit holds
+        for (var i = 0; i < 600; i += 2)
+        {
+            Assert.True(admission.Release($"r{i}"));
+        }
+
+        Assert.Equal(0, admission.TryReserve("again", "a")); // the lowest of the 300 freed
+        Assert.Equal(301, admission.Taken);
+    }
 }

@@ -121,6 +121,24 @@ public sealed class JobIntakeTests : TestKit
         ExpectAsked();
     }
 
+    [Fact]
+    public void After_a_received_job_it_asks_again_at_once_while_a_slot_is_free_and_polls_on_check_interval_when_idle()
+    {
+        _source.Answers.Enqueue(Job(1));
+        _source.Answers.Enqueue(Job(2));
+        var intake = StartIntake(concurrent: 3);
+
+        // No virtual time passes: each job received is followed by the next request at once.
+        ExpectAsked();
+        ExpectAsked();
+        ExpectAsked(); // answered 204: the source is idle
+        Assert.Equal(2, _supervisor.ReceiveN(2).OfType<RunJob>().Count());
+        ExpectNotAskedWithin(Interval - TimeSpan.FromMilliseconds(10));
+        Advance(TimeSpan.FromMilliseconds(10));
+        ExpectAsked();
+        Assert.Equal([1L, 2L], Status(intake).RunningJobs);
+    }
+
     [Theory]
     [InlineData(2, 0, 2)]
     [InlineData(3, 1, 1)]
@@ -201,6 +219,7 @@ public sealed class JobIntakeTests : TestKit
         var intake = StartIntake(concurrent: 2);
         ExpectAsked();
         _supervisor.ExpectMsg<RunJob>();
+        ExpectAsked(); // a slot is still free: asked again at once (204)
         intake.Tell(StopAsking.Instance);
         ExpectNotAskedWithin(TimeSpan.FromSeconds(30));
         Assert.False(Status(intake).Asking);

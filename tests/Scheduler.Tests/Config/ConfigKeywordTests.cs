@@ -15,6 +15,8 @@ public sealed class ConfigKeywordTests
         ["log_format"] = s => s.LogFormat,
         ["listen_address"] = s => s.ListenAddress,
         ["shutdown_timeout"] = s => s.ShutdownTimeout,
+        ["kubernetes_api_rate"] = s => s.KubernetesApiRate,
+        ["kubernetes_api_burst"] = s => s.KubernetesApiBurst,
         ["name"] = s => s.Runners[0].Name,
         ["url"] = s => s.Runners[0].Url,
         ["token"] = s => s.Runners[0].Token,
@@ -107,6 +109,8 @@ public sealed class ConfigKeywordTests
     [InlineData("log_format", "global", "log_format = \"json\"", "json")]
     [InlineData("listen_address", "global", "listen_address = \":9252\"", ":9252")]
     [InlineData("shutdown_timeout", "global", "shutdown_timeout = 60", "60")]
+    [InlineData("kubernetes_api_rate", "global", "kubernetes_api_rate = 500", "500")]
+    [InlineData("kubernetes_api_burst", "global", "kubernetes_api_burst = 1000", "1000")]
     [InlineData("name", "runner", "name = \"Kubernetes Runner\"", "Kubernetes Runner")]
     [InlineData("url", "runner", "url = \"https://gitlab.example.com/\"", "https://gitlab.example.com/")]
     [InlineData("token", "runner", "token = \"glrt-abc\"", "glrt-abc")]

@@ -206,6 +206,17 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
         Assert.Equal(0, (await ExecAsync("p4", "sh", "-c", "true")).Code);
     }
 
+    [Fact]
+    public async Task An_exec_whose_connection_drops_while_the_command_runs_is_lost_not_ended()
+    {
+        await RunningPodAsync("p5");
+        Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(500) };
+
+        // Nothing on stdout, no status: the drop is the only thing that happens, and it must not read as an exit.
+        var lost = await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync("p5", "sh", "-c", "sleep 5"));
+        Assert.Contains("p5", lost.Message);
+    }
+
     [Theory]
     [InlineData("{\"kind\":\"Status\",\"status\":\"Success\"}", 0)]
     [InlineData("{\"kind\":\"Status\",\"status\":\"Failure\",\"reason\":\"NonZeroExitCode\",\"details\":{\"causes\":[{\"reason\":\"ExitCode\",\"message\":\"42\"}]}}", 42)]
@@ -228,28 +239,51 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
 
 public sealed class ApiRateLimiterTests
 {
-    private sealed class ManualTime : TimeProvider
+    [Fact]
+    public async Task A_burst_passes_at_once_and_later_requests_wait_for_refills_in_arrival_order()
     {
-        public long Ticks { get; set; }
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-        public override long GetTimestamp() => Ticks;
+        using var limiter = new ApiRateLimiter(requestsPerSecond: 20, burst: 2);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.True(limiter.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        Assert.True(limiter.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        var order = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        var waiting = Enumerable.Range(0, 4).Select(i => limiter.WaitAsync(CancellationToken.None).ContinueWith(_ => order.Enqueue(i))).ToList();
+        Assert.False(waiting[0].IsCompleted);
+
+        await Task.WhenAll(waiting).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(150), $"4 requests beyond the burst at 20/s took only {clock.Elapsed}");
+        Assert.Equal([0, 1, 2, 3], order);
+
+        await Task.Delay(400); // the bucket refills, but never above the burst
+        Assert.True(limiter.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        Assert.True(limiter.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        Assert.False(limiter.WaitAsync(CancellationToken.None).IsCompleted);
+    }
+
+    [Theory]
+    [InlineData(2, 500, 1)]
+    [InlineData(20, 50, 1)]
+    [InlineData(20000, 50, 1000)]
+    public void The_rate_is_refilled_in_steps_the_timer_can_keep(double rate, int periodMs, int tokens)
+    {
+        using var limiter = new ApiRateLimiter(rate, 10);
+
+        Assert.Equal(TimeSpan.FromMilliseconds(periodMs), limiter.Period);
+        Assert.Equal(tokens, limiter.TokensPerPeriod);
     }
 
     [Fact]
-    public void A_burst_passes_at_once_and_later_requests_are_spaced_at_the_rate()
+    public async Task A_waiting_request_is_cancelled_with_its_caller()
     {
-        var time = new ManualTime();
-        var limiter = new ApiRateLimiter(requestsPerSecond: 2, burst: 2, time);
+        using var limiter = new ApiRateLimiter(1, 1);
+        await limiter.WaitAsync(CancellationToken.None);
+        using var cancel = new CancellationTokenSource();
+        var waiting = limiter.WaitAsync(cancel.Token);
 
-        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
-        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
-        Assert.Equal(TimeSpan.FromSeconds(0.5), limiter.Reserve());
-        Assert.Equal(TimeSpan.FromSeconds(1), limiter.Reserve());
+        cancel.Cancel();
 
-        time.Ticks += TimeSpan.FromSeconds(10).Ticks; // the bucket refills, but never above the burst
-        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
-        Assert.Equal(TimeSpan.Zero, limiter.Reserve());
-        Assert.Equal(TimeSpan.FromSeconds(0.5), limiter.Reserve());
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
     }
 
     [Theory]

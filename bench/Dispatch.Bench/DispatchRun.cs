@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Tests.Execution;
+using Scheduler.GitLab;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
+using Scheduler.Run;
+
+namespace Scheduler.Dispatch.Bench;
+
+/// <summary>
+/// Jobs per second through the whole actor path of <c>scheduler run</c> (RunHost: intakes, GitLab job source and listeners,
+/// coordinator, slots, JobActor, stages) against <see cref="LeanGitLab"/> and an in-memory Kubernetes whose pods run at once
+/// and whose stages exit 0 at once; beside it, in the same run, the same HTTP exchanges per job (request, running, trace,
+/// final update) made directly over loopback with as many loops as the runner has intakes.
+/// </summary>
+public static class DispatchRun
+{
+    private static readonly RunnerIdentity Identity = new("bench", "bench", "amd64", "dispatch-bench");
+
+    public static async Task RunAsync(int runners, int concurrent, TimeSpan warmUp, TimeSpan measure)
+    {
+        await using var gitlab = await LeanGitLab.StartAsync();
+        Console.WriteLine($"lean GitLab at {gitlab.Url}; {Environment.ProcessorCount} cores; {runners} runner entries, concurrent = {concurrent}");
+
+        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure);
+        var baseline = await BaselineAsync(gitlab, runners, warmUp, measure);
+        Console.WriteLine($"loopback HTTP baseline: {baseline:F0} jobs/s ({runners} loops of request, running, trace, success)");
+        Console.WriteLine($"actor path: {jobsPerSecond:F0} jobs/s = {100 * jobsPerSecond / baseline:F0} % of the baseline; " +
+                          $"{requestsPerJob:F1} GitLab requests per job");
+    }
+
+    private static async Task<(double JobsPerSecond, double RequestsPerJob)> ActorPathAsync(LeanGitLab gitlab, int runners, int concurrent,
+        TimeSpan warmUp, TimeSpan measure)
+    {
+        var cluster = new FakeCluster { InitialPhase = "Running" };
+        var settings = new GlobalSettings
+        {
+            Concurrent = concurrent,
+            CheckInterval = 3,
+            ShutdownTimeout = 5,
+            KubernetesApiRate = 1_000_000,
+            KubernetesApiBurst = 1_000_000,
+            Runners = Enumerable.Range(1, runners).Select(i => new RunnerEntry
+            {
+                Name = $"bench-{i}",
+                Url = gitlab.Url,
+                Token = $"glrt-bench-{i}",
+                Kubernetes = new KubernetesSettings { Namespace = "default", Image = "alpine:3.20" },
+            }).ToList(),
+        };
+        using var http = GitLabHttp.CreateClient();
+        var host = RunHost.Start(settings, new RunHostOptions(cluster, new ExecutionOptions(Identity, Scheduler.Actors.Scripts.HelperInvocation.Default)
+        {
+            // The stages as the fake cluster understands them (launch/wait/read-log), exiting 0 at once.
+            Planner = new FakePlanner(FakePlanner.StandardStages),
+        }, http,
+            Identity, "s_0123456789ab") { HoconOverrides = "akka.loglevel = WARNING" });
+        try
+        {
+            await Task.Delay(warmUp);
+            var (jobs0, requests0) = (gitlab.Succeeded + gitlab.Failed, gitlab.Requests);
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var clock = Stopwatch.StartNew();
+            await Task.Delay(measure / 2);
+            var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
+                Scheduler.Messages.Protocol.GetCapacity.Instance, TimeSpan.FromSeconds(10));
+            await Task.Delay(measure / 2);
+            var (jobs, requests) = (gitlab.Succeeded + gitlab.Failed - jobs0, gitlab.Requests - requests0);
+            var elapsed = clock.Elapsed.TotalSeconds;
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+            Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
+            Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
+                              $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
+            return (jobs / elapsed, jobs == 0 ? 0 : requests / (double)jobs);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+    }
+
+    private static async Task<double> BaselineAsync(LeanGitLab gitlab, int loops, TimeSpan warmUp, TimeSpan measure)
+    {
+        using var http = GitLabHttp.CreateClient();
+        var api = new Uri(gitlab.Url + "/api/v4/");
+        long jobs = 0;
+        var counting = false;
+        using var stop = new CancellationTokenSource(warmUp + measure);
+        var clock = new Stopwatch();
+        var cpu0 = TimeSpan.Zero;
+        _ = Task.Delay(warmUp).ContinueWith(_ =>
+        {
+            Interlocked.Exchange(ref jobs, 0);
+            cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            counting = true;
+            clock.Start();
+        });
+        await Task.WhenAll(Enumerable.Range(0, loops).Select(_ => Task.Run(async () =>
+        {
+            var trace = Encoding.UTF8.GetBytes("Running with dispatch-bench\n");
+            while (!stop.IsCancellationRequested)
+            {
+                using var asked = await http.PostAsync(new Uri(api, "jobs/request"), Json("{\"token\":\"glrt-bench\",\"info\":{}}"));
+                var job = System.Text.Json.JsonDocument.Parse(await asked.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetInt64();
+                using (await http.PutAsync(new Uri(api, $"jobs/{job}"), Json("{\"token\":\"t\",\"state\":\"running\"}")))
+                {
+                }
+
+                using var patch = new HttpRequestMessage(HttpMethod.Patch, new Uri(api, $"jobs/{job}/trace")) { Content = new ByteArrayContent(trace) };
+                patch.Content.Headers.TryAddWithoutValidation("Content-Range", $"0-{trace.Length - 1}");
+                using (await http.SendAsync(patch))
+                {
+                }
+
+                using (await http.PutAsync(new Uri(api, $"jobs/{job}"), Json("{\"token\":\"t\",\"state\":\"success\",\"exit_code\":0}")))
+                {
+                }
+
+                if (counting)
+                {
+                    Interlocked.Increment(ref jobs);
+                }
+            }
+        })));
+        var done = Interlocked.Read(ref jobs);
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+        Console.WriteLine($"loopback HTTP baseline: {done} jobs in {clock.Elapsed.TotalSeconds:F1} s; CPU {cpu / clock.Elapsed.TotalSeconds / 10:F0} % of one core, " +
+                          $"{(done == 0 ? 0 : cpu * 1000 / done):F0} µs per job (GitLab fake included)");
+        return done / clock.Elapsed.TotalSeconds;
+    }
+
+    private static StringContent Json(string json) => new(json, new MediaTypeHeaderValue("application/json"));
+}

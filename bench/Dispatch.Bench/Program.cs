@@ -1,0 +1,31 @@
+using Scheduler.Dispatch.Bench;
+
+// Usage: dispatch-bench [--runners N] [--concurrent N] [--seconds S]     jobs/s through the actor path beside a loopback baseline
+//        dispatch-bench --exec N [--sleep SECONDS] [--kubeconfig PATH]   threads and memory of N open execs
+var exec = 0;
+var sleep = 10;
+string? kubeconfig = null;
+var runners = 4;
+var concurrent = 64;
+var seconds = 5;
+for (var i = 0; i < args.Length - 1; i++)
+{
+    switch (args[i])
+    {
+        case "--exec": exec = int.Parse(args[++i]); break;
+        case "--sleep": sleep = int.Parse(args[++i]); break;
+        case "--kubeconfig": kubeconfig = args[++i]; break;
+        case "--runners": runners = int.Parse(args[++i]); break;
+        case "--concurrent": concurrent = int.Parse(args[++i]); break;
+        case "--seconds": seconds = int.Parse(args[++i]); break;
+    }
+}
+
+if (exec > 0)
+{
+    await ExecProbe.RunAsync(exec, sleep, kubeconfig);
+}
+else
+{
+    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(seconds));
+}
