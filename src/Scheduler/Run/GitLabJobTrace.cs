@@ -76,7 +76,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private readonly RunnerMetrics? _metrics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TraceFile _trace;
-    private readonly TraceChecksum _checksum = new();
+    private readonly TraceCrc32 _checksum = new();
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
     private TimeSpan _interval;

@@ -142,3 +142,54 @@ public class StreamingMaskerTests
         return output.ToArray();
     }
 }
+
+/// <summary>The trace's incremental CRC-32 against the bytewise one GitLab's checksum is defined by.</summary>
+public class TraceCrc32Tests
+{
+    [Fact]
+    public void Matches_the_bytewise_CRC32_whatever_the_chunking()
+    {
+        Assert.Equal("crc32:cbf43926", Of([Encoding.ASCII.GetBytes("123456789")])); // the standard check value
+        var random = new Random(11);
+        for (var round = 0; round < 300; round++)
+        {
+            var data = new byte[random.Next(0, 300)];
+            random.NextBytes(data);
+            var chunks = new List<byte[]>();
+            for (var at = 0; at < data.Length;)
+            {
+                var length = Math.Min(random.Next(0, 20), data.Length - at);
+                chunks.Add(data[at..(at + length)]);
+                at += length;
+            }
+
+            Assert.Equal(Bytewise(data), Of(chunks));
+        }
+    }
+
+    private static string Of(IEnumerable<byte[]> chunks)
+    {
+        var crc = new TraceCrc32();
+        foreach (var chunk in chunks)
+        {
+            crc.Append(chunk);
+        }
+
+        return crc.ToString();
+    }
+
+    private static string Bytewise(byte[] data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+            }
+        }
+
+        return $"crc32:{crc ^ 0xFFFFFFFFu:x8}";
+    }
+}
