@@ -83,9 +83,6 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
     }
 
-    public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay) =>
-        Props(jobId, listener, TraceMaskRules.ValuesOnly(secrets), outputLimitBytes, reattachDelay);
-
     public static Props Props(long jobId, IActorRef listener, TraceMaskRules rules, long outputLimitBytes, TimeSpan reattachDelay)
     {
         // Made once here, not in the constructor: the trace's position survives restarts of the actor.
