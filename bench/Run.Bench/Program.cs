@@ -11,20 +11,21 @@ using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Run;
 
-// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figure only)
 // `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
 //   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
 //   --check-interval seconds, then with Workhorse-style long polling;
 //   trace throughput of one job printing --trace-mib MiB (first byte at GitLab → final update accepted), and the runner
 //   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes).
 var options = BenchArgs.Parse(args);
+MaskingAlone(options.TraceMiB);
 var root = Directory.CreateTempSubdirectory("run-bench-").FullName;
 try
 {
     await using var cluster = await EmbeddedCluster.StartAsync(Path.Combine(root, "cluster"), CancellationToken.None);
     Console.WriteLine($"embedded cluster at {cluster.Url}; {Environment.ProcessorCount} cores; {DateTime.UtcNow:u}");
 
-    foreach (var longPoll in new[] { false, true })
+    foreach (var longPoll in options.Jobs > 0 ? new[] { false, true } : [])
     {
         await using var gitLab = await FakeGitLabServer.StartAsync();
         gitLab.LongPollTimeout = longPoll ? TimeSpan.FromSeconds(50) : TimeSpan.Zero;
@@ -80,6 +81,34 @@ try
 finally
 {
     try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+// The runner's own work per trace byte, without the transport: masking (two secret values, GitLab's token prefixes, the
+// sensitive URL parameters) of 100-byte lines in 64 KiB chunks, and the CRC32 the listener keeps.
+static void MaskingAlone(int mib)
+{
+    var line = System.Text.Encoding.ASCII.GetBytes(new string('x', 98) + " \n");
+    var chunk = Enumerable.Range(0, 64 * 1024).Select(i => line[i % line.Length]).ToArray();
+    var chunks = mib * 16;
+    var masker = new Scheduler.Actors.Trace.TraceMasker(Scheduler.Actors.Trace.TraceMaskRules.For(["glcbt-64_0123456789abcdefghij", "s3cr3t-value"], []));
+    var output = new System.Buffers.ArrayBufferWriter<byte>(chunk.Length);
+    var checksum = new Scheduler.Actors.Trace.TraceCrc32();
+    var clock = Stopwatch.StartNew();
+    for (var i = 0; i < chunks; i++)
+    {
+        output.ResetWrittenCount();
+        masker.Process(chunk, output);
+    }
+
+    var maskSeconds = clock.Elapsed.TotalSeconds;
+    clock.Restart();
+    for (var i = 0; i < chunks; i++)
+    {
+        checksum.Append(chunk);
+    }
+
+    var crcSeconds = clock.Elapsed.TotalSeconds;
+    Console.WriteLine($"masking alone: {mib} MiB in {maskSeconds:F2} s = {mib / maskSeconds:F0} MiB/s; CRC32 alone: {mib / crcSeconds:F0} MiB/s");
 }
 
 static RunHost Start(Scheduler.LocalCluster.LocalClusterServer cluster, FakeGitLabServer gitLab, string token, int checkInterval, int outputLimitKiB)

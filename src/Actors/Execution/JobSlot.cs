@@ -118,7 +118,7 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
         _state.ReservationId = null;
         var job = start.Job;
         var limit = (long)Math.Max(1, start.Runner.OutputLimit) * 1024;
-        var log = Context.ActorOf(LogStreamActor.Props(job.Id, start.Listener, LogStreamActor.SecretsOf(job), limit,
+        var log = Context.ActorOf(LogStreamActor.Props(job.Id, start.Listener, LogStreamActor.MaskRulesOf(job), limit,
             _options.ReattachDelay), $"log-{job.Id}");
         var actor = Context.ActorOf(JobActor.Props(job, start.Runner, start.ConcurrentId, start.PodNameSuffix, start.Listener, log,
             _gateways, _options, _podWatcher, start.TimeoutFrom, start.Adopted), $"job-{job.Id}");

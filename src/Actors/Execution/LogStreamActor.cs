@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Akka.Actor;
 using Scheduler.Actors.Trace;
@@ -14,21 +15,28 @@ namespace Scheduler.Actors.Execution;
 /// FinishTrace appends the final line and sends JobFinished, the last message the Listener gets for the job;
 /// HandOverTrace instead stops where it is and sends JobHandedOver (the node that adopts the job produces the trace again).
 /// It is the JobActor's sibling, not its child, so that it keeps its offsets when the JobActor crashes and restarts.
+/// Memory stays flat in the output's length: the reader hands on pooled chunks and waits while
+/// <see cref="MaxBytesInFlight"/> are not processed yet (the exec stream, and so the pod's writer, waits with it), and once
+/// <c>output_limit</c> is reached the reader is stopped and nothing more is read (the job goes on; the trace says it was cut).
 /// </summary>
 public sealed class LogStreamActor : ReceiveActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
     private const int MaxDrainAttempts = 10;
 
-    private sealed record LogBytes(int Generation, byte[] Bytes);
+    /// <summary>Bytes read but not yet masked, per reader: beyond this the reader waits.</summary>
+    public const int MaxBytesInFlight = 1024 * 1024;
+
+    /// <summary>A chunk of the log in a pooled array, counted in its reader's window until processed.</summary>
+    private sealed record LogBytes(int Generation, byte[] Buffer, int Length, InFlightWindow Window);
     private sealed record ReadEnded(int Generation, bool Dropped, string? Error);
     private sealed record Reattach(int Generation);
 
     /// <summary>Where the trace stands: the offsets, the masker's and limiter's state, what is being read. Made once with the
     /// Props, so a restarted LogStreamActor goes on at the same offsets and neither loses nor repeats a byte.</summary>
-    public sealed class TraceCursor(IReadOnlyList<string> secrets, long outputLimitBytes)
+    public sealed class TraceCursor(TraceMaskRules rules, long outputLimitBytes)
     {
-        public TraceMasker Masker { get; } = new(secrets);
+        public TraceMasker Masker { get; } = new(rules);
         public OutputLimiter Limiter { get; } = new(outputLimitBytes);
         internal StartReading? Source { get; set; }
         public int Generation { get; set; }
@@ -43,18 +51,19 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private readonly long _jobId;
     private readonly IActorRef _listener;
     private readonly TimeSpan _reattachDelay;
-    private readonly IReadOnlyList<string> _secrets;
+    private readonly TraceMaskRules _rules;
     private readonly TraceCursor _cursor;
+    private readonly ArrayBufferWriter<byte> _masked = new(64 * 1024);
     private CancellationTokenSource? _readCancel;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public LogStreamActor(long jobId, IActorRef listener, IReadOnlyList<string> secrets, TimeSpan reattachDelay, TraceCursor cursor)
+    public LogStreamActor(long jobId, IActorRef listener, TraceMaskRules rules, TimeSpan reattachDelay, TraceCursor cursor)
     {
         _jobId = jobId;
         _listener = listener;
         _reattachDelay = reattachDelay;
-        _secrets = secrets;
+        _rules = rules;
         _cursor = cursor;
 
         Receive<TraceText>(text => AppendRunnerText(text.Text));
@@ -74,16 +83,19 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
     }
 
-    public static Props Props(long jobId, IActorRef listener, IReadOnlyList<string> secrets, long outputLimitBytes, TimeSpan reattachDelay)
+    public static Props Props(long jobId, IActorRef listener, TraceMaskRules rules, long outputLimitBytes, TimeSpan reattachDelay)
     {
         // Made once here, not in the constructor: the trace's position survives restarts of the actor.
-        var cursor = new TraceCursor(secrets, outputLimitBytes);
-        return Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, secrets, reattachDelay, cursor));
+        var cursor = new TraceCursor(rules, outputLimitBytes);
+        return Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, rules, reattachDelay, cursor));
     }
 
-    /// <summary>What the trace hides: masked variables' values and the job token.</summary>
+    /// <summary>The secret values of a job: masked variables' values and the job token.</summary>
     public static IReadOnlyList<string> SecretsOf(JobPayload job) =>
         job.Variables.Where(v => v.Masked).Select(v => v.Value).Append(job.Token).ToList();
+
+    /// <summary>What the trace hides: the secret values, GitLab's token prefixes with the job's own, sensitive URL parameters.</summary>
+    public static TraceMaskRules MaskRulesOf(JobPayload job) => TraceMaskRules.For(SecretsOf(job), job.Features.TokenMaskPrefixes);
 
     protected override void PreStart()
     {
@@ -111,7 +123,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void StartRead(bool follow)
     {
-        if (_cursor.Source is null)
+        if (_cursor.Source is null || _cursor.Limiter.LimitReached)
         {
             return;
         }
@@ -119,6 +131,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         StopReader();
         var generation = ++_cursor.Generation;
         var cancel = _readCancel = new CancellationTokenSource();
+        var window = new InFlightWindow(MaxBytesInFlight);
         var (gateway, source, self, offset) = (_cursor.Source.Gateway, _cursor.Source, Self, _cursor.RawOffset);
         var argv = source.ReadLog(offset, follow);
         ReadAsync().PipeTo(self);
@@ -128,10 +141,14 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         {
             try
             {
-                var code = await gateway.ExecAsync(source.Namespace, source.Pod, source.Container, argv, chunk =>
+                var code = await gateway.ExecAsync(source.Namespace, source.Pod, source.Container, argv, async chunk =>
                 {
-                    self.Tell(new LogBytes(generation, chunk.ToArray()));
-                    return Task.CompletedTask;
+                    // Backpressure: while the actor is behind, the exec stream is not read on.
+                    await window.WaitForRoomAsync(cancel.Token);
+                    var buffer = ArrayPool<byte>.Shared.Rent(chunk.Length);
+                    chunk.CopyTo(buffer);
+                    window.Add(chunk.Length);
+                    self.Tell(new LogBytes(generation, buffer, chunk.Length, window));
                 }, cancel.Token);
                 return new ReadEnded(generation, false, code == 0 ? null : $"the log reader exited with code {code}");
             }
@@ -164,19 +181,34 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
     private void OnLogBytes(LogBytes bytes)
     {
-        // Bytes of a reader that was replaced are not counted: the new reader reads them again from _cursor.RawOffset.
-        if (bytes.Generation != _cursor.Generation || _cursor.Finished)
+        try
         {
-            return;
-        }
+            // Bytes of a reader that was replaced are not counted: the new reader reads them again from _cursor.RawOffset.
+            // Past the output limit nothing more is looked at.
+            if (bytes.Generation != _cursor.Generation || _cursor.Finished || _cursor.Limiter.LimitReached)
+            {
+                return;
+            }
 
-        _cursor.RawOffset += bytes.Bytes.Length;
-        Emit(_cursor.Masker.Process(bytes.Bytes));
+            _cursor.RawOffset += bytes.Length;
+            _masked.ResetWrittenCount();
+            _cursor.Masker.Process(bytes.Buffer.AsSpan(0, bytes.Length), _masked);
+            Emit(_masked.WrittenSpan);
+            if (_cursor.Limiter.LimitReached && _cursor.DrainRequester is not null)
+            {
+                CompleteDrain(); // the rest of the output is not read
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes.Buffer);
+            bytes.Window.Release(bytes.Length);
+        }
     }
 
     private void OnReadEnded(ReadEnded ended)
     {
-        if (ended.Generation != _cursor.Generation || _cursor.Finished)
+        if (ended.Generation != _cursor.Generation || _cursor.Finished || _cursor.Limiter.LimitReached)
         {
             return;
         }
@@ -202,7 +234,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         if (ended.Dropped || ended.Error is not null)
         {
             // The end of the output could not be read: say so in the trace rather than end it silently short.
-            Emit(_cursor.Masker.Flush());
+            FlushMasker();
             AppendRunnerText($"\u001b[0;33mWARNING: the rest of the job's output could not be read after {MaxDrainAttempts} " +
                              $"attempts ({ended.Error ?? "the connection dropped"}); the trace may be incomplete\u001b[0;m\n");
         }
@@ -213,7 +245,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private void OnDrain()
     {
         _cursor.DrainRequester = Sender;
-        if (_cursor.Source is null)
+        if (_cursor.Source is null || _cursor.Limiter.LimitReached)
         {
             CompleteDrain();
             return;
@@ -227,7 +259,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private void CompleteDrain()
     {
         StopReader();
-        Emit(_cursor.Masker.Flush());
+        FlushMasker();
         _cursor.DrainRequester?.Tell(new LogDrained());
         _cursor.DrainRequester = null;
     }
@@ -241,7 +273,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         }
 
         StopReader();
-        Emit(_cursor.Masker.Flush());
+        FlushMasker();
         AppendRunnerText(finish.FinalText);
         _cursor.Finished = true;
         _listener.Tell(finish.Finished);
@@ -273,22 +305,34 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
 
         // Runner text is complete in itself: mask it with its own masker so bytes of the pod log held back by the
         // stream masker stay undecided and cannot be split around it.
-        var masker = new TraceMasker(_secrets);
-        var bytes = Encoding.UTF8.GetBytes(text);
-        var masked = masker.Process(bytes);
-        var rest = masker.Flush();
-        Emit([.. masked, .. rest]);
+        var masker = new TraceMasker(_rules);
+        _masked.ResetWrittenCount();
+        masker.Process(Encoding.UTF8.GetBytes(text), _masked);
+        masker.Flush(_masked);
+        Emit(_masked.WrittenSpan);
     }
 
-    private void Emit(byte[] masked)
+    private void FlushMasker()
     {
+        _masked.ResetWrittenCount();
+        _cursor.Masker.Flush(_masked);
+        Emit(_masked.WrittenSpan);
+    }
+
+    private void Emit(ReadOnlySpan<byte> masked)
+    {
+        var wasReached = _cursor.Limiter.LimitReached;
         var limited = _cursor.Limiter.Process(masked);
-        if (limited.Length == 0)
+        if (limited.Length > 0)
         {
-            return;
+            _listener.Tell(new JobTraceChunk(_jobId, _cursor.TraceOffset, limited));
+            _cursor.TraceOffset += limited.Length;
         }
 
-        _listener.Tell(new JobTraceChunk(_jobId, _cursor.TraceOffset, limited));
-        _cursor.TraceOffset += limited.Length;
+        if (!wasReached && _cursor.Limiter.LimitReached)
+        {
+            // As GitLab Runner: past the limit the job runs on but its output is no longer read at all.
+            StopReader();
+        }
     }
 }

@@ -1,100 +1,71 @@
-using System.Text;
+using System.Buffers;
 
 namespace Scheduler.Actors.Trace;
 
 /// <summary>
-/// Replaces every occurrence of a secret in a byte stream with <c>[MASKED]</c>, also when an occurrence is split
-/// across chunks. Bytes that could still be the start of a secret are held back until the next chunk (or Flush)
-/// decides them, so the output lags the input by less than the longest secret. Pure: no I/O, not thread-safe.
+/// Masks a job's trace as a stream: first every secret value becomes <c>[MASKED]</c> (<see cref="SecretMatcher"/>), then
+/// token prefixes and sensitive URL parameters are masked in what is left (<see cref="TokenSanitizer"/>), as GitLab Runner
+/// layers them. Correct across chunk boundaries: bytes that may still begin a pattern are held back until the next chunk
+/// (or Flush) decides them, so the output lags the input by less than the longest pattern. Pure: no I/O, not thread-safe.
 /// </summary>
 public sealed class TraceMasker
 {
-    public static readonly byte[] Mask = "[MASKED]"u8.ToArray();
+    public static readonly byte[] Mask = SecretMatcher.Mask;
 
-    private readonly byte[][] _secrets;
-    private byte[] _pending = [];
+    private readonly SecretMatcher _secrets;
+    private readonly TokenSanitizer? _tokens;
+    private readonly ArrayBufferWriter<byte> _between = new(16 * 1024);
 
-    /// <param name="secrets">Values to hide; empty values are ignored. Longer values win where two overlap.</param>
+    /// <param name="secrets">Values to hide; empty values are ignored. Longer values win where two start at one byte.</param>
     public TraceMasker(IEnumerable<string> secrets)
+        : this(TraceMaskRules.ValuesOnly(secrets.ToList()))
     {
-        _secrets = secrets
-            .Where(s => !string.IsNullOrEmpty(s))
-            .Distinct(StringComparer.Ordinal)
-            .Select(s => Encoding.UTF8.GetBytes(s))
-            .OrderByDescending(b => b.Length)
-            .ToArray();
     }
 
-    /// <summary>Bytes held back because they may begin a secret.</summary>
-    public int PendingCount => _pending.Length;
+    public TraceMasker(TraceMaskRules rules)
+    {
+        _secrets = SecretMatcher.For(rules.Secrets);
+        if (rules.TokenPrefixes.Count > 0 || rules.UrlParams.Count > 0)
+        {
+            _tokens = TokenSanitizer.For(rules.TokenPrefixes, rules.UrlParams);
+        }
+    }
+
+    /// <summary>Bytes held back because they may begin a pattern.</summary>
+    public int PendingCount => _secrets.PendingCount + (_tokens?.PendingCount ?? 0);
+
+    /// <summary>Masks a chunk, writing the bytes that are decided to <paramref name="output"/>.</summary>
+    public void Process(ReadOnlySpan<byte> chunk, IBufferWriter<byte> output) => Run(chunk, final: false, output);
+
+    /// <summary>Ends the stream: what is held back is decided as the end of the stream.</summary>
+    public void Flush(IBufferWriter<byte> output) => Run([], final: true, output);
 
     /// <summary>Masks a chunk; returns the bytes that are decided.</summary>
     public byte[] Process(ReadOnlySpan<byte> chunk)
     {
-        if (_secrets.Length == 0)
-        {
-            return chunk.ToArray();
-        }
-
-        var input = new byte[_pending.Length + chunk.Length];
-        _pending.CopyTo(input, 0);
-        chunk.CopyTo(input.AsSpan(_pending.Length));
-
-        var output = new List<byte>(input.Length);
-        var i = 0;
-        while (i < input.Length)
-        {
-            var rest = input.AsSpan(i);
-            var matched = MatchAt(rest);
-            if (matched > 0)
-            {
-                output.AddRange(Mask);
-                i += matched;
-                continue;
-            }
-            if (IsPrefixOfSecret(rest))
-            {
-                break; // undecided until more bytes arrive
-            }
-            output.Add(input[i]);
-            i++;
-        }
-
-        _pending = input[i..];
-        return output.ToArray();
+        var output = new ArrayBufferWriter<byte>(Math.Max(1, chunk.Length));
+        Process(chunk, output);
+        return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Ends the stream: the held-back bytes cannot become a secret any more.</summary>
+    /// <summary>Ends the stream; returns the rest.</summary>
     public byte[] Flush()
     {
-        var rest = _pending;
-        _pending = [];
-        return rest;
+        var output = new ArrayBufferWriter<byte>();
+        Flush(output);
+        return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>Length of the longest secret that starts at the beginning of <paramref name="text"/>, or 0.</summary>
-    private int MatchAt(ReadOnlySpan<byte> text)
+    private void Run(ReadOnlySpan<byte> chunk, bool final, IBufferWriter<byte> output)
     {
-        foreach (var secret in _secrets)
+        if (_tokens is null)
         {
-            if (text.StartsWith(secret))
-            {
-                return secret.Length;
-            }
+            _secrets.Process(chunk, final, output);
+            return;
         }
-        return 0;
-    }
 
-    /// <summary>True when all of <paramref name="text"/> is a proper prefix of some secret.</summary>
-    private bool IsPrefixOfSecret(ReadOnlySpan<byte> text)
-    {
-        foreach (var secret in _secrets)
-        {
-            if (text.Length < secret.Length && secret.AsSpan().StartsWith(text))
-            {
-                return true;
-            }
-        }
-        return false;
+        _between.ResetWrittenCount();
+        _secrets.Process(chunk, final, _between);
+        _tokens.Process(_between.WrittenSpan, final, output);
     }
 }

@@ -1,6 +1,8 @@
+using System.Buffers;
 using Akka.Actor;
 using Akka.Event;
 using Scheduler.Actors.Intake;
+using Scheduler.Actors.Trace;
 using Scheduler.GitLab;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
@@ -21,6 +23,8 @@ namespace Scheduler.Run;
 /// 404 stops the flush at once; then the final state is reported anyway. A 416 is resent at once only when it moved the
 /// offset; otherwise after a pause, so a 416 without a usable Range is never a hot loop.
 /// Every GitLab call runs outside the mailbox and comes back through PipeTo.
+/// The trace is kept in a file (<see cref="TraceFile"/>) with its CRC32 updated as chunks arrive, not in memory: a long trace
+/// or a slow GitLab costs disk, and each patch is read back into one pooled buffer.
 /// </summary>
 public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
 {
@@ -44,7 +48,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         public static readonly RetryPatch Instance = new();
     }
 
-    private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result);
+    private sealed record PatchDone(TracePatch Patch, PatchTraceResult Result, byte[] Buffer);
     private sealed record FinalDone(UpdateJobResult Result);
     private sealed record TouchDone(UpdateJobResult Result);
 
@@ -62,13 +66,17 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private const int MaxFinalAttempts = 30;
     public static readonly TimeSpan DefaultUpdateInterval = TimeSpan.FromSeconds(3);
 
+    /// <summary>Where the listeners keep their trace files unless told otherwise.</summary>
+    public static string DefaultTraceDirectory => Path.Combine(Path.GetTempPath(), "scheduler-traces");
+
     private readonly JobPayload _job;
     private readonly string _runnerName;
     private readonly IActorRef _supervisor;
     private readonly GitLabClient _client;
     private readonly RunnerMetrics? _metrics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly MemoryStream _trace = new();
+    private readonly TraceFile _trace;
+    private readonly TraceCrc32 _checksum = new();
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
     private TimeSpan _interval;
@@ -89,9 +97,10 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private int _finalAttempts;
 
     public GitLabJobTrace(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
-        TimeSpan updateInterval)
+        TimeSpan updateInterval, string traceDirectory)
     {
         _job = job;
+        _trace = TraceFile.Create(traceDirectory, $"job-{job.Id}");
         _runnerName = runnerName;
         _supervisor = supervisor;
         _client = client;
@@ -130,11 +139,12 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
-        TimeSpan? updateInterval = null)
+        TimeSpan? updateInterval = null, string? traceDirectory = null)
     {
         // Resolved outside the expression: Akka compiles any argument that is not a plain variable, per job.
         var interval = updateInterval ?? DefaultUpdateInterval;
-        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval));
+        var directory = traceDirectory ?? DefaultTraceDirectory;
+        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval, directory));
     }
 
     protected override void PreStart() => Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
@@ -161,7 +171,9 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             return;
         }
 
-        _trace.Write(chunk.Bytes, (int)skip, chunk.Bytes.Length - (int)skip);
+        var fresh = chunk.Bytes.AsSpan((int)skip);
+        _trace.Append(fresh);
+        _checksum.Append(fresh);
     }
 
     // With no new output, a PUT state=running keeps GitLab informed and brings back its Job-Status (cancellation).
@@ -233,14 +245,17 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         }
 
         _patchInFlight = true;
-        var content = _trace.GetBuffer().AsMemory((int)patch.Start, patch.Length).ToArray();
-        _client.PatchTraceAsync(_job.Id, _job.Token, patch.Start, content, cancellationToken: _stopping.Token)
-            .PipeTo(Self, success: result => new PatchDone(patch, result),
-                failure: e => new PatchDone(patch, new PatchTraceResult(PatchOutcome.Failed, 0, null, null, null, e.Message)));
+        // The buffer goes back to the pool when the answer comes (the request is over then).
+        var buffer = ArrayPool<byte>.Shared.Rent(patch.Length);
+        _trace.Read(patch.Start, buffer.AsSpan(0, patch.Length));
+        _client.PatchTraceAsync(_job.Id, _job.Token, patch.Start, buffer.AsMemory(0, patch.Length), cancellationToken: _stopping.Token)
+            .PipeTo(Self, success: result => new PatchDone(patch, result, buffer),
+                failure: e => new PatchDone(patch, new PatchTraceResult(PatchOutcome.Failed, 0, null, null, null, e.Message), buffer));
     }
 
     private void OnPatchDone(PatchDone done)
     {
+        ArrayPool<byte>.Shared.Return(done.Buffer);
         _patchInFlight = false;
         var result = done.Result;
         AdoptInterval(result.UpdateInterval);
@@ -372,7 +387,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _finalInFlight = true;
         _finalAttempts++;
         var result = _finished.Result;
-        var checksum = TraceChecksum.Of(_trace.GetBuffer().AsSpan(0, (int)Available));
+        var checksum = _checksum.ToString();
         var update = result.State == ProtocolJobState.Success
             ? new JobUpdate(GitLabJobState.Success, Checksum: checksum, ByteSize: Available)
             : new JobUpdate(GitLabJobState.Failed, GitLabFailureReason(result), result.ExitCode ?? 0, checksum, Available);

@@ -1,0 +1,81 @@
+using Akka.Actor;
+using Scheduler.FakeGitLab;
+using Scheduler.GitLab;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Run;
+
+namespace Scheduler.Scheduler.Tests.Run;
+
+/// <summary>A trace GitLab has not taken yet does not grow the runner's memory: the listener keeps it in a file, and when
+/// it is sent the whole trace arrives with the right checksum.</summary>
+public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
+{
+    private static readonly RunnerIdentity Identity = new("1.2.3", "abcdef12", "amd64", "scheduler");
+    private readonly HttpClient _http = GitLabHttp.CreateClient();
+    private readonly string _traces = Directory.CreateTempSubdirectory("trace-memory-").FullName;
+    private FakeGitLabServer _gitLab = null!;
+
+    public async Task InitializeAsync() => _gitLab = await FakeGitLabServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _gitLab.DisposeAsync();
+        Directory.Delete(_traces, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_trace_GitLab_has_not_taken_yet_is_held_on_disk_not_in_memory()
+    {
+        Assert.True(GitLabUrl.TryApiBase(_gitLab.Url, out var apiBase, out _));
+        var client = new GitLabClient(_http, apiBase, new GitLabClientOptions(Identity, "s_0123456789ab"));
+        var runnerToken = _gitLab.AddRunner();
+        _gitLab.EnqueueJob(runnerToken);
+        var job = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runnerToken, null)).Job;
+        await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(global::Scheduler.GitLab.JobState.Running));
+        // An update interval longer than the test: while the job runs nothing is sent, as with a GitLab far behind.
+        var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5), _traces));
+        Watch(listener);
+        const int chunkBytes = 1024 * 1024;
+        const int chunks = 48;
+        var chunk = Enumerable.Range(0, chunkBytes).Select(i => (byte)('a' + i % 26)).ToArray(); // one array for every message
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        for (var i = 0; i < chunks; i++)
+        {
+            listener.Tell(new JobTraceChunk(job.Id, (long)i * chunkBytes, chunk));
+        }
+
+        var file = await WaitForTraceFileAsync((long)chunks * chunkBytes);
+        var growth = GC.GetTotalMemory(forceFullCollection: true) - before;
+        Assert.True(growth < 16L * 1024 * 1024, $"the runner's memory grew by {growth / 1024 / 1024} MiB holding a {chunks} MiB trace");
+        Assert.True(file.Exists);
+        Assert.Empty(_gitLab.RequestsTo(FakeEndpoint.PatchTrace));
+
+        // The job ends: all of the trace is sent, with its checksum, and the file is gone with the listener.
+        listener.Tell(new JobFinished(job.Id, new JobResult(global::Scheduler.Messages.Protocol.JobState.Success, null, 0, "Job succeeded")));
+        await ExpectTerminatedAsync(listener, TimeSpan.FromSeconds(60));
+        var fake = _gitLab.Job(job.Id)!;
+        Assert.Equal("success", fake.Status);
+        Assert.Equal((long)chunks * chunkBytes, fake.TraceBytes().Length);
+        Assert.Equal(TraceChecksum.Of(fake.TraceBytes()), fake.Checksum);
+        Assert.Empty(Directory.GetFiles(_traces));
+    }
+
+    private async Task<FileInfo> WaitForTraceFileAsync(long length)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            var file = Directory.GetFiles(_traces).Select(f => new FileInfo(f)).FirstOrDefault();
+            if (file is { Length: var size } && size >= length)
+            {
+                return file;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new TimeoutException($"the listener's trace file did not reach {length} bytes");
+    }
+}
