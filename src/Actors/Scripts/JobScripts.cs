@@ -93,7 +93,7 @@ public static class JobScripts
         AddArtifacts(UploadArtifactsOnSuccess, StageRunsWhen.OnSuccess, "Uploading artifacts for successful job", "on_success");
         AddArtifacts(UploadArtifactsOnFailure, StageRunsWhen.OnFailure, "Uploading artifacts for failed job", "on_failure");
 
-        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList());
+        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript());
 
         void AddArchiveCache(string name, StageRunsWhen when, string header, string whenValue)
         {
@@ -213,23 +213,23 @@ public static class JobScripts
         body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
         if (credentialUser is not null)
         {
-            // The token is read from the job Secret here, so the script never holds it; the remote stays without it.
-            var (scheme, rest) = SplitScheme(plainUrl);
-            body.Append("_url=").Append(ShellText.Quote(scheme + credentialUser + ":")).Append("\"$(cat ")
-                .Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + JobSecretLayout.TokenKey)).Append(")\"@")
-                .Append(ShellText.Quote(rest)).Append('\n');
+            // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
+            // which reads it from the job Secret's file. Helpers configured elsewhere are reset for these fetches.
+            body.Append("_fetch() { _git -c credential.helper= -c ").Append(ShellText.Quote("credential.helper=" + CredentialHelper(credentialUser)))
+                .Append(" fetch \"$@\"; }\n");
         }
         else
         {
-            body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
+            body.Append("_fetch() { _git fetch \"$@\"; }\n");
         }
 
+        body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
         body.Append("if [ \"$_depth\" -gt 0 ]; then set -- --depth \"$_depth\"; else set --; fi\n");
-        body.Append("_git fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
+        body.Append("_fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
         if (git.Sha.Length > 0)
         {
             // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet.
-            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _git fetch -q \"$@\" \"$_url\" ")
+            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _fetch -q \"$@\" \"$_url\" ")
                 .Append(ShellText.Quote(git.Sha)).Append('\n');
         }
 
@@ -246,6 +246,12 @@ public static class JobScripts
             """);
         return body.ToString();
     }
+
+    /// <summary>A git credential helper (a shell function, as <c>credential.helper=!…</c> takes it) that answers <c>get</c>
+    /// with <paramref name="user"/> and the job token read from the job Secret's file.</summary>
+    internal static string CredentialHelper(string user) =>
+        "!f() { test \"$1\" = get || exit 0; printf 'username=%s\\n' " + ShellText.Quote(user) + "; printf 'password=%s\\n' \"$(cat "
+        + ShellText.Quote(TokenFile) + ")\"; }; f";
 
     /// <summary>The URL without its user info, and the user name when it had one (the password is the job token).</summary>
     internal static (string PlainUrl, string? User) SplitCredentials(string url)

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using Scheduler.Messages.Jobs;
 
 namespace Scheduler.Actors.Tests.Scripts;
@@ -121,5 +124,85 @@ public sealed class GetSourcesTests : IDisposable
         using var pod = Pod("1111111111111111111111111111111111111111", TestData.Public("GIT_STRATEGY", "clone"));
         var (code, _) = pod.RunStage("get_sources");
         Assert.NotEqual(0, code);
+    }
+
+    [Fact]
+    public async Task The_job_token_reaches_the_git_server_but_no_command_line()
+    {
+        const string token = "glcbt-token-on-no-argv";
+        var port = FreePort();
+        using var server = new HttpListener();
+        server.Prefixes.Add($"http://127.0.0.1:{port}/");
+        server.Start();
+        var authorizations = new List<string>();
+        var serving = Task.Run(async () =>
+        {
+            // Asks for Basic credentials, as GitLab does, and records what git sends; never serves a repository.
+            while (server.IsListening)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await server.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                if (context.Request.Headers["Authorization"] is { } authorization)
+                {
+                    lock (authorizations)
+                    {
+                        authorizations.Add(authorization);
+                    }
+                }
+
+                context.Response.StatusCode = 401;
+                context.Response.AddHeader("WWW-Authenticate", "Basic realm=\"GitLab\"");
+                context.Response.Close();
+            }
+        });
+
+        // A git on the PATH that records every command line it is given, then runs the real one.
+        var bin = Path.Combine(_dir, "bin");
+        Directory.CreateDirectory(bin);
+        var argvLog = Path.Combine(_dir, "argv.log");
+        var realGit = PodSandbox.Run(["sh", "-c", "command -v git"]).Output.Trim();
+        var wrapper = Path.Combine(bin, "git");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{argvLog}'\nexec '{realGit}' \"$@\"\n");
+        PodSandbox.Run(["chmod", "700", wrapper]);
+
+        using var pod = new PodSandbox(TestData.Job() with
+        {
+            Token = token,
+            GitInfo = new GitInfo { RepoUrl = $"http://gitlab-ci-token:{token}@127.0.0.1:{port}/group/proj.git", Sha = _first, Ref = "main" },
+            Steps = [new JobStep { Name = "script", Script = ["true"] }],
+        });
+        var (code, output) = pod.RunStage("get_sources", new Dictionary<string, string>
+        {
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+        server.Stop();
+        await serving;
+
+        Assert.NotEqual(0, code);
+        var argv = File.ReadAllText(argvLog);
+        Assert.Contains("fetch", argv, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, argv, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, pod.Stage("get_sources").Script, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, output, StringComparison.Ordinal);
+        var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("gitlab-ci-token:" + token));
+        lock (authorizations)
+        {
+            Assert.Contains(expected, authorizations);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
