@@ -11,7 +11,8 @@ namespace Scheduler.Actors.Scripts;
 /// </summary>
 /// <remarks>
 /// Every script: <c>set -e</c> (and <c>pipefail</c> where the shell has it); a section around the stage; the variables
-/// exported (runner-side predefined ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
+/// exported by sourcing <see cref="JobScriptPlan.VariablesScript"/>, stored once for all stages (runner-side predefined
+/// ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
 /// are read from the job Secret's files at run time and never written into a script; public values that are not raw keep
 /// their <c>$X</c> references live, so they are expanded in the pod. Commands of step_script and after_script are each
 /// echoed as <c>$ command</c> in green and followed by an explicit exit-code check, so the first failing command ends the
@@ -19,7 +20,8 @@ namespace Scheduler.Actors.Scripts;
 /// Artifacts go to and come from GitLab only when <see cref="ScriptOptions.GitLabUrl"/> is set and the job does not name
 /// an unreachable server (<c>scheduler exec</c>): then <c>download_artifacts</c> fetches the dependencies' archives into
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
-/// the job Secret's file. Without it the upload stages only leave their archives in the pod.
+/// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
+/// helper that reads the token file, so the token is on no command line.
 /// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally),
 /// gzip and raw artifact formats (only zip archives are made).
 /// </remarks>
