@@ -216,9 +216,10 @@ public static class JobScripts
         if (credentialUser is not null)
         {
             // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
-            // which reads it from the job Secret's file. Helpers configured elsewhere are reset for these fetches.
-            body.Append("_fetch() { _git -c credential.helper= -c ").Append(ShellText.Quote("credential.helper=" + CredentialHelper(credentialUser)))
-                .Append(" fetch \"$@\"; }\n");
+            // which reads it from the job Secret's file. The helper answers for the repository's origin only (not for a
+            // host a redirect names); helpers configured elsewhere are reset for these fetches.
+            body.Append("_fetch() { _git -c credential.helper= -c ")
+                .Append(ShellText.Quote($"credential.{Origin(plainUrl)}.helper={CredentialHelper(credentialUser)}")).Append(" fetch \"$@\"; }\n");
         }
         else
         {
@@ -254,6 +255,14 @@ public static class JobScripts
     internal static string CredentialHelper(string user) =>
         "!f() { test \"$1\" = get || exit 0; printf 'username=%s\\n' " + ShellText.Quote(user) + "; printf 'password=%s\\n' \"$(cat "
         + ShellText.Quote(TokenFile) + ")\"; }; f";
+
+    /// <summary>scheme://host[:port] of a URL that has a scheme.</summary>
+    private static string Origin(string url)
+    {
+        var (scheme, rest) = SplitScheme(url);
+        var slash = rest.IndexOf('/');
+        return scheme + (slash < 0 ? rest : rest[..slash]);
+    }
 
     /// <summary>The URL without its user info, and the user name when it had one (the password is the job token).</summary>
     internal static (string PlainUrl, string? User) SplitCredentials(string url)
