@@ -2,6 +2,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Event;
 using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Scripts;
 
 namespace Scheduler.Actors.Execution;
 
@@ -19,6 +20,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
     private enum Step { Launch, Wait }
 
     private sealed record ExecDone(Step Step, int ExitCode, string Stdout);
+    private sealed record ExecOversized(Step Step, int Limit);
     private sealed record ExecDropped(Step Step, string Message);
     private sealed record ExecFailed(Step Step, Exception Error);
     private sealed record Retry(Step Step);
@@ -47,6 +49,8 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         Receive<ExecDone>(OnDone);
         Receive<ExecDropped>(dropped => Timers.StartSingleTimer(ReattachTimer, new Retry(dropped.Step), _reattachDelay));
         Receive<ExecFailed>(OnFailed);
+        Receive<ExecOversized>(oversized => Finish(new StageBroken(_stage.Name,
+            $"waiting for stage {_stage.Name} failed: its exit marker holds more than {oversized.Limit} bytes, not an exit code")));
         Receive<Retry>(retry => Run(retry.Step));
     }
 
@@ -103,10 +107,11 @@ public sealed class StageActor : ReceiveActor, IWithTimers
             return;
         }
 
-        if (done.ExitCode != 0 || !int.TryParse(done.Stdout.Trim(), out var stageExit))
+        if (done.ExitCode != 0 || StageCommands.ParseExitCode(done.Stdout) is not { } stageExit)
         {
-            Finish(new StageBroken(_stage.Name,
-                $"waiting for stage {_stage.Name} failed (exit code {done.ExitCode}, output \"{Truncate(done.Stdout.Trim())}\")"));
+            Finish(new StageBroken(_stage.Name, done.ExitCode != 0
+                ? $"waiting for stage {_stage.Name} failed (exit code {done.ExitCode}, output \"{Printable(done.Stdout.Trim())}\")"
+                : $"waiting for stage {_stage.Name} failed: its exit marker holds \"{Printable(done.Stdout.Trim())}\", not an exit code"));
             return;
         }
 
@@ -121,17 +126,33 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         ExecAsync().PipeTo(Self);
         return;
 
+        // The output comes from the pod (the exit marker is in a directory the job can write): at most MaxWaitOutputBytes are
+        // kept, and an exec that sends more is closed, so a pod that streams megabytes cannot grow the runner's memory.
         async Task<object> ExecAsync()
         {
-            var stdout = new MemoryStream();
+            var stdout = new byte[StageCommands.MaxWaitOutputBytes];
+            var length = 0;
+            using var tooMuch = CancellationTokenSource.CreateLinkedTokenSource(ct);
             try
             {
                 var code = await gateway.ExecAsync(ns, pod, container, argv, chunk =>
                 {
-                    stdout.Write(chunk.Span);
+                    if (length + chunk.Length > stdout.Length)
+                    {
+                        length = stdout.Length + 1;
+                        tooMuch.Cancel();
+                        return Task.CompletedTask;
+                    }
+
+                    chunk.Span.CopyTo(stdout.AsSpan(length));
+                    length += chunk.Length;
                     return Task.CompletedTask;
-                }, ct);
-                return new ExecDone(step, code, Encoding.UTF8.GetString(stdout.ToArray()));
+                }, tooMuch.Token);
+                return length > stdout.Length ? new ExecOversized(step, stdout.Length) : new ExecDone(step, code, Encoding.UTF8.GetString(stdout, 0, length));
+            }
+            catch (Exception) when (length > stdout.Length && !ct.IsCancellationRequested)
+            {
+                return new ExecOversized(step, stdout.Length);
             }
             catch (ExecConnectionLostException e)
             {
@@ -150,5 +171,6 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         Context.Stop(Self);
     }
 
-    private static string Truncate(string text) => text.Length <= 200 ? text : text[..200];
+    // The output is at most MaxWaitOutputBytes from the pod: control characters are shown as '?'.
+    private static string Printable(string text) => new([.. text.Select(c => char.IsControl(c) ? '?' : c)]);
 }

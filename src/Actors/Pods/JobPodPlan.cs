@@ -16,8 +16,11 @@ public static class JobSecretLayout
     /// <summary>A variable's value is under <c>var.KEY</c>, a file variable's content under <c>file.KEY</c>.</summary>
     public const string VariablePrefix = "var.";
     public const string FilePrefix = "file.";
-    /// <summary>The job payload as JSON (<c>JobPayloadParser.Parse</c> reads it back), so that another node can adopt the job.</summary>
+    /// <summary>The job payload as JSON (<c>JobPayloadParser.Parse</c> reads it back), so that another node can adopt the job;
+    /// without registry credentials and dependency tokens (<c>JobPayload.WithoutForeignSecrets</c>).</summary>
     public const string PayloadKey = "job-payload";
+    /// <summary>The script that exports the job's variables, sourced by every stage script (stored once for all stages).</summary>
+    public const string VariablesScriptKey = "variables.sh";
 }
 
 /// <summary>Labels and annotations that identify a job's pod, so a runner can find and adopt it.</summary>

@@ -847,8 +847,15 @@ public static class PodBuilder
         }
 
         data[JobSecretLayout.ManifestKey] = Encoding.UTF8.GetBytes(string.Join('\n', manifest) + (manifest.Count > 0 ? "\n" : ""));
-        // Another node that adopts the job rebuilds it from here.
-        data[JobSecretLayout.PayloadKey] = Encoding.UTF8.GetBytes(JobPayloadParser.ToJson(job));
+        // Another node that adopts the job rebuilds it from here; the job can read this Secret, so it holds none of the
+        // payload's other secrets (registry passwords, dependency tokens): an adopter reads the pod, never creates it.
+        data[JobSecretLayout.PayloadKey] = Encoding.UTF8.GetBytes(JobPayloadParser.ToJson(job.WithoutForeignSecrets()));
+        if (scripts is { VariablesScript.Length: > 0 })
+        {
+            // Sourced by every stage script: the variables are stored once, not once per stage.
+            data[JobSecretLayout.VariablesScriptKey] = Encoding.UTF8.GetBytes(scripts.VariablesScript);
+        }
+
         foreach (var stage in scripts?.Stages ?? [])
         {
             if (!StageCommands.IsValidStageName(stage.Name) || !data.TryAdd(stage.SecretKey, Encoding.UTF8.GetBytes(stage.Script)))

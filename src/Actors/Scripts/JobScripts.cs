@@ -11,7 +11,8 @@ namespace Scheduler.Actors.Scripts;
 /// </summary>
 /// <remarks>
 /// Every script: <c>set -e</c> (and <c>pipefail</c> where the shell has it); a section around the stage; the variables
-/// exported (runner-side predefined ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
+/// exported by sourcing <see cref="JobScriptPlan.VariablesScript"/>, stored once for all stages (runner-side predefined
+/// ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
 /// are read from the job Secret's files at run time and never written into a script; public values that are not raw keep
 /// their <c>$X</c> references live, so they are expanded in the pod. Commands of step_script and after_script are each
 /// echoed as <c>$ command</c> in green and followed by an explicit exit-code check, so the first failing command ends the
@@ -19,7 +20,8 @@ namespace Scheduler.Actors.Scripts;
 /// Artifacts go to and come from GitLab only when <see cref="ScriptOptions.GitLabUrl"/> is set and the job does not name
 /// an unreachable server (<c>scheduler exec</c>): then <c>download_artifacts</c> fetches the dependencies' archives into
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
-/// the job Secret's file. Without it the upload stages only leave their archives in the pod.
+/// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
+/// helper that reads the token file, so the token is on no command line.
 /// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally),
 /// gzip and raw artifact formats (only zip archives are made).
 /// </remarks>
@@ -93,7 +95,7 @@ public static class JobScripts
         AddArtifacts(UploadArtifactsOnSuccess, StageRunsWhen.OnSuccess, "Uploading artifacts for successful job", "on_success");
         AddArtifacts(UploadArtifactsOnFailure, StageRunsWhen.OnFailure, "Uploading artifacts for failed job", "on_failure");
 
-        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList());
+        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript());
 
         void AddArchiveCache(string name, StageRunsWhen when, string header, string whenValue)
         {
@@ -213,23 +215,24 @@ public static class JobScripts
         body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
         if (credentialUser is not null)
         {
-            // The token is read from the job Secret here, so the script never holds it; the remote stays without it.
-            var (scheme, rest) = SplitScheme(plainUrl);
-            body.Append("_url=").Append(ShellText.Quote(scheme + credentialUser + ":")).Append("\"$(cat ")
-                .Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + JobSecretLayout.TokenKey)).Append(")\"@")
-                .Append(ShellText.Quote(rest)).Append('\n');
+            // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
+            // which reads it from the job Secret's file. The helper answers for the repository's origin only (not for a
+            // host a redirect names); helpers configured elsewhere are reset for these fetches.
+            body.Append("_fetch() { _git -c credential.helper= -c ")
+                .Append(ShellText.Quote($"credential.{Origin(plainUrl)}.helper={CredentialHelper(credentialUser)}")).Append(" fetch \"$@\"; }\n");
         }
         else
         {
-            body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
+            body.Append("_fetch() { _git fetch \"$@\"; }\n");
         }
 
+        body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
         body.Append("if [ \"$_depth\" -gt 0 ]; then set -- --depth \"$_depth\"; else set --; fi\n");
-        body.Append("_git fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
+        body.Append("_fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
         if (git.Sha.Length > 0)
         {
             // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet.
-            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _git fetch -q \"$@\" \"$_url\" ")
+            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _fetch -q \"$@\" \"$_url\" ")
                 .Append(ShellText.Quote(git.Sha)).Append('\n');
         }
 
@@ -245,6 +248,20 @@ public static class JobScripts
 
             """);
         return body.ToString();
+    }
+
+    /// <summary>A git credential helper (a shell function, as <c>credential.helper=!…</c> takes it) that answers <c>get</c>
+    /// with <paramref name="user"/> and the job token read from the job Secret's file.</summary>
+    internal static string CredentialHelper(string user) =>
+        "!f() { test \"$1\" = get || exit 0; printf 'username=%s\\n' " + ShellText.Quote(user) + "; printf 'password=%s\\n' \"$(cat "
+        + ShellText.Quote(TokenFile) + ")\"; }; f";
+
+    /// <summary>scheme://host[:port] of a URL that has a scheme.</summary>
+    private static string Origin(string url)
+    {
+        var (scheme, rest) = SplitScheme(url);
+        var slash = rest.IndexOf('/');
+        return scheme + (slash < 0 ? rest : rest[..slash]);
     }
 
     /// <summary>The URL without its user info, and the user name when it had one (the password is the job token).</summary>

@@ -89,7 +89,9 @@ internal sealed class ScriptContext
         script.Append("if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
         script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"$(date +%s)\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
         script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"$(date +%s)\" ").Append(stage).Append("; exit $_r' EXIT\n");
-        AppendVariables(script, stage);
+        // The variables are in one file of the job Secret for all stages; file variables go to a directory of this stage's.
+        script.Append(TempDirVariable).Append('=').Append(ShellText.Quote(StageCommands.RunDir + "/tmp." + stage)).Append('\n');
+        script.Append(". ").Append(ShellText.Quote(JobScriptPlan.VariablesScriptPath)).Append('\n');
         if (changeDirectory)
         {
             script.Append("mkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n");
@@ -100,7 +102,21 @@ internal sealed class ScriptContext
         return script.ToString();
     }
 
-    private void AppendVariables(StringBuilder script, string stage)
+    // Set by each stage script before it sources the variables script.
+    private const string TempDirVariable = "_scheduler_tmp";
+
+    /// <summary>The script that exports the job's variables (sourced by every stage script, stored once in the job Secret).
+    /// It expects <c>$_scheduler_tmp</c>, the stage's directory for file variables.</summary>
+    public string VariablesScript()
+    {
+        var script = new StringBuilder();
+        script.Append("# The variables of job ").Append(Job.Id.ToString(CultureInfo.InvariantCulture))
+            .Append(", sourced by each stage script. Secret values are read from ").Append(JobSecretLayout.MountPath).Append(", never written here.\n");
+        AppendVariables(script);
+        return script.ToString();
+    }
+
+    private void AppendVariables(StringBuilder script)
     {
         foreach (var (key, value) in _predefined.Where(p => !_jobKeys.Contains(p.Key)))
         {
@@ -118,14 +134,14 @@ internal sealed class ScriptContext
         }
 
         // Literal values first (secrets and file variables), so the expanding public ones below can refer to them.
-        var tempDir = StageCommands.RunDir + "/tmp." + stage;
+        var tempDir = "\"$" + TempDirVariable + "\"";
         foreach (var variable in _jobVariables.Where(v => v.File))
         {
-            var path = tempDir + "/" + variable.Key;
-            script.Append("(umask 077 && mkdir -p ").Append(ShellText.Quote(tempDir)).Append(" && cat ")
+            var path = "\"$" + TempDirVariable + "\"/" + variable.Key;
+            script.Append("(umask 077 && mkdir -p ").Append(tempDir).Append(" && cat ")
                 .Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + JobSecretLayout.FilePrefix + variable.Key)).Append(" >")
-                .Append(ShellText.Quote(path)).Append(")\n");
-            script.Append("export ").Append(variable.Key).Append('=').Append(ShellText.Quote(path)).Append('\n');
+                .Append(path).Append(")\n");
+            script.Append("export ").Append(variable.Key).Append('=').Append(path).Append('\n');
         }
 
         foreach (var variable in _jobVariables.Where(v => !v.File && !v.IsShowable))

@@ -26,6 +26,9 @@ public static class StageCommands
     public const string SecretKeyPrefix = "stage.";
     /// <summary>The exit code a stage ended by Kill reports (128 + SIGTERM).</summary>
     public const int KilledExitCode = 143;
+    /// <summary>The most the runner reads of a Wait exec's output: an exit code and its newline fit many times over; a
+    /// pod that sends more (a hostile marker, a tampered <c>head</c>) breaks the stage and its exec is closed.</summary>
+    public const int MaxWaitOutputBytes = 64;
 
     // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below.
     internal const string LaunchScript =
@@ -54,11 +57,12 @@ public static class StageCommands
         echo "$r" >"$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"
         """;
 
-    // $1 exit marker path.
+    // $1 exit marker path. The marker is in a directory the job can write: only its first bytes are printed, so a job that
+    // fills it cannot make the runner read megabytes (the runner bounds what it reads too, see MaxWaitOutputBytes).
     internal const string WaitScript =
         """
         while [ ! -f "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
-        cat "$1"
+        head -c 16 "$1"
         """;
 
     // $1 run dir, $2 stage name. A finished stage (its marker exists) is not signalled: its pid may have been reused.
@@ -115,9 +119,14 @@ public static class StageCommands
 
     public static string ExitMarker(StagePlan stage) => RunDir + "/" + CheckedName(stage) + ".exit";
 
-    /// <summary>The exit code printed by <see cref="Wait"/>, or null when the text is not one (a truncated stream).</summary>
-    public static int? ParseExitCode(string waitOutput) =>
-        int.TryParse(waitOutput.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var code) ? code : null;
+    /// <summary>The exit code printed by <see cref="Wait"/> (0 to 255, as a process's exit status), or null when the text
+    /// is not one (a truncated stream, a marker the job overwrote).</summary>
+    public static int? ParseExitCode(string waitOutput)
+    {
+        var text = waitOutput.Trim();
+        return text.Length is > 0 and <= 3 && text.All(char.IsAsciiDigit)
+               && int.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture) is var code and <= 255 ? code : null;
+    }
 
     /// <summary>Stage names become file names and Secret keys: lower-case letters, digits and '_' only.</summary>
     public static bool IsValidStageName(string name) =>

@@ -27,9 +27,14 @@ public sealed record StagePlan(string Name, string Container, StageRunsWhen When
 
 /// <summary>Everything the pod side needs for one job. Stages in docs/execution.md's order; stages with nothing to do are
 /// left out. <paramref name="ArtifactArchives"/> are the paths in the pod where the artifact stages leave their archives
-/// (a path exists only if its stage ran and found files).</summary>
-public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyList<string> ArtifactArchives)
+/// (a path exists only if its stage ran and found files). <paramref name="VariablesScript"/> exports the job's variables; it
+/// is stored once in the job Secret (<see cref="Pods.JobSecretLayout.VariablesScriptKey"/>) and every stage script sources it, so a large
+/// variable is stored once, not once per stage.</summary>
+public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyList<string> ArtifactArchives, string VariablesScript = "")
 {
+    /// <summary>Where the stage scripts find <see cref="VariablesScript"/> in the pod.</summary>
+    public const string VariablesScriptPath = Pods.JobSecretLayout.MountPath + "/" + Pods.JobSecretLayout.VariablesScriptKey;
+
     public StagePlan? Find(string name) => Stages.FirstOrDefault(stage => stage.Name == name);
 }
 

@@ -30,6 +30,16 @@ public sealed record JobPayload
 
     public override string ToString() =>
         $"JobPayload {{ Id = {Id}, Name = {JobInfo.Name}, Stage = {JobInfo.Stage}, ProjectId = {JobInfo.ProjectId} }}";
+
+    /// <summary>The payload as it may be stored where the job can read it (the job Secret): without the registry
+    /// credentials (they are only for pulling the images, which the pod has done) and without the dependencies' tokens
+    /// (downloads authenticate with the job's own token). What remains is what the job has anyway: its token, its
+    /// variables, its scripts.</summary>
+    public JobPayload WithoutForeignSecrets() => this with
+    {
+        Credentials = [],
+        Dependencies = [.. Dependencies.Select(dependency => dependency with { Token = "" })],
+    };
 }
 
 public sealed record JobInfo

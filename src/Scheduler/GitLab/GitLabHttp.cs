@@ -4,17 +4,20 @@ namespace Scheduler.GitLab;
 
 /// <summary>The HttpClient GitLab calls go through, with GitLab Runner's transport settings: gzip, 30 s connect,
 /// connections recycled every 15 minutes, a 60-minute overall limit (long polls and artifact transfers fit), and at most
-/// 16 MiB for an answer read into memory.</summary>
+/// 16 MiB for an answer read into memory. Redirects are followed by <see cref="CredentialSafeRedirects"/>, which keeps
+/// the job token to GitLab's own origin.</summary>
 public static class GitLabHttp
 {
     public static HttpClient CreateClient() =>
-        new(new SocketsHttpHandler
+        new(new CredentialSafeRedirects(new SocketsHttpHandler
         {
+            // The handler's own redirects would carry JOB-TOKEN to any host a redirect names.
+            AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.All,
             ConnectTimeout = TimeSpan.FromSeconds(30),
             PooledConnectionLifetime = TimeSpan.FromMinutes(15),
             ResponseDrainTimeout = TimeSpan.FromSeconds(10),
-        })
+        }))
         {
             Timeout = TimeSpan.FromMinutes(60),
             // Buffered answers (everything but artifact downloads, which stream) are small; a huge one is an error, not memory.

@@ -1,10 +1,11 @@
+using System.Buffers.Binary;
 using System.IO.Compression;
 
 namespace Scheduler.Helper;
 
 /// <summary>Zip archives of project files, with Unix modes and symlinks kept (as GitLab Runner's archiver does), written
-/// to a temporary name and renamed so a reader never sees half an archive; extraction refuses entries that would land
-/// outside the target directory.</summary>
+/// to a temporary name and renamed so a reader never sees half an archive; extraction treats the archive as untrusted
+/// (see <see cref="Extract"/>).</summary>
 public static class ZipArchives
 {
     private const int SymlinkType = 0xA000; // S_IFLNK
@@ -53,12 +54,30 @@ public static class ZipArchives
         }
     }
 
+    /// <summary>Extracts <paramref name="archive"/> into <paramref name="root"/>. The archive comes from the job (a cache, a
+    /// dependency's artifacts), so it is untrusted: entries may not land outside the root nor be written through a link,
+    /// setuid, setgid and sticky bits are dropped, and the number of entries, the bytes written (counted as they are
+    /// written, whatever the archive declares) and the length of a link's target are bounded by <paramref name="limits"/>
+    /// (<see cref="ExtractLimits.Default"/>): past a limit the extraction stops with an <see cref="InvalidDataException"/>.</summary>
     /// <returns>The number of entries extracted.</returns>
-    public static int Extract(string archive, string root)
+    public static int Extract(string archive, string root, ExtractLimits? limits = null)
     {
+        limits ??= ExtractLimits.Default;
         var target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        // The entry count is read from the archive's end record first: opening it reads its whole central directory.
+        if (DeclaredEntries(archive) is { } declared && declared > limits.MaxEntries)
+        {
+            throw new InvalidDataException($"the archive has {declared} entries, more than the {limits.MaxEntries} allowed");
+        }
+
         using var zip = ZipFile.OpenRead(archive);
+        if (zip.Entries.Count > limits.MaxEntries)
+        {
+            throw new InvalidDataException($"the archive has {zip.Entries.Count} entries, more than the {limits.MaxEntries} allowed");
+        }
+
         var count = 0;
+        var written = 0L;
         foreach (var entry in zip.Entries)
         {
             var destination = Path.GetFullPath(Path.Combine(target, entry.FullName));
@@ -73,7 +92,8 @@ public static class ZipArchives
             }
 
             var type = (entry.ExternalAttributes >> 16) & 0xF000;
-            var mode = (entry.ExternalAttributes >> 16) & 0xFFF;
+            // Permission bits only: a setuid or setgid file made by a job must not run as its owner in a later one.
+            var mode = (entry.ExternalAttributes >> 16) & PermissionBits;
             if (entry.FullName.EndsWith('/') || type == DirectoryType)
             {
                 Directory.CreateDirectory(destination);
@@ -88,15 +108,19 @@ public static class ZipArchives
 
                 if (type == SymlinkType)
                 {
-                    using var reader = new StreamReader(entry.Open());
-                    File.CreateSymbolicLink(destination, reader.ReadToEnd());
+                    File.CreateSymbolicLink(destination, LinkTarget(entry, limits.MaxLinkTargetBytes));
                 }
                 else
                 {
-                    entry.ExtractToFile(destination, overwrite: true);
-                    if (mode != 0 && !OperatingSystem.IsWindows())
+                    using (var input = entry.Open())
+                    using (var output = new FileStream(destination, FileMode.CreateNew, FileAccess.Write))
                     {
-                        File.SetUnixFileMode(destination, (UnixFileMode)mode);
+                        written += CopyBounded(input, output, limits.MaxTotalBytes - written, entry.FullName, limits.MaxTotalBytes);
+                    }
+
+                    if (!OperatingSystem.IsWindows())
+                    {
+                        File.SetUnixFileMode(destination, (UnixFileMode)(mode != 0 ? mode : 0x1A4));
                     }
                 }
             }
@@ -105,6 +129,85 @@ public static class ZipArchives
         }
 
         return count;
+    }
+
+    private const int PermissionBits = 0x1FF; // rwxrwxrwx: no setuid, setgid or sticky bit
+
+    private static long CopyBounded(Stream input, Stream output, long left, string name, long limit)
+    {
+        var buffer = new byte[81920];
+        var total = 0L;
+        int read;
+        while ((read = input.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            total += read;
+            if (total > left)
+            {
+                throw new InvalidDataException($"archive entry \"{name}\" takes the extracted size over the {limit} bytes allowed");
+            }
+
+            output.Write(buffer, 0, read);
+        }
+
+        return total;
+    }
+
+    private static string LinkTarget(ZipArchiveEntry entry, int limit)
+    {
+        using var input = entry.Open();
+        var buffer = new byte[limit + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = input.Read(buffer, length, buffer.Length - length)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > limit || length == 0)
+        {
+            throw new InvalidDataException($"archive entry \"{entry.FullName}\" is a symbolic link whose target is empty or longer than {limit} bytes");
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+    }
+
+    /// <summary>The entry count of the archive's end of central directory record (ZIP64 when it has one), or null when the
+    /// record is not found (then the zip reader reports the archive as invalid).</summary>
+    internal static long? DeclaredEntries(string archive)
+    {
+        using var file = new FileStream(archive, FileMode.Open, FileAccess.Read);
+        // The record is 22 bytes plus a comment of at most 65535 bytes, at the end of the file.
+        var tail = (int)Math.Min(file.Length, 22 + 65535);
+        var buffer = new byte[tail];
+        file.Seek(-tail, SeekOrigin.End);
+        file.ReadExactly(buffer);
+        for (var at = tail - 22; at >= 0; at--)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(at)) != 0x06054b50)
+            {
+                continue;
+            }
+
+            long entries = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(at + 10));
+            // ZIP64: a locator 20 bytes before the record points at the ZIP64 record, whose count is at offset 32.
+            if (entries == 0xFFFF && at >= 20 && BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(at - 20)) == 0x07064b50)
+            {
+                var offset = BinaryPrimitives.ReadInt64LittleEndian(buffer.AsSpan(at - 20 + 8));
+                if (offset < 0 || offset > file.Length - 56)
+                {
+                    return null;
+                }
+
+                var record = new byte[56];
+                file.Seek(offset, SeekOrigin.Begin);
+                file.ReadExactly(record);
+                return BinaryPrimitives.ReadUInt32LittleEndian(record) == 0x06064b50 ? BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(32)) : null;
+            }
+
+            return entries;
+        }
+
+        return null;
     }
 
     // An earlier entry may have made a link that points elsewhere: nothing is written below one.
@@ -124,4 +227,12 @@ public static class ZipArchives
     }
 
     private static int Mode(string path, int fallback) => OperatingSystem.IsWindows() ? fallback : (int)File.GetUnixFileMode(path);
+}
+
+/// <summary>What an extraction may make: at most <paramref name="MaxEntries"/> entries and <paramref name="MaxTotalBytes"/>
+/// bytes of file content, and link targets of at most <paramref name="MaxLinkTargetBytes"/> bytes.</summary>
+public sealed record ExtractLimits(long MaxEntries, long MaxTotalBytes, int MaxLinkTargetBytes = 4096)
+{
+    /// <summary>500,000 entries and 10 GiB: more than a large dependency tree's cache, less than a zip bomb.</summary>
+    public static ExtractLimits Default { get; } = new(500_000, 10L * 1024 * 1024 * 1024);
 }

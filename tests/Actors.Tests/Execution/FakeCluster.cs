@@ -148,6 +148,9 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Per stage: what it prints and its exit code; null exit code = runs until <see cref="FinishStage"/> or Kill.</summary>
     public ConcurrentDictionary<string, (string Output, int? ExitCode)> StageBehaviour { get; } = new();
 
+    /// <summary>Per stage: what its wait exec sends instead of the exit code (a hostile pod), given the stdout callback.</summary>
+    public ConcurrentDictionary<string, Func<Func<ReadOnlyMemory<byte>, Task>, CancellationToken, Task>> WaitOutput { get; } = new();
+
     /// <summary>The phase a new pod starts in.</summary>
     public string InitialPhase { get; set; } = "Pending";
 
@@ -477,6 +480,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                 }
 
                 var code = await stage.Exit.Task.WaitAsync(ct);
+                if (WaitOutput.TryGetValue(command[1], out var send))
+                {
+                    await send(onStdout!, ct);
+                    return 0;
+                }
+
                 await onStdout!(Encoding.UTF8.GetBytes(code.ToString(CultureInfo.InvariantCulture) + "\n"));
                 return 0;
             }

@@ -105,4 +105,45 @@ public sealed class StageActorTests : TestKit
         Assert.Contains("502", broken.Message, StringComparison.Ordinal);
         Assert.Contains("retries", broken.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_wait_that_streams_megabytes_is_cut_off_after_a_few_bytes_and_breaks_the_stage()
+    {
+        _cluster.StageBehaviour["step_script"] = ("", 0);
+        long offered = 0;
+        var chunk = new byte[64 * 1024];
+        Array.Fill(chunk, (byte)'7');
+        _cluster.WaitOutput["step_script"] = async (onStdout, ct) =>
+        {
+            // 50 MB, as a marker file the job filled would be; the runner cancels the exec once it has had enough.
+            for (var sent = 0L; sent < 50L * 1024 * 1024 && !ct.IsCancellationRequested; sent += chunk.Length)
+            {
+                await onStdout(chunk);
+                offered += chunk.Length;
+            }
+
+            ct.ThrowIfCancellationRequested();
+        };
+
+        await StartAsync(new RetryBudget(Fast, () => 1.0));
+
+        var broken = await ExpectMsgAsync<StageBroken>(TimeSpan.FromSeconds(10));
+        Assert.Contains($"more than {StageCommands.MaxWaitOutputBytes} bytes", broken.Message, StringComparison.Ordinal);
+        Assert.Equal(chunk.Length, offered);
+    }
+
+    [Theory]
+    [InlineData("-1\n")]
+    [InlineData("garbage")]
+    [InlineData("4294967296")]
+    public async Task A_marker_that_is_no_exit_code_breaks_the_stage(string marker)
+    {
+        _cluster.StageBehaviour["step_script"] = ("", 0);
+        _cluster.WaitOutput["step_script"] = (onStdout, _) => onStdout(System.Text.Encoding.UTF8.GetBytes(marker));
+
+        await StartAsync(new RetryBudget(Fast, () => 1.0));
+
+        var broken = await ExpectMsgAsync<StageBroken>(TimeSpan.FromSeconds(10));
+        Assert.Contains("not an exit code", broken.Message, StringComparison.Ordinal);
+    }
 }

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using Scheduler.Messages.Jobs;
 
 namespace Scheduler.Actors.Tests.Scripts;
@@ -121,5 +124,154 @@ public sealed class GetSourcesTests : IDisposable
         using var pod = Pod("1111111111111111111111111111111111111111", TestData.Public("GIT_STRATEGY", "clone"));
         var (code, _) = pod.RunStage("get_sources");
         Assert.NotEqual(0, code);
+    }
+
+    [Fact]
+    public void The_job_token_reaches_the_git_server_but_no_command_line()
+    {
+        const string token = "glcbt-token-on-no-argv";
+        using var server = new BasicAuthServer("127.0.0.1");
+
+        var (code, output, argv) = FetchFrom(server.Url, token);
+
+        Assert.NotEqual(0, code);
+        Assert.Contains("fetch", argv, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, argv, StringComparison.Ordinal);
+        Assert.DoesNotContain(token, output, StringComparison.Ordinal);
+        Assert.Contains("Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes("gitlab-ci-token:" + token)), server.Authorizations);
+    }
+
+    [Fact]
+    public void The_credential_helper_does_not_answer_for_a_host_a_redirect_names()
+    {
+        const string token = "glcbt-token-for-origin-only";
+        using var elsewhere = new BasicAuthServer("127.0.0.2");
+        using var origin = new BasicAuthServer("127.0.0.1") { RedirectTo = elsewhere.Url };
+
+        var (code, _, _) = FetchFrom(origin.Url, token);
+
+        Assert.NotEqual(0, code);
+        Assert.NotEmpty(elsewhere.Requests);
+        Assert.Empty(elsewhere.Authorizations);
+        Assert.Empty(origin.Authorizations);
+    }
+
+    // Runs get_sources against url with the token in the repository URL, as GitLab sends it, and a git on the PATH that
+    // records every command line it is given before running the real one.
+    private (int Code, string Output, string Argv) FetchFrom(string url, string token)
+    {
+        var bin = Path.Combine(_dir, "bin");
+        Directory.CreateDirectory(bin);
+        var argvLog = Path.Combine(_dir, "argv.log");
+        var realGit = PodSandbox.Run(["sh", "-c", "command -v git"]).Output.Trim();
+        var wrapper = Path.Combine(bin, "git");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{argvLog}'\nexec '{realGit}' \"$@\"\n");
+        PodSandbox.Run(["chmod", "700", wrapper]);
+
+        var authority = new Uri(url).Authority;
+        using var pod = new PodSandbox(TestData.Job() with
+        {
+            Token = token,
+            GitInfo = new GitInfo { RepoUrl = $"http://gitlab-ci-token:{token}@{authority}/group/proj.git", Sha = _first, Ref = "main" },
+            Steps = [new JobStep { Name = "script", Script = ["true"] }],
+        });
+        Assert.DoesNotContain(token, pod.Stage("get_sources").Script, StringComparison.Ordinal);
+        var (code, output) = pod.RunStage("get_sources", new Dictionary<string, string>
+        {
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+        return (code, output, File.ReadAllText(argvLog));
+    }
+
+    /// <summary>Asks for Basic credentials, as GitLab does, and records what git sends; never serves a repository. With
+    /// <see cref="RedirectTo"/>, every request is sent there instead.</summary>
+    private sealed class BasicAuthServer : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly Task _serving;
+        private readonly List<string> _requests = [];
+        private readonly List<string> _authorizations = [];
+
+        public BasicAuthServer(string address)
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                using (var probe = new TcpListener(IPAddress.Parse(address), 0))
+                {
+                    probe.Start();
+                    Url = $"http://{address}:{((IPEndPoint)probe.LocalEndpoint).Port}/";
+                }
+
+                _listener.Prefixes.Clear();
+                _listener.Prefixes.Add(Url);
+                try
+                {
+                    _listener.Start();
+                    break;
+                }
+                catch (HttpListenerException) when (attempt < 5)
+                {
+                }
+            }
+
+            _serving = Task.Run(ServeAsync);
+        }
+
+        public string Url { get; private set; } = "";
+        public string? RedirectTo { get; init; }
+
+        public IReadOnlyList<string> Requests
+        {
+            get { lock (_requests) { return [.. _requests]; } }
+        }
+
+        public IReadOnlyList<string> Authorizations
+        {
+            get { lock (_requests) { return [.. _authorizations]; } }
+        }
+
+        private async Task ServeAsync()
+        {
+            while (_listener.IsListening)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                {
+                    return;
+                }
+
+                lock (_requests)
+                {
+                    _requests.Add(context.Request.RawUrl ?? "");
+                    if (context.Request.Headers["Authorization"] is { } authorization)
+                    {
+                        _authorizations.Add(authorization);
+                    }
+                }
+
+                if (RedirectTo is not null)
+                {
+                    context.Response.Redirect(RedirectTo.TrimEnd('/') + context.Request.RawUrl);
+                }
+                else
+                {
+                    context.Response.StatusCode = 401;
+                    context.Response.AddHeader("WWW-Authenticate", "Basic realm=\"GitLab\"");
+                }
+
+                context.Response.Close();
+            }
+        }
+
+        public void Dispose()
+        {
+            _listener.Stop();
+            _listener.Close();
+            _serving.Wait(TimeSpan.FromSeconds(5));
+        }
     }
 }

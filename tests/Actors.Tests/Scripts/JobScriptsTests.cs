@@ -94,6 +94,9 @@ public sealed class JobScriptsTests
             Assert.DoesNotContain(secret.Value, stage.Script, StringComparison.Ordinal);
             Assert.DoesNotContain(TestData.JobToken, stage.Script, StringComparison.Ordinal);
         }
+
+        Assert.DoesNotContain(secret.Value, plan.VariablesScript, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestData.JobToken, plan.VariablesScript, StringComparison.Ordinal);
     }
 
     public static TheoryData<string, JobVariable[], string, string> ExportedVariables => new()
@@ -221,7 +224,8 @@ public sealed class JobScriptsTests
     public void Get_sources_reads_the_token_from_the_Secret()
     {
         var script = JobScripts.Build(Job(), TestData.Runner(), 0, TestData.Identity, new ScriptOptions(HelperInvocation.Default)).Find("get_sources")!.Script;
-        Assert.Contains("_url='https://gitlab-ci-token:'\"$(cat '/var/run/scheduler/job/job-token')\"@'gitlab.example.com/group/proj.git'", script, StringComparison.Ordinal);
+        Assert.Contains("_url='https://gitlab.example.com/group/proj.git'", script, StringComparison.Ordinal);
+        Assert.Contains("cat '\\''/var/run/scheduler/job/job-token'\\''", script, StringComparison.Ordinal);
         Assert.Contains("_git remote add origin 'https://gitlab.example.com/group/proj.git'", script, StringComparison.Ordinal);
     }
 

@@ -28,7 +28,7 @@ internal sealed class PodSandbox : IDisposable
         foreach (var (key, value) in PodPlan.JobSecret.Data)
         {
             // Stage scripts refer to the pod's paths: the copies here refer to the sandbox's.
-            var bytes = key.StartsWith(StageCommands.SecretKeyPrefix, StringComparison.Ordinal)
+            var bytes = key.EndsWith(".sh", StringComparison.Ordinal)
                 ? System.Text.Encoding.UTF8.GetBytes(Local(System.Text.Encoding.UTF8.GetString(value)))
                 : value;
             File.WriteAllBytes(Path.Combine(SecretDir, key), bytes);

@@ -100,5 +100,29 @@ public sealed class StageCommandsTests
     [InlineData("143", 143)]
     [InlineData("", null)]
     [InlineData("1\n2", null)]
+    [InlineData("255\n", 255)]
+    [InlineData("256", null)]
+    [InlineData("-1", null)]
+    [InlineData("+1", null)]
+    [InlineData("99999999999", null)]
+    [InlineData("0x1", null)]
     public void Exit_codes_are_parsed_from_waits_output(string output, int? expected) => Assert.Equal(expected, StageCommands.ParseExitCode(output));
+
+    [Fact]
+    public void Wait_prints_at_most_16_bytes_of_a_marker_the_job_filled()
+    {
+        using var pod = Pod("true");
+        var stage = pod.Stage("step_script");
+        Directory.CreateDirectory(pod.RunDir);
+        var marker = pod.Local(StageCommands.ExitMarker(stage));
+        using (var file = File.Create(marker))
+        {
+            file.SetLength(50L * 1024 * 1024);
+        }
+
+        var wait = pod.Exec(StageCommands.Wait(stage));
+        Assert.Equal(0, wait.ExitCode);
+        Assert.Equal(16, wait.Output.Length);
+        Assert.Null(StageCommands.ParseExitCode(wait.Output));
+    }
 }

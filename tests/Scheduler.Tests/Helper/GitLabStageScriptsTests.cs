@@ -32,7 +32,15 @@ public sealed class GitLabStageScriptsTests : FakeGitLabTest, IDisposable
         Directory.CreateDirectory(secretDir);
         foreach (var (key, value) in pod.JobSecret.Data)
         {
-            File.WriteAllBytes(Path.Combine(secretDir, key), value);
+            // The variables script, like the stage scripts, refers to the pod's paths.
+            if (key.EndsWith(".sh", StringComparison.Ordinal))
+            {
+                File.WriteAllText(Path.Combine(secretDir, key), System.Text.Encoding.UTF8.GetString(value).Replace("/var/run/scheduler/", _dir.Path + "/", StringComparison.Ordinal));
+            }
+            else
+            {
+                File.WriteAllBytes(Path.Combine(secretDir, key), value);
+            }
         }
 
         return (plan, JobScripts.ProjectDir(job, options.BuildsDir));

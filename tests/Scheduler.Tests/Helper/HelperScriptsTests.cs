@@ -41,7 +41,15 @@ public sealed class HelperScriptsTests : IDisposable
         Directory.CreateDirectory(secretDir);
         foreach (var (key, value) in pod.JobSecret.Data)
         {
-            File.WriteAllBytes(Path.Combine(secretDir, key), value);
+            // The variables script, like the stage scripts, refers to the pod's paths.
+            if (key.EndsWith(".sh", StringComparison.Ordinal))
+            {
+                File.WriteAllText(Path.Combine(secretDir, key), Local(System.Text.Encoding.UTF8.GetString(value)));
+            }
+            else
+            {
+                File.WriteAllBytes(Path.Combine(secretDir, key), value);
+            }
         }
 
         return (plan, JobScripts.ProjectDir(job, options.BuildsDir));
