@@ -80,6 +80,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
     private TimeSpan _interval;
+    private bool _firstPatchTried;
     // The pause between retries after the end: the listener's own interval, not GitLab's (up to 60 s), as GitLab Runner resets
     // its interval to 3 s for the final update.
     private readonly TimeSpan _retryPause;
@@ -174,6 +175,14 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         var fresh = chunk.Bytes.AsSpan((int)skip);
         _trace.Append(fresh);
         _checksum.Append(fresh);
+
+        // The first bytes go out at once, not at the next tick: GitLab shows the job's start without waiting an update
+        // interval, and a job adopted from a dead node resumes its trace as soon as its pod's log is read again.
+        if (!_firstPatchTried)
+        {
+            _firstPatchTried = true;
+            SendPatch();
+        }
     }
 
     // With no new output, a PUT state=running keeps GitLab informed and brings back its Job-Status (cancellation).
