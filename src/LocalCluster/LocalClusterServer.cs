@@ -25,7 +25,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
-    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests)
+    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests, string token)
     {
         _app = app;
         _cluster = cluster;
@@ -33,6 +33,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _stopping = stopping;
         Url = url;
         KubeconfigPath = kubeconfigPath;
+        Token = token;
         Requests = requests;
     }
 
@@ -40,6 +41,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
     public Uri Url { get; }
 
     public string KubeconfigPath { get; }
+
+    /// <summary>The bearer token every API request but health and version must carry; it is in the kubeconfig.</summary>
+    public string Token { get; }
 
     /// <summary>Changeable while running: tests turn faults on mid-job.</summary>
     public FaultSettings Faults
@@ -90,7 +94,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
             return next(context);
         });
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
-        var api = new HttpApi(cluster, faults, requests, options.BookmarkInterval, stopping.Token);
+        var token = string.IsNullOrEmpty(options.Token) ? RequestGuard.NewToken() : options.Token;
+        var api = new HttpApi(cluster, faults, requests, options.BookmarkInterval, token, stopping.Token);
         app.Run(api.HandleAsync);
 
         try
@@ -107,15 +112,24 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var url = new Uri($"http://127.0.0.1:{new Uri(address).Port}");
         var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
         Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
-        await File.WriteAllTextAsync(kubeconfigPath, Kubeconfig(url), ct).ConfigureAwait(false);
-        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests);
+        await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token), ct).ConfigureAwait(false);
+        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token);
+    }
+
+    /// <summary>The kubeconfig holds the token: only its owner may read it (0600 from the start, never world-readable).</summary>
+    private static async Task WritePrivateAsync(string path, string text, CancellationToken ct)
+    {
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using var stream = new FileStream(path, options);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), ct).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// A kubeconfig with one cluster, a user and the current context <c>local-cluster</c>. The server does no
-    /// authentication; the user carries a placeholder token because KubernetesClient refuses a user without credentials.
+    /// A kubeconfig with one cluster, a user with the server's bearer token and the current context <c>local-cluster</c>.
     /// </summary>
-    internal static string Kubeconfig(Uri url) => $"""
+    internal static string Kubeconfig(Uri url, string token) => $"""
         apiVersion: v1
         kind: Config
         clusters:
@@ -125,7 +139,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         users:
         - name: local-cluster
           user:
-            token: embedded-cluster-no-auth
+            token: {token}
         contexts:
         - name: local-cluster
           context:
@@ -141,6 +155,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     {
         Host = Url.ToString().TrimEnd('/'),
         Namespace = "default",
+        AccessToken = Token,
     };
 
     /// <summary>Kills every pod's processes through the runtime, then stops the server.</summary>

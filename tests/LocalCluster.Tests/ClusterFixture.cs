@@ -19,6 +19,23 @@ internal sealed class TestCluster : IAsyncDisposable
     public Kubernetes Client { get; }
     public string StateDir { get; }
 
+    /// <summary>A raw HTTP client carrying the API's bearer token, as a kubeconfig user would.</summary>
+    public HttpClient Http(TimeSpan? timeout = null)
+    {
+        var http = new HttpClient { BaseAddress = Server.Url };
+        if (timeout is { } t) http.Timeout = t;
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Server.Token);
+        return http;
+    }
+
+    /// <summary>A WebSocket client carrying the API's bearer token.</summary>
+    public System.Net.WebSockets.ClientWebSocket Socket()
+    {
+        var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {Server.Token}");
+        return socket;
+    }
+
     public static async Task<TestCluster> StartAsync(Func<LocalClusterOptions, LocalClusterOptions>? configure = null)
     {
         var stateDir = Path.Combine(Path.GetTempPath(), "local-cluster-tests", Guid.NewGuid().ToString("N"));
