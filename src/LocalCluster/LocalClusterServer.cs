@@ -14,7 +14,8 @@ using Scheduler.LocalCluster.Store;
 namespace Scheduler.LocalCluster;
 
 /// <summary>
-/// A single-node Kubernetes API server on loopback (plain HTTP, no credentials), embeddable in-process. Pods are run
+/// A single-node Kubernetes API server on loopback (HTTPS with its own certificate, a bearer token required; both are in
+/// the kubeconfig it writes), embeddable in-process. Pods are run
 /// by the <see cref="IPodRuntime"/> the options' factory builds.
 /// </summary>
 public sealed class LocalClusterServer : IAsyncDisposable
@@ -25,7 +26,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
-    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests, string token)
+    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests, string token,
+        System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {
         _app = app;
         _cluster = cluster;
@@ -34,6 +36,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         Url = url;
         KubeconfigPath = kubeconfigPath;
         Token = token;
+        Certificate = certificate;
         Requests = requests;
     }
 
@@ -44,6 +47,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
 
     /// <summary>The bearer token every API request but health and version must carry; it is in the kubeconfig.</summary>
     public string Token { get; }
+
+    /// <summary>The server's self-signed certificate: the one authority a client of this cluster trusts.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate { get; }
 
     /// <summary>Changeable while running: tests turn faults on mid-job.</summary>
     public FaultSettings Faults
@@ -74,11 +80,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var requests = new RequestCounters();
         var stopping = new CancellationTokenSource();
 
+        var certificate = ServingCertificate.Create();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, options.Port);
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.UseHttps(certificate));
             kestrel.AllowSynchronousIO = true;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
@@ -109,11 +116,11 @@ public sealed class LocalClusterServer : IAsyncDisposable
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var url = new Uri($"http://127.0.0.1:{new Uri(address).Port}");
+        var url = new Uri($"https://127.0.0.1:{new Uri(address).Port}");
         var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
         Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
-        await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token), ct).ConfigureAwait(false);
-        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token);
+        await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token, ServingCertificate.AuthorityData(certificate)), ct).ConfigureAwait(false);
+        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token, certificate);
     }
 
     /// <summary>The kubeconfig holds the token: only its owner may read it (0600 from the start, never world-readable).</summary>
@@ -129,13 +136,14 @@ public sealed class LocalClusterServer : IAsyncDisposable
     /// <summary>
     /// A kubeconfig with one cluster, a user with the server's bearer token and the current context <c>local-cluster</c>.
     /// </summary>
-    internal static string Kubeconfig(Uri url, string token) => $"""
+    internal static string Kubeconfig(Uri url, string token, string authorityData) => $"""
         apiVersion: v1
         kind: Config
         clusters:
         - name: local-cluster
           cluster:
             server: {url.ToString().TrimEnd('/')}
+            certificate-authority-data: {authorityData}
         users:
         - name: local-cluster
           user:
@@ -156,6 +164,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
         Host = Url.ToString().TrimEnd('/'),
         Namespace = "default",
         AccessToken = Token,
+        SslCaCerts = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(
+            System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(Certificate.RawData)),
     };
 
     /// <summary>Kills every pod's processes through the runtime, then stops the server.</summary>

@@ -20,7 +20,7 @@ public sealed class EmbeddedApiAuthTests
     public async Task A_request_without_the_token_is_refused_with_401()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var anonymous = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var anonymous = cluster.Anonymous();
 
         using var response = await anonymous.GetAsync(PodsPath);
 
@@ -32,7 +32,7 @@ public sealed class EmbeddedApiAuthTests
     public async Task A_request_with_another_token_is_refused_with_401()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var guessing = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var guessing = cluster.Anonymous();
         guessing.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "embedded-cluster-no-auth");
 
         using var response = await guessing.GetAsync(PodsPath);
@@ -44,7 +44,7 @@ public sealed class EmbeddedApiAuthTests
     public async Task A_write_without_the_token_creates_nothing()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var anonymous = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var anonymous = cluster.Anonymous();
         var secret = """{"apiVersion":"v1","kind":"Secret","metadata":{"name":"planted"},"stringData":{"a":"b"}}""";
 
         using var response = await anonymous.PostAsync("/api/v1/namespaces/default/secrets",
@@ -59,7 +59,7 @@ public sealed class EmbeddedApiAuthTests
     {
         await using var cluster = await TestCluster.StartAsync();
         using var http = cluster.Http();
-        using var anonymous = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var anonymous = cluster.Anonymous();
 
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(PodsPath)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/healthz")).StatusCode);
@@ -71,12 +71,12 @@ public sealed class EmbeddedApiAuthTests
     public async Task An_exec_without_the_token_is_refused()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var socket = new ClientWebSocket();
+        using var socket = cluster.AnonymousSocket();
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
         socket.Options.CollectHttpResponseDetails = true;
 
         await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(
-            new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}{PodsPath}/p/exec?command=id&stdout=true"), CancellationToken.None));
+            new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}{PodsPath}/p/exec?command=id&stdout=true"), CancellationToken.None));
         Assert.Equal(HttpStatusCode.Unauthorized, socket.HttpStatusCode);
     }
 

@@ -145,7 +145,7 @@ public sealed class FaultTests
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
         // The server's clock starts when it accepts, so ours starts before connecting (a slow connect is not an early drop).
         var started = DateTime.UtcNow;
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
+        await socket.ConnectAsync(new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         // stdin stays open, so only the injected drop can end this exec.
         var ended = await Record.ExceptionAsync(async () =>
@@ -254,7 +254,7 @@ public sealed class FaultTests
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         // Nothing answers the handshake: only the client's own deadline ends the wait.
         await Assert.ThrowsAnyAsync<Exception>(() => socket.ConnectAsync(
-            new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=true&stdout=true"), timeout.Token));
+            new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=true&stdout=true"), timeout.Token));
         Assert.True(timeout.IsCancellationRequested);
         Assert.Equal(1, cluster.Server.InjectedFaults.Hangs);
     }

@@ -77,8 +77,8 @@ public sealed class FleetHarness : IAsyncDisposable
         }
 
         _forwarder ??= new TcpForwarder(ns.HostAddress, new IPEndPoint(IPAddress.Loopback, Cluster.Url.Port));
-        return LocalClusterProcess.WriteKubeconfig(Path.Combine(Directory, $"kubeconfig-{ns.Name}"),
-            new Uri($"http://{_forwarder.Endpoint}"));
+        return Cluster.WriteKubeconfig(Path.Combine(Directory, $"kubeconfig-{ns.Name}"),
+            new Uri($"https://{_forwarder.Endpoint}"));
     }
 
     /// <summary>Node settings for this harness's GitLab and runner; <paramref name="inNamespace"/> listens on the namespace end.</summary>
