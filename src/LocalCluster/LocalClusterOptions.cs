@@ -16,6 +16,9 @@ public sealed record LocalClusterOptions
 
     public NodeSettings Node { get; init; } = new();
 
+    /// <summary>The bearer token the API requires (written into the kubeconfig); null or empty: a fresh random one.</summary>
+    public string? Token { get; init; }
+
     /// <summary>Injected failures; off by default.</summary>
     public FaultSettings Faults { get; init; } = FaultSettings.None;
 

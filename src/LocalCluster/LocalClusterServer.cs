@@ -14,7 +14,8 @@ using Scheduler.LocalCluster.Store;
 namespace Scheduler.LocalCluster;
 
 /// <summary>
-/// A single-node Kubernetes API server on loopback (plain HTTP, no credentials), embeddable in-process. Pods are run
+/// A single-node Kubernetes API server on loopback (HTTPS with its own certificate, a bearer token required; both are in
+/// the kubeconfig it writes), embeddable in-process. Pods are run
 /// by the <see cref="IPodRuntime"/> the options' factory builds.
 /// </summary>
 public sealed class LocalClusterServer : IAsyncDisposable
@@ -25,7 +26,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
-    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests)
+    private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests, string token,
+        System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {
         _app = app;
         _cluster = cluster;
@@ -33,6 +35,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
         _stopping = stopping;
         Url = url;
         KubeconfigPath = kubeconfigPath;
+        Token = token;
+        Certificate = certificate;
         Requests = requests;
     }
 
@@ -40,6 +44,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
     public Uri Url { get; }
 
     public string KubeconfigPath { get; }
+
+    /// <summary>The bearer token every API request but health and version must carry; it is in the kubeconfig.</summary>
+    public string Token { get; }
+
+    /// <summary>The server's self-signed certificate: the one authority a client of this cluster trusts.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate { get; }
 
     /// <summary>Changeable while running: tests turn faults on mid-job.</summary>
     public FaultSettings Faults
@@ -70,11 +80,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var requests = new RequestCounters();
         var stopping = new CancellationTokenSource();
 
+        var certificate = ServingCertificate.Create();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, options.Port);
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.UseHttps(certificate));
             kestrel.AllowSynchronousIO = true;
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
@@ -90,7 +101,8 @@ public sealed class LocalClusterServer : IAsyncDisposable
             return next(context);
         });
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
-        var api = new HttpApi(cluster, faults, requests, options.BookmarkInterval, stopping.Token);
+        var token = string.IsNullOrEmpty(options.Token) ? RequestGuard.NewToken() : options.Token;
+        var api = new HttpApi(cluster, faults, requests, options.BookmarkInterval, token, stopping.Token);
         app.Run(api.HandleAsync);
 
         try
@@ -104,28 +116,38 @@ public sealed class LocalClusterServer : IAsyncDisposable
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var url = new Uri($"http://127.0.0.1:{new Uri(address).Port}");
+        var url = new Uri($"https://127.0.0.1:{new Uri(address).Port}");
         var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
         Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
-        await File.WriteAllTextAsync(kubeconfigPath, Kubeconfig(url), ct).ConfigureAwait(false);
-        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests);
+        await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token, ServingCertificate.AuthorityData(certificate)), ct).ConfigureAwait(false);
+        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token, certificate);
+    }
+
+    /// <summary>The kubeconfig holds the token: only its owner may read it (0600 from the start, never world-readable).</summary>
+    private static async Task WritePrivateAsync(string path, string text, CancellationToken ct)
+    {
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using var stream = new FileStream(path, options);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), ct).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// A kubeconfig with one cluster, a user and the current context <c>local-cluster</c>. The server does no
-    /// authentication; the user carries a placeholder token because KubernetesClient refuses a user without credentials.
+    /// A kubeconfig with one cluster, a user with the server's bearer token and the current context <c>local-cluster</c>.
     /// </summary>
-    internal static string Kubeconfig(Uri url) => $"""
+    internal static string Kubeconfig(Uri url, string token, string authorityData) => $"""
         apiVersion: v1
         kind: Config
         clusters:
         - name: local-cluster
           cluster:
             server: {url.ToString().TrimEnd('/')}
+            certificate-authority-data: {authorityData}
         users:
         - name: local-cluster
           user:
-            token: embedded-cluster-no-auth
+            token: {token}
         contexts:
         - name: local-cluster
           context:
@@ -141,6 +163,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
     {
         Host = Url.ToString().TrimEnd('/'),
         Namespace = "default",
+        AccessToken = Token,
+        SslCaCerts = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(
+            System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(Certificate.RawData)),
     };
 
     /// <summary>Kills every pod's processes through the runtime, then stops the server.</summary>

@@ -19,6 +19,42 @@ internal sealed class TestCluster : IAsyncDisposable
     public Kubernetes Client { get; }
     public string StateDir { get; }
 
+    /// <summary>A raw HTTP client carrying the API's bearer token and trusting the server's certificate, as a kubeconfig user.</summary>
+    public HttpClient Http(TimeSpan? timeout = null)
+    {
+        var http = Anonymous(timeout);
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Server.Token);
+        return http;
+    }
+
+    /// <summary>A raw HTTP client that trusts the server's certificate but has no token.</summary>
+    public HttpClient Anonymous(TimeSpan? timeout = null)
+    {
+        var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, certificate, _, _) => IsServer(certificate) };
+        var http = new HttpClient(handler) { BaseAddress = Server.Url };
+        if (timeout is { } t) http.Timeout = t;
+        return http;
+    }
+
+    /// <summary>A WebSocket client carrying the API's bearer token.</summary>
+    public System.Net.WebSockets.ClientWebSocket Socket()
+    {
+        var socket = AnonymousSocket();
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {Server.Token}");
+        return socket;
+    }
+
+    /// <summary>A WebSocket client that trusts the server's certificate but has no token.</summary>
+    public System.Net.WebSockets.ClientWebSocket AnonymousSocket()
+    {
+        var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.RemoteCertificateValidationCallback = (_, certificate, _, _) => IsServer(certificate);
+        return socket;
+    }
+
+    private bool IsServer(System.Security.Cryptography.X509Certificates.X509Certificate? certificate) =>
+        certificate is not null && certificate.GetRawCertData().AsSpan().SequenceEqual(Server.Certificate.RawData);
+
     public static async Task<TestCluster> StartAsync(Func<LocalClusterOptions, LocalClusterOptions>? configure = null)
     {
         var stateDir = Path.Combine(Path.GetTempPath(), "local-cluster-tests", Guid.NewGuid().ToString("N"));

@@ -57,9 +57,9 @@ public sealed class ExecAndLogTests
         await using var cluster = await TestCluster.StartAsync();
         await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
         await WaitForPhase(cluster.Client, "p", "Running");
-        using var socket = new ClientWebSocket();
+        using var socket = cluster.Socket();
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
-        var url = new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true&stderr=true");
+        var url = new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true&stderr=true");
         await socket.ConnectAsync(url, CancellationToken.None);
         Assert.Equal("v5.channel.k8s.io", socket.SubProtocol);
 
@@ -85,12 +85,12 @@ public sealed class ExecAndLogTests
     {
         await using var cluster = await TestCluster.StartAsync();
         await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p", null, "a", "b"), "default");
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
 
-        using var socket = new ClientWebSocket();
+        using var socket = cluster.Socket();
         socket.Options.AddSubProtocol("base64.channel.k8s.io");
         var refused = await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(
-            new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=ls&stdout=true&container=a"), CancellationToken.None));
+            new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=ls&stdout=true&container=a"), CancellationToken.None));
         Assert.NotNull(refused);
 
         var noContainer = await http.GetAsync("/api/v1/namespaces/default/pods/p/exec?command=ls&stdout=true");

@@ -21,7 +21,7 @@ public sealed class FaultTests
     public async Task Injected_failures_follow_the_rates_and_repeat_with_the_seed()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var faults = new FaultSettings { ServerErrorRate = 0.2, ThrottleRate = 0.3, Seed = 42 };
 
         cluster.Server.Faults = faults;
@@ -42,7 +42,7 @@ public sealed class FaultTests
     public async Task Throttling_answers_429_with_Retry_After_and_a_status()
     {
         await using var cluster = await TestCluster.StartAsync(o => o with { Faults = new FaultSettings { ThrottleRate = 1, RetryAfterSeconds = 7 } });
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var response = await http.GetAsync("/api/v1/namespaces/default/pods");
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
         Assert.Equal("7", response.Headers.GetValues("Retry-After").Single());
@@ -73,7 +73,7 @@ public sealed class FaultTests
         cluster.Runtime.MarkRunning = false;
         for (var i = 0; i < 5; i++) await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod($"p{i}"), "default");
         cluster.Server.Faults = new FaultSettings { WatchMaxEvents = 2 };
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var body = await http.GetStringAsync("/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=30");
         Assert.Equal(2, body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
@@ -83,7 +83,7 @@ public sealed class FaultTests
     {
         await using var cluster = await TestCluster.StartAsync();
         cluster.Server.Faults = new FaultSettings { WatchMaxDuration = TimeSpan.FromMilliseconds(300) };
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var started = DateTime.UtcNow;
         await http.GetStringAsync("/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=30");
         Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(5));
@@ -141,11 +141,11 @@ public sealed class FaultTests
         await WaitForPhase(cluster.Client, "p", "Running");
         cluster.Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(300) };
 
-        using var socket = new ClientWebSocket();
+        using var socket = cluster.Socket();
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
         // The server's clock starts when it accepts, so ours starts before connecting (a slow connect is not an early drop).
         var started = DateTime.UtcNow;
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
+        await socket.ConnectAsync(new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true&stdout=true"), CancellationToken.None);
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         // stdin stays open, so only the injected drop can end this exec.
         var ended = await Record.ExceptionAsync(async () =>
@@ -181,7 +181,7 @@ public sealed class FaultTests
     public async Task Hangs_are_drawn_with_the_other_faults_and_repeat_with_the_seed()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         // A hang this short ends in its 504 at once, so the draw can be counted from the answers.
         var faults = new FaultSettings { ServerErrorRate = 0.1, ThrottleRate = 0.1, HangRate = 0.2, HangFor = TimeSpan.FromMilliseconds(1), Seed = 7 };
 
@@ -207,7 +207,7 @@ public sealed class FaultTests
         var seen = new List<string>();
         cluster.Server.InjectedFaults.Observer = fault => { lock (seen) seen.Add(fault); };
         cluster.Server.Faults = new FaultSettings { HangRate = 1, HangFor = TimeSpan.FromMinutes(5) };
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url, Timeout = TimeSpan.FromMilliseconds(500) };
+        using var http = cluster.Http(TimeSpan.FromMilliseconds(500));
 
         var started = DateTime.UtcNow;
         using var create = new StringContent(
@@ -227,7 +227,7 @@ public sealed class FaultTests
     public async Task A_hang_ends_in_a_504_Timeout_status_for_a_client_that_waits()
     {
         await using var cluster = await TestCluster.StartAsync(o => o with { Faults = new FaultSettings { HangRate = 1, HangFor = TimeSpan.FromMilliseconds(400) } });
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var started = DateTime.UtcNow;
         var response = await http.GetAsync("/api/v1/namespaces/default/pods");
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(390));
@@ -249,12 +249,12 @@ public sealed class FaultTests
         await WaitForPhase(cluster.Client, "p", "Running");
         cluster.Server.Faults = new FaultSettings { HangRate = 1, HangFor = TimeSpan.FromMinutes(5) };
 
-        using var socket = new ClientWebSocket();
+        using var socket = cluster.Socket();
         socket.Options.AddSubProtocol("v5.channel.k8s.io");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
         // Nothing answers the handshake: only the client's own deadline ends the wait.
         await Assert.ThrowsAnyAsync<Exception>(() => socket.ConnectAsync(
-            new Uri($"ws://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=true&stdout=true"), timeout.Token));
+            new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=true&stdout=true"), timeout.Token));
         Assert.True(timeout.IsCancellationRequested);
         Assert.Equal(1, cluster.Server.InjectedFaults.Hangs);
     }

@@ -28,7 +28,7 @@ public sealed class MalformedInputTests
     public async Task Malformed_requests_get_client_error_statuses(string method, string path, string body)
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         await http.PostAsync("/api/v1/namespaces/default/configmaps",
             new StringContent("""{"metadata":{"name":"base"},"data":{"a":"1"}}""", null, "application/json"));
 

@@ -382,12 +382,12 @@ public sealed class ObjectApiTests
     public async Task Unknown_paths_and_verbs_are_statuses()
     {
         await using var cluster = await TestCluster.StartAsync();
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var missing = await http.GetAsync("/api/v1/widgets");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Equal("NotFound", (string?)JsonNode.Parse(await missing.Content.ReadAsStringAsync())!["reason"]);
 
-        var put = await http.PutAsync("/api/v1/namespaces/default/pods", new StringContent("{}"));
+        var put = await http.PutAsync("/api/v1/namespaces/default/pods", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.MethodNotAllowed, put.StatusCode);
         Assert.Equal("MethodNotAllowed", (string?)JsonNode.Parse(await put.Content.ReadAsStringAsync())!["reason"]);
 

@@ -103,7 +103,7 @@ public sealed class ValidationTests
              "spec":{"containers":[{"name":"main","image":"busybox"}]}}
             """)!.AsObject();
         var merged = Store.Patches.MergePatch(pod, JsonNode.Parse(mutation))!;
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
 
         var response = await http.PostAsync("/api/v1/namespaces/default/pods", new StringContent(merged.ToJsonString(), null, "application/json"));
         var status = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;

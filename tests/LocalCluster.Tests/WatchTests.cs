@@ -74,7 +74,7 @@ public sealed class WatchTests
     public async Task Watch_from_a_compacted_version_is_Expired_410()
     {
         await using var cluster = await TestCluster.StartAsync(o => o with { WatchHistorySize = 3 });
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         for (var i = 0; i < 5; i++)
             await cluster.Client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = $"c{i}" } }, "default");
 
@@ -100,7 +100,7 @@ public sealed class WatchTests
     public async Task Watch_ends_at_timeoutSeconds_and_sends_bookmarks_when_allowed()
     {
         await using var cluster = await TestCluster.StartAsync(o => o with { BookmarkInterval = TimeSpan.FromMilliseconds(200) });
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
         var started = DateTime.UtcNow;
         var body = await http.GetStringAsync("/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=0");
         var elapsed = DateTime.UtcNow - started;
@@ -138,7 +138,7 @@ public sealed class WatchTests
         cluster.Runtime.MarkRunning = false;
         await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("other"), "default");
         await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("mine"), "default");
-        using var http = new HttpClient { BaseAddress = cluster.Server.Url };
+        using var http = cluster.Http();
 
         var legacy = await http.GetStringAsync("/api/v1/watch/namespaces/default/pods/mine?timeoutSeconds=1");
         var names = legacy.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (string?)JsonNode.Parse(l)!["object"]!["metadata"]!["name"]).ToList();

@@ -12,13 +12,22 @@ namespace Scheduler.LocalCluster.Api;
 internal sealed record ResourcePath(ResourceKind Kind, string? Namespace, string? Name, string? Subresource, bool LegacyWatch);
 
 /// <summary>The HTTP face of the cluster: routing, request decoding, Status errors, fault injection and request counting.</summary>
-internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCounters counters, TimeSpan bookmarkInterval, CancellationToken stopping)
+internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCounters counters, TimeSpan bookmarkInterval, string token, CancellationToken stopping)
 {
     private const int MaxBodyBytes = 3 * 1024 * 1024;
 
     public async Task HandleAsync(HttpContext context)
     {
         counters.CountRequest();
+        var request = context.Request;
+        var hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0;
+        if (RequestGuard.Check(request.Method, request.Path.Value ?? "/", request.Headers.Host.ToString(),
+                request.Headers.Authorization.ToString(), request.ContentType, hasBody, token) is { } refusal)
+        {
+            await WriteErrorAsync(context, refusal).ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await RouteAsync(context).ConfigureAwait(false);

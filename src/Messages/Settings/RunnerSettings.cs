@@ -52,6 +52,13 @@ public sealed record ClusterSettings
     public int OrphanScanInterval { get; init; } = 30;
     /// <summary>How long a node that is not first in an orphan's preference order waits per rank before claiming it.</summary>
     public int ClaimDelay { get; init; } = 5;
+    /// <summary>PEM file of this node's certificate (TLS on the cluster port); with <see cref="TlsKey"/> and
+    /// <see cref="TlsCa"/>. Null: no TLS, allowed only on loopback.</summary>
+    public string? TlsCertificate { get; init; }
+    /// <summary>PEM file of the private key of <see cref="TlsCertificate"/>.</summary>
+    public string? TlsKey { get; init; }
+    /// <summary>PEM file of the fleet's CA: a peer is a fleet node only if its certificate chains to it.</summary>
+    public string? TlsCa { get; init; }
 }
 
 /// <summary>One <c>[[runners]]</c> entry.</summary>

@@ -70,7 +70,18 @@ internal static class ClusterSettingsReader
             StableAfter = Seconds(table, "stable_after", defaults.StableAfter),
             OrphanScanInterval = Seconds(table, "orphan_scan_interval", defaults.OrphanScanInterval),
             ClaimDelay = Seconds(table, "claim_delay", defaults.ClaimDelay),
+            TlsCertificate = NonEmpty(table.String("tls_certificate")),
+            TlsKey = NonEmpty(table.String("tls_key")),
+            TlsCa = NonEmpty(table.String("tls_ca")),
         };
+        var tlsKeys = new[] { settings.TlsCertificate, settings.TlsKey, settings.TlsCa };
+        if (tlsKeys.Any(k => k is not null) && tlsKeys.Any(k => k is null))
+        {
+            // Half a TLS setup would silently run without TLS or without peer checks: all three or none.
+            table.Diagnostics.Error(table.ValuePosition("tls_certificate"), table.KeyPath("tls_certificate"),
+                "tls_certificate, tls_key and tls_ca go together: set all three (PEM files) or none");
+        }
+
         table.ReportUnread(ConfigKeys.Cluster, new Dictionary<string, ConfigKeys.NoEffect>());
         return settings;
     }
@@ -79,7 +90,8 @@ internal static class ClusterSettingsReader
     public static string? SeedNodeError(string text)
     {
         var expected = $"a seed node looks like \"akka.tcp://{SystemName}@host:{ClusterSettings.DefaultPort}\"";
-        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != "akka.tcp")
+        // akka.ssl.tcp is what a node with TLS calls itself; either form is accepted (SchedulerActorSystem picks the scheme).
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme is not ("akka.tcp" or "akka.ssl.tcp"))
         {
             return $"\"{text}\" is not an akka.tcp address; {expected}";
         }

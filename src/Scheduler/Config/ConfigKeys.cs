@@ -16,7 +16,7 @@ internal static class ConfigKeys
     public static readonly string[] Cluster =
     [
         "hostname", "bind_host", "port", "seed_nodes", "roles", "discovery", "discovery_label_selector", "management_port",
-        "stable_after", "orphan_scan_interval", "claim_delay",
+        "stable_after", "orphan_scan_interval", "claim_delay", "tls_certificate", "tls_key", "tls_ca",
     ];
 
     /// <summary>Why a key GitLab Runner knows has no effect here. <paramref name="Yet"/>: it may take effect in a later

@@ -20,14 +20,17 @@ public sealed class FleetLeaseSingleton : ReceiveActor
 
     public FleetLeaseSingleton()
     {
-        Receive<LeaseRequest>(request =>
+        // Only a member may take, give back or report leases, and only its own: a forged LeaseReport would otherwise fill
+        // the fleet-wide limit, a forged LeaseRelease free another node's slot.
+        Receive<LeaseRequest>(request => FromMember(request, request.Node), request =>
         {
             var granted = _book.TryGrant(request.Node, request.Runner, request.Limit, request.LeaseId);
             Sender.Tell(granted ? new SlotGranted(request.LeaseId) : new SlotRefused(request.LeaseId));
         });
-        Receive<LeaseRelease>(release => _book.Release(release.LeaseId));
-        Receive<LeaseAdopt>(adopt => _book.Adopt(adopt.Node, adopt.Runner, adopt.LeaseId));
-        Receive<LeaseReport>(report => _book.Reconcile(report.Node, report.Held, report.Pending));
+        Receive<LeaseRelease>(release => FromMember(release, release.Node), release => _book.Release(release.Node, release.LeaseId));
+        Receive<LeaseAdopt>(adopt => FromMember(adopt, adopt.Node), adopt => _book.Adopt(adopt.Node, adopt.Runner, adopt.LeaseId));
+        Receive<LeaseReport>(report => FromMember(report, report.Node), report => _book.Reconcile(report.Node, report.Held, report.Pending));
+        Receive<IFleetMessage>(refused => { });
         Receive<ClusterEvent.MemberRemoved>(removed =>
         {
             var node = removed.Member.Address.ToString();
@@ -35,6 +38,17 @@ public sealed class FleetLeaseSingleton : ReceiveActor
             _book.DropNode(node);
         });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
+    }
+
+    private bool FromMember(IFleetMessage message, string node)
+    {
+        if (FleetSenders.Refusal(Context.System, Sender, node) is not { } refusal)
+        {
+            return true;
+        }
+
+        _log.Warning("fleet leases: refused {0}: {1}", message.GetType().Name, refusal);
+        return false;
     }
 
     public static Props Props() => Akka.Actor.Props.Create(() => new FleetLeaseSingleton());

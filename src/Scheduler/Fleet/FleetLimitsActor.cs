@@ -38,13 +38,15 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
         _reportInterval = reportInterval;
         _answerTimeout = answerTimeout;
 
-        Receive<RequestSlot>(request =>
+        // RequestSlot, ReleaseSlot and AdoptSlot come from this node's intakes only; the answers only from a member (the
+        // singleton may live on any node).
+        Receive<RequestSlot>(_ => Local(), request =>
         {
             _pending[request.LeaseId] = new Waiting(Sender, request.Runner);
             _leases.Tell(new LeaseRequest(_node, request.Runner, request.Limit, request.LeaseId));
             Timers.StartSingleTimer(AnswerKey(request.LeaseId), new AnswerOverdue(request.LeaseId), _answerTimeout);
         });
-        Receive<SlotGranted>(granted =>
+        Receive<SlotGranted>(_ => FromMember(), granted =>
         {
             if (_pending.Remove(granted.LeaseId, out var waiting))
             {
@@ -58,7 +60,7 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
                 _leases.Tell(new LeaseRelease(_node, granted.LeaseId));
             }
         });
-        Receive<SlotRefused>(refused =>
+        Receive<SlotRefused>(_ => FromMember(), refused =>
         {
             if (_pending.Remove(refused.LeaseId, out var waiting))
             {
@@ -74,12 +76,12 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
                 waiting.Requester.Tell(new SlotRefused(overdue.LeaseId));
             }
         });
-        Receive<ReleaseSlot>(release =>
+        Receive<ReleaseSlot>(_ => Local(), release =>
         {
             _held.Remove(release.LeaseId);
             _leases.Tell(new LeaseRelease(_node, release.LeaseId));
         });
-        Receive<AdoptSlot>(adopt =>
+        Receive<AdoptSlot>(_ => Local(), adopt =>
         {
             _held[adopt.LeaseId] = adopt.Runner;
             _leases.Tell(new LeaseAdopt(_node, adopt.Runner, adopt.LeaseId));
@@ -89,6 +91,28 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    private bool Local()
+    {
+        if (Sender.Path.Address.HasLocalScope)
+        {
+            return true;
+        }
+
+        _log.Warning("fleet limits: refused a slot message from {0}: only this node's intakes send it", Sender.Path.Address);
+        return false;
+    }
+
+    private bool FromMember()
+    {
+        if (FleetSenders.Refusal(Context.System, Sender) is not { } refusal)
+        {
+            return true;
+        }
+
+        _log.Warning("fleet limits: refused a lease answer: {0}", refusal);
+        return false;
+    }
 
     public static Props Props(IActorRef leases, string node, TimeSpan reportInterval, TimeSpan answerTimeout) =>
         Akka.Actor.Props.Create(() => new FleetLimitsActor(leases, node, reportInterval, answerTimeout));

@@ -9,8 +9,8 @@ namespace Scheduler.Fleet;
 
 /// <summary>
 /// Serializes every <see cref="IFleetMessage"/> (bound in <c>hocon/cluster.hocon</c>) as System.Text.Json with the type's
-/// name as manifest. The known types are found by reflection over the Messages assembly and this one, so a new fleet
-/// message needs no registration here; an unknown manifest (a newer node) is a clear error, not a guess.
+/// name as manifest. Only the types in <see cref="KnownTypes"/> (an explicit allow-list) are ever built from the wire: an
+/// unknown manifest is refused before anything is parsed, and System.Text.Json reads no type names from the payload.
 /// </summary>
 public sealed class FleetMessageSerializer : SerializerWithStringManifest
 {
@@ -22,8 +22,14 @@ public sealed class FleetMessageSerializer : SerializerWithStringManifest
     {
     }
 
-    /// <summary>Every concrete fleet message type by its manifest.</summary>
-    public static FrozenDictionary<string, Type> KnownTypes { get; } = FindMessageTypes();
+    /// <summary>The allow-list: every fleet message type by its manifest. A new fleet message is added here (a test fails
+    /// when an <see cref="IFleetMessage"/> is missing).</summary>
+    public static FrozenDictionary<string, Type> KnownTypes { get; } = AllowList(
+    [
+        typeof(RequestSlot), typeof(SlotGranted), typeof(SlotRefused), typeof(ReleaseSlot), typeof(AdoptSlot),
+        typeof(GetNodeStatus), typeof(NodeStatus),
+        typeof(LeaseRequest), typeof(LeaseRelease), typeof(LeaseAdopt), typeof(LeaseReport),
+    ]);
 
     public override int Identifier => SerializerId;
 
@@ -31,9 +37,9 @@ public sealed class FleetMessageSerializer : SerializerWithStringManifest
 
     public override byte[] ToBinary(object obj)
     {
-        if (obj is not IFleetMessage)
+        if (obj is not IFleetMessage || KnownTypes.GetValueOrDefault(ManifestOf(obj.GetType())) != obj.GetType())
         {
-            throw new ArgumentException($"{obj.GetType()} is not a fleet message and must not cross nodes", nameof(obj));
+            throw new ArgumentException($"{obj.GetType()} is not an allowed fleet message and must not cross nodes", nameof(obj));
         }
 
         return JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Options);
@@ -43,7 +49,8 @@ public sealed class FleetMessageSerializer : SerializerWithStringManifest
     {
         if (!KnownTypes.TryGetValue(manifest, out var type))
         {
-            throw new SerializationException($"unknown fleet message \"{manifest}\" (a node of another version?)");
+            throw new SerializationException(
+                $"unknown fleet message \"{(manifest.Length <= 200 ? manifest : manifest[..200])}\" (a node of another version?)");
         }
 
         return JsonSerializer.Deserialize(bytes, type, Options)
@@ -52,12 +59,8 @@ public sealed class FleetMessageSerializer : SerializerWithStringManifest
 
     public static string ManifestOf(Type type) => type.Name;
 
-    private static FrozenDictionary<string, Type> FindMessageTypes()
+    private static FrozenDictionary<string, Type> AllowList(Type[] types)
     {
-        var types = new[] { typeof(IFleetMessage).Assembly, typeof(FleetMessageSerializer).Assembly }
-            .SelectMany(a => a.GetTypes())
-            .Where(t => typeof(IFleetMessage).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-            .ToList();
         var duplicate = types.GroupBy(ManifestOf).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {

@@ -28,6 +28,15 @@ public sealed class LeaseBook
 
     public void Release(string leaseId) => _leases.Remove(leaseId);
 
+    /// <summary>Releases <paramref name="leaseId"/> only when <paramref name="node"/> holds it: a node gives back its own slots.</summary>
+    public void Release(string node, string leaseId)
+    {
+        if (_leases.TryGetValue(leaseId, out var lease) && lease.Node == node)
+        {
+            _leases.Remove(leaseId);
+        }
+    }
+
     /// <summary>An adopted job's lease: held even beyond the limit, because the job is already running.</summary>
     public void Adopt(string node, string runner, string leaseId) => _leases[leaseId] = new Lease(node, runner);
 

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Scheduler.Fleet;
 using Scheduler.Messages.Settings;
 using Serilog;
 using Serilog.Events;
@@ -43,7 +44,7 @@ public static class SchedulerActorSystem
             $"akka.cluster.down-removal-margin = {cluster.StableAfter}s",
         };
         // With discovery, ClusterBootstrap forms the cluster; seed nodes would race it.
-        var seeds = cluster.Discovery.Length > 0 ? [] : cluster.SeedNodes;
+        IEnumerable<string> seeds = cluster.Discovery.Length > 0 ? [] : cluster.SeedNodes.Select(s => SeedWithScheme(s, FleetTls.Enabled(cluster)));
         lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(Quote))}]");
         if (cluster.Discovery == ClusterSettings.KubernetesApiDiscovery)
         {
@@ -62,16 +63,27 @@ public static class SchedulerActorSystem
     }
 
     /// <summary>A fleet node's ActorSystem: <paramref name="overrides"/> over <c>[cluster]</c> over cluster.hocon over the
-    /// base. With no seed nodes and no discovery the node joins itself (it starts the fleet).</summary>
+    /// base, with mutual TLS when <c>[cluster]</c> names certificates. Refuses (InvalidOperationException) to listen beyond
+    /// loopback without TLS. With no seed nodes and no discovery the node joins itself (it starts the fleet).</summary>
     public static ActorSystem CreateClustered(ClusterSettings cluster, string overrides = "",
         Akka.Event.LogLevel level = Akka.Event.LogLevel.WarningLevel)
     {
+        if (FleetTls.StartError(cluster) is { } error)
+        {
+            throw new InvalidOperationException(error);
+        }
+
+        var tls = FleetTls.Enabled(cluster);
         var config = ConfigurationFactory.ParseString(overrides)
             .WithFallback(ConfigurationFactory.ParseString(ClusterOverrides(cluster)))
+            .WithFallback(ConfigurationFactory.ParseString(tls ? FleetTls.EnableSslHocon : ""))
             .WithFallback(ConfigurationFactory.ParseString($"akka.loglevel = {LevelName(level)}\n{SerilogLoggingHocon}"))
             .WithFallback(ClusterConfig())
             .WithFallback(BaseConfig());
-        var system = ActorSystem.Create(SystemName, config);
+        var setup = BootstrapSetup.Create().WithConfig(config);
+        var system = tls
+            ? ActorSystem.Create(SystemName, setup.And(FleetTls.Setup(cluster)))
+            : ActorSystem.Create(SystemName, setup);
         if (cluster.Discovery.Length == 0 && cluster.SeedNodes.Count == 0)
         {
             var self = Akka.Cluster.Cluster.Get(system);
@@ -92,6 +104,16 @@ public static class SchedulerActorSystem
 
         await Akka.Management.Dsl.AkkaManagement.Get(system).Start();
         await Akka.Management.Cluster.Bootstrap.ClusterBootstrap.Get(system).Start();
+    }
+
+    /// <summary>A node with TLS is <c>akka.ssl.tcp://…</c>: a seed written as <c>akka.tcp://…</c> gets the scheme of this
+    /// fleet (every node of a fleet has TLS or none has).</summary>
+    public static string SeedWithScheme(string seed, bool tls)
+    {
+        const string plain = "akka.tcp://", secure = "akka.ssl.tcp://";
+        return tls && seed.StartsWith(plain, StringComparison.Ordinal) ? secure + seed[plain.Length..]
+            : !tls && seed.StartsWith(secure, StringComparison.Ordinal) ? plain + seed[secure.Length..]
+            : seed;
     }
 
     private static Akka.Configuration.Config EmbeddedConfig(string resource)

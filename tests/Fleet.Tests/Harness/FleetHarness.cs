@@ -77,8 +77,8 @@ public sealed class FleetHarness : IAsyncDisposable
         }
 
         _forwarder ??= new TcpForwarder(ns.HostAddress, new IPEndPoint(IPAddress.Loopback, Cluster.Url.Port));
-        return LocalClusterProcess.WriteKubeconfig(Path.Combine(Directory, $"kubeconfig-{ns.Name}"),
-            new Uri($"http://{_forwarder.Endpoint}"));
+        return Cluster.WriteKubeconfig(Path.Combine(Directory, $"kubeconfig-{ns.Name}"),
+            new Uri($"https://{_forwarder.Endpoint}"));
     }
 
     /// <summary>Node settings for this harness's GitLab and runner; <paramref name="inNamespace"/> listens on the namespace end.</summary>
@@ -117,8 +117,10 @@ public sealed class FleetHarness : IAsyncDisposable
     public async Task<IReadOnlyList<RunNode>> StartFleetAsync(int count, int concurrent, int? inNamespace = null,
         Func<int, NodeSettings, NodeSettings>? adjust = null)
     {
+        // Nodes on the veth addresses listen beyond loopback, which a node does only with TLS.
+        var tls = Namespace is null ? null : FleetCertificates.Write(Path.Combine(Directory, "fleet-tls"));
         var sections = Enumerable.Range(0, count).Select(i => new ClusterSection(
-            (i == inNamespace ? Namespace!.InnerAddress : HostAddress).ToString(), FreePort.Next(), [])).ToArray();
+            (i == inNamespace ? Namespace!.InnerAddress : HostAddress).ToString(), FreePort.Next(), []) { Tls = tls }).ToArray();
         var seeds = new[] { sections[0].Address };
         Task<RunNode> Start(int i)
         {

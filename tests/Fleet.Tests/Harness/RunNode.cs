@@ -7,8 +7,12 @@ namespace Scheduler.Fleet.Tests.Harness;
 /// <summary>The <c>[cluster]</c> section of a node's config.toml: where it listens for the other nodes and whom it joins.</summary>
 public sealed record ClusterSection(string Hostname, int Port, IReadOnlyList<string> SeedNodes)
 {
+    /// <summary>The fleet's certificate files; a node that listens beyond loopback must have them.</summary>
+    public FleetCertificates? Tls { get; init; }
+
     /// <summary>The node's address as the others and the owner annotation name it (without the <c>#uid</c>).</summary>
-    public string Address => $"akka.tcp://scheduler@{Hostname}:{Port.ToString(CultureInfo.InvariantCulture)}";
+    public string Address =>
+        $"{(Tls is null ? "akka.tcp" : "akka.ssl.tcp")}://scheduler@{Hostname}:{Port.ToString(CultureInfo.InvariantCulture)}";
 }
 
 /// <summary>What one <c>scheduler run</c> node is given in its config.toml.</summary>
@@ -47,6 +51,12 @@ public sealed record NodeSettings
             toml.AppendLine(CultureInfo.InvariantCulture, $"  port = {cluster.Port}");
             toml.AppendLine(CultureInfo.InvariantCulture,
                 $"  seed_nodes = [{string.Join(", ", cluster.SeedNodes.Select(s => $"\"{s}\""))}]");
+            if (cluster.Tls is { } tls)
+            {
+                toml.AppendLine(CultureInfo.InvariantCulture, $"  tls_certificate = \"{tls.Certificate}\"");
+                toml.AppendLine(CultureInfo.InvariantCulture, $"  tls_key = \"{tls.Key}\"");
+                toml.AppendLine(CultureInfo.InvariantCulture, $"  tls_ca = \"{tls.Ca}\"");
+            }
         }
 
         toml.AppendLine();

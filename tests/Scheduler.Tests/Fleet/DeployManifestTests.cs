@@ -27,7 +27,8 @@ public sealed class DeployManifestTests
     {
         var kinds = (await LoadAllAsync()).Select(o => o.GetType().Name).Order().ToList();
 
-        Assert.Equal(["V1Namespace", "V1Role", "V1RoleBinding", "V1Secret", "V1Service", "V1ServiceAccount", "V1StatefulSet"], kinds);
+        Assert.Equal(["V1Namespace", "V1Namespace", "V1NetworkPolicy", "V1Role", "V1RoleBinding", "V1Secret", "V1Service",
+            "V1ServiceAccount", "V1ServiceAccount", "V1StatefulSet"], kinds);
     }
 
     [Fact]
@@ -60,12 +61,59 @@ public sealed class DeployManifestTests
             Assert.Equal($"akka.tcp://scheduler@{set.Metadata.Name}-{i}.{service.Metadata.Name}:{settings.Cluster!.Port}", seeds[i]);
         }
 
-        Assert.Equal(secret.Metadata.Name, pod.Volumes.Single().Secret.SecretName);
+        Assert.Equal(secret.Metadata.Name, pod.Volumes.Single(v => v.Name == "config").Secret.SecretName);
         Assert.Equal("/etc/scheduler/config.toml", args[args.IndexOf("--config") + 1]);
 
         var podVerbs = role.Rules.Single(r => r.Resources.SequenceEqual(["pods"])).Verbs;
         Assert.Superset(new HashSet<string> { "get", "list", "watch", "create", "delete", "patch" }, podVerbs.ToHashSet());
         Assert.Contains(role.Rules, r => r.Resources.SequenceEqual(["pods/exec"]) && r.Verbs.Contains("create"));
         Assert.Contains(role.Rules, r => r.Resources.SequenceEqual(["secrets"]) && r.Verbs.Contains("get") && r.Verbs.Contains("create"));
+    }
+
+    [Fact]
+    public async Task Jobs_are_kept_away_from_the_runners()
+    {
+        var objects = await LoadAllAsync();
+        var secret = objects.OfType<V1Secret>().Single();
+        var set = objects.OfType<V1StatefulSet>().Single();
+        var role = objects.OfType<V1Role>().Single();
+        var policy = objects.OfType<V1NetworkPolicy>().Single();
+        var settings = ConfigLoader.LoadText(secret.StringData["config.toml"], "config.toml").Settings!;
+        var jobsNamespace = settings.Runners.Single().Kubernetes!.Namespace;
+
+        // Job pods run in their own namespace; the runner's rights are there only (not over its own Secrets).
+        Assert.NotEqual(set.Metadata.NamespaceProperty, jobsNamespace);
+        Assert.Equal(jobsNamespace, role.Metadata.NamespaceProperty);
+        Assert.DoesNotContain(role.Rules, r => r.Verbs.Contains("*") || r.Resources.Contains("*") || r.Verbs.Contains("update"));
+
+        // Only runner pods reach the cluster port; the metrics port is not open to the jobs' namespace.
+        Assert.Equal(set.Metadata.NamespaceProperty, policy.Metadata.NamespaceProperty);
+        Assert.Equal(set.Spec.Template.Metadata.Labels, policy.Spec.PodSelector.MatchLabels);
+        foreach (var rule in policy.Spec.Ingress)
+        {
+            Assert.All(rule.FromProperty, peer => Assert.False(peer.NamespaceSelector?.MatchLabels?.Values.Contains(jobsNamespace) ?? false));
+            Assert.All(rule.FromProperty, peer => Assert.False(peer.NamespaceSelector is { MatchLabels: null, MatchExpressions: null }));
+        }
+
+        var clusterRule = Assert.Single(policy.Spec.Ingress, r => r.Ports.Any(p => p.Port.Value == "4053"));
+        Assert.All(clusterRule.FromProperty, peer => Assert.Equal(set.Spec.Template.Metadata.Labels, peer.PodSelector.MatchLabels));
+
+        // The cluster port listens beyond loopback, so the fleet runs with TLS.
+        Assert.NotNull(settings.Cluster!.TlsCertificate);
+        Assert.Null(FleetTls.StartError(settings.Cluster));
+    }
+
+    [Fact]
+    public async Task The_runner_pod_is_locked_down()
+    {
+        var set = (await LoadAllAsync()).OfType<V1StatefulSet>().Single();
+        var pod = set.Spec.Template.Spec;
+        var container = pod.Containers.Single();
+
+        Assert.True(pod.SecurityContext.RunAsNonRoot);
+        Assert.Equal("RuntimeDefault", pod.SecurityContext.SeccompProfile.Type);
+        Assert.True(container.SecurityContext.ReadOnlyRootFilesystem);
+        Assert.False(container.SecurityContext.AllowPrivilegeEscalation);
+        Assert.Equal(["ALL"], container.SecurityContext.Capabilities.Drop);
     }
 }

@@ -23,29 +23,11 @@ public sealed class RunClusterFixture : IAsyncLifetime
 
     public LocalClusterServer Server { get; private set; } = null!;
 
-    /// <summary>A kubeconfig for the embedded cluster with a token user (KubernetesClient refuses a user without credentials;
-    /// the embedded cluster accepts any token).</summary>
+    /// <summary>A copy of the kubeconfig the embedded cluster wrote (its address, certificate and bearer token).</summary>
     public string WriteKubeconfig()
     {
         var path = Path.Combine(NewDirectory("kube"), "kubeconfig");
-        File.WriteAllText(path, $$"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - name: embedded
-              cluster:
-                server: {{Server.ClientConfiguration().Host}}
-            users:
-            - name: tests
-              user:
-                token: run-tests
-            contexts:
-            - name: embedded
-              context:
-                cluster: embedded
-                user: tests
-            current-context: embedded
-            """);
+        File.Copy(Server.KubeconfigPath, path);
         return path;
     }
 
