@@ -12,12 +12,16 @@ namespace Scheduler.Metrics;
 
 /// <summary>
 /// The HTTP listener at <c>listen_address</c>: <c>/metrics</c> (Prometheus text, GET/HEAD), <c>/health</c> (the process
-/// answers), <c>/ready</c> (200 when <c>isReady</c> says so, else 503) and <c>/fleet</c> (the fleet's members and their jobs as
-/// JSON, for <c>scheduler status</c>). Kestrel on the given address.
+/// answers), <c>/ready</c> (200 when <c>isReady</c> says so, else 503; asked asynchronously, so no request blocks a thread) and
+/// <c>/fleet</c> (the fleet's members and their jobs as JSON, for <c>scheduler status</c>; one answer shared by all requests for
+/// <see cref="FleetAnswerMaxAge"/>, so requests cannot make a fan-out storm over the fleet). Kestrel on the given address.
 /// </summary>
 public sealed class MetricsEndpoint : IAsyncDisposable
 {
     public const int DefaultPort = 9252;
+
+    /// <summary>How long one <c>/fleet</c> answer is served to every request.</summary>
+    public static readonly TimeSpan FleetAnswerMaxAge = TimeSpan.FromSeconds(2);
 
     private readonly WebApplication _app;
 
@@ -30,8 +34,13 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     /// <summary>The address actually bound (port 0 in <c>listen_address</c> picks a free one).</summary>
     public Uri Address { get; }
 
-    public static async Task<MetricsEndpoint> StartAsync(string listenAddress, CollectorRegistry registry, Func<bool> isReady,
-        CancellationToken cancellationToken = default, Func<CancellationToken, Task<FleetStatus>>? fleetStatus = null)
+    public static Task<MetricsEndpoint> StartAsync(string listenAddress, CollectorRegistry registry, Func<bool> isReady,
+        CancellationToken cancellationToken = default, Func<CancellationToken, Task<FleetStatus>>? fleetStatus = null) =>
+        StartAsync(listenAddress, registry, _ => Task.FromResult(isReady()), cancellationToken, fleetStatus);
+
+    public static async Task<MetricsEndpoint> StartAsync(string listenAddress, CollectorRegistry registry,
+        Func<CancellationToken, Task<bool>> isReady, CancellationToken cancellationToken = default,
+        Func<CancellationToken, Task<FleetStatus>>? fleetStatus = null, TimeProvider? time = null)
     {
         if (!TryParseListenAddress(listenAddress, out var endpoint, out var error))
         {
@@ -42,7 +51,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(endpoint));
         var app = builder.Build();
-        app.Run(context => HandleAsync(context, registry, isReady, fleetStatus));
+        var fleetAnswer = fleetStatus is null ? null : new SharedAnswer<FleetStatus>(fleetStatus, FleetAnswerMaxAge, time);
+        app.Run(context => HandleAsync(context, registry, isReady, fleetAnswer));
         await app.StartAsync(cancellationToken);
         var bound = app.Services.GetService(typeof(IServer)) is IServer server
             ? server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
@@ -97,8 +107,8 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         return true;
     }
 
-    private static async Task HandleAsync(HttpContext context, CollectorRegistry registry, Func<bool> isReady,
-        Func<CancellationToken, Task<FleetStatus>>? fleetStatus)
+    private static async Task HandleAsync(HttpContext context, CollectorRegistry registry, Func<CancellationToken, Task<bool>> isReady,
+        SharedAnswer<FleetStatus>? fleetStatus)
     {
         var method = context.Request.Method;
         if (!HttpMethods.IsGet(method) && !HttpMethods.IsHead(method))
@@ -125,7 +135,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
                 await context.Response.WriteAsync("ok\n");
                 break;
             case "/ready":
-                var ready = isReady();
+                var ready = await isReady(context.RequestAborted);
                 context.Response.StatusCode = ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
                 await context.Response.WriteAsync(ready ? "ready\n" : "not ready\n");
                 break;
@@ -138,12 +148,12 @@ public sealed class MetricsEndpoint : IAsyncDisposable
         }
     }
 
-    private static async Task WriteFleetStatusAsync(HttpContext context, Func<CancellationToken, Task<FleetStatus>> fleetStatus)
+    private static async Task WriteFleetStatusAsync(HttpContext context, SharedAnswer<FleetStatus> fleetStatus)
     {
         context.Response.ContentType = "application/json; charset=utf-8";
         try
         {
-            var status = await fleetStatus(context.RequestAborted);
+            var status = await fleetStatus.GetAsync(context.RequestAborted);
             await context.Response.WriteAsync(FleetStatusJson.Serialize(status), context.RequestAborted);
         }
         catch (Exception e) when (e is Akka.Actor.AskTimeoutException or TaskCanceledException)

@@ -226,14 +226,14 @@ public sealed class RunHost : IAsyncDisposable
         return await Task.WhenAll(asks);
     }
 
-    /// <summary>Ready while at least one entry's token is accepted.</summary>
-    public bool IsReady()
+    /// <summary>Ready while at least one entry's token is accepted. Asynchronous: a probe never blocks a thread.</summary>
+    public async Task<bool> IsReadyAsync(CancellationToken ct = default)
     {
         try
         {
-            return StatusAsync().Result.Any(s => s.Healthy);
+            return (await StatusAsync(ct)).Any(s => s.Healthy);
         }
-        catch (Exception e) when (e is AggregateException or AskTimeoutException or TaskCanceledException)
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
         {
             return false;
         }

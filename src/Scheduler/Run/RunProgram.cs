@@ -175,7 +175,7 @@ public static class RunProgram
 
             await using var endpoint = string.IsNullOrEmpty(settings.ListenAddress)
                 ? null
-                : await MetricsEndpoint.StartAsync(settings.ListenAddress, metrics.Registry, host.IsReady, control.Abort,
+                : await MetricsEndpoint.StartAsync(settings.ListenAddress, metrics.Registry, host.IsReadyAsync, control.Abort,
                     fleetStatus: host.FleetStatusAsync);
             using var reloader = new ConfigReloader(configPath, configEnvironment, host, control, settings);
 

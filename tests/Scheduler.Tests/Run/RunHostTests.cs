@@ -115,7 +115,7 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
         var status = await host.StatusAsync();
         Assert.False(status.Single(s => s.RunnerName == "revoked").Healthy);
         Assert.True(status.Single(s => s.RunnerName == "good").Healthy);
-        Assert.True(host.IsReady());
+        Assert.True(await host.IsReadyAsync());
     }
 
     [Fact]
