@@ -28,12 +28,7 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
     [Fact]
     public async Task A_trace_GitLab_has_not_taken_yet_is_held_on_disk_not_in_memory()
     {
-        Assert.True(GitLabUrl.TryApiBase(_gitLab.Url, out var apiBase, out _));
-        var client = new GitLabClient(_http, apiBase, new GitLabClientOptions(Identity, "s_0123456789ab"));
-        var runnerToken = _gitLab.AddRunner();
-        _gitLab.EnqueueJob(runnerToken);
-        var job = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runnerToken, null)).Job;
-        await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(global::Scheduler.GitLab.JobState.Running));
+        var (client, job) = await StartJobAsync();
         // An update interval longer than the test: while the job runs only the first bytes are sent (at once), as with a
         // GitLab far behind; the other 47 MiB wait for the interval (checked below: at most one PATCH).
         var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5), _traces));
@@ -67,18 +62,25 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
     public async Task The_first_bytes_go_to_GitLab_at_once_without_waiting_for_the_update_interval()
     {
         // An adopted job's listener starts anew: its first PATCH must not wait an update interval (failover time).
-        Assert.True(GitLabUrl.TryApiBase(_gitLab.Url, out var apiBase, out _));
-        var client = new GitLabClient(_http, apiBase, new GitLabClientOptions(Identity, "s_0123456789ab"));
-        var runnerToken = _gitLab.AddRunner();
-        _gitLab.EnqueueJob(runnerToken);
-        var job = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runnerToken, null)).Job;
-        await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(global::Scheduler.GitLab.JobState.Running));
+        var (client, job) = await StartJobAsync();
         var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5), _traces));
 
         listener.Tell(new JobTraceChunk(job.Id, 0, "Running with scheduler\n"u8.ToArray()));
         await AwaitAssertAsync(() => Assert.Single(_gitLab.RequestsTo(FakeEndpoint.PatchTrace)), TimeSpan.FromSeconds(10));
         Assert.Equal("Running with scheduler\n", _gitLab.Job(job.Id)!.TraceText());
         Sys.Stop(listener);
+    }
+
+    /// <summary>A job received from the fake GitLab and set running, with the client that received it.</summary>
+    private async Task<(GitLabClient Client, JobPayload Job)> StartJobAsync()
+    {
+        Assert.True(GitLabUrl.TryApiBase(_gitLab.Url, out var apiBase, out _));
+        var client = new GitLabClient(_http, apiBase, new GitLabClientOptions(Identity, "s_0123456789ab"));
+        var runnerToken = _gitLab.AddRunner();
+        _gitLab.EnqueueJob(runnerToken);
+        var job = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runnerToken, null)).Job;
+        await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(global::Scheduler.GitLab.JobState.Running));
+        return (client, job);
     }
 
     private async Task<FileInfo> WaitForTraceFileAsync(long length)
