@@ -29,8 +29,8 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
     public async Task A_trace_GitLab_has_not_taken_yet_is_held_on_disk_not_in_memory()
     {
         var (client, job) = await StartJobAsync();
-        // An update interval longer than the test: while the job runs only the first bytes are sent (at once), as with a
-        // GitLab far behind; the other 47 MiB wait for the interval (checked below: at most one PATCH).
+        // An update interval longer than the test. The first bytes go at once and full patches follow back to back, 1 MiB
+        // each; either way the whole trace is kept in the listener's file (for GitLab's 416 answers), not in memory.
         var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5), _traces));
         Watch(listener);
         const int chunkBytes = 1024 * 1024;
@@ -46,7 +46,6 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
         var growth = GC.GetTotalMemory(forceFullCollection: true) - before;
         Assert.True(growth < 16L * 1024 * 1024, $"the runner's memory grew by {growth / 1024 / 1024} MiB holding a {chunks} MiB trace");
         Assert.True(file.Exists);
-        Assert.True(_gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count <= 1, "only the first bytes may have been sent");
 
         // The job ends: all of the trace is sent, with its checksum, and the file is gone with the listener.
         listener.Tell(new JobFinished(job.Id, new JobResult(global::Scheduler.Messages.Protocol.JobState.Success, null, 0, "Job succeeded")));
