@@ -71,7 +71,12 @@ public sealed class LocalClusterServer : IAsyncDisposable
         if (options.Port is < 0 or > 65535) throw new ArgumentException($"invalid port {options.Port}", nameof(options));
         var stateDir = Path.GetFullPath(options.StateDir);
         Directory.CreateDirectory(stateDir);
-        var node = options.Node with { StateDir = string.IsNullOrEmpty(options.Node.StateDir) ? stateDir : options.Node.StateDir };
+        var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
+        var node = options.Node with
+        {
+            StateDir = string.IsNullOrEmpty(options.Node.StateDir) ? stateDir : options.Node.StateDir,
+            PrivateFiles = [.. options.Node.PrivateFiles, kubeconfigPath],
+        };
 
         var store = new ObjectStore(Math.Max(1, options.WatchHistorySize));
         var cluster = new Cluster(store, node, options.EventTimeToLive);
@@ -117,7 +122,6 @@ public sealed class LocalClusterServer : IAsyncDisposable
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var url = new Uri($"https://127.0.0.1:{new Uri(address).Port}");
-        var kubeconfigPath = Path.GetFullPath(options.KubeconfigPath ?? Path.Combine(stateDir, "kubeconfig"));
         Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
         await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token, ServingCertificate.AuthorityData(certificate)), ct).ConfigureAwait(false);
         return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token, certificate);

@@ -377,8 +377,28 @@ internal sealed partial class LocalPod
             RunAsGroup = container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup,
             RuntimeIsRoot = _env.RuntimeIsRoot,
             HostRoot = _env.Sandbox == SandboxKind.Bubblewrap ? HostRootEntry.Read() : null,
+            // One pod may not read another's volumes, Secrets or memory volumes, nor the API's token.
+            HiddenDirectories = HiddenDirectories(mounts),
+            HiddenFiles = _env.Node.PrivateFiles.Where(File.Exists).Where(f => !IsUnder(f, _env.Node.StateDir)).ToList(),
         };
     }
+
+    private List<string> HiddenDirectories(IReadOnlyList<SandboxMount> mounts)
+    {
+        var hidden = new List<string>();
+        foreach (var directory in new[] { _env.Node.StateDir, PodVolumes.MemoryRoot })
+        {
+            // A container path inside a hidden directory would vanish under the tmpfs (the unshare sandbox hides last).
+            if (Directory.Exists(directory) && !mounts.Any(m => IsUnder(m.ContainerPath, directory)))
+            {
+                hidden.Add(directory);
+            }
+        }
+        return hidden;
+    }
+
+    private static bool IsUnder(string path, string directory) =>
+        directory.Length > 0 && (path == directory || path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal));
 
     private static ProcessStartInfo StartInfo(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {

@@ -12,7 +12,10 @@ public static class PodVolumes
     private const int DefaultMode = 420; // 0644
 
     /// <summary>Where a memory-backed emptyDir lives: tmpfs, per pod.</summary>
-    public static string MemoryDir(string podUid) => Path.Combine("/dev/shm", "scheduler-local-pods", NodePaths.SafeSegment(podUid));
+    /// <summary>Where every pod's memory (emptyDir medium Memory) volumes live; containers see it empty.</summary>
+    public const string MemoryRoot = "/dev/shm/scheduler-local-pods";
+
+    public static string MemoryDir(string podUid) => Path.Combine(MemoryRoot, NodePaths.SafeSegment(podUid));
 
     public static string VolumeDir(string podDir, string volumeName) => Path.Combine(podDir, "volumes", NodePaths.SafeSegment(volumeName));
 

@@ -14,8 +14,10 @@ public sealed record NodeSettings
     public IReadOnlyList<V1Taint> Taints { get; init; } = [];
     /// <summary>Glob patterns (<c>*</c>, <c>?</c>) of image names that fail to pull (ErrImagePull, then ImagePullBackOff).</summary>
     public IReadOnlyList<string> MissingImages { get; init; } = [];
-    /// <summary>Where pod directories, logs and PersistentVolumeClaim data live.</summary>
+    /// <summary>Where pod directories, logs and PersistentVolumeClaim data live. Containers see it empty.</summary>
     public string StateDir { get; init; } = "";
+    /// <summary>Files outside <see cref="StateDir"/> that containers must not read (the kubeconfig with the API's token).</summary>
+    public IReadOnlyList<string> PrivateFiles { get; init; } = [];
 }
 
 /// <summary>What the runtime may ask of the API server.</summary>

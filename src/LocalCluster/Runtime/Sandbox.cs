@@ -46,6 +46,13 @@ public sealed record SandboxSpec
     public IReadOnlyList<HostRootEntry>? HostRoot { get; init; }
     /// <summary>Whether the runtime itself runs as root (then uid/gid change with setpriv; else with a user namespace).</summary>
     public bool RuntimeIsRoot { get; init; } = true;
+    /// <summary>
+    /// Host directories the container sees empty (a tmpfs over each): the node's state, where every pod's volumes and
+    /// Secrets live, and the memory volumes of all pods. The container's own volumes are still mounted at their paths.
+    /// </summary>
+    public IReadOnlyList<string> HiddenDirectories { get; init; } = [];
+    /// <summary>Host files the container sees empty (/dev/null over each), e.g. a kubeconfig with the API's token.</summary>
+    public IReadOnlyList<string> HiddenFiles { get; init; } = [];
 }
 
 /// <summary>
@@ -131,6 +138,16 @@ public static class SandboxCommand
             argv.AddRange(["--dev-bind", "/dev", "/dev"]);
         }
         argv.AddRange(["--proc", "/proc", "--unshare-pid", "--unshare-uts", "--hostname", spec.Hostname, "--die-with-parent"]);
+        // Hidden before the volumes are mounted: bubblewrap takes bind sources from the host's root, so a volume that lives
+        // in a hidden directory is still mounted, while the directory itself is empty inside.
+        foreach (var directory in spec.HiddenDirectories)
+        {
+            argv.AddRange(["--tmpfs", directory]);
+        }
+        foreach (var file in spec.HiddenFiles)
+        {
+            argv.AddRange(["--ro-bind", "/dev/null", file]);
+        }
         foreach (var mount in OrderMounts(spec.Mounts))
         {
             argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);
@@ -166,6 +183,16 @@ public static class SandboxCommand
                 : $"mkdir -p {target}");
             script.Add($"mount --bind {Quote(mount.HostPath)} {target}");
             if (mount.ReadOnly) script.Add($"mount -o remount,bind,ro {target}");
+        }
+        // Hidden after the volumes are mounted: here bind sources are read in the container's own view, so a directory
+        // hidden first could not serve its volumes any more.
+        foreach (var directory in spec.HiddenDirectories)
+        {
+            script.Add($"mount -t tmpfs -o mode=0755 tmpfs {Quote(directory)}");
+        }
+        foreach (var file in spec.HiddenFiles)
+        {
+            script.Add($"mount --bind /dev/null {Quote(file)}");
         }
         script.Add($"mkdir -p {Quote(workingDir)}");
         script.Add($"cd {Quote(workingDir)}");
