@@ -32,6 +32,8 @@ public sealed class JobCoordinator : ReceiveActor
     public sealed class CoordinatorState(Admission admission)
     {
         public Admission Admission { get; } = admission;
+        /// <summary>The runner entries new jobs are built with (the config's, or a reload's).</summary>
+        public Dictionary<string, RunnerEntry> Runners { get; } = new(StringComparer.Ordinal);
         public SlotPool Pool { get; } = new();
         public Dictionary<long, Pending> Pending { get; } = [];
         public bool Started { get; set; }
@@ -44,7 +46,6 @@ public sealed class JobCoordinator : ReceiveActor
     private readonly CoordinatorState _state;
     private readonly TimeSpan _reservationTtl;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly Dictionary<string, RunnerEntry> _runners = new(StringComparer.Ordinal);
 
     public JobCoordinator(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher,
         CoordinatorState state, TimeSpan reservationTtl)
@@ -55,10 +56,6 @@ public sealed class JobCoordinator : ReceiveActor
         _podWatcher = podWatcher;
         _state = state;
         _reservationTtl = reservationTtl;
-        foreach (var runner in settings.Runners)
-        {
-            _runners.TryAdd(runner.Name, runner); // the first entry of a name wins, as everywhere
-        }
 
         Receive<ReserveSlot>(OnReserve);
         Receive<ReleaseSlotReservation>(release =>
@@ -88,6 +85,16 @@ public sealed class JobCoordinator : ReceiveActor
             ResizePool(update.Concurrent);
             AdmitWhatFits();
         });
+        Receive<UpdateRunnerEntries>(update =>
+        {
+            foreach (var runner in update.Runners.DistinctBy(r => r.Name))
+            {
+                if (_state.Runners.ContainsKey(runner.Name))
+                {
+                    _state.Runners[runner.Name] = runner;
+                }
+            }
+        });
         Receive<GetCapacity>(_ => Sender.Tell(new CapacityStatus(_state.Admission.Concurrent, _state.Admission.RunningPerRunner(),
             _state.Admission.WaitingCount)));
         Receive<CancelJob>(OnCancelJob);
@@ -105,6 +112,11 @@ public sealed class JobCoordinator : ReceiveActor
         // Made once here, not in the constructor: what the coordinator knows survives its restarts.
         var state = new CoordinatorState(new Admission(settings.Concurrent,
             settings.Runners.GroupBy(r => r.Name).ToDictionary(g => g.Key, g => g.First().Limit)));
+        foreach (var runner in settings.Runners)
+        {
+            state.Runners.TryAdd(runner.Name, runner); // the first entry of a name wins, as everywhere
+        }
+
         return Akka.Actor.Props.Create(() =>
             new JobCoordinator(settings, gateways, options, podWatcher, state, reservationTtl ?? DefaultReservationTtl));
     }
@@ -130,7 +142,7 @@ public sealed class JobCoordinator : ReceiveActor
             return Directive.Resume;
         });
 
-    private RunnerEntry? RunnerNamed(string name) => _runners.GetValueOrDefault(name);
+    private RunnerEntry? RunnerNamed(string name) => _state.Runners.GetValueOrDefault(name);
 
     private void OnReserve(ReserveSlot reserve)
     {

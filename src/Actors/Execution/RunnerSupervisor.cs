@@ -33,6 +33,7 @@ public sealed class RunnerSupervisor : ReceiveActor
         Receive<AdoptJob>(adopt => coordinator.Forward(adopt));
         Receive<HandOverJobs>(handOver => coordinator.Forward(handOver));
         Receive<UpdateAdmissionLimits>(update => coordinator.Forward(update));
+        Receive<UpdateRunnerEntries>(update => coordinator.Forward(update));
         Receive<GetCapacity>(query => coordinator.Forward(query));
         Receive<StartIntake>(start => Sender.Tell(Context.ActorOf(start.Props, start.Name)));
     }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Settings;
 
 namespace Scheduler.Messages.Protocol;
 
@@ -49,6 +50,10 @@ public sealed record HandOverJobs
 
 /// <summary>New <c>concurrent</c> and per-runner <c>limit</c> values (a config reload); they bound new admissions.</summary>
 public sealed record UpdateAdmissionLimits(int Concurrent, IReadOnlyDictionary<string, int> Limits);
+
+/// <summary>The runner entries of a reloaded config: jobs started from now on are built with them (pod shape, allow-lists,
+/// security contexts, …); running jobs keep the entry they started with. Entries the node does not serve are ignored.</summary>
+public sealed record UpdateRunnerEntries(IReadOnlyList<RunnerEntry> Runners);
 
 /// <summary>Asks the coordinator how full this node is; answered with <see cref="CapacityStatus"/>.</summary>
 public sealed record GetCapacity

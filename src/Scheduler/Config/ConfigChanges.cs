@@ -5,20 +5,32 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Config;
 
 /// <summary>
-/// What a config reload changes that the running node cannot apply: every setting except <c>concurrent</c>,
-/// <c>check_interval</c>, <c>shutdown_timeout</c> and each runner's <c>limit</c> is read when the node starts (the pod
-/// settings, tokens, allow-lists, <c>[cluster]</c>), so a change to it needs a restart. Pure; names keys, never values.
+/// What a config reload changes that the running node cannot apply. Applied: <c>concurrent</c>, <c>check_interval</c>,
+/// <c>shutdown_timeout</c>, each runner's <c>limit</c>, and everything a job is built from (the <c>[runners.kubernetes]</c>
+/// pod settings, allow-lists, security contexts, <c>output_limit</c>, <c>environment</c>, … — for jobs started after the
+/// reload; running jobs keep theirs). Needing a restart: the other global keys (<c>[cluster]</c>, <c>listen_address</c>,
+/// …), a runner's <c>url</c>, <c>token</c> and <c>request_concurrency</c> (its GitLab client and intake), and the API
+/// connection of <c>[runners.kubernetes]</c> (<c>host</c>, certificates, <c>bearer_token</c>: its client is made once).
+/// Pure; names keys, never values.
 /// </summary>
 internal static class ConfigChanges
 {
     /// <summary>The settings a reload applies to the running node.</summary>
-    public static readonly IReadOnlyList<string> AppliedOnReload = ["concurrent", "check_interval", "shutdown_timeout", "limit"];
+    public static readonly IReadOnlyList<string> AppliedOnReload =
+        ["concurrent", "check_interval", "shutdown_timeout", "limit", "the settings new jobs are built with"];
 
     private static readonly HashSet<string> AppliedGlobal =
         [nameof(GlobalSettings.Concurrent), nameof(GlobalSettings.CheckInterval), nameof(GlobalSettings.ShutdownTimeout),
          nameof(GlobalSettings.Runners), nameof(GlobalSettings.SourcePath)];
 
-    private static readonly HashSet<string> AppliedRunner = [nameof(RunnerEntry.Name), nameof(RunnerEntry.Limit), nameof(RunnerEntry.Kubernetes)];
+    // What a runner entry's intake and GitLab client hold from the start; everything else is read per job.
+    private static readonly HashSet<string> RunnerNeedsRestart =
+        [nameof(RunnerEntry.Url), nameof(RunnerEntry.Token), nameof(RunnerEntry.RequestConcurrency), nameof(RunnerEntry.Executor)];
+
+    // The API connection: one client per runner entry, made when it is first used.
+    private static readonly HashSet<string> KubernetesNeedsRestart =
+        [nameof(KubernetesSettings.Host), nameof(KubernetesSettings.CertFile), nameof(KubernetesSettings.KeyFile),
+         nameof(KubernetesSettings.CaFile), nameof(KubernetesSettings.BearerToken)];
 
     // Property names whose config key is not the snake_case form.
     private static readonly Dictionary<string, string> Keys = new(StringComparer.Ordinal)
@@ -32,7 +44,7 @@ internal static class ConfigChanges
     public static IReadOnlyList<string> NeedingRestart(GlobalSettings running, GlobalSettings reloaded)
     {
         var notes = new List<string>();
-        var global = Changed(running, reloaded, AppliedGlobal);
+        var global = Changed(running, reloaded, skip: AppliedGlobal);
         if (global.Count > 0)
         {
             notes.Add($"{string.Join(", ", global)} changed: takes effect after a restart");
@@ -46,22 +58,22 @@ internal static class ConfigChanges
                 continue;
             }
 
-            var keys = Changed(before, runner, AppliedRunner)
-                .Concat(Changed(before.Kubernetes, runner.Kubernetes, []).Select(k => "kubernetes." + k))
+            var keys = Changed(before, runner, only: RunnerNeedsRestart)
+                .Concat(Changed(before.Kubernetes, runner.Kubernetes, only: KubernetesNeedsRestart).Select(k => "kubernetes." + k))
                 .ToList();
             if (keys.Count > 0)
             {
-                notes.Add($"runner \"{runner.Name}\": {string.Join(", ", keys)} changed: running and new jobs keep the values loaded "
-                          + "at startup until the runner is restarted");
+                notes.Add($"runner \"{runner.Name}\": {string.Join(", ", keys)} changed: takes effect after a restart (the "
+                          + "other changed settings apply to jobs started from now on)");
             }
         }
 
         return notes;
     }
 
-    private static List<string> Changed<T>(T before, T after, HashSet<string> skip) where T : notnull =>
+    private static List<string> Changed<T>(T before, T after, HashSet<string>? skip = null, HashSet<string>? only = null) where T : notnull =>
         typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.GetIndexParameters().Length == 0 && !skip.Contains(p.Name))
+            .Where(p => p.GetIndexParameters().Length == 0 && (skip is null || !skip.Contains(p.Name)) && (only is null || only.Contains(p.Name)))
             .Where(p => Json(p.GetValue(before)) != Json(p.GetValue(after)))
             .Select(p => Keys.GetValueOrDefault(p.Name) ?? SnakeCase(p.Name))
             .ToList();

@@ -6,9 +6,10 @@ namespace Scheduler.Run;
 
 /// <summary>
 /// Reloads the config on SIGHUP (<see cref="RunControl.ReloadRequested"/>) and when the file changes (FileSystemWatcher,
-/// debounced: editors write in several steps). A config that does not load is reported and the old one kept. Only
-/// <c>concurrent</c>, <c>check_interval</c>, <c>shutdown_timeout</c> and <c>limit</c> apply to the running node; every
-/// other changed setting is named in a warning (<see cref="ConfigChanges"/>) because it needs a restart.
+/// debounced: editors write in several steps). A config that does not load is reported and the old one kept.
+/// <c>concurrent</c>, <c>check_interval</c>, <c>shutdown_timeout</c> and <c>limit</c> apply to the running node, and jobs
+/// started after the reload are built with the reloaded entries; what needs a restart (the API connection, a runner's url
+/// and token, global keys) is named in a warning (<see cref="ConfigChanges"/>).
 /// </summary>
 public sealed class ConfigReloader : IDisposable
 {
@@ -71,7 +72,7 @@ public sealed class ConfigReloader : IDisposable
                 Log.Warning("config reload: {Note}", note);
             }
 
-            Log.Information("config reloaded ({Why}): applied {Applied} (concurrent={Concurrent}); other changes take effect after a restart",
+            Log.Information("config reloaded ({Why}): applied {Applied} (concurrent={Concurrent}); what needs a restart is named above",
                 why, string.Join(", ", ConfigChanges.AppliedOnReload), Current.Concurrent);
             return true;
         }

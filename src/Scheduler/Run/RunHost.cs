@@ -160,7 +160,8 @@ public sealed class RunHost : IAsyncDisposable
     public static IntakeLimits LimitsOf(GlobalSettings settings, RunnerEntry runner) =>
         new(settings.Concurrent, runner.Limit, TimeSpan.FromSeconds(Math.Max(1, settings.CheckInterval)));
 
-    /// <summary>Applies a reloaded config: new <c>concurrent</c>, <c>limit</c> and <c>check_interval</c> bound new admissions.
+    /// <summary>Applies a reloaded config: new <c>concurrent</c>, <c>limit</c> and <c>check_interval</c> bound new admissions,
+    /// and new jobs are built with the reloaded entries' <c>[runners.kubernetes]</c> settings (running jobs keep theirs).
     /// Entries added or removed take effect on restart only; they are returned as notes.</summary>
     public IReadOnlyList<string> Reload(GlobalSettings settings)
     {
@@ -184,6 +185,7 @@ public sealed class RunHost : IAsyncDisposable
 
         _settings = settings;
         Supervisor.Tell(AdmissionLimitsOf(settings));
+        Supervisor.Tell(new UpdateRunnerEntries(settings.Runners));
         PublishLimits();
         return notes;
     }

@@ -3,7 +3,8 @@ using Scheduler.Messages.Settings;
 
 namespace Scheduler.Scheduler.Tests.Config;
 
-/// <summary>A reload names every changed setting that only a restart applies, by key, never by value.</summary>
+/// <summary>A reload names every changed setting that only a restart applies (the API connection, GitLab url and token,
+/// global keys), by key, never by value; what jobs are built from applies to new jobs and is not reported.</summary>
 public sealed class ConfigReloadChangesTests
 {
     private static GlobalSettings Load(string kubernetes, string global = "concurrent = 2", string runner = "") =>
@@ -11,15 +12,24 @@ public sealed class ConfigReloadChangesTests
                               + $"[runners.kubernetes]\nimage = \"alpine:3.20\"\n{kubernetes}\n", "config.toml").Settings!;
 
     [Theory]
-    [InlineData("privileged = true", "kubernetes.privileged")]
-    [InlineData("allowed_images = [\"ruby:*\"]", "kubernetes.allowed_images")]
-    [InlineData("cap_add = [\"NET_RAW\"]", "kubernetes.cap_add")]
+    [InlineData("privileged = true")]
+    [InlineData("allowed_images = [\"ruby:*\"]")]
+    [InlineData("cap_add = [\"NET_RAW\"]")]
+    [InlineData("namespace_overwrite_allowed = \"^ci-\"")]
+    [InlineData("[[runners.kubernetes.volumes.empty_dir]]\nname = \"e\"\nmount_path = \"/e\"")]
+    [InlineData("[runners.kubernetes.build_container_security_context]\nrun_as_user = 1")]
+    [InlineData("terminationGracePeriodSeconds = 5")]
+    public void A_changed_pod_setting_applies_to_new_jobs_and_is_not_reported(string changed)
+    {
+        Assert.Empty(ConfigChanges.NeedingRestart(Load(""), Load(changed)));
+        Assert.Empty(ConfigChanges.NeedingRestart(Load(""), Load("", runner: "output_limit = 8192\nenvironment = [\"A=b\"]")));
+    }
+
+    [Theory]
     [InlineData("bearer_token = \"other-token\"", "kubernetes.bearer_token")]
-    [InlineData("namespace_overwrite_allowed = \"^ci-\"", "kubernetes.namespace_overwrite_allowed")]
-    [InlineData("[[runners.kubernetes.volumes.empty_dir]]\nname = \"e\"\nmount_path = \"/e\"", "kubernetes.volumes")]
-    [InlineData("[runners.kubernetes.build_container_security_context]\nrun_as_user = 1", "kubernetes.build_container_security_context")]
-    [InlineData("terminationGracePeriodSeconds = 5", "kubernetes.terminationGracePeriodSeconds")]
-    public void A_changed_pod_setting_is_named_as_needing_a_restart(string changed, string key)
+    [InlineData("host = \"https://k8s.example.com\"", "kubernetes.host")]
+    [InlineData("ca_file = \"/etc/ca.pem\"", "kubernetes.ca_file")]
+    public void A_changed_api_connection_is_named_as_needing_a_restart(string changed, string key)
     {
         var note = Assert.Single(ConfigChanges.NeedingRestart(Load(""), Load(changed)));
 
