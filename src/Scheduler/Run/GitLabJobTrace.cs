@@ -81,6 +81,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private TraceUploadState _upload = TraceUploadState.Start;
     private TimeSpan _interval;
     private bool _firstPatchTried;
+    private bool _catchingUp;
     // The pause between retries after the end: the listener's own interval, not GitLab's (up to 60 s), as GitLab Runner resets
     // its interval to 3 s for the final update.
     private readonly TimeSpan _retryPause;
@@ -177,10 +178,12 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _checksum.Append(fresh);
 
         // The first bytes go out at once, not at the next tick: GitLab shows the job's start without waiting an update
-        // interval, and a job adopted from a dead node resumes its trace as soon as its pod's log is read again.
-        if (!_firstPatchTried)
+        // interval. So does the first byte past GitLab's length when GitLab was ahead (an adopted job regenerating its
+        // trace): the trace resumes as soon as the pod's log has been read up to where it stopped.
+        if (!_firstPatchTried || (_catchingUp && !_upload.IsAhead(Available)))
         {
             _firstPatchTried = true;
+            _catchingUp = false;
             SendPatch();
         }
     }
@@ -281,6 +284,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 _upload = _upload.RangeMismatch(offset);
                 if (_upload.IsAhead(Available))
                 {
+                    _catchingUp = true;
                     // GitLab holds more than this node has produced so far: an adopted job regenerating its trace. Wait
                     // until the local trace passes GitLab's length and go on from there (no patch is due before that).
                     _log.Info("job {0}: GitLab is {1} trace bytes ahead; waiting for the trace to catch up", _job.Id,

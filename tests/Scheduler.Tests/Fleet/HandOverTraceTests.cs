@@ -69,6 +69,23 @@ public sealed class HandOverTraceTests : Akka.TestKit.Xunit2.TestKit, IAsyncLife
     }
 
     [Fact]
+    public async Task The_adopting_listener_sends_at_once_when_its_trace_passes_gitlabs_length()
+    {
+        // Failover time: neither the first patch nor the first one past GitLab's length waits for the update interval.
+        var (client, job) = await StartJobAsync();
+        await LeaveAfterAsync(client, job, "header\nstep 1\n");
+        var adopting = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5)));
+
+        adopting.Tell(Chunk(job.Id, 0, "header\n")); // behind GitLab: the patch is answered 416 with GitLab's length
+        await AwaitAssertAsync(() => Assert.Contains(_gitLab.Requests, r => r.Endpoint == FakeEndpoint.PatchTrace && r.Status == 416),
+            TimeSpan.FromSeconds(10));
+        adopting.Tell(Chunk(job.Id, 7, "step 1\nstep 2\n"));
+
+        await AwaitAssertAsync(() => Assert.Equal("header\nstep 1\nstep 2\n", _gitLab.Job(job.Id)!.TraceText()), TimeSpan.FromSeconds(10));
+        Sys.Stop(adopting);
+    }
+
+    [Fact]
     public async Task The_adopting_listener_regenerates_the_trace_and_gitlab_holds_it_once()
     {
         var (client, job) = await StartJobAsync();
