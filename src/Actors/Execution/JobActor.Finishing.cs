@@ -12,6 +12,9 @@ public sealed partial class JobActor
     private sealed record PodDeleted(string? Error);
     private sealed record PodReportOverdue;
 
+    /// <summary>How often the end tries to delete the pod on transient faults (1, 2, 4, 8 s apart).</summary>
+    internal const int DeleteAttempts = 5;
+
     /// <summary>How long the end waits for a PodActor whose create is in flight; past it the pod is deleted by name anyway.</summary>
     private static readonly TimeSpan PodReportGrace = TimeSpan.FromMinutes(5);
 
@@ -150,9 +153,10 @@ public sealed partial class JobActor
 
         async Task<object> DeleteAsync()
         {
-            // A few tries: a pod left behind costs the cluster until activeDeadlineSeconds ends it.
+            // Several tries (a hung request costs the gateway's 30 s each): a pod left behind costs the cluster until
+            // activeDeadlineSeconds ends it.
             string? error = null;
-            for (var attempt = 1; attempt <= 3; attempt++)
+            for (var attempt = 1; attempt <= DeleteAttempts; attempt++)
             {
                 try
                 {
@@ -168,7 +172,10 @@ public sealed partial class JobActor
                         break;
                     }
 
-                    await Task.Delay(TimeSpan.FromSeconds(attempt));
+                    if (attempt < DeleteAttempts)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(Math.Min(8, 1 << (attempt - 1))));
+                    }
                 }
             }
 

@@ -138,6 +138,24 @@ public sealed class JobExecutionTests : TestKit
     }
 
     [Fact]
+    public async Task A_pod_delete_that_fails_transiently_is_tried_again_until_the_pod_is_gone()
+    {
+        // Three failures in a row (e.g. a 500, then two hung requests) used to leave the pod behind; the end tries more.
+        Behave("step_script", "building\n", 0);
+        _cluster.FailNext("delete-pod", 3, System.Net.HttpStatusCode.ServiceUnavailable);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+
+        runner.Tell(new RunJob(Job(31), "k8s runner", listener));
+        var job = await FinishedAsync(listener, TimeSpan.FromSeconds(30)); // the retries wait 1, 2 and 4 s
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(4, _cluster.Count("delete-pod"));
+        Assert.Single(_cluster.DeletedPods);
+        Assert.DoesNotContain("Error cleaning up pod", job.Trace);
+    }
+
+    [Fact]
     public async Task A_script_exiting_3_fails_the_job_with_exit_code_3_and_after_script_still_runs()
     {
         Behave("step_script", "oops\n", 3);
