@@ -658,7 +658,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
 
         var query = QueryHelpers(request.Query);
         job.ArtifactsUnlocked.Add(new FakeArtifact(file.FileName, query.GetValueOrDefault("artifact_format", "zip"),
-            query.GetValueOrDefault("artifact_type", "archive"), query.GetValueOrDefault("expire_in", ""), file.Content));
+            query.GetValueOrDefault("artifact_type", "archive"), query.GetValueOrDefault("expire_in", ""), file.Content, request.Query));
         return new FakeResponse(201, "application/json", "201"u8.ToArray());
     }
 

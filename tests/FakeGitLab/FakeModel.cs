@@ -36,8 +36,8 @@ public sealed record RecordedRequest(
     public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value : null;
 }
 
-/// <summary>An artifact archive stored for a job.</summary>
-public sealed record FakeArtifact(string FileName, string Format, string Type, string ExpireIn, byte[] Content);
+/// <summary>An artifact archive stored for a job, with the upload's query string as sent (<c>?artifact_format=…</c>).</summary>
+public sealed record FakeArtifact(string FileName, string Format, string Type, string ExpireIn, byte[] Content, string Query = "");
 
 /// <summary>A registered runner: its token, what it last told about itself.</summary>
 public sealed class FakeRunner

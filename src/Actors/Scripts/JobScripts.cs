@@ -22,8 +22,7 @@ namespace Scheduler.Actors.Scripts;
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
 /// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
 /// helper that reads the token file, so the token is on no command line.
-/// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally),
-/// gzip and raw artifact formats (only zip archives are made).
+/// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally).
 /// </remarks>
 public static class JobScripts
 {
@@ -37,7 +36,7 @@ public static class JobScripts
     public const string UploadArtifactsOnSuccess = "upload_artifacts_on_success";
     public const string UploadArtifactsOnFailure = "upload_artifacts_on_failure";
 
-    /// <summary>Where the artifact stages leave their archives: <c>&lt;RunDir&gt;/artifacts/&lt;index&gt;.zip</c>.</summary>
+    /// <summary>Where the artifact stages leave their archives: <c>&lt;RunDir&gt;/artifacts/&lt;index&gt;.zip</c> (<c>.gz</c>, <c>.raw</c>).</summary>
     public const string ArtifactsDir = StageCommands.RunDir + "/artifacts";
 
     /// <summary>Where <c>download_artifacts</c> keeps the dependencies' archives: <c>&lt;RunDir&gt;/dependencies/&lt;job id&gt;.zip</c>.</summary>
@@ -366,6 +365,8 @@ public static class JobScripts
         return body.ToString();
     }
 
+    // GitLab Runner's uploader: one archive and one upload per artifacts entry, in the entry's format (zip; gzip for most
+    // reports, junit and dotenv among them; raw for a single file), with its type, name and expire_in as query parameters.
     private static string ArtifactsBody(IEnumerable<(JobArtifact Artifact, int Index)> artifacts, ScriptContext context, List<string> archives,
         string? gitLabUrl)
     {
@@ -373,14 +374,14 @@ public static class JobScripts
         foreach (var (artifact, index) in artifacts)
         {
             var format = string.IsNullOrEmpty(artifact.Format) ? "zip" : artifact.Format;
-            if (gitLabUrl is not null && format != "zip")
+            if (format is not ("zip" or "gzip" or "raw"))
             {
                 body.Append("echo ").Append(ShellText.Quote(
-                    $"WARNING: artifacts \"{artifact.Name}\" in format {format}: only zip archives are made; not uploaded")).Append('\n');
+                    $"WARNING: artifacts \"{artifact.Name}\" in format {format}: only zip, gzip and raw are made; not uploaded")).Append('\n');
                 continue;
             }
 
-            var output = ArtifactsDir + "/" + index.ToString(CultureInfo.InvariantCulture) + ".zip";
+            var output = ArtifactsDir + "/" + index.ToString(CultureInfo.InvariantCulture) + format switch { "gzip" => ".gz", "raw" => ".raw", _ => ".zip" };
             archives.Add(output);
             var args = new List<string> { "--output", output };
             foreach (var path in artifact.Paths)
@@ -398,6 +399,11 @@ public static class JobScripts
             if (artifact.Untracked)
             {
                 args.Add("--untracked");
+            }
+
+            if (format != "zip")
+            {
+                args.AddRange(["--format", format]);
             }
 
             body.Append(context.Helper("artifacts-archiver", [.. args])).Append('\n');

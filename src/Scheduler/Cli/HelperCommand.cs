@@ -76,9 +76,11 @@ internal static class HelperCommand
         var paths = new Option<string[]>("--path") { Description = "A path or glob to archive (repeatable)" };
         var excludes = new Option<string[]>("--exclude") { Description = "A path or glob to leave out (repeatable)" };
         var untracked = new Option<bool>("--untracked") { Description = "Add the files git does not track" };
-        var command = new Command("artifacts-archiver", "Archive the working directory's artifact paths") { output, paths, excludes, untracked };
+        var format = new Option<string>("--format") { Description = "zip, gzip or raw", DefaultValueFactory = _ => "zip" };
+        var command = new Command("artifacts-archiver", "Archive the working directory's artifact paths") { output, paths, excludes, untracked, format };
         command.SetAction(parse => ArtifactsArchiver.Run(Environment.CurrentDirectory, parse.GetValue(output)!, parse.GetValue(paths) ?? [],
-            parse.GetValue(excludes) ?? [], parse.GetValue(untracked), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+            parse.GetValue(excludes) ?? [], parse.GetValue(untracked), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error,
+            parse.GetValue(format)!));
         return command;
     }
 }

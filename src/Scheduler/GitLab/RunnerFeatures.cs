@@ -8,9 +8,9 @@ namespace Scheduler.GitLab;
 /// <remarks>
 /// <c>cancel_gracefully</c>: GitLab's <c>canceling</c> becomes a graceful cancel (the script stops, after_script and the
 /// on_failure stages run, then the final update). <c>artifacts</c> and <c>artifacts_exclude</c>: the upload stages archive
-/// the job's zip artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
-/// <c>upload_raw_artifacts</c> stay off: reports (gzip/raw formats) are not uploaded, and with them off GitLab drops jobs
-/// with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
+/// the job's artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
+/// <c>upload_raw_artifacts</c>: each artifacts entry (the archive and every report) is archived in its own format (zip,
+/// gzip or raw) and uploaded on its own with its <c>artifact_type</c> and <c>artifact_format</c>, as GitLab Runner does.
 /// </remarks>
 public static class RunnerFeatures
 {
@@ -23,8 +23,8 @@ public static class RunnerFeatures
         ["cache"] = true,
         ["fallback_cache_keys"] = false,
         ["shared"] = false,
-        ["upload_multiple_artifacts"] = false,
-        ["upload_raw_artifacts"] = false,
+        ["upload_multiple_artifacts"] = true,
+        ["upload_raw_artifacts"] = true,
         ["session"] = false,
         ["terminal"] = false,
         ["refspecs"] = true,

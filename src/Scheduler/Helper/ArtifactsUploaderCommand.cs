@@ -99,9 +99,17 @@ internal static class ArtifactsUploaderCommand
         return command;
     }
 
-    /// <summary>The multipart file name: the artifact name with the extension of its format (.zip, .gz, none for raw).</summary>
+    /// <summary>The multipart file name: the artifact name's last path component (as GitLab Runner) with the extension of its
+    /// format (.zip, .gz, none for raw).</summary>
     public static string ArchiveFileName(string name, string format)
     {
+        name = name.Trim().TrimEnd('/');
+        name = name[(name.LastIndexOf('/') + 1)..];
+        if (name is "." or "..")
+        {
+            name = "";
+        }
+
         var extension = format switch
         {
             "zip" or "zipzstd" => ".zip",
@@ -109,7 +117,7 @@ internal static class ArtifactsUploaderCommand
             "tarzstd" => ".tar.zst",
             _ => "",
         };
-        var baseName = string.IsNullOrWhiteSpace(name) ? "artifacts" : name.Trim();
+        var baseName = string.IsNullOrWhiteSpace(name) ? "artifacts" : name;
         return extension.Length > 0 && baseName.EndsWith(extension, StringComparison.OrdinalIgnoreCase) ? baseName : baseName + extension;
     }
 }

@@ -158,12 +158,33 @@ public sealed class ArtifactScriptsTests
     }
 
     [Fact]
-    public void Non_zip_formats_are_not_uploaded_and_say_so()
+    public void Reports_are_archived_in_their_format_and_uploaded_each_on_its_own()
     {
-        var junit = new JobArtifact { Name = "junit", Paths = ["report.xml"], Type = "junit", Format = "gzip", When = "always" };
-        var plan = Build(Job([junit, Artifact("on_success", "out")]), WithGitLab);
+        var junit = new JobArtifact { Name = "junit.xml", Paths = ["rspec.xml"], Type = "junit", Format = "gzip", When = "always", ExpireIn = "1 week" };
+        var metrics = new JobArtifact { Name = "metrics.txt", Paths = ["metrics.txt"], Type = "metrics", Format = "raw", When = "always" };
+        var plan = Build(Job([junit, Artifact("on_success", "out"), metrics]), WithGitLab);
         var script = plan.Find("upload_artifacts_on_success")!.Script;
-        Assert.Contains("echo 'WARNING: artifacts \"junit\" in format gzip: only zip archives are made; not uploaded'", script, StringComparison.Ordinal);
+        Assert.Contains("'artifacts-archiver' '--output' '/var/run/scheduler/run/artifacts/0.gz' '--path' 'rspec.xml' '--format' 'gzip'\n",
+            script, StringComparison.Ordinal);
+        Assert.Contains("'artifacts-archiver' '--output' '/var/run/scheduler/run/artifacts/2.raw' '--path' 'metrics.txt' '--format' 'raw'\n",
+            script, StringComparison.Ordinal);
+        Assert.Contains("'--file' '/var/run/scheduler/run/artifacts/0.gz' '--name' 'junit.xml' '--format' 'gzip' '--type' 'junit' '--expire-in' '1 week'",
+            script, StringComparison.Ordinal);
+        Assert.Contains("'--file' '/var/run/scheduler/run/artifacts/2.raw' '--name' 'metrics.txt' '--format' 'raw' '--type' 'metrics';",
+            script, StringComparison.Ordinal);
+        Assert.Equal(["/var/run/scheduler/run/artifacts/0.gz", "/var/run/scheduler/run/artifacts/1.zip", "/var/run/scheduler/run/artifacts/2.raw"],
+            UploadedFiles(script));
+        Assert.Equal(["/var/run/scheduler/run/artifacts/0.gz", "/var/run/scheduler/run/artifacts/2.raw"],
+            UploadedFiles(plan.Find("upload_artifacts_on_failure")!.Script));
+    }
+
+    [Fact]
+    public void A_format_the_helper_cannot_make_is_not_uploaded_and_says_so()
+    {
+        var zstd = new JobArtifact { Name = "big", Paths = ["out"], Format = "tarzstd", When = "on_success" };
+        var plan = Build(Job([zstd, Artifact("on_success", "out")]), WithGitLab);
+        var script = plan.Find("upload_artifacts_on_success")!.Script;
+        Assert.Contains("echo 'WARNING: artifacts \"big\" in format tarzstd: only zip, gzip and raw are made; not uploaded'", script, StringComparison.Ordinal);
         Assert.Equal(["/var/run/scheduler/run/artifacts/1.zip"], UploadedFiles(script));
         Assert.Equal(["/var/run/scheduler/run/artifacts/1.zip"], plan.ArtifactArchives);
     }

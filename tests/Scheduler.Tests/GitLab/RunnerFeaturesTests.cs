@@ -17,8 +17,8 @@ public sealed class RunnerFeaturesTests
     [InlineData("refspecs", true)]
     [InlineData("return_exit_code", true)]
     [InlineData("artifacts", true)] // zip artifacts are uploaded (GitLabArtifactsTests)
-    [InlineData("upload_multiple_artifacts", false)] // reports (gzip/raw) are not uploaded
-    [InlineData("upload_raw_artifacts", false)]
+    [InlineData("upload_multiple_artifacts", true)] // each entry, reports included, is uploaded on its own
+    [InlineData("upload_raw_artifacts", true)]
     [InlineData("session", false)]
     [InlineData("terminal", false)]
     [InlineData("vault_secrets", false)]

@@ -51,6 +51,49 @@ public sealed class GitLabArtifactsTests(RunClusterFixture cluster) : RunHostTes
     }
 
     [Fact]
+    public async Task Reports_are_uploaded_each_in_its_format_beside_the_archive()
+    {
+        var token = GitLab.AddRunner();
+        // As GitLab sends artifacts:reports: one entry per report, when always, named after the report's default file.
+        var job = GitLab.EnqueueJob(token, Job(
+                "mkdir -p reports out",
+                "printf '<testsuites><testsuite name=\"unit\" tests=\"1\"/></testsuites>\\n' > reports/unit.xml",
+                "printf '<testsuites><testsuite name=\"api\" tests=\"2\"/></testsuites>\\n' > reports/api.xml",
+                "printf 'VERSION=1.2.3\\n' > build.env",
+                "echo binary > out/app")
+            .Artifact("out", ["out/"], expireIn: "1 day")
+            .Artifact("junit.xml", ["reports/*.xml"], when: "always", type: "junit", format: "gzip", expireIn: "1 day")
+            .Artifact(".env", ["build.env"], when: "always", type: "dotenv", format: "gzip", expireIn: "1 day"));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        Assert.Contains("Uploading artifacts as \"junit\" to coordinator... 201 Created", job.TraceText());
+        Assert.Equal(["out.zip", "junit.xml.gz", ".env.gz"], job.Artifacts.Select(a => a.FileName));
+
+        var junit = job.Artifacts.Single(a => a.Type == "junit");
+        Assert.Equal("?artifact_format=gzip&artifact_type=junit&expire_in=1%20day", junit.Query);
+        Assert.Equal("<testsuites><testsuite name=\"api\" tests=\"2\"/></testsuites>\n<testsuites><testsuite name=\"unit\" tests=\"1\"/></testsuites>\n",
+            Gunzip(junit.Content));
+
+        var dotenv = job.Artifacts.Single(a => a.Type == "dotenv");
+        Assert.Equal("?artifact_format=gzip&artifact_type=dotenv&expire_in=1%20day", dotenv.Query);
+        Assert.Equal("VERSION=1.2.3\n", Gunzip(dotenv.Content));
+
+        var archive = job.Artifacts.Single(a => a.Type == "archive");
+        Assert.Equal("?artifact_format=zip&artifact_type=archive&expire_in=1%20day", archive.Query);
+        using var zip = new ZipArchive(new MemoryStream(archive.Content));
+        Assert.Equal(["out/", "out/app"], zip.Entries.Select(e => e.FullName).Order(StringComparer.Ordinal));
+    }
+
+    private static string Gunzip(byte[] content)
+    {
+        using var gzip = new GZipStream(new MemoryStream(content), CompressionMode.Decompress);
+        using var reader = new StreamReader(gzip, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    [Fact]
     public async Task Artifacts_of_a_failed_job_are_uploaded_when_asked_for()
     {
         var token = GitLab.AddRunner();
