@@ -69,7 +69,7 @@ internal static class KubernetesSettingsReader
             NodeSelector = ToDictionary(table.StringMap("node_selector")),
             NodeTolerations = NodeTolerations(table),
             ImagePullSecrets = table.StringList("image_pull_secrets") ?? [],
-            HelperImage = EmptyAsNull(table.String("helper_image")),
+            HelperImage = HelperImage(table),
             TerminationGracePeriodSeconds = NonNegativeSeconds(table, "terminationGracePeriodSeconds"),
             PollInterval = PollValue(table, "poll_interval", defaults.PollInterval),
             PollTimeout = PollValue(table, "poll_timeout", defaults.PollTimeout),
@@ -163,6 +163,18 @@ internal static class KubernetesSettingsReader
     }
 
     /// <summary>A Kubernetes object name (DNS subdomain); the empty string means "not set".</summary>
+    // Refused at load, not at the job's first stage: only this project's image has the helper commands.
+    private static string? HelperImage(TableReader table)
+    {
+        var image = EmptyAsNull(table.String("helper_image"));
+        if (image is not null && Scheduler.Actors.Pods.HelperImageRule.Error(image) is { } error)
+        {
+            table.Diagnostics.Error(table.ValuePosition("helper_image"), table.KeyPath("helper_image"), error);
+        }
+
+        return image;
+    }
+
     private static string? ObjectName(TableReader table, string key)
     {
         var name = EmptyAsNull(table.String(key));

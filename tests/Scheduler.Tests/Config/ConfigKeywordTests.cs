@@ -167,7 +167,7 @@ public sealed class ConfigKeywordTests
         "[runners.kubernetes.node_tolerations]\n\"z-last=first\" = \"NoSchedule\"\n\"onlyKey\" = \"\"\n\"a=b\" = \"NoExecute\"",
         "[z-last=first=NoSchedule, onlyKey=, a=b=NoExecute]")]
     [InlineData("image_pull_secrets", "kubernetes", "image_pull_secrets = [\"one\", \"two\"]", "[one, two]")]
-    [InlineData("helper_image", "kubernetes", "helper_image = \"registry/helper:1\"", "registry/helper:1")]
+    [InlineData("helper_image", "kubernetes", "helper_image = \"registry/ci/scheduler:1\"", "registry/ci/scheduler:1")]
     [InlineData("terminationGracePeriodSeconds", "kubernetes", "terminationGracePeriodSeconds = 45", "45")]
     [InlineData("poll_interval", "kubernetes", "poll_interval = 5", "5")]
     [InlineData("poll_timeout", "kubernetes", "poll_timeout = 3600", "3600")]
