@@ -364,12 +364,18 @@ internal sealed partial class LocalPod
             var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, path => new FileInfo(path).LinkTarget);
             mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
+        var hostname = Name.Length > 63 ? Name[..63] : Name;
+        if (PodHostsFile.Applies(Pod, mounts))
+        {
+            mounts.Add(new SandboxMount(PodHostsFile.Ensure(PodDir, Pod, hostname),
+                SandboxCommand.ResolveLinks(PodHostsFile.ContainerPath, path => new FileInfo(path).LinkTarget), ReadOnly: false, IsFile: true));
+        }
         // Kubernetes: command replaces the entrypoint, args the cmd. A host "image" has no entrypoint and /bin/sh as cmd.
         var command = (container.Spec.Command ?? []).Concat(container.Spec.Args ?? []).Select(word => ContainerEnvironment.Expand(word, environment)).ToList();
         if (container.Spec.Command is null or { Count: 0 } && container.Spec.Args is null or { Count: 0 }) command = ["/bin/sh"];
         return new SandboxSpec
         {
-            Hostname = Name.Length > 63 ? Name[..63] : Name,
+            Hostname = hostname,
             Mounts = mounts,
             Command = command,
             WorkingDir = container.Spec.WorkingDir,
