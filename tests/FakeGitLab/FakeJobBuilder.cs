@@ -9,6 +9,7 @@ public sealed class FakeJobBuilder
     private readonly List<JsonObject> _variables = [];
     private readonly List<JsonObject> _steps = [];
     private readonly List<JsonObject> _artifacts = [];
+    private readonly List<JsonObject> _services = [];
     private readonly List<long> _dependencies = [];
     private readonly List<string> _requiredFeatures = [];
     private string _name = "test";
@@ -66,6 +67,23 @@ public sealed class FakeJobBuilder
             ["expire_in"] = expireIn,
             ["artifact_type"] = type,
             ["artifact_format"] = format,
+        });
+        return this;
+    }
+
+    /// <summary>A <c>services:</c> entry as GitLab sends it (<paramref name="alias"/> may name several, comma or space separated).</summary>
+    public FakeJobBuilder Service(string name, string? alias = null, string[]? entrypoint = null, string[]? command = null,
+        IReadOnlyDictionary<string, string>? variables = null)
+    {
+        _services.Add(new JsonObject
+        {
+            ["name"] = name,
+            ["alias"] = alias,
+            ["entrypoint"] = entrypoint is null ? null : new JsonArray(entrypoint.Select(e => (JsonNode?)e).ToArray()),
+            ["command"] = command is null ? null : new JsonArray(command.Select(c => (JsonNode?)c).ToArray()),
+            ["ports"] = new JsonArray(),
+            ["variables"] = new JsonArray((variables ?? new Dictionary<string, string>())
+                .Select(v => (JsonNode?)new JsonObject { ["key"] = v.Key, ["value"] = v.Value }).ToArray()),
         });
         return this;
     }
@@ -163,7 +181,7 @@ public sealed class FakeJobBuilder
             ["variables"] = variables,
             ["steps"] = steps,
             ["image"] = _image is null ? null : new JsonObject { ["name"] = _image, ["entrypoint"] = null, ["ports"] = new JsonArray() },
-            ["services"] = new JsonArray(),
+            ["services"] = new JsonArray(_services.Select(service => (JsonNode?)service.DeepClone()).ToArray()),
             ["artifacts"] = artifacts,
             ["cache"] = new JsonArray(),
             ["credentials"] = new JsonArray(new JsonObject

@@ -146,7 +146,9 @@ public static partial class PodBuilder
         var services = Services(serviceDefinitions, lookup, env, serviceResources, mounts,
             service => PullPolicy(k8sSettings, service.PullPolicy, $"service \"{service.Name}\""),
             () => ContainerSecurity.For(k8sSettings, k8sSettings.ServiceContainerSecurityContext), lifecycle, jobSecretName);
-        var (hostAliases, hostAliasRefusal) = PodSpecSettings.HostAliases(serviceDefinitions, k8sSettings.HostAliases);
+        // Names are derived from the image the container runs: `$REGISTRY/postgres:15` answers as postgres once expanded.
+        var (hostAliases, hostAliasRefusal) = PodSpecSettings.HostAliases(
+            serviceDefinitions.Select((service, i) => service with { Name = services[i].Image }), k8sSettings.HostAliases);
         if (hostAliasRefusal is not null)
         {
             throw Refuse(hostAliasRefusal);

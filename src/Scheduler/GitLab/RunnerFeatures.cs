@@ -11,6 +11,7 @@ namespace Scheduler.GitLab;
 /// the job's artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
 /// <c>upload_raw_artifacts</c>: each artifacts entry (the archive and every report) is archived in its own format (zip,
 /// gzip or raw) and uploaded on its own with its <c>artifact_type</c> and <c>artifact_format</c>, as GitLab Runner does.
+/// <c>service_multiple_aliases</c>: a service's <c>alias</c> may name several host names (comma or space separated).
 /// </remarks>
 public static class RunnerFeatures
 {
@@ -40,7 +41,7 @@ public static class RunnerFeatures
         ["cancelable"] = true,
         ["return_exit_code"] = true,
         ["service_variables"] = true,
-        ["service_multiple_aliases"] = false,
+        ["service_multiple_aliases"] = true,
         ["image_executor_opts"] = false,
         ["service_executor_opts"] = false,
         ["cancel_gracefully"] = true,

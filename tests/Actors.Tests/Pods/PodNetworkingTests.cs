@@ -80,8 +80,23 @@ public sealed class PodNetworkingTests
                      + "subdomain (letters, digits, '-' and '.')", TestData.Refusal(job: job));
     }
 
+    [Fact]
+    public void Service_names_are_derived_from_the_image_after_expansion()
+    {
+        var job = TestData.Job(variables: [TestData.Public("MIRROR", "mirror.example.com/library"), TestData.Public("PG", "15")],
+            services: [new JobService { Name = "$MIRROR/postgres:${PG}", Alias = "db" }]);
+
+        var plan = TestData.Plan(job: job);
+
+        Assert.Equal("mirror.example.com/library/postgres:15", plan.Pod.Spec.Containers.Single(c => c.Name == "svc-0").Image);
+        Assert.Equal(["mirror.example.com-library-postgres", "db"], plan.Pod.Spec.HostAliases.Single().Hostnames);
+    }
+
     [Theory]
     [InlineData("postgres:11", new[] { "postgres" })]
+    [InlineData("postgres:15", new[] { "postgres" })]
+    [InlineData("registry.example.com/a/b:1", new[] { "registry.example.com__a__b", "registry.example.com-a-b" })]
+    [InlineData("docker:24-dind", new[] { "docker" })]
     [InlineData("tutum/wordpress:latest", new[] { "tutum__wordpress", "tutum-wordpress" })]
     [InlineData("registry.example.com:5000/ns/svc", new[] { "registry.example.com__ns__svc", "registry.example.com-ns-svc" })]
     [InlineData("mysql@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", new[] { "mysql" })]

@@ -19,6 +19,7 @@ public sealed class RunnerFeaturesTests
     [InlineData("artifacts", true)] // zip artifacts are uploaded (GitLabArtifactsTests)
     [InlineData("upload_multiple_artifacts", true)] // each entry, reports included, is uploaded on its own
     [InlineData("upload_raw_artifacts", true)]
+    [InlineData("service_multiple_aliases", true)] // "a, b" gives both host names (GitLabServicesTests)
     [InlineData("session", false)]
     [InlineData("terminal", false)]
     [InlineData("vault_secrets", false)]
