@@ -42,7 +42,7 @@ public static partial class PodBuilder
             .ToList();
 
     private static List<V1Container> Services(List<JobService> definitions, JobVariableLookup lookup,
-        List<V1EnvVar> env, V1ResourceRequirements? resources, List<V1VolumeMount> mounts, Func<JobService, string?> pullPolicyOf,
+        List<V1EnvVar> env, ResolvedResources resources, List<V1VolumeMount> mounts, Func<JobService, string?> pullPolicyOf,
         Func<V1SecurityContext> securityContextOf, V1Lifecycle? lifecycle, string jobSecretName)
     {
         var containers = new List<V1Container>();
@@ -88,7 +88,7 @@ public static partial class PodBuilder
                 Args = service.Command.Count > 0 ? service.Command.ToList() : null,
                 Env = serviceEnv.Count > 0 ? serviceEnv : null,
                 Ports = Ports(service.Ports, name),
-                Resources = resources,
+                Resources = resources.ForService(i),
                 VolumeMounts = mounts.ToList(),
                 ImagePullPolicy = pullPolicyOf(service),
                 SecurityContext = securityContextOf(),

@@ -10,34 +10,6 @@ namespace Scheduler.Actors.Pods;
 // Pod spec parts: resources, tolerations, pod_spec patches and the pod security context.
 public static partial class PodBuilder
 {
-    private static V1ResourceRequirements? Resources(string keyPrefix, string? cpuLimit, string? memoryLimit, string? cpuRequest,
-        string? memoryRequest)
-    {
-        var limits = ResourceList(keyPrefix, "limit", cpuLimit, memoryLimit);
-        var requests = ResourceList(keyPrefix, "request", cpuRequest, memoryRequest);
-        return limits is null && requests is null ? null : new V1ResourceRequirements { Limits = limits, Requests = requests };
-    }
-
-    private static Dictionary<string, ResourceQuantity>? ResourceList(string keyPrefix, string kind, string? cpu, string? memory)
-    {
-        var list = new Dictionary<string, ResourceQuantity>();
-        Add("cpu", cpu);
-        Add("memory", memory);
-        return list.Count > 0 ? list : null;
-
-        void Add(string resource, string? text)
-        {
-            if (string.IsNullOrEmpty(text))
-            {
-                return;
-            }
-
-            var quantity = ResourceQuantities.TryParse(text, out var error)
-                           ?? throw Refuse($"invalid {keyPrefix}{resource}_{kind} \"{text}\": {error}");
-            list[resource] = quantity;
-        }
-    }
-
     /// <summary><c>"key=value" = "Effect"</c> (Equal; split on the first <c>=</c>, as GitLab Runner does now) or
     /// <c>"key" = "Effect"</c> (Exists). An empty effect matches every effect: the field is left out, as GitLab Runner's
     /// <c>omitempty</c> does.</summary>

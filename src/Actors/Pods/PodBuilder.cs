@@ -116,6 +116,12 @@ public static partial class PodBuilder
         var image = BuildImage(job, k8sSettings, lookup);
         var serviceDefinitions = ServiceDefinitions(k8sSettings, job);
         CheckAllowedImages(job, k8sSettings, image, serviceDefinitions.Skip(ConfiguredServiceCount(k8sSettings)), lookup);
+        var (resources, resourceRefusal) = ContainerResources.Resolve(k8sSettings, serviceDefinitions, lookup);
+        if (resources is null)
+        {
+            throw Refuse(resourceRefusal!);
+        }
+
         var build = new V1Container
         {
             Name = BuildContainer,
@@ -123,7 +129,7 @@ public static partial class PodBuilder
             Command = ["sh", "-c", KeepAliveScript],
             Env = env.Count > 0 ? env : null,
             Ports = Ports(job.Image?.Ports ?? [], BuildContainer),
-            Resources = Resources("", k8sSettings.CpuLimit, k8sSettings.MemoryLimit, k8sSettings.CpuRequest, k8sSettings.MemoryRequest),
+            Resources = resources.Build,
             VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = PullPolicy(k8sSettings, job.Image?.PullPolicy ?? [], "image"),
             SecurityContext = ContainerSecurity.For(k8sSettings, k8sSettings.BuildContainerSecurityContext),
@@ -134,16 +140,13 @@ public static partial class PodBuilder
             Name = HelperContainer,
             Image = HelperImage(k8sSettings.HelperImage, identity),
             Command = ["sh", "-c", KeepAliveScript],
-            Resources = Resources("helper_", k8sSettings.HelperCpuLimit, k8sSettings.HelperMemoryLimit,
-                k8sSettings.HelperCpuRequest, k8sSettings.HelperMemoryRequest),
+            Resources = resources.Helper,
             VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = helperPullPolicy,
             SecurityContext = ContainerSecurity.For(k8sSettings, k8sSettings.HelperContainerSecurityContext),
             Lifecycle = lifecycle,
         };
-        var serviceResources = Resources("service_", k8sSettings.ServiceCpuLimit, k8sSettings.ServiceMemoryLimit,
-            k8sSettings.ServiceCpuRequest, k8sSettings.ServiceMemoryRequest);
-        var services = Services(serviceDefinitions, lookup, env, serviceResources, mounts,
+        var services = Services(serviceDefinitions, lookup, env, resources, mounts,
             service => PullPolicy(k8sSettings, service.PullPolicy, $"service \"{service.Name}\""),
             () => ContainerSecurity.For(k8sSettings, k8sSettings.ServiceContainerSecurityContext), lifecycle, jobSecretName);
         // Names are derived from the image the container runs: `$REGISTRY/postgres:15` answers as postgres once expanded.
@@ -201,6 +204,8 @@ public static partial class PodBuilder
                 HostAliases = hostAliases,
                 AutomountServiceAccountToken = k8sSettings.AutomountServiceAccountToken,
                 RuntimeClassName = k8sSettings.RuntimeClassName,
+                // Pod-level requests and limits (pod_cpu_*, pod_memory_*), as GitLab Runner sets them.
+                Resources = resources.Pod,
             },
         };
 

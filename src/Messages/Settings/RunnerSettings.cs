@@ -117,6 +117,10 @@ public sealed record KubernetesSettings
     public string? HelperCpuRequest { get; init; }
     public string? HelperMemoryRequest { get; init; }
 
+    /// <summary>The resource keys GitLab Runner added after 12.5, by config key: <c>[service_|helper_]ephemeral_storage_request|limit</c>,
+    /// <c>pod_cpu|memory_request|limit</c> and every <c>*_overwrite_max_allowed</c> (quantities, checked at load).</summary>
+    public IReadOnlyDictionary<string, string> Resources { get; init; } = new Dictionary<string, string>();
+
     /// <summary><c>pull_policy</c> (a string or a list) of <c>never</c>, <c>if-not-present</c>, <c>always</c>; empty: the
     /// cluster default. The pod uses the first one that <see cref="AllowedPullPolicies"/> allows.</summary>
     public IReadOnlyList<string> PullPolicy { get; init; } = [];

@@ -29,7 +29,6 @@ internal static class ConfigKeys
     private const string Fleet = "this runner has no such server";
     private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
     private const string SecurityProfiles = "SELinux, seccomp and AppArmor profiles and sysctls are not set on the pod yet";
-    private const string ResourceOverwrites = "per-job resource overwrites and extra resource kinds are a separate issue and are not applied yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
     private const string Scripts = "the stage scripts do not implement it yet";
@@ -111,6 +110,8 @@ internal static class ConfigKeys
         "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
         "automount_service_account_token", "runtime_class_name",
+        // Per-job resource overwrites: ephemeral_storage_*, pod_cpu_*/pod_memory_* and every *_overwrite_max_allowed.
+        .. Scheduler.Actors.Pods.ContainerResources.ConfigKeys,
     ];
 
     /// <summary>Keys of GitLab Runner's current <c>[runners.kubernetes]</c> that are accepted without effect, with why.</summary>
@@ -119,30 +120,6 @@ internal static class ConfigKeys
     private static Dictionary<string, NoEffect> BuildKubernetesNoEffect()
     {
         var keys = new Dictionary<string, NoEffect>();
-        foreach (var prefix in new[] { "", "service_", "helper_" })
-        {
-            foreach (var resource in new[] { "cpu", "memory", "ephemeral_storage" })
-            {
-                foreach (var kind in new[] { "limit", "request" })
-                {
-                    keys[$"{prefix}{resource}_{kind}_overwrite_max_allowed"] = NotYet(ResourceOverwrites);
-                    if (resource == "ephemeral_storage")
-                    {
-                        keys[$"{prefix}{resource}_{kind}"] = NotYet(ResourceOverwrites);
-                    }
-                }
-            }
-        }
-
-        foreach (var resource in new[] { "cpu", "memory" })
-        {
-            foreach (var kind in new[] { "limit", "request" })
-            {
-                keys[$"pod_{resource}_{kind}"] = NotYet(ResourceOverwrites);
-                keys[$"pod_{resource}_{kind}_overwrite_max_allowed"] = NotYet(ResourceOverwrites);
-            }
-        }
-
         // A job cannot choose its user here (image:docker:user is not applied), so these restrict nothing yet.
         keys["allowed_users"] = NotYet("jobs cannot choose their user here yet (image:docker:user is not applied), so there is nothing to restrict; "
                                        + "set the user with build_container_security_context.run_as_user");

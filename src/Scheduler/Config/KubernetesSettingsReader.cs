@@ -65,6 +65,8 @@ internal static class KubernetesSettingsReader
             ServiceMemoryRequest = quantities["service_memory_request"],
             HelperCpuRequest = quantities["helper_cpu_request"],
             HelperMemoryRequest = quantities["helper_memory_request"],
+            Resources = Scheduler.Actors.Pods.ContainerResources.ConfigKeys.Select(key => (key, value: Quantity(table, key)))
+                .Where(entry => entry.value is not null).ToDictionary(entry => entry.key, entry => entry.value!),
             PullPolicy = pullPolicy,
             NodeSelector = ToDictionary(table.StringMap("node_selector")),
             NodeTolerations = NodeTolerations(table),

@@ -7,7 +7,7 @@ namespace Scheduler.Scheduler.Tests.Config;
 /// <summary>Every keyword of config.toml is read into the settings records, one row per keyword.</summary>
 public sealed class ConfigKeywordTests
 {
-    private static readonly Dictionary<string, Func<GlobalSettings, object?>> Accessors = new()
+    private static readonly Dictionary<string, Func<GlobalSettings, object?>> Accessors = WithResourceKeys(new()
     {
         ["concurrent"] = s => s.Concurrent,
         ["check_interval"] = s => s.CheckInterval,
@@ -98,9 +98,20 @@ public sealed class ConfigKeywordTests
         ["service_container_security_context"] = s => K(s).ServiceContainerSecurityContext,
         ["automount_service_account_token"] = s => K(s).AutomountServiceAccountToken,
         ["runtime_class_name"] = s => K(s).RuntimeClassName,
-    };
+    });
 
     private static KubernetesSettings K(GlobalSettings settings) => settings.Runners[0].Kubernetes;
+
+    // ephemeral_storage_*, pod_cpu_*/pod_memory_* and every *_overwrite_max_allowed: KubernetesSettings.Resources by key.
+    private static Dictionary<string, Func<GlobalSettings, object?>> WithResourceKeys(Dictionary<string, Func<GlobalSettings, object?>> accessors)
+    {
+        foreach (var key in global::Scheduler.Actors.Pods.ContainerResources.ConfigKeys)
+        {
+            accessors[key] = s => K(s).Resources.GetValueOrDefault(key);
+        }
+
+        return accessors;
+    }
 
     [Theory]
     [InlineData("concurrent", "global", "concurrent = 7", "7")]
@@ -161,6 +172,9 @@ public sealed class ConfigKeywordTests
         "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
     [InlineData("automount_service_account_token", "kubernetes", "automount_service_account_token = false", "False")]
     [InlineData("runtime_class_name", "kubernetes", "runtime_class_name = \"gvisor\"", "gvisor")]
+    [InlineData("ephemeral_storage_limit", "kubernetes", "ephemeral_storage_limit = \"2Gi\"", "2Gi")]
+    [InlineData("helper_cpu_limit_overwrite_max_allowed", "kubernetes", "helper_cpu_limit_overwrite_max_allowed = \"500m\"", "500m")]
+    [InlineData("pod_memory_request", "kubernetes", "pod_memory_request = \"1Gi\"", "1Gi")]
     [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
         "{gitlab=true, kubernetes.io/arch=amd64}")]
     [InlineData("node_tolerations", "kubernetes",

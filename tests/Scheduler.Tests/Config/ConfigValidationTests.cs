@@ -123,7 +123,6 @@ public sealed class ConfigValidationTests
     [InlineData("[runners.kubernetes.affinity]\nx = 1", 7, 1, K + "affinity.x", "unknown key, ignored")]
     [InlineData("[[runners.kubernetes.volumes.nfs]]\nname = \"n\"\nmount_path = \"/n\"\nserver = \"s\"\npath = \"/p\"\nreadonly = true", 11, 1, K + "volumes.nfs[0].readonly", "did you mean \"read_only\"?")]
     [InlineData("allowed_users = [\"1000\"]", 6, 1, K + "allowed_users", "has no effect here yet: jobs cannot choose their user here yet")]
-    [InlineData("cpu_limit_overwrite_max_allowed = \"2\"", 6, 1, K + "cpu_limit_overwrite_max_allowed", "has no effect here yet: per-job resource overwrites")]
     [InlineData("namespace_per_job = true", 6, 1, K + "namespace_per_job", "has no effect here yet: it is used by the job runtime")]
     [InlineData("helper_image_flavor = \"ubuntu\"", 6, 1, K + "helper_image_flavor", "has no effect here: it selects GitLab's helper image")]
     [InlineData("cleanup_grace_period_seconds = 5", 6, 32, K + "cleanup_grace_period_seconds", "has no effect here yet: the pod is deleted at cleanup")]
