@@ -23,6 +23,7 @@ public sealed class GitLabResourcesTests(RunClusterFixture cluster) : RunHostTes
                     ["cpu_limit_overwrite_max_allowed"] = "2",
                     ["ephemeral_storage_limit"] = "1Gi",
                     ["ephemeral_storage_limit_overwrite_max_allowed"] = "2Gi",
+                    ["pod_memory_limit"] = "1Gi",
                 },
             },
         };
@@ -36,10 +37,12 @@ public sealed class GitLabResourcesTests(RunClusterFixture cluster) : RunHostTes
             .Variable("KUBERNETES_CPU_LIMIT", "1500m").Variable("KUBERNETES_EPHEMERAL_STORAGE_LIMIT", "2Gi"));
         StartHost(Settings(1, CappedEntry(token)));
 
-        var seen = await BuildResourcesWhileRunningAsync(within);
+        var seen = await PodWhileRunningAsync(within);
         await WaitFinishedAsync(within);
         AssertFinal(within, "success");
-        Assert.Equal(("1500m", "2Gi"), (seen?.Limits["cpu"].ToString(), seen?.Limits["ephemeral-storage"].ToString()));
+        var build = seen?.Spec.Containers.Single(c => c.Name == "build").Resources;
+        Assert.Equal(("1500m", "2Gi"), (build?.Limits["cpu"].ToString(), build?.Limits["ephemeral-storage"].ToString()));
+        Assert.Equal("1Gi", seen?.Spec.Resources?.Limits["memory"].ToString());
 
         var above = GitLab.EnqueueJob(token, Job("echo above-must-not-run").Variable("KUBERNETES_CPU_LIMIT", "3"));
         await WaitFinishedAsync(above);
@@ -50,17 +53,17 @@ public sealed class GitLabResourcesTests(RunClusterFixture cluster) : RunHostTes
         await AssertNoPodLeftAsync();
     }
 
-    // The job's pod is gone when the job ends: read its build container while the script sleeps.
-    private async Task<V1ResourceRequirements?> BuildResourcesWhileRunningAsync(FakeJob job)
+    // The job's pod is gone when the job ends: read it while the script sleeps.
+    private async Task<V1Pod?> PodWhileRunningAsync(FakeJob job)
     {
         using var client = new k8s.Kubernetes(Cluster.Server.ClientConfiguration());
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline && !job.IsFinished)
         {
             var pods = (await client.CoreV1.ListNamespacedPodAsync("default")).Items;
-            if (pods.FirstOrDefault()?.Spec.Containers.FirstOrDefault(c => c.Name == "build") is { } build)
+            if (pods.FirstOrDefault() is { } pod)
             {
-                return build.Resources;
+                return pod;
             }
 
             await Task.Delay(100);
