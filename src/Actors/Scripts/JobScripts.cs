@@ -56,8 +56,9 @@ public static class JobScripts
                 changeDirectory: false, GetSourcesBody(job, context))),
         };
 
-        var caches = job.Cache.Select((cache, index) => (cache, index)).ToList();
-        var restored = caches.Where(c => Policy(c.cache) is "pull" or "pull-push").ToList();
+        // As GitLab Runner: a cache without paths and without untracked has nothing to restore or archive.
+        var caches = job.Cache.Select((cache, index) => (cache, index)).Where(c => c.cache.Paths.Count > 0 || c.cache.Untracked).ToList();
+        var restored = caches.Where(c => context.CachePolicy(c.cache) is "pull" or "pull-push").ToList();
         if (restored.Count > 0)
         {
             stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
@@ -86,7 +87,7 @@ public static class JobScripts
                 IgnoreFailure: true, Timeout: options.AfterScriptTimeout ?? ScriptOptions.DefaultAfterScriptTimeout));
         }
 
-        var pushed = caches.Where(c => Policy(c.cache) is "push" or "pull-push").ToList();
+        var pushed = caches.Where(c => context.CachePolicy(c.cache) is "push" or "pull-push").ToList();
         AddArchiveCache(ArchiveCache, StageRunsWhen.OnSuccess, "Saving cache for successful job", "on_success");
         AddArchiveCache(ArchiveCacheOnFailure, StageRunsWhen.OnFailure, "Saving cache for failed job", "on_failure");
 
@@ -95,7 +96,10 @@ public static class JobScripts
         AddArtifacts(UploadArtifactsOnSuccess, StageRunsWhen.OnSuccess, "Uploading artifacts for successful job", "on_success");
         AddArtifacts(UploadArtifactsOnFailure, StageRunsWhen.OnFailure, "Uploading artifacts for failed job", "on_failure");
 
-        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript());
+        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript())
+        {
+            CacheUrls = context.CacheUrls,
+        };
 
         void AddArchiveCache(string name, StageRunsWhen when, string header, string whenValue)
         {
@@ -140,8 +144,6 @@ public static class JobScripts
         var server = job.Variables.LastOrDefault(v => v.Key == "CI_SERVER_URL")?.Value;
         return string.IsNullOrEmpty(server) || ScriptOptions.IsReachableGitLab(server) ? url : null;
     }
-
-    private static string Policy(JobCache cache) => string.IsNullOrEmpty(cache.Policy) ? "pull-push" : cache.Policy;
 
     private static bool Matches(string when, string stageWhen) =>
         (string.IsNullOrEmpty(when) ? "on_success" : when) is var w && (w == "always" || w == stageWhen);
@@ -288,24 +290,52 @@ public static class JobScripts
         return index < 0 ? ("", url) : (url[..(index + 3)], url[(index + 3)..]);
     }
 
+    // GitLab Runner's restore: the main key, then each fallback key while extraction fails; a failed extraction is a
+    // warning, never a failed job. With a distributed cache the helper first downloads the archive from its pre-signed URL
+    // (read from the job Secret; a missing object is "no cache").
     private static string RestoreCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
     {
         var body = new StringBuilder();
         foreach (var (cache, _) in caches)
         {
-            if (context.CacheKey(cache) is not { } key)
+            var warnings = new List<string>();
+            var (key, warning) = context.CacheKey(cache);
+            if (warning is not null)
             {
-                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                warnings.Add(warning);
+            }
+
+            var keys = key is null ? [] : new List<string> { key };
+            keys.AddRange(key is null ? [] : context.CacheFallbackKeys(cache, warnings));
+            var attempts = keys.Select(k => (Key: k, Command: context.Helper("cache-extractor",
+                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings)), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
+            AppendWarnings(body, warnings, "");
+            if (key is null)
+            {
+                body.Append("echo 'Skipping cache extraction due to empty cache key'\n");
                 continue;
             }
 
-            var file = CacheFile(context.Job, context.Options.CacheDir, key);
-            body.Append("printf 'Checking cache for %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
-            body.Append("if ").Append(context.Helper("cache-extractor", "--file", file))
-                .Append("; then echo \"Successfully extracted cache\"; else echo \"WARNING: Failed to extract cache\"; fi\n");
+            AppendExtract(body, attempts, 0, "");
         }
 
         return body.ToString();
+    }
+
+    private static void AppendExtract(StringBuilder body, IReadOnlyList<(string Key, string Command)> attempts, int index, string indent)
+    {
+        var (key, command) = attempts[index];
+        body.Append(indent).Append("printf 'Checking cache for %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
+        body.Append(indent).Append("if ").Append(command).Append("; then\n");
+        body.Append(indent).Append("  echo \"Successfully extracted cache\"\n");
+        body.Append(indent).Append("else\n");
+        body.Append(indent).Append("  echo \"WARNING: Failed to extract cache\"\n");
+        if (index + 1 < attempts.Count)
+        {
+            AppendExtract(body, attempts, index + 1, indent + "  ");
+        }
+
+        body.Append(indent).Append("fi\n");
     }
 
     private static string ArchiveCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
@@ -313,9 +343,17 @@ public static class JobScripts
         var body = new StringBuilder();
         foreach (var (cache, _) in caches)
         {
-            if (context.CacheKey(cache) is not { } key)
+            var warnings = new List<string>();
+            var (key, warning) = context.CacheKey(cache);
+            if (warning is not null)
             {
-                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                warnings.Add(warning);
+            }
+
+            if (key is null)
+            {
+                AppendWarnings(body, warnings, "");
+                body.Append("echo 'Skipping cache archiving due to empty cache key'\n");
                 continue;
             }
 
@@ -331,12 +369,32 @@ public static class JobScripts
                 args.Add("--untracked");
             }
 
+            if (context.CacheUrlFile(key, upload: true, warnings) is { } urlFile)
+            {
+                args.AddRange(UrlArgs(urlFile));
+                if (context.MaxUploadedArchiveSize > 0)
+                {
+                    args.AddRange(["--max-uploaded-archive-size", context.MaxUploadedArchiveSize.ToString(CultureInfo.InvariantCulture)]);
+                }
+            }
+
+            AppendWarnings(body, warnings, "");
             body.Append("printf 'Creating cache %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
             body.Append("if ").Append(context.Helper("cache-archiver", [.. args]))
                 .Append("; then echo \"Created cache\"; else echo \"WARNING: Failed to create cache\"; fi\n");
         }
 
         return body.ToString();
+    }
+
+    private static string[] UrlArgs(string? urlFile) => urlFile is null ? [] : ["--url-file", urlFile];
+
+    private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings, string indent)
+    {
+        foreach (var warning in warnings)
+        {
+            body.Append(indent).Append("echo ").Append(ShellText.Quote("WARNING: " + warning)).Append('\n');
+        }
     }
 
     // GitLab Runner's downloader: one call per dependency that has an archive, extracted into the project directory (the
