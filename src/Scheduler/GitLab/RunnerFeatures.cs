@@ -10,7 +10,8 @@ namespace Scheduler.GitLab;
 /// on_failure stages run, then the final update). <c>artifacts</c> and <c>artifacts_exclude</c>: the upload stages archive
 /// the job's zip artifacts (with <c>exclude</c>) and send them to GitLab. <c>upload_multiple_artifacts</c> and
 /// <c>upload_raw_artifacts</c> stay off: reports (gzip/raw formats) are not uploaded, and with them off GitLab drops jobs
-/// with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports.
+/// with <c>artifacts:reports</c> as runner_unsupported instead of losing their reports. <c>fallback_cache_keys</c>: a
+/// restore tries <c>cache:fallback_keys</c> in order after the key.
 /// </remarks>
 public static class RunnerFeatures
 {
@@ -21,7 +22,7 @@ public static class RunnerFeatures
         ["services"] = true,
         ["artifacts"] = true,
         ["cache"] = true,
-        ["fallback_cache_keys"] = false,
+        ["fallback_cache_keys"] = true,
         ["shared"] = false,
         ["upload_multiple_artifacts"] = false,
         ["upload_raw_artifacts"] = false,

@@ -44,6 +44,15 @@ public sealed class S3TestServer : IAsyncDisposable
         get { lock (_requests) { return _requests.ToList(); } }
     }
 
+    /// <summary>Forgets the requests answered so far (a test sharing the server starts counting from here).</summary>
+    public void ClearRequests()
+    {
+        lock (_requests)
+        {
+            _requests.Clear();
+        }
+    }
+
     /// <summary>The stored objects' names (<c>Path/runner/…/project/…/key</c>).</summary>
     public IReadOnlyList<string> ObjectNames()
     {
@@ -126,4 +135,14 @@ public sealed class S3TestServer : IAsyncDisposable
         _directory.Dispose();
         await Task.CompletedTask;
     }
+}
+
+/// <summary>One S3 server for all tests of a class (starting node takes a second or two).</summary>
+public sealed class S3ServerFixture : IAsyncLifetime
+{
+    public S3TestServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await S3TestServer.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
 }

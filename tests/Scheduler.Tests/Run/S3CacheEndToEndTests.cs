@@ -11,23 +11,18 @@ namespace Scheduler.Scheduler.Tests.Run;
 /// <summary>Jobs from the fake GitLab on the embedded cluster sharing caches through a real S3 server: the runner signs the
 /// URLs, the helper in the pod moves the archives.</summary>
 [Collection(RunClusterCollection.Name)]
-public sealed class S3CacheEndToEndTests(RunClusterFixture cluster) : RunHostTest(cluster), IAsyncLifetime
+public sealed class S3CacheEndToEndTests : RunHostTest, IClassFixture<S3ServerFixture>, IDisposable
 {
-    private S3TestServer _s3 = null!;
+    private readonly S3TestServer _s3;
     private readonly S3CacheUrlSource _urls = new();
 
-    async Task IAsyncLifetime.InitializeAsync()
+    public S3CacheEndToEndTests(RunClusterFixture cluster, S3ServerFixture s3) : base(cluster)
     {
-        await InitializeAsync();
-        _s3 = await S3TestServer.StartAsync();
+        _s3 = s3.Server;
+        _s3.ClearRequests();
     }
 
-    async Task IAsyncLifetime.DisposeAsync()
-    {
-        await _s3.DisposeAsync();
-        _urls.Dispose();
-        await DisposeAsync();
-    }
+    public void Dispose() => _urls.Dispose();
 
     [Fact]
     public async Task Jobs_share_a_cache_through_S3_a_pull_job_does_not_upload_and_a_fallback_key_is_used()
@@ -40,7 +35,7 @@ public sealed class S3CacheEndToEndTests(RunClusterFixture cluster) : RunHostTes
         await WaitFinishedAsync(producer);
         AssertFinal(producer, "success");
         var objectName = $"runner/{CacheObjectName.ShortToken(token)}/project/1/deps-main";
-        Assert.Equal([objectName], _s3.ObjectNames());
+        Assert.Equal([objectName], RunnerObjects(token));
         Assert.Single(_s3.Requests, r => r is { Method: "PUT", Status: 200 });
         var producerTrace = producer.TraceText();
         Assert.Contains("Creating cache deps-main...", producerTrace);
@@ -90,8 +85,12 @@ public sealed class S3CacheEndToEndTests(RunClusterFixture cluster) : RunHostTes
         AssertFinal(job, "success");
         Assert.Matches(@"Cache archive size \(\d+\) is too big \(Limit is set to 100\)\. Cache will be stored only locally\.", job.TraceText());
         Assert.DoesNotContain(_s3.Requests, r => r.Method == "PUT");
-        Assert.Empty(_s3.ObjectNames());
+        Assert.Empty(RunnerObjects(token));
     }
+
+    // Each test's runner has its own token, so its objects are apart from other tests' in the shared bucket.
+    private IEnumerable<string> RunnerObjects(string token) =>
+        _s3.ObjectNames().Where(n => n.StartsWith($"runner/{CacheObjectName.ShortToken(token)}/", StringComparison.Ordinal));
 
     private RunHost StartCacheHost(RunnerEntry entry)
     {
