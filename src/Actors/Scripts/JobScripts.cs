@@ -22,6 +22,10 @@ namespace Scheduler.Actors.Scripts;
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
 /// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
 /// helper that reads the token file, so the token is on no command line.
+/// Caches as GitLab Runner: <c>restore_cache</c> tries the key, then <c>cache:fallback_keys</c>, then
+/// <c>CACHE_FALLBACK_KEY</c>; the archive stages follow <c>policy</c> and <c>when</c>. With a distributed cache
+/// (<see cref="ScriptOptions.CacheUrls"/>) the helper downloads and uploads the archive with pre-signed URLs that the job
+/// Secret holds (<see cref="JobScriptPlan.CacheUrls"/>); the scripts name only their files.
 /// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally),
 /// gzip and raw artifact formats (only zip archives are made).
 /// </remarks>
@@ -305,17 +309,18 @@ public static class JobScripts
                 warnings.Add(warning);
             }
 
-            var keys = key is null ? [] : new List<string> { key };
-            keys.AddRange(key is null ? [] : context.CacheFallbackKeys(cache, warnings));
-            var attempts = keys.Select(k => (Key: k, Command: context.Helper("cache-extractor",
-                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings)), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
-            AppendWarnings(body, warnings, "");
             if (key is null)
             {
+                AppendWarnings(body, warnings);
                 body.Append("echo 'Skipping cache extraction due to empty cache key'\n");
                 continue;
             }
 
+            var keys = new List<string> { key };
+            keys.AddRange(context.CacheFallbackKeys(cache, warnings));
+            var attempts = keys.Select(k => (Key: k, Command: context.Helper("cache-extractor",
+                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings)), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
+            AppendWarnings(body, warnings);
             AppendExtract(body, attempts, 0, "");
         }
 
@@ -352,7 +357,7 @@ public static class JobScripts
 
             if (key is null)
             {
-                AppendWarnings(body, warnings, "");
+                AppendWarnings(body, warnings);
                 body.Append("echo 'Skipping cache archiving due to empty cache key'\n");
                 continue;
             }
@@ -378,7 +383,7 @@ public static class JobScripts
                 }
             }
 
-            AppendWarnings(body, warnings, "");
+            AppendWarnings(body, warnings);
             body.Append("printf 'Creating cache %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
             body.Append("if ").Append(context.Helper("cache-archiver", [.. args]))
                 .Append("; then echo \"Created cache\"; else echo \"WARNING: Failed to create cache\"; fi\n");
@@ -389,11 +394,11 @@ public static class JobScripts
 
     private static string[] UrlArgs(string? urlFile) => urlFile is null ? [] : ["--url-file", urlFile];
 
-    private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings, string indent)
+    private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings)
     {
         foreach (var warning in warnings)
         {
-            body.Append(indent).Append("echo ").Append(ShellText.Quote("WARNING: " + warning)).Append('\n');
+            body.Append("echo ").Append(ShellText.Quote("WARNING: " + warning)).Append('\n');
         }
     }
 
