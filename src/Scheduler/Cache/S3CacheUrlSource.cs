@@ -41,7 +41,8 @@ public sealed class S3CacheUrlSource : ICacheUrlSource, IDisposable
         catch (Exception e) when (e is AmazonClientException or AmazonServiceException or ArgumentException or InvalidOperationException)
         {
             // No credentials in the chain, a bad region: the job goes on with its cache in the pod, as GitLab Runner's does.
-            return new CacheObjectUrls(null, null, $"the cache URLs could not be signed ({e.GetType().Name}: {e.Message}); the cache stays in the pod");
+            var reason = e.Message.Split('\n', 2)[0].Trim();
+            return new CacheObjectUrls(null, null, $"the cache URLs could not be signed ({reason}); the cache stays in the pod");
         }
     }
 

@@ -131,6 +131,21 @@ public sealed class S3CacheTransferTests : IClassFixture<S3ServerFixture>, IDisp
         }
     }
 
+    [Fact]
+    public void Without_credentials_anywhere_the_job_gets_a_warning_and_no_URL()
+    {
+        // Nothing in the chain: no keys, no variables (only this class sets them, and not now), no profile, no instance role.
+        var settings = _s3.Settings() with { S3 = _s3.Settings().S3! with { AccessKey = "", SecretKey = "" } };
+        var runner = new RunnerEntry { Name = "r", Token = RunnerToken, Cache = settings };
+        var urls = _source.For(runner, new JobPayload { JobInfo = new JobInfo { ProjectId = 7 } }, "k");
+
+        Assert.NotNull(urls);
+        Assert.Null(urls.Download);
+        Assert.Null(urls.Upload);
+        Assert.StartsWith("the cache URLs could not be signed (", urls.Warning, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', urls.Warning!);
+    }
+
     [Theory]
     [InlineData(new[] { 503, 503, 200 }, 0, 3)]
     [InlineData(new[] { 503, 500, 502 }, 1, 3)]
