@@ -396,7 +396,8 @@ public static class JobScripts
 
     private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings)
     {
-        foreach (var warning in warnings)
+        // One signing failure concerns every key of the cache: say it once.
+        foreach (var warning in warnings.Distinct(StringComparer.Ordinal))
         {
             body.Append("echo ").Append(ShellText.Quote("WARNING: " + warning)).Append('\n');
         }
