@@ -319,7 +319,7 @@ public static class JobScripts
             var keys = new List<string> { key };
             keys.AddRange(context.CacheFallbackKeys(cache, warnings));
             var attempts = keys.Select(k => (Key: k, Command: context.Helper("cache-extractor",
-                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings)), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
+                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings), context), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
             AppendWarnings(body, warnings);
             AppendExtract(body, attempts, 0, "");
         }
@@ -376,7 +376,7 @@ public static class JobScripts
 
             if (context.CacheUrlFile(key, upload: true, warnings) is { } urlFile)
             {
-                args.AddRange(UrlArgs(urlFile));
+                args.AddRange(UrlArgs(urlFile, context));
                 if (context.MaxUploadedArchiveSize > 0)
                 {
                     args.AddRange(["--max-uploaded-archive-size", context.MaxUploadedArchiveSize.ToString(CultureInfo.InvariantCulture)]);
@@ -392,7 +392,8 @@ public static class JobScripts
         return body.ToString();
     }
 
-    private static string[] UrlArgs(string? urlFile) => urlFile is null ? [] : ["--url-file", urlFile];
+    private static string[] UrlArgs(string? urlFile, ScriptContext context) =>
+        urlFile is null ? [] : ["--url-file", urlFile, "--timeout", context.CacheRequestTimeout];
 
     private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings)
     {

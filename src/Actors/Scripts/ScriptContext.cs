@@ -330,6 +330,13 @@ internal sealed class ScriptContext
     /// <summary>Job Secret keys of the cache URLs: <c>cache-url.0</c>, <c>cache-url.1</c>, …</summary>
     public const string CacheUrlSecretPrefix = "cache-url.";
 
+    /// <summary>GitLab Runner's <c>CACHE_REQUEST_TIMEOUT</c>: minutes a cache transfer may take (default 10; a value that
+    /// is not a positive number means the default).</summary>
+    public string CacheRequestTimeout =>
+        int.TryParse(ExpandPublic("$CACHE_REQUEST_TIMEOUT"), NumberStyles.None, CultureInfo.InvariantCulture, out var minutes) && minutes > 0
+            ? minutes.ToString(CultureInfo.InvariantCulture)
+            : "10";
+
     /// <summary><c>MaxUploadedArchiveSize</c> of the runner's distributed cache; 0: no limit.</summary>
     public long MaxUploadedArchiveSize => _runner.Cache?.MaxUploadedArchiveSize ?? 0;
 }

@@ -116,7 +116,7 @@ public sealed class CacheScriptsTests
         var restore = plan.Find(JobScripts.RestoreCache)!.Script;
         var archive = plan.Find(JobScripts.ArchiveCache)!.Script;
         var uploadKey = plan.CacheUrls.Single(u => u.Value.StartsWith(Put, StringComparison.Ordinal)).Key;
-        Assert.Contains($"'--url-file' '{JobSecretLayout.MountPath}/cache-url.0' '--file'", restore, StringComparison.Ordinal);
+        Assert.Contains($"'--url-file' '{JobSecretLayout.MountPath}/cache-url.0' '--timeout' '10' '--file'", restore, StringComparison.Ordinal);
         Assert.Contains($"'--url-file' '{JobSecretLayout.MountPath}/{uploadKey}'", archive, StringComparison.Ordinal);
         Assert.Contains($"'--url-file' '{JobSecretLayout.MountPath}/{uploadKey}'", plan.Find(JobScripts.ArchiveCacheOnFailure)!.Script, StringComparison.Ordinal);
         Assert.Contains("'--max-uploaded-archive-size' '5000'", archive, StringComparison.Ordinal);
@@ -135,6 +135,19 @@ public sealed class CacheScriptsTests
         // Neither the pod's env, labels nor annotations carry them.
         var podText = k8s.KubernetesJson.Serialize(pod.Pod);
         Assert.DoesNotContain("signature-value", podText, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("25", "25")]
+    [InlineData("", "10")]
+    [InlineData("soon", "10")]
+    [InlineData("-3", "10")]
+    public void CACHE_REQUEST_TIMEOUT_bounds_each_transfer_in_minutes(string value, string expected)
+    {
+        var job = Job([new JobCache { Key = "k", Paths = ["p"] }], TestData.Public("CACHE_REQUEST_TIMEOUT", value));
+        var plan = JobScripts.Build(job, TestData.Runner(), 0, TestData.Identity, Options(new FakeUrls()));
+        Assert.Contains($"'--timeout' '{expected}'", plan.Find(JobScripts.RestoreCache)!.Script, StringComparison.Ordinal);
+        Assert.Contains($"'--timeout' '{expected}'", plan.Find(JobScripts.ArchiveCache)!.Script, StringComparison.Ordinal);
     }
 
     [Fact]
