@@ -19,6 +19,14 @@ if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-ge
     || echo "could not install bubblewrap; the embedded cluster falls back to unshare"
 fi
 
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing node and npm (the cache tests' S3 server)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null 2>&1 || echo "could not install npm"
+fi
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/tools/s3 --no-audit --no-fund >/dev/null 2>&1 || echo "could not install tests/tools/s3; the S3 cache tests will fail"
+fi
+
 log=$(mktemp)
 status=0
 if [ "$fast" = true ]; then

@@ -10,6 +10,7 @@ public sealed class FakeJobBuilder
     private readonly List<JsonObject> _steps = [];
     private readonly List<JsonObject> _artifacts = [];
     private readonly List<JsonObject> _services = [];
+    private readonly List<JsonObject> _caches = [];
     private readonly List<long> _dependencies = [];
     private readonly List<string> _requiredFeatures = [];
     private string _name = "test";
@@ -84,6 +85,22 @@ public sealed class FakeJobBuilder
             ["ports"] = new JsonArray(),
             ["variables"] = new JsonArray((variables ?? new Dictionary<string, string>())
                 .Select(v => (JsonNode?)new JsonObject { ["key"] = v.Key, ["value"] = v.Value }).ToArray()),
+        });
+        return this;
+    }
+
+    /// <summary>A <c>cache:</c> entry as GitLab sends it (the key already computed by GitLab).</summary>
+    public FakeJobBuilder Cache(string key, string[] paths, string policy = "pull-push", string when = "on_success", string[]? fallbackKeys = null,
+        bool untracked = false)
+    {
+        _caches.Add(new JsonObject
+        {
+            ["key"] = key,
+            ["untracked"] = untracked,
+            ["policy"] = policy,
+            ["paths"] = new JsonArray(paths.Select(path => (JsonNode?)path).ToArray()),
+            ["when"] = when,
+            ["fallback_keys"] = new JsonArray((fallbackKeys ?? []).Select(k => (JsonNode?)k).ToArray()),
         });
         return this;
     }
@@ -183,7 +200,7 @@ public sealed class FakeJobBuilder
             ["image"] = _image is null ? null : new JsonObject { ["name"] = _image, ["entrypoint"] = null, ["ports"] = new JsonArray() },
             ["services"] = new JsonArray(_services.Select(service => (JsonNode?)service.DeepClone()).ToArray()),
             ["artifacts"] = artifacts,
-            ["cache"] = new JsonArray(),
+            ["cache"] = new JsonArray(_caches.Select(c => (JsonNode?)c.DeepClone()).ToArray()),
             ["credentials"] = new JsonArray(new JsonObject
             {
                 ["type"] = "registry", ["url"] = host, ["username"] = "gitlab-ci-token", ["password"] = token,

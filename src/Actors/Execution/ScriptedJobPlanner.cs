@@ -6,15 +6,16 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>The production planner: the stage scripts of <see cref="JobScripts"/>, the pod of <see cref="PodBuilder"/>
-/// with those scripts in its job Secret, and the exec argv of <see cref="StageCommands"/>.</summary>
-public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation helper) : IJobPlanner
+/// with those scripts in its job Secret, and the exec argv of <see cref="StageCommands"/>. <paramref name="cacheUrls"/> signs
+/// the distributed cache's URLs (null: caches stay in the pod).</summary>
+public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation helper, ICacheUrlSource? cacheUrls = null) : IJobPlanner
 {
     public JobPlanResult Plan(RunnerEntry runner, JobPayload job, int concurrentId, Func<string> podNameSuffix)
     {
         JobScriptPlan scripts;
         try
         {
-            scripts = JobScripts.Build(job, runner, concurrentId, identity, ScriptOptions.For(runner, helper));
+            scripts = JobScripts.Build(job, runner, concurrentId, identity, ScriptOptions.For(runner, helper) with { CacheUrls = cacheUrls });
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
         {

@@ -57,6 +57,11 @@ public static partial class PodBuilder
             data[JobSecretLayout.VariablesScriptKey] = Encoding.UTF8.GetBytes(scripts.VariablesScript);
         }
 
+        foreach (var (key, url) in scripts?.CacheUrls ?? new Dictionary<string, string>())
+        {
+            data[key] = Encoding.UTF8.GetBytes(url);
+        }
+
         foreach (var stage in scripts?.Stages ?? [])
         {
             if (!StageCommands.IsValidStageName(stage.Name) || !data.TryAdd(stage.SecretKey, Encoding.UTF8.GetBytes(stage.Script)))

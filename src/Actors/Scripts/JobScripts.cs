@@ -22,6 +22,10 @@ namespace Scheduler.Actors.Scripts;
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
 /// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
 /// helper that reads the token file, so the token is on no command line.
+/// Caches as GitLab Runner: <c>restore_cache</c> tries the key, then <c>cache:fallback_keys</c>, then
+/// <c>CACHE_FALLBACK_KEY</c>; the archive stages follow <c>policy</c> and <c>when</c>. With a distributed cache
+/// (<see cref="ScriptOptions.CacheUrls"/>) the helper downloads and uploads the archive with pre-signed URLs that the job
+/// Secret holds (<see cref="JobScriptPlan.CacheUrls"/>); the scripts name only their files.
 /// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally).
 /// </remarks>
 public static class JobScripts
@@ -55,8 +59,9 @@ public static class JobScripts
                 changeDirectory: false, GetSourcesBody(job, context))),
         };
 
-        var caches = job.Cache.Select((cache, index) => (cache, index)).ToList();
-        var restored = caches.Where(c => Policy(c.cache) is "pull" or "pull-push").ToList();
+        // As GitLab Runner: a cache without paths and without untracked has nothing to restore or archive.
+        var caches = job.Cache.Select((cache, index) => (cache, index)).Where(c => c.cache.Paths.Count > 0 || c.cache.Untracked).ToList();
+        var restored = caches.Where(c => context.CachePolicy(c.cache) is "pull" or "pull-push").ToList();
         if (restored.Count > 0)
         {
             stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
@@ -85,7 +90,7 @@ public static class JobScripts
                 IgnoreFailure: true, Timeout: options.AfterScriptTimeout ?? ScriptOptions.DefaultAfterScriptTimeout));
         }
 
-        var pushed = caches.Where(c => Policy(c.cache) is "push" or "pull-push").ToList();
+        var pushed = caches.Where(c => context.CachePolicy(c.cache) is "push" or "pull-push").ToList();
         AddArchiveCache(ArchiveCache, StageRunsWhen.OnSuccess, "Saving cache for successful job", "on_success");
         AddArchiveCache(ArchiveCacheOnFailure, StageRunsWhen.OnFailure, "Saving cache for failed job", "on_failure");
 
@@ -94,7 +99,10 @@ public static class JobScripts
         AddArtifacts(UploadArtifactsOnSuccess, StageRunsWhen.OnSuccess, "Uploading artifacts for successful job", "on_success");
         AddArtifacts(UploadArtifactsOnFailure, StageRunsWhen.OnFailure, "Uploading artifacts for failed job", "on_failure");
 
-        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript());
+        return new JobScriptPlan(stages, archives.Distinct(StringComparer.Ordinal).ToList(), context.VariablesScript())
+        {
+            CacheUrls = context.CacheUrls,
+        };
 
         void AddArchiveCache(string name, StageRunsWhen when, string header, string whenValue)
         {
@@ -139,8 +147,6 @@ public static class JobScripts
         var server = job.Variables.LastOrDefault(v => v.Key == "CI_SERVER_URL")?.Value;
         return string.IsNullOrEmpty(server) || ScriptOptions.IsReachableGitLab(server) ? url : null;
     }
-
-    private static string Policy(JobCache cache) => string.IsNullOrEmpty(cache.Policy) ? "pull-push" : cache.Policy;
 
     private static bool Matches(string when, string stageWhen) =>
         (string.IsNullOrEmpty(when) ? "on_success" : when) is var w && (w == "always" || w == stageWhen);
@@ -287,24 +293,53 @@ public static class JobScripts
         return index < 0 ? ("", url) : (url[..(index + 3)], url[(index + 3)..]);
     }
 
+    // GitLab Runner's restore: the main key, then each fallback key while extraction fails; a failed extraction is a
+    // warning, never a failed job. With a distributed cache the helper first downloads the archive from its pre-signed URL
+    // (read from the job Secret; a missing object is "no cache").
     private static string RestoreCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
     {
         var body = new StringBuilder();
         foreach (var (cache, _) in caches)
         {
-            if (context.CacheKey(cache) is not { } key)
+            var warnings = new List<string>();
+            var (key, warning) = context.CacheKey(cache);
+            if (warning is not null)
             {
-                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                warnings.Add(warning);
+            }
+
+            if (key is null)
+            {
+                AppendWarnings(body, warnings);
+                body.Append("echo 'Skipping cache extraction due to empty cache key'\n");
                 continue;
             }
 
-            var file = CacheFile(context.Job, context.Options.CacheDir, key);
-            body.Append("printf 'Checking cache for %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
-            body.Append("if ").Append(context.Helper("cache-extractor", "--file", file))
-                .Append("; then echo \"Successfully extracted cache\"; else echo \"WARNING: Failed to extract cache\"; fi\n");
+            var keys = new List<string> { key };
+            keys.AddRange(context.CacheFallbackKeys(cache, warnings));
+            var attempts = keys.Select(k => (Key: k, Command: context.Helper("cache-extractor",
+                [.. UrlArgs(context.CacheUrlFile(k, upload: false, warnings), context), "--file", CacheFile(context.Job, context.Options.CacheDir, k)]))).ToList();
+            AppendWarnings(body, warnings);
+            AppendExtract(body, attempts, 0, "");
         }
 
         return body.ToString();
+    }
+
+    private static void AppendExtract(StringBuilder body, IReadOnlyList<(string Key, string Command)> attempts, int index, string indent)
+    {
+        var (key, command) = attempts[index];
+        body.Append(indent).Append("printf 'Checking cache for %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
+        body.Append(indent).Append("if ").Append(command).Append("; then\n");
+        body.Append(indent).Append("  echo \"Successfully extracted cache\"\n");
+        body.Append(indent).Append("else\n");
+        body.Append(indent).Append("  echo \"WARNING: Failed to extract cache\"\n");
+        if (index + 1 < attempts.Count)
+        {
+            AppendExtract(body, attempts, index + 1, indent + "  ");
+        }
+
+        body.Append(indent).Append("fi\n");
     }
 
     private static string ArchiveCacheBody(IEnumerable<(JobCache Cache, int Index)> caches, ScriptContext context)
@@ -312,9 +347,17 @@ public static class JobScripts
         var body = new StringBuilder();
         foreach (var (cache, _) in caches)
         {
-            if (context.CacheKey(cache) is not { } key)
+            var warnings = new List<string>();
+            var (key, warning) = context.CacheKey(cache);
+            if (warning is not null)
             {
-                body.Append("echo ").Append(ShellText.Quote($"WARNING: cache key \"{cache.Key}\" cannot be used as a path; cache skipped")).Append('\n');
+                warnings.Add(warning);
+            }
+
+            if (key is null)
+            {
+                AppendWarnings(body, warnings);
+                body.Append("echo 'Skipping cache archiving due to empty cache key'\n");
                 continue;
             }
 
@@ -330,12 +373,34 @@ public static class JobScripts
                 args.Add("--untracked");
             }
 
+            if (context.CacheUrlFile(key, upload: true, warnings) is { } urlFile)
+            {
+                args.AddRange(UrlArgs(urlFile, context));
+                if (context.MaxUploadedArchiveSize > 0)
+                {
+                    args.AddRange(["--max-uploaded-archive-size", context.MaxUploadedArchiveSize.ToString(CultureInfo.InvariantCulture)]);
+                }
+            }
+
+            AppendWarnings(body, warnings);
             body.Append("printf 'Creating cache %s...\\n' ").Append(ShellText.Quote(key)).Append('\n');
             body.Append("if ").Append(context.Helper("cache-archiver", [.. args]))
                 .Append("; then echo \"Created cache\"; else echo \"WARNING: Failed to create cache\"; fi\n");
         }
 
         return body.ToString();
+    }
+
+    private static string[] UrlArgs(string? urlFile, ScriptContext context) =>
+        urlFile is null ? [] : ["--url-file", urlFile, "--timeout", context.CacheRequestTimeout];
+
+    private static void AppendWarnings(StringBuilder body, IEnumerable<string> warnings)
+    {
+        // One signing failure concerns every key of the cache: say it once.
+        foreach (var warning in warnings.Distinct(StringComparer.Ordinal))
+        {
+            body.Append("echo ").Append(ShellText.Quote("WARNING: " + warning)).Append('\n');
+        }
     }
 
     // GitLab Runner's downloader: one call per dependency that has an archive, extracted into the project directory (the

@@ -13,11 +13,13 @@ internal sealed class ScriptContext
     private readonly List<(string Key, string Value)> _environment = [];
     private readonly List<JobVariable> _jobVariables;
     private readonly HashSet<string> _jobKeys;
+    private readonly RunnerEntry _runner;
 
     public ScriptContext(JobPayload job, RunnerEntry runner, int concurrentId, RunnerIdentity identity, ScriptOptions options)
     {
         Job = job;
         Options = options;
+        _runner = runner;
         ProjectDir = JobScripts.ProjectDir(job, options.BuildsDir);
 
         var info = job.JobInfo;
@@ -180,17 +182,161 @@ internal sealed class ScriptContext
         return _environment.Concat(_predefined).Where(p => p.Key == name).Select(p => p.Value).FirstOrDefault();
     });
 
-    /// <summary>The cache key, expanded, as a relative path (default <c>&lt;job name&gt;/&lt;ref&gt;</c> as GitLab Runner); null
-    /// when it cannot be one (<c>..</c>, an absolute path, a backslash).</summary>
-    public string? CacheKey(JobCache cache)
+    /// <summary>A cache key as GitLab Runner takes it: expanded (default <c>&lt;job name&gt;/&lt;ref&gt;</c>), then
+    /// sanitized (<see cref="SanitizeCacheKey"/>). Null with a warning when nothing usable is left.</summary>
+    public (string? Key, string? Warning) CacheKey(JobCache cache) =>
+        SanitizeCacheKey(cache.Key.Length > 0 ? ExpandPublic(cache.Key) : Job.JobInfo.Name + "/" + Job.GitInfo.Ref);
+
+    /// <summary>The keys a restore tries after the main one, in GitLab Runner's order: the cache's <c>fallback_keys</c>
+    /// (expanded), then <c>CACHE_FALLBACK_KEY</c> unless it ends in <c>-protected</c> (that suffix is GitLab's for protected
+    /// refs, so a variable may not name it). Each is sanitized; the warnings go to the trace.</summary>
+    public IReadOnlyList<string> CacheFallbackKeys(JobCache cache, List<string> warnings)
     {
-        var key = ExpandPublic(cache.Key).Trim();
-        if (key.Length == 0)
+        var keys = new List<string>();
+        foreach (var raw in cache.FallbackKeys.Where(k => k.Length > 0))
         {
-            key = Job.JobInfo.Name + "/" + Job.GitInfo.Ref;
+            Add(ExpandPublic(raw), protectedAllowed: true);
         }
 
-        var segments = key.Split('/');
-        return segments.All(s => s.Length > 0 && s != "." && s != ".." && !s.Any(char.IsControl) && !s.Contains('\\')) ? key : null;
+        Add(ExpandPublic("$CACHE_FALLBACK_KEY"), protectedAllowed: false);
+        return keys;
+
+        void Add(string raw, bool protectedAllowed)
+        {
+            if (raw.Length == 0)
+            {
+                return;
+            }
+
+            var (key, warning) = SanitizeCacheKey(raw);
+            if (warning is not null)
+            {
+                warnings.Add(warning);
+            }
+
+            if (key is not null && !protectedAllowed && key.EndsWith("-protected", StringComparison.Ordinal))
+            {
+                warnings.Add($"CACHE_FALLBACK_KEY \"{key}\" not allowed to end in \"-protected\"");
+                return;
+            }
+
+            if (key is not null)
+            {
+                keys.Add(key);
+            }
+        }
     }
+
+    /// <summary>GitLab Runner's cache key sanitizing: <c>%2f</c> and <c>%2e</c> decoded, <c>\</c> made <c>/</c>, <c>.</c> and
+    /// <c>..</c> resolved inside a virtual root (a key never leaves the project's cache), trailing blanks of the last
+    /// segments dropped. A changed key comes with GitLab Runner's warning; an empty result is no key.</summary>
+    public static (string? Key, string? Warning) SanitizeCacheKey(string raw)
+    {
+        if (raw.Length == 0)
+        {
+            return (null, null);
+        }
+
+        var decoded = raw.Replace("%2f", "/", StringComparison.Ordinal).Replace("%2F", "/", StringComparison.Ordinal)
+            .Replace("%2e", ".", StringComparison.Ordinal).Replace("%2E", ".", StringComparison.Ordinal).Replace('\\', '/');
+        var segments = new List<string>();
+        foreach (var part in decoded.Split('/'))
+        {
+            if (part is "" or ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                if (segments.Count > 0)
+                {
+                    segments.RemoveAt(segments.Count - 1);
+                }
+
+                continue;
+            }
+
+            segments.Add(part);
+        }
+
+        while (segments.Count > 0)
+        {
+            var last = segments[^1].TrimEnd();
+            if (last.Length > 0)
+            {
+                segments[^1] = last;
+                break;
+            }
+
+            segments.RemoveAt(segments.Count - 1);
+        }
+
+        // Control characters cannot be part of a file name the helper is given; GitLab never sends them.
+        var key = string.Join('/', segments);
+        if (key.Length == 0 || key.Any(char.IsControl))
+        {
+            return (null, $"cache key \"{raw}\" could not be sanitized");
+        }
+
+        return (key, key == raw ? null : $"cache key \"{raw}\" sanitized to \"{key}\"");
+    }
+
+    /// <summary><c>cache:policy</c> expanded with the job's variables, as GitLab Runner does; an unknown policy cannot
+    /// be run (GitLab Runner fails the job's script generation too).</summary>
+    public string CachePolicy(JobCache cache)
+    {
+        var policy = string.IsNullOrEmpty(cache.Policy) ? "pull-push" : ExpandPublic(cache.Policy);
+        return policy is "pull" or "push" or "pull-push"
+            ? policy
+            : throw new ArgumentException($"unknown cache policy \"{policy}\" (use pull, push or pull-push)");
+    }
+
+    private readonly Dictionary<(string Key, bool Upload), string?> _cacheUrlFiles = [];
+    private readonly Dictionary<string, string> _cacheUrls = new(StringComparer.Ordinal);
+
+    /// <summary>The pre-signed URLs the cache stages use, by job Secret key.</summary>
+    public IReadOnlyDictionary<string, string> CacheUrls => _cacheUrls;
+
+    /// <summary>The file in the pod that holds the pre-signed download or upload URL of <paramref name="key"/>, or null when
+    /// the runner has no distributed cache (or could not sign: the warning goes to <paramref name="warnings"/>). Each URL is
+    /// stored once in the job Secret, never in a script or on a command line.</summary>
+    public string? CacheUrlFile(string key, bool upload, List<string> warnings)
+    {
+        if (_cacheUrlFiles.TryGetValue((key, upload), out var known))
+        {
+            return known;
+        }
+
+        var urls = Options.CacheUrls?.For(_runner, Job, key);
+        if (urls?.Warning is { } warning)
+        {
+            warnings.Add(warning);
+        }
+
+        var url = upload ? urls?.Upload : urls?.Download;
+        string? file = null;
+        if (!string.IsNullOrEmpty(url))
+        {
+            var secretKey = CacheUrlSecretPrefix + _cacheUrls.Count.ToString(CultureInfo.InvariantCulture);
+            _cacheUrls[secretKey] = url;
+            file = JobSecretLayout.MountPath + "/" + secretKey;
+        }
+
+        _cacheUrlFiles[(key, upload)] = file;
+        return file;
+    }
+
+    /// <summary>Job Secret keys of the cache URLs: <c>cache-url.0</c>, <c>cache-url.1</c>, …</summary>
+    public const string CacheUrlSecretPrefix = "cache-url.";
+
+    /// <summary>GitLab Runner's <c>CACHE_REQUEST_TIMEOUT</c>: minutes a cache transfer may take (default 10; a value that
+    /// is not a positive number means the default).</summary>
+    public string CacheRequestTimeout =>
+        int.TryParse(ExpandPublic("$CACHE_REQUEST_TIMEOUT"), NumberStyles.None, CultureInfo.InvariantCulture, out var minutes) && minutes > 0
+            ? minutes.ToString(CultureInfo.InvariantCulture)
+            : "10";
+
+    /// <summary><c>MaxUploadedArchiveSize</c> of the runner's distributed cache; 0: no limit.</summary>
+    public long MaxUploadedArchiveSize => _runner.Cache?.MaxUploadedArchiveSize ?? 0;
 }

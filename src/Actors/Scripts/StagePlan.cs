@@ -35,6 +35,10 @@ public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyLis
     /// <summary>Where the stage scripts find <see cref="VariablesScript"/> in the pod.</summary>
     public const string VariablesScriptPath = Pods.JobSecretLayout.MountPath + "/" + Pods.JobSecretLayout.VariablesScriptKey;
 
+    /// <summary>Pre-signed cache URLs by job Secret key (<c>cache-url.N</c>): secrets, so they go into the job Secret, never
+    /// into a script, and the printed form of the plan leaves them out.</summary>
+    public IReadOnlyDictionary<string, string> CacheUrls { get; init; } = new Dictionary<string, string>();
+
     public StagePlan? Find(string name) => Stages.FirstOrDefault(stage => stage.Name == name);
 }
 
@@ -63,6 +67,9 @@ public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = P
     TimeSpan? AfterScriptTimeout = null, string? GitLabUrl = null)
 {
     public static readonly TimeSpan DefaultAfterScriptTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Signs the URLs of the distributed cache (<c>[runners.cache]</c>); null: caches stay in the pod.</summary>
+    public ICacheUrlSource? CacheUrls { get; init; }
 
     /// <summary>Options for a runner entry: its builds_dir, the default cache dir, and its url as the GitLab for
     /// artifacts unless no pod could ever reach it (see <see cref="IsReachableGitLab"/>).</summary>

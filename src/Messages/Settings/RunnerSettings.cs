@@ -85,6 +85,8 @@ public sealed record RunnerEntry
     /// <summary>Trace size limit in kilobytes; GitLab Runner's default is 4096.</summary>
     public int OutputLimit { get; init; } = 4096;
     public KubernetesSettings Kubernetes { get; init; } = new();
+    /// <summary><c>[runners.cache]</c>; null when the entry has none (caches stay in the pod).</summary>
+    public CacheSettings? Cache { get; init; }
 }
 
 /// <summary><c>[runners.kubernetes]</c>: every keyword of the executor documentation.</summary>

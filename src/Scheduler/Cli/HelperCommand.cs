@@ -55,19 +55,65 @@ internal static class HelperCommand
         var file = new Option<string>("--file") { Description = "The cache archive to write", Required = true };
         var paths = new Option<string[]>("--path") { Description = "A path or glob to archive (repeatable)" };
         var untracked = new Option<bool>("--untracked") { Description = "Add the files git does not track" };
-        var command = new Command("cache-archiver", "Archive the working directory's cache paths") { file, paths, untracked };
-        command.SetAction(parse => CacheArchiver.Run(Environment.CurrentDirectory, parse.GetValue(file)!, parse.GetValue(paths) ?? [],
-            parse.GetValue(untracked), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var (url, urlFile, timeout) = CacheUrlOptions("Pre-signed URL to upload the archive to");
+        var maxSize = new Option<long>("--max-uploaded-archive-size") { Description = "Do not upload an archive larger than this (bytes; 0: no limit)" };
+        var command = new Command("cache-archiver", "Archive the working directory's cache paths, and upload the archive") { file, paths, untracked, url, urlFile, timeout, maxSize };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (ReadCacheUrl(parse, url, urlFile, timeout, "cache-archiver") is not { } target)
+            {
+                return 2;
+            }
+
+            using var http = target.Url is null ? null : CacheTransfer.CreateClient(target.Timeout);
+            return await CacheArchiver.RunAsync(Environment.CurrentDirectory, parse.GetValue(file)!, parse.GetValue(paths) ?? [],
+                parse.GetValue(untracked), target.Url, http, parse.GetValue(maxSize), parse.InvocationConfiguration.Output,
+                parse.InvocationConfiguration.Error, TimeSpan.FromSeconds(1), cancellationToken);
+        });
         return command;
     }
 
     private static Command CacheExtractorCommand()
     {
         var file = new Option<string>("--file") { Description = "The cache archive to extract", Required = true };
-        var command = new Command("cache-extractor", "Extract a cache archive into the working directory") { file };
-        command.SetAction(parse => CacheExtractor.Run(Environment.CurrentDirectory, parse.GetValue(file)!,
-            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        var (url, urlFile, timeout) = CacheUrlOptions("Pre-signed URL to download the archive from");
+        var command = new Command("cache-extractor", "Download a cache archive and extract it into the working directory") { file, url, urlFile, timeout };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (ReadCacheUrl(parse, url, urlFile, timeout, "cache-extractor") is not { } target)
+            {
+                return 2;
+            }
+
+            using var http = target.Url is null ? null : CacheTransfer.CreateClient(target.Timeout);
+            return await CacheExtractor.RunAsync(Environment.CurrentDirectory, parse.GetValue(file)!, target.Url, http,
+                parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, TimeSpan.FromSeconds(1), cancellationToken);
+        });
         return command;
+    }
+
+    // GitLab Runner's --url and --timeout (minutes, default 10); --url-file reads the URL from a file so that it is on no
+    // command line (the stage scripts use it with the job Secret's file).
+    private static (Option<string?> Url, Option<string?> UrlFile, Option<int> Timeout) CacheUrlOptions(string what) =>
+    (
+        new Option<string?>("--url") { Description = what },
+        new Option<string?>("--url-file") { Description = "A file that holds the URL" },
+        new Option<int>("--timeout") { Description = "Minutes the transfer may take", DefaultValueFactory = _ => 10 }
+    );
+
+    private sealed record CacheTarget(string? Url, TimeSpan Timeout);
+
+    private static CacheTarget? ReadCacheUrl(ParseResult parse, Option<string?> url, Option<string?> urlFile, Option<int> timeout, string name)
+    {
+        var minutes = parse.GetValue(timeout);
+        var value = CacheTransfer.ReadUrl(parse.GetValue(url), parse.GetValue(urlFile), out var problem);
+        if (problem.Length > 0 || minutes <= 0)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"{name}: {(problem.Length > 0 ? problem : "--timeout must be at least 1 minute")}");
+            return null;
+        }
+
+        return new CacheTarget(value, TimeSpan.FromMinutes(minutes));
     }
 
     private static Command ArtifactsArchiverCommand()

@@ -50,7 +50,7 @@ internal static class ConfigKeys
 
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
-         "shell", "feature_flags"];
+         "shell", "feature_flags", "cache"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
@@ -70,7 +70,6 @@ internal static class ConfigKeys
         ["post_build_script"] = NotYet(Scripts),
         ["custom_build_dir"] = NotYet("GIT_CLONE_PATH is not honoured yet; builds go to builds_dir"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
-        ["cache"] = NotYet("distributed caches are not configured from config.toml yet"),
         ["debug_trace_disabled"] = NotYet(Scripts + " (CI_DEBUG_TRACE is not honoured either)"),
         ["safe_directory_checkout"] = NotYet(Scripts),
         ["clean_git_config"] = NotYet(Scripts),

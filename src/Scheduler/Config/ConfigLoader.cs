@@ -153,6 +153,7 @@ public static class ConfigLoader
             Shell = Shell(table),
             FeatureFlags = FeatureFlags(table),
             Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes, readPatchFile),
+            Cache = table.Table("cache") is { } cache ? CacheSettingsReader.Read(cache) : null,
         };
         table.ReportUnread(ConfigKeys.Runner, ConfigKeys.RunnerNoEffect);
         if (kubernetes is not null && runner.Kubernetes.PodSpecPatches.Count > 0

@@ -12,6 +12,7 @@ namespace Scheduler.GitLab;
 /// <c>upload_raw_artifacts</c>: each artifacts entry (the archive and every report) is archived in its own format (zip,
 /// gzip or raw) and uploaded on its own with its <c>artifact_type</c> and <c>artifact_format</c>, as GitLab Runner does.
 /// <c>service_multiple_aliases</c>: a service's <c>alias</c> may name several host names (comma or space separated).
+/// <c>fallback_cache_keys</c>: a restore tries <c>cache:fallback_keys</c> in order after the key.
 /// </remarks>
 public static class RunnerFeatures
 {
@@ -22,7 +23,7 @@ public static class RunnerFeatures
         ["services"] = true,
         ["artifacts"] = true,
         ["cache"] = true,
-        ["fallback_cache_keys"] = false,
+        ["fallback_cache_keys"] = true,
         ["shared"] = false,
         ["upload_multiple_artifacts"] = true,
         ["upload_raw_artifacts"] = true,

@@ -158,7 +158,9 @@ public static class RunProgram
             var identity = RunnerIdentity.Current();
             var metrics = new RunnerMetrics();
             using var http = GitLabHttp.CreateClient();
-            var options = new RunHostOptions(gateways, new ExecutionOptions(identity, helper), http, identity,
+            using var cacheUrls = new Cache.S3CacheUrlSource();
+            var execution = new ExecutionOptions(identity, helper) { Planner = new ScriptedJobPlanner(identity, helper, cacheUrls) };
+            var options = new RunHostOptions(gateways, execution, http, identity,
                 RunnerSystemId.LoadOrCreate(configPath)) { Metrics = metrics };
             await using var host = RunHost.Start(settings, options);
             foreach (var problem in host.Problems)

@@ -70,6 +70,7 @@ public sealed class ConfigKeywordTests
         ["services"] = s => K(s).Services,
         ["shell"] = s => s.Runners[0].Shell,
         ["feature_flags"] = s => s.Runners[0].FeatureFlags,
+        ["cache"] = s => s.Runners[0].Cache,
         ["affinity"] = s => K(s).Affinity,
         ["priority_class_name"] = s => K(s).PriorityClassName,
         ["scheduler_name"] = s => K(s).SchedulerName,
@@ -226,6 +227,9 @@ public sealed class ConfigKeywordTests
         "{\"NodeAffinity\":{\"Required\":[{\"MatchExpressions\":[{\"Key\":\"kubernetes.io/e2e-az-name\",\"Operator\":\"In\",\"Values\":[\"e2e-az1\"]}],\"MatchFields\":[]}],\"Preferred\":[]},"
         + "\"PodAffinity\":null,\"PodAntiAffinity\":{\"Required\":[],\"Preferred\":[{\"Weight\":100,\"Term\":{\"LabelSelector\":{\"MatchLabels\":{\"app\":\"web\"},\"MatchExpressions\":[]},"
         + "\"Namespaces\":[\"a\"],\"TopologyKey\":\"kubernetes.io/hostname\",\"NamespaceSelector\":null}}]}}")]
+    [InlineData("cache", "runner", "[runners.cache]\nType = \"s3\"\nShared = true\n[runners.cache.s3]\nBucketName = \"b\"\nSecretKey = \"sk\"\nAccessKey = \"ak\"",
+        "CacheSettings { Type = s3, Path = , Shared = True, MaxUploadedArchiveSize = 0, S3 = S3CacheSettings { ServerAddress = , AccessKey = ak, "
+        + "SecretKey = [MASKED], BucketName = b, BucketLocation = , Insecure = False }, UsesS3 = True }")]
     [InlineData("priority_class_name", "kubernetes", "priority_class_name = \"high\"", "high")]
     [InlineData("scheduler_name", "kubernetes", "scheduler_name = \"my-scheduler\"", "my-scheduler")]
     [InlineData("node_selector_overwrite_allowed", "kubernetes", "node_selector_overwrite_allowed = \"^a=.*$\"", "^a=.*$")]

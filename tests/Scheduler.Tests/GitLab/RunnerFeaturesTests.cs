@@ -25,7 +25,7 @@ public sealed class RunnerFeaturesTests
     [InlineData("vault_secrets", false)]
     [InlineData("artifacts_exclude", true)]
     [InlineData("multi_build_steps", false)]
-    [InlineData("fallback_cache_keys", false)]
+    [InlineData("fallback_cache_keys", true)] // cache:fallback_keys are tried in order (CacheScriptsTests, S3CacheEndToEndTests)
     [InlineData("job_inputs", false)]
     public void Advertises_only_what_is_implemented(string feature, bool advertised) =>
         Assert.Equal(advertised, RunnerFeatures.Advertised[feature]);
