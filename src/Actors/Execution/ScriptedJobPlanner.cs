@@ -44,6 +44,6 @@ public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation
 
         var invocation = helper;
         return new JobPlanResult(new JobExecutionPlan(pod.Plan, stages, scripts.ArtifactArchives, PodBuilder.HelperContainer,
-            (offset, follow) => StageCommands.ReadLog(invocation, offset, follow), StageCommands.ReadFile), null);
+            (offset, follow) => StageCommands.ReadLog(invocation, offset, follow), StageCommands.ReadFile, StageCommands.MarkCanceled()), null);
     }
 }

@@ -151,6 +151,13 @@ public static class ConfigLoader
             BuildsDir = table.String("builds_dir"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
             Shell = Shell(table),
+            DebugTraceDisabled = table.Bool("debug_trace_disabled") ?? false,
+            CloneUrl = table.String("clone_url"),
+            // The newer names win, as in GitLab Runner.
+            PreGetSourcesScript = NonEmpty(table.String("pre_get_sources_script")) ?? table.String("pre_clone_script"),
+            PostGetSourcesScript = NonEmpty(table.String("post_get_sources_script")) ?? table.String("post_clone_script"),
+            PreBuildScript = table.String("pre_build_script"),
+            PostBuildScript = table.String("post_build_script"),
             FeatureFlags = FeatureFlags(table),
             Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes, readPatchFile),
         };
@@ -167,6 +174,8 @@ public static class ConfigLoader
         var kubernetesPath = table.KeyPath("kubernetes");
         return runner with { Kubernetes = ApplyEnvironment(runner.Kubernetes, environment, kubernetesPath, table.Diagnostics) };
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     /// <summary>The two spec settings the environment overrides; a variable that is set wins even when empty.</summary>
     private static KubernetesSettings ApplyEnvironment(
@@ -219,7 +228,8 @@ public static class ConfigLoader
     }
 
     /// <summary>The feature flags that change what this runner does; every other flag is accepted and reported.</summary>
-    public static readonly string[] EffectiveFeatureFlags = ["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"];
+    public static readonly string[] EffectiveFeatureFlags =
+        ["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", Scheduler.Actors.Scripts.JobScripts.UmaskDisabledFlag];
 
     private static IReadOnlyDictionary<string, bool> FeatureFlags(TableReader table)
     {
