@@ -232,6 +232,9 @@ public static class JobScripts
             body.Append(CommandsBody([runner.PreGetSourcesScript]));
         }
 
+        // The repository part runs in a subshell of its own: GIT_STRATEGY none leaves it early, and post_get_sources_script
+        // still runs, as in GitLab Runner.
+        body.Append("(\n");
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
         body.Append($"_depth=\"${{GIT_DEPTH:-{Math.Max(0, git.Depth).ToString(CultureInfo.InvariantCulture)}}}\"\n");
         body.Append("""
@@ -331,9 +334,10 @@ public static class JobScripts
             fi
 
             """);
+        body.Append(")\n");
         if (!string.IsNullOrWhiteSpace(runner.PostGetSourcesScript))
         {
-            body.Append(CommandsBody([runner.PostGetSourcesScript]));
+            body.Append("cd \"$CI_PROJECT_DIR\"\n").Append(CommandsBody([runner.PostGetSourcesScript]));
         }
 
         return body.ToString();
