@@ -46,7 +46,17 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     {
         _app = app;
         Url = url;
+        Git = new FakeGitHttp(token =>
+        {
+            lock (_gate)
+            {
+                return _jobs.Values.Any(job => job.Token == token && job.Status == "running");
+            }
+        });
     }
+
+    /// <summary>The Git smart HTTP side: repositories served at <c>&lt;Url&gt;/&lt;project path&gt;.git</c>.</summary>
+    public FakeGitHttp Git { get; }
 
     /// <summary>The GitLab URL, e.g. <c>http://127.0.0.1:41234</c> (what goes in a runner entry's <c>url</c>).</summary>
     public string Url { get; }
@@ -83,7 +93,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
         var app = builder.Build();
         var address = app.Services.GetRequiredService<IServer>();
         FakeGitLabServer? server = null;
-        app.Run(context => server!.HandleAsync(context));
+        app.Run(context => FakeGitHttp.IsGitPath(context.Request.Path) ? server!.Git.ServeAsync(context) : server!.HandleAsync(context));
         await app.StartAsync(cancellationToken);
         var bound = new Uri(address.Features.Get<IServerAddressesFeature>()!.Addresses.First());
         var host = urlHost ?? (listenOn.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listenOn}]" : listenOn.ToString());
@@ -243,6 +253,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Git.Dispose();
     }
 
     // ---- HTTP ----

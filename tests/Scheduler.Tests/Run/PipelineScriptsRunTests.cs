@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using Scheduler.FakeGitLab;
+
+namespace Scheduler.Scheduler.Tests.Run;
+
+/// <summary>Whole jobs from the fake GitLab on the embedded cluster that real pipelines rely on: bash syntax, CI_DEBUG_TRACE
+/// with masking, submodules with relative URLs fetched over the fake's Git HTTP with the job token, the runner's
+/// pre/post build scripts, CI_JOB_STATUS in after_script of a canceled job.</summary>
+[Collection(RunClusterCollection.Name)]
+public sealed class PipelineScriptsRunTests(RunClusterFixture cluster) : RunHostTest(cluster)
+{
+    [Fact]
+    public async Task A_bash_only_script_succeeds()
+    {
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, Job(
+            "set -o pipefail",
+            "if [[ \"$CI_JOB_NAME\" == te* ]]; then echo brackets-ok; fi",
+            "items=(one two three); echo \"items=${#items[@]} second=${items[1]}\"",
+            "echo \"upper=${CI_JOB_NAME^^}\""));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        var trace = job.TraceText();
+        Assert.Contains("\nbrackets-ok", trace);
+        Assert.Contains("\nitems=3 second=two", trace);
+        Assert.Contains("\nupper=TEST", trace);
+    }
+
+    [Fact]
+    public async Task CI_DEBUG_TRACE_shows_the_traced_commands_with_masked_variables_still_masked()
+    {
+        const string secret = "hunter2-very-secret-value";
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, Job("COPY=\"$MY_PASSWORD\"", "echo \"length ${#COPY}\"")
+            .Variable("CI_DEBUG_TRACE", "true")
+            .Variable("MY_PASSWORD", secret, masked: true, isPublic: false));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        var trace = job.TraceText();
+        Assert.Contains("CI_DEBUG_TRACE is enabled", trace);
+        Assert.Contains("+ COPY=[MASKED]", trace);
+        Assert.Contains("+ echo 'length 25'", trace);
+        Assert.DoesNotContain(secret, trace);
+    }
+
+    [Fact]
+    public async Task Debug_trace_disabled_refuses_CI_DEBUG_TRACE_with_GitLab_Runners_warning()
+    {
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, Job("echo plain").Variable("CI_DEBUG_TRACE", "true"));
+        StartHost(Settings(1, Entry("r1", token) with { DebugTraceDisabled = true }));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        var trace = job.TraceText();
+        Assert.Contains("WARNING: CI_DEBUG_TRACE usage is disabled on this Runner", trace);
+        Assert.DoesNotContain("+ echo plain", trace);
+    }
+
+    [Fact]
+    public async Task A_submodule_with_a_relative_url_is_cloned_over_GitLabs_git_http_with_the_job_token()
+    {
+        var library = Commit(GitLab.Git.CreateRepository("test/library"), new() { ["lib.txt"] = "library-content\n" }, []);
+        var sha = Commit(GitLab.Git.CreateRepository("test/project"), new()
+        {
+            ["README"] = "project-content\n",
+            [".gitmodules"] = "[submodule \"vendor/library\"]\n\tpath = vendor/library\n\turl = ../library.git\n",
+        }, [("vendor/library", library)]);
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, new FakeJobBuilder().Sha(sha).Variable("GIT_SUBMODULE_STRATEGY", "normal")
+            .Script("cat README vendor/library/lib.txt"));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        var trace = job.TraceText();
+        Assert.Contains("Updating/initializing submodules...", trace);
+        Assert.Contains("\nproject-content\nlibrary-content\n", trace);
+        Assert.Contains(GitLab.Git.AuthorizedPaths, path => path.StartsWith("/test/library.git/", StringComparison.Ordinal));
+        Assert.DoesNotContain(job.Token, trace);
+    }
+
+    [Fact]
+    public async Task Pre_and_post_build_scripts_run_in_order_around_the_script()
+    {
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, Job("echo order-2-script"));
+        StartHost(Settings(1, Entry("r1", token) with { PreBuildScript = "echo order-1-pre", PostBuildScript = "echo order-3-post" }));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        var trace = job.TraceText();
+        var (pre, script, post) = (trace.IndexOf("\norder-1-pre", StringComparison.Ordinal), trace.IndexOf("\norder-2-script", StringComparison.Ordinal),
+            trace.IndexOf("\norder-3-post", StringComparison.Ordinal));
+        Assert.True(pre >= 0 && pre < script && script < post, trace);
+    }
+
+    [Fact]
+    public async Task After_script_of_a_canceled_job_sees_CI_JOB_STATUS_canceled()
+    {
+        var token = GitLab.AddRunner();
+        var job = GitLab.EnqueueJob(token, Job("echo started-sleeping", "sleep 60").AfterScript("echo \"status-is-$CI_JOB_STATUS\""));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitUntilAsync(() => job.TraceText().Contains("\nstarted-sleeping"), TimeSpan.FromSeconds(60), "the job to start");
+        GitLab.CancelJob(job.Id);
+
+        await WaitFinishedAsync(job, seconds: 45);
+        AssertFinal(job, "canceled", "unknown_failure");
+        Assert.Contains("\nstatus-is-canceled", job.TraceText());
+    }
+
+    // Commits the files (and gitlinks) to a new history and pushes it to the bare repository; returns the commit.
+    private static string Commit(string bare, Dictionary<string, string> files, (string Path, string Sha)[] gitlinks)
+    {
+        var work = Directory.CreateTempSubdirectory("fake-gitlab-work-").FullName;
+        try
+        {
+            Git(work, "init", "-q", "-b", "main");
+            foreach (var (file, content) in files)
+            {
+                File.WriteAllText(Path.Combine(work, file), content);
+                Git(work, "add", file);
+            }
+
+            foreach (var (path, sha) in gitlinks)
+            {
+                Git(work, "update-index", "--add", "--cacheinfo", $"160000,{sha},{path}");
+            }
+
+            Git(work, "commit", "-q", "-m", "content");
+            Git(work, "push", "-q", bare, "main");
+            return Git(work, "rev-parse", "HEAD").Trim();
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static string Git(string cwd, params string[] args)
+    {
+        var start = new ProcessStartInfo("git") { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in (string[])["-c", "user.name=t", "-c", "user.email=t@example.com", .. args])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var git = Process.Start(start)!;
+        var output = git.StandardOutput.ReadToEnd() + git.StandardError.ReadToEnd();
+        git.WaitForExit();
+        Assert.True(git.ExitCode == 0, $"git {string.Join(' ', args)}: {output}");
+        return output;
+    }
+}
