@@ -96,6 +96,7 @@ public sealed class FakeJobBuilder
     internal JsonObject Build(long id, string token, string baseUrl, Func<long, FakeJob?> lookup)
     {
         var host = new Uri(baseUrl).Authority;
+        var scheme = new Uri(baseUrl).Scheme;
         var variables = new JsonArray
         {
             Var("CI_JOB_ID", id.ToString(System.Globalization.CultureInfo.InvariantCulture), true, false),
@@ -155,7 +156,7 @@ public sealed class FakeJobBuilder
             },
             ["git_info"] = new JsonObject
             {
-                ["repo_url"] = $"http://gitlab-ci-token:{token}@{host}/test/project.git",
+                ["repo_url"] = $"{scheme}://gitlab-ci-token:{token}@{host}/test/project.git",
                 ["ref"] = "main",
                 ["sha"] = _sha,
                 ["before_sha"] = "0000000000000000000000000000000000000000",

@@ -11,6 +11,7 @@ public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation
 {
     public JobPlanResult Plan(RunnerEntry runner, JobPayload job, int concurrentId, Func<string> podNameSuffix)
     {
+        job = JobScripts.WithServerCa(job, runner);
         JobScriptPlan scripts;
         try
         {

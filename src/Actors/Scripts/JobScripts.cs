@@ -137,6 +137,17 @@ public static class JobScripts
         }
     }
 
+    /// <summary>The job with <c>CI_SERVER_TLS_CA_FILE</c>, a file variable holding the runner entry's <c>tls-ca-file</c>
+    /// certificates, as GitLab Runner hands a job its GitLab's CA: git (GIT_SSL_CAINFO in get_sources) and the helper's
+    /// calls to GitLab trust it. A job that sets the variable itself keeps its own.</summary>
+    public static JobPayload WithServerCa(JobPayload job, RunnerEntry runner) =>
+        string.IsNullOrEmpty(runner.TlsCaCertificates) || job.Variables.Any(v => v.Key == ServerCaVariable)
+            ? job
+            : job with { Variables = [.. job.Variables, new JobVariable { Key = ServerCaVariable, Value = runner.TlsCaCertificates, Public = true, File = true }] };
+
+    /// <summary>GitLab Runner's variable naming the file with the GitLab server's CA.</summary>
+    public const string ServerCaVariable = "CI_SERVER_TLS_CA_FILE";
+
     /// <summary>The directory of the project's checkout: <c>&lt;builds dir&gt;/&lt;project full path&gt;</c> (the project id
     /// when the path is not a plain relative path).</summary>
     public static string ProjectDir(JobPayload job, string buildsDir) =>

@@ -152,6 +152,8 @@ public static class ConfigLoader
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
             Shell = Shell(table),
             DebugTraceDisabled = table.Bool("debug_trace_disabled") ?? false,
+            TlsCaFile = NonEmpty(table.String("tls-ca-file")),
+            TlsCaCertificates = TlsCaCertificates(table),
             CloneUrl = table.String("clone_url"),
             // The newer names win, as in GitLab Runner.
             PreGetSourcesScript = NonEmpty(table.String("pre_get_sources_script")) ?? table.String("pre_clone_script"),
@@ -176,6 +178,34 @@ public static class ConfigLoader
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // tls-ca-file is read once here: a file that is missing or holds no certificate is an error, not jobs that fail later.
+    private static string? TlsCaCertificates(TableReader table)
+    {
+        if (NonEmpty(table.String("tls-ca-file")) is not { } path)
+        {
+            return null;
+        }
+
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-ca-file"), table.KeyPath("tls-ca-file"), $"cannot be read: {e.Message}");
+            return null;
+        }
+
+        if (Scheduler.GitLab.GitLabCa.Parse(pem).Count == 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-ca-file"), table.KeyPath("tls-ca-file"), $"\"{path}\" holds no PEM certificate");
+            return null;
+        }
+
+        return pem;
+    }
 
     /// <summary>The two spec settings the environment overrides; a variable that is set wins even when empty.</summary>
     private static KubernetesSettings ApplyEnvironment(

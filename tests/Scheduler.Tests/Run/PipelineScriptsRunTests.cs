@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Security.Cryptography.X509Certificates;
 using Scheduler.FakeGitLab;
 
 namespace Scheduler.Scheduler.Tests.Run;
@@ -112,6 +113,29 @@ public sealed class PipelineScriptsRunTests(RunClusterFixture cluster) : RunHost
         await WaitFinishedAsync(job, seconds: 45);
         AssertFinal(job, "canceled", "unknown_failure");
         Assert.Contains("\nstatus-is-canceled", job.TraceText());
+    }
+
+    [Fact]
+    public async Task A_self_signed_GitLab_is_reached_with_tls_ca_file_by_the_runner_git_and_the_helper()
+    {
+        using var certificates = new global::Scheduler.Scheduler.Tests.Fleet.TestCertificates("self-managed GitLab CA");
+        var (certificatePath, keyPath, _) = certificates.Issue("gitlab");
+        using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        using var serving = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        await using var gitLab = await FakeGitLabServer.StartHttpsAsync(serving);
+        var sha = Commit(gitLab.Git.CreateRepository("test/project"), new() { ["README"] = "over-https\n" }, []);
+        var token = gitLab.AddRunner();
+        var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Sha(sha)
+            .Script("cat README", "echo made >made.txt")
+            .Artifact("made", ["made.txt"]));
+        StartHost(Settings(1, Entry("r1", token) with { Url = gitLab.Url, TlsCaFile = certificates.CaPath,
+            TlsCaCertificates = File.ReadAllText(certificates.CaPath) }));
+
+        await WaitFinishedAsync(job);
+        AssertFinal(job, "success");
+        Assert.StartsWith("https://", gitLab.Url, StringComparison.Ordinal);
+        Assert.Contains("\nover-https\n", job.TraceText());
+        Assert.Contains(job.Artifacts, artifact => artifact.Type == "archive");
     }
 
     // Commits the files (and gitlinks) to a new history and pushes it to the bare repository; returns the commit.
