@@ -155,9 +155,8 @@ public static class ConfigLoader
             TlsCaFile = NonEmpty(table.String("tls-ca-file")),
             TlsCaCertificates = TlsCaCertificates(table),
             CloneUrl = table.String("clone_url"),
-            // The newer names win, as in GitLab Runner.
-            PreGetSourcesScript = NonEmpty(table.String("pre_get_sources_script")) ?? table.String("pre_clone_script"),
-            PostGetSourcesScript = NonEmpty(table.String("post_get_sources_script")) ?? table.String("post_clone_script"),
+            PreGetSourcesScript = Either(table, "pre_get_sources_script", "pre_clone_script"),
+            PostGetSourcesScript = Either(table, "post_get_sources_script", "post_clone_script"),
             PreBuildScript = table.String("pre_build_script"),
             PostBuildScript = table.String("post_build_script"),
             FeatureFlags = FeatureFlags(table),
@@ -178,6 +177,13 @@ public static class ConfigLoader
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // The newer name wins over the older one, as in GitLab Runner; both are read, so neither is reported as unknown.
+    private static string? Either(TableReader table, string newer, string older)
+    {
+        var (first, second) = (NonEmpty(table.String(newer)), NonEmpty(table.String(older)));
+        return first ?? second;
+    }
 
     // tls-ca-file is read once here: a file that is missing or holds no certificate is an error, not jobs that fail later.
     private static string? TlsCaCertificates(TableReader table)
