@@ -10,7 +10,9 @@ namespace Scheduler.Actors.Scripts;
 /// Generates a job's stage scripts as GitLab Runner's shell does (docs/execution.md). Pure: no I/O.
 /// </summary>
 /// <remarks>
-/// Every script: <c>set -e</c> (and <c>pipefail</c> where the shell has it); a section around the stage; the variables
+/// Every script: run again under the shell GitLab Runner's detection finds (bash where the image has it, else sh, else
+/// busybox's sh); <c>set -e</c> (and <c>pipefail</c> where the shell has it); <c>umask 0000</c> in helper stages; a
+/// section around the stage; the variables
 /// exported by sourcing <see cref="JobScriptPlan.VariablesScript"/>, stored once for all stages (runner-side predefined
 /// ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
 /// are read from the job Secret's files at run time and never written into a script; public values that are not raw keep
@@ -21,7 +23,8 @@ namespace Scheduler.Actors.Scripts;
 /// an unreachable server (<c>scheduler exec</c>): then <c>download_artifacts</c> fetches the dependencies' archives into
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
 /// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
-/// helper that reads the token file, so the token is on no command line.
+/// helper that reads the token file, so the token is on no command line; submodules and LFS get it the same way.
+/// <c>CI_DEBUG_TRACE</c> traces the user's commands (<c>set -x</c>) after the variables are exported.
 /// Not done: expansion of references inside non-public values (they are exported literally),
 /// gzip and raw artifact formats (only zip archives are made).
 /// </remarks>
