@@ -19,6 +19,12 @@ if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-ge
     || echo "could not install bubblewrap; the embedded cluster falls back to unshare"
 fi
 
+if ! git lfs version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing git-lfs (the Git LFS end-to-end test)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-lfs) >/dev/null 2>&1 \
+    || echo "could not install git-lfs; the Git LFS test will fail saying so"
+fi
+
 log=$(mktemp)
 status=0
 if [ "$fast" = true ]; then

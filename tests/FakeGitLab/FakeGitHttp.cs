@@ -40,9 +40,23 @@ public sealed class FakeGitHttp : IDisposable
         return path;
     }
 
+    private const string LfsBatch = "/info/lfs/objects/batch";
+    private const string LfsObjects = "/gitlab-lfs/objects/";
+
     internal static bool IsGitPath(PathString path) =>
         path.Value is { } value && value.Contains(".git/", StringComparison.Ordinal)
-        && (value.EndsWith("/info/refs", StringComparison.Ordinal) || value.EndsWith("/git-upload-pack", StringComparison.Ordinal));
+        && (value.EndsWith("/info/refs", StringComparison.Ordinal) || value.EndsWith("/git-upload-pack", StringComparison.Ordinal)
+            || value.EndsWith(LfsBatch, StringComparison.Ordinal) || value.Contains(LfsObjects, StringComparison.Ordinal));
+
+    /// <summary>Stores an LFS object for <paramref name="projectPath"/> and returns the pointer file to commit in its place.</summary>
+    public string AddLfsObject(string projectPath, byte[] content)
+    {
+        var oid = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+        var directory = Path.Combine(Root, projectPath + ".git", "lfs-objects");
+        Directory.CreateDirectory(directory);
+        File.WriteAllBytes(Path.Combine(directory, oid), content);
+        return $"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {content.Length}\n";
+    }
 
     internal async Task ServeAsync(HttpContext context)
     {
@@ -63,6 +77,26 @@ public sealed class FakeGitHttp : IDisposable
         lock (_authorizedPaths)
         {
             _authorizedPaths.Add(path);
+        }
+
+        if (path.EndsWith(LfsBatch, StringComparison.Ordinal))
+        {
+            await LfsBatchAsync(context, path[..^LfsBatch.Length]);
+            return;
+        }
+
+        if (path.IndexOf(LfsObjects, StringComparison.Ordinal) is var at and >= 0)
+        {
+            var file = Path.Combine(Root, path[1..at].TrimStart('/'), "lfs-objects", path[(at + LfsObjects.Length)..]);
+            if (!File.Exists(file))
+            {
+                context.Response.StatusCode = 404;
+                return;
+            }
+
+            context.Response.ContentType = "application/octet-stream";
+            await context.Response.Body.WriteAsync(await File.ReadAllBytesAsync(file, context.RequestAborted), context.RequestAborted);
+            return;
         }
 
         var start = new ProcessStartInfo("git", ["http-backend"])
@@ -128,6 +162,44 @@ public sealed class FakeGitHttp : IDisposable
         await output.CopyToAsync(context.Response.Body, context.RequestAborted);
         await backend.WaitForExitAsync(context.RequestAborted);
         await errors;
+    }
+
+    // The LFS batch API (download only), as GitLab answers it: each known object with a download action on this server
+    // that carries the caller's credentials.
+    private async Task LfsBatchAsync(HttpContext context, string repositoryPath)
+    {
+        var request = await System.Text.Json.Nodes.JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+        var objects = new System.Text.Json.Nodes.JsonArray();
+        var baseUrl = $"{context.Request.Scheme}://{context.Request.Host}{repositoryPath}";
+        foreach (var item in request?["objects"]?.AsArray() ?? [])
+        {
+            var oid = item?["oid"]?.GetValue<string>() ?? "";
+            var size = item?["size"]?.GetValue<long>() ?? 0;
+            var known = oid.Length == 64 && oid.All(char.IsAsciiHexDigitLower)
+                        && File.Exists(Path.Combine(Root, repositoryPath.TrimStart('/'), "lfs-objects", oid));
+            objects.Add(known
+                ? new System.Text.Json.Nodes.JsonObject
+                {
+                    ["oid"] = oid, ["size"] = size, ["authenticated"] = true,
+                    ["actions"] = new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["download"] = new System.Text.Json.Nodes.JsonObject
+                        {
+                            ["href"] = baseUrl + LfsObjects + oid,
+                            ["header"] = new System.Text.Json.Nodes.JsonObject { ["Authorization"] = context.Request.Headers.Authorization.ToString() },
+                        },
+                    },
+                }
+                : new System.Text.Json.Nodes.JsonObject
+                {
+                    ["oid"] = oid, ["size"] = size,
+                    ["error"] = new System.Text.Json.Nodes.JsonObject { ["code"] = 404, ["message"] = "Object does not exist" },
+                });
+        }
+
+        context.Response.ContentType = "application/vnd.git-lfs+json";
+        await context.Response.WriteAsync(new System.Text.Json.Nodes.JsonObject { ["transfer"] = "basic", ["objects"] = objects }.ToJsonString(),
+            context.RequestAborted);
     }
 
     private bool Authorized(string header)

@@ -166,13 +166,20 @@ public sealed class SubmoduleTests : IDisposable
     [InlineData("1", false)]
     public void Without_git_lfs_in_the_image_the_log_says_lfs_objects_are_skipped(string? skipSmudge, bool said)
     {
-        var (_, lfs) = PodSandbox.Run(["sh", "-c", "git lfs version"]);
-        if (!lfs.Contains("git-lfs/", StringComparison.Ordinal))
-        {
-            using var pod = skipSmudge is null ? Pod() : Pod(TestData.Public("GIT_LFS_SKIP_SMUDGE", skipSmudge));
-            var (code, output) = GetSources(pod);
-            Assert.True(code == 0, output);
-            Assert.Equal(said, output.Contains("Skipping Git LFS objects: git-lfs is not installed", StringComparison.Ordinal));
-        }
+        // An image without git-lfs: a git on the PATH that has no lfs command, whatever this machine has.
+        var bin = Path.Combine(_dir, "bin-without-lfs");
+        Directory.CreateDirectory(bin);
+        var realGit = PodSandbox.Run(["sh", "-c", "command -v git"]).Output.Trim();
+        var wrapper = Path.Combine(bin, "git");
+        File.WriteAllText(wrapper, "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = lfs ] && { echo \"git: 'lfs' is not a git command.\" >&2; exit 1; }; done\n"
+                                   + $"exec '{realGit}' \"$@\"\n");
+        PodSandbox.Run(["chmod", "700", wrapper]);
+        using var pod = skipSmudge is null ? Pod() : Pod(TestData.Public("GIT_LFS_SKIP_SMUDGE", skipSmudge));
+        var env = new Dictionary<string, string>(AllowFileProtocol) { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
+
+        var (code, output) = pod.RunStage("get_sources", env);
+
+        Assert.True(code == 0, output);
+        Assert.Equal(said, output.Contains("Skipping Git LFS objects: git-lfs is not installed", StringComparison.Ordinal));
     }
 }

@@ -86,6 +86,32 @@ public sealed class PipelineScriptsRunTests(RunClusterFixture cluster) : RunHost
     }
 
     [Fact]
+    public async Task An_LFS_object_is_pulled_after_the_checkout_over_GitLabs_LFS_API()
+    {
+        // scripts/test.sh installs git-lfs (Debian) where it can; the helper here is this machine's git.
+        Assert.True(Git(Path.GetTempPath(), "lfs", "version").Contains("git-lfs/", StringComparison.Ordinal),
+            "git-lfs is not installed: install the Debian package git-lfs (scripts/test.sh does when it runs as root)");
+        var pointer = GitLab.Git.AddLfsObject("test/project", "large-file-content\n"u8.ToArray());
+        var sha = Commit(GitLab.Git.CreateRepository("test/project"), new()
+        {
+            [".gitattributes"] = "*.bin filter=lfs diff=lfs merge=lfs -text\n",
+            ["data.bin"] = pointer,
+        }, []);
+        var token = GitLab.AddRunner();
+        var skipped = GitLab.EnqueueJob(token, new FakeJobBuilder().Sha(sha).Variable("GIT_LFS_SKIP_SMUDGE", "1").Script("cat data.bin"));
+        var pulled = GitLab.EnqueueJob(token, new FakeJobBuilder().Sha(sha).Variable("GIT_STRATEGY", "clone").Script("cat data.bin"));
+        StartHost(Settings(1, Entry("r1", token)));
+
+        await WaitFinishedAsync(skipped);
+        await WaitFinishedAsync(pulled);
+        AssertFinal(skipped, "success");
+        AssertFinal(pulled, "success");
+        Assert.Contains("\nversion https://git-lfs.github.com/spec/v1", skipped.TraceText());
+        Assert.Contains("\nlarge-file-content\n", pulled.TraceText());
+        Assert.Contains(GitLab.Git.AuthorizedPaths, path => path.Contains("/gitlab-lfs/objects/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Pre_and_post_build_scripts_run_in_order_around_the_script()
     {
         var token = GitLab.AddRunner();
@@ -169,7 +195,9 @@ public sealed class PipelineScriptsRunTests(RunClusterFixture cluster) : RunHost
     private static string Git(string cwd, params string[] args)
     {
         var start = new ProcessStartInfo("git") { WorkingDirectory = cwd, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])["-c", "user.name=t", "-c", "user.email=t@example.com", .. args])
+        // The test's own commits store files as they are (an LFS pointer included): no LFS filter or hook of this machine's.
+        foreach (var arg in (string[])["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "filter.lfs.clean=", "-c", "filter.lfs.smudge=",
+                     "-c", "filter.lfs.process=", "-c", "filter.lfs.required=false", "-c", "core.hooksPath=/dev/null", .. args])
         {
             start.ArgumentList.Add(arg);
         }
