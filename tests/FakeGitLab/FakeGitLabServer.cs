@@ -46,7 +46,17 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     {
         _app = app;
         Url = url;
+        Git = new FakeGitHttp(token =>
+        {
+            lock (_gate)
+            {
+                return _jobs.Values.Any(job => job.Token == token && job.Status == "running");
+            }
+        });
     }
+
+    /// <summary>The Git smart HTTP side: repositories served at <c>&lt;Url&gt;/&lt;project path&gt;.git</c>.</summary>
+    public FakeGitHttp Git { get; }
 
     /// <summary>The GitLab URL, e.g. <c>http://127.0.0.1:41234</c> (what goes in a runner entry's <c>url</c>).</summary>
     public string Url { get; }
@@ -71,23 +81,39 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     /// <summary>Listens on <paramref name="listenOn"/> (e.g. <see cref="IPAddress.Any"/>, or a veth address that a process in
     /// another network namespace can reach) on a free port. <see cref="Url"/> names <paramref name="urlHost"/> when given,
     /// otherwise the listening address (which must then be a concrete one).</summary>
-    public static async Task<FakeGitLabServer> StartAsync(IPAddress listenOn, string? urlHost, CancellationToken cancellationToken = default)
+    public static Task<FakeGitLabServer> StartAsync(IPAddress listenOn, string? urlHost, CancellationToken cancellationToken = default) =>
+        StartAsync(listenOn, urlHost, null, cancellationToken);
+
+    /// <summary>A self-managed GitLab on HTTPS at 127.0.0.1 with <paramref name="certificate"/> (with its private key), e.g.
+    /// one issued by a private CA.</summary>
+    public static Task<FakeGitLabServer> StartHttpsAsync(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate,
+        CancellationToken cancellationToken = default) =>
+        StartAsync(IPAddress.Loopback, null, certificate, cancellationToken);
+
+    private static async Task<FakeGitLabServer> StartAsync(IPAddress listenOn, string? urlHost,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options =>
         {
-            options.Listen(listenOn, 0);
+            options.Listen(listenOn, 0, listen =>
+            {
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
             options.Limits.MaxRequestBodySize = null;
         });
         var app = builder.Build();
         var address = app.Services.GetRequiredService<IServer>();
         FakeGitLabServer? server = null;
-        app.Run(context => server!.HandleAsync(context));
+        app.Run(context => FakeGitHttp.IsGitPath(context.Request.Path) ? server!.Git.ServeAsync(context) : server!.HandleAsync(context));
         await app.StartAsync(cancellationToken);
         var bound = new Uri(address.Features.Get<IServerAddressesFeature>()!.Addresses.First());
         var host = urlHost ?? (listenOn.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{listenOn}]" : listenOn.ToString());
-        server = new FakeGitLabServer(app, $"http://{host}:{bound.Port}");
+        server = new FakeGitLabServer(app, $"{(certificate is null ? "http" : "https")}://{host}:{bound.Port}");
         return server;
     }
 
@@ -243,6 +269,7 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Git.Dispose();
     }
 
     // ---- HTTP ----

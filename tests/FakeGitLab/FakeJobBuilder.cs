@@ -17,12 +17,16 @@ public sealed class FakeJobBuilder
     private string _stage = "test";
     private string? _image = "alpine:3.20";
     private int _timeout = 3600;
+    private string _sha = "265c14cf140a66cfc61e40e4ab45c95ba8df5ed1";
     private IReadOnlyList<string> _failureReasons = FakeGitLabServer.FailureReasons;
 
     public FakeJobBuilder Name(string name) { _name = name; return this; }
     public FakeJobBuilder Stage(string stage) { _stage = stage; return this; }
     public FakeJobBuilder Image(string? image) { _image = image; return this; }
     public FakeJobBuilder Timeout(int seconds) { _timeout = seconds; return this; }
+
+    /// <summary>The commit the job checks out (a repository made with <see cref="FakeGitHttp.CreateRepository"/>).</summary>
+    public FakeJobBuilder Sha(string sha) { _sha = sha; return this; }
 
     /// <summary>The <c>features.failure_reasons</c> the payload lists (an older GitLab lists fewer); the server's full list by default.</summary>
     public FakeJobBuilder FailureReasons(params string[] reasons) { _failureReasons = reasons; return this; }
@@ -127,6 +131,7 @@ public sealed class FakeJobBuilder
     internal JsonObject Build(long id, string token, string baseUrl, Func<long, FakeJob?> lookup)
     {
         var host = new Uri(baseUrl).Authority;
+        var scheme = new Uri(baseUrl).Scheme;
         var variables = new JsonArray
         {
             Var("CI_JOB_ID", id.ToString(System.Globalization.CultureInfo.InvariantCulture), true, false),
@@ -186,9 +191,9 @@ public sealed class FakeJobBuilder
             },
             ["git_info"] = new JsonObject
             {
-                ["repo_url"] = $"http://gitlab-ci-token:{token}@{host}/test/project.git",
+                ["repo_url"] = $"{scheme}://gitlab-ci-token:{token}@{host}/test/project.git",
                 ["ref"] = "main",
-                ["sha"] = "265c14cf140a66cfc61e40e4ab45c95ba8df5ed1",
+                ["sha"] = _sha,
                 ["before_sha"] = "0000000000000000000000000000000000000000",
                 ["ref_type"] = "branch",
                 ["refspecs"] = new JsonArray("+refs/heads/main:refs/remotes/origin/main"),

@@ -12,6 +12,7 @@ public sealed partial class JobActor
     private sealed record StageTimedOut(string Stage);
     private sealed record ArtifactsCollected(IReadOnlyList<string> Warnings);
     private sealed record KillSent;
+    private sealed record CancelMarked;
 
     private PlannedStage? _currentStage;
     private IActorRef? _currentStageActor;
@@ -47,6 +48,7 @@ public sealed partial class JobActor
         });
         Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
         Receive<KillSent>(_ => { });
+        Receive<CancelMarked>(_ => StopForCancel());
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
         ReceiveAny(message => Dropped(message, "running stages"));
     }
@@ -148,6 +150,18 @@ public sealed partial class JobActor
             return;
         }
 
+        if (Plan.MarkCanceled is { } mark && _gateway is not null)
+        {
+            MarkCanceled(mark);
+            return;
+        }
+
+        StopForCancel();
+    }
+
+    // After the cancel mark is in the pod (or could not be written): the running stage is killed, or the next stage runs.
+    private void StopForCancel()
+    {
         if (_currentStage is { } stage && !stage.IgnoreFailure && stage.When != StageCondition.OnFailure)
         {
             KillCurrentStage(); // its Wait returns with the killed stage's code; then after_script and on_failure stages run
@@ -155,6 +169,29 @@ public sealed partial class JobActor
         else if (_currentStage is null && _ownerCheckStage is null)
         {
             RunNextStage();
+        }
+    }
+
+    // The mark comes before the kill, so after_script (which runs after the killed stage) reads CI_JOB_STATUS=canceled.
+    private void MarkCanceled(IReadOnlyList<string> mark)
+    {
+        var (gateway, ns, pod, container) = (_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer);
+        MarkAsync().PipeTo(Self);
+        return;
+
+        async Task<object> MarkAsync()
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await gateway.ExecAsync(ns, pod, container, mark, null, timeout.Token);
+            }
+            catch (Exception)
+            {
+                // Without the mark after_script reports failed instead of canceled; the cancel itself goes on.
+            }
+
+            return new CancelMarked();
         }
     }
 

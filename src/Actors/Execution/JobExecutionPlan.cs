@@ -22,13 +22,16 @@ public sealed record PlannedStage(
 
 /// <summary>Everything the actor tree needs to run one job: its pod, its stages in order, and the commands that read
 /// the output log and the artifact archives.</summary>
+/// <param name="MarkCanceled">Exec argv (in <paramref name="LogContainer"/>) run on a graceful cancel before the running
+/// stage is killed, so the stages after it know the job was canceled; null: none.</param>
 public sealed record JobExecutionPlan(
     JobPodPlan Pod,
     IReadOnlyList<PlannedStage> Stages,
     IReadOnlyList<string> ArtifactArchives,
     string LogContainer,
     Func<long, bool, IReadOnlyList<string>> ReadLog,
-    Func<string, IReadOnlyList<string>> ReadFile);
+    Func<string, IReadOnlyList<string>> ReadFile,
+    IReadOnlyList<string>? MarkCanceled = null);
 
 /// <summary>The plan, or why the job cannot run (a configuration the runner cannot honour).</summary>
 public sealed record JobPlanResult(JobExecutionPlan? Plan, string? Refusal);

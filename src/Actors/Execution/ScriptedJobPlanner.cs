@@ -12,6 +12,7 @@ public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation
 {
     public JobPlanResult Plan(RunnerEntry runner, JobPayload job, int concurrentId, Func<string> podNameSuffix)
     {
+        job = JobScripts.WithServerCa(job, runner);
         JobScriptPlan scripts;
         try
         {
@@ -45,6 +46,6 @@ public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation
 
         var invocation = helper;
         return new JobPlanResult(new JobExecutionPlan(pod.Plan, stages, scripts.ArtifactArchives, PodBuilder.HelperContainer,
-            (offset, follow) => StageCommands.ReadLog(invocation, offset, follow), StageCommands.ReadFile), null);
+            (offset, follow) => StageCommands.ReadLog(invocation, offset, follow), StageCommands.ReadFile, StageCommands.MarkCanceled()), null);
     }
 }

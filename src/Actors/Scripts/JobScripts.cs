@@ -10,7 +10,9 @@ namespace Scheduler.Actors.Scripts;
 /// Generates a job's stage scripts as GitLab Runner's shell does (docs/execution.md). Pure: no I/O.
 /// </summary>
 /// <remarks>
-/// Every script: <c>set -e</c> (and <c>pipefail</c> where the shell has it); a section around the stage; the variables
+/// Every script: run again under the shell GitLab Runner's detection finds (bash where the image has it, else sh, else
+/// busybox's sh); <c>set -e</c> (and <c>pipefail</c> where the shell has it); <c>umask 0000</c> in helper stages; a
+/// section around the stage; the variables
 /// exported by sourcing <see cref="JobScriptPlan.VariablesScript"/>, stored once for all stages (runner-side predefined
 /// ones, then runner <c>environment</c>, then the job's, so the job's win); secret values
 /// are read from the job Secret's files at run time and never written into a script; public values that are not raw keep
@@ -21,12 +23,13 @@ namespace Scheduler.Actors.Scripts;
 /// an unreachable server (<c>scheduler exec</c>): then <c>download_artifacts</c> fetches the dependencies' archives into
 /// the project directory and the upload stages send each archive to GitLab; the job token is read by the helper from
 /// the job Secret's file. Without it the upload stages only leave their archives in the pod. git fetches with a credential
-/// helper that reads the token file, so the token is on no command line.
+/// helper that reads the token file, so the token is on no command line; submodules and LFS get it the same way.
+/// <c>CI_DEBUG_TRACE</c> traces the user's commands (<c>set -x</c>) after the variables are exported.
 /// Caches as GitLab Runner: <c>restore_cache</c> tries the key, then <c>cache:fallback_keys</c>, then
 /// <c>CACHE_FALLBACK_KEY</c>; the archive stages follow <c>policy</c> and <c>when</c>. With a distributed cache
 /// (<see cref="ScriptOptions.CacheUrls"/>) the helper downloads and uploads the archive with pre-signed URLs that the job
 /// Secret holds (<see cref="JobScriptPlan.CacheUrls"/>); the scripts name only their files.
-/// Not done: Git submodules and LFS, expansion of references inside non-public values (they are exported literally).
+/// Not done: expansion of references inside non-public values (they are exported literally).
 /// </remarks>
 public static class JobScripts
 {
@@ -39,6 +42,19 @@ public static class JobScripts
     public const string ArchiveCacheOnFailure = "archive_cache_on_failure";
     public const string UploadArtifactsOnSuccess = "upload_artifacts_on_success";
     public const string UploadArtifactsOnFailure = "upload_artifacts_on_failure";
+
+    /// <summary>GitLab Runner's feature flag that turns the helper stages' <c>umask 0000</c> off.</summary>
+    public const string UmaskDisabledFlag = "FF_DISABLE_UMASK_FOR_KUBERNETES_EXECUTOR";
+
+    /// <summary>GitLab Runner's warning when a job asks for <c>CI_DEBUG_TRACE</c> on a runner with <c>debug_trace_disabled</c>.</summary>
+    public const string DebugTraceDisabledWarning = "CI_DEBUG_TRACE usage is disabled on this Runner";
+
+    /// <summary>The warning a traced job's log starts with.</summary>
+    public const string DebugTraceWarning = "CI_DEBUG_TRACE is enabled: the job's commands are traced in this log; masked variables stay masked";
+
+    /// <summary>Written by the runner (<see cref="StageCommands.MarkCanceled"/>) when a job is canceled: after_script then
+    /// sees <c>CI_JOB_STATUS=canceled</c>.</summary>
+    public const string CanceledMarker = StageCommands.RunDir + "/job.canceled";
 
     /// <summary>Where the artifact stages leave their archives: <c>&lt;RunDir&gt;/artifacts/&lt;index&gt;.zip</c> (<c>.gz</c>, <c>.raw</c>).</summary>
     public const string ArtifactsDir = StageCommands.RunDir + "/artifacts";
@@ -56,7 +72,7 @@ public static class JobScripts
         var stages = new List<StagePlan>
         {
             new(GetSources, PodBuilder.HelperContainer, StageRunsWhen.Always, context.Script(GetSources, "Getting source from Git repository",
-                changeDirectory: false, GetSourcesBody(job, context))),
+                changeDirectory: false, GetSourcesBody(job, runner, context), helper: true, attemptsVariable: "GET_SOURCES_ATTEMPTS")),
         };
 
         // As GitLab Runner: a cache without paths and without untracked has nothing to restore or archive.
@@ -65,28 +81,34 @@ public static class JobScripts
         if (restored.Count > 0)
         {
             stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
-                context.Script(RestoreCache, "Restoring cache", changeDirectory: true, RestoreCacheBody(restored, context))));
+                context.Script(RestoreCache, "Restoring cache", changeDirectory: true, RestoreCacheBody(restored, context), helper: true,
+                    attemptsVariable: "RESTORE_CACHE_ATTEMPTS")));
         }
 
         var downloads = job.Dependencies.Where(d => !string.IsNullOrEmpty(d.ArtifactsFile?.Filename)).ToList();
         if (gitLabUrl is not null && downloads.Count > 0)
         {
             stages.Add(new StagePlan(DownloadArtifacts, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
-                context.Script(DownloadArtifacts, "Downloading artifacts", changeDirectory: true, DownloadArtifactsBody(downloads, context, gitLabUrl))));
+                context.Script(DownloadArtifacts, "Downloading artifacts", changeDirectory: true, DownloadArtifactsBody(downloads, context, gitLabUrl),
+                    helper: true)));
         }
 
         var script = CommandsOf(job, "script");
         if (script.Count > 0)
         {
+            // pre_build_script and post_build_script of [[runners]] run around the job's script, each as one command.
+            List<string> commands = [.. NonEmpty(runner.PreBuildScript), .. script, .. NonEmpty(runner.PostBuildScript)];
             stages.Add(new StagePlan(StepScript, PodBuilder.BuildContainer, StageRunsWhen.OnSuccess,
-                context.Script(StepScript, "Executing \"step_script\" stage of the job script", changeDirectory: true, CommandsBody(script))));
+                context.Script(StepScript, "Executing \"step_script\" stage of the job script", changeDirectory: true,
+                    DebugTraceBody(context, warn: true) + CommandsBody(commands))));
         }
 
         var afterScript = CommandsOf(job, "after_script");
         if (afterScript.Count > 0)
         {
             stages.Add(new StagePlan(AfterScript, PodBuilder.BuildContainer, StageRunsWhen.Always,
-                context.Script(AfterScript, "Running after_script", changeDirectory: true, JobStatusBody() + CommandsBody(afterScript)),
+                context.Script(AfterScript, "Running after_script", changeDirectory: true,
+                    JobStatusBody() + DebugTraceBody(context, warn: false) + CommandsBody(afterScript)),
                 IgnoreFailure: true, Timeout: options.AfterScriptTimeout ?? ScriptOptions.DefaultAfterScriptTimeout));
         }
 
@@ -110,7 +132,7 @@ public static class JobScripts
             if (selected.Count > 0)
             {
                 stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
-                    context.Script(name, header, changeDirectory: true, ArchiveCacheBody(selected, context))));
+                    context.Script(name, header, changeDirectory: true, ArchiveCacheBody(selected, context), helper: true)));
             }
         }
 
@@ -120,10 +142,21 @@ public static class JobScripts
             if (selected.Count > 0)
             {
                 stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
-                    context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives, gitLabUrl))));
+                    context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives, gitLabUrl), helper: true)));
             }
         }
     }
+
+    /// <summary>The job with <c>CI_SERVER_TLS_CA_FILE</c>, a file variable holding the runner entry's <c>tls-ca-file</c>
+    /// certificates, as GitLab Runner hands a job its GitLab's CA: git (GIT_SSL_CAINFO in get_sources) and the helper's
+    /// calls to GitLab trust it. A job that sets the variable itself keeps its own.</summary>
+    public static JobPayload WithServerCa(JobPayload job, RunnerEntry runner) =>
+        string.IsNullOrEmpty(runner.TlsCaCertificates) || job.Variables.Any(v => v.Key == ServerCaVariable)
+            ? job
+            : job with { Variables = [.. job.Variables, new JobVariable { Key = ServerCaVariable, Value = runner.TlsCaCertificates, Public = true, File = true }] };
+
+    /// <summary>GitLab Runner's variable naming the file with the GitLab server's CA.</summary>
+    public const string ServerCaVariable = "CI_SERVER_TLS_CA_FILE";
 
     /// <summary>The directory of the project's checkout: <c>&lt;builds dir&gt;/&lt;project full path&gt;</c> (the project id
     /// when the path is not a plain relative path).</summary>
@@ -177,21 +210,50 @@ public static class JobScripts
         return body.ToString();
     }
 
-    // after_script sees how step_script ended, from its exit marker (GitLab Runner's CI_JOB_STATUS).
+    // after_script sees how the job ended (GitLab Runner's CI_JOB_STATUS): canceled when the runner marked it so, else from
+    // step_script's exit marker.
     private static string JobStatusBody()
     {
         var marker = ShellText.Quote(StageCommands.RunDir + "/" + StepScript + ".exit");
-        return $"if [ -f {marker} ] && [ \"$(cat {marker})\" = 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; fi\nexport CI_JOB_STATUS\n";
+        return $"if [ -f {ShellText.Quote(CanceledMarker)} ]; then CI_JOB_STATUS=canceled; "
+               + $"elif [ -f {marker} ] && [ \"$(cat {marker})\" = 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; fi\n"
+               + "export CI_JOB_STATUS\n";
     }
 
-    private static string GetSourcesBody(JobPayload job, ScriptContext context)
+    // CI_DEBUG_TRACE: the user's commands are traced from here on (the variables were sourced untraced, so the script's
+    // own reading of secret files is not shown); what the trace shows still goes through the runner's masking.
+    private static string DebugTraceBody(ScriptContext context, bool warn)
+    {
+        if (context.DebugTrace)
+        {
+            var warning = warn ? "printf '\\033[0;33mWARNING: %s\\033[0;m\\n' " + ShellText.Quote(DebugTraceWarning) + "\n" : "";
+            return warning + "set -x\n";
+        }
+
+        return warn && context.DebugTraceRequested
+            ? "printf '\\033[0;33mWARNING: %s\\033[0;m\\n' " + ShellText.Quote(DebugTraceDisabledWarning) + "\n"
+            : "";
+    }
+
+    private static IEnumerable<string> NonEmpty(string? script) =>
+        string.IsNullOrWhiteSpace(script) ? [] : [script];
+
+    private static string GetSourcesBody(JobPayload job, RunnerEntry runner, ScriptContext context)
     {
         var git = job.GitInfo;
         var defaultStrategy = job.AllowGitFetch ? "fetch" : "clone";
         var shortSha = git.Sha.Length > 8 ? git.Sha[..8] : git.Sha;
-        var (plainUrl, credentialUser) = SplitCredentials(git.RepoUrl);
+        var (plainUrl, credentialUser) = RepositoryUrl(job, runner);
         var refspecs = git.Refspecs.Count > 0 ? git.Refspecs : ["+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"];
         var body = new StringBuilder();
+        if (!string.IsNullOrWhiteSpace(runner.PreGetSourcesScript))
+        {
+            body.Append(CommandsBody([runner.PreGetSourcesScript]));
+        }
+
+        // The repository part runs in a subshell of its own: GIT_STRATEGY none leaves it early, and post_get_sources_script
+        // still runs, as in GitLab Runner.
+        body.Append("(\n");
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
         body.Append($"_depth=\"${{GIT_DEPTH:-{Math.Max(0, git.Depth).ToString(CultureInfo.InvariantCulture)}}}\"\n");
         body.Append("""
@@ -201,9 +263,21 @@ public static class JobScripts
               fetch) ;;
               *) echo "ERROR: unknown GIT_STRATEGY \"$_strategy\": use clone, fetch or none"; exit 1 ;;
             esac
+            _submodules="${GIT_SUBMODULE_STRATEGY:-none}"
+            case "$_submodules" in
+              none|normal|recursive) ;;
+              *) echo "ERROR: unknown GIT_SUBMODULE_STRATEGY \"$_submodules\": use none, normal or recursive"; exit 1 ;;
+            esac
             _git() { git -c safe.directory='*' -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
             export GIT_TERMINAL_PROMPT=0
+            # A custom CA of the GitLab server (CI_SERVER_TLS_CA_FILE) is the one git trusts, as in GitLab Runner.
+            if [ -n "${CI_SERVER_TLS_CA_FILE:-}" ]; then export GIT_SSL_CAINFO="$CI_SERVER_TLS_CA_FILE"; fi
+            # LFS objects are pulled after the checkout (below), never by the checkout's smudge filter.
+            _lfs_skip="${GIT_LFS_SKIP_SMUDGE:-}"
+            export GIT_LFS_SKIP_SMUDGE=1
             case "$_depth" in ''|*[!0-9]*) _depth=0 ;; esac
+            _fetch_flags="${GIT_FETCH_EXTRA_FLAGS:---prune --quiet}"
+            if [ "$_fetch_flags" = none ]; then _fetch_flags=; fi
             if [ "$_depth" -gt 0 ]; then echo "Fetching changes with git depth set to $_depth..."; else echo "Fetching changes..."; fi
             mkdir -p "$CI_PROJECT_DIR"
             cd "$CI_PROJECT_DIR"
@@ -222,22 +296,24 @@ public static class JobScripts
         {
             // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
             // which reads it from the job Secret's file. The helper answers for the repository's origin only (not for a
-            // host a redirect names); helpers configured elsewhere are reset for these fetches.
-            body.Append("_fetch() { _git -c credential.helper= -c ")
-                .Append(ShellText.Quote($"credential.{Origin(plainUrl)}.helper={CredentialHelper(credentialUser)}")).Append(" fetch \"$@\"; }\n");
+            // host a redirect names); helpers configured elsewhere are reset for these commands. Submodules on the same
+            // server (relative URLs included) and LFS get the token the same way: git passes -c settings on to them.
+            body.Append("_gitauth() { _git -c credential.helper= -c ")
+                .Append(ShellText.Quote($"credential.{Origin(plainUrl)}.helper={CredentialHelper(credentialUser)}")).Append(" \"$@\"; }\n");
         }
         else
         {
-            body.Append("_fetch() { _git fetch \"$@\"; }\n");
+            body.Append("_gitauth() { _git \"$@\"; }\n");
         }
 
         body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
         body.Append("if [ \"$_depth\" -gt 0 ]; then set -- --depth \"$_depth\"; else set --; fi\n");
-        body.Append("_fetch -q --prune \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append('\n');
+        // The extra flags are words, as GitLab Runner splits them; no globbing.
+        body.Append("set -f\n_gitauth fetch $_fetch_flags \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append("\nset +f\n");
         if (git.Sha.Length > 0)
         {
             // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet.
-            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _fetch -q \"$@\" \"$_url\" ")
+            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _gitauth fetch -q \"$@\" \"$_url\" ")
                 .Append(ShellText.Quote(git.Sha)).Append('\n');
         }
 
@@ -246,13 +322,58 @@ public static class JobScripts
         body.Append("  printf 'Checking out %s as %s...\\n' ").Append(ShellText.Quote(shortSha)).Append(' ').Append(ShellText.Quote(git.Ref)).Append('\n');
         body.Append("  _git checkout -f -q ").Append(ShellText.Quote(target)).Append('\n');
         body.Append("""
-              if [ "${GIT_CLEAN_FLAGS:--ffdx}" != none ]; then _git clean ${GIT_CLEAN_FLAGS:--ffdx} -q; fi
+              _clean="${GIT_CLEAN_FLAGS:--ffdx}"
+              if [ "$_clean" != none ]; then set -f; _git clean $_clean -q; set +f; fi
+              _has_lfs=
+              if [ "$_lfs_skip" != 1 ]; then
+                if _git lfs version >/dev/null 2>&1; then
+                  _has_lfs=1
+                  _gitauth lfs pull
+                else
+                  echo "Skipping Git LFS objects: git-lfs is not installed in the helper image"
+                fi
+              fi
+              if [ "$_submodules" != none ]; then
+                _recursive=
+                if [ "$_submodules" = recursive ]; then _recursive=--recursive; echo "Updating/initializing submodules recursively..."
+                else echo "Updating/initializing submodules..."; fi
+                _sdepth="${GIT_SUBMODULE_DEPTH:-$_depth}"
+                case "$_sdepth" in ''|*[!0-9]*) _sdepth=0 ;; esac
+                if [ "$_sdepth" -gt 0 ]; then _sdepth="--depth $_sdepth"; else _sdepth=; fi
+                set -f
+                _git submodule init -- ${GIT_SUBMODULE_PATHS:-}
+                _git submodule sync $_recursive -- ${GIT_SUBMODULE_PATHS:-}
+                _gitauth submodule update --init $_recursive $_sdepth ${GIT_SUBMODULE_UPDATE_FLAGS:-} -- ${GIT_SUBMODULE_PATHS:-}
+                if [ "$_clean" != none ]; then _git submodule foreach $_recursive "git clean $_clean -q"; fi
+                set +f
+                if [ -n "$_has_lfs" ]; then _gitauth submodule foreach $_recursive "git lfs pull"; fi
+              fi
             else
               echo "Skipping Git checkout"
             fi
 
             """);
+        body.Append(")\n");
+        if (!string.IsNullOrWhiteSpace(runner.PostGetSourcesScript))
+        {
+            body.Append("cd \"$CI_PROJECT_DIR\"\n").Append(CommandsBody([runner.PostGetSourcesScript]));
+        }
+
         return body.ToString();
+    }
+
+    /// <summary>The repository URL without user info, and the user the job token is sent as (null: no credentials). With
+    /// <c>clone_url</c> (http or https) as GitLab Runner: <c>&lt;clone_url&gt;/&lt;project path&gt;.git</c> as gitlab-ci-token.</summary>
+    internal static (string PlainUrl, string? User) RepositoryUrl(JobPayload job, RunnerEntry runner)
+    {
+        var cloneUrl = runner.CloneUrl?.Trim().TrimEnd('/');
+        if (!string.IsNullOrEmpty(cloneUrl) && cloneUrl.StartsWith("http", StringComparison.Ordinal) && job.JobInfo.ProjectFullPath.Length > 0)
+        {
+            var (plain, _) = SplitCredentials(cloneUrl);
+            return (plain + "/" + job.JobInfo.ProjectFullPath + ".git", "gitlab-ci-token");
+        }
+
+        return SplitCredentials(job.GitInfo.RepoUrl);
     }
 
     /// <summary>A git credential helper (a shell function, as <c>credential.helper=!…</c> takes it) that answers <c>get</c>

@@ -81,27 +81,85 @@ internal sealed class ScriptContext
     public string ProjectDir { get; }
 
     /// <summary>A complete stage script around <paramref name="body"/>.</summary>
-    public string Script(string stage, string header, bool changeDirectory, string body)
+    /// <param name="helper">The stage runs in the helper container: files it makes are world-writable (umask 0000) unless
+    /// <see cref="JobScripts.UmaskDisabledFlag"/> is on, so a build image with another uid can still use the checkout, cache and
+    /// artifacts, as GitLab Runner's Kubernetes executor does.</param>
+    /// <param name="attemptsVariable">A variable (1 to 10, default 1) naming how often the body is tried, as GitLab Runner
+    /// retries get_sources and restore_cache; null: once.</param>
+    public string Script(string stage, string header, bool changeDirectory, string body, bool helper = false, string? attemptsVariable = null)
     {
         var script = new StringBuilder();
         script.Append("#!/bin/sh\n");
         script.Append("# Stage ").Append(stage).Append(" of job ").Append(Job.Id.ToString(CultureInfo.InvariantCulture)).Append(". Secret values are read from ")
             .Append(JobSecretLayout.MountPath).Append(", never written here.\n");
+        script.Append(ShellDetection);
         script.Append("set -e\n");
         script.Append("if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
         script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"$(date +%s)\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
         script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"$(date +%s)\" ").Append(stage).Append("; exit $_r' EXIT\n");
         // The variables are in one file of the job Secret for all stages; file variables go to a directory of this stage's.
         script.Append(TempDirVariable).Append('=').Append(ShellText.Quote(StageCommands.RunDir + "/tmp." + stage)).Append('\n');
+        if (helper && !UmaskDisabled)
+        {
+            script.Append("umask 0000\n");
+        }
+
         script.Append(". ").Append(ShellText.Quote(JobScriptPlan.VariablesScriptPath)).Append('\n');
         if (changeDirectory)
         {
             script.Append("mkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n");
         }
 
-        script.Append(body);
+        if (attemptsVariable is null)
+        {
+            script.Append(body);
+        }
+        else
+        {
+            // The body runs in a subshell with errexit of its own; outside it errexit is off so a failed try can be retried
+            // (errexit is ignored in a condition, so `until ( … )` would not stop at the failing command).
+            script.Append("_attempts=\"${").Append(attemptsVariable).Append(":-1}\"\n");
+            script.Append("case \"$_attempts\" in\n  [1-9]|10) ;;\n  *) echo \"ERROR: ").Append(attemptsVariable)
+                .Append("=$_attempts: the number of attempts must be between 1 and 10\"; exit 1 ;;\nesac\n");
+            script.Append("_attempt=1\nwhile :; do\n  set +e\n  (\n  set -e\n");
+            script.Append(body);
+            script.Append("  )\n  _r=$?\n  set -e\n  [ \"$_r\" -ne 0 ] || break\n");
+            script.Append("  [ \"$_attempt\" -lt \"$_attempts\" ] || exit \"$_r\"\n");
+            script.Append("  _attempt=$((_attempt + 1))\n  echo \"Retrying (attempt $_attempt of $_attempts)...\"\ndone\n");
+        }
+
         script.Append("exit 0\n");
         return script.ToString();
+    }
+
+    // GitLab Runner's shell detection for containers: bash where the image has it, else sh, else busybox's. The script
+    // runs itself again under the shell found; the marker argument says it already did.
+    internal const string ShellDetection =
+        """
+        if [ "${1-}" = --detected-shell ]; then shift; else
+          for _sh in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do
+            if [ -x "$_sh" ]; then exec "$_sh" "$0" --detected-shell; fi
+          done
+          echo "shell not found"; exit 1
+        fi
+
+        """;
+
+    private bool UmaskDisabled => Pods.PodSpecSettings.IsFeatureFlagOn(JobScripts.UmaskDisabledFlag, _runner, Job.Variables);
+
+    /// <summary>Whether the user's script is traced (<c>set -x</c>): <c>CI_DEBUG_TRACE</c> true (as Go's ParseBool reads
+    /// it, the job's value over the runner's <c>environment</c>) and the runner entry's <c>debug_trace_disabled</c> not set.</summary>
+    public bool DebugTrace => DebugTraceRequested && !_runner.DebugTraceDisabled;
+
+    /// <summary><c>CI_DEBUG_TRACE</c> is true, whether or not the runner allows it.</summary>
+    public bool DebugTraceRequested
+    {
+        get
+        {
+            var value = _jobVariables.LastOrDefault(v => v.Key == "CI_DEBUG_TRACE")?.Value
+                        ?? _environment.Where(e => e.Key == "CI_DEBUG_TRACE").Select(e => e.Value).LastOrDefault();
+            return value is "1" or "t" or "T" or "TRUE" or "true" or "True";
+        }
     }
 
     // Set by each stage script before it sources the variables script.

@@ -103,6 +103,11 @@ public static class StageCommands
     /// has finished or before it has started.</summary>
     public static IReadOnlyList<string> Kill(StagePlan stage) => ["sh", "-c", KillScript, "kill", RunDir, CheckedName(stage)];
 
+    /// <summary>Exec argv (helper container) that records that the job was canceled, before the running stage is killed:
+    /// after_script then sees <c>CI_JOB_STATUS=canceled</c> (<see cref="JobScripts.CanceledMarker"/>). Idempotent.</summary>
+    public static IReadOnlyList<string> MarkCanceled() =>
+        ["sh", "-c", "mkdir -p \"$1\" && : >\"$2\"", "mark-canceled", RunDir, JobScripts.CanceledMarker];
+
     /// <summary>Exec argv that streams a file to stdout (artifact collection). The path must be absolute.</summary>
     public static IReadOnlyList<string> ReadFile(string path)
     {

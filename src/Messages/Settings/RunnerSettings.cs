@@ -84,6 +84,23 @@ public sealed record RunnerEntry
     public IReadOnlyDictionary<string, bool> FeatureFlags { get; init; } = new Dictionary<string, bool>();
     /// <summary>Trace size limit in kilobytes; GitLab Runner's default is 4096.</summary>
     public int OutputLimit { get; init; } = 4096;
+    /// <summary><c>tls-ca-file</c>: the PEM file of the CA a self-managed GitLab's certificate chains to.</summary>
+    public string? TlsCaFile { get; init; }
+    /// <summary>The certificates of <see cref="TlsCaFile"/>, read when the config loads: trusted by the runner's GitLab
+    /// client, and handed to each job as the file variable <c>CI_SERVER_TLS_CA_FILE</c> (git, the helper).</summary>
+    public string? TlsCaCertificates { get; init; }
+    /// <summary><c>debug_trace_disabled</c>: <c>CI_DEBUG_TRACE</c> is refused (with GitLab Runner's warning).</summary>
+    public bool DebugTraceDisabled { get; init; }
+    /// <summary><c>clone_url</c>: an http(s) URL that replaces the GitLab address of the job's repository URL.</summary>
+    public string? CloneUrl { get; init; }
+    /// <summary><c>pre_get_sources_script</c> (or the older <c>pre_clone_script</c>): run by get_sources before the fetch.</summary>
+    public string? PreGetSourcesScript { get; init; }
+    /// <summary><c>post_get_sources_script</c> (or the older <c>post_clone_script</c>): run by get_sources after the checkout.</summary>
+    public string? PostGetSourcesScript { get; init; }
+    /// <summary><c>pre_build_script</c>: run in the build container before the job's script.</summary>
+    public string? PreBuildScript { get; init; }
+    /// <summary><c>post_build_script</c>: run in the build container after the job's script succeeded.</summary>
+    public string? PostBuildScript { get; init; }
     public KubernetesSettings Kubernetes { get; init; } = new();
     /// <summary><c>[runners.cache]</c>; null when the entry has none (caches stay in the pod).</summary>
     public CacheSettings? Cache { get; init; }

@@ -25,7 +25,8 @@ internal static class ConfigChanges
 
     // What a runner entry's intake and GitLab client hold from the start; everything else is read per job.
     private static readonly HashSet<string> RunnerNeedsRestart =
-        [nameof(RunnerEntry.Url), nameof(RunnerEntry.Token), nameof(RunnerEntry.RequestConcurrency), nameof(RunnerEntry.Executor)];
+        [nameof(RunnerEntry.Url), nameof(RunnerEntry.Token), nameof(RunnerEntry.RequestConcurrency), nameof(RunnerEntry.Executor),
+         nameof(RunnerEntry.TlsCaCertificates)];
 
     // The API connection: one client per runner entry, made when it is first used.
     private static readonly HashSet<string> KubernetesNeedsRestart =

@@ -50,27 +50,19 @@ internal static class ConfigKeys
 
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
-         "shell", "feature_flags", "cache"];
+         "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
+         "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
         ["id"] = Never("GitLab's runner id is not needed by this runner"),
         ["token_obtained_at"] = Never("token expiry is not tracked by this runner"),
         ["token_expires_at"] = Never("token expiry is not tracked by this runner"),
-        ["tls-ca-file"] = NotYet("GitLab is reached with the system's trust store"),
         ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["cache_dir"] = NotYet("local cache archives are not kept outside the pod; use [runners.cache]"),
-        ["clone_url"] = NotYet(Scripts),
-        ["pre_clone_script"] = NotYet(Scripts),
-        ["post_clone_script"] = NotYet(Scripts),
-        ["pre_get_sources_script"] = NotYet(Scripts),
-        ["post_get_sources_script"] = NotYet(Scripts),
-        ["pre_build_script"] = NotYet(Scripts),
-        ["post_build_script"] = NotYet(Scripts),
         ["custom_build_dir"] = NotYet("GIT_CLONE_PATH is not honoured yet; builds go to builds_dir"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
-        ["debug_trace_disabled"] = NotYet(Scripts + " (CI_DEBUG_TRACE is not honoured either)"),
         ["safe_directory_checkout"] = NotYet(Scripts),
         ["clean_git_config"] = NotYet(Scripts),
         ["unhealthy_requests_limit"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),

@@ -151,6 +151,14 @@ public static class ConfigLoader
             BuildsDir = table.String("builds_dir"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
             Shell = Shell(table),
+            DebugTraceDisabled = table.Bool("debug_trace_disabled") ?? false,
+            TlsCaFile = NonEmpty(table.String("tls-ca-file")),
+            TlsCaCertificates = TlsCaCertificates(table),
+            CloneUrl = table.String("clone_url"),
+            PreGetSourcesScript = Either(table, "pre_get_sources_script", "pre_clone_script"),
+            PostGetSourcesScript = Either(table, "post_get_sources_script", "post_clone_script"),
+            PreBuildScript = table.String("pre_build_script"),
+            PostBuildScript = table.String("post_build_script"),
             FeatureFlags = FeatureFlags(table),
             Kubernetes = kubernetes is null ? new KubernetesSettings() : KubernetesSettingsReader.Read(kubernetes, readPatchFile),
             Cache = table.Table("cache") is { } cache ? CacheSettingsReader.Read(cache) : null,
@@ -167,6 +175,43 @@ public static class ConfigLoader
 
         var kubernetesPath = table.KeyPath("kubernetes");
         return runner with { Kubernetes = ApplyEnvironment(runner.Kubernetes, environment, kubernetesPath, table.Diagnostics) };
+    }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    // The newer name wins over the older one, as in GitLab Runner; both are read, so neither is reported as unknown.
+    private static string? Either(TableReader table, string newer, string older)
+    {
+        var (first, second) = (NonEmpty(table.String(newer)), NonEmpty(table.String(older)));
+        return first ?? second;
+    }
+
+    // tls-ca-file is read once here: a file that is missing or holds no certificate is an error, not jobs that fail later.
+    private static string? TlsCaCertificates(TableReader table)
+    {
+        if (NonEmpty(table.String("tls-ca-file")) is not { } path)
+        {
+            return null;
+        }
+
+        string pem;
+        try
+        {
+            pem = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-ca-file"), table.KeyPath("tls-ca-file"), $"cannot be read: {e.Message}");
+            return null;
+        }
+
+        if (Scheduler.GitLab.GitLabCa.Parse(pem).Count == 0)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-ca-file"), table.KeyPath("tls-ca-file"), $"\"{path}\" holds no PEM certificate");
+            return null;
+        }
+
+        return pem;
     }
 
     /// <summary>The two spec settings the environment overrides; a variable that is set wins even when empty.</summary>
@@ -220,7 +265,8 @@ public static class ConfigLoader
     }
 
     /// <summary>The feature flags that change what this runner does; every other flag is accepted and reported.</summary>
-    public static readonly string[] EffectiveFeatureFlags = ["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION"];
+    public static readonly string[] EffectiveFeatureFlags =
+        ["FF_USE_ADVANCED_POD_SPEC_CONFIGURATION", Scheduler.Actors.Scripts.JobScripts.UmaskDisabledFlag];
 
     private static IReadOnlyDictionary<string, bool> FeatureFlags(TableReader table)
     {

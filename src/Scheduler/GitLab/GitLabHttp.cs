@@ -8,7 +8,10 @@ namespace Scheduler.GitLab;
 /// the job token to GitLab's own origin.</summary>
 public static class GitLabHttp
 {
-    public static HttpClient CreateClient() =>
+    /// <param name="caCertificates">PEM certificates GitLab's certificate may also chain to (<c>tls-ca-file</c>). Without
+    /// them, the CAs of the file <c>CI_SERVER_TLS_CA_FILE</c> names are used when that variable is set: so the helper,
+    /// in a job's pod, trusts the CA the runner handed the job, as GitLab Runner's helper does.</param>
+    public static HttpClient CreateClient(string? caCertificates = null) =>
         new(new CredentialSafeRedirects(new SocketsHttpHandler
         {
             // The handler's own redirects would carry JOB-TOKEN to any host a redirect names.
@@ -17,6 +20,7 @@ public static class GitLabHttp
             ConnectTimeout = TimeSpan.FromSeconds(30),
             PooledConnectionLifetime = TimeSpan.FromMinutes(15),
             ResponseDrainTimeout = TimeSpan.FromSeconds(10),
+            SslOptions = GitLabCa.SslOptions(caCertificates ?? GitLabCa.FromJobEnvironment()),
         }))
         {
             Timeout = TimeSpan.FromMinutes(60),

@@ -46,6 +46,7 @@ public sealed class RunHost : IAsyncDisposable
 {
     private readonly RunHostOptions _options;
     private readonly Dictionary<string, IActorRef> _intakes;
+    private readonly List<HttpClient> _ownClients = [];
     private GlobalSettings _settings;
 
     private RunHost(ActorSystem system, IActorRef supervisor, Dictionary<string, IActorRef> intakes, GlobalSettings settings,
@@ -85,6 +86,13 @@ public sealed class RunHost : IAsyncDisposable
 
     public static RunHost Start(GlobalSettings settings, RunHostOptions options)
     {
+        var ownClients = new List<HttpClient>();
+        HttpClient OwnClient(HttpClient client)
+        {
+            ownClients.Add(client);
+            return client;
+        }
+
         var system = settings.Cluster is { } cluster
             ? SchedulerActorSystem.CreateClustered(cluster, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel)
             : SchedulerActorSystem.Create(SchedulerActorSystem.SystemName, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
@@ -124,7 +132,9 @@ public sealed class RunHost : IAsyncDisposable
                 continue;
             }
 
-            var client = new GitLabClient(options.Http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
+            // An entry with tls-ca-file has a client of its own that also trusts that CA.
+            var http = runner.TlsCaCertificates is { Length: > 0 } ca ? OwnClient(GitLabHttp.CreateClient(ca)) : options.Http;
+            var client = new GitLabClient(http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
             {
                 Metrics = options.Metrics,
                 MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
@@ -146,6 +156,7 @@ public sealed class RunHost : IAsyncDisposable
         }
 
         var host = new RunHost(system, supervisor, intakes, settings, options, problems, fleet);
+        host._ownClients.AddRange(ownClients);
         host.PublishLimits();
         return host;
     }
@@ -318,7 +329,14 @@ public sealed class RunHost : IAsyncDisposable
         ct.ThrowIfCancellationRequested();
     }
 
-    public async ValueTask DisposeAsync() => await System.Terminate();
+    public async ValueTask DisposeAsync()
+    {
+        await System.Terminate();
+        foreach (var client in _ownClients)
+        {
+            client.Dispose();
+        }
+    }
 
     private void StopAllIntakes()
     {

@@ -668,6 +668,6 @@ internal sealed class FakePlanner(IReadOnlyList<FakeStage> stages, IReadOnlyList
             ["kill", s.Name], s.IgnoreFailure, s.Timeout)).ToList();
         return new JobPlanResult(new JobExecutionPlan(pod.Plan, planned, artifacts ?? [], PodBuilder.HelperContainer,
             (offset, follow) => ["read-log", offset.ToString(CultureInfo.InvariantCulture), follow ? "follow" : "once"],
-            path => ["read-file", path]), null);
+            path => ["read-file", path], ["mark-canceled"]), null);
     }
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
@@ -323,6 +324,7 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal(JobState.Canceled, job.Result.State);
         Assert.Single(_cluster.DeletedPods);
         Assert.Equal(0, _cluster.Runs(_cluster.DeletedPods.Single(), "after_script"));
+        Assert.Equal(0, _cluster.Count("mark-canceled"));
         Assert.EndsWith("ERROR: Job failed: canceled\u001b[0;m\n", job.Trace);
     }
 
@@ -347,6 +349,30 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal(1, _cluster.Runs(pod, "upload_artifacts_on_failure"));
         Assert.Contains("after\n", job.Trace);
         Assert.Equal([pod], _cluster.DeletedPods);
+        // The pod learns of the cancel before the script is killed, so after_script reads CI_JOB_STATUS=canceled.
+        var kinds = _cluster.History.Select(call => call.Kind).ToList();
+        Assert.Equal(1, _cluster.Count("mark-canceled"));
+        Assert.True(kinds.IndexOf("mark-canceled") < kinds.IndexOf("kill"), string.Join(", ", kinds));
+    }
+
+    [Fact]
+    public async Task A_graceful_cancel_goes_on_when_the_cancel_mark_cannot_be_written()
+    {
+        Behave("step_script", "working\n", null);
+        Behave("after_script", "after\n", 0);
+        _cluster.FailNext("mark-canceled", 1, HttpStatusCode.Forbidden);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(11), "k8s runner", listener));
+        await CallAsync("wait", "step_script");
+        var pod = _cluster.PodOf(11)!;
+
+        runner.Tell(new CancelJob(11, Graceful: true));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.Equal(1, _cluster.Count("kill"));
+        Assert.Equal(1, _cluster.Runs(pod, "after_script"));
     }
 
     [Fact]

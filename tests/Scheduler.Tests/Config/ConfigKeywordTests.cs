@@ -69,6 +69,15 @@ public sealed class ConfigKeywordTests
         ["volumes.empty_dir"] = s => K(s).Volumes.EmptyDirs,
         ["services"] = s => K(s).Services,
         ["shell"] = s => s.Runners[0].Shell,
+        ["debug_trace_disabled"] = s => s.Runners[0].DebugTraceDisabled,
+        ["clone_url"] = s => s.Runners[0].CloneUrl,
+        ["pre_clone_script"] = s => s.Runners[0].PreGetSourcesScript,
+        ["post_clone_script"] = s => s.Runners[0].PostGetSourcesScript,
+        ["pre_get_sources_script"] = s => s.Runners[0].PreGetSourcesScript,
+        ["post_get_sources_script"] = s => s.Runners[0].PostGetSourcesScript,
+        ["pre_build_script"] = s => s.Runners[0].PreBuildScript,
+        ["post_build_script"] = s => s.Runners[0].PostBuildScript,
+        ["tls-ca-file"] = s => s.Runners[0].TlsCaFile, // read from a real file in GitLabCaTests
         ["feature_flags"] = s => s.Runners[0].FeatureFlags,
         ["cache"] = s => s.Runners[0].Cache,
         ["affinity"] = s => K(s).Affinity,
@@ -212,6 +221,14 @@ public sealed class ConfigKeywordTests
     [InlineData("services", "kubernetes", "[[runners.kubernetes.services]]\nname = \"postgres:12\"\n[[runners.kubernetes.services]]\nname = \"redis\"\nalias = \"cache,db\"\ncommand = [\"--x\"]\nentrypoint = [\"/e\"]\nenvironment = [\"A=1\"]",
         "[postgres:12 alias= command=[] entrypoint=[] environment=[], redis alias=cache,db command=[--x] entrypoint=[/e] environment=[A=1]]")]
     [InlineData("shell", "runner", "shell = \"sh\"", "sh")]
+    [InlineData("debug_trace_disabled", "runner", "debug_trace_disabled = true", "True")]
+    [InlineData("clone_url", "runner", "clone_url = \"https://internal.example\"", "https://internal.example")]
+    [InlineData("pre_clone_script", "runner", "pre_clone_script = \"echo old\"", "echo old")]
+    [InlineData("post_clone_script", "runner", "post_clone_script = \"echo old\"", "echo old")]
+    [InlineData("pre_get_sources_script", "runner", "pre_get_sources_script = \"echo new\"\npre_clone_script = \"echo old\"", "echo new")]
+    [InlineData("post_get_sources_script", "runner", "post_get_sources_script = \"echo new\"\npost_clone_script = \"echo old\"", "echo new")]
+    [InlineData("pre_build_script", "runner", "pre_build_script = \"echo pre\"", "echo pre")]
+    [InlineData("post_build_script", "runner", "post_build_script = \"echo post\"", "echo post")]
     [InlineData("feature_flags", "runner", "[runners.feature_flags]\nFF_USE_ADVANCED_POD_SPEC_CONFIGURATION = true",
         "{\"FF_USE_ADVANCED_POD_SPEC_CONFIGURATION\":true}")]
     [InlineData("affinity", "kubernetes",
