@@ -25,6 +25,8 @@ if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get 
 fi
 if command -v npm >/dev/null 2>&1; then
   npm ci --prefix tests/tools/s3 --no-audit --no-fund >/dev/null 2>&1 || echo "could not install tests/tools/s3; the S3 cache tests will fail"
+fi
+
 if ! git lfs version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing git-lfs (the Git LFS end-to-end test)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-lfs) >/dev/null 2>&1 \
