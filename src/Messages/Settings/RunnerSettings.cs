@@ -157,8 +157,23 @@ public sealed record KubernetesSettings
     public IReadOnlyList<PodSpecPatchSettings> PodSpecPatches { get; init; } = [];
     /// <summary><c>pod_termination_grace_period_seconds</c>; <see cref="TerminationGracePeriodSeconds"/> wins when both are set.</summary>
     public long? PodTerminationGracePeriodSeconds { get; init; }
-    /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod delete at cleanup (read by the pod actor).</summary>
+    /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod and Secret deletes at cleanup; null: the cluster's.</summary>
     public long? CleanupGracePeriodSeconds { get; init; }
+    /// <summary><c>cleanup_resources_timeout</c>: how long the whole cleanup after a job may take; GitLab Runner's default is 5 minutes.</summary>
+    public TimeSpan CleanupResourcesTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary><c>print_pod_warning_events</c>: when a job fails, the pod's Warning events are printed to its trace (default true).</summary>
+    public bool PrintPodWarningEvents { get; init; } = true;
+    /// <summary><c>retry_limits</c>: an error message fragment and how many times a call that fails with it is tried, in file
+    /// order; a match makes the error retryable and overrides <see cref="RetryLimit"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, int>> RetryLimits { get; init; } = [];
+    /// <summary><c>resource_availability_check_max_attempts</c>: how many more times (5 s apart) the service account and the
+    /// configured imagePullSecrets are looked for before the pod is created; GitLab Runner's default is 5.</summary>
+    public int ResourceAvailabilityCheckMaxAttempts { get; init; } = 5;
+    /// <summary><c>namespace_per_job</c>: each job runs in its own namespace <c>ci-job-&lt;job id&gt;</c>, created before the pod
+    /// and deleted after the job; <see cref="Namespace"/> and its overwrite are then ignored.</summary>
+    public bool NamespacePerJob { get; init; }
+    /// <summary><c>context</c>: the kubeconfig context to use instead of the current one.</summary>
+    public string? Context { get; init; }
     /// <summary><c>retry_limit</c>: how many times one Kubernetes API call is tried at most; null: the runner's default.</summary>
     public int? RetryLimit { get; init; }
     /// <summary><c>retry_backoff_max</c>: the longest pause between two tries of a call, in milliseconds; null: the default.</summary>

@@ -106,7 +106,8 @@ internal static class ConfigKeys
         "affinity", "priority_class_name", "scheduler_name", "node_selector_overwrite_allowed", "node_tolerations_overwrite_allowed",
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
         "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
-        "retry_backoff_max",
+        "retry_backoff_max", "cleanup_resources_timeout", "print_pod_warning_events", "retry_limits",
+        "resource_availability_check_max_attempts", "namespace_per_job", "context",
         // The hardening keys.
         "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
@@ -154,8 +155,7 @@ internal static class ConfigKeys
 
         foreach (var key in new[]
                  {
-                     "namespace_per_job", "context", "retry_limits", "cleanup_resources_timeout",
-                     "print_pod_warning_events", "resource_availability_check_max_attempts", "pod_disruption_budget",
+                     "pod_disruption_budget",
                  })
         {
             keys[key] = NotYet(Runtime);
