@@ -82,6 +82,12 @@ public sealed class ConfigKeywordTests
         ["pod_spec"] = s => K(s).PodSpecPatches,
         ["pod_termination_grace_period_seconds"] = s => K(s).PodTerminationGracePeriodSeconds,
         ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
+        ["cleanup_resources_timeout"] = s => K(s).CleanupResourcesTimeout,
+        ["print_pod_warning_events"] = s => K(s).PrintPodWarningEvents,
+        ["retry_limits"] = s => K(s).RetryLimits,
+        ["resource_availability_check_max_attempts"] = s => K(s).ResourceAvailabilityCheckMaxAttempts,
+        ["namespace_per_job"] = s => K(s).NamespacePerJob,
+        ["context"] = s => K(s).Context,
         ["retry_limit"] = s => K(s).RetryLimit,
         ["retry_backoff_max"] = s => K(s).RetryBackoffMax,
         ["container_lifecycle"] = s => K(s).ContainerLifecycle,
@@ -161,6 +167,15 @@ public sealed class ConfigKeywordTests
         "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
     [InlineData("automount_service_account_token", "kubernetes", "automount_service_account_token = false", "False")]
     [InlineData("runtime_class_name", "kubernetes", "runtime_class_name = \"gvisor\"", "gvisor")]
+    [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"1h30m\"", "01:30:00")]
+    [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"0\"", "00:05:00")]
+    [InlineData("print_pod_warning_events", "kubernetes", "print_pod_warning_events = false", "False")]
+    [InlineData("retry_limits", "kubernetes", "[runners.kubernetes.retry_limits]\n\"exceeded quota\" = 20\n\"connection refused\" = 3",
+        "[[exceeded quota, 20], [connection refused, 3]]")]
+    [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 2", "2")]
+    [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 0", "5")]
+    [InlineData("namespace_per_job", "kubernetes", "namespace_per_job = true", "True")]
+    [InlineData("context", "kubernetes", "context = \"ci-cluster\"", "ci-cluster")]
     [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
         "{gitlab=true, kubernetes.io/arch=amd64}")]
     [InlineData("node_tolerations", "kubernetes",

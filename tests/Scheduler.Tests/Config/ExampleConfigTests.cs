@@ -69,7 +69,6 @@ public sealed class CurrentExampleConfigTests
     // Exactly the keys that have no effect here, in file order; every other key of the section takes effect.
     private static readonly string[] NoEffectKeys =
     [
-        "context", "namespace_per_job",
         "cpu_limit_overwrite_max_allowed", "cpu_request_overwrite_max_allowed", "memory_limit_overwrite_max_allowed",
         "memory_request_overwrite_max_allowed", "ephemeral_storage_limit", "ephemeral_storage_limit_overwrite_max_allowed",
         "ephemeral_storage_request", "ephemeral_storage_request_overwrite_max_allowed", "service_cpu_limit_overwrite_max_allowed",
@@ -83,9 +82,8 @@ public sealed class CurrentExampleConfigTests
         "helper_ephemeral_storage_request_overwrite_max_allowed", "pod_cpu_limit", "pod_cpu_limit_overwrite_max_allowed", "pod_cpu_request",
         "pod_cpu_request_overwrite_max_allowed", "pod_memory_limit", "pod_memory_limit_overwrite_max_allowed", "pod_memory_request",
         "pod_memory_request_overwrite_max_allowed",
-        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os", "cleanup_grace_period_seconds",
-        "cleanup_resources_timeout", "resource_availability_check_max_attempts",
-        "print_pod_warning_events", "logs_base_dir", "scripts_base_dir", "retry_limits", "init_permissions_container_security_context",
+        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os",
+        "logs_base_dir", "scripts_base_dir", "init_permissions_container_security_context",
         "pod_disruption_budget", "autoscaler",
     ];
 
