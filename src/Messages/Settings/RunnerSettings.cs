@@ -20,6 +20,8 @@ public sealed record GlobalSettings
     public double KubernetesApiRate { get; init; } = 20;
     /// <summary>Kubernetes API requests that may pass at once before the rate applies (<c>kubernetes_api_burst</c>).</summary>
     public int KubernetesApiBurst { get; init; } = 40;
+    /// <summary><c>connection_max_age</c>: connections to GitLab are not reused past this age; GitLab Runner's default is 15 minutes.</summary>
+    public TimeSpan ConnectionMaxAge { get; init; } = TimeSpan.FromMinutes(15);
     public IReadOnlyList<RunnerEntry> Runners { get; init; } = [];
     /// <summary>The <c>[cluster]</c> table: present, the node joins a fleet; null, it runs alone.</summary>
     public ClusterSettings? Cluster { get; init; }
@@ -74,6 +76,11 @@ public sealed record RunnerEntry
     /// <summary>0 means no limit, as in GitLab Runner.</summary>
     public int Limit { get; init; }
     public int RequestConcurrency { get; init; } = 1;
+    /// <summary><c>unhealthy_requests_limit</c>: after this many unhealthy answers in a row (the token refused, or no answer at
+    /// all) the entry stops asking for <see cref="UnhealthyInterval"/>; GitLab Runner's default is 3.</summary>
+    public int UnhealthyRequestsLimit { get; init; } = 3;
+    /// <summary><c>unhealthy_interval</c>; GitLab Runner's default is 60 minutes.</summary>
+    public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromMinutes(60);
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }

@@ -7,7 +7,7 @@ namespace Scheduler.Config;
 internal static class ConfigKeys
 {
     public static readonly string[] Global =
-        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners"];
+        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners", "connection_max_age"];
 
     /// <summary>Top-level tables of this runner's own, beyond GitLab Runner's keywords.</summary>
     public static readonly string[] GlobalOwn = ["cluster", "kubernetes_api_rate", "kubernetes_api_burst"];
@@ -41,7 +41,6 @@ internal static class ConfigKeys
     {
         ["user"] = Never("the runner does not switch users; run it as the user it should be"),
         ["sentry_dsn"] = Never("this runner does not report to Sentry"),
-        ["connection_max_age"] = NotYet("connections to GitLab are not recycled by age yet"),
         ["session_server"] = NotYet("interactive web terminals are not supported yet; " + Fleet),
         ["metrics_server"] = Never("use listen_address for the metrics endpoint"),
         ["prometheus_address"] = Never("use listen_address for the metrics endpoint"),
@@ -51,7 +50,7 @@ internal static class ConfigKeys
 
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
-         "shell", "feature_flags"];
+         "shell", "feature_flags", "unhealthy_requests_limit", "unhealthy_interval"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
@@ -75,8 +74,6 @@ internal static class ConfigKeys
         ["debug_trace_disabled"] = NotYet(Scripts + " (CI_DEBUG_TRACE is not honoured either)"),
         ["safe_directory_checkout"] = NotYet(Scripts),
         ["clean_git_config"] = NotYet(Scripts),
-        ["unhealthy_requests_limit"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
-        ["unhealthy_interval"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
         ["job_status_final_update_retry_limit"] = NotYet("the final job update is retried with this runner's own limit"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),

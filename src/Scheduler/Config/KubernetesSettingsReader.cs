@@ -95,7 +95,7 @@ internal static class KubernetesSettingsReader
             PodSpecPatches = PodSettingsReader.PodSpec(table, readPatchFile),
             PodTerminationGracePeriodSeconds = NonNegativeSeconds(table, "pod_termination_grace_period_seconds"),
             CleanupGracePeriodSeconds = NonNegativeSeconds(table, "cleanup_grace_period_seconds"),
-            CleanupResourcesTimeout = GoDurationOr(table, "cleanup_resources_timeout", defaults.CleanupResourcesTimeout),
+            CleanupResourcesTimeout = table.GoDuration("cleanup_resources_timeout", defaults.CleanupResourcesTimeout),
             PrintPodWarningEvents = table.Bool("print_pod_warning_events") ?? defaults.PrintPodWarningEvents,
             RetryLimits = RetryLimits(table),
             ResourceAvailabilityCheckMaxAttempts = ResourceAvailabilityCheckMaxAttempts(table, defaults.ResourceAvailabilityCheckMaxAttempts),
@@ -205,25 +205,6 @@ internal static class KubernetesSettingsReader
         }
 
         return value is > 0 ? value.Value : fallback;
-    }
-
-    /// <summary>A Go duration string ("5m", "300s", "1h30m"); zero or not set: <paramref name="fallback"/>, as GitLab Runner.</summary>
-    private static TimeSpan GoDurationOr(TableReader table, string key, TimeSpan fallback)
-    {
-        var text = table.String(key);
-        if (string.IsNullOrEmpty(text))
-        {
-            return fallback;
-        }
-
-        if (ConfigRules.GoDuration(text) is not { } duration)
-        {
-            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key),
-                $"\"{text}\" is not a duration: write it as \"300s\", \"5m\" or \"1h30m\" (at most {ConfigRules.MaxDurationSeconds} s)");
-            return fallback;
-        }
-
-        return duration > TimeSpan.Zero ? duration : fallback;
     }
 
     /// <summary><c>[runners.kubernetes.retry_limits]</c>: <c>"error message fragment" = tries</c>.</summary>

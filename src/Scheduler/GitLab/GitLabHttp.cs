@@ -3,19 +3,24 @@ using System.Net;
 namespace Scheduler.GitLab;
 
 /// <summary>The HttpClient GitLab calls go through, with GitLab Runner's transport settings: gzip, 30 s connect,
-/// connections recycled every 15 minutes, a 60-minute overall limit (long polls and artifact transfers fit), and at most
+/// connections recycled after <c>connection_max_age</c> (15 minutes by default), a 60-minute overall limit (long polls and artifact transfers fit), and at most
 /// 16 MiB for an answer read into memory. Redirects are followed by <see cref="CredentialSafeRedirects"/>, which keeps
 /// the job token to GitLab's own origin.</summary>
 public static class GitLabHttp
 {
-    public static HttpClient CreateClient() =>
+    /// <summary>GitLab Runner's default <c>connection_max_age</c>.</summary>
+    public static readonly TimeSpan DefaultConnectionMaxAge = TimeSpan.FromMinutes(15);
+
+    /// <param name="connectionMaxAge">How long a connection may be reused (<c>connection_max_age</c>); null: the default.</param>
+    public static HttpClient CreateClient(TimeSpan? connectionMaxAge = null) =>
         new(new CredentialSafeRedirects(new SocketsHttpHandler
         {
             // The handler's own redirects would carry JOB-TOKEN to any host a redirect names.
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.All,
             ConnectTimeout = TimeSpan.FromSeconds(30),
-            PooledConnectionLifetime = TimeSpan.FromMinutes(15),
+            // A connection older than this is not reused (a load balancer's view of GitLab can change).
+            PooledConnectionLifetime = connectionMaxAge is { } age && age > TimeSpan.Zero ? age : DefaultConnectionMaxAge,
             ResponseDrainTimeout = TimeSpan.FromSeconds(10),
         }))
         {

@@ -23,6 +23,9 @@ public sealed class ConfigKeywordTests
         ["executor"] = s => s.Runners[0].Executor,
         ["limit"] = s => s.Runners[0].Limit,
         ["request_concurrency"] = s => s.Runners[0].RequestConcurrency,
+        ["unhealthy_requests_limit"] = s => s.Runners[0].UnhealthyRequestsLimit,
+        ["unhealthy_interval"] = s => s.Runners[0].UnhealthyInterval,
+        ["connection_max_age"] = s => s.ConnectionMaxAge,
         ["environment"] = s => s.Runners[0].Environment,
         ["builds_dir"] = s => s.Runners[0].BuildsDir,
         ["output_limit"] = s => s.Runners[0].OutputLimit,
@@ -123,6 +126,10 @@ public sealed class ConfigKeywordTests
     [InlineData("executor", "runner", "executor = \"kubernetes\"", "kubernetes")]
     [InlineData("limit", "runner", "limit = 3", "3")]
     [InlineData("request_concurrency", "runner", "request_concurrency = 2", "2")]
+    [InlineData("unhealthy_requests_limit", "runner", "unhealthy_requests_limit = 5", "5")]
+    [InlineData("unhealthy_requests_limit", "runner", "unhealthy_requests_limit = 0", "3")]
+    [InlineData("unhealthy_interval", "runner", "unhealthy_interval = \"90s\"", "00:01:30")]
+    [InlineData("connection_max_age", "global", "connection_max_age = \"1h\"", "01:00:00")]
     [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
     [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
     [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
