@@ -81,6 +81,9 @@ public sealed record RunnerEntry
     public int UnhealthyRequestsLimit { get; init; } = 3;
     /// <summary><c>unhealthy_interval</c>; GitLab Runner's default is 60 minutes.</summary>
     public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromMinutes(60);
+    /// <summary><c>job_status_final_update_retry_limit</c>: how many times the trace after the job's end and the final update
+    /// may fail before the runner gives up on them; GitLab Runner's default is 10.</summary>
+    public int JobStatusFinalUpdateRetryLimit { get; init; } = 10;
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }

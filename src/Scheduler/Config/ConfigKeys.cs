@@ -50,7 +50,8 @@ internal static class ConfigKeys
 
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
-         "shell", "feature_flags", "unhealthy_requests_limit", "unhealthy_interval"];
+         "shell", "feature_flags", "unhealthy_requests_limit", "unhealthy_interval",
+         "job_status_final_update_retry_limit"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
@@ -74,7 +75,6 @@ internal static class ConfigKeys
         ["debug_trace_disabled"] = NotYet(Scripts + " (CI_DEBUG_TRACE is not honoured either)"),
         ["safe_directory_checkout"] = NotYet(Scripts),
         ["clean_git_config"] = NotYet(Scripts),
-        ["job_status_final_update_retry_limit"] = NotYet("the final job update is retried with this runner's own limit"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["system_id"] = Never("this runner identifies its nodes itself"),

@@ -151,6 +151,7 @@ public static class ConfigLoader
             // GitLab Runner uses its defaults for zero or negative values here too.
             UnhealthyRequestsLimit = PositiveOr(table.Int("unhealthy_requests_limit"), defaults.UnhealthyRequestsLimit),
             UnhealthyInterval = table.GoDuration("unhealthy_interval", defaults.UnhealthyInterval),
+            JobStatusFinalUpdateRetryLimit = PositiveOr(table.Int("job_status_final_update_retry_limit"), defaults.JobStatusFinalUpdateRetryLimit),
             Environment = table.StringList("environment") ?? [],
             BuildsDir = table.String("builds_dir"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),

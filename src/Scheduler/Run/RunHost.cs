@@ -128,7 +128,8 @@ public sealed class RunHost : IAsyncDisposable
             });
             // Startup, not an actor: waiting here for the supervisor to start its child is fine.
             var intake = supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
-                new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval),
+                new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval,
+                    finalRetryLimit: runner.JobStatusFinalUpdateRetryLimit),
                 supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
                 .GetAwaiter().GetResult();
             intakes[runner.Name] = intake;

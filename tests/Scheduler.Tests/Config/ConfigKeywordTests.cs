@@ -26,6 +26,7 @@ public sealed class ConfigKeywordTests
         ["unhealthy_requests_limit"] = s => s.Runners[0].UnhealthyRequestsLimit,
         ["unhealthy_interval"] = s => s.Runners[0].UnhealthyInterval,
         ["connection_max_age"] = s => s.ConnectionMaxAge,
+        ["job_status_final_update_retry_limit"] = s => s.Runners[0].JobStatusFinalUpdateRetryLimit,
         ["environment"] = s => s.Runners[0].Environment,
         ["builds_dir"] = s => s.Runners[0].BuildsDir,
         ["output_limit"] = s => s.Runners[0].OutputLimit,
@@ -130,6 +131,8 @@ public sealed class ConfigKeywordTests
     [InlineData("unhealthy_requests_limit", "runner", "unhealthy_requests_limit = 0", "3")]
     [InlineData("unhealthy_interval", "runner", "unhealthy_interval = \"90s\"", "00:01:30")]
     [InlineData("connection_max_age", "global", "connection_max_age = \"1h\"", "01:00:00")]
+    [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 4", "4")]
+    [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 0", "10")]
     [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
     [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
     [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
