@@ -157,7 +157,7 @@ public static class RunProgram
             var helper = embedded is not null || request.HostHelper ? ExecHelper.ForThisProcess() : HelperInvocation.Default;
             var identity = RunnerIdentity.Current();
             var metrics = new RunnerMetrics();
-            using var http = GitLabHttp.CreateClient(settings.ConnectionMaxAge);
+            using var http = GitLabHttp.CreateClient(connectionMaxAge: settings.ConnectionMaxAge);
             var options = new RunHostOptions(gateways, new ExecutionOptions(identity, helper), http, identity,
                 RunnerSystemId.LoadOrCreate(configPath)) { Metrics = metrics };
             await using var host = RunHost.Start(settings, options);

@@ -70,7 +70,7 @@ public sealed class ConnectionMaxAgeTests : IAsyncDisposable
     [Fact]
     public async Task A_connection_is_reused_while_young_and_replaced_once_older_than_the_age()
     {
-        using var http = GitLabHttp.CreateClient(TimeSpan.FromSeconds(1));
+        using var http = GitLabHttp.CreateClient(connectionMaxAge: TimeSpan.FromSeconds(1));
 
         (await http.GetAsync(Url)).EnsureSuccessStatusCode();
         (await http.GetAsync(Url)).EnsureSuccessStatusCode();
