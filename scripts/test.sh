@@ -20,11 +20,15 @@ if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-ge
 fi
 
 if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing node and npm (the cache tests' S3 server)"
+  echo "installing node and npm (the tests' S3 server and Kubernetes schemas)"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null 2>&1 || echo "could not install npm"
 fi
+# The tests' npm tools: an S3 server (the cache tests) and the Kubernetes JSON schemas (render-pod's output checked).
 if command -v npm >/dev/null 2>&1; then
-  npm ci --prefix tests/tools/s3 --no-audit --no-fund >/dev/null 2>&1 || echo "could not install tests/tools/s3; the S3 cache tests will fail"
+  for tool in s3 k8s-schema; do
+    npm ci --prefix "tests/tools/$tool" --no-audit --no-fund >/dev/null 2>&1 \
+      || echo "could not install tests/tools/$tool; the tests that use it will fail"
+  done
 fi
 
 if ! git lfs version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -46,7 +46,7 @@ public static class ExecProbe
                 () => gateway.ExecAsync("default", pod, "main", sleep, _ => Task.CompletedTask, CancellationToken.None));
             await MeasureAsync("KubernetesClient StreamDemuxer", n, sleepSeconds, () => DemuxerExecAsync(client, pod, ["true"]),
                 () => DemuxerExecAsync(client, pod, sleep));
-            await gateway.DeletePodAsync("default", pod, CancellationToken.None);
+            await gateway.DeletePodAsync("default", pod, null, CancellationToken.None);
         }
         finally
         {

@@ -114,7 +114,13 @@ internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubern
         public Task<k8s.Models.V1Pod> CreatePodAsync(k8s.Models.V1Pod pod, CancellationToken ct) => inner.CreatePodAsync(pod, ct);
         public Task<k8s.Models.V1Secret> CreateSecretAsync(k8s.Models.V1Secret secret, CancellationToken ct) => inner.CreateSecretAsync(secret, ct);
         public Task<k8s.Models.V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => inner.ReadPodAsync(ns, name, ct);
-        public Task DeletePodAsync(string ns, string name, CancellationToken ct) => inner.DeletePodAsync(ns, name, ct);
+        public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) =>
+            inner.DeletePodAsync(ns, name, gracePeriodSeconds, ct);
+        public Task<IReadOnlyList<k8s.Models.Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) =>
+            inner.ListWarningEventsAsync(ns, podName, limit, ct);
+        public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => inner.ServiceAccountExistsAsync(ns, name, ct);
+        public Task CreateNamespaceAsync(string name, CancellationToken ct) => inner.CreateNamespaceAsync(name, ct);
+        public Task DeleteNamespaceAsync(string name, CancellationToken ct) => inner.DeleteNamespaceAsync(name, ct);
         public Task<IReadOnlyList<k8s.Models.V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
             inner.ListPodsAsync(ns, labelSelector, ct);
         public Task<k8s.Models.V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>
@@ -122,7 +128,8 @@ internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubern
         public Task<k8s.Models.V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => inner.ReadSecretAsync(ns, name, ct);
         public Task<k8s.Models.V1Secret?> SetSecretOwnerAsync(string ns, string name, k8s.Models.V1OwnerReference owner, CancellationToken ct) =>
             inner.SetSecretOwnerAsync(ns, name, owner, ct);
-        public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => inner.DeleteSecretAsync(ns, name, ct);
+        public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) =>
+            inner.DeleteSecretAsync(ns, name, gracePeriodSeconds, ct);
 
         public IAsyncEnumerable<(k8s.WatchEventType Type, k8s.Models.V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) =>
             inner.WatchPodsAsync(ns, labelSelector, ct);

@@ -63,16 +63,40 @@ public sealed class CountingKubernetesGateway(IKubernetesGateway inner, Kubernet
         return inner.SetSecretOwnerAsync(ns, name, owner, ct);
     }
 
-    public Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
         count.Add();
-        return inner.DeleteSecretAsync(ns, name, ct);
+        return inner.DeleteSecretAsync(ns, name, gracePeriodSeconds, ct);
     }
 
-    public Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
         count.Add();
-        return inner.DeletePodAsync(ns, name, ct);
+        return inner.DeletePodAsync(ns, name, gracePeriodSeconds, ct);
+    }
+
+    public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct)
+    {
+        count.Add();
+        return inner.ListWarningEventsAsync(ns, podName, limit, ct);
+    }
+
+    public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct)
+    {
+        count.Add();
+        return inner.ServiceAccountExistsAsync(ns, name, ct);
+    }
+
+    public Task CreateNamespaceAsync(string name, CancellationToken ct)
+    {
+        count.Add();
+        return inner.CreateNamespaceAsync(name, ct);
+    }
+
+    public Task DeleteNamespaceAsync(string name, CancellationToken ct)
+    {
+        count.Add();
+        return inner.DeleteNamespaceAsync(name, ct);
     }
 
     public IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) =>

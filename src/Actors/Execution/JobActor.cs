@@ -121,7 +121,10 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         // Made once here, not in the constructor: the count, the budget and the restarts go on across restarts of the actor.
         var run = new JobRunState
         {
-            Budget = new RetryBudget(options.Retries.For(runner.Kubernetes.RetryLimit, runner.Kubernetes.RetryBackoffMax)),
+            Budget = new RetryBudget(options.Retries.For(runner.Kubernetes.RetryLimit, runner.Kubernetes.RetryBackoffMax) with
+            {
+                Limits = runner.Kubernetes.RetryLimits,
+            }),
         };
         return Akka.Actor.Props.Create(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
@@ -216,7 +219,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         {
             // Stopped for good before the job finished (crashed too often, or the system is shutting down): do not
             // leave the pod running. Fire and forget: nobody is left to hear the answer.
-            _ = DeleteQuietlyAsync(gateway, plan.Pod.Namespace, plan.Pod.PodName);
+            _ = DeleteQuietlyAsync(gateway, plan.Pod.Namespace, plan.Pod.PodName, _runner.Kubernetes.CleanupGracePeriodSeconds);
         }
 
         if (!_restarting)
@@ -228,12 +231,12 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
     private bool FleetNodeShuttingDown() =>
         _options.OwnerId is not null && CoordinatedShutdown.Get(Context.System).ShutdownReason is not null;
 
-    private static async Task DeleteQuietlyAsync(IKubernetesGateway gateway, string ns, string name)
+    private static async Task DeleteQuietlyAsync(IKubernetesGateway gateway, string ns, string name, long? gracePeriodSeconds)
     {
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-            await gateway.DeletePodAsync(ns, name, timeout.Token);
+            await gateway.DeletePodAsync(ns, name, gracePeriodSeconds, timeout.Token);
         }
         catch (Exception)
         {

@@ -39,11 +39,23 @@ public interface IKubernetesGateway
     /// Secret is garbage-collected with its pod. Returns the updated Secret, or null when the Secret is gone.</summary>
     Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct);
 
-    /// <summary>Deletes the Secret; NotFound is success.</summary>
-    Task DeleteSecretAsync(string ns, string name, CancellationToken ct);
+    /// <summary>Deletes the Secret with <paramref name="gracePeriodSeconds"/> (null: the cluster's default); NotFound is success.</summary>
+    Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct);
 
-    /// <summary>Deletes the pod; NotFound is success.</summary>
-    Task DeletePodAsync(string ns, string name, CancellationToken ct);
+    /// <summary>Deletes the pod with <paramref name="gracePeriodSeconds"/> (null: the pod's own); NotFound is success.</summary>
+    Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct);
+
+    /// <summary>The Warning events of the pod (at most <paramref name="limit"/>), in the order the server lists them.</summary>
+    Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct);
+
+    /// <summary>Whether the service account exists.</summary>
+    Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct);
+
+    /// <summary>Creates the namespace; one that exists already (a retry after a lost answer) is success.</summary>
+    Task CreateNamespaceAsync(string name, CancellationToken ct);
+
+    /// <summary>Deletes the namespace and everything in it; NotFound is success.</summary>
+    Task DeleteNamespaceAsync(string name, CancellationToken ct);
 
     /// <summary>Watches the namespace's pods that match the label selector until cancelled or the server ends the watch.</summary>
     IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct);

@@ -9,14 +9,18 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// Starts the job's pod: creates its Secrets (no owner yet, so the pod finds its mounts at once), then the pod (a fixed name:
+/// Starts the job's pod: with <c>namespace_per_job</c> creates the job's namespace first; waits for the service account and
+/// the configured imagePullSecrets to exist (<c>resource_availability_check_max_attempts</c> more checks, 5 s apart, as GitLab
+/// Runner); creates its Secrets (no owner yet, so the pod finds its mounts at once), then the pod (a fixed name:
 /// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
 /// of each Secret. With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
 /// again). Then it waits for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's
 /// shared watch only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
 /// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
-/// from the job's <see cref="RetryBudget"/>; a failed poll read waits for the next poll. A permanent one, or a spent budget,
-/// fails at once, after deleting what this actor made (the Secrets, and the pod when it cannot own them).
+/// from the job's <see cref="RetryBudget"/>; so is any error whose text matches a <c>retry_limits</c> fragment, up to that
+/// fragment's limit. A failed poll read waits for the next poll. A permanent one, or a spent budget, fails at once, after
+/// deleting what this actor made (the Secrets, and the pod when it cannot own them; with cleanup_grace_period_seconds and
+/// within cleanup_resources_timeout).
 /// </summary>
 public sealed class PodActor : ReceiveActor, IWithTimers
 {
@@ -24,8 +28,14 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private const string TimeoutTimer = "poll-timeout";
     private const string RetryTimer = "retry";
 
-    // The calls that start the pod, in order; Index is the Secret's for the Secret steps.
-    private enum Step { CreateSecret, CreatePod, OwnSecret, FindPod }
+    /// <summary>GitLab Runner's pause between two checks of a resource the pod needs.</summary>
+    internal static readonly TimeSpan ResourceCheckInterval = TimeSpan.FromSeconds(5);
+
+    // The calls that start the pod, in order; Index is the Secret's for the Secret steps, the check's for CheckResource.
+    private enum Step { CreateNamespace, CheckResource, CreateSecret, CreatePod, OwnSecret, FindPod }
+
+    /// <summary>A resource the pod refers to but does not bring: its service account or an imagePullSecret of the config.</summary>
+    private sealed record ResourceCheck(string Kind, string Name);
 
     private sealed record StepDone(Step Step, int Index, object? Result);
     private sealed record StepFailed(Step Step, int Index, Exception Error);
@@ -54,6 +64,8 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private string? _stopReason;
     private string _lastPhase = "Pending";
     private string? _lastReadError;
+    private readonly IReadOnlyList<ResourceCheck> _checks;
+    private int _resourceChecks;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -67,6 +79,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _podWatcher = podWatcher;
         _cluster = cluster;
         _budget = budget;
+        _checks = ResourceChecks(plan);
 
         Receive<StepDone>(done =>
         {
@@ -142,14 +155,66 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         {
             Run(Step.FindPod, 0);
         }
-        else if (_plan.Secrets.Count > 0)
+        else if (_settings.NamespacePerJob)
         {
-            Run(Step.CreateSecret, 0);
+            Run(Step.CreateNamespace, 0);
         }
         else
         {
-            Run(Step.CreatePod, 0);
+            StartChecks();
         }
+    }
+
+    // The service account and the imagePullSecrets the job does not create itself (its registry Secret is made below).
+    private static IReadOnlyList<ResourceCheck> ResourceChecks(JobPodPlan plan)
+    {
+        var checks = new List<ResourceCheck>();
+        if (plan.Pod.Spec.ServiceAccountName is { Length: > 0 } account)
+        {
+            checks.Add(new ResourceCheck("ServiceAccount", account));
+        }
+
+        var own = plan.Secrets.Select(secret => secret.Metadata.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var pullSecret in plan.Pod.Spec.ImagePullSecrets ?? [])
+        {
+            if (pullSecret.Name is { Length: > 0 } name && !own.Contains(name))
+            {
+                checks.Add(new ResourceCheck("ImagePullSecret", name));
+            }
+        }
+
+        return checks;
+    }
+
+    private void StartChecks()
+    {
+        if (_checks.Count > 0)
+        {
+            Run(Step.CheckResource, 0);
+        }
+        else
+        {
+            StartCreating();
+        }
+    }
+
+    private void StartCreating() => Run(_plan.Secrets.Count > 0 ? Step.CreateSecret : Step.CreatePod, 0);
+
+    // Not there (or the read failed): look again after the interval, at most resource_availability_check_max_attempts times more.
+    private void ResourceMissing(int index, string? error)
+    {
+        var check = _checks[index];
+        _resourceChecks++;
+        if (_resourceChecks > _settings.ResourceAvailabilityCheckMaxAttempts)
+        {
+            Fail($"Timed out while waiting for {check.Kind}/{check.Name} to be present in the cluster" +
+                 (error is null ? "" : $" (the last check failed: {error})"));
+            return;
+        }
+
+        _log.Info("{0} {1} is not in {2} yet; checking again in {3:0} s (attempt {4})", check.Kind, check.Name, _plan.Namespace,
+            ResourceCheckInterval.TotalSeconds, _resourceChecks);
+        Timers.StartSingleTimer(RetryTimer, new RetryStep(Step.CheckResource, index), ResourceCheckInterval);
     }
 
     protected override void PostStop()
@@ -162,7 +227,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private void Run(Step step, int index)
     {
         _callInFlight = true;
-        var (gateway, plan, pod, ct) = (_gateway, _plan, _pod, _cancel.Token);
+        var (gateway, plan, pod, ct, checks) = (_gateway, _plan, _pod, _cancel.Token, _checks);
         CallAsync().PipeTo(Self);
         return;
 
@@ -172,6 +237,10 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             {
                 object? result = step switch
                 {
+                    Step.CreateNamespace => await CreateNamespaceAsync(),
+                    Step.CheckResource when checks[index].Kind == "ServiceAccount" =>
+                        await gateway.ServiceAccountExistsAsync(plan.Namespace, checks[index].Name, ct),
+                    Step.CheckResource => await gateway.ReadSecretAsync(plan.Namespace, checks[index].Name, ct) is not null,
                     Step.CreateSecret => await gateway.CreateSecretAsync(plan.Secrets[index], ct),
                     Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
                     Step.OwnSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.Secrets[index].Metadata.Name,
@@ -185,6 +254,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 return new StepFailed(step, index, e);
             }
         }
+
+        async Task<object?> CreateNamespaceAsync()
+        {
+            await gateway.CreateNamespaceAsync(plan.Namespace, ct);
+            return null;
+        }
     }
 
     private void OnStepDone(StepDone done)
@@ -192,6 +267,24 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _attempt = 0;
         switch (done.Step)
         {
+            case Step.CreateNamespace:
+                StartChecks();
+                break;
+            case Step.CheckResource when done.Result is true:
+                _resourceChecks = 0;
+                if (done.Index + 1 < _checks.Count)
+                {
+                    Run(Step.CheckResource, done.Index + 1);
+                }
+                else
+                {
+                    StartCreating();
+                }
+
+                break;
+            case Step.CheckResource:
+                ResourceMissing(done.Index, null);
+                break;
             case Step.CreateSecret:
                 _secretsMade = done.Index + 1;
                 Next(done.Index + 1 < _plan.Secrets.Count ? (Step.CreateSecret, done.Index + 1) : (Step.CreatePod, 0));
@@ -235,34 +328,52 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     private void OnStepFailed(StepFailed failed)
     {
+        if (failed.Step == Step.CheckResource)
+        {
+            // As GitLab Runner: a check that fails counts as "not there yet".
+            if (KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
+            {
+                ResourceMissing(failed.Index, KubernetesFaults.Describe(failed.Error));
+            }
+
+            return;
+        }
+
         var what = failed.Step switch
         {
+            Step.CreateNamespace => $"could not create the job's namespace {_plan.Namespace}",
             Step.CreateSecret => $"could not create the Secret {_plan.Secrets[failed.Index].Metadata.Name} of the pod {Where}",
             Step.CreatePod => $"could not create the pod {Where}",
             Step.OwnSecret => $"could not make the pod {Where} the owner of its Secret {_plan.Secrets[failed.Index].Metadata.Name}",
             _ => $"could not read the adopted pod {Where}",
         };
-        switch (KubernetesFaults.Classify(failed.Error, _cancel.Token))
+        var kind = KubernetesFaults.Classify(failed.Error, _cancel.Token);
+        if (kind == FaultKind.Stopped)
         {
-            case FaultKind.Stopped:
-                return;
-            case FaultKind.Transient:
-                _attempt++;
-                if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
-                {
-                    _log.Warning("{0}: {1}; retry {2} in {3:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
-                        delay.TotalSeconds);
-                    Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
-                    return;
-                }
-
-                Fail($"{what}: {KubernetesFaults.Describe(failed.Error)} (the job's {_budget.Settings.MaxRetriesPerJob} retries " +
-                     "of Kubernetes calls are spent)");
-                return;
-            default:
-                Fail($"{what}: {KubernetesFaults.Describe(failed.Error)}");
-                return;
+            return;
         }
+
+        // retry_limits: an error whose text has a configured fragment is retried, up to that fragment's limit.
+        var limit = _budget.Settings.LimitFor(KubernetesFaults.Text(failed.Error));
+        if (kind != FaultKind.Transient && limit is null)
+        {
+            Fail($"{what}: {KubernetesFaults.Describe(failed.Error)}");
+            return;
+        }
+
+        _attempt++;
+        if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay, limit))
+        {
+            _log.Warning("{0}: {1}; retry {2} in {3:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
+                delay.TotalSeconds);
+            Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
+            return;
+        }
+
+        var callLimit = limit ?? _budget.Settings.MaxAttemptsPerCall;
+        Fail($"{what}: {KubernetesFaults.Describe(failed.Error)} (" + (callLimit > 0 && _attempt >= callLimit
+            ? $"tried {callLimit} times)"
+            : $"the job's {_budget.Settings.MaxRetriesPerJob} retries of Kubernetes calls are spent)"));
     }
 
     // Deletes what this actor made before it reports: Secrets without an owner, and a pod that does not own its Secrets,
@@ -283,21 +394,26 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         }
 
         var (gateway, plan, podMade, secrets) = (_gateway, _plan, _pod is not null, _plan.Secrets.Take(_secretsMade).ToList());
-        var ct = _cancel.Token;
+        var (grace, timeout, stopped) = (_settings.CleanupGracePeriodSeconds, _settings.CleanupResourcesTimeout, _cancel.Token);
         CleanUpAsync().PipeTo(Self);
         return;
 
         async Task<object> CleanUpAsync()
         {
+            // The whole cleanup is bounded by cleanup_resources_timeout, as GitLab Runner bounds it.
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(stopped);
+            bounded.CancelAfter(timeout);
+            var ct = bounded.Token;
             var left = new List<string>();
             if (podMade)
             {
-                await TryAsync($"pod {plan.PodName}", () => gateway.DeletePodAsync(plan.Namespace, plan.PodName, ct));
+                await TryAsync($"pod {plan.PodName}", () => gateway.DeletePodAsync(plan.Namespace, plan.PodName, grace, ct));
             }
 
             foreach (var secret in secrets)
             {
-                await TryAsync($"Secret {secret.Metadata.Name}", () => gateway.DeleteSecretAsync(plan.Namespace, secret.Metadata.Name, ct));
+                await TryAsync($"Secret {secret.Metadata.Name}",
+                    () => gateway.DeleteSecretAsync(plan.Namespace, secret.Metadata.Name, grace, ct));
             }
 
             return new CleanedUp(left.Count == 0 ? message : $"{message} (could not delete {string.Join(", ", left)})");

@@ -12,11 +12,15 @@ public abstract record JobRequestOutcome
     /// <summary>Nothing to do now: ask again after <c>check_interval</c>.</summary>
     public sealed record NoJob : JobRequestOutcome;
 
-    /// <summary>The runner's credentials were refused: the entry is unhealthy.</summary>
+    /// <summary>The runner's credentials were refused: an unhealthy answer.</summary>
     public sealed record Forbidden(string Message) : JobRequestOutcome;
 
-    /// <summary>Ask again after <paramref name="Delay"/> (server-chosen or backoff).</summary>
-    public sealed record Retry(TimeSpan Delay, string Message) : JobRequestOutcome;
+    /// <summary>Ask again after <paramref name="Delay"/> (server-chosen or backoff). <see cref="Unhealthy"/>: no answer came at
+    /// all (the connection failed), which counts towards <c>unhealthy_requests_limit</c> as GitLab Runner counts it.</summary>
+    public sealed record Retry(TimeSpan Delay, string Message) : JobRequestOutcome
+    {
+        public bool Unhealthy { get; init; }
+    }
 
     /// <summary>Something else went wrong (e.g. a job that could not be acknowledged); ask again after <c>check_interval</c>.</summary>
     public sealed record Failed(string Message) : JobRequestOutcome;
@@ -40,6 +44,11 @@ public interface IJobListenerFactory
 /// <paramref name="Concurrent"/> bounds it.</summary>
 public sealed record IntakeLimits(int Concurrent, int Limit, TimeSpan CheckInterval)
 {
+    /// <summary><c>unhealthy_requests_limit</c>: unhealthy answers in a row after which the entry stops asking for
+    /// <see cref="UnhealthyInterval"/> (GitLab Runner's defaults: 3, 60 minutes).</summary>
+    public int UnhealthyRequestsLimit { get; init; } = 3;
+    public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromMinutes(60);
+
     public int MaxJobs => Limit > 0 ? Math.Min(Limit, Math.Max(1, Concurrent)) : Math.Max(1, Concurrent);
 }
 

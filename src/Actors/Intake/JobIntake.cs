@@ -9,8 +9,9 @@ namespace Scheduler.Actors.Intake;
 /// Asks one runner entry's job source for work, only while the entry has a free slot (admission is pull-based): at once
 /// after a job was received, otherwise on a <c>check_interval</c> timer (or the source's backoff after a failure). Each received job gets a listener child (<c>job-&lt;id&gt;</c>) and goes to the supervisor
 /// as <see cref="RunJob"/>; the slot is free again when that listener stops. One request is in flight at a time.
-/// A refused token marks the entry unhealthy (logged once) and slows it to <c>unhealthyInterval</c>; other entries are
-/// separate actors and keep working.
+/// An unhealthy answer (the token refused, or no answer at all) is counted; after <c>unhealthy_requests_limit</c> of them in
+/// a row the entry is unhealthy (logged once) and does not ask for <c>unhealthy_interval</c>, then asks again (GitLab Runner's
+/// health check); any other answer makes it healthy again. Other entries are separate actors and keep working.
 /// AdoptIntoIntake (a job whose pod this node claimed) makes the job's listener and sends AdoptJob instead.
 /// In a fleet (a fleet-limits actor given) an entry with <c>limit</c> &gt; 0 holds the limit across all nodes: before each
 /// request it asks for a slot (RequestSlot) and asks the job source only after SlotGranted; a refusal or no answer within
@@ -50,6 +51,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         public bool RequestInFlight { get; set; }
         public bool Asking { get; set; } = true;
         public bool Healthy { get; set; } = true;
+        public int UnhealthyAnswers { get; set; }
         public bool WaitingForSlot { get; set; }
     }
 
@@ -57,13 +59,12 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     private readonly IJobSource _source;
     private readonly IJobListenerFactory _listeners;
     private readonly IActorRef _supervisor;
-    private readonly TimeSpan _unhealthyInterval;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef? _fleetLimits;
     private readonly IntakeState _s;
 
     public JobIntake(string runnerName, IJobSource source, IJobListenerFactory listeners, IActorRef supervisor,
-        TimeSpan unhealthyInterval, IActorRef? fleetLimits, IntakeState state)
+        IActorRef? fleetLimits, IntakeState state)
     {
         _fleetLimits = fleetLimits;
         _runnerName = runnerName;
@@ -71,7 +72,6 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         _source = source;
         _listeners = listeners;
         _supervisor = supervisor;
-        _unhealthyInterval = unhealthyInterval;
 
         Receive<Ask>(_ => OnAsk());
         Receive<Answered>(OnAnswered);
@@ -145,11 +145,11 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
     /// <param name="fleetLimits">The node's fleet-limits actor in a fleet; null on a single node (the limit is per node).</param>
     public static Props Props(string runnerName, IntakeLimits limits, IJobSource source, IJobListenerFactory listeners,
-        IActorRef supervisor, TimeSpan unhealthyInterval, IActorRef? fleetLimits = null)
+        IActorRef supervisor, IActorRef? fleetLimits = null)
     {
         // Made once here, not in the constructor: the listeners and slots survive restarts of the intake.
         var state = new IntakeState(limits);
-        return Akka.Actor.Props.Create(() => new JobIntake(runnerName, source, listeners, supervisor, unhealthyInterval, fleetLimits,
+        return Akka.Actor.Props.Create(() => new JobIntake(runnerName, source, listeners, supervisor, fleetLimits,
             state));
     }
 
@@ -347,20 +347,24 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 MarkHealthy();
                 break;
             case JobRequestOutcome.Forbidden forbidden:
-                if (_s.Healthy)
-                {
-                    _log.Error("runner {0}: the job source refused the runner token ({1}); the entry is unhealthy, asking again every {2}",
-                        _runnerName, forbidden.Message, _unhealthyInterval);
-                }
-
-                _s.Healthy = false;
-                next = _unhealthyInterval;
+                _log.Warning("runner {0}: the job source refused the runner token ({1})", _runnerName, forbidden.Message);
+                next = Unhealthy(forbidden.Message) ?? next;
                 break;
             case JobRequestOutcome.Retry retry:
                 _log.Warning("runner {0}: asking for work failed ({1}); again in {2}", _runnerName, retry.Message, retry.Delay);
                 next = retry.Delay;
+                if (retry.Unhealthy)
+                {
+                    next = Unhealthy(retry.Message) ?? next;
+                }
+                else
+                {
+                    MarkHealthy();
+                }
+
                 break;
             case JobRequestOutcome.Failed failed:
+                MarkHealthy();
                 _log.Warning("runner {0}: asking for work failed: {1}", _runnerName, failed.Message);
                 break;
         }
@@ -440,14 +444,37 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         _supervisor.Tell(new AdoptJob(job, _runnerName, adopt.Pod, listener));
     }
 
+    // One more unhealthy answer in a row: at the limit the entry is unhealthy and the answer is the wait until it asks again;
+    // below it, null (the usual wait).
+    private TimeSpan? Unhealthy(string why)
+    {
+        _s.UnhealthyAnswers++;
+        if (_s.UnhealthyAnswers < _s.Limits.UnhealthyRequestsLimit)
+        {
+            return null;
+        }
+
+        if (_s.Healthy)
+        {
+            _log.Error("runner {0}: {1} unhealthy answers in a row (the last: {2}); the entry is unhealthy and asks again in {3}",
+                _runnerName, _s.UnhealthyAnswers, why, _s.Limits.UnhealthyInterval);
+        }
+
+        // As GitLab Runner, after the pause the entry gets a fresh count of tries.
+        _s.Healthy = false;
+        _s.UnhealthyAnswers = 0;
+        return _s.Limits.UnhealthyInterval;
+    }
+
     private void MarkHealthy()
     {
         if (!_s.Healthy)
         {
-            _log.Info("runner {0}: the job source accepts the runner token again", _runnerName);
+            _log.Info("runner {0}: the job source answers again", _runnerName);
         }
 
         _s.Healthy = true;
+        _s.UnhealthyAnswers = 0;
     }
 
     private void OnTerminated(Terminated terminated)

@@ -76,7 +76,9 @@ public static partial class PodBuilder
         }
 
         var overwrites = overwriteResult.Overwrites!;
-        var ns = overwrites.Namespace.Length > 0 ? overwrites.Namespace : DefaultNamespace;
+        // namespace_per_job: GitLab Runner's ci-job-<job id>, whatever namespace and its overwrite say.
+        var ns = k8sSettings.NamespacePerJob ? $"ci-job-{job.Id}"
+            : overwrites.Namespace.Length > 0 ? overwrites.Namespace : DefaultNamespace;
         if (!KubernetesNames.IsDns1123Label(ns))
         {
             throw Refuse($"namespace \"{ns}\" is not a valid Kubernetes namespace name (RFC 1123 label)");

@@ -20,6 +20,8 @@ public sealed record GlobalSettings
     public double KubernetesApiRate { get; init; } = 20;
     /// <summary>Kubernetes API requests that may pass at once before the rate applies (<c>kubernetes_api_burst</c>).</summary>
     public int KubernetesApiBurst { get; init; } = 40;
+    /// <summary><c>connection_max_age</c>: connections to GitLab are not reused past this age; GitLab Runner's default is 15 minutes.</summary>
+    public TimeSpan ConnectionMaxAge { get; init; } = TimeSpan.FromMinutes(15);
     public IReadOnlyList<RunnerEntry> Runners { get; init; } = [];
     /// <summary>The <c>[cluster]</c> table: present, the node joins a fleet; null, it runs alone.</summary>
     public ClusterSettings? Cluster { get; init; }
@@ -74,6 +76,14 @@ public sealed record RunnerEntry
     /// <summary>0 means no limit, as in GitLab Runner.</summary>
     public int Limit { get; init; }
     public int RequestConcurrency { get; init; } = 1;
+    /// <summary><c>unhealthy_requests_limit</c>: after this many unhealthy answers in a row (the token refused, or no answer at
+    /// all) the entry stops asking for <see cref="UnhealthyInterval"/>; GitLab Runner's default is 3.</summary>
+    public int UnhealthyRequestsLimit { get; init; } = 3;
+    /// <summary><c>unhealthy_interval</c>; GitLab Runner's default is 60 minutes.</summary>
+    public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromMinutes(60);
+    /// <summary><c>job_status_final_update_retry_limit</c>: how many times the trace after the job's end and the final update
+    /// may fail before the runner gives up on them; GitLab Runner's default is 10.</summary>
+    public int JobStatusFinalUpdateRetryLimit { get; init; } = 10;
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }
@@ -180,8 +190,23 @@ public sealed record KubernetesSettings
     public IReadOnlyList<PodSpecPatchSettings> PodSpecPatches { get; init; } = [];
     /// <summary><c>pod_termination_grace_period_seconds</c>; <see cref="TerminationGracePeriodSeconds"/> wins when both are set.</summary>
     public long? PodTerminationGracePeriodSeconds { get; init; }
-    /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod delete at cleanup (read by the pod actor).</summary>
+    /// <summary><c>cleanup_grace_period_seconds</c>: the grace period of the pod and Secret deletes at cleanup; null: the cluster's.</summary>
     public long? CleanupGracePeriodSeconds { get; init; }
+    /// <summary><c>cleanup_resources_timeout</c>: how long the whole cleanup after a job may take; GitLab Runner's default is 5 minutes.</summary>
+    public TimeSpan CleanupResourcesTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary><c>print_pod_warning_events</c>: when a job fails, the pod's Warning events are printed to its trace (default true).</summary>
+    public bool PrintPodWarningEvents { get; init; } = true;
+    /// <summary><c>retry_limits</c>: an error message fragment and how many times a call that fails with it is tried, in file
+    /// order; a match makes the error retryable and overrides <see cref="RetryLimit"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, int>> RetryLimits { get; init; } = [];
+    /// <summary><c>resource_availability_check_max_attempts</c>: how many more times (5 s apart) the service account and the
+    /// configured imagePullSecrets are looked for before the pod is created; GitLab Runner's default is 5.</summary>
+    public int ResourceAvailabilityCheckMaxAttempts { get; init; } = 5;
+    /// <summary><c>namespace_per_job</c>: each job runs in its own namespace <c>ci-job-&lt;job id&gt;</c>, created before the pod
+    /// and deleted after the job; <see cref="Namespace"/> and its overwrite are then ignored.</summary>
+    public bool NamespacePerJob { get; init; }
+    /// <summary><c>context</c>: the kubeconfig context to use instead of the current one.</summary>
+    public string? Context { get; init; }
     /// <summary><c>retry_limit</c>: how many times one Kubernetes API call is tried at most; null: the runner's default.</summary>
     public int? RetryLimit { get; init; }
     /// <summary><c>retry_backoff_max</c>: the longest pause between two tries of a call, in milliseconds; null: the default.</summary>

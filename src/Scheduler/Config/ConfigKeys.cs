@@ -7,7 +7,7 @@ namespace Scheduler.Config;
 internal static class ConfigKeys
 {
     public static readonly string[] Global =
-        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners"];
+        ["concurrent", "check_interval", "log_level", "log_format", "listen_address", "shutdown_timeout", "runners", "connection_max_age"];
 
     /// <summary>Top-level tables of this runner's own, beyond GitLab Runner's keywords.</summary>
     public static readonly string[] GlobalOwn = ["cluster", "kubernetes_api_rate", "kubernetes_api_burst"];
@@ -40,7 +40,6 @@ internal static class ConfigKeys
     {
         ["user"] = Never("the runner does not switch users; run it as the user it should be"),
         ["sentry_dsn"] = Never("this runner does not report to Sentry"),
-        ["connection_max_age"] = NotYet("connections to GitLab are not recycled by age yet"),
         ["session_server"] = NotYet("interactive web terminals are not supported yet; " + Fleet),
         ["metrics_server"] = Never("use listen_address for the metrics endpoint"),
         ["prometheus_address"] = Never("use listen_address for the metrics endpoint"),
@@ -51,7 +50,8 @@ internal static class ConfigKeys
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
          "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
-         "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache"];
+         "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache", "unhealthy_requests_limit",
+         "unhealthy_interval", "job_status_final_update_retry_limit"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
@@ -65,9 +65,6 @@ internal static class ConfigKeys
         ["referees"] = Never("referees collect Docker-executor metrics"),
         ["safe_directory_checkout"] = NotYet(Scripts),
         ["clean_git_config"] = NotYet(Scripts),
-        ["unhealthy_requests_limit"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
-        ["unhealthy_interval"] = NotYet("the GitLab request loop does not back off on unhealthy answers yet"),
-        ["job_status_final_update_retry_limit"] = NotYet("the final job update is retried with this runner's own limit"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["system_id"] = Never("this runner identifies its nodes itself"),
@@ -96,7 +93,8 @@ internal static class ConfigKeys
         "affinity", "priority_class_name", "scheduler_name", "node_selector_overwrite_allowed", "node_tolerations_overwrite_allowed",
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
         "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
-        "retry_backoff_max",
+        "retry_backoff_max", "cleanup_resources_timeout", "print_pod_warning_events", "retry_limits",
+        "resource_availability_check_max_attempts", "namespace_per_job", "context",
         // The hardening keys.
         "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
@@ -122,8 +120,7 @@ internal static class ConfigKeys
 
         foreach (var key in new[]
                  {
-                     "namespace_per_job", "context", "retry_limits", "cleanup_resources_timeout",
-                     "print_pod_warning_events", "resource_availability_check_max_attempts", "pod_disruption_budget",
+                     "pod_disruption_budget",
                  })
         {
             keys[key] = NotYet(Runtime);

@@ -99,6 +99,7 @@ public static class ConfigLoader
             ShutdownTimeout = PositiveOr(table.Duration("shutdown_timeout"), defaults.ShutdownTimeout),
             KubernetesApiRate = PositiveOr(table.Int("kubernetes_api_rate"), (int)defaults.KubernetesApiRate),
             KubernetesApiBurst = PositiveOr(table.Int("kubernetes_api_burst"), defaults.KubernetesApiBurst),
+            ConnectionMaxAge = table.GoDuration("connection_max_age", defaults.ConnectionMaxAge),
             Runners = runnerTables.Select(runner => ReadRunner(runner, environment, readPatchFile)).ToList(),
             Cluster = table.Table("cluster") is { } cluster ? ClusterSettingsReader.Read(cluster) : null,
         };
@@ -147,6 +148,10 @@ public static class ConfigLoader
             Executor = executor ?? defaults.Executor,
             Limit = limit is > 0 ? limit.Value : 0,
             RequestConcurrency = PositiveOr(table.Int("request_concurrency"), defaults.RequestConcurrency),
+            // GitLab Runner uses its defaults for zero or negative values here too.
+            UnhealthyRequestsLimit = PositiveOr(table.Int("unhealthy_requests_limit"), defaults.UnhealthyRequestsLimit),
+            UnhealthyInterval = table.GoDuration("unhealthy_interval", defaults.UnhealthyInterval),
+            JobStatusFinalUpdateRetryLimit = PositiveOr(table.Int("job_status_final_update_retry_limit"), defaults.JobStatusFinalUpdateRetryLimit),
             Environment = table.StringList("environment") ?? [],
             BuildsDir = table.String("builds_dir"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),

@@ -53,6 +53,50 @@ internal static class ConfigRules
     /// than about 24.8 days, and no interval, timeout or grace period of a CI runner needs to.</summary>
     public const long MaxDurationSeconds = 1_000_000;
 
+    private static readonly Regex GoDurationPart = new(@"\G([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)",
+        RegexOptions.CultureInvariant);
+
+    /// <summary>A duration as Go's time.ParseDuration reads it ("300s", "5m", "1h30m", "1.5h", "250ms"; "0" alone), as
+    /// GitLab Runner's duration keys are written; null when it is not one or is negative.</summary>
+    public static TimeSpan? GoDuration(string text)
+    {
+        var body = text.StartsWith('+') ? text[1..] : text;
+        if (body == "0")
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (body.Length == 0 || body.StartsWith('-'))
+        {
+            return null;
+        }
+
+        double ticks = 0;
+        var at = 0;
+        while (at < body.Length)
+        {
+            var part = GoDurationPart.Match(body, at);
+            if (!part.Success || part.Index != at)
+            {
+                return null;
+            }
+
+            var number = double.Parse(part.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            ticks += number * part.Groups[2].Value switch
+            {
+                "ns" => 0.01,
+                "us" or "µs" or "μs" => TimeSpan.TicksPerMicrosecond,
+                "ms" => TimeSpan.TicksPerMillisecond,
+                "s" => TimeSpan.TicksPerSecond,
+                "m" => TimeSpan.TicksPerMinute,
+                _ => TimeSpan.TicksPerHour,
+            };
+            at += part.Length;
+        }
+
+        return ticks > MaxDurationSeconds * TimeSpan.TicksPerSecond ? null : TimeSpan.FromTicks((long)ticks);
+    }
+
     public static bool IsCapabilityName(string name) =>
         name.Length is > 0 and <= 64 && name.All(c => c is '_' or (>= 'A' and <= 'Z') or (>= '0' and <= '9'));
 

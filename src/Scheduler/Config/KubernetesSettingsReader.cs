@@ -97,6 +97,12 @@ internal static class KubernetesSettingsReader
             PodSpecPatches = PodSettingsReader.PodSpec(table, readPatchFile),
             PodTerminationGracePeriodSeconds = NonNegativeSeconds(table, "pod_termination_grace_period_seconds"),
             CleanupGracePeriodSeconds = NonNegativeSeconds(table, "cleanup_grace_period_seconds"),
+            CleanupResourcesTimeout = table.GoDuration("cleanup_resources_timeout", defaults.CleanupResourcesTimeout),
+            PrintPodWarningEvents = table.Bool("print_pod_warning_events") ?? defaults.PrintPodWarningEvents,
+            RetryLimits = RetryLimits(table),
+            ResourceAvailabilityCheckMaxAttempts = ResourceAvailabilityCheckMaxAttempts(table, defaults.ResourceAvailabilityCheckMaxAttempts),
+            NamespacePerJob = table.Bool("namespace_per_job") ?? false,
+            Context = EmptyAsNull(table.String("context")),
             RetryLimit = Positive(table, "retry_limit", 1000),
             RetryBackoffMax = RetryBackoffMax(table),
             ContainerLifecycle = table.Table("container_lifecycle") is { } lifecycle ? PodSettingsReader.ContainerLifecycle(lifecycle) : null,
@@ -113,11 +119,10 @@ internal static class KubernetesSettingsReader
             AutomountServiceAccountToken = table.Bool("automount_service_account_token"),
             RuntimeClassName = ObjectName(table, "runtime_class_name"),
         };
-        if (settings.CleanupGracePeriodSeconds is not null)
+        if (settings.NamespacePerJob && (settings.Namespace is not null || settings.NamespaceOverwriteAllowed is not null))
         {
-            table.Diagnostics.Warning(table.ValuePosition("cleanup_grace_period_seconds"), table.KeyPath("cleanup_grace_period_seconds"),
-                "has no effect here yet: the pod is deleted at cleanup with the cluster's default grace period "
-                + "(pod_termination_grace_period_seconds)");
+            table.Diagnostics.Warning(table.ValuePosition("namespace_per_job"), table.KeyPath("namespace_per_job"),
+                "each job runs in its own namespace ci-job-<job id>: namespace and namespace_overwrite_allowed are ignored (as in GitLab Runner)");
         }
 
         if (settings.TerminationGracePeriodSeconds is not null && settings.PodTerminationGracePeriodSeconds is not null)
@@ -214,6 +219,47 @@ internal static class KubernetesSettingsReader
         }
 
         return value is > 0 ? value.Value : fallback;
+    }
+
+    /// <summary><c>[runners.kubernetes.retry_limits]</c>: <c>"error message fragment" = tries</c>.</summary>
+    private static IReadOnlyList<KeyValuePair<string, int>> RetryLimits(TableReader table)
+    {
+        if (table.Table("retry_limits") is not { } limits)
+        {
+            return [];
+        }
+
+        var result = new List<KeyValuePair<string, int>>();
+        foreach (var key in limits.Keys)
+        {
+            if (key.Length == 0)
+            {
+                limits.Diagnostics.Error(limits.ValuePosition(key), limits.KeyPath(key), "the error message fragment must not be empty");
+                _ = limits.Take(key);
+                continue;
+            }
+
+            if (Positive(limits, key, 1000) is { } limit)
+            {
+                result.Add(KeyValuePair.Create(key, limit));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>0 or not set: GitLab Runner's default.</summary>
+    private static int ResourceAvailabilityCheckMaxAttempts(TableReader table, int fallback)
+    {
+        var value = table.Long("resource_availability_check_max_attempts");
+        if (value is < 0 or > 1000)
+        {
+            table.Diagnostics.Error(table.ValuePosition("resource_availability_check_max_attempts"),
+                table.KeyPath("resource_availability_check_max_attempts"), "must be between 0 (the default, 5) and 1000");
+            return fallback;
+        }
+
+        return value is > 0 ? (int)value.Value : fallback;
     }
 
     /// <summary>Milliseconds, at most an hour.</summary>

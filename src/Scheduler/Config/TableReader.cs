@@ -131,6 +131,26 @@ internal sealed class TableReader
         return (int?)value;
     }
 
+    /// <summary>A Go duration string ("5m", "300s", "1h30m") as GitLab Runner's duration keys are written; not set, "0" or
+    /// not a duration (an error): <paramref name="fallback"/>.</summary>
+    public TimeSpan GoDuration(string key, TimeSpan fallback)
+    {
+        var text = String(key);
+        if (string.IsNullOrEmpty(text))
+        {
+            return fallback;
+        }
+
+        if (ConfigRules.GoDuration(text) is not { } duration)
+        {
+            _diagnostics.Error(ValuePosition(key), KeyPath(key),
+                $"\"{text}\" is not a duration: write it as \"300s\", \"5m\" or \"1h30m\" (at most {ConfigRules.MaxDurationSeconds} s)");
+            return fallback;
+        }
+
+        return duration > TimeSpan.Zero ? duration : fallback;
+    }
+
     public IReadOnlyList<string>? StringList(string key)
     {
         var entry = Take(key);

@@ -95,7 +95,7 @@ public static class KubernetesConnectionResolver
         if (!string.IsNullOrEmpty(kubeconfigPath))
         {
             return File.Exists(kubeconfigPath)
-                ? FromKubeconfig(kubeconfigPath, "kubeconfig " + kubeconfigPath, overwrite)
+                ? FromKubeconfig(kubeconfigPath, "kubeconfig " + kubeconfigPath, settings.Context, overwrite)
                 : Failed(KubernetesConnectionSource.Kubeconfig, "kubeconfig " + kubeconfigPath, "the kubeconfig file does not exist");
         }
 
@@ -105,13 +105,13 @@ public static class KubernetesConnectionResolver
             var first = list.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(File.Exists);
             if (first is not null)
             {
-                return FromKubeconfig(first, $"kubeconfig {first} (from KUBECONFIG)", overwrite);
+                return FromKubeconfig(first, $"kubeconfig {first} (from KUBECONFIG)", settings.Context, overwrite);
             }
         }
 
         if (environment.HomeDirectory is { } home && Path.Combine(home, ".kube", "config") is var homeConfig && File.Exists(homeConfig))
         {
-            return FromKubeconfig(homeConfig, "kubeconfig " + homeConfig, overwrite);
+            return FromKubeconfig(homeConfig, "kubeconfig " + homeConfig, settings.Context, overwrite);
         }
 
         return new KubernetesConnection(KubernetesConnectionSource.None, null, "none configured");
@@ -213,12 +213,14 @@ public static class KubernetesConnectionResolver
         return new KubernetesConnection(KubernetesConnectionSource.InCluster, configuration, $"in-cluster {host} ({tokenSource})");
     }
 
-    private static KubernetesConnection FromKubeconfig(string path, string description, string? overwrite)
+    // context: the kubeconfig context config.toml names (GitLab Runner's `context`), else the file's current context.
+    private static KubernetesConnection FromKubeconfig(string path, string description, string? context, string? overwrite)
     {
         KubernetesClientConfiguration configuration;
         try
         {
-            configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(path);
+            configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(path,
+                currentContext: string.IsNullOrEmpty(context) ? null : context);
         }
         catch (Exception error) when (error is not OutOfMemoryException)
         {
@@ -233,9 +235,9 @@ public static class KubernetesConnectionResolver
             description += ", bearer token from the job";
         }
 
-        var context = string.IsNullOrEmpty(configuration.CurrentContext) ? "" : $" context {configuration.CurrentContext}";
+        var used = string.IsNullOrEmpty(configuration.CurrentContext) ? "" : $" context {configuration.CurrentContext}";
         return new KubernetesConnection(KubernetesConnectionSource.Kubeconfig, configuration,
-            $"{description}{context} -> {configuration.Host}");
+            $"{description}{used} -> {configuration.Host}");
     }
 
     /// <summary>The PEM certificates of a CA bundle; a file with none is an error, not an empty trust list.</summary>

@@ -153,12 +153,12 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
-    public async Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    public async Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
         try
         {
-            await BoundedAsync($"delete secret {ns}/{name}",
-                t => client.CoreV1.DeleteNamespacedSecretAsync(name, ns, cancellationToken: t), ct);
+            await BoundedAsync($"delete secret {ns}/{name}", t => client.CoreV1.DeleteNamespacedSecretAsync(name, ns,
+                new V1DeleteOptions { GracePeriodSeconds = gracePeriodSeconds }, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -166,11 +166,59 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
-    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    public async Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
         try
         {
             await BoundedAsync($"delete pod {ns}/{name}", t => client.CoreV1.DeleteNamespacedPodAsync(name, ns,
+                new V1DeleteOptions { PropagationPolicy = "Background", GracePeriodSeconds = gracePeriodSeconds },
+                cancellationToken: t), ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // already gone: that is what we wanted
+        }
+    }
+
+    public async Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct)
+    {
+        var list = await BoundedAsync($"list the events of pod {ns}/{podName}", t => client.CoreV1.ListNamespacedEventAsync(ns,
+            fieldSelector: $"involvedObject.name={podName},type=Warning", limit: limit, cancellationToken: t), ct);
+        return list.Items.Take(limit).ToList();
+    }
+
+    public async Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct)
+    {
+        try
+        {
+            await BoundedAsync($"read service account {ns}/{name}",
+                t => client.CoreV1.ReadNamespacedServiceAccountAsync(name, ns, cancellationToken: t), ct);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    public async Task CreateNamespaceAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            await BoundedAsync($"create namespace {name}",
+                t => client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = name } }, cancellationToken: t), ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // made by an earlier try whose answer was lost
+        }
+    }
+
+    public async Task DeleteNamespaceAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            await BoundedAsync($"delete namespace {name}", t => client.CoreV1.DeleteNamespaceAsync(name,
                 new V1DeleteOptions { PropagationPolicy = "Background" }, cancellationToken: t), ct);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)

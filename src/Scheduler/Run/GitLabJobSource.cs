@@ -34,7 +34,10 @@ public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : I
                 return new JobRequestOutcome.Forbidden(forbidden.Message);
             case RequestJobResult.Retry retry:
                 _retries++;
-                return new JobRequestOutcome.Retry(retry.Delay(_retries), $"{retry.StatusCode}: {retry.Message}");
+                return new JobRequestOutcome.Retry(retry.Delay(_retries), $"{retry.StatusCode}: {retry.Message}")
+                {
+                    Unhealthy = retry.StatusCode == 0, // no answer at all: GitLab Runner's client error
+                };
             case RequestJobResult.Failed failed:
                 return new JobRequestOutcome.Failed($"{failed.StatusCode}: {failed.Message}");
             default:

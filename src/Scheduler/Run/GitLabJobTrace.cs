@@ -19,8 +19,9 @@ namespace Scheduler.Run;
 /// sends the rest of the trace and then the final update (state, failure_reason, exit_code, checksum, byte size),
 /// retried until GitLab accepts or clearly refuses it. It stops itself then, which frees the intake's slot.
 /// After the end every retry is bounded, as GitLab Runner's final update is: a trace patch that keeps failing (400, 5xx,
-/// a network error, a 416 that moves nothing) is tried <see cref="MaxFinalPatchFailures"/> times, one pause apart, and a
-/// 404 stops the flush at once; then the final state is reported anyway. A 416 is resent at once only when it moved the
+/// a network error, a 416 that moves nothing) is tried <c>job_status_final_update_retry_limit</c> times (default
+/// <see cref="MaxFinalPatchFailures"/>), one pause apart, and a 404 stops the flush at once; then the final state is reported
+/// anyway, and a final update that keeps failing is given up after as many failures. A 416 is resent at once only when it moved the
 /// offset; otherwise after a pause, so a 416 without a usable Range is never a hot loop.
 /// Every GitLab call runs outside the mailbox and comes back through PipeTo.
 /// The trace is kept in a file (<see cref="TraceFile"/>) with its CRC32 updated as chunks arrive, not in memory: a long trace
@@ -58,7 +59,8 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private const string RetryPatchTimer = "retry-patch";
 
     /// <summary>How many failed trace patches after the job ended before the rest of the trace is given up and the final state
-    /// is reported anyway (GitLab Runner's <c>job_status_final_update_retry_limit</c> default).</summary>
+    /// is reported anyway, and how many failed final updates before they are given up: GitLab Runner's
+    /// <c>job_status_final_update_retry_limit</c> default; the runner entry's value replaces it.</summary>
     public const int MaxFinalPatchFailures = 10;
 
     /// <summary>How long a handed-over job's listener keeps trying to send the trace it has before it stops anyway.</summary>
@@ -97,10 +99,13 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private JobFinished? _finished;
     private DateTimeOffset? _admittedAt;
     private int _finalAttempts;
+    private int _finalFailures;
+    private readonly int _finalRetryLimit;
 
     public GitLabJobTrace(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
-        TimeSpan updateInterval, string traceDirectory)
+        TimeSpan updateInterval, string traceDirectory, int finalRetryLimit)
     {
+        _finalRetryLimit = finalRetryLimit > 0 ? finalRetryLimit : MaxFinalPatchFailures;
         _job = job;
         _trace = TraceFile.Create(traceDirectory, $"job-{job.Id}");
         _runnerName = runnerName;
@@ -141,12 +146,13 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
-        TimeSpan? updateInterval = null, string? traceDirectory = null)
+        TimeSpan? updateInterval = null, string? traceDirectory = null, int finalRetryLimit = MaxFinalPatchFailures)
     {
         // Resolved outside the expression: Akka compiles any argument that is not a plain variable, per job.
         var interval = updateInterval ?? DefaultUpdateInterval;
         var directory = traceDirectory ?? DefaultTraceDirectory;
-        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval, directory));
+        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval, directory,
+            finalRetryLimit));
     }
 
     protected override void PreStart() => Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
@@ -310,7 +316,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         // moved the offset goes at once): bounded, then the final state is reported anyway.
         if (_finished is not null && !_handedOver && result.Outcome != PatchOutcome.Accepted)
         {
-            if (++_finalPatchFailures >= MaxFinalPatchFailures)
+            if (++_finalPatchFailures >= _finalRetryLimit)
             {
                 AbandonTrace($"{_finalPatchFailures} trace patches failed after the job ended (last: {result.StatusCode} {result.Message})");
                 return;
@@ -431,7 +437,13 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 return;
         }
 
-        if (_finalAttempts >= MaxFinalAttempts)
+        // A 202 (GitLab still persisting the trace) is not a failure; MaxFinalAttempts bounds those.
+        if (result.Outcome != UpdateOutcome.TryAgain)
+        {
+            _finalFailures++;
+        }
+
+        if (_finalFailures >= _finalRetryLimit || _finalAttempts >= MaxFinalAttempts)
         {
             _log.Error("job {0}: the final update did not land after {1} attempts; giving up", _job.Id, _finalAttempts);
             Context.Stop(Self);

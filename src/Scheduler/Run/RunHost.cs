@@ -22,9 +22,6 @@ public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, Executio
     /// <summary>HOCON over the base file (tests use it for quieter logs).</summary>
     public string HoconOverrides { get; init; } = "";
 
-    /// <summary>How often an entry whose token was refused asks again.</summary>
-    public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromSeconds(60);
-
     /// <summary>The trace update interval until GitLab sets one.</summary>
     public TimeSpan TraceUpdateInterval { get; init; } = GitLabJobTrace.DefaultUpdateInterval;
 
@@ -133,7 +130,7 @@ public sealed class RunHost : IAsyncDisposable
             }
 
             // An entry with tls-ca-file has a client of its own that also trusts that CA.
-            var http = runner.TlsCaCertificates is { Length: > 0 } ca ? OwnClient(GitLabHttp.CreateClient(ca)) : options.Http;
+            var http = runner.TlsCaCertificates is { Length: > 0 } ca ? OwnClient(GitLabHttp.CreateClient(ca, settings.ConnectionMaxAge)) : options.Http;
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
             {
                 Metrics = options.Metrics,
@@ -141,8 +138,9 @@ public sealed class RunHost : IAsyncDisposable
             });
             // Startup, not an actor: waiting here for the supervisor to start its child is fine.
             var intake = supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
-                new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval),
-                supervisor, options.UnhealthyInterval, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
+                new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval,
+                    finalRetryLimit: runner.JobStatusFinalUpdateRetryLimit),
+                supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
                 .GetAwaiter().GetResult();
             intakes[runner.Name] = intake;
         }
@@ -169,7 +167,11 @@ public sealed class RunHost : IAsyncDisposable
     }
 
     public static IntakeLimits LimitsOf(GlobalSettings settings, RunnerEntry runner) =>
-        new(settings.Concurrent, runner.Limit, TimeSpan.FromSeconds(Math.Max(1, settings.CheckInterval)));
+        new(settings.Concurrent, runner.Limit, TimeSpan.FromSeconds(Math.Max(1, settings.CheckInterval)))
+        {
+            UnhealthyRequestsLimit = runner.UnhealthyRequestsLimit,
+            UnhealthyInterval = runner.UnhealthyInterval,
+        };
 
     /// <summary>Applies a reloaded config: new <c>concurrent</c>, <c>limit</c> and <c>check_interval</c> bound new admissions,
     /// and new jobs are built with the reloaded entries' <c>[runners.kubernetes]</c> settings (running jobs keep theirs).

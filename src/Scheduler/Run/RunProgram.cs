@@ -157,7 +157,7 @@ public static class RunProgram
             var helper = embedded is not null || request.HostHelper ? ExecHelper.ForThisProcess() : HelperInvocation.Default;
             var identity = RunnerIdentity.Current();
             var metrics = new RunnerMetrics();
-            using var http = GitLabHttp.CreateClient();
+            using var http = GitLabHttp.CreateClient(connectionMaxAge: settings.ConnectionMaxAge);
             using var cacheUrls = new Cache.S3CacheUrlSource();
             var execution = new ExecutionOptions(identity, helper) { Planner = new ScriptedJobPlanner(identity, helper, cacheUrls) };
             var options = new RunHostOptions(gateways, execution, http, identity,

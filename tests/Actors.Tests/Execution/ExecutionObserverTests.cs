@@ -300,8 +300,12 @@ public sealed class ExecutionObserverTests : TestKit
         public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
         public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) =>
             throw NotForTheWatcher();
-        public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
-        public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
+        public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotForTheWatcher();
+        public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotForTheWatcher();
+        public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw NotForTheWatcher();
+        public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
+        public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw NotForTheWatcher();
+        public Task DeleteNamespaceAsync(string name, CancellationToken ct) => throw NotForTheWatcher();
         public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
             Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct) => throw NotForTheWatcher();
     }

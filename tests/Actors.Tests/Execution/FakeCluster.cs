@@ -324,8 +324,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     public ConcurrentBag<string> DeletedSecrets { get; } = [];
 
-    public async Task DeleteSecretAsync(string ns, string name, CancellationToken ct)
+    /// <summary>The grace period each delete asked for, by kind ("delete-pod", "delete-secret") and name, in call order.</summary>
+    public ConcurrentQueue<(string Kind, string Name, long? GracePeriodSeconds)> DeleteGracePeriods { get; } = new();
+
+    public async Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
+        DeleteGracePeriods.Enqueue(("delete-secret", name, gracePeriodSeconds));
         await CallAsync("delete-secret", name, ct);
         lock (_gate)
         {
@@ -406,8 +410,9 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
     }
 
-    public async Task DeletePodAsync(string ns, string name, CancellationToken ct)
+    public async Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
+        DeleteGracePeriods.Enqueue(("delete-pod", name, gracePeriodSeconds));
         await CallAsync("delete-pod", name, ct);
         lock (_gate)
         {
@@ -421,6 +426,50 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
 
         DeletedPods.Add(name);
+    }
+
+    /// <summary>Events of the cluster, as the API server would list them (any type; the list call filters).</summary>
+    public ConcurrentQueue<Corev1Event> Events { get; } = new();
+
+    /// <summary>Service accounts and namespaces that exist ("default" always does).</summary>
+    public ConcurrentDictionary<string, bool> ServiceAccounts { get; } = new() { ["default"] = true };
+    public ConcurrentDictionary<string, bool> Namespaces { get; } = new() { ["default"] = true };
+
+    /// <summary>Every namespace this gateway deleted, in order.</summary>
+    public ConcurrentQueue<string> DeletedNamespaces { get; } = new();
+
+    /// <summary>A Secret that exists before any job (e.g. an imagePullSecret the operator made).</summary>
+    public void AddSecret(string name)
+    {
+        lock (_gate)
+        {
+            _secrets[name] = new V1Secret { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "default" } };
+        }
+    }
+
+    public async Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct)
+    {
+        await CallAsync("list-events", podName, ct);
+        return Events.Where(e => e.InvolvedObject?.Name == podName && e.Type == "Warning").Take(limit).ToList();
+    }
+
+    public async Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct)
+    {
+        await CallAsync("read-service-account", name, ct);
+        return ServiceAccounts.ContainsKey(name);
+    }
+
+    public async Task CreateNamespaceAsync(string name, CancellationToken ct)
+    {
+        await CallAsync("create-namespace", name, ct);
+        Namespaces[name] = true;
+    }
+
+    public async Task DeleteNamespaceAsync(string name, CancellationToken ct)
+    {
+        await CallAsync("delete-namespace", name, ct);
+        Namespaces.TryRemove(name, out _);
+        DeletedNamespaces.Enqueue(name);
     }
 
     public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,

@@ -38,7 +38,7 @@ public sealed class JobIntakeFleetTests : TestKit
 
     private IActorRef StartIntake(int concurrent = 2, int limit = 2, bool fleet = true) =>
         Sys.ActorOf(JobIntake.Props("r1", new IntakeLimits(concurrent, limit, Interval), _source,
-            new IdleListeners(CreateTestProbe()), _supervisor, TimeSpan.FromSeconds(60), fleet ? _fleetLimits : null));
+            new IdleListeners(CreateTestProbe()), _supervisor, fleet ? _fleetLimits : null));
 
     private IntakeStatus Status(IActorRef intake) => intake.Ask<IntakeStatus>(GetIntakeStatus.Instance).Result;
 

@@ -64,8 +64,9 @@ public sealed class JobIntakeTests : TestKit
 
     private IActorRef StartIntake(int concurrent = 1, int limit = 0, string name = "r1", IJobSource? source = null)
     {
-        var intake = Sys.ActorOf(JobIntake.Props(name, new IntakeLimits(concurrent, limit, Interval), source ?? _source,
-            new IdleListeners(_aborts), _supervisor, Unhealthy));
+        var intake = Sys.ActorOf(JobIntake.Props(name,
+            new IntakeLimits(concurrent, limit, Interval) { UnhealthyRequestsLimit = 1, UnhealthyInterval = Unhealthy }, source ?? _source,
+            new IdleListeners(_aborts), _supervisor));
         _intakes.Add(intake);
         return intake;
     }

@@ -143,8 +143,12 @@ public sealed class LogStreamBoundsTests(ITestOutputHelper output) : TestKit(out
         public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
         public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) =>
             throw new NotSupportedException();
-        public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
-        public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw new NotSupportedException();
+        public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw new NotSupportedException();
+        public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw new NotSupportedException();
+        public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task DeleteNamespaceAsync(string name, CancellationToken ct) => throw new NotSupportedException();
 
         public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,
             [EnumeratorCancellation] CancellationToken ct)

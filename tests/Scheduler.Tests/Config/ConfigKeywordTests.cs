@@ -23,6 +23,10 @@ public sealed class ConfigKeywordTests
         ["executor"] = s => s.Runners[0].Executor,
         ["limit"] = s => s.Runners[0].Limit,
         ["request_concurrency"] = s => s.Runners[0].RequestConcurrency,
+        ["unhealthy_requests_limit"] = s => s.Runners[0].UnhealthyRequestsLimit,
+        ["unhealthy_interval"] = s => s.Runners[0].UnhealthyInterval,
+        ["connection_max_age"] = s => s.ConnectionMaxAge,
+        ["job_status_final_update_retry_limit"] = s => s.Runners[0].JobStatusFinalUpdateRetryLimit,
         ["environment"] = s => s.Runners[0].Environment,
         ["builds_dir"] = s => s.Runners[0].BuildsDir,
         ["output_limit"] = s => s.Runners[0].OutputLimit,
@@ -92,6 +96,12 @@ public sealed class ConfigKeywordTests
         ["pod_spec"] = s => K(s).PodSpecPatches,
         ["pod_termination_grace_period_seconds"] = s => K(s).PodTerminationGracePeriodSeconds,
         ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
+        ["cleanup_resources_timeout"] = s => K(s).CleanupResourcesTimeout,
+        ["print_pod_warning_events"] = s => K(s).PrintPodWarningEvents,
+        ["retry_limits"] = s => K(s).RetryLimits,
+        ["resource_availability_check_max_attempts"] = s => K(s).ResourceAvailabilityCheckMaxAttempts,
+        ["namespace_per_job"] = s => K(s).NamespacePerJob,
+        ["context"] = s => K(s).Context,
         ["retry_limit"] = s => K(s).RetryLimit,
         ["retry_backoff_max"] = s => K(s).RetryBackoffMax,
         ["container_lifecycle"] = s => K(s).ContainerLifecycle,
@@ -138,6 +148,12 @@ public sealed class ConfigKeywordTests
     [InlineData("executor", "runner", "executor = \"kubernetes\"", "kubernetes")]
     [InlineData("limit", "runner", "limit = 3", "3")]
     [InlineData("request_concurrency", "runner", "request_concurrency = 2", "2")]
+    [InlineData("unhealthy_requests_limit", "runner", "unhealthy_requests_limit = 5", "5")]
+    [InlineData("unhealthy_requests_limit", "runner", "unhealthy_requests_limit = 0", "3")]
+    [InlineData("unhealthy_interval", "runner", "unhealthy_interval = \"90s\"", "00:01:30")]
+    [InlineData("connection_max_age", "global", "connection_max_age = \"1h\"", "01:00:00")]
+    [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 4", "4")]
+    [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 0", "10")]
     [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
     [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
     [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
@@ -185,6 +201,15 @@ public sealed class ConfigKeywordTests
     [InlineData("ephemeral_storage_limit", "kubernetes", "ephemeral_storage_limit = \"2Gi\"", "2Gi")]
     [InlineData("helper_cpu_limit_overwrite_max_allowed", "kubernetes", "helper_cpu_limit_overwrite_max_allowed = \"500m\"", "500m")]
     [InlineData("pod_memory_request", "kubernetes", "pod_memory_request = \"1Gi\"", "1Gi")]
+    [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"1h30m\"", "01:30:00")]
+    [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"0\"", "00:05:00")]
+    [InlineData("print_pod_warning_events", "kubernetes", "print_pod_warning_events = false", "False")]
+    [InlineData("retry_limits", "kubernetes", "[runners.kubernetes.retry_limits]\n\"exceeded quota\" = 20\n\"connection refused\" = 3",
+        "[[exceeded quota, 20], [connection refused, 3]]")]
+    [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 2", "2")]
+    [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 0", "5")]
+    [InlineData("namespace_per_job", "kubernetes", "namespace_per_job = true", "True")]
+    [InlineData("context", "kubernetes", "context = \"ci-cluster\"", "ci-cluster")]
     [InlineData("node_selector", "kubernetes", "[runners.kubernetes.node_selector]\ngitlab = \"true\"\n\"kubernetes.io/arch\" = \"amd64\"",
         "{gitlab=true, kubernetes.io/arch=amd64}")]
     [InlineData("node_tolerations", "kubernetes",

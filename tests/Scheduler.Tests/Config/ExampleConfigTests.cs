@@ -69,10 +69,8 @@ public sealed class CurrentExampleConfigTests
     // Exactly the keys that have no effect here, in file order; every other key of the section takes effect.
     private static readonly string[] NoEffectKeys =
     [
-        "context", "namespace_per_job",
-        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os", "cleanup_grace_period_seconds",
-        "cleanup_resources_timeout", "resource_availability_check_max_attempts",
-        "print_pod_warning_events", "logs_base_dir", "scripts_base_dir", "retry_limits", "init_permissions_container_security_context",
+        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os",
+        "logs_base_dir", "scripts_base_dir", "init_permissions_container_security_context",
         "pod_disruption_budget", "autoscaler",
     ];
 

@@ -173,9 +173,13 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
 
     public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotUsed();
-    public Task DeletePodAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
+    public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotUsed();
+    public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw NotUsed();
+    public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
+    public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw NotUsed();
+    public Task DeleteNamespaceAsync(string name, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) => throw NotUsed();
-    public Task DeleteSecretAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
+    public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotUsed();
     public IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw NotUsed();
 
     public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,

@@ -63,8 +63,8 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
         Assert.NotNull(await Gateway.ReadPodAsync("default", "p1", CancellationToken.None));
         Assert.Null(await Gateway.ReadPodAsync("default", "nothing-here", CancellationToken.None));
 
-        await Gateway.DeletePodAsync("default", "p1", CancellationToken.None);
-        await Gateway.DeletePodAsync("default", "nothing-here", CancellationToken.None);
+        await Gateway.DeletePodAsync("default", "p1", null, CancellationToken.None);
+        await Gateway.DeletePodAsync("default", "nothing-here", null, CancellationToken.None);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (await Gateway.ReadPodAsync("default", "p1", timeout.Token) is not null)
         {
@@ -95,7 +95,7 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
             CancellationToken.None));
 
         // Deleting the pod takes the Secret with it (ownerReference garbage collection).
-        await Gateway.DeletePodAsync("default", "p5", CancellationToken.None);
+        await Gateway.DeletePodAsync("default", "p5", null, CancellationToken.None);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (await Gateway.ReadSecretAsync("default", "p5-job", timeout.Token) is not null)
         {
@@ -112,8 +112,8 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
             StringData = new Dictionary<string, string> { ["k"] = "v" },
         }, CancellationToken.None);
 
-        await Gateway.DeleteSecretAsync("default", "lonely", CancellationToken.None);
-        await Gateway.DeleteSecretAsync("default", "lonely", CancellationToken.None);
+        await Gateway.DeleteSecretAsync("default", "lonely", null, CancellationToken.None);
+        await Gateway.DeleteSecretAsync("default", "lonely", null, CancellationToken.None);
 
         Assert.Null(await Gateway.ReadSecretAsync("default", "lonely", CancellationToken.None));
     }

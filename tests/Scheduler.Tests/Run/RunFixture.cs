@@ -98,7 +98,7 @@ public abstract class RunHostTest(RunClusterFixture cluster) : IAsyncLifetime
     protected static GlobalSettings Settings(int concurrent, params RunnerEntry[] runners) =>
         new() { Concurrent = concurrent, CheckInterval = 1, ShutdownTimeout = 5, Runners = runners };
 
-    protected RunHost StartHost(GlobalSettings settings, TimeSpan? unhealthyInterval = null)
+    protected RunHost StartHost(GlobalSettings settings)
     {
         var execution = new ExecutionOptions(Identity, ExecHelper.ForThisProcess());
         var host = RunHost.Start(settings, new RunHostOptions(ExecGateways.Create(cluster.Server.ClientConfiguration()), execution, Http,
@@ -107,7 +107,6 @@ public abstract class RunHostTest(RunClusterFixture cluster) : IAsyncLifetime
             Metrics = Metrics,
             HoconOverrides = Environment.GetEnvironmentVariable("SCHEDULER_TEST_LOG") is { Length: > 0 } ? "akka.loglevel = DEBUG" : "",
             TraceUpdateInterval = TimeSpan.FromSeconds(1),
-            UnhealthyInterval = unhealthyInterval ?? TimeSpan.FromSeconds(60),
             AbortGrace = TimeSpan.FromSeconds(30),
         });
         _hosts.Add(host);

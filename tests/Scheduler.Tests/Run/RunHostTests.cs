@@ -108,7 +108,8 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
     {
         var token = GitLab.AddRunner();
         var job = GitLab.EnqueueJob(token, Job("echo healthy-entry"));
-        var host = StartHost(Settings(2, Entry("revoked", "glrt-unknown-token"), Entry("good", token)));
+        // unhealthy_requests_limit = 1: the first refusal makes the entry unhealthy (the default waits for 3 in a row).
+        var host = StartHost(Settings(2, Entry("revoked", "glrt-unknown-token") with { UnhealthyRequestsLimit = 1 }, Entry("good", token)));
 
         await WaitFinishedAsync(job);
         AssertFinal(job, "success");

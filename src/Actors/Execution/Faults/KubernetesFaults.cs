@@ -116,6 +116,19 @@ public static class KubernetesFaults
         };
     }
 
+    /// <summary>All the text an error carries (its description and every message down its inner exceptions), for matching
+    /// <c>retry_limits</c> fragments as GitLab Runner matches them against the error's text.</summary>
+    public static string Text(Exception error)
+    {
+        var parts = new List<string> { Describe(error) };
+        for (Exception? current = error; current is not null; current = current.InnerException)
+        {
+            parts.Add(current.Message);
+        }
+
+        return string.Join("\n", parts);
+    }
+
     private static Exception Unwrap(Exception e)
     {
         while (e is AggregateException { InnerExceptions.Count: 1 } aggregate)

@@ -9,6 +9,25 @@ public sealed record RetrySettings(int MaxRetriesPerJob, TimeSpan BaseDelay, Tim
     /// <summary>How many times one call is tried at most (GitLab Runner's <c>retry_limit</c>); 0: only the job's budget bounds it.</summary>
     public int MaxAttemptsPerCall { get; init; }
 
+    /// <summary><c>retry_limits</c>: an error message fragment and how many times a call failing with it is tried, in file order.
+    /// A match makes even an error that is otherwise final worth retrying (GitLab Runner's "exceeded quota" example), and its
+    /// limit replaces <see cref="MaxAttemptsPerCall"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, int>> Limits { get; init; } = [];
+
+    /// <summary>The <see cref="Limits"/> entry whose fragment <paramref name="errorText"/> contains (the first one), or null.</summary>
+    public int? LimitFor(string errorText)
+    {
+        foreach (var (fragment, limit) in Limits)
+        {
+            if (errorText.Contains(fragment, StringComparison.Ordinal))
+            {
+                return limit;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The settings for a runner entry: <c>retry_limit</c> bounds each call's attempts and <c>retry_backoff_max</c>
     /// (milliseconds) caps the backoff, as in GitLab Runner; the job's budget still bounds the whole job.</summary>
     public RetrySettings For(int? retryLimit, int? retryBackoffMaxMilliseconds) => this with
@@ -47,10 +66,12 @@ public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = n
     /// <summary>Takes one retry for the <paramref name="attempt"/>-th retry of one call (1 for the first); false when the job's
     /// budget is spent. The delay is the server's Retry-After when given (capped at MaxDelay), otherwise
     /// min(MaxDelay, BaseDelay·2^(attempt-1)) spread over its upper half.</summary>
-    public bool TryTake(int attempt, TimeSpan? retryAfter, out TimeSpan delay)
+    /// <param name="maxAttempts">The call's own limit from <c>retry_limits</c>, when its error matched one; else <c>retry_limit</c>.</param>
+    public bool TryTake(int attempt, TimeSpan? retryAfter, out TimeSpan delay, int? maxAttempts = null)
     {
         delay = TimeSpan.Zero;
-        if (settings.MaxAttemptsPerCall > 0 && attempt >= settings.MaxAttemptsPerCall)
+        var limit = maxAttempts ?? settings.MaxAttemptsPerCall;
+        if (limit > 0 && attempt >= limit)
         {
             return false; // the call was tried retry_limit times: its own limit, whatever the job has left
         }
