@@ -104,7 +104,6 @@ public sealed class S3CacheEndToEndTests : RunHostTest, IClassFixture<S3ServerFi
         {
             Metrics = Metrics,
             TraceUpdateInterval = TimeSpan.FromSeconds(1),
-            UnhealthyInterval = TimeSpan.FromSeconds(60),
             AbortGrace = TimeSpan.FromSeconds(30),
         });
     }
