@@ -1,4 +1,5 @@
 using k8s.Models;
+using Scheduler.LocalCluster.Images;
 
 namespace Scheduler.LocalCluster.Runtime;
 
@@ -42,10 +43,14 @@ public sealed class ProcessPodRuntime : IPodRuntime
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
-        _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess);
+        _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess,
+            new ImageStore(node.StateDir, Environment.IsPrivilegedProcess));
     }
 
     public SandboxKind Sandbox => _env.Sandbox;
+
+    /// <summary>The node's images (pulled, loaded and unpacked).</summary>
+    public ImageStore Images => _env.Images;
 
     public void PodCreated(V1Pod pod)
     {

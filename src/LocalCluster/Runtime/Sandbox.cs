@@ -30,6 +30,13 @@ public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
     }
 }
 
+/// <summary>
+/// A container's own root: the image's unpacked tree (<paramref name="Lower"/>, shared, never written) under a private
+/// writable layer (<paramref name="Upper"/>, with overlayfs' <paramref name="Work"/> dir), seen at <paramref name="Merged"/>.
+/// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh.
+/// </summary>
+public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell);
+
 /// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
 public sealed record SandboxSpec
 {
@@ -53,6 +60,8 @@ public sealed record SandboxSpec
     public IReadOnlyList<string> HiddenDirectories { get; init; } = [];
     /// <summary>Host files the container sees empty (/dev/null over each), e.g. a kubeconfig with the API's token.</summary>
     public IReadOnlyList<string> HiddenFiles { get; init; } = [];
+    /// <summary>The image's root the container runs in; null runs it on the host's filesystem.</summary>
+    public ImageRoot? Image { get; init; }
 }
 
 /// <summary>
@@ -72,7 +81,12 @@ public static class SandboxCommand
         return SandboxKind.None;
     }
 
-    public static IReadOnlyList<string> Build(SandboxKind kind, SandboxSpec spec) => kind switch
+    public const string ImageNeedsRoot = "running a container in its image needs bubblewrap and a runtime running as root (for its overlay root); "
+                                         + "start the cluster with --host-images to run containers on this machine's filesystem instead";
+
+    public static IReadOnlyList<string> Build(SandboxKind kind, SandboxSpec spec) => spec.Image is not null
+        ? kind == SandboxKind.Bubblewrap && spec.RuntimeIsRoot ? BuildImage(spec, spec.Image) : throw new InvalidOperationException(ImageNeedsRoot)
+        : kind switch
     {
         SandboxKind.Bubblewrap => BuildBubblewrap(spec),
         SandboxKind.Unshare => BuildUnshare(spec),
@@ -88,8 +102,15 @@ public static class SandboxCommand
     public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec)
     {
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
-        var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts", "--" };
-        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts" };
+        var changesIdentity = spec.RunAsUser is not null || spec.RunAsGroup is not null;
+        // In an image there is no setpriv: nsenter changes the identity itself (and drops supplementary groups).
+        if (changesIdentity && spec.Image is not null)
+        {
+            argv.AddRange(["--setgid", (spec.RunAsGroup ?? 0).ToString(), "--setuid", (spec.RunAsUser ?? 0).ToString()]);
+        }
+        argv.Add("--");
+        if (changesIdentity && spec.Image is null) argv.AddRange(SetPriv(spec));
         argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
         argv.AddRange(spec.Command);
         return argv;
@@ -165,6 +186,44 @@ public static class SandboxCommand
         argv.AddRange(spec.Command);
         return argv;
     }
+
+    /// <summary>
+    /// A container in its image: a new mount namespace (unshare) where the image's tree and the container's writable layer
+    /// are mounted as an overlay at <see cref="ImageRoot.Merged"/> (so the mount vanishes with the container, and nothing is
+    /// mounted on the host), then bubblewrap with that as "/", the pod's volumes at their paths. A user change happens
+    /// before bubblewrap (setpriv from the host: the image need not have it), so the container's processes and the files
+    /// they write have the real uid, as with a CRI runtime.
+    /// </summary>
+    private static List<string> BuildImage(SandboxSpec spec, ImageRoot image)
+    {
+        foreach (var dir in new[] { image.Lower, image.Upper, image.Work, image.Merged })
+        {
+            // overlayfs takes its directories in one option string.
+            if (dir.IndexOfAny([',', ':', '\\', '\n']) >= 0) throw new InvalidOperationException($"the state directory path {dir} may not contain ',', ':' or '\\'");
+        }
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var argv = new List<string>
+        {
+            "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+            ImageSetupPrefix + "\nmount -t overlay overlay -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\" && shift 4 && exec \"$@\"",
+            "sh", image.Lower, image.Upper, image.Work, image.Merged,
+        };
+        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        argv.AddRange(["bwrap", "--bind", image.Merged, "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-uts",
+            "--hostname", spec.Hostname, "--die-with-parent"]);
+        foreach (var mount in OrderMounts(spec.Mounts))
+        {
+            argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);
+        }
+        if (workingDir != "/") argv.AddRange(["--dir", workingDir]);
+        argv.AddRange(["--chdir", workingDir, "--"]);
+        if (image.HasShell) argv.AddRange(ExecShim);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    /// <summary>The first line of the image sandbox's overlay script, by which an exec tells setup from the command.</summary>
+    internal const string ImageSetupPrefix = "set -e # image root setup";
 
     /// <summary>The first line of the unshare sandbox's mount script, by which an exec tells setup from the command.</summary>
     internal const string UnshareSetupPrefix = "set -e # sandbox setup";
