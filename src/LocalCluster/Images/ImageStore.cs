@@ -71,34 +71,30 @@ public sealed class ImageStore
 
     /// <summary>Pulls the image from its registry (again, even when present) and unpacks it unless already unpacked.</summary>
     /// <param name="authFile">A containers-auth.json document (see <see cref="RegistryAuth"/>), or null.</param>
-    public async Task<LocalImage> PullAsync(ImageReference reference, string? authFile, CancellationToken cancellationToken)
+    /// <param name="ifNotPresent">Pull only when the image is still missing once the store is free (IfNotPresent: a pull of
+    /// the same image by another container may have just finished).</param>
+    public async Task<LocalImage> PullAsync(ImageReference reference, string? authFile, bool ifNotPresent, CancellationToken cancellationToken)
     {
         if (MissingTools() is { } missing) throw new ImagePullException(missing);
         await _lock.WaitAsync(cancellationToken);
         string? authPath = null;
         try
         {
+            if (ifNotPresent && await ReadAndUnpackAsync(reference, cancellationToken) is { } present) return present;
             Directory.CreateDirectory(Layout);
             var arguments = new List<string> { "copy", "--quiet", "--retry-times", "0" };
             if (reference.IsLoopbackRegistry) arguments.Add("--src-tls-verify=false");
-            if (authFile is not null)
+            // Always an auth file of the pod's credentials (maybe none), never the runtime user's own (~/.docker,
+            // $XDG_RUNTIME_DIR/containers). It lives only for the copy, readable only by this user, inside the state dir.
+            var authDir = Directory.CreateDirectory(Path.Combine(Root, "auth")).FullName;
+            authPath = Path.Combine(authDir, Guid.NewGuid().ToString("N") + ".json");
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            await using (var stream = new FileStream(authPath, options))
             {
-                // The credentials live only for the copy, in a file only this user can read, inside the state dir.
-                var authDir = Directory.CreateDirectory(Path.Combine(Root, "auth")).FullName;
-                authPath = Path.Combine(authDir, Guid.NewGuid().ToString("N") + ".json");
-                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-                if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                await using (var stream = new FileStream(authPath, options))
-                {
-                    await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(authFile), cancellationToken);
-                }
-                arguments.AddRange(["--src-authfile", authPath]);
+                await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(authFile ?? "{\"auths\":{}}"), cancellationToken);
             }
-            else
-            {
-                // Never the runtime user's own credentials (~/.docker, $XDG_RUNTIME_DIR/containers): only the pod's.
-                arguments.AddRange(["--src-authfile", "/dev/null"]);
-            }
+            arguments.AddRange(["--src-authfile", authPath]);
             arguments.AddRange([reference.SkopeoSource, $"oci:{Layout}:{reference.StoreKey}"]);
             Interlocked.Increment(ref _pulls);
             var result = await ExternalTool.RunAsync("skopeo", arguments, PullTimeout, cancellationToken);

@@ -60,7 +60,7 @@ internal sealed partial class LocalPod
             var started = DateTime.UtcNow;
             try
             {
-                var pulled = await _env.Images.PullAsync(reference, RegistryAuth.AuthFile(PullSecrets()), StopToken);
+                var pulled = await _env.Images.PullAsync(reference, RegistryAuth.AuthFile(PullSecrets()), policy != "Always", StopToken);
                 Event("Normal", "Pulled", string.Create(System.Globalization.CultureInfo.InvariantCulture,
                     $"Successfully pulled image \"{image}\" in {(DateTime.UtcNow - started).TotalSeconds:0.###}s"), container);
                 return pulled;

@@ -362,6 +362,7 @@ internal sealed partial class LocalPod
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }
             var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, linkTarget);
+            if (image is not null) EnsureNoLinks(image, containerPath);
             mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
         var (uid, gid) = Identity(container, image);
@@ -370,7 +371,7 @@ internal sealed partial class LocalPod
             Hostname = Name.Length > 63 ? Name[..63] : Name,
             Mounts = mounts,
             Command = Command(container, environment, image),
-            WorkingDir = container.Spec.WorkingDir ?? image?.Config.WorkingDir,
+            WorkingDir = image is null ? container.Spec.WorkingDir : ResolveInImage(image, container.Spec.WorkingDir ?? image.Config.WorkingDir),
             RunAsUser = uid,
             RunAsGroup = gid,
             RuntimeIsRoot = _env.RuntimeIsRoot,
@@ -379,8 +380,8 @@ internal sealed partial class LocalPod
         {
             // The pod's /etc/hosts and /etc/resolv.conf, not the image's.
             var (hosts, resolv) = WritePodNetworkFiles();
-            mounts.Add(new SandboxMount(hosts, "/etc/hosts", false, true));
-            mounts.Add(new SandboxMount(resolv, "/etc/resolv.conf", false, true));
+            mounts.Add(new SandboxMount(hosts, ResolveInImage(image, "/etc/hosts")!, false, true));
+            mounts.Add(new SandboxMount(resolv, ResolveInImage(image, "/etc/resolv.conf")!, false, true));
             return spec with { Image = ContainerRoot(container, image) };
         }
         return spec with
@@ -390,6 +391,31 @@ internal sealed partial class LocalPod
             HiddenDirectories = HiddenDirectories(mounts),
             HiddenFiles = _env.Node.PrivateFiles.Where(File.Exists).Where(f => !IsUnder(f, _env.Node.StateDir)).ToList(),
         };
+    }
+
+    private static string? ResolveInImage(LocalImage image, string? containerPath)
+    {
+        if (string.IsNullOrEmpty(containerPath)) return containerPath;
+        var resolved = SandboxCommand.ResolveLinks(containerPath, path => new FileInfo(image.RootFs + path).LinkTarget);
+        EnsureNoLinks(image, resolved);
+        return resolved;
+    }
+
+    /// <summary>
+    /// Mount points are made in the container's root before it is entered, where a link of the (untrusted) image would be
+    /// followed on the host: a path that still has a link after resolving (a loop, too many hops) is refused.
+    /// </summary>
+    private static void EnsureNoLinks(LocalImage image, string containerPath)
+    {
+        var path = image.RootFs;
+        foreach (var part in containerPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null || part == "..")
+            {
+                throw new InvalidOperationException($"the path {containerPath} goes through a symbolic link of the image that cannot be resolved");
+            }
+        }
     }
 
     private static List<string> Command(LocalContainer container, IReadOnlyDictionary<string, string> environment, LocalImage? image)

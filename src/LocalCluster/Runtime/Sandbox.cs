@@ -202,10 +202,27 @@ public static class SandboxCommand
             if (dir.IndexOfAny([',', ':', '\\', '\n']) >= 0) throw new InvalidOperationException($"the state directory path {dir} may not contain ',', ':' or '\\'");
         }
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        // Mount points are made as root through the overlay (which copies their parents up with the image's owners and
+        // modes), so that bubblewrap, when it runs as the container's non-root user, finds them all.
+        var script = new List<string>
+        {
+            ImageSetupPrefix,
+            "mount -t overlay overlay -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\"",
+            $"cd {Quote(image.Merged)}",
+            "mkdir -p ./dev ./proc",
+        };
+        foreach (var mount in spec.Mounts)
+        {
+            var target = Quote("." + mount.ContainerPath);
+            script.Add(mount.IsFile ? $"mkdir -p \"$(dirname {target})\"; [ -e {target} ] || touch {target}" : $"mkdir -p {target}");
+        }
+        script.Add($"mkdir -p {Quote("." + workingDir)}");
+        script.Add("cd /");
+        script.Add("shift 4");
+        script.Add("exec \"$@\"");
         var argv = new List<string>
         {
-            "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-            ImageSetupPrefix + "\nmount -t overlay overlay -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\" && shift 4 && exec \"$@\"",
+            "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", string.Join("\n", script),
             "sh", image.Lower, image.Upper, image.Work, image.Merged,
         };
         if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
@@ -215,7 +232,6 @@ public static class SandboxCommand
         {
             argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);
         }
-        if (workingDir != "/") argv.AddRange(["--dir", workingDir]);
         argv.AddRange(["--chdir", workingDir, "--"]);
         if (image.HasShell) argv.AddRange(ExecShim);
         argv.AddRange(spec.Command);
