@@ -57,7 +57,7 @@ public sealed class TestRegistry : IAsyncLifetime
             File.WriteAllText(Path.Combine(rootfs, "etc/os-release"), "ID=scheduler-test-b\n");
             // The user's home is its own (as far as the tests go: writable by it; .NET has no chown).
             Directory.CreateDirectory(Path.Combine(rootfs, "home/app"));
-            File.SetUnixFileMode(Path.Combine(rootfs, "home/app"), (UnixFileMode)0b111_111_111);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(Path.Combine(rootfs, "home/app"), (UnixFileMode)0b111_111_111);
         }, ["--config.env", "GREETING=hello-from-b", "--config.env", "PATH=/bin", "--config.user", "app",
             "--config.entrypoint", "/bin/sh", "--config.entrypoint", "-c",
             "--config.entrypoint", "echo \"entry:$0:$1 user:$(id -u):$(id -g) dir:$(pwd) greeting:$GREETING\"",
