@@ -432,7 +432,8 @@ internal sealed partial class LocalPod
     {
         var dir = Path.Combine(PodDir, "rootfs", NodePaths.SafeSegment(container.Name), container.RestartCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var root = new ImageRoot(image.RootFs, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), Path.Combine(dir, "merged"),
-            HasShell: File.Exists(Path.Combine(image.RootFs, "bin/sh")) || new FileInfo(Path.Combine(image.RootFs, "bin/sh")).LinkTarget is not null);
+            HasShell: File.Exists(Path.Combine(image.RootFs, "bin/sh")) || new FileInfo(Path.Combine(image.RootFs, "bin/sh")).LinkTarget is not null,
+            Gateway: ImageRoot.FindGateway(Directory.Exists));
         foreach (var path in new[] { root.Upper, root.Work, root.Merged }) Directory.CreateDirectory(path);
         return root;
     }

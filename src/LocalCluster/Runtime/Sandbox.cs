@@ -33,9 +33,17 @@ public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
 /// <summary>
 /// A container's own root: the image's unpacked tree (<paramref name="Lower"/>, shared, never written) under a private
 /// writable layer (<paramref name="Upper"/>, with overlayfs' <paramref name="Work"/> dir), seen at <paramref name="Merged"/>.
-/// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh.
+/// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh. <paramref name="Gateway"/>: an
+/// existing host directory that every user may enter, where the root is bound in the container's own mount namespace only
+/// (the state dir may be private to the runtime's user).
 /// </summary>
-public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell);
+public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell, string Gateway = "/mnt")
+{
+    /// <summary>The first of /mnt, /media, /srv, /opt that exists: it is only covered inside the container's namespace.</summary>
+    public static string FindGateway(Func<string, bool> directoryExists) =>
+        new[] { "/mnt", "/media", "/srv", "/opt" }.FirstOrDefault(directoryExists)
+        ?? throw new InvalidOperationException("none of /mnt, /media, /srv, /opt exists to enter a container's image root through");
+}
 
 /// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
 public sealed record SandboxSpec
@@ -188,11 +196,14 @@ public static class SandboxCommand
     }
 
     /// <summary>
-    /// A container in its image: a new mount namespace (unshare) where the image's tree and the container's writable layer
-    /// are mounted as an overlay at <see cref="ImageRoot.Merged"/> (so the mount vanishes with the container, and nothing is
-    /// mounted on the host), then bubblewrap with that as "/", the pod's volumes at their paths. A user change happens
-    /// before bubblewrap (setpriv from the host: the image need not have it), so the container's processes and the files
-    /// they write have the real uid, as with a CRI runtime.
+    /// A container in its image. In a new mount namespace (unshare; nothing is mounted on the host, and every mount goes
+    /// with the container), as root: the image's tree and the container's writable layer are mounted as an overlay at
+    /// <see cref="ImageRoot.Merged"/>, mount points are made through it (so their parents keep the image's owners and
+    /// modes), the pod's volumes are bound at their paths, and the whole root is bound at <see cref="ImageRoot.Gateway"/>, a
+    /// directory every user may enter. Then, as the container's user when it has one (setpriv from the host: the image need
+    /// not have it), bubblewrap makes that root "/" with its own /dev, /proc, pid and UTS namespaces. The volumes are bound
+    /// by root, so a non-root container still gets a volume whose host directory it could not reach; its processes and
+    /// the files they write have the real uid, as with a CRI runtime.
     /// </summary>
     private static List<string> BuildImage(SandboxSpec spec, ImageRoot image)
     {
@@ -202,22 +213,23 @@ public static class SandboxCommand
             if (dir.IndexOfAny([',', ':', '\\', '\n']) >= 0) throw new InvalidOperationException($"the state directory path {dir} may not contain ',', ':' or '\\'");
         }
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
-        // Mount points are made as root through the overlay (which copies their parents up with the image's owners and
-        // modes), so that bubblewrap, when it runs as the container's non-root user, finds them all.
         var script = new List<string>
         {
             ImageSetupPrefix,
             "mount -t overlay overlay -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\"",
-            $"cd {Quote(image.Merged)}",
+            "cd \"$4\"",
             "mkdir -p ./dev ./proc",
         };
-        foreach (var mount in spec.Mounts)
+        foreach (var mount in OrderMounts(spec.Mounts))
         {
             var target = Quote("." + mount.ContainerPath);
             script.Add(mount.IsFile ? $"mkdir -p \"$(dirname {target})\"; [ -e {target} ] || touch {target}" : $"mkdir -p {target}");
+            script.Add($"mount --bind {Quote(mount.HostPath)} {target}");
+            if (mount.ReadOnly) script.Add($"mount -o remount,bind,ro {target}");
         }
         script.Add($"mkdir -p {Quote("." + workingDir)}");
         script.Add("cd /");
+        script.Add($"mount --rbind \"$4\" {Quote(image.Gateway)}");
         script.Add("shift 4");
         script.Add("exec \"$@\"");
         var argv = new List<string>
@@ -226,13 +238,8 @@ public static class SandboxCommand
             "sh", image.Lower, image.Upper, image.Work, image.Merged,
         };
         if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
-        argv.AddRange(["bwrap", "--bind", image.Merged, "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-uts",
-            "--hostname", spec.Hostname, "--die-with-parent"]);
-        foreach (var mount in OrderMounts(spec.Mounts))
-        {
-            argv.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.HostPath, mount.ContainerPath]);
-        }
-        argv.AddRange(["--chdir", workingDir, "--"]);
+        argv.AddRange(["bwrap", "--bind", image.Gateway, "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-uts",
+            "--hostname", spec.Hostname, "--die-with-parent", "--chdir", workingDir, "--"]);
         if (image.HasShell) argv.AddRange(ExecShim);
         argv.AddRange(spec.Command);
         return argv;

@@ -112,6 +112,29 @@ public sealed class ImageRuntimeTests(TestRegistry registry) : IAsyncLifetime
         Assert.True(File.Exists(Path.Combine(tree, "marker")));
     }
 
+    [Fact]
+    public async Task A_non_root_container_gets_a_hostPath_volume_inside_a_directory_only_root_may_enter()
+    {
+        var privateDir = Directory.CreateDirectory(Path.Combine(_stateDir, "private-to-root")).FullName;
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(privateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var shared = Directory.CreateDirectory(Path.Combine(privateDir, "cache")).FullName;
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(shared, (UnixFileMode)0b111_111_111);
+        File.WriteAllText(Path.Combine(shared, "from-host"), "host-data\n");
+        var pod = Pod("private-volume", new V1Container
+            {
+                Name = "main", Image = registry.ImageB, Command = ["sh", "-c", "id -u; cat /cache/from-host; echo written > /cache/by-app"],
+                VolumeMounts = [Mount("cache", "/cache")],
+            })
+            .WithVolumes(new V1Volume { Name = "cache", HostPath = new V1HostPathVolumeSource { Path = shared } });
+
+        _runtime.PodCreated(pod);
+        var final = await CompletedAsync("private-volume");
+
+        Assert.True(final.Phase == "Succeeded", await LogsAsync("private-volume"));
+        Assert.Equal("1000\nhost-data\n", await LogsAsync("private-volume"));
+        Assert.Equal("written\n", File.ReadAllText(Path.Combine(shared, "by-app")));
+    }
+
     private async Task<(int Code, string Output)> ExecAsync(string pod, params string[] command)
     {
         using var stdout = new MemoryStream();
