@@ -254,6 +254,9 @@ public sealed class ImageStore
     /// <summary>skopeo's messages reworded as kubelet's: what went wrong, without the tool's internals.</summary>
     internal static string PullError(string skopeo)
     {
+        // skopeo logs as logrus: time="…" level=fatal msg="…"; the message is what matters.
+        var logged = System.Text.RegularExpressions.Regex.Match(skopeo, "msg=\"((?:[^\"\\\\]|\\\\.)*)\"");
+        if (logged.Success) skopeo = logged.Groups[1].Value.Replace("\\\"", "\"");
         if (skopeo.Contains("manifest unknown", StringComparison.OrdinalIgnoreCase)
             || skopeo.Contains("name unknown", StringComparison.OrdinalIgnoreCase))
             return $"not found: {skopeo}";
