@@ -107,6 +107,26 @@ public sealed class ImageJobTests(ImageClusterFixture cluster) : IClassFixture<I
     }
 
     [Fact]
+    public async Task A_service_runs_from_its_own_image_and_answers_on_its_alias()
+    {
+        var port = Random.Shared.Next(20000, 40000);
+        var (result, trace) = await RunAsync($$"""
+            with-service:
+              image: {{cluster.Registry.ImageA}}
+              services:
+                - name: {{cluster.Registry.ImageB}}
+                  alias: web
+                  entrypoint: ["httpd"]
+                  command: ["-f", "-p", "{{port}}", "-h", "/"]
+              script:
+                - for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do wget -qO- http://web:{{port}}/marker && break; sleep 0.5; done
+            """, "with-service");
+
+        Assert.True(result.State == JobState.Success, $"{result}\n{trace}");
+        Assert.Contains("\nimage-b\n", trace);
+    }
+
+    [Fact]
     public async Task A_private_image_without_credentials_fails_fast_with_image_pull_failure()
     {
         var started = DateTime.UtcNow;
