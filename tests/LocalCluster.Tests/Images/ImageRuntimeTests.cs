@@ -154,23 +154,23 @@ public sealed class ImageRuntimeTests(TestRegistry registry) : IAsyncLifetime
             Type = "kubernetes.io/dockerconfigjson",
             Data = new Dictionary<string, byte[]> { [".dockerconfigjson"] = Encoding.UTF8.GetBytes(dockerConfig) },
         };
-        var with = Pod("with-secret", In(registry.PrivateImage, "main", "cat /marker"));
-        with.Spec.ImagePullSecrets = [new V1LocalObjectReference { Name = "pull" }];
-        _runtime.PodCreated(with);
+        // Without credentials first: once the image is on the node, IfNotPresent runs it for any pod, as in Kubernetes.
         _runtime.PodCreated(Pod("without-secret", In(registry.PrivateImage, "main", "cat /marker")));
-
-        var final = await CompletedAsync("with-secret");
-        Assert.Equal("Succeeded", final.Phase);
-        Assert.Equal("image-a\n", await LogsAsync("with-secret"));
-
         var pullError = await _host.WaitForReportedStatusAsync("without-secret",
             s => s.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "ErrImagePull", timeoutSeconds: 30);
         Assert.Contains("authorization", pullError.Container("main").State.Waiting.Message);
-        await _host.WaitForStatusAsync("without-secret",
+        await _host.WaitForReportedStatusAsync("without-secret",
             s => s.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "ImagePullBackOff", timeoutSeconds: 30);
         var events = _host.Events("without-secret");
         Assert.Contains(events, e => e.Reason == "Failed" && e.Message == "Error: ErrImagePull");
         Assert.Contains(events, e => e.Reason == "BackOff" && e.Message == $"Back-off pulling image \"{registry.PrivateImage}\"");
+
+        var with = Pod("with-secret", In(registry.PrivateImage, "main", "cat /marker"));
+        with.Spec.ImagePullSecrets = [new V1LocalObjectReference { Name = "pull" }];
+        _runtime.PodCreated(with);
+        var final = await CompletedAsync("with-secret");
+        Assert.Equal("Succeeded", final.Phase);
+        Assert.Equal("image-a\n", await LogsAsync("with-secret"));
         // The credentials file lived only for the pull.
         Assert.Empty(Directory.Exists(Path.Combine(_stateDir, "images", "auth")) ? Directory.GetFiles(Path.Combine(_stateDir, "images", "auth")) : []);
         Assert.DoesNotContain(events, e => e.Message.Contains(TestRegistry.Password));
