@@ -330,9 +330,14 @@ internal sealed partial class LocalPod
 
     private static string? ReadImageFile(LocalImage image, string relative)
     {
-        var path = Path.Combine(image.RootFs, relative);
-        // Never through a link: the image's tree is untrusted and a link may point anywhere on the host.
-        return File.Exists(path) && new FileInfo(path).LinkTarget is null && new FileInfo(path).Length < 1 << 20 ? File.ReadAllText(path) : null;
+        // Never through a link (of the file or a parent): the image's tree is untrusted and a link may point anywhere on the host.
+        var path = image.RootFs;
+        foreach (var part in relative.Split('/'))
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null) return null;
+        }
+        return File.Exists(path) && new FileInfo(path).Length < 1 << 20 ? File.ReadAllText(path) : null;
     }
 
     private SandboxSpec BuildSandbox(LocalContainer container, IReadOnlyDictionary<string, string> environment)

@@ -135,6 +135,27 @@ public sealed class ImageRuntimeTests(TestRegistry registry) : IAsyncLifetime
         Assert.Equal("written\n", File.ReadAllText(Path.Combine(shared, "by-app")));
     }
 
+    [Fact]
+    public async Task An_images_links_never_lead_a_mount_point_onto_the_host()
+    {
+        var name = "scheduler-test-" + Guid.NewGuid().ToString("N");
+        _runtime.PodCreated(Pod("through-link",
+                In(registry.ImageC, "main", $"test -d /etc/{name} && echo inside-the-image", Mount("scratch", $"/hostetc/{name}")))
+            .WithVolumes(new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() }));
+        _runtime.PodCreated(Pod("loop",
+                In(registry.ImageC, "main", "echo never", Mount("scratch", "/loop/x")))
+            .WithVolumes(new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() }));
+
+        var final = await CompletedAsync("through-link");
+        var loop = await _host.WaitForStatusAsync("loop",
+            s => s.ContainerStatuses?.FirstOrDefault()?.State?.Waiting?.Reason == "RunContainerError", timeoutSeconds: 30);
+
+        Assert.Equal("Succeeded", final.Phase);
+        Assert.Equal("inside-the-image\n", await LogsAsync("through-link"));
+        Assert.False(Directory.Exists($"/etc/{name}"), "the mount point was made on the host");
+        Assert.Contains("symbolic link", loop.Container("main").State.Waiting.Message);
+    }
+
     private async Task<(int Code, string Output)> ExecAsync(string pod, params string[] command)
     {
         using var stdout = new MemoryStream();

@@ -29,6 +29,8 @@ public sealed class TestRegistry : IAsyncLifetime
     public string ImageA => $"{OpenHost}/test/a:1";
     /// <summary>Image B: Entrypoint, Cmd, Env and the non-root User app (1000:1000) of its /etc/passwd.</summary>
     public string ImageB => $"{OpenHost}/test/b:1";
+    /// <summary>Image C, hostile: /hostetc links to /etc, /loop to itself.</summary>
+    public string ImageC => $"{OpenHost}/test/c:1";
     /// <summary>Image A in the registry that needs credentials.</summary>
     public string PrivateImage => $"{PrivateHost}/private/a:1";
 
@@ -63,12 +65,19 @@ public sealed class TestRegistry : IAsyncLifetime
             "--config.entrypoint", "echo \"entry:$0:$1 user:$(id -u):$(id -g) dir:$(pwd) greeting:$GREETING\"",
             "--config.cmd", "from-cmd", "--config.cmd", "second"]);
 
+        await BuildImageAsync(layout, "c", rootfs =>
+        {
+            File.CreateSymbolicLink(Path.Combine(rootfs, "hostetc"), "/etc");
+            File.CreateSymbolicLink(Path.Combine(rootfs, "loop"), "/loop");
+        }, ["--config.cmd", "sh"]);
+
         File.WriteAllText(Path.Combine(_root, "htpasswd"), "");
         await Tool("htpasswd", "-bB", Path.Combine(_root, "htpasswd"), User, Password);
         OpenHost = await StartRegistryAsync("open", auth: false);
         PrivateHost = await StartRegistryAsync("private", auth: true);
         await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{layout}:a", $"docker://{ImageA}");
         await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{layout}:b", $"docker://{ImageB}");
+        await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{layout}:c", $"docker://{ImageC}");
         await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", $"{User}:{Password}", $"oci:{layout}:a", $"docker://{PrivateImage}");
         await Tool("skopeo", "copy", "--quiet", $"oci:{layout}:a", $"oci-archive:{Archive}:{ArchiveName}");
     }
