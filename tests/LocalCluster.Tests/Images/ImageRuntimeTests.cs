@@ -254,6 +254,22 @@ public sealed class ImageRuntimeTests(TestRegistry registry) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_docker_save_archive_loads_under_its_tag_and_a_layout_needs_a_name()
+    {
+        var loaded = await _runtime.Images.LoadAsync(registry.DockerArchive, null, CancellationToken.None);
+        var container = new V1Container { Name = "main", Image = TestRegistry.DockerArchiveName, ImagePullPolicy = "Never", Args = ["x"] };
+        _runtime.PodCreated(Pod("docker-archive", container));
+
+        var final = await CompletedAsync("docker-archive");
+
+        Assert.Equal("example.test/docker/b:1", loaded.Reference.Canonical);
+        Assert.Equal("Succeeded", final.Phase);
+        Assert.StartsWith("entry:x: user:1000:1000", await LogsAsync("docker-archive"));
+        var layout = Directory.CreateDirectory(Path.Combine(_stateDir, "not-a-layout")).FullName;
+        await Assert.ThrowsAsync<Scheduler.LocalCluster.Images.ImagePullException>(() => _runtime.Images.LoadAsync(layout, null, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task With_host_images_a_container_runs_on_the_host_and_its_event_says_so()
     {
         await using var hostRuntime = new ProcessPodRuntime(new NodeSettings { StateDir = Path.Combine(_stateDir, "host"), UseImages = false }, _host);

@@ -23,6 +23,9 @@ public sealed class TestRegistry : IAsyncLifetime
     /// <summary>An OCI archive of image A, named <see cref="ArchiveName"/>, in no registry.</summary>
     public string Archive => Path.Combine(_root, "loaded.tar");
     public const string ArchiveName = "example.test/loaded/app:1";
+    /// <summary>A <c>docker save</c>-style archive of image B, tagged <see cref="DockerArchiveName"/>.</summary>
+    public string DockerArchive => Path.Combine(_root, "docker.tar");
+    public const string DockerArchiveName = "example.test/docker/b:1";
     private string OpenLog => Path.Combine(_root, "open.log");
 
     /// <summary>Image A: busybox, /marker "image-a", its own /etc/os-release, Env FOO=from-image, WorkingDir /work.</summary>
@@ -80,6 +83,7 @@ public sealed class TestRegistry : IAsyncLifetime
         await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{layout}:c", $"docker://{ImageC}");
         await Tool("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--dest-creds", $"{User}:{Password}", $"oci:{layout}:a", $"docker://{PrivateImage}");
         await Tool("skopeo", "copy", "--quiet", $"oci:{layout}:a", $"oci-archive:{Archive}:{ArchiveName}");
+        await Tool("skopeo", "copy", "--quiet", $"oci:{layout}:b", $"docker-archive:{DockerArchive}:{DockerArchiveName}");
     }
 
     /// <summary>Manifest requests the open registry has served for <paramref name="repository"/> (a pull is one or more).</summary>
