@@ -18,6 +18,14 @@ if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-ge
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
     || echo "could not install bubblewrap; the embedded cluster falls back to unshare"
 fi
+# Images: skopeo pulls, umoci unpacks; the image tests run docker-registry on loopback (htpasswd from apache2-utils) with
+# images built from busybox-static.
+if { ! command -v skopeo || ! command -v umoci || ! command -v docker-registry || ! command -v htpasswd || ! [ -x /bin/busybox ]; } >/dev/null 2>&1 \
+   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing skopeo, umoci, docker-registry, busybox-static, apache2-utils (the embedded cluster's images and their tests)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo umoci docker-registry busybox-static apache2-utils) >/dev/null 2>&1 \
+    || echo "could not install the image tools; the embedded cluster's image tests will fail"
+fi
 
 if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing node and npm (the tests' S3 server and Kubernetes schemas)"

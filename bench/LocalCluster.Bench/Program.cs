@@ -4,13 +4,21 @@ using k8s.Models;
 using Scheduler.LocalCluster;
 using Scheduler.LocalCluster.Runtime;
 
-// Usage: localcluster-bench [--pods N] [--starts N] [--execs N]
+// Usage: localcluster-bench [--pods N] [--starts N] [--execs N] [--image-archive FILE]
+// With --image-archive (an OCI or docker archive, e.g. busybox from `skopeo copy … oci-archive:FILE`): loads it (timed),
+// then pod create -> Running in that image vs on the host (the runner's own image), interleaved, over --starts pods each,
+// and the disk used by 20 running pods of the image (their writable layers) next to the image's own size; nothing else.
 // Starts the embedded cluster in-process and prints:
 //   pod create -> Running latency (p50, p99) over --starts pods created one after another;
 //   exec round trip (p50, p99) of `true` over --execs execs;
 //   --pods pods with one sleeping container held at once: time to all Running, server memory, time to delete all.
 var settings = BenchArgs.Parse(args);
 var stateDir = Directory.CreateTempSubdirectory("localcluster-bench-").FullName;
+if (settings.ImageArchive is { } archive)
+{
+    await ImageBench.RunAsync(archive, settings.Starts, stateDir);
+    return;
+}
 try
 {
     await using var server = await LocalClusterServer.StartAsync(new LocalClusterOptions
@@ -91,15 +99,7 @@ finally
     try { Directory.Delete(stateDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
 }
 
-static V1Pod SleepingPod(string name) => new()
-{
-    Metadata = new V1ObjectMeta { Name = name },
-    Spec = new V1PodSpec
-    {
-        RestartPolicy = "Never",
-        Containers = [new V1Container { Name = "main", Image = "host", Command = ["sleep", "3600"] }],
-    },
-};
+static V1Pod SleepingPod(string name) => BenchPods.Sleeping(name, "host");
 
 static async Task WaitForPhase(Kubernetes client, string ns, string name, string phase, TimeSpan timeout)
 {
@@ -127,13 +127,18 @@ static double Percentile(List<double> values, int percentile)
     return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
 }
 
-internal sealed record BenchArgs(int Pods, int Starts, int Execs)
+internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null)
 {
     public static BenchArgs Parse(string[] args)
     {
         var result = new BenchArgs(500, 50, 100);
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
+            if (args[i] == "--image-archive")
+            {
+                result = result with { ImageArchive = Path.GetFullPath(args[i + 1]) };
+                continue;
+            }
             var value = int.Parse(args[i + 1]);
             result = args[i] switch
             {
@@ -144,5 +149,90 @@ internal sealed record BenchArgs(int Pods, int Starts, int Execs)
             };
         }
         return result;
+    }
+}
+
+internal static class BenchPods
+{
+    public static V1Pod Sleeping(string name, string image) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name },
+        Spec = new V1PodSpec
+        {
+            RestartPolicy = "Never",
+            TerminationGracePeriodSeconds = 0,
+            Containers = [new V1Container { Name = "main", Image = image, ImagePullPolicy = "IfNotPresent", Command = ["sleep", "3600"] }],
+        },
+    };
+}
+
+/// <summary>Pod start in a cached image against the host, and the disk that pods of one image use.</summary>
+internal static class ImageBench
+{
+    private const string Image = "bench.local/image:1";
+    private const string HostImage = "scheduler:bench";
+
+    public static async Task RunAsync(string archive, int starts, string stateDir)
+    {
+        try
+        {
+            var load = Stopwatch.StartNew();
+            var loaded = await new Scheduler.LocalCluster.Images.ImageStore(stateDir, Environment.IsPrivilegedProcess).LoadAsync(archive, Image, CancellationToken.None);
+            Console.WriteLine($"load and unpack {new FileInfo(archive).Length / 1048576.0:F1} MiB archive: {load.Elapsed.TotalMilliseconds:F0} ms ({loaded.ManifestDigest})");
+            await using var server = await LocalClusterServer.StartAsync(new LocalClusterOptions
+            {
+                StateDir = stateDir,
+                Node = new NodeSettings { StateDir = stateDir, UseImages = true },
+                RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
+            });
+            using var client = new Kubernetes(server.ClientConfiguration());
+            var inImage = new List<double>();
+            var onHost = new List<double>();
+            for (var i = 0; i < starts; i++)
+            {
+                foreach (var (image, latencies) in new[] { (Image, inImage), (HostImage, onHost) })
+                {
+                    var name = $"start-{latencies.Count}-{(image == Image ? "image" : "host")}";
+                    var watch = Stopwatch.StartNew();
+                    await client.CoreV1.CreateNamespacedPodAsync(BenchPods.Sleeping(name, image), "default");
+                    await WaitRunning(client, name);
+                    latencies.Add(watch.Elapsed.TotalMilliseconds);
+                    await client.CoreV1.DeleteNamespacedPodAsync(name, "default", gracePeriodSeconds: 0);
+                }
+            }
+            Console.WriteLine($"pod create -> Running over {starts} pods each: cached image p50 {P50(inImage):F1} ms, host p50 {P50(onHost):F1} ms");
+            while ((await client.CoreV1.ListNamespacedPodAsync("default")).Items.Count > 0) await Task.Delay(100);
+
+            var names = Enumerable.Range(0, 20).Select(i => $"disk-{i}").ToList();
+            await Task.WhenAll(names.Select(n => client.CoreV1.CreateNamespacedPodAsync(BenchPods.Sleeping(n, Image), "default")));
+            foreach (var name in names) await WaitRunning(client, name);
+            Console.WriteLine($"20 running pods of the image: pods' dirs {DiskKiB(Path.Combine(stateDir, "pods")) / 1024.0:F1} MiB, " +
+                              $"image store {DiskKiB(Path.Combine(stateDir, "images")) / 1024.0:F1} MiB (unpacked tree {DiskKiB(loaded.RootFs) / 1024.0:F1} MiB)");
+        }
+        finally
+        {
+            try { Directory.Delete(stateDir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static async Task WaitRunning(Kubernetes client, string name)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await client.CoreV1.ReadNamespacedPodAsync(name, "default")).Status?.Phase != "Running")
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"pod {name} not Running");
+            await Task.Delay(5);
+        }
+    }
+
+    private static double P50(List<double> values) => values.Count == 0 ? double.NaN : values.Order().ElementAt(values.Count / 2);
+
+    // du counts each hard-linked or shared block once, as the disk does.
+    private static long DiskKiB(string path)
+    {
+        using var du = Process.Start(new ProcessStartInfo("du", ["-sk", path]) { RedirectStandardOutput = true })!;
+        var text = du.StandardOutput.ReadToEnd();
+        du.WaitForExit();
+        return long.TryParse(text.Split('\t')[0], out var kib) ? kib : -1;
     }
 }

@@ -48,8 +48,13 @@ public sealed partial class JobActor
         if (announce)
         {
             var image = plan.Pod.Pod.Spec.Containers.FirstOrDefault(c => c.Name == PodBuilder.BuildContainer)?.Image;
-            _log.Tell(new TraceText($"Using Kubernetes namespace: {plan.Pod.Namespace}\n" +
-                                    (image is null ? "" : $"Using Kubernetes executor with image {image} ...\n")));
+            var helperImage = plan.Pod.Pod.Spec.Containers.FirstOrDefault(c => c.Name == PodBuilder.HelperContainer)?.Image;
+            // No image of the job's own: it runs in the runner's image, which the embedded cluster runs on the host.
+            var imageLine = image is null ? ""
+                : image == helperImage ? $"Using Kubernetes executor with no job image: the job runs in the runner's own image {image} " +
+                                         "(on the embedded cluster: this machine's filesystem) ...\n"
+                : $"Using Kubernetes executor with image {image} ...\n";
+            _log.Tell(new TraceText($"Using Kubernetes namespace: {plan.Pod.Namespace}\n" + imageLine));
         }
 
         // The shared watch follows the pod while this actor drives it: the node's pod-phase counts come from it, and in a

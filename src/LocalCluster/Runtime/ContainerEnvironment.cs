@@ -12,16 +12,17 @@ public static partial class ContainerEnvironment
 {
     public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-    public static EnvironmentResult Resolve(V1Pod pod, V1Container container, IPodHost host, long? runAsUser)
+    /// <param name="imageEnv">The image config's Env, which comes before the container's; null for a host "image".</param>
+    public static EnvironmentResult Resolve(V1Pod pod, V1Container container, IPodHost host, long? runAsUser,
+        IReadOnlyDictionary<string, string>? imageEnv = null)
     {
         var ns = pod.Metadata?.NamespaceProperty ?? "default";
-        // The host "image" contributes what an image config would: PATH and HOME; kubelet adds HOSTNAME.
-        var env = new Dictionary<string, string>
-        {
-            ["PATH"] = DefaultPath,
-            ["HOSTNAME"] = pod.Metadata?.Name ?? "",
-            ["HOME"] = runAsUser is null or 0 ? "/root" : "/",
-        };
+        // The host "image" contributes what an image config would: PATH and HOME; kubelet adds HOSTNAME. A real image's
+        // Env comes first; PATH and HOME are the runtime's defaults when it sets neither.
+        var env = new Dictionary<string, string> { ["PATH"] = DefaultPath };
+        foreach (var (key, value) in imageEnv ?? new Dictionary<string, string>()) env[key] = value;
+        env["HOSTNAME"] = pod.Metadata?.Name ?? "";
+        env.TryAdd("HOME", runAsUser is null or 0 ? "/root" : "/");
 
         foreach (var source in container.EnvFrom ?? [])
         {

@@ -19,6 +19,8 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
     /// <summary>The sandbox it runs in; exec reuses it with another command.</summary>
     public SandboxSpec? Sandbox { get; set; }
     public IReadOnlyDictionary<string, string>? Environment { get; set; }
+    /// <summary>The image it runs in, once pulled; null while pulling, or for a container on the host's filesystem.</summary>
+    public Images.LocalImage? Image { get; set; }
 
     public DateTime? StartedAt { get; set; }
     public DateTime? FinishedAt { get; set; }
@@ -80,7 +82,7 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
         {
             Name = Name,
             Image = Spec.Image ?? "",
-            ImageID = HasStarted || RestartCount > 0 ? $"local://{Spec.Image}" : "",
+            ImageID = !HasStarted && RestartCount == 0 ? "" : Image?.ImageId ?? $"local://{Spec.Image}",
             ContainerID = HasStarted ? ContainerIdUri : LastTermination?.ContainerID,
             Ready = IsRunning,
             Started = IsRunning,

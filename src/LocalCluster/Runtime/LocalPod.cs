@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
+using Scheduler.LocalCluster.Images;
 
 namespace Scheduler.LocalCluster.Runtime;
 
 /// <summary>Shared by every pod of one runtime.</summary>
-internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessSpawner Spawner, SandboxKind Sandbox, bool RuntimeIsRoot)
+internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessSpawner Spawner, SandboxKind Sandbox, bool RuntimeIsRoot, ImageStore Images)
 {
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
 }
@@ -189,8 +190,10 @@ internal sealed partial class LocalPod
 
     private async Task RunContainerAsync(LocalContainer container)
     {
-        var environment = await ResolveEnvironmentAsync(container);
-        await PullImageAsync(container);
+        // As kubelet: the image first (its Env is the base of the container's), then the environment.
+        var image = await PullImageAsync(container);
+        lock (_lock) container.Image = image;
+        var environment = await ResolveEnvironmentAsync(container, image);
 
         if (_env.Sandbox == SandboxKind.None)
         {
@@ -289,11 +292,12 @@ internal sealed partial class LocalPod
         return process.ExitCode;
     }
 
-    private async Task<IReadOnlyDictionary<string, string>> ResolveEnvironmentAsync(LocalContainer container)
+    private async Task<IReadOnlyDictionary<string, string>> ResolveEnvironmentAsync(LocalContainer container, LocalImage? image)
     {
         while (true)
         {
-            var result = ContainerEnvironment.Resolve(Pod, container.Spec, _env.Host, RunAsUser(container));
+            var result = ContainerEnvironment.Resolve(Pod, container.Spec, _env.Host, Identity(container, image).Uid,
+                image is null ? null : ImageRules.Environment(image.Config));
             if (result.Variables is { } variables) return variables;
             bool changed;
             lock (_lock)
@@ -308,46 +312,47 @@ internal sealed partial class LocalPod
         }
     }
 
-    private async Task PullImageAsync(LocalContainer container)
-    {
-        var image = container.Spec.Image ?? "";
-        if (!_env.Node.MissingImages.Any(pattern => GlobMatches(pattern, image)))
-        {
-            Event("Normal", "Pulled", $"Container image \"{image}\" already present on machine", container);
-            return;
-        }
-        var failure = $"Failed to pull image \"{image}\": image not found on the local node";
-        lock (_lock)
-        {
-            container.WaitingReason = "ErrImagePull";
-            container.WaitingMessage = failure;
-        }
-        Event("Normal", "Pulling", $"Pulling image \"{image}\"", container);
-        Event("Warning", "Failed", failure, container);
-        Event("Warning", "Failed", "Error: ErrImagePull", container);
-        Publish();
-        await Task.Delay(PodEnvironment.RetryInterval, StopToken);
-        lock (_lock)
-        {
-            container.WaitingReason = "ImagePullBackOff";
-            container.WaitingMessage = $"Back-off pulling image \"{image}\"";
-        }
-        Event("Normal", "BackOff", $"Back-off pulling image \"{image}\"", container);
-        Event("Warning", "Failed", "Error: ImagePullBackOff", container);
-        Publish();
-        // The node's image list does not change: the container never starts.
-        await Task.Delay(Timeout.Infinite, StopToken);
-    }
-
     public static bool GlobMatches(string pattern, string value) =>
         Regex.IsMatch(value, "^" + Regex.Escape(pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$");
 
     private long? RunAsUser(LocalContainer container) => container.Spec.SecurityContext?.RunAsUser ?? Pod.Spec?.SecurityContext?.RunAsUser;
 
+    private long? RunAsGroup(LocalContainer container) => container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup;
+
+    /// <summary>The container's uid and gid: runAsUser/runAsGroup, else the image's User (looked up in its passwd and group).</summary>
+    private (long? Uid, long? Gid) Identity(LocalContainer container, LocalImage? image)
+    {
+        if (image is null) return (RunAsUser(container), RunAsGroup(container));
+        var (uid, gid, error) = ImageRules.User(image.Config.User, ReadImageFile(image, "etc/passwd"), ReadImageFile(image, "etc/group"));
+        if (error is not null && RunAsUser(container) is null) throw new InvalidOperationException(error);
+        return (RunAsUser(container) ?? uid, RunAsGroup(container) ?? (RunAsUser(container) is null ? gid : null));
+    }
+
+    private static string? ReadImageFile(LocalImage image, string relative)
+    {
+        // Never through a link (of the file or a parent): the image's tree is untrusted and a link may point anywhere on the host.
+        var path = image.RootFs;
+        foreach (var part in relative.Split('/'))
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null) return null;
+        }
+        return File.Exists(path) && new FileInfo(path).Length < 1 << 20 ? File.ReadAllText(path) : null;
+    }
+
     private SandboxSpec BuildSandbox(LocalContainer container, IReadOnlyDictionary<string, string> environment)
     {
         IReadOnlyDictionary<string, string> volumes;
-        lock (_lock) volumes = _volumePaths ?? new Dictionary<string, string>();
+        LocalImage? image;
+        lock (_lock)
+        {
+            volumes = _volumePaths ?? new Dictionary<string, string>();
+            image = container.Image;
+        }
+        // Mount paths follow the links of the container's root: the image's tree, or the host's.
+        Func<string, string?> linkTarget = image is null
+            ? path => new FileInfo(path).LinkTarget
+            : path => new FileInfo(image.RootFs + path).LinkTarget;
         var mounts = new List<SandboxMount>();
         foreach (var mount in container.Spec.VolumeMounts ?? [])
         {
@@ -361,32 +366,104 @@ internal sealed partial class LocalPod
                 hostPath = Path.Combine(hostPath, mount.SubPath);
                 if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
             }
-            var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, path => new FileInfo(path).LinkTarget);
+            var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, linkTarget);
+            if (image is not null) EnsureNoLinks(image, containerPath);
             mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
         var hostname = Name.Length > 63 ? Name[..63] : Name;
-        if (PodHostsFile.Applies(Pod, mounts))
-        {
-            mounts.Add(new SandboxMount(PodHostsFile.Ensure(PodDir, Pod, hostname),
-                SandboxCommand.ResolveLinks(PodHostsFile.ContainerPath, path => new FileInfo(path).LinkTarget), ReadOnly: false, IsFile: true));
-        }
-        // Kubernetes: command replaces the entrypoint, args the cmd. A host "image" has no entrypoint and /bin/sh as cmd.
-        var command = (container.Spec.Command ?? []).Concat(container.Spec.Args ?? []).Select(word => ContainerEnvironment.Expand(word, environment)).ToList();
-        if (container.Spec.Command is null or { Count: 0 } && container.Spec.Args is null or { Count: 0 }) command = ["/bin/sh"];
-        return new SandboxSpec
+        var (uid, gid) = Identity(container, image);
+        var spec = new SandboxSpec
         {
             Hostname = hostname,
             Mounts = mounts,
-            Command = command,
-            WorkingDir = container.Spec.WorkingDir,
-            RunAsUser = RunAsUser(container),
-            RunAsGroup = container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup,
+            Command = Command(container, environment, image),
+            WorkingDir = image is null ? container.Spec.WorkingDir : ResolveInImage(image, container.Spec.WorkingDir ?? image.Config.WorkingDir),
+            RunAsUser = uid,
+            RunAsGroup = gid,
             RuntimeIsRoot = _env.RuntimeIsRoot,
+        };
+        if (image is not null)
+        {
+            // The pod's /etc/hosts and /etc/resolv.conf, not the image's.
+            var (hosts, resolv) = WritePodNetworkFiles();
+            mounts.Add(new SandboxMount(hosts, ResolveInImage(image, "/etc/hosts")!, false, true));
+            mounts.Add(new SandboxMount(resolv, ResolveInImage(image, "/etc/resolv.conf")!, false, true));
+            return spec with { Image = ContainerRoot(container, image) };
+        }
+        if (PodHostsFile.Applies(Pod, mounts))
+        {
+            mounts.Add(new SandboxMount(PodHostsFile.Ensure(PodDir, Pod, hostname),
+                SandboxCommand.ResolveLinks(PodHostsFile.ContainerPath, linkTarget), ReadOnly: false, IsFile: true));
+        }
+        return spec with
+        {
             HostRoot = _env.Sandbox == SandboxKind.Bubblewrap ? HostRootEntry.Read() : null,
             // One pod may not read another's volumes, Secrets or memory volumes, nor the API's token.
             HiddenDirectories = HiddenDirectories(mounts),
             HiddenFiles = _env.Node.PrivateFiles.Where(File.Exists).Where(f => !IsUnder(f, _env.Node.StateDir)).ToList(),
         };
+    }
+
+    private static string? ResolveInImage(LocalImage image, string? containerPath)
+    {
+        if (string.IsNullOrEmpty(containerPath)) return containerPath;
+        var resolved = SandboxCommand.ResolveLinks(containerPath, path => new FileInfo(image.RootFs + path).LinkTarget);
+        EnsureNoLinks(image, resolved);
+        return resolved;
+    }
+
+    /// <summary>
+    /// Mount points are made in the container's root before it is entered, where a link of the (untrusted) image would be
+    /// followed on the host: a path that still has a link after resolving (a loop, too many hops) is refused.
+    /// </summary>
+    private static void EnsureNoLinks(LocalImage image, string containerPath)
+    {
+        var path = image.RootFs;
+        foreach (var part in containerPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null || part == "..")
+            {
+                throw new InvalidOperationException($"the path {containerPath} goes through a symbolic link of the image that cannot be resolved");
+            }
+        }
+    }
+
+    private static List<string> Command(LocalContainer container, IReadOnlyDictionary<string, string> environment, LocalImage? image)
+    {
+        // Kubernetes: command replaces the entrypoint, args the cmd. A host "image" has no entrypoint and /bin/sh as cmd.
+        var config = image?.Config ?? new ImageConfig([], ["/bin/sh"], [], null, null);
+        var command = ImageRules.Command(container.Spec.Command?.ToList(), container.Spec.Args?.ToList(), config)
+            .Select(word => ContainerEnvironment.Expand(word, environment)).ToList();
+        return command.Count > 0 ? command : throw new InvalidOperationException("no command specified: the image has no entrypoint or cmd and the container no command");
+    }
+
+    /// <summary>A fresh writable layer for this run of the container, over the image's shared tree.</summary>
+    private ImageRoot ContainerRoot(LocalContainer container, LocalImage image)
+    {
+        var dir = Path.Combine(PodDir, "rootfs", NodePaths.SafeSegment(container.Name), container.RestartCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var root = new ImageRoot(image.RootFs, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), Path.Combine(dir, "merged"),
+            HasShell: File.Exists(Path.Combine(image.RootFs, "bin/sh")) || new FileInfo(Path.Combine(image.RootFs, "bin/sh")).LinkTarget is not null,
+            Gateway: ImageRoot.FindGateway(Directory.Exists));
+        foreach (var path in new[] { root.Upper, root.Work, root.Merged }) Directory.CreateDirectory(path);
+        return root;
+    }
+
+    /// <summary>The pod's hosts file (localhost, the pod's name, spec.hostAliases) and the node's resolver config.</summary>
+    private (string Hosts, string Resolv) WritePodNetworkFiles()
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(PodDir, "etc")).FullName;
+        var resolv = Path.Combine(dir, "resolv.conf");
+        lock (_lock)
+        {
+            // One hosts file per pod, shared with its containers on the host root (PodHostsFile.Ensure).
+            var hosts = PodHostsFile.Ensure(PodDir, Pod, Name.Length > 63 ? Name[..63] : Name);
+            if (!File.Exists(resolv))
+            {
+                File.WriteAllText(resolv, File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "nameserver 127.0.0.53\n");
+            }
+            return (hosts, resolv);
+        }
     }
 
     private List<string> HiddenDirectories(IReadOnlyList<SandboxMount> mounts)

@@ -1,4 +1,5 @@
 using k8s.Models;
+using Scheduler.LocalCluster.Images;
 
 namespace Scheduler.LocalCluster.Runtime;
 
@@ -11,10 +12,13 @@ namespace Scheduler.LocalCluster.Runtime;
 /// <item>restartPolicy: Never is exact. OnFailure/Always (the default) restart a container in place after a
 /// CrashLoopBackOff of 1 s doubling to at most 30 s (kubelet: 10 s to 5 min); restartCount, lastState and
 /// <c>previous</c> logs follow.</item>
-/// <item>A host "image" has no entrypoint and <c>/bin/sh</c> as cmd: with neither command nor args the container runs
-/// <c>/bin/sh</c>; args alone are the whole command line.</item>
-/// <item>Containers share the host network (localhost works between them) and see the host's files; each has its own
-/// mount, pid and UTS namespace. With bubblewrap "/" is the sandbox's own tmpfs holding the host's top-level entries, so
+/// <item>Images (<see cref="NodeSettings.UseImages"/>, the rule in <see cref="Images.ImageSources"/>) are pulled with skopeo,
+/// unpacked once with umoci, and each container runs in its image under a private overlay (see
+/// <see cref="SandboxCommand"/>); Entrypoint, Cmd, Env, WorkingDir and User apply with Kubernetes' rules.</item>
+/// <item>A container on the host's filesystem (the runner's own image, or images off) has no entrypoint and <c>/bin/sh</c>
+/// as cmd: with neither command nor args the container runs <c>/bin/sh</c>; args alone are the whole command line.</item>
+/// <item>Containers share the host network (localhost works between them); each has its own mount, pid and UTS namespace.
+/// On the host's filesystem, with bubblewrap "/" is the sandbox's own tmpfs holding the host's top-level entries, so
 /// new top-level paths (/builds, /scripts-…) stay in the sandbox; a missing mount point under an existing host directory
 /// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
@@ -42,10 +46,14 @@ public sealed class ProcessPodRuntime : IPodRuntime
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
-        _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess);
+        _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess,
+            new ImageStore(node.StateDir, Environment.IsPrivilegedProcess));
     }
 
     public SandboxKind Sandbox => _env.Sandbox;
+
+    /// <summary>The node's images (pulled, loaded and unpacked).</summary>
+    public ImageStore Images => _env.Images;
 
     public void PodCreated(V1Pod pod)
     {

@@ -16,6 +16,13 @@ public sealed record NodeSettings
     public IReadOnlyList<string> MissingImages { get; init; } = [];
     /// <summary>Where pod directories, logs and PersistentVolumeClaim data live. Containers see it empty.</summary>
     public string StateDir { get; init; } = "";
+    /// <summary>
+    /// Whether containers run in their images: pulled into <c>&lt;StateDir&gt;/images</c> and each run in a root of its
+    /// own (see <see cref="Images.ImageSources"/>). Off, every container runs on the host's filesystem and its events say
+    /// so (<c>--host-images</c>); the commands (<c>local-cluster</c>, the embedded cluster of <c>exec</c> and <c>run</c>)
+    /// turn it on.
+    /// </summary>
+    public bool UseImages { get; init; }
     /// <summary>Files outside <see cref="StateDir"/> that containers must not read (the kubeconfig with the API's token).</summary>
     public IReadOnlyList<string> PrivateFiles { get; init; } = [];
 }

@@ -30,6 +30,21 @@ public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
     }
 }
 
+/// <summary>
+/// A container's own root: the image's unpacked tree (<paramref name="Lower"/>, shared, never written) under a private
+/// writable layer (<paramref name="Upper"/>, with overlayfs' <paramref name="Work"/> dir), seen at <paramref name="Merged"/>.
+/// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh. <paramref name="Gateway"/>: an
+/// existing host directory that every user may enter, where the root is bound in the container's own mount namespace only
+/// (the state dir may be private to the runtime's user).
+/// </summary>
+public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell, string Gateway = "/mnt")
+{
+    /// <summary>The first of /mnt, /media, /srv, /opt that exists: it is only covered inside the container's namespace.</summary>
+    public static string FindGateway(Func<string, bool> directoryExists) =>
+        new[] { "/mnt", "/media", "/srv", "/opt" }.FirstOrDefault(directoryExists)
+        ?? throw new InvalidOperationException("none of /mnt, /media, /srv, /opt exists to enter a container's image root through");
+}
+
 /// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
 public sealed record SandboxSpec
 {
@@ -53,6 +68,8 @@ public sealed record SandboxSpec
     public IReadOnlyList<string> HiddenDirectories { get; init; } = [];
     /// <summary>Host files the container sees empty (/dev/null over each), e.g. a kubeconfig with the API's token.</summary>
     public IReadOnlyList<string> HiddenFiles { get; init; } = [];
+    /// <summary>The image's root the container runs in; null runs it on the host's filesystem.</summary>
+    public ImageRoot? Image { get; init; }
 }
 
 /// <summary>
@@ -72,7 +89,12 @@ public static class SandboxCommand
         return SandboxKind.None;
     }
 
-    public static IReadOnlyList<string> Build(SandboxKind kind, SandboxSpec spec) => kind switch
+    public const string ImageNeedsRoot = "running a container in its image needs bubblewrap and a runtime running as root (for its overlay root); "
+                                         + "start the cluster with --host-images to run containers on this machine's filesystem instead";
+
+    public static IReadOnlyList<string> Build(SandboxKind kind, SandboxSpec spec) => spec.Image is not null
+        ? kind == SandboxKind.Bubblewrap && spec.RuntimeIsRoot ? BuildImage(spec, spec.Image) : throw new InvalidOperationException(ImageNeedsRoot)
+        : kind switch
     {
         SandboxKind.Bubblewrap => BuildBubblewrap(spec),
         SandboxKind.Unshare => BuildUnshare(spec),
@@ -88,8 +110,15 @@ public static class SandboxCommand
     public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec)
     {
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
-        var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts", "--" };
-        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts" };
+        var changesIdentity = spec.RunAsUser is not null || spec.RunAsGroup is not null;
+        // In an image there is no setpriv: nsenter changes the identity itself (and drops supplementary groups).
+        if (changesIdentity && spec.Image is not null)
+        {
+            argv.AddRange(["--setgid", (spec.RunAsGroup ?? 0).ToString(), "--setuid", (spec.RunAsUser ?? 0).ToString()]);
+        }
+        argv.Add("--");
+        if (changesIdentity && spec.Image is null) argv.AddRange(SetPriv(spec));
         argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
         argv.AddRange(spec.Command);
         return argv;
@@ -165,6 +194,59 @@ public static class SandboxCommand
         argv.AddRange(spec.Command);
         return argv;
     }
+
+    /// <summary>
+    /// A container in its image. In a new mount namespace (unshare; nothing is mounted on the host, and every mount goes
+    /// with the container), as root: the image's tree and the container's writable layer are mounted as an overlay at
+    /// <see cref="ImageRoot.Merged"/>, mount points are made through it (so their parents keep the image's owners and
+    /// modes), the pod's volumes are bound at their paths, and the whole root is bound at <see cref="ImageRoot.Gateway"/>, a
+    /// directory every user may enter. Then, as the container's user when it has one (setpriv from the host: the image need
+    /// not have it), bubblewrap makes that root "/" with its own /dev, /proc, pid and UTS namespaces. The volumes are bound
+    /// by root, so a non-root container still gets a volume whose host directory it could not reach; its processes and
+    /// the files they write have the real uid, as with a CRI runtime.
+    /// </summary>
+    private static List<string> BuildImage(SandboxSpec spec, ImageRoot image)
+    {
+        foreach (var dir in new[] { image.Lower, image.Upper, image.Work, image.Merged })
+        {
+            // overlayfs takes its directories in one option string.
+            if (dir.IndexOfAny([',', ':', '\\', '\n']) >= 0) throw new InvalidOperationException($"the state directory path {dir} may not contain ',', ':' or '\\'");
+        }
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var script = new List<string>
+        {
+            ImageSetupPrefix,
+            "mount -t overlay overlay -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\"",
+            "cd \"$4\"",
+            "mkdir -p ./dev ./proc",
+        };
+        foreach (var mount in OrderMounts(spec.Mounts))
+        {
+            var target = Quote("." + mount.ContainerPath);
+            script.Add(mount.IsFile ? $"mkdir -p \"$(dirname {target})\"; [ -e {target} ] || touch {target}" : $"mkdir -p {target}");
+            script.Add($"mount --bind {Quote(mount.HostPath)} {target}");
+            if (mount.ReadOnly) script.Add($"mount -o remount,bind,ro {target}");
+        }
+        script.Add($"mkdir -p {Quote("." + workingDir)}");
+        script.Add("cd /");
+        script.Add($"mount --rbind \"$4\" {Quote(image.Gateway)}");
+        script.Add("shift 4");
+        script.Add("exec \"$@\"");
+        var argv = new List<string>
+        {
+            "unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", string.Join("\n", script),
+            "sh", image.Lower, image.Upper, image.Work, image.Merged,
+        };
+        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
+        argv.AddRange(["bwrap", "--bind", image.Gateway, "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-uts",
+            "--hostname", spec.Hostname, "--die-with-parent", "--chdir", workingDir, "--"]);
+        if (image.HasShell) argv.AddRange(ExecShim);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    /// <summary>The first line of the image sandbox's overlay script, by which an exec tells setup from the command.</summary>
+    internal const string ImageSetupPrefix = "set -e # image root setup";
 
     /// <summary>The first line of the unshare sandbox's mount script, by which an exec tells setup from the command.</summary>
     internal const string UnshareSetupPrefix = "set -e # sandbox setup";

@@ -19,11 +19,21 @@ internal static class LocalClusterCommand
         var nodeLabels = new Option<string?>("--node-labels") { Description = "The node's labels: k=v,k2=v2" };
         var nodeTaints = new Option<string?>("--node-taints") { Description = "The node's taints: k[=v]:Effect,…" };
         var missingImages = new Option<string?>("--missing-images") { Description = "Image name globs that fail to pull: GLOB,…" };
+        var hostImages = new Option<bool>("--host-images")
+        {
+            Description = "Run every container on this machine's filesystem instead of pulling its image (each container's events say so)",
+        };
+        var loadImages = new Option<string[]>("--load-image")
+        {
+            Description = "Make an image available without a registry: an OCI layout or archive, or a `docker save` archive; NAME=FILE names it (repeatable)",
+            HelpName = "[NAME=]FILE",
+            AllowMultipleArgumentsPerToken = false,
+        };
 
         var faultFlags = new FaultFlags();
 
         var command = new Command("local-cluster", "Run the embedded single-node Kubernetes on 127.0.0.1 until Ctrl-C or SIGTERM");
-        foreach (var option in new Option[] { port, kubeconfig, stateDir, nodeLabels, nodeTaints, missingImages }.Concat(faultFlags.All))
+        foreach (var option in new Option[] { port, kubeconfig, stateDir, nodeLabels, nodeTaints, missingImages, hostImages, loadImages }.Concat(faultFlags.All))
         {
             command.Options.Add(option);
         }
@@ -56,11 +66,19 @@ internal static class LocalClusterCommand
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             cancellationToken = stop.Token;
 
-            var dir = parse.GetValue(stateDir) ?? Directory.CreateTempSubdirectory("scheduler-local-cluster-").FullName;
+            var dir = Path.GetFullPath(parse.GetValue(stateDir) ?? Directory.CreateTempSubdirectory("scheduler-local-cluster-").FullName);
             Directory.CreateDirectory(dir);
+            var useImages = !parse.GetValue(hostImages);
+            if (!await LoadImagesAsync(parse.GetValue(loadImages) ?? [], dir, useImages, parse.InvocationConfiguration.Error, cancellationToken))
+            {
+                return 2;
+            }
             await using var server = await EmbeddedCluster.StartAsync(dir, cancellationToken,
-                new NodeSettings { Labels = labels, Taints = taints, MissingImages = missing },
+                new NodeSettings { Labels = labels, Taints = taints, MissingImages = missing, UseImages = useImages },
                 parse.GetValue(port), parse.GetValue(kubeconfig));
+            Console.WriteLine(useImages
+                ? $"local-cluster: containers run in their images (pulled into {Path.Combine(dir, "images")}); the runner's own image scheduler:<version> runs on this machine's filesystem"
+                : "local-cluster: --host-images: every container runs on this machine's filesystem, not in its image");
             if (faults != FaultSettings.None)
             {
                 // Each injected 500/429/hang is printed, so that a rehearsal's log tells which call met which fault.
@@ -87,6 +105,49 @@ internal static class LocalClusterCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// <c>--load-image [NAME=]FILE</c>: each image goes into the node's store before the server starts, so pods with
+    /// imagePullPolicy IfNotPresent or Never find it without a registry. False (after printing why) when one fails.
+    /// </summary>
+    private static async Task<bool> LoadImagesAsync(IReadOnlyList<string> values, string stateDir, bool useImages, TextWriter error,
+        CancellationToken cancellationToken)
+    {
+        if (values.Count == 0) return true;
+        if (!useImages)
+        {
+            await error.WriteLineAsync("scheduler local-cluster: --load-image: images are not used with --host-images");
+            return false;
+        }
+        var store = new Scheduler.LocalCluster.Images.ImageStore(stateDir, Environment.IsPrivilegedProcess);
+        foreach (var value in values)
+        {
+            var (name, file) = SplitLoadImage(value);
+            try
+            {
+                var image = await store.LoadAsync(Path.GetFullPath(file), name, cancellationToken);
+                Console.WriteLine($"local-cluster: loaded {image.Reference.Canonical} ({image.ManifestDigest}) from {file}");
+            }
+            catch (Scheduler.LocalCluster.Images.ImagePullException exception)
+            {
+                await error.WriteLineAsync($"scheduler local-cluster: --load-image {value}: {exception.Message}");
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary><c>NAME=FILE</c> when the part before '=' is an image name and FILE exists; otherwise the whole value is the file.</summary>
+    internal static (string? Name, string File) SplitLoadImage(string value)
+    {
+        var eq = value.IndexOf('=');
+        if (eq > 0 && Scheduler.LocalCluster.Images.ImageReference.Parse(value[..eq], out _) is not null
+            && (File.Exists(value[(eq + 1)..]) || Directory.Exists(value[(eq + 1)..])) && !File.Exists(value))
+        {
+            return (value[..eq], value[(eq + 1)..]);
+        }
+        return (null, value);
     }
 }
 

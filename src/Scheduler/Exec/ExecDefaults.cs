@@ -14,7 +14,10 @@ public static class ExecDefaults
         return Path.Combine(baseDir, "scheduler", "exec-cache");
     }
 
-    /// <summary>One runner, one job at a time, any image (the embedded cluster's images are the host), a persistent /cache.</summary>
+    /// <summary>
+    /// One runner, one job at a time, a persistent /cache. A job without an image runs in the runner's own (helper) image,
+    /// which the embedded cluster runs on this machine's filesystem, so that it needs no network and no registry.
+    /// </summary>
     public static string ConfigToml(string cacheDir) => $$"""
         concurrent = 1
         check_interval = 3
@@ -25,7 +28,7 @@ public static class ExecDefaults
         token = "exec-local-runner"
         executor = "kubernetes"
         [runners.kubernetes]
-        image = "alpine:latest"
+        image = "{{Scheduler.Actors.Pods.PodBuilder.DefaultHelperImage(Scheduler.Messages.Jobs.RunnerIdentity.Current().Version)}}"
         namespace = "default"
         poll_interval = 1
         poll_timeout = 180

@@ -3,6 +3,7 @@ using Scheduler.Actors.Execution;
 using Scheduler.Hosting;
 using Scheduler.Kubernetes;
 using Scheduler.LocalCluster;
+using Scheduler.LocalCluster.Runtime;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
 
@@ -59,10 +60,10 @@ public static class ExecProgram
             if (configuration is null)
             {
                 embeddedDir = Directory.CreateTempSubdirectory("scheduler-exec-").FullName;
-                embedded = await EmbeddedCluster.StartAsync(embeddedDir, abort);
+                embedded = await EmbeddedCluster.StartAsync(embeddedDir, abort, new NodeSettings { UseImages = true });
                 configuration = embedded.ClientConfiguration();
                 await console.Status.WriteLineAsync(
-                    $"exec: no Kubernetes configured; running on the embedded trial cluster at {embedded.Url} (pods are host processes)");
+                    $"exec: no Kubernetes configured; running on the embedded trial cluster at {embedded.Url} (pods are local processes, each container in its image)");
             }
 
             var options = new ExecutionOptions(RunnerIdentity.Current(), helper, prepared.ArtifactsDir);

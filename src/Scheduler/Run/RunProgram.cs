@@ -8,6 +8,7 @@ using Scheduler.GitLab;
 using Scheduler.Hosting;
 using Scheduler.Kubernetes;
 using Scheduler.LocalCluster;
+using Scheduler.LocalCluster.Runtime;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Metrics;
@@ -137,10 +138,10 @@ public static class RunProgram
             if (connections.Values.Any(c => c.Configuration is null))
             {
                 embeddedDir = Directory.CreateTempSubdirectory("scheduler-run-").FullName;
-                embedded = await EmbeddedCluster.StartAsync(embeddedDir, control.Abort);
+                embedded = await EmbeddedCluster.StartAsync(embeddedDir, control.Abort, new NodeSettings { UseImages = true });
                 embeddedConfiguration = embedded.ClientConfiguration();
                 await stderr.WriteLineAsync($"run: warning: no Kubernetes configured; running jobs on the embedded cluster at {embedded.Url}, " +
-                                            "whose pods are host processes: for trials only");
+                                            "whose pods are local processes (each container in its image): for trials only");
             }
 
             var configurations = connections.ToDictionary(c => c.Key, c => c.Value.Configuration ?? embeddedConfiguration!);

@@ -27,7 +27,7 @@ public sealed class LocalClusterProcess : IAsyncDisposable
         var stateDir = Directory.CreateDirectory(Path.Combine(directory, "cluster-state")).FullName;
         var kubeconfig = Path.Combine(directory, "kubeconfig");
         var process = ChildProcess.Start("local-cluster", SchedulerBinary.Dotnet,
-            [SchedulerBinary.Dll, "local-cluster", "--state-dir", stateDir, "--port", "0", "--kubeconfig", kubeconfig, .. extraArguments ?? []],
+            [SchedulerBinary.Dll, "local-cluster", "--state-dir", stateDir, "--port", "0", "--kubeconfig", kubeconfig, "--host-images", .. extraArguments ?? []],
             Path.Combine(directory, "local-cluster.log"));
         try
         {
