@@ -69,25 +69,16 @@ internal sealed partial class LocalPod
             {
                 failure = $"Failed to pull image \"{image}\": {exception.Message}";
             }
-            SetWaiting(container, "ErrImagePull", failure);
-            Event("Warning", "Failed", failure, container);
-            Event("Warning", "Failed", "Error: ErrImagePull", container);
-            Publish();
-            await Task.Delay(PodEnvironment.RetryInterval, StopToken);
-            SetWaiting(container, "ImagePullBackOff", $"Back-off pulling image \"{image}\"");
-            Event("Normal", "BackOff", $"Back-off pulling image \"{image}\"", container);
-            Event("Warning", "Failed", "Error: ImagePullBackOff", container);
-            Publish();
+            await ReportPullFailureAsync(container, image, failure);
             await Task.Delay(backoff, StopToken);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxPullBackOff.Ticks));
         }
     }
 
-    /// <summary>The images the node was told are missing (<c>--missing-images</c>): the pull fails and is never retried.</summary>
-    private async Task FailPullForeverAsync(LocalContainer container, string image, string failure)
+    /// <summary>As the kubelet: <c>ErrImagePull</c> with its events, then after a moment <c>ImagePullBackOff</c>.</summary>
+    private async Task ReportPullFailureAsync(LocalContainer container, string image, string failure)
     {
         SetWaiting(container, "ErrImagePull", failure);
-        Event("Normal", "Pulling", $"Pulling image \"{image}\"", container);
         Event("Warning", "Failed", failure, container);
         Event("Warning", "Failed", "Error: ErrImagePull", container);
         Publish();
@@ -96,6 +87,13 @@ internal sealed partial class LocalPod
         Event("Normal", "BackOff", $"Back-off pulling image \"{image}\"", container);
         Event("Warning", "Failed", "Error: ImagePullBackOff", container);
         Publish();
+    }
+
+    /// <summary>The images the node was told are missing (<c>--missing-images</c>): the pull fails and is never retried.</summary>
+    private async Task FailPullForeverAsync(LocalContainer container, string image, string failure)
+    {
+        Event("Normal", "Pulling", $"Pulling image \"{image}\"", container);
+        await ReportPullFailureAsync(container, image, failure);
         await Task.Delay(Timeout.Infinite, StopToken);
     }
 
