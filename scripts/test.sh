@@ -13,36 +13,35 @@ for arg in "$@"; do
   esac
 done
 
-if ! command -v bwrap >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing bubblewrap (the embedded cluster's sandbox)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1 \
-    || echo "could not install bubblewrap; the embedded cluster falls back to unshare"
-fi
-# Images: skopeo pulls, umoci unpacks; the image tests run docker-registry on loopback (htpasswd from apache2-utils) with
-# images built from busybox-static.
-if { ! command -v skopeo || ! command -v umoci || ! command -v docker-registry || ! command -v htpasswd || ! [ -x /bin/busybox ]; } >/dev/null 2>&1 \
-   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing skopeo, umoci, docker-registry, busybox-static, apache2-utils (the embedded cluster's images and their tests)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo umoci docker-registry busybox-static apache2-utils) >/dev/null 2>&1 \
-    || echo "could not install the image tools; the embedded cluster's image tests will fail"
+# What the tests need beyond the SDK, installed from Debian when missing (as root, with apt-get): bubblewrap (the
+# embedded cluster's sandbox; without it, unshare), skopeo and umoci (images are pulled and unpacked), docker-registry,
+# apache2-utils' htpasswd and busybox-static (the image tests' loopback registry and test images), git-lfs (the Git LFS
+# test), node and npm (the tests' npm tools below).
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v umoci >/dev/null 2>&1 || missing+=(umoci)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 \
+      || echo "could not install ${missing[*]}; the tests that need them will fail saying so"
+  else
+    echo "missing ${missing[*]} (not root or no apt-get); the tests that need them will fail saying so"
+  fi
 fi
 
-if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing node and npm (the tests' S3 server and Kubernetes schemas)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null 2>&1 || echo "could not install npm"
-fi
 # The tests' npm tools: an S3 server (the cache tests) and the Kubernetes JSON schemas (render-pod's output checked).
 if command -v npm >/dev/null 2>&1; then
   for tool in s3 k8s-schema; do
     npm ci --prefix "tests/tools/$tool" --no-audit --no-fund >/dev/null 2>&1 \
       || echo "could not install tests/tools/$tool; the tests that use it will fail"
   done
-fi
-
-if ! git lfs version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing git-lfs (the Git LFS end-to-end test)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-lfs) >/dev/null 2>&1 \
-    || echo "could not install git-lfs; the Git LFS test will fail saying so"
 fi
 
 log=$(mktemp)
