@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the solution. Installs what the embedded cluster needs (bubblewrap) when it can.
+# Runs every test of the solution. Installs the tools the tests need (the embedded cluster's sandbox and images, the
+# test servers) when it can.
 # --fast leaves out tests/Fleet.Tests (nodes, clusters and GitLab as separate processes: minutes) for day-to-day work;
 # CI runs everything.
 set -euo pipefail
