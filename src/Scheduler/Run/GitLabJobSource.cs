@@ -46,7 +46,10 @@ public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : I
     }
 
     // Two-phase commit: GitLab holds the job for this runner only once it is told the job is running. A short retry
-    // covers a transient failure; a refusal means GitLab gave the job up (canceled, or picked by another runner).
+    // covers a transient failure; a refusal means GitLab gave the job up (canceled, or picked by another runner). With no
+    // answer after the retries the job is run anyway: GitLab handed it to this runner (its request succeeded), so dropping
+    // it would leave it running there until it times out as stuck; the trace and the final update carry on with their own
+    // retries, and a refusal then stops the job.
     private async Task<JobRequestOutcome> AcknowledgeAsync(RequestJobResult.Received received, CancellationToken ct)
     {
         var job = received.Job;
@@ -65,6 +68,6 @@ public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : I
             await Task.Delay(Backoff.Delay(attempt, null), ct);
         }
 
-        return new JobRequestOutcome.Failed($"job {job.Id} could not be marked running; not run");
+        return new JobRequestOutcome.Received(job);
     }
 }
