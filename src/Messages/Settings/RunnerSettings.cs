@@ -252,6 +252,10 @@ public sealed record ContainerSecurityContextSettings
     public IReadOnlyList<string>? CapAdd { get; init; }
     /// <summary><c>capabilities.drop</c>; when set (even empty) it replaces the drop list (the default NET_RAW and <c>cap_drop</c>).</summary>
     public IReadOnlyList<string>? CapDrop { get; init; }
+    /// <summary><c>selinux_type</c>: the SELinux type label of the container's processes (<c>seLinuxOptions.type</c>).</summary>
+    public string? SeLinuxType { get; init; }
+    /// <summary><c>proc_mount</c>: <c>Default</c> or <c>Unmasked</c> (<c>procMount</c>).</summary>
+    public string? ProcMount { get; init; }
 }
 
 public sealed record AffinitySettings(NodeAffinitySettings? NodeAffinity, PodAffinitySettings? PodAffinity, PodAffinitySettings? PodAntiAffinity);
@@ -311,9 +315,11 @@ public sealed record PodSecurityContextSettings
     public bool? RunAsNonRoot { get; init; }
     public long? RunAsUser { get; init; }
     public IReadOnlyList<long> SupplementalGroups { get; init; } = [];
+    /// <summary><c>selinux_type</c>: the SELinux type label of every container of the pod (<c>seLinuxOptions.type</c>).</summary>
+    public string? SeLinuxType { get; init; }
 
     public bool IsEmpty => FsGroup is null && RunAsGroup is null && RunAsNonRoot is null && RunAsUser is null
-                           && SupplementalGroups.Count == 0;
+                           && SupplementalGroups.Count == 0 && SeLinuxType is null;
 }
 
 public sealed record VolumesSettings
