@@ -390,7 +390,13 @@ public sealed record ServiceSettings(string Name)
     public IReadOnlyList<string> Command { get; init; } = [];
     public IReadOnlyList<string> Entrypoint { get; init; } = [];
     public IReadOnlyList<string> Environment { get; init; } = [];
+    /// <summary><c>[[ports]]</c>: the container ports of the service, shaped as a job's <c>services:ports</c>.</summary>
+    public IReadOnlyList<ServicePortSettings> Ports { get; init; } = [];
 }
+
+/// <summary>One <c>[[runners.kubernetes.services.ports]]</c>: <paramref name="Number"/> (1-65535), <paramref name="Protocol"/>
+/// (<c>http</c> or <c>https</c>, null when not given) and an optional <paramref name="Name"/>.</summary>
+public sealed record ServicePortSettings(int Number, string? Protocol, string? Name);
 
 /// <summary>Prints a record's public properties as the compiler-generated ToString does, with the named secrets masked.</summary>
 internal static class SecretMaskingPrinter

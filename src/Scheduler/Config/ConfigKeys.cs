@@ -171,11 +171,12 @@ internal static class ConfigKeys
 
     public static readonly IReadOnlyDictionary<string, NoEffect> VolumeNoEffect = new Dictionary<string, NoEffect>();
 
-    public static readonly string[] Service = ["name", "alias", "command", "entrypoint", "environment"];
+    public static readonly string[] Service = ["name", "alias", "command", "entrypoint", "environment", "ports"];
+
+    public static readonly string[] ServicePort = ["number", "protocol", "name"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> ServiceNoEffect = new Dictionary<string, NoEffect>
     {
         ["variables"] = Never("GitLab Runner's key for a service's variables is environment"),
-        ["ports"] = NotYet("service ports from config.toml are not exposed yet"),
     };
 }

@@ -470,13 +470,50 @@ internal static class KubernetesSettingsReader
             }
             else
             {
-                services.Add(new ServiceSettings(name) { Alias = alias, Command = command, Entrypoint = entrypoint, Environment = environment });
+                services.Add(new ServiceSettings(name)
+                {
+                    Alias = alias, Command = command, Entrypoint = entrypoint, Environment = environment, Ports = ServicePorts(service),
+                });
             }
 
             service.ReportUnread(ConfigKeys.Service, ConfigKeys.ServiceNoEffect);
         }
 
         return services;
+    }
+
+    /// <summary>A service's <c>[[ports]]</c>: a number from 1 to 65535, a protocol <c>http</c> or <c>https</c> (any case) and a name.</summary>
+    private static IReadOnlyList<ServicePortSettings> ServicePorts(TableReader service)
+    {
+        var ports = new List<ServicePortSettings>();
+        foreach (var port in service.TableArray("ports") ?? [])
+        {
+            var number = port.Long("number");
+            var protocol = EmptyAsNull(port.String("protocol"))?.ToLowerInvariant();
+            var name = EmptyAsNull(port.String("name"));
+            port.ReportUnread(ConfigKeys.ServicePort, new Dictionary<string, ConfigKeys.NoEffect>());
+            if (number is null)
+            {
+                port.Diagnostics.Error(port.Position, port.KeyPath("number"), "a service port needs a number");
+                continue;
+            }
+
+            if (number is < 1 or > 65535)
+            {
+                port.Diagnostics.Error(port.ValuePosition("number"), port.KeyPath("number"), "port must be between 1 and 65535");
+                continue;
+            }
+
+            if (protocol is not (null or "http" or "https"))
+            {
+                port.Diagnostics.Error(port.ValuePosition("protocol"), port.KeyPath("protocol"), $"unsupported protocol \"{protocol}\"; use http or https");
+                continue;
+            }
+
+            ports.Add(new ServicePortSettings((int)number, protocol, name));
+        }
+
+        return ports;
     }
 
     internal static IReadOnlyDictionary<string, string> ToDictionary(IReadOnlyList<MapItem>? items)
