@@ -8,7 +8,8 @@ namespace Scheduler.Actors.Pods;
 /// capabilities start from the default drop of <c>NET_RAW</c>, then <c>cap_add</c> adds and <c>cap_drop</c> drops (the
 /// last rule for a capability wins, so <c>cap_add = ["NET_RAW"]</c> lifts the default); a container security context's
 /// <c>capabilities.add</c> or <c>drop</c>, when set, replaces that list; its <c>privileged</c> and
-/// <c>allow_privilege_escalation</c> override the section's. Pure.
+/// <c>allow_privilege_escalation</c> override the section's; its <c>selinux_type</c> and <c>proc_mount</c> apply to that
+/// container only. Pure.
 /// </summary>
 public static class ContainerSecurity
 {
@@ -35,6 +36,8 @@ public static class ContainerSecurity
             RunAsGroup = container?.RunAsGroup,
             RunAsNonRoot = container?.RunAsNonRoot,
             ReadOnlyRootFilesystem = container?.ReadOnlyRootFilesystem,
+            ProcMount = container?.ProcMount,
+            SeLinuxOptions = container?.SeLinuxType is { } type ? new V1SELinuxOptions { Type = type } : null,
         };
 
         // One entry per capability, in first-mention order; the last rule for it decides.

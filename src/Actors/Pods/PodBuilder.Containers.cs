@@ -23,7 +23,8 @@ public static partial class PodBuilder
     }
 
     /// <summary>Config services first, then the job's; empty names are skipped before numbering. A config service's
-    /// <c>environment</c> entries (<c>NAME=value</c>) become its variables.</summary>
+    /// <c>environment</c> entries (<c>NAME=value</c>) become its variables, its <c>ports</c> its container ports (so, as for
+    /// a job's service with ports, its names are not added to the host aliases).</summary>
     private static List<JobService> ServiceDefinitions(KubernetesSettings settings, JobPayload job) =>
         settings.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name))
             .Select(s => new JobService
@@ -37,6 +38,7 @@ public static partial class PodBuilder
                     var equals = entry.IndexOf('=');
                     return new JobServiceVariable { Key = equals < 0 ? entry : entry[..equals], Value = equals < 0 ? "" : entry[(equals + 1)..] };
                 }).ToList(),
+                Ports = s.Ports.Select(p => new JobPort { Number = p.Number, Protocol = p.Protocol, Name = p.Name }).ToList(),
             })
             .Concat(job.Services.Where(s => !string.IsNullOrWhiteSpace(s.Name)))
             .ToList();

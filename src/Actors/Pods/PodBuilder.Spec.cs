@@ -138,5 +138,6 @@ public static partial class PodBuilder
                 RunAsNonRoot = settings.RunAsNonRoot,
                 RunAsUser = settings.RunAsUser,
                 SupplementalGroups = settings.SupplementalGroups.Count > 0 ? settings.SupplementalGroups.Select(g => (long?)g).ToList() : null,
+                SeLinuxOptions = settings.SeLinuxType is { } type ? new V1SELinuxOptions { Type = type } : null,
             };
 }

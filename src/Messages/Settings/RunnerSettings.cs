@@ -252,6 +252,10 @@ public sealed record ContainerSecurityContextSettings
     public IReadOnlyList<string>? CapAdd { get; init; }
     /// <summary><c>capabilities.drop</c>; when set (even empty) it replaces the drop list (the default NET_RAW and <c>cap_drop</c>).</summary>
     public IReadOnlyList<string>? CapDrop { get; init; }
+    /// <summary><c>selinux_type</c>: the SELinux type label of the container's processes (<c>seLinuxOptions.type</c>).</summary>
+    public string? SeLinuxType { get; init; }
+    /// <summary><c>proc_mount</c>: <c>Default</c> or <c>Unmasked</c> (<c>procMount</c>).</summary>
+    public string? ProcMount { get; init; }
 }
 
 public sealed record AffinitySettings(NodeAffinitySettings? NodeAffinity, PodAffinitySettings? PodAffinity, PodAffinitySettings? PodAntiAffinity);
@@ -311,9 +315,11 @@ public sealed record PodSecurityContextSettings
     public bool? RunAsNonRoot { get; init; }
     public long? RunAsUser { get; init; }
     public IReadOnlyList<long> SupplementalGroups { get; init; } = [];
+    /// <summary><c>selinux_type</c>: the SELinux type label of every container of the pod (<c>seLinuxOptions.type</c>).</summary>
+    public string? SeLinuxType { get; init; }
 
     public bool IsEmpty => FsGroup is null && RunAsGroup is null && RunAsNonRoot is null && RunAsUser is null
-                           && SupplementalGroups.Count == 0;
+                           && SupplementalGroups.Count == 0 && SeLinuxType is null;
 }
 
 public sealed record VolumesSettings
@@ -384,7 +390,13 @@ public sealed record ServiceSettings(string Name)
     public IReadOnlyList<string> Command { get; init; } = [];
     public IReadOnlyList<string> Entrypoint { get; init; } = [];
     public IReadOnlyList<string> Environment { get; init; } = [];
+    /// <summary><c>[[ports]]</c>: the container ports of the service, shaped as a job's <c>services:ports</c>.</summary>
+    public IReadOnlyList<ServicePortSettings> Ports { get; init; } = [];
 }
+
+/// <summary>One <c>[[runners.kubernetes.services.ports]]</c>: <paramref name="Number"/> (1-65535), <paramref name="Protocol"/>
+/// (<c>http</c> or <c>https</c>, null when not given) and an optional <paramref name="Name"/>.</summary>
+public sealed record ServicePortSettings(int Number, string? Protocol, string? Name);
 
 /// <summary>Prints a record's public properties as the compiler-generated ToString does, with the named secrets masked.</summary>
 internal static class SecretMaskingPrinter

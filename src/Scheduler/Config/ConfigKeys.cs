@@ -28,7 +28,7 @@ internal static class ConfigKeys
 
     private const string Fleet = "this runner has no such server";
     private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
-    private const string SecurityProfiles = "SELinux, seccomp and AppArmor profiles and sysctls are not set on the pod yet";
+    private const string SecurityProfiles = "seccomp and AppArmor profiles and sysctls are not set on the pod yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
     private const string Scripts = "the stage scripts do not implement it yet";
@@ -135,11 +135,10 @@ internal static class ConfigKeys
     }
 
     public static readonly string[] PodSecurityContext =
-        ["fs_group", "run_as_group", "run_as_non_root", "run_as_user", "supplemental_groups"];
+        ["fs_group", "run_as_group", "run_as_non_root", "run_as_user", "supplemental_groups", "selinux_type"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> PodSecurityContextNoEffect = new Dictionary<string, NoEffect>
     {
-        ["selinux_type"] = NotYet(SecurityProfiles),
         ["seccomp_profile"] = NotYet(SecurityProfiles),
         ["app_armor_profile"] = NotYet(SecurityProfiles),
         ["sysctls"] = NotYet(SecurityProfiles),
@@ -147,14 +146,13 @@ internal static class ConfigKeys
 
     /// <summary><c>build_container_security_context</c> and its helper and service siblings.</summary>
     public static readonly string[] ContainerSecurityContext =
-        ["privileged", "allow_privilege_escalation", "run_as_user", "run_as_group", "run_as_non_root", "read_only_root_filesystem", "capabilities"];
+        ["privileged", "allow_privilege_escalation", "run_as_user", "run_as_group", "run_as_non_root", "read_only_root_filesystem", "capabilities",
+         "selinux_type", "proc_mount"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> ContainerSecurityContextNoEffect = new Dictionary<string, NoEffect>
     {
-        ["selinux_type"] = NotYet(SecurityProfiles),
         ["seccomp_profile"] = NotYet(SecurityProfiles),
         ["app_armor_profile"] = NotYet(SecurityProfiles),
-        ["proc_mount"] = NotYet("procMount is not set on containers yet"),
     };
 
     public static readonly string[] Capabilities = ["add", "drop"];
@@ -173,11 +171,12 @@ internal static class ConfigKeys
 
     public static readonly IReadOnlyDictionary<string, NoEffect> VolumeNoEffect = new Dictionary<string, NoEffect>();
 
-    public static readonly string[] Service = ["name", "alias", "command", "entrypoint", "environment"];
+    public static readonly string[] Service = ["name", "alias", "command", "entrypoint", "environment", "ports"];
+
+    public static readonly string[] ServicePort = ["number", "protocol", "name"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> ServiceNoEffect = new Dictionary<string, NoEffect>
     {
         ["variables"] = Never("GitLab Runner's key for a service's variables is environment"),
-        ["ports"] = NotYet("service ports from config.toml are not exposed yet"),
     };
 }

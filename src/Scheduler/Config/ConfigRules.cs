@@ -100,6 +100,21 @@ internal static class ConfigRules
     public static bool IsCapabilityName(string name) =>
         name.Length is > 0 and <= 64 && name.All(c => c is '_' or (>= 'A' and <= 'Z') or (>= '0' and <= '9'));
 
+    /// <summary>An SELinux type is one field of a <c>user:role:type:level</c> label: no colon, no space.</summary>
+    public static string? SeLinuxTypeError(string type) =>
+        type.Length <= 253 && type.All(c => c is '_' or '-' or '.' or (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9'))
+            ? null
+            : $"\"{type}\" is not an SELinux type (letters, digits, _, - and ., e.g. container_t)";
+
+    /// <summary>GitLab Runner title-cases <c>proc_mount</c>, so <c>unmasked</c> means Unmasked; null for any other value.</summary>
+    public static string? ProcMountType(string value) =>
+        value.ToLowerInvariant() switch
+        {
+            "default" => "Default",
+            "unmasked" => "Unmasked",
+            _ => null,
+        };
+
     public static string? TolerationEffectError(string effect) =>
         TolerationEffects.Contains(effect, StringComparer.Ordinal)
             ? null

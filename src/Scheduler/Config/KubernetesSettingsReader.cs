@@ -339,6 +339,7 @@ internal static class KubernetesSettingsReader
             RunAsNonRoot = table.Bool("run_as_non_root"),
             RunAsUser = NonNegative(table, "run_as_user"),
             SupplementalGroups = table.LongList("supplemental_groups") ?? [],
+            SeLinuxType = SeLinuxType(table),
         };
         table.ReportUnread(ConfigKeys.PodSecurityContext, ConfigKeys.PodSecurityContextNoEffect);
         return settings;
@@ -414,9 +415,43 @@ internal static class KubernetesSettingsReader
             ReadOnlyRootFilesystem = table.Bool("read_only_root_filesystem"),
             CapAdd = add,
             CapDrop = drop,
+            SeLinuxType = SeLinuxType(table),
+            ProcMount = ProcMount(table),
         };
         table.ReportUnread(ConfigKeys.ContainerSecurityContext, ConfigKeys.ContainerSecurityContextNoEffect);
         return settings;
+    }
+
+    /// <summary><c>selinux_type</c>: one component of an SELinux label (e.g. <c>container_t</c>); empty means not set.</summary>
+    private static string? SeLinuxType(TableReader table)
+    {
+        var type = EmptyAsNull(table.String("selinux_type"));
+        if (type is not null && ConfigRules.SeLinuxTypeError(type) is { } error)
+        {
+            table.Diagnostics.Error(table.ValuePosition("selinux_type"), table.KeyPath("selinux_type"), error);
+            return null;
+        }
+
+        return type;
+    }
+
+    /// <summary><c>proc_mount</c>: <c>default</c> or <c>unmasked</c> in any case, as GitLab Runner title-cases it; empty means not set.</summary>
+    private static string? ProcMount(TableReader table)
+    {
+        var value = EmptyAsNull(table.String("proc_mount")?.Trim());
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (ConfigRules.ProcMountType(value) is { } type)
+        {
+            return type;
+        }
+
+        table.Diagnostics.Error(table.ValuePosition("proc_mount"), table.KeyPath("proc_mount"),
+            $"unsupported proc_mount \"{value}\"; use Default or Unmasked");
+        return null;
     }
 
     private static IReadOnlyList<ServiceSettings> Services(TableReader table)
@@ -435,13 +470,50 @@ internal static class KubernetesSettingsReader
             }
             else
             {
-                services.Add(new ServiceSettings(name) { Alias = alias, Command = command, Entrypoint = entrypoint, Environment = environment });
+                services.Add(new ServiceSettings(name)
+                {
+                    Alias = alias, Command = command, Entrypoint = entrypoint, Environment = environment, Ports = ServicePorts(service),
+                });
             }
 
             service.ReportUnread(ConfigKeys.Service, ConfigKeys.ServiceNoEffect);
         }
 
         return services;
+    }
+
+    /// <summary>A service's <c>[[ports]]</c>: a number from 1 to 65535, a protocol <c>http</c> or <c>https</c> (any case) and a name.</summary>
+    private static IReadOnlyList<ServicePortSettings> ServicePorts(TableReader service)
+    {
+        var ports = new List<ServicePortSettings>();
+        foreach (var port in service.TableArray("ports") ?? [])
+        {
+            var number = port.Long("number");
+            var protocol = EmptyAsNull(port.String("protocol"))?.ToLowerInvariant();
+            var name = EmptyAsNull(port.String("name"));
+            port.ReportUnread(ConfigKeys.ServicePort, new Dictionary<string, ConfigKeys.NoEffect>());
+            if (number is null)
+            {
+                port.Diagnostics.Error(port.Position, port.KeyPath("number"), "a service port needs a number");
+                continue;
+            }
+
+            if (number is < 1 or > 65535)
+            {
+                port.Diagnostics.Error(port.ValuePosition("number"), port.KeyPath("number"), "port must be between 1 and 65535");
+                continue;
+            }
+
+            if (protocol is not (null or "http" or "https"))
+            {
+                port.Diagnostics.Error(port.ValuePosition("protocol"), port.KeyPath("protocol"), $"unsupported protocol \"{protocol}\"; use http or https");
+                continue;
+            }
+
+            ports.Add(new ServicePortSettings((int)number, protocol, name));
+        }
+
+        return ports;
     }
 
     internal static IReadOnlyDictionary<string, string> ToDictionary(IReadOnlyList<MapItem>? items)

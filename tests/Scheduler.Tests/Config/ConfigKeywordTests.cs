@@ -189,13 +189,13 @@ public sealed class ConfigKeywordTests
     [InlineData("allow_privilege_escalation", "kubernetes", "allow_privilege_escalation = false", "False")]
     [InlineData("build_container_security_context", "kubernetes",
         "[runners.kubernetes.build_container_security_context]\nprivileged = false\nallow_privilege_escalation = false\nrun_as_user = 1\n"
-        + "run_as_group = 2\nrun_as_non_root = true\nread_only_root_filesystem = true\n"
+        + "run_as_group = 2\nrun_as_non_root = true\nread_only_root_filesystem = true\nselinux_type = \"container_t\"\nproc_mount = \"unmasked\"\n"
         + "[runners.kubernetes.build_container_security_context.capabilities]\nadd = [\"NET_ADMIN\"]\ndrop = [\"ALL\"]",
-        "{\"Privileged\":false,\"AllowPrivilegeEscalation\":false,\"RunAsUser\":1,\"RunAsGroup\":2,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":true,\"CapAdd\":[\"NET_ADMIN\"],\"CapDrop\":[\"ALL\"]}")]
+        "{\"Privileged\":false,\"AllowPrivilegeEscalation\":false,\"RunAsUser\":1,\"RunAsGroup\":2,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":true,\"CapAdd\":[\"NET_ADMIN\"],\"CapDrop\":[\"ALL\"],\"SeLinuxType\":\"container_t\",\"ProcMount\":\"Unmasked\"}")]
     [InlineData("helper_container_security_context", "kubernetes", "[runners.kubernetes.helper_container_security_context]\nrun_as_user = 1000",
-        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":1000,\"RunAsGroup\":null,\"RunAsNonRoot\":null,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":1000,\"RunAsGroup\":null,\"RunAsNonRoot\":null,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null,\"SeLinuxType\":null,\"ProcMount\":null}")]
     [InlineData("service_container_security_context", "kubernetes", "[runners.kubernetes.service_container_security_context]\nrun_as_non_root = true",
-        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null}")]
+        "{\"Privileged\":null,\"AllowPrivilegeEscalation\":null,\"RunAsUser\":null,\"RunAsGroup\":null,\"RunAsNonRoot\":true,\"ReadOnlyRootFilesystem\":null,\"CapAdd\":null,\"CapDrop\":null,\"SeLinuxType\":null,\"ProcMount\":null}")]
     [InlineData("automount_service_account_token", "kubernetes", "automount_service_account_token = false", "False")]
     [InlineData("runtime_class_name", "kubernetes", "runtime_class_name = \"gvisor\"", "gvisor")]
     [InlineData("ephemeral_storage_limit", "kubernetes", "ephemeral_storage_limit = \"2Gi\"", "2Gi")]
