@@ -27,6 +27,11 @@ internal sealed partial class LocalPod
             // The pod is being stopped: the container goes with it.
             error = null;
         }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // A hook the node cannot run fails like a hook that ran and failed; it never takes the node down.
+            error = $"Cannot run handler: {exception.Message}";
+        }
         finally
         {
             lock (_lock) container.InPostStart = false;
@@ -65,6 +70,11 @@ internal sealed partial class LocalPod
             try
             {
                 error = await RunHookAsync(container, container.Spec.Lifecycle.PreStop, grace.Token);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                // The pod is deleted whatever its hook does.
+                error = $"Cannot run handler: {exception.Message}";
             }
             catch (OperationCanceledException)
             {

@@ -145,6 +145,22 @@ public sealed class LifecycleHookTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("closed-port", "127.0.0.1", "1")]
+    [InlineData("no-such-host", "no-such-host.invalid", "80")]
+    [InlineData("unknown-port-name", "", "metrics")]
+    public async Task An_httpGet_hook_that_cannot_connect_fails_the_hook_not_the_node(string name, string host, string port)
+    {
+        var action = new V1HTTPGetAction { Host = host, Port = int.TryParse(port, out var number) ? number : port, Path = "x" };
+        _runtime.PodCreated(HookPod(name, "sleep 30", new V1Lifecycle { PostStart = new V1LifecycleHandler { HttpGet = action } }));
+
+        var failed = await _host.WaitForEventAsync(name, "FailedPostStartHook", timeoutSeconds: 20);
+        var final = await _host.WaitForStatusAsync(name, s => s.Phase is "Succeeded" or "Failed", timeoutSeconds: 10);
+
+        Assert.StartsWith("HTTP lifecycle hook (x)", failed.Message, StringComparison.Ordinal);
+        Assert.Equal("Failed", final.Phase);
+    }
+
     [Fact]
     public async Task A_preStop_hook_runs_on_delete_before_the_container_stops()
     {
