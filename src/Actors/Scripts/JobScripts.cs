@@ -163,6 +163,60 @@ public static class JobScripts
     public static string ProjectDir(JobPayload job, string buildsDir) =>
         buildsDir.TrimEnd('/') + "/" + SafeRelativePath(job.JobInfo.ProjectFullPath, "project-" + job.JobInfo.ProjectId.ToString(CultureInfo.InvariantCulture));
 
+    /// <summary>GitLab Runner's rule for <c>GIT_CLONE_PATH</c> (already expanded): empty keeps <paramref name="defaultDir"/>; otherwise
+    /// it needs <c>custom_build_dir</c> enabled and must be an absolute path within <paramref name="buildsDir"/>, and is used
+    /// cleaned (<c>.</c> and <c>..</c> resolved). A path GitLab Runner refuses fails the job with its message.</summary>
+    public static string ClonePath(string gitClonePath, string buildsDir, bool customBuildDirEnabled, string defaultDir)
+    {
+        if (gitClonePath.Length == 0)
+        {
+            return defaultDir;
+        }
+
+        if (!customBuildDirEnabled)
+        {
+            throw new ArgumentException("setting GIT_CLONE_PATH is not allowed, enable `custom_build_dir` feature");
+        }
+
+        var root = CleanPath(buildsDir);
+        var dir = CleanPath(gitClonePath);
+        var relative = dir == root ? "." : root == "/" ? dir[1..] : dir.StartsWith(root + "/", StringComparison.Ordinal) ? dir[(root.Length + 1)..] : "..";
+        // GitLab Runner refuses any relative form that starts with "..", a first segment such as "..cache" included.
+        if (!gitClonePath.StartsWith('/') || relative.StartsWith("..", StringComparison.Ordinal) || dir.Any(char.IsControl))
+        {
+            throw new ArgumentException($"the GIT_CLONE_PATH=\"{gitClonePath}\" has to be within \"{buildsDir}\"");
+        }
+
+        return dir;
+    }
+
+    // Go's path.Clean for an absolute path: repeated and trailing slashes, "." and ".." resolved ("/.." stays "/").
+    private static string CleanPath(string path)
+    {
+        var segments = new List<string>();
+        foreach (var part in path.Split('/'))
+        {
+            if (part is "" or ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                if (segments.Count > 0)
+                {
+                    segments.RemoveAt(segments.Count - 1);
+                }
+
+                continue;
+            }
+
+            segments.Add(part);
+        }
+
+        return "/" + string.Join('/', segments);
+    }
+
     /// <summary>The cache archive of a key, as GitLab Runner's local cache: <c>&lt;cache dir&gt;/&lt;project&gt;/&lt;key&gt;/cache.zip</c>.</summary>
     public static string CacheFile(JobPayload job, string cacheDir, string key) =>
         cacheDir.TrimEnd('/') + "/" + SafeRelativePath(job.JobInfo.ProjectFullPath, "project-" + job.JobInfo.ProjectId.ToString(CultureInfo.InvariantCulture))
@@ -255,7 +309,12 @@ public static class JobScripts
         // still runs, as in GitLab Runner.
         body.Append("(\n");
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
+        body.Append(CleanGitConfigBody(runner));
         body.Append($"_depth=\"${{GIT_DEPTH:-{Math.Max(0, git.Depth).ToString(CultureInfo.InvariantCulture)}}}\"\n");
+        // safe_directory_checkout (on unless set false, as for GitLab Runner's Kubernetes executor): git trusts the checkout
+        // whoever owns it (a builds volume an earlier job's image wrote as another user), for these commands only.
+        body.Append("_git() { git ").Append(runner.SafeDirectoryCheckout ?? true ? "-c safe.directory=\"$CI_PROJECT_DIR\" " : "")
+            .Append("-c init.defaultBranch=main -c advice.detachedHead=false \"$@\"; }\n");
         body.Append("""
             case "$_strategy" in
               none) echo "Skipping Git repository setup"; mkdir -p "$CI_PROJECT_DIR"; exit 0 ;;
@@ -268,7 +327,6 @@ public static class JobScripts
               none|normal|recursive) ;;
               *) echo "ERROR: unknown GIT_SUBMODULE_STRATEGY \"$_submodules\": use none, normal or recursive"; exit 1 ;;
             esac
-            _git() { git -c safe.directory='*' -c init.defaultBranch=main -c advice.detachedHead=false "$@"; }
             export GIT_TERMINAL_PROMPT=0
             # A custom CA of the GitLab server (CI_SERVER_TLS_CA_FILE) is the one git trusts, as in GitLab Runner.
             if [ -n "${CI_SERVER_TLS_CA_FILE:-}" ]; then export GIT_SSL_CAINFO="$CI_SERVER_TLS_CA_FILE"; fi
@@ -360,6 +418,33 @@ public static class JobScripts
         }
 
         return body.ToString();
+    }
+
+    // clean_git_config, as GitLab Runner: before the fetch, the checkout's .git/config and hooks go (and its submodules', for
+    // the normal and recursive strategies), so nothing an earlier job wrote there (core.hooksPath, a hook, an alias) runs in
+    // this one. Unset, it follows GIT_STRATEGY: on unless none.
+    private static string CleanGitConfigBody(RunnerEntry runner)
+    {
+        var condition = runner.CleanGitConfig switch
+        {
+            true => "true",
+            false => "false",
+            null => "[ \"$_strategy\" != none ]",
+        };
+        return $$"""
+            if {{condition}} && [ -d "$CI_PROJECT_DIR/.git" ]; then
+              rm -f "$CI_PROJECT_DIR/.git/config"
+              rm -rf "$CI_PROJECT_DIR/.git/hooks"
+              case "${GIT_SUBMODULE_STRATEGY:-none}" in
+                normal|recursive)
+                  if [ -d "$CI_PROJECT_DIR/.git/modules" ]; then
+                    find "$CI_PROJECT_DIR/.git/modules" -name config -type f -exec rm -f {} +
+                    find "$CI_PROJECT_DIR/.git/modules" -depth -name hooks -type d -exec rm -rf {} +
+                  fi ;;
+              esac
+            fi
+
+            """;
     }
 
     /// <summary>The repository URL without user info, and the user the job token is sent as (null: no credentials). With

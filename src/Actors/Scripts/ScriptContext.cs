@@ -74,10 +74,34 @@ internal sealed class ScriptContext
 
         _jobVariables = job.Variables.Where(v => last.TryGetValue(v.Key, out var kept) && ReferenceEquals(kept, v)).ToList();
         _jobKeys = new HashSet<string>(_jobVariables.Select(v => v.Key), StringComparer.Ordinal);
+
+        // GIT_CLONE_PATH, expanded with the other variables, moves the checkout (and CI_PROJECT_DIR) within the builds dir.
+        ProjectDir = JobScripts.ClonePath(GitClonePath(), options.BuildsDir, runner.CustomBuildDirEnabled ?? true, ProjectDir);
+        var projectDirIndex = _predefined.FindIndex(p => p.Key == "CI_PROJECT_DIR");
+        _predefined[projectDirIndex] = ("CI_PROJECT_DIR", ProjectDir);
+    }
+
+    // The job's GIT_CLONE_PATH (a raw one unexpanded), else the runner's environment's. As in GitLab Runner, the variables
+    // it names are expanded first (GOPATH=$CI_BUILDS_DIR/go, GIT_CLONE_PATH=$GOPATH/src/...).
+    private string GitClonePath()
+    {
+        var variable = _jobVariables.LastOrDefault(v => v.Key == "GIT_CLONE_PATH");
+        var value = variable?.Value ?? _environment.Where(e => e.Key == "GIT_CLONE_PATH").Select(e => e.Value).LastOrDefault() ?? "";
+        if (variable is { Raw: true })
+        {
+            return value;
+        }
+
+        return VariableExpander.Expand(value, name =>
+        {
+            var named = ExpandPublic("${" + name + "}");
+            return _jobVariables.Any(v => v.Key == name && v.Raw) ? named : ExpandPublic(named);
+        });
     }
 
     public JobPayload Job { get; }
     public ScriptOptions Options { get; }
+    /// <summary>The checkout: <c>GIT_CLONE_PATH</c> when the job sets it, else <c>&lt;builds dir&gt;/&lt;project path&gt;</c>.</summary>
     public string ProjectDir { get; }
 
     /// <summary>A complete stage script around <paramref name="body"/>.</summary>

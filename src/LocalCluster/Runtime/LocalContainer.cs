@@ -32,6 +32,8 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
     /// <summary>The log of the run before the latest one, served by <c>previous=true</c>.</summary>
     public ContainerLog? PreviousLog { get; set; }
     public List<Process> Execs { get; } = [];
+    /// <summary>Its postStart hook is running: as with kubelet, the container is not reported running until the hook ends.</summary>
+    public bool InPostStart { get; set; }
 
     /// <summary>Moves the finished run into lastState and waits in CrashLoopBackOff; returns the back-off (1 s doubling, at most 30 s).</summary>
     public TimeSpan PrepareRestart(string podName)
@@ -70,7 +72,7 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
         {
             state.Terminated = Terminated();
         }
-        else if (StartedAt is { } startedAt)
+        else if (StartedAt is { } startedAt && !InPostStart)
         {
             state.Running = new V1ContainerStateRunning { StartedAt = startedAt };
         }
@@ -84,8 +86,8 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
             Image = Spec.Image ?? "",
             ImageID = !HasStarted && RestartCount == 0 ? "" : Image?.ImageId ?? $"local://{Spec.Image}",
             ContainerID = HasStarted ? ContainerIdUri : LastTermination?.ContainerID,
-            Ready = IsRunning,
-            Started = IsRunning,
+            Ready = IsRunning && !InPostStart,
+            Started = IsRunning && !InPostStart,
             RestartCount = RestartCount,
             State = state,
             LastState = new V1ContainerState { Terminated = LastTermination },

@@ -47,6 +47,12 @@ internal sealed partial class LocalPod
     {
         if (request.Command.Count == 0) throw new PodRuntimeException(400, "BadRequest", "you must specify at least one command for the container");
         var container = SelectContainer(request.Container);
+        return await ExecInAsync(container, request.Command, request.Tty, streams, cancellationToken);
+    }
+
+    /// <summary>Runs a command in the running container: exec sessions and the exec lifecycle hooks share this path.</summary>
+    private async Task<int> ExecInAsync(LocalContainer container, IReadOnlyList<string> command, bool tty, ExecStreams streams, CancellationToken cancellationToken)
+    {
         SandboxSpec sandbox;
         IReadOnlyDictionary<string, string> environment;
         int? outer;
@@ -61,7 +67,7 @@ internal sealed partial class LocalPod
             {
                 throw new PodRuntimeException(400, "BadRequest", $"container {container.Name} is not running in pod {Name}");
             }
-            sandbox = container.Sandbox with { Command = request.Command };
+            sandbox = container.Sandbox with { Command = command };
             environment = container.Environment;
             outer = container.Process is { } running ? HostProcesses.PidOf(running) : null;
         }
@@ -85,7 +91,7 @@ internal sealed partial class LocalPod
             var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
             // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty.
             using var outputGate = new SemaphoreSlim(1, 1);
-            var stderrTarget = streams.Stderr ?? (request.Tty ? streams.Stdout : null);
+            var stderrTarget = streams.Stderr ?? (tty ? streams.Stdout : null);
             var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
             var stderr = CopyOutputAsync(process.StandardError.BaseStream, stderrTarget, outputGate);
             await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))

@@ -26,6 +26,7 @@ internal sealed partial class LocalPod
 
     private async Task StopProcessesAsync(long gracePeriodSeconds)
     {
+        gracePeriodSeconds = await RunPreStopHooksAsync(gracePeriodSeconds);
         List<Process> processes;
         HashSet<Process> joined;
         lock (_lock)

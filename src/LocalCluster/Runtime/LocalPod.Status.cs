@@ -22,7 +22,7 @@ internal sealed partial class LocalPod
             if (_containers.All(c => c.ExitCode == 0)) return policy == "Always" ? "Running" : "Succeeded";
             return policy == "Never" ? "Failed" : "Running";
         }
-        if (_containers.Count > 0 && _containers.All(c => c.HasStarted || c.RestartCount > 0)) return "Running";
+        if (_containers.Count > 0 && _containers.All(c => (c.HasStarted && !c.InPostStart) || c.RestartCount > 0)) return "Running";
         return "Pending";
     }
 
@@ -39,7 +39,7 @@ internal sealed partial class LocalPod
         var incompleteInit = _initContainers.Where(c => c.ExitCode != 0).Select(c => c.Name).ToList();
         SetCondition("Initialized", incompleteInit.Count == 0 ? "True" : "False", incompleteInit.Count == 0 ? null : "ContainersNotInitialized",
             incompleteInit.Count == 0 ? null : $"containers with incomplete status: [{string.Join(" ", incompleteInit)}]", now);
-        var unready = _containers.Where(c => !c.IsRunning).Select(c => c.Name).ToList();
+        var unready = _containers.Where(c => !c.IsRunning || c.InPostStart).Select(c => c.Name).ToList();
         var readyReason = phase == "Succeeded" ? "PodCompleted" : "ContainersNotReady";
         var readyStatus = unready.Count == 0 && phase == "Running" ? "True" : "False";
         var readyMessage = readyStatus == "True" || phase == "Succeeded" ? null : $"containers with unready status: [{string.Join(" ", unready)}]";

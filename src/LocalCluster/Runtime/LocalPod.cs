@@ -264,6 +264,8 @@ internal sealed partial class LocalPod
             container.Sandbox = sandbox;
             container.Environment = environment;
             container.StartedAt = DateTime.UtcNow;
+            // Set with StartedAt, so that no status reports the container running before its postStart hook ends.
+            container.InPostStart = container.Spec.Lifecycle?.PostStart is not null;
             killNow = _stopRequested;
         }
         if (killNow) _ = HostProcesses.KillSandboxAsync(process);
@@ -274,6 +276,7 @@ internal sealed partial class LocalPod
 
         var stdout = PumpAsync(process.StandardOutput.BaseStream, "stdout", log);
         var stderr = PumpAsync(process.StandardError.BaseStream, "stderr", log);
+        await RunPostStartAsync(container);
         await process.WaitForExitAsync(CancellationToken.None);
         await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2)));
         List<Process> execs;

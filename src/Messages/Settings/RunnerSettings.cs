@@ -87,6 +87,15 @@ public sealed record RunnerEntry
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }
+    /// <summary><c>[runners.custom_build_dir] enabled</c>: whether a job may choose its clone path with <c>GIT_CLONE_PATH</c>
+    /// (within the builds dir). Null (not set) means GitLab Runner's default for the Kubernetes executor: enabled.</summary>
+    public bool? CustomBuildDirEnabled { get; init; }
+    /// <summary><c>safe_directory_checkout</c>: git trusts the checkout as a <c>safe.directory</c> whoever owns it. Null means
+    /// GitLab Runner's default for the Kubernetes executor: on.</summary>
+    public bool? SafeDirectoryCheckout { get; init; }
+    /// <summary><c>clean_git_config</c>: get_sources first removes the checkout's git config and hooks (and its submodules'),
+    /// which an earlier job may have changed. Null means GitLab Runner's default: on unless <c>GIT_STRATEGY</c> is none.</summary>
+    public bool? CleanGitConfig { get; init; }
     /// <summary><c>shell</c>: null (not set) or <c>bash</c>/<c>sh</c>, the shells this runner's scripts are written for.</summary>
     public string? Shell { get; init; }
     /// <summary><c>[runners.feature_flags]</c> and <c>FF_*</c> entries of <see cref="Environment"/>, by name; only the

@@ -31,7 +31,6 @@ internal static class ConfigKeys
     private const string SecurityProfiles = "seccomp and AppArmor profiles and sysctls are not set on the pod yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
-    private const string Scripts = "the stage scripts do not implement it yet";
 
     private static NoEffect NotYet(string reason) => new(reason, true);
     private static NoEffect Never(string reason) => new(reason, false);
@@ -51,7 +50,7 @@ internal static class ConfigKeys
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
          "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
          "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache", "unhealthy_requests_limit",
-         "unhealthy_interval", "job_status_final_update_retry_limit"];
+         "unhealthy_interval", "job_status_final_update_retry_limit", "custom_build_dir", "safe_directory_checkout", "clean_git_config"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
@@ -61,10 +60,7 @@ internal static class ConfigKeys
         ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["cache_dir"] = NotYet("local cache archives are not kept outside the pod; use [runners.cache]"),
-        ["custom_build_dir"] = NotYet("GIT_CLONE_PATH is not honoured yet; builds go to builds_dir"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
-        ["safe_directory_checkout"] = NotYet(Scripts),
-        ["clean_git_config"] = NotYet(Scripts),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["system_id"] = Never("this runner identifies its nodes itself"),

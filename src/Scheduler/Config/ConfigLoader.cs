@@ -154,6 +154,9 @@ public static class ConfigLoader
             JobStatusFinalUpdateRetryLimit = PositiveOr(table.Int("job_status_final_update_retry_limit"), defaults.JobStatusFinalUpdateRetryLimit),
             Environment = table.StringList("environment") ?? [],
             BuildsDir = table.String("builds_dir"),
+            CustomBuildDirEnabled = CustomBuildDirEnabled(table),
+            SafeDirectoryCheckout = table.Bool("safe_directory_checkout"),
+            CleanGitConfig = table.Bool("clean_git_config"),
             OutputLimit = PositiveOr(table.Int("output_limit"), defaults.OutputLimit),
             Shell = Shell(table),
             DebugTraceDisabled = table.Bool("debug_trace_disabled") ?? false,
@@ -180,6 +183,19 @@ public static class ConfigLoader
 
         var kubernetesPath = table.KeyPath("kubernetes");
         return runner with { Kubernetes = ApplyEnvironment(runner.Kubernetes, environment, kubernetesPath, table.Diagnostics) };
+    }
+
+    // [runners.custom_build_dir] has one key, enabled.
+    private static bool? CustomBuildDirEnabled(TableReader table)
+    {
+        if (table.Table("custom_build_dir") is not { } section)
+        {
+            return null;
+        }
+
+        var enabled = section.Bool("enabled");
+        section.ReportUnread(["enabled"], new Dictionary<string, ConfigKeys.NoEffect>());
+        return enabled;
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

@@ -29,13 +29,13 @@ public sealed class CheckConfigCommandTests
     public void Warnings_go_to_stderr_and_still_exit_0()
     {
         using var directory = new TemporaryDirectory();
-        var path = directory.Write("config.toml", "[[runners]]\nurl = \"u\"\ntoken = \"t\"\nclean_git_config = true\n");
+        var path = directory.Write("config.toml", "[[runners]]\nurl = \"u\"\ntoken = \"t\"\nstep_runner_image = \"x\"\n");
 
         var (exitCode, output, error) = Run(new Dictionary<string, string>(), "--config", path);
 
         Assert.Equal(0, exitCode);
         Assert.Equal("OK", output.Trim());
-        Assert.Equal($"{path}:4:1: warning: runners[0].clean_git_config: has no effect here yet: the stage scripts do not implement it yet",
+        Assert.Equal($"{path}:4:1: warning: runners[0].step_runner_image: has no effect here yet: CI steps are not supported yet",
             error.Trim());
     }
 

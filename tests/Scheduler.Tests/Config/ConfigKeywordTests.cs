@@ -75,6 +75,9 @@ public sealed class ConfigKeywordTests
         ["shell"] = s => s.Runners[0].Shell,
         ["debug_trace_disabled"] = s => s.Runners[0].DebugTraceDisabled,
         ["clone_url"] = s => s.Runners[0].CloneUrl,
+        ["custom_build_dir.enabled"] = s => s.Runners[0].CustomBuildDirEnabled,
+        ["safe_directory_checkout"] = s => s.Runners[0].SafeDirectoryCheckout,
+        ["clean_git_config"] = s => s.Runners[0].CleanGitConfig,
         ["pre_clone_script"] = s => s.Runners[0].PreGetSourcesScript,
         ["post_clone_script"] = s => s.Runners[0].PostGetSourcesScript,
         ["pre_get_sources_script"] = s => s.Runners[0].PreGetSourcesScript,
@@ -248,6 +251,9 @@ public sealed class ConfigKeywordTests
     [InlineData("shell", "runner", "shell = \"sh\"", "sh")]
     [InlineData("debug_trace_disabled", "runner", "debug_trace_disabled = true", "True")]
     [InlineData("clone_url", "runner", "clone_url = \"https://internal.example\"", "https://internal.example")]
+    [InlineData("custom_build_dir.enabled", "runner", "[runners.custom_build_dir]\nenabled = false", "False")]
+    [InlineData("safe_directory_checkout", "runner", "safe_directory_checkout = false", "False")]
+    [InlineData("clean_git_config", "runner", "clean_git_config = false", "False")]
     [InlineData("pre_clone_script", "runner", "pre_clone_script = \"echo old\"", "echo old")]
     [InlineData("post_clone_script", "runner", "post_clone_script = \"echo old\"", "echo old")]
     [InlineData("pre_get_sources_script", "runner", "pre_get_sources_script = \"echo new\"\npre_clone_script = \"echo old\"", "echo new")]

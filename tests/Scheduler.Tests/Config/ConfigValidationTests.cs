@@ -144,8 +144,8 @@ public sealed class ConfigValidationTests
     [InlineData("[session_server]\nlisten_address = \"0.0.0.0:8093\"\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", 1, 1, "session_server", "has no effect here yet: interactive web terminals")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ntls-cert-file = \"/cert\"\n", 4, 1, "runners[0].tls-cert-file", "has no effect here yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.cache]\nType = \"gcs\"\n", 5, 8, "runners[0].cache.Type", "cache type \"gcs\" is not supported yet")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.custom_build_dir]\nenabled = true\n", 4, 1, "runners[0].custom_build_dir", "has no effect here yet")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\nclean_git_config = true\n", 4, 1, "runners[0].clean_git_config", "has no effect here yet: the stage scripts do not implement it yet")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.custom_build_dir]\nenable = true\n", 5, 1, "runners[0].custom_build_dir.enable", "did you mean \"enabled\"?")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ncache_dir = \"/c\"\n", 4, 1, "runners[0].cache_dir", "has no effect here yet: local cache archives")]
     [InlineData("[[runners]]\nurl = \"u\"\n", 1, 1, "runners[0].token", "not set")]
     [InlineData("concurrent = 1\n", 1, 1, "runners", "no [[runners]] entry")]
     public void Document_warning_is_located(string toml, int line, int column, string key, string message)
