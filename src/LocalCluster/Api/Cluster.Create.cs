@@ -189,14 +189,7 @@ internal sealed partial class Cluster
             Metadata = new V1ObjectMeta
             {
                 Name = _node.NodeName,
-                Labels = new Dictionary<string, string>(_node.Labels)
-                {
-                    ["kubernetes.io/hostname"] = _node.NodeName, ["kubernetes.io/os"] = "linux",
-                    ["kubernetes.io/arch"] = System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant() switch
-                    {
-                        "x64" => "amd64", "arm64" => "arm64", var other => other,
-                    },
-                },
+                Labels = new Dictionary<string, string>(_node.EffectiveLabels),
             },
             Spec = new V1NodeSpec { Taints = _node.Taints.Count > 0 ? _node.Taints.ToList() : null },
             Status = new V1NodeStatus

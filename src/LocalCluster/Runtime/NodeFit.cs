@@ -17,7 +17,8 @@ public static class NodeFit
     public static NodeFitResult Evaluate(V1Pod pod, NodeSettings node)
     {
         var spec = pod.Spec;
-        if (!SelectorMatches(spec?.NodeSelector, node.Labels) || !RequiredAffinityMatches(spec?.Affinity, node.Labels))
+        var labels = node.EffectiveLabels;
+        if (!SelectorMatches(spec?.NodeSelector, labels) || !RequiredAffinityMatches(spec?.Affinity, labels))
         {
             return new NodeFitResult(false, "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
         }

@@ -10,7 +10,20 @@ namespace Scheduler.LocalCluster.Runtime;
 public sealed record NodeSettings
 {
     public string NodeName { get; init; } = "local-node";
+    /// <summary>The labels configured for the node (<c>--node-labels</c>).</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The node's labels as the Node object shows them and the scheduler matches them: the configured ones and
+    /// the kubelet's well-known <c>kubernetes.io/hostname</c>, <c>os</c> and <c>arch</c>.</summary>
+    public IReadOnlyDictionary<string, string> EffectiveLabels => new Dictionary<string, string>(Labels)
+    {
+        ["kubernetes.io/hostname"] = NodeName,
+        ["kubernetes.io/os"] = "linux",
+        ["kubernetes.io/arch"] = System.Runtime.InteropServices.RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant() switch
+        {
+            "x64" => "amd64", "arm64" => "arm64", var other => other,
+        },
+    };
     public IReadOnlyList<V1Taint> Taints { get; init; } = [];
     /// <summary>Glob patterns (<c>*</c>, <c>?</c>) of image names that fail to pull (ErrImagePull, then ImagePullBackOff).</summary>
     public IReadOnlyList<string> MissingImages { get; init; } = [];

@@ -24,6 +24,10 @@ public sealed class NodeFitTests
         { "disk=hdd", false },
         { "disk=ssd,zone=b", false },
         { "gpu=yes", false },
+        // The kubelet's well-known labels are the node's too, as the Node object shows them.
+        { "kubernetes.io/os=linux", true },
+        { "disk=ssd,kubernetes.io/hostname=local-node", true },
+        { "kubernetes.io/os=windows", false },
     };
 
     [Theory]
