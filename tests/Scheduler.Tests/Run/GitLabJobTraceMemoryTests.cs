@@ -8,7 +8,9 @@ using Scheduler.Run;
 namespace Scheduler.Scheduler.Tests.Run;
 
 /// <summary>A trace GitLab has not taken yet does not grow the runner's memory: the listener keeps it in a file, and when
-/// it is sent the whole trace arrives with the right checksum.</summary>
+/// it is sent the whole trace arrives with the right checksum. The heap is the whole process's, so the class runs alone
+/// (<see cref="MemoryMeasurementCollection"/>): other tests' allocations would count otherwise.</summary>
+[Collection(MemoryMeasurementCollection.Name)]
 public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAsyncLifetime
 {
     private static readonly RunnerIdentity Identity = new("1.2.3", "abcdef12", "amd64", "scheduler");
@@ -98,4 +100,11 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
 
         throw new TimeoutException($"the listener's trace file did not reach {length} bytes");
     }
+}
+
+/// <summary>Tests that measure the process's heap: run after the parallel ones, alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MemoryMeasurementCollection
+{
+    public const string Name = "memory measurements";
 }
