@@ -16,6 +16,8 @@ internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessS
 /// A pod on the node: schedules it, sets up its volumes, runs its init containers then its containers, and reports
 /// every change of its status. All waits are async (process exits, pipe reads, 1 s retry timers). This file runs the
 /// pod's lifecycle; LocalPod.Exec.cs serves exec and logs, LocalPod.Kill.cs stops it, LocalPod.Status.cs reports it.
+/// The pod's lifecycle and container specs are here; images, exec, kill, lifecycle hooks and status live in the
+/// LocalPod.*.cs partials.
 /// </summary>
 internal sealed partial class LocalPod
 {

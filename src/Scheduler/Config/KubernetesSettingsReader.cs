@@ -3,6 +3,9 @@ using Scheduler.Messages.Settings;
 namespace Scheduler.Config;
 
 /// <summary>Reads and validates <c>[runners.kubernetes]</c>.</summary>
+/// <remarks>One method per key family of the section, in the section's order; the larger families already have readers of
+/// their own (PodSettingsReader, SchedulingReader, VolumesReader, CacheSettingsReader). The resource keys are the next to
+/// move out if it grows.</remarks>
 internal static class KubernetesSettingsReader
 {
     private static readonly string[] QuantityKeys =
