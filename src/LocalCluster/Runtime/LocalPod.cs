@@ -15,9 +15,8 @@ internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessS
 /// <summary>
 /// A pod on the node: schedules it, sets up its volumes, runs its init containers then its containers, and reports
 /// every change of its status. All waits are async (process exits, pipe reads, 1 s retry timers). This file runs the
-/// pod's lifecycle; LocalPod.Exec.cs serves exec and logs, LocalPod.Kill.cs stops it, LocalPod.Status.cs reports it.
-/// The pod's lifecycle and container specs are here; images, exec, kill, lifecycle hooks and status live in the
-/// LocalPod.*.cs partials.
+/// pod's lifecycle and builds its containers' sandboxes; LocalPod.Images.cs pulls, LocalPod.Exec.cs serves exec and logs,
+/// LocalPod.Lifecycle.cs runs hooks, LocalPod.Kill.cs stops it, LocalPod.Status.cs reports it.
 /// </summary>
 internal sealed partial class LocalPod
 {
