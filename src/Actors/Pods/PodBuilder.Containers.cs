@@ -45,7 +45,7 @@ public static partial class PodBuilder
 
     private static List<V1Container> Services(List<JobService> definitions, JobVariableLookup lookup,
         List<V1EnvVar> env, ResolvedResources resources, List<V1VolumeMount> mounts, Func<JobService, string?> pullPolicyOf,
-        Func<V1SecurityContext> securityContextOf, V1Lifecycle? lifecycle, string jobSecretName)
+        Func<JobService, V1SecurityContext> securityContextOf, V1Lifecycle? lifecycle, string jobSecretName)
     {
         var containers = new List<V1Container>();
         for (var i = 0; i < definitions.Count; i++)
@@ -93,7 +93,7 @@ public static partial class PodBuilder
                 Resources = resources.ForService(i),
                 VolumeMounts = mounts.ToList(),
                 ImagePullPolicy = pullPolicyOf(service),
-                SecurityContext = securityContextOf(),
+                SecurityContext = securityContextOf(service),
                 Lifecycle = lifecycle,
             });
         }
@@ -116,7 +116,8 @@ public static partial class PodBuilder
     }
 
     /// <summary>The container env: runner <c>environment</c>, a few predefined public variables, then the job's public,
-    /// unmasked, non-file variables. A repeated name keeps its first position and its last value.</summary>
+    /// unmasked, non-file variables that fit in an environment entry. A repeated name keeps its first position and its
+    /// last value.</summary>
     private static List<V1EnvVar> Env(RunnerEntry runner, JobPayload job, int concurrentId, RunnerIdentity identity, string buildsDir)
     {
         var ordered = new List<string>();
@@ -136,7 +137,9 @@ public static partial class PodBuilder
 
         foreach (var variable in job.Variables)
         {
-            if (variable.IsShowable && !variable.File)
+            // One longer than an environment entry may be would stop the container from starting (E2BIG): the stage
+            // scripts give it to the job's shell instead (EnvironmentLimit).
+            if (variable.IsShowable && !variable.File && EnvironmentLimit.Fits(variable.Key, variable.Value))
             {
                 Set(variable.Key, variable.Value, "job variable");
             }

@@ -58,6 +58,15 @@ public static partial class PodBuilder
         }
     }
 
+    /// <summary>The job's user for one container; a disallowed one is a refusal (its warnings go to the trace from the
+    /// stage scripts, <see cref="JobUser.Warnings"/>).</summary>
+    private static JobUserChoice UserChoice(string requested, JobVariableLookup lookup, KubernetesSettings settings,
+        ContainerSecurityContextSettings? container, string what)
+    {
+        var choice = JobUser.Resolve(requested, lookup, settings, container, what);
+        return choice.Refusal is { } refusal ? throw Refuse(refusal) : choice;
+    }
+
     // Refusals are raised deep in the helpers and caught only in Build, which turns them into a result.
     private sealed class PodRefusedException(string reason) : Exception(reason);
 
@@ -124,6 +133,8 @@ public static partial class PodBuilder
             throw Refuse(resourceRefusal!);
         }
 
+        // image:kubernetes:user; the helper never takes it (GitLab Runner MR 5724).
+        var buildUser = UserChoice(job.Image?.ExecutorOpts.Kubernetes.User ?? "", lookup, k8sSettings, k8sSettings.BuildContainerSecurityContext, "image");
         var build = new V1Container
         {
             Name = BuildContainer,
@@ -134,7 +145,7 @@ public static partial class PodBuilder
             Resources = resources.Build,
             VolumeMounts = [.. mounts, .. stageMounts],
             ImagePullPolicy = PullPolicy(k8sSettings, job.Image?.PullPolicy ?? [], "image"),
-            SecurityContext = ContainerSecurity.For(k8sSettings, k8sSettings.BuildContainerSecurityContext),
+            SecurityContext = JobUser.Apply(ContainerSecurity.For(k8sSettings, k8sSettings.BuildContainerSecurityContext), buildUser),
             Lifecycle = lifecycle,
         };
         var helper = new V1Container
@@ -150,7 +161,10 @@ public static partial class PodBuilder
         };
         var services = Services(serviceDefinitions, lookup, env, resources, mounts,
             service => PullPolicy(k8sSettings, service.PullPolicy, $"service \"{service.Name}\""),
-            () => ContainerSecurity.For(k8sSettings, k8sSettings.ServiceContainerSecurityContext), lifecycle, jobSecretName);
+            service => JobUser.Apply(ContainerSecurity.For(k8sSettings, k8sSettings.ServiceContainerSecurityContext),
+                UserChoice(service.ExecutorOpts.Kubernetes.User, lookup, k8sSettings, k8sSettings.ServiceContainerSecurityContext,
+                    $"service \"{service.Name}\"")),
+            lifecycle, jobSecretName);
         // Names are derived from the image the container runs: `$REGISTRY/postgres:15` answers as postgres once expanded.
         var (hostAliases, hostAliasRefusal) = PodSpecSettings.HostAliases(
             serviceDefinitions.Select((service, i) => service with { Name = services[i].Image }), k8sSettings.HostAliases);

@@ -100,7 +100,7 @@ public static partial class JobScripts
             List<string> commands = [.. NonEmpty(runner.PreBuildScript), .. script, .. NonEmpty(runner.PostBuildScript)];
             stages.Add(new StagePlan(StepScript, PodBuilder.BuildContainer, StageRunsWhen.OnSuccess,
                 context.Script(StepScript, "Executing \"step_script\" stage of the job script", changeDirectory: true,
-                    DebugTraceBody(context, warn: true) + CommandsBody(commands))));
+                    NoticesBody(job, runner, context) + DebugTraceBody(context, warn: true) + CommandsBody(commands))));
         }
 
         var afterScript = CommandsOf(job, "after_script");
@@ -282,6 +282,25 @@ public static partial class JobScripts
         return warn && context.DebugTraceRequested
             ? "printf '\\033[0;33mWARNING: %s\\033[0;m\\n' " + ShellText.Quote(DebugTraceDisabledWarning) + "\n"
             : "";
+    }
+
+    // Where the job did not get what it asked for: an image:kubernetes:user that was not applied, variables too long to be
+    // exported. Printed where the job's own commands start; no value is shown.
+    private static string NoticesBody(JobPayload job, RunnerEntry runner, ScriptContext context)
+    {
+        var body = new StringBuilder();
+        foreach (var warning in JobUser.Warnings(job, runner.Kubernetes))
+        {
+            body.Append("printf '\\033[0;33mWARNING: %s\\033[0;m\\n' ").Append(ShellText.Quote(warning)).Append('\n');
+        }
+
+        foreach (var variable in context.Unexported)
+        {
+            body.Append("printf '\\033[0;33mWARNING: %s\\033[0;m\\n' ")
+                .Append(ShellText.Quote(EnvironmentLimit.Note(variable.Key, variable.Value))).Append('\n');
+        }
+
+        return body.ToString();
     }
 
     private static IEnumerable<string> NonEmpty(string? script) =>

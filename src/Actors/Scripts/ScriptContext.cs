@@ -230,21 +230,36 @@ internal sealed class ScriptContext
 
         foreach (var variable in _jobVariables.Where(v => !v.File && !v.IsShowable))
         {
-            AppendSecretRead(script, variable.Key, JobSecretLayout.VariablePrefix + variable.Key);
+            AppendSecretRead(script, variable.Key, JobSecretLayout.VariablePrefix + variable.Key, Exported(variable));
         }
 
         foreach (var variable in _jobVariables.Where(v => !v.File && v.IsShowable))
         {
-            script.Append("export ").Append(variable.Key).Append('=')
+            script.Append(Exported(variable) ? "export " : "unset " + variable.Key + "\n").Append(variable.Key).Append('=')
                 .Append(variable.Raw ? ShellText.Quote(variable.Value) : ShellText.ExpandingWord(variable.Value)).Append('\n');
         }
     }
 
+    /// <summary>The job's variables too long for an environment entry: the stage scripts set them in the shell without
+    /// exporting them (unset first, so a runner <c>environment</c> value of the same name is not exported either).</summary>
+    public IReadOnlyList<JobVariable> Unexported => _jobVariables.Where(v => !v.File && !Exported(v)).ToList();
+
+    private static bool Exported(JobVariable variable) => EnvironmentLimit.Fits(variable.Key, variable.Value);
+
     // Reads the whole file, trailing newlines included (a bare $(cat) would strip them).
-    private static void AppendSecretRead(StringBuilder script, string name, string secretKey)
+    private static void AppendSecretRead(StringBuilder script, string name, string secretKey, bool export = true)
     {
+        if (!export)
+        {
+            script.Append("unset ").Append(name).Append('\n');
+        }
+
         script.Append(name).Append("=$(cat ").Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + secretKey)).Append("; printf x)\n");
-        script.Append(name).Append("=${").Append(name).Append("%x}\nexport ").Append(name).Append('\n');
+        script.Append(name).Append("=${").Append(name).Append("%x}\n");
+        if (export)
+        {
+            script.Append("export ").Append(name).Append('\n');
+        }
     }
 
     /// <summary>A <c>scheduler helper</c> command line, every word quoted.</summary>

@@ -125,6 +125,28 @@ public sealed record JobImage
     [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> Command { get; init => field = value ?? []; } = [];
     public IReadOnlyList<JobPort> Ports { get; init => field = value ?? []; } = [];
     [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init => field = value ?? []; } = [];
+    /// <summary><c>image:docker</c> and <c>image:kubernetes</c> of .gitlab-ci.yml (GitLab Runner 17.11+).</summary>
+    public JobExecutorOptions ExecutorOpts { get; init => field = value ?? new(); } = new();
+}
+
+/// <summary>The per-executor options of an image or a service (<c>executor_opts</c>); only <c>user</c> is applied here.</summary>
+public sealed record JobExecutorOptions
+{
+    public JobKubernetesOptions Kubernetes { get; init => field = value ?? new(); } = new();
+    public JobDockerOptions Docker { get; init => field = value ?? new(); } = new();
+}
+
+public sealed record JobKubernetesOptions
+{
+    /// <summary><c>uid</c> or <c>uid:gid</c>, sent as a string or an integer; "" when not set.</summary>
+    [JsonConverter(typeof(StringOrIntegerConverter))] public string User { get; init => field = value ?? ""; } = "";
+}
+
+public sealed record JobDockerOptions
+{
+    /// <summary>Docker's <c>user</c>; not applied by this Kubernetes runner (as GitLab Runner's Kubernetes executor).</summary>
+    [JsonConverter(typeof(StringOrIntegerConverter))] public string User { get; init => field = value ?? ""; } = "";
+    public string Platform { get; init; } = "";
 }
 
 public sealed record JobServiceVariable
@@ -142,6 +164,8 @@ public sealed record JobService
     public IReadOnlyList<JobPort> Ports { get; init => field = value ?? []; } = [];
     public IReadOnlyList<JobServiceVariable> Variables { get; init => field = value ?? []; } = [];
     [JsonConverter(typeof(StringOrArrayConverter))] public IReadOnlyList<string> PullPolicy { get; init => field = value ?? []; } = [];
+    /// <summary><c>services[].docker</c> and <c>services[].kubernetes</c> of .gitlab-ci.yml.</summary>
+    public JobExecutorOptions ExecutorOpts { get; init => field = value ?? new(); } = new();
 }
 
 public sealed record JobArtifact

@@ -73,3 +73,20 @@ internal sealed class NullAsEmptyStringConverter : JsonConverter<string>
 
     public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
 }
+
+/// <summary>A string, an integer (written back as its decimal text, as GitLab Runner's <c>StringOrInt64</c>) or null ("").</summary>
+internal sealed class StringOrIntegerConverter : JsonConverter<string>
+{
+    public override bool HandleNull => true;
+
+    public override string Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        reader.TokenType switch
+        {
+            JsonTokenType.Null => "",
+            JsonTokenType.String => reader.GetString() ?? "",
+            JsonTokenType.Number when reader.TryGetInt64(out var number) => number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            _ => throw new JsonException($"expected a string or an integer, found {StringOrArrayConverter.Describe(reader.TokenType)}"),
+        };
+
+    public override void Write(Utf8JsonWriter writer, string value, JsonSerializerOptions options) => writer.WriteStringValue(value);
+}

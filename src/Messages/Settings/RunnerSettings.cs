@@ -232,6 +232,10 @@ public sealed record KubernetesSettings
     public IReadOnlyList<string> AllowedServices { get; init; } = [];
     /// <summary><c>allowed_pull_policies</c>; empty: the policies of <see cref="PullPolicy"/> (any when that is empty too).</summary>
     public IReadOnlyList<string> AllowedPullPolicies { get; init; } = [];
+    /// <summary><c>allowed_users</c>: the uids a job may ask for with <c>image:kubernetes:user</c>; empty: any.</summary>
+    public IReadOnlyList<string> AllowedUsers { get; init; } = [];
+    /// <summary><c>allowed_groups</c>: the gids a job may ask for with <c>image:kubernetes:user</c>; empty: any.</summary>
+    public IReadOnlyList<string> AllowedGroups { get; init; } = [];
     /// <summary><c>cap_add</c>: capabilities added to every container.</summary>
     public IReadOnlyList<string> CapAdd { get; init; } = [];
     /// <summary><c>cap_drop</c>: capabilities dropped from every container, on top of the default <c>NET_RAW</c>.</summary>

@@ -28,7 +28,8 @@ internal static class ConfigKeys
 
     private const string Fleet = "this runner has no such server";
     private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
-    private const string SecurityProfiles = "seccomp and AppArmor profiles and sysctls are not set on the pod yet";
+    private const string SecurityProfiles = "GitLab Runner has no such key to follow; set seccompProfile, appArmorProfile or sysctls "
+                                            + "with a pod_spec patch (FF_USE_ADVANCED_POD_SPEC_CONFIGURATION)";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
 
@@ -92,7 +93,7 @@ internal static class ConfigKeys
         "retry_backoff_max", "cleanup_resources_timeout", "print_pod_warning_events", "retry_limits",
         "resource_availability_check_max_attempts", "namespace_per_job", "context",
         // The hardening keys.
-        "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
+        "allowed_images", "allowed_services", "allowed_pull_policies", "allowed_users", "allowed_groups", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
         "automount_service_account_token", "runtime_class_name",
         // Per-job resource overwrites: ephemeral_storage_*, pod_cpu_*/pod_memory_* and every *_overwrite_max_allowed.
@@ -105,14 +106,10 @@ internal static class ConfigKeys
     private static Dictionary<string, NoEffect> BuildKubernetesNoEffect()
     {
         var keys = new Dictionary<string, NoEffect>();
-        // A job cannot choose its user here (image:docker:user is not applied), so these restrict nothing yet.
-        keys["allowed_users"] = NotYet("jobs cannot choose their user here yet (image:docker:user is not applied), so there is nothing to restrict; "
-                                       + "set the user with build_container_security_context.run_as_user");
-        keys["allowed_groups"] = NotYet("jobs cannot choose their group here yet (image:docker:user is not applied), so there is nothing to restrict; "
-                                        + "set the group with build_container_security_context.run_as_group");
         keys["init_permissions_container_security_context"] = Never("this runner starts no init-permissions container");
         keys["host_network"] = Never("job pods never use the host's network namespace");
-        keys["user"] = NotYet("the job's user is not switched by the runner yet; use build_container_security_context.run_as_user");
+        keys["user"] = Never("GitLab Runner's Kubernetes executor has no section-wide user; a job asks with image:kubernetes:user "
+                             + "(limited by allowed_users/allowed_groups), the administrator sets build_container_security_context.run_as_user");
 
         foreach (var key in new[]
                  {
@@ -135,9 +132,9 @@ internal static class ConfigKeys
 
     public static readonly IReadOnlyDictionary<string, NoEffect> PodSecurityContextNoEffect = new Dictionary<string, NoEffect>
     {
-        ["seccomp_profile"] = NotYet(SecurityProfiles),
-        ["app_armor_profile"] = NotYet(SecurityProfiles),
-        ["sysctls"] = NotYet(SecurityProfiles),
+        ["seccomp_profile"] = Never(SecurityProfiles),
+        ["app_armor_profile"] = Never(SecurityProfiles),
+        ["sysctls"] = Never(SecurityProfiles),
     };
 
     /// <summary><c>build_container_security_context</c> and its helper and service siblings.</summary>
@@ -147,8 +144,8 @@ internal static class ConfigKeys
 
     public static readonly IReadOnlyDictionary<string, NoEffect> ContainerSecurityContextNoEffect = new Dictionary<string, NoEffect>
     {
-        ["seccomp_profile"] = NotYet(SecurityProfiles),
-        ["app_armor_profile"] = NotYet(SecurityProfiles),
+        ["seccomp_profile"] = Never(SecurityProfiles),
+        ["app_armor_profile"] = Never(SecurityProfiles),
     };
 
     public static readonly string[] Capabilities = ["add", "drop"];

@@ -113,6 +113,8 @@ internal static class KubernetesSettingsReader
             AllowedImages = Globs(table, "allowed_images"),
             AllowedServices = Globs(table, "allowed_services"),
             AllowedPullPolicies = allowedPullPolicies,
+            AllowedUsers = IdList(table, "allowed_users"),
+            AllowedGroups = IdList(table, "allowed_groups"),
             CapAdd = CapabilityList(table, "cap_add"),
             CapDrop = CapabilityList(table, "cap_drop"),
             AllowPrivilegeEscalation = table.Bool("allow_privilege_escalation"),
@@ -379,6 +381,20 @@ internal static class KubernetesSettingsReader
         }
 
         return patterns;
+    }
+
+    /// <summary><c>allowed_users</c>/<c>allowed_groups</c>: numeric ids, the only form a job's <c>image:kubernetes:user</c>
+    /// can take; any other entry could never match, so it is a load error.</summary>
+    private static IReadOnlyList<string> IdList(TableReader table, string key)
+    {
+        var ids = table.StringList(key) ?? [];
+        foreach (var id in ids.Where(i => !Scheduler.Actors.Pods.JobUser.IsId(i)))
+        {
+            table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key),
+                $"\"{id}\" is not a numeric id (0 to 2147483647); a job's image:kubernetes:user takes numeric ids only");
+        }
+
+        return ids;
     }
 
     /// <summary>Linux capability names as Kubernetes spells them (<c>NET_ADMIN</c>, <c>ALL</c>).</summary>
