@@ -3,10 +3,18 @@ namespace Scheduler.Exec;
 // The parts of a .gitlab-ci.yml that `scheduler exec` runs: one job with `default:` and the global keys already applied.
 
 /// <summary>A job's <c>image</c>: a name, and the entrypoint when the job overrides it.</summary>
-public sealed record CiImage(string Name, IReadOnlyList<string> Entrypoint);
+public sealed record CiImage(string Name, IReadOnlyList<string> Entrypoint)
+{
+    /// <summary><c>kubernetes: {user}</c>: <c>uid</c> or <c>uid:gid</c>; "" when not set.</summary>
+    public string KubernetesUser { get; init; } = "";
+}
 
 /// <summary>One of a job's <c>services</c>.</summary>
-public sealed record CiService(string Name, string? Alias, IReadOnlyList<string> Entrypoint, IReadOnlyList<string> Command);
+public sealed record CiService(string Name, string? Alias, IReadOnlyList<string> Entrypoint, IReadOnlyList<string> Command)
+{
+    /// <summary><c>kubernetes: {user}</c>: <c>uid</c> or <c>uid:gid</c>; "" when not set.</summary>
+    public string KubernetesUser { get; init; } = "";
+}
 
 /// <summary>One of a job's caches. <c>Policy</c> is pull, push or pull-push; <c>When</c> on_success, on_failure or always.</summary>
 public sealed record CiCache(string Key, IReadOnlyList<string> Paths, string Policy, string When, bool Untracked);

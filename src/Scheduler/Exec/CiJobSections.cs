@@ -13,6 +13,7 @@ internal static class CiJobSections
                 return new CiImage(scalar.Value ?? "", []);
             case YamlMappingNode mapping:
                 string? name = null;
+                var user = "";
                 IReadOnlyList<string> entrypoint = [];
                 foreach (var (k, value) in mapping.Children)
                 {
@@ -21,7 +22,8 @@ internal static class CiJobSections
                     {
                         case "name": name = CiYamlValues.Scalar(value, $"{key}:name", diagnostics); break;
                         case "entrypoint": entrypoint = CiYamlValues.StringList(value, $"{key}:entrypoint", diagnostics); break;
-                        case "pull_policy" or "docker" or "kubernetes": break;
+                        case "kubernetes": user = KubernetesUser(value, $"{key}:kubernetes", diagnostics); break;
+                        case "pull_policy" or "docker": break;
                         default: diagnostics.Warning(k, $"{key}:{field}", "unknown image key, ignored"); break;
                     }
                 }
@@ -30,11 +32,37 @@ internal static class CiJobSections
                     diagnostics.Error(node, key, "an image needs a name");
                     return null;
                 }
-                return new CiImage(name, entrypoint);
+                return new CiImage(name, entrypoint) { KubernetesUser = user };
             default:
                 diagnostics.Error(node, key, "an image must be a name or a mapping with a name");
                 return null;
         }
+    }
+
+    /// <summary><c>kubernetes: {user: 1001}</c> or <c>{user: "1001:1001"}</c>; the runner checks the value when it builds the pod.</summary>
+    private static string KubernetesUser(YamlNode node, string key, CiDiagnosticList diagnostics)
+    {
+        if (node is not YamlMappingNode mapping)
+        {
+            diagnostics.Error(node, key, "must be a mapping (user)");
+            return "";
+        }
+
+        var user = "";
+        foreach (var (k, value) in mapping.Children)
+        {
+            var field = (k as YamlScalarNode)?.Value ?? "";
+            if (field == "user")
+            {
+                user = CiYamlValues.Scalar(value, $"{key}:user", diagnostics) ?? "";
+            }
+            else
+            {
+                diagnostics.Warning(k, $"{key}:{field}", "unknown kubernetes option, ignored (only user is supported)");
+            }
+        }
+
+        return user;
     }
 
     internal static IReadOnlyList<CiService> Services(YamlNode node, string key, CiDiagnosticList diagnostics)
@@ -55,6 +83,7 @@ internal static class CiJobSections
                     break;
                 case YamlMappingNode mapping:
                     string? name = null, alias = null;
+                    var user = "";
                     IReadOnlyList<string> entrypoint = [], command = [];
                     foreach (var (k, value) in mapping.Children)
                     {
@@ -65,7 +94,8 @@ internal static class CiJobSections
                             case "alias": alias = CiYamlValues.Scalar(value, $"{key}:alias", diagnostics); break;
                             case "entrypoint": entrypoint = CiYamlValues.StringList(value, $"{key}:entrypoint", diagnostics); break;
                             case "command": command = CiYamlValues.StringList(value, $"{key}:command", diagnostics); break;
-                            case "variables" or "pull_policy" or "docker" or "kubernetes":
+                            case "kubernetes": user = KubernetesUser(value, $"{key}:kubernetes", diagnostics); break;
+                            case "variables" or "pull_policy" or "docker":
                                 diagnostics.Warning(k, $"{key}:{field}", "not supported by exec, ignored");
                                 break;
                             default: diagnostics.Warning(k, $"{key}:{field}", "unknown service key, ignored"); break;
@@ -76,7 +106,7 @@ internal static class CiJobSections
                         diagnostics.Error(item, key, "a service needs a name");
                         break;
                     }
-                    services.Add(new CiService(name, alias, entrypoint, command));
+                    services.Add(new CiService(name, alias, entrypoint, command) { KubernetesUser = user });
                     break;
                 default:
                     diagnostics.Error(item, key, "a service must be a name or a mapping with a name");

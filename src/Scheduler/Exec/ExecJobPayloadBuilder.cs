@@ -125,10 +125,17 @@ public static partial class ExecJobPayloadBuilder
             RunnerInfo = new RunnerInfo { Timeout = timeout },
             Variables = Deduplicate(variables),
             Steps = steps,
-            Image = job.Image is { } image ? new JobImage { Name = image.Name, Entrypoint = image.Entrypoint } : null,
+            Image = job.Image is { } image
+                ? new JobImage
+                {
+                    Name = image.Name, Entrypoint = image.Entrypoint,
+                    ExecutorOpts = new JobExecutorOptions { Kubernetes = new JobKubernetesOptions { User = image.KubernetesUser } },
+                }
+                : null,
             Services = [.. job.Services.Select(s => new JobService
             {
                 Name = s.Name, Alias = s.Alias, Entrypoint = s.Entrypoint, Command = s.Command,
+                ExecutorOpts = new JobExecutorOptions { Kubernetes = new JobKubernetesOptions { User = s.KubernetesUser } },
             })],
             Artifacts = job.Artifacts is { } a && (a.Paths.Count > 0 || a.Untracked)
                 ? [new JobArtifact
