@@ -42,9 +42,12 @@ public static class StageCommands
         """;
 
     // Runs detached: $1 run dir, $2 stage name, $3 script path. The script runs as a child so that a TERM interrupts the
-    // wait at once and is passed on; the marker is written however the script ended.
+    // wait at once and is passed on; the marker is written however the script ended. The output log is made writable by
+    // every container's user, as the run directory is: the helper (often root) starts the first stage, and a build
+    // container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
     internal const string StageRunnerScript =
         """
+        (umask 0000 && : >>"$1/output.log") 2>/dev/null
         echo $$ >"$1/$2.pid"
         trap '' HUP
         sh "$3" >>"$1/output.log" 2>&1 &
