@@ -108,7 +108,7 @@ internal static class ConfigKeys
         var keys = new Dictionary<string, NoEffect>();
         keys["init_permissions_container_security_context"] = Never("this runner starts no init-permissions container");
         keys["host_network"] = Never("job pods never use the host's network namespace");
-        keys["user"] = Never("GitLab Runner's Kubernetes executor has no section-wide user; a job asks with image:kubernetes:user "
+        keys["user"] = Never("GitLab Runner's current Kubernetes executor has no section-wide user; a job asks with image:kubernetes:user "
                              + "(limited by allowed_users/allowed_groups), the administrator sets build_container_security_context.run_as_user");
 
         foreach (var key in new[]

@@ -113,6 +113,8 @@ public sealed class ConfigKeywordTests
         ["allowed_images"] = s => K(s).AllowedImages,
         ["allowed_services"] = s => K(s).AllowedServices,
         ["allowed_pull_policies"] = s => K(s).AllowedPullPolicies,
+        ["allowed_users"] = s => K(s).AllowedUsers,
+        ["allowed_groups"] = s => K(s).AllowedGroups,
         ["cap_add"] = s => K(s).CapAdd,
         ["cap_drop"] = s => K(s).CapDrop,
         ["allow_privilege_escalation"] = s => K(s).AllowPrivilegeEscalation,
@@ -187,6 +189,8 @@ public sealed class ConfigKeywordTests
     [InlineData("allowed_images", "kubernetes", "allowed_images = [\"ruby:*\", \"registry.example.com/**\"]", "[ruby:*, registry.example.com/**]")]
     [InlineData("allowed_services", "kubernetes", "allowed_services = [\"postgres:*\"]", "[postgres:*]")]
     [InlineData("allowed_pull_policies", "kubernetes", "allowed_pull_policies = [\"never\", \"if-not-present\"]", "[never, if-not-present]")]
+    [InlineData("allowed_users", "kubernetes", "allowed_users = [\"1000\", \"65534\"]", "[1000, 65534]")]
+    [InlineData("allowed_groups", "kubernetes", "allowed_groups = [\"1000\"]", "[1000]")]
     [InlineData("cap_add", "kubernetes", "cap_add = [\"SYS_TIME\"]", "[SYS_TIME]")]
     [InlineData("cap_drop", "kubernetes", "cap_drop = [\"ALL\"]", "[ALL]")]
     [InlineData("allow_privilege_escalation", "kubernetes", "allow_privilege_escalation = false", "False")]

@@ -122,7 +122,7 @@ public sealed class ConfigValidationTests
     [InlineData("dns_policy = \"ClusterFirst\"", 6, 14, K + "dns_policy", "unsupported dns_policy \"ClusterFirst\" is ignored and the cluster's default (ClusterFirst) applies")]
     [InlineData("[runners.kubernetes.affinity]\nx = 1", 7, 1, K + "affinity.x", "unknown key, ignored")]
     [InlineData("[[runners.kubernetes.volumes.nfs]]\nname = \"n\"\nmount_path = \"/n\"\nserver = \"s\"\npath = \"/p\"\nreadonly = true", 11, 1, K + "volumes.nfs[0].readonly", "did you mean \"read_only\"?")]
-    [InlineData("allowed_users = [\"1000\"]", 6, 1, K + "allowed_users", "has no effect here yet: jobs cannot choose their user here yet")]
+    [InlineData("user = \"1000\"", 6, 1, K + "user", "has no effect here: GitLab Runner's current Kubernetes executor has no section-wide user")]
     [InlineData("namespace_per_job = true\nnamespace = \"ci\"", 6, 21, K + "namespace_per_job", "namespace and namespace_overwrite_allowed are ignored")]
     [InlineData("helper_image_flavor = \"ubuntu\"", 6, 1, K + "helper_image_flavor", "has no effect here: it selects GitLab's helper image")]
     [InlineData("[[runners.kubernetes.volumes.config_map]]\nname = \"h\"\nmount_path = \"/h\"\nreadonly = true", 9, 1, K + "volumes.config_map[0].readonly", "did you mean \"read_only\"?")]

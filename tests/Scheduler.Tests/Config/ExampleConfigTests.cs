@@ -69,7 +69,7 @@ public sealed class CurrentExampleConfigTests
     // Exactly the keys that have no effect here, in file order; every other key of the section takes effect.
     private static readonly string[] NoEffectKeys =
     [
-        "allowed_users", "allowed_groups", "helper_image_flavor", "helper_image_autoset_arch_and_os",
+        "helper_image_flavor", "helper_image_autoset_arch_and_os",
         "logs_base_dir", "scripts_base_dir", "init_permissions_container_security_context",
         "pod_disruption_budget", "autoscaler",
     ];
