@@ -76,6 +76,21 @@ public sealed class JobUserTests
         Assert.Equal("", job.Services[1].ExecutorOpts.Kubernetes.User);
     }
 
+    [Theory]
+    [InlineData("{\"x\": 1}")]
+    [InlineData("[1001]")]
+    [InlineData("true")]
+    [InlineData("1e30")]
+    [InlineData("1001.5")]
+    public void A_user_of_another_type_is_a_parse_error_not_a_crash(string user)
+    {
+        var parsed = JobPayloadParser.Parse(
+            """{"id": 7, "token": "t", "image": {"name": "alpine", "executor_opts": {"kubernetes": {"user": """ + user + "}}}}");
+
+        Assert.Null(parsed.Payload);
+        Assert.Contains("expected a string or an integer", parsed.Error, StringComparison.Ordinal);
+    }
+
     public static TheoryData<string[], string[], string, string?> AllowLists => new()
     {
         // allowed_users, allowed_groups, user, refusal part (null: runs)
