@@ -166,7 +166,7 @@ public sealed class ExecutionObserverTests : TestKit
         var handedOver = await logs.FishForMessageAsync<Info>(i => i.Message is LogMessage m && m.Format.Contains("handed over"),
             TimeSpan.FromSeconds(15));
         var message = (LogMessage)handedOver.Message;
-        Assert.Equal("job {0} of runner {1}: pod {2} handed over: {3}", message.Format);
+        Assert.Equal("job {JobId} of runner {Runner}: pod {Pod} handed over: {Reason}", message.Format);
         Assert.Equal($"job 31 of runner {Runner}: pod {pod} handed over: the pod {pod} is driven by akka.tcp://scheduler@host-b:4053#2 now",
             handedOver.Message.ToString());
         Assert.Empty(_cluster.DeletedPods);
