@@ -2,6 +2,7 @@ using System.Text;
 using k8s.Models;
 using Scheduler.Actors.Execution;
 using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
