@@ -186,7 +186,7 @@ public sealed partial class JobActor
 
         if (listed.Error is not null)
         {
-            _logger.Warning("job {0}: could not list the Warning events of pod {1}: {2}", _job.Id, PodName, listed.Error);
+            _logger.Warning("job {JobId}: could not list the Warning events of pod {Pod}: {Error}", _job.Id, PodName, listed.Error);
         }
 
         foreach (var message in listed.Messages)
@@ -324,7 +324,7 @@ public sealed partial class JobActor
         _finishTraceSent = true;
         var result = _result!;
         // State and reason only: the result's message may quote the job's own input.
-        _logger.Info("job {0} of runner {1}: pod {2} finished: {3} ({4})", _job.Id, _runner.Name, PodName, result.State,
+        _logger.Info("job {JobId} of runner {Runner}: pod {Pod} finished: {State} ({FailureReason})", _job.Id, _runner.Name, PodName, result.State,
             result.FailureReason ?? "no failure");
         var colour = result.State == JobState.Success ? "\u001b[32;1m" : "\u001b[31;1m";
         _log.Tell(new FinishTrace($"{colour}{result.Message}\u001b[0;m\n", new JobFinished(_job.Id, result)));

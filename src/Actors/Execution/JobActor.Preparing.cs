@@ -72,7 +72,7 @@ public sealed partial class JobActor
     {
         _podCreated = true;
         _knownResourceVersion = created.Pod.Metadata?.ResourceVersion;
-        _logger.Info(_adopted is null ? "job {0} of runner {1}: pod {2} created" : "job {0} of runner {1}: pod {2} adopted",
+        _logger.Info(_adopted is null ? "job {JobId} of runner {Runner}: pod {Pod} created" : "job {JobId} of runner {Runner}: pod {Pod} adopted",
             _job.Id, _runner.Name, PodName);
     }
 

@@ -83,7 +83,7 @@ public sealed partial class JobActor
     private void LaunchStage(PlannedStage stage)
     {
         _currentStage = stage;
-        _logger.Info("job {0} of runner {1}: stage {2} started in pod {3}", _job.Id, _runner.Name, stage.Name, PodName);
+        _logger.Info("job {JobId} of runner {Runner}: stage {Stage} started in pod {Pod}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
         _currentStageActor = Context.ActorOf(
             StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget),
@@ -129,7 +129,7 @@ public sealed partial class JobActor
             return;
         }
 
-        _logger.Info("job {0} of runner {1}: stage {2} exited with code {3} in pod {4}", _job.Id, _runner.Name, exited.Stage,
+        _logger.Info("job {JobId} of runner {Runner}: stage {Stage} exited with code {ExitCode} in pod {Pod}", _job.Id, _runner.Name, exited.Stage,
             exited.ExitCode, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
         _progress = JobDecisions.AfterExit(_progress, _currentStage, exited.ExitCode);

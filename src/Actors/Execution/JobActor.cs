@@ -164,7 +164,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         {
             // Restarted after a crash: wait a little before asking Kubernetes where the job is, so that a crash loop
             // cannot hammer the API server; what arrives meanwhile waits in the stash.
-            _logger.Warning("job {0} of runner {1}: the job's actor restarted ({2}); resuming in {3}", _job.Id, _runner.Name,
+            _logger.Warning("job {JobId} of runner {Runner}: the job's actor restarted ({Restarts}); resuming in {Delay}", _job.Id, _runner.Name,
                 _run.Restarts, JobDecisions.RestartBackoff(_run.Restarts));
             Become(Resuming);
             Timers.StartSingleTimer(ResumeTimer, new Resume(), JobDecisions.RestartBackoff(_run.Restarts));
@@ -288,7 +288,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         }
 
         _stoppedDriving = true;
-        _logger.Info("job {0} of runner {1}: pod {2} handed over: {3}", _job.Id, _runner.Name, PodName, reason);
+        _logger.Info("job {JobId} of runner {Runner}: pod {Pod} handed over: {Reason}", _job.Id, _runner.Name, PodName, reason);
         Timers.CancelAll();
         _cancel.Cancel();
         foreach (var child in Context.GetChildren())
@@ -348,7 +348,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
             if (check.Transient && (check.Purpose == OwnerCheckPurpose.Stage || check.Attempt < MaxDeleteOwnerChecks))
             {
                 var delay = JobDecisions.OwnerCheckBackoff(check.Attempt);
-                _logger.Warning("job {0} of runner {1}: the owner of pod {2} could not be read ({3}); again in {4}", _job.Id,
+                _logger.Warning("job {JobId} of runner {Runner}: the owner of pod {Pod} could not be read ({Error}); again in {Delay}", _job.Id,
                     _runner.Name, PodName, check.Error, delay);
                 Timers.StartSingleTimer("owner-check", new RetryOwnerCheck(check.Purpose, check.Attempt + 1), delay);
                 return null;
@@ -381,7 +381,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
     // A message that does not belong to the phase: a late answer of a phase that is over (a PodActor's or StageActor's last
     // word, a retry timer of a check that no longer matters). Nothing to do, but visible when debugging.
     private void Dropped(object message, string phase) =>
-        _logger.Debug("job {0}: {1} dropped while {2}", _job.Id, message.GetType().Name, phase);
+        _logger.Debug("job {JobId}: {Message} dropped while {Phase}", _job.Id, message.GetType().Name, phase);
 
     private void StopChild(ref IActorRef? child)
     {

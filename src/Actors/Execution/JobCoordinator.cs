@@ -70,7 +70,7 @@ public sealed class JobCoordinator : ReceiveActor
         {
             if (_state.Admission.Release(expired.ReservationId))
             {
-                _log.Warning("slot {0}: reservation {1} expired unused", expired.Slot, expired.ReservationId);
+                _log.Warning("slot {Slot}: reservation {Reservation} expired unused", expired.Slot, expired.ReservationId);
             }
 
             _state.Pool.EndReservation(expired.ReservationId);
@@ -138,7 +138,7 @@ public sealed class JobCoordinator : ReceiveActor
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), error =>
         {
-            _log.Error(error, "{0} failed; resumed with its job", Sender.Path.Name);
+            _log.Error(error, "{Child} failed; resumed with its job", Sender.Path.Name);
             return Directive.Resume;
         });
 

@@ -137,7 +137,7 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
         {
             // The trace's actor failed too often and was stopped: nobody could finish the job's trace. End the job (its
             // JobActor deletes the pod when it stops) rather than let it wait for a trace that never ends.
-            _log.Warning("job {0}: its log stream failed repeatedly; the job is stopped", _state.JobId);
+            _log.Warning("job {JobId}: its log stream failed repeatedly; the job is stopped", _state.JobId);
             _state.Log = null;
             Context.Stop(orphan);
             return;
@@ -156,7 +156,7 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
 
         if (!_state.Done)
         {
-            _log.Warning("job {0}: its actors failed repeatedly; the job fails", jobId);
+            _log.Warning("job {JobId}: its actors failed repeatedly; the job fails", jobId);
             _state.Listener?.Tell(new JobFinished(jobId, new JobResult(JobState.Failed, FailureReasons.RunnerSystemFailure, null,
                 "ERROR: Job failed: the job's actors failed repeatedly")));
         }

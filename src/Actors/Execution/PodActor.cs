@@ -212,7 +212,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             return;
         }
 
-        _log.Info("{0} {1} is not in {2} yet; checking again in {3:0} s (attempt {4})", check.Kind, check.Name, _plan.Namespace,
+        _log.Info("{Kind} {Name} is not in {Namespace} yet; checking again in {Seconds:0} s (attempt {Attempt})", check.Kind, check.Name, _plan.Namespace,
             ResourceCheckInterval.TotalSeconds, _resourceChecks);
         Timers.StartSingleTimer(RetryTimer, new RetryStep(Step.CheckResource, index), ResourceCheckInterval);
     }
@@ -364,7 +364,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _attempt++;
         if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay, limit))
         {
-            _log.Warning("{0}: {1}; retry {2} in {3:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
+            _log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
                 delay.TotalSeconds);
             Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
             return;
@@ -487,7 +487,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 return;
             case FaultKind.Transient:
                 _lastReadError = KubernetesFaults.Describe(failed.Error);
-                _log.Warning("could not read the pod {0}: {1}; reading again at the next poll", Where, _lastReadError);
+                _log.Warning("could not read the pod {Pod}: {Error}; reading again at the next poll", Where, _lastReadError);
                 return;
             default:
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,

@@ -49,7 +49,7 @@ public sealed class RunnerSupervisor : ReceiveActor
                 return Directive.Restart;
             }
 
-            _log.Error(error, "{0} failed; resumed with its state and children", Sender.Path.Name);
+            _log.Error(error, "{Child} failed; resumed with its state and children", Sender.Path.Name);
             return Directive.Resume;
         });
 }

@@ -77,7 +77,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
                 _attempt++;
                 if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
                 {
-                    _log.Warning("stage {0}: {1} it failed ({2}); retry {3} in {4:0.0} s", _stage.Name, step,
+                    _log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
                         KubernetesFaults.Describe(failed.Error), _attempt, delay.TotalSeconds);
                     Timers.StartSingleTimer(ReattachTimer, new Retry(failed.Step), delay);
                     return;

@@ -88,7 +88,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             if (timedOut.LeaseId == _s.SlotRequested)
             {
-                _log.Warning("runner {0}: no answer about a fleet slot within {1}", _runnerName, SlotAnswerTimeout);
+                _log.Warning("runner {Runner}: no answer about a fleet slot within {Timeout}", _runnerName, SlotAnswerTimeout);
                 SlotNotHad();
             }
         });
@@ -104,7 +104,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             if (timedOut.ReservationId == _s.NodeSlotRequested)
             {
-                _log.Warning("runner {0}: no answer about a node slot within {1}", _runnerName, SlotAnswerTimeout);
+                _log.Warning("runner {Runner}: no answer about a node slot within {Timeout}", _runnerName, SlotAnswerTimeout);
                 _supervisor.Tell(new ReleaseSlotReservation(timedOut.ReservationId)); // in case the answer is only late
                 NodeSlotNotHad();
             }
@@ -114,7 +114,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         Receive<UpdateIntakeLimits>(update =>
         {
             _s.Limits = update.Limits;
-            _log.Info("runner {0}: limits now concurrent={1} limit={2}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
+            _log.Info("runner {Runner}: limits now concurrent={Concurrent} limit={Limit}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
             if (_s.WaitingForSlot && _s.Asking)
             {
                 _s.WaitingForSlot = false;
@@ -174,7 +174,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), error =>
         {
-            _log.Error(error, "runner {0}: the listener {1} failed; resumed", _runnerName, Sender.Path.Name);
+            _log.Error(error, "runner {Runner}: the listener {Child} failed; resumed", _runnerName, Sender.Path.Name);
             return Directive.Resume;
         });
 
@@ -347,11 +347,11 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 MarkHealthy();
                 break;
             case JobRequestOutcome.Forbidden forbidden:
-                _log.Warning("runner {0}: the job source refused the runner token ({1})", _runnerName, forbidden.Message);
+                _log.Warning("runner {Runner}: the job source refused the runner token ({Error})", _runnerName, forbidden.Message);
                 next = Unhealthy(forbidden.Message) ?? next;
                 break;
             case JobRequestOutcome.Retry retry:
-                _log.Warning("runner {0}: asking for work failed ({1}); again in {2}", _runnerName, retry.Message, retry.Delay);
+                _log.Warning("runner {Runner}: asking for work failed ({Error}); again in {Delay}", _runnerName, retry.Message, retry.Delay);
                 next = retry.Delay;
                 if (retry.Unhealthy)
                 {
@@ -365,7 +365,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 break;
             case JobRequestOutcome.Failed failed:
                 MarkHealthy();
-                _log.Warning("runner {0}: asking for work failed: {1}", _runnerName, failed.Message);
+                _log.Warning("runner {Runner}: asking for work failed: {Error}", _runnerName, failed.Message);
                 break;
         }
 
@@ -417,7 +417,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             _s.Leases[job.Id] = lease;
         }
 
-        _log.Info("runner {0}: received job {1}", _runnerName, job.Id);
+        _log.Info("runner {Runner}: received job {JobId}", _runnerName, job.Id);
         _supervisor.Tell(new RunJob(job, _runnerName, listener) { ReservationId = nodeSlot });
         return true;
     }
@@ -440,7 +440,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             _fleetLimits!.Tell(new AdoptSlot(_runnerName, lease));
         }
 
-        _log.Info("runner {0}: adopted job {1} (pod {2}/{3})", _runnerName, job.Id, adopt.Pod.Namespace, adopt.Pod.Name);
+        _log.Info("runner {Runner}: adopted job {JobId} (pod {Namespace}/{Pod})", _runnerName, job.Id, adopt.Pod.Namespace, adopt.Pod.Name);
         _supervisor.Tell(new AdoptJob(job, _runnerName, adopt.Pod, listener));
     }
 
@@ -456,7 +456,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
         if (_s.Healthy)
         {
-            _log.Error("runner {0}: {1} unhealthy answers in a row (the last: {2}); the entry is unhealthy and asks again in {3}",
+            _log.Error("runner {Runner}: {Answers} unhealthy answers in a row (the last: {Error}); the entry is unhealthy and asks again in {Delay}",
                 _runnerName, _s.UnhealthyAnswers, why, _s.Limits.UnhealthyInterval);
         }
 
@@ -470,7 +470,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     {
         if (!_s.Healthy)
         {
-            _log.Info("runner {0}: the job source answers again", _runnerName);
+            _log.Info("runner {Runner}: the job source answers again", _runnerName);
         }
 
         _s.Healthy = true;

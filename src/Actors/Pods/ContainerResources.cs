@@ -1,4 +1,5 @@
 using k8s.Models;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -122,11 +123,11 @@ public static class ContainerResources
             return current;
         }
 
-        var maxQuantity = ResourceQuantities.TryParse(max, out var maxError)
-                          ?? throw new ResourceRefusal($"{context}: parsing resource limit: \"{maxError}\"");
-        var overwriteQuantity = ResourceQuantities.TryParse(overwrite, out var overwriteError)
-                                ?? throw new ResourceRefusal($"{context}: parsing resource limit: \"{overwriteError}\"");
-        if (overwriteQuantity.ToDecimal() > maxQuantity.ToDecimal())
+        var maxQuantity = ResourceQuantities.TryRead(max, out var maxRead, out var maxError) ? maxRead
+                          : throw new ResourceRefusal($"{context}: parsing resource limit: \"{maxError}\"");
+        var overwriteQuantity = ResourceQuantities.TryRead(overwrite, out var overwriteRead, out var overwriteError) ? overwriteRead
+                                : throw new ResourceRefusal($"{context}: parsing resource limit: \"{overwriteError}\"");
+        if (overwriteQuantity > maxQuantity)
         {
             throw new ResourceRefusal($"{context}: the resource \"{field}\" requested \"{overwrite}\" is higher than limit allowed \"{max}\"");
         }

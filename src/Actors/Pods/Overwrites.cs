@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using k8s.Models;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using k8s.Models;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
@@ -25,11 +26,11 @@ namespace Scheduler.Actors.Pods;
 /// </remarks>
 public static partial class PodBuilder
 {
-    public const string DefaultBuildsDir = "/builds";
+    public const string DefaultBuildsDir = JobContainers.DefaultBuildsDir;
     public const string DefaultNamespace = "default";
     public const string BuildsVolumeName = "repo";
-    public const string BuildContainer = "build";
-    public const string HelperContainer = "helper";
+    public const string BuildContainer = JobContainers.Build;
+    public const string HelperContainer = JobContainers.Helper;
     /// <summary>Margin on top of the job timeout for activeDeadlineSeconds: time for after_script, artifacts and cleanup.</summary>
     public const int ActiveDeadlineMarginSeconds = 300;
 

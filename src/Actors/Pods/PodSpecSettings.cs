@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using k8s.Models;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -203,29 +204,8 @@ public static partial class PodSpecSettings
 
     /// <summary>Whether the job runs with <paramref name="flag"/> on: <c>[runners.feature_flags]</c>, else the last definition
     /// among the runner's <c>environment</c> and the job's variables, read as Go's <c>strconv.ParseBool</c> does.</summary>
-    public static bool IsFeatureFlagOn(string flag, RunnerEntry runner, IReadOnlyList<JobVariable> jobVariables)
-    {
-        if (runner.FeatureFlags.TryGetValue(flag, out var configured) && configured)
-        {
-            return true;
-        }
-
-        string? value = null;
-        foreach (var entry in runner.Environment)
-        {
-            if (entry.StartsWith(flag + "=", StringComparison.Ordinal))
-            {
-                value = entry[(flag.Length + 1)..];
-            }
-        }
-
-        foreach (var variable in jobVariables.Where(v => v.Key == flag))
-        {
-            value = variable.Value;
-        }
-
-        return value is "1" or "t" or "T" or "true" or "TRUE" or "True";
-    }
+    public static bool IsFeatureFlagOn(string flag, RunnerEntry runner, IReadOnlyList<JobVariable> jobVariables) =>
+        FeatureFlags.IsOn(flag, runner, jobVariables);
 
     private static List<T>? NullIfEmpty<T>(IEnumerable<T> items)
     {

@@ -1,39 +1,31 @@
-using System.Text.RegularExpressions;
 using k8s.Models;
+using Scheduler.Messages.Kubernetes;
 
 namespace Scheduler.Actors.Pods;
 
-/// <summary>Kubernetes quantities with the API server's grammar. KubernetesClient's parser alone is too lenient
-/// (it accepts leading spaces and garbles negative values), so the text is checked first.</summary>
-public static partial class ResourceQuantities
+/// <summary>Resource quantities for the pod spec: read as the API server reads them (<see cref="KubernetesQuantity"/>),
+/// never negative, and handed to KubernetesClient's <see cref="ResourceQuantity"/> in their canonical form (its own parser
+/// accepts leading spaces and garbles negative values).</summary>
+public static class ResourceQuantities
 {
-    [GeneratedRegex("^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$", RegexOptions.CultureInvariant)]
-    private static partial Regex QuantityPattern();
-
     /// <summary>Parses <paramref name="text"/>; on failure returns null and a reason.</summary>
-    public static ResourceQuantity? TryParse(string text, out string? error)
+    public static ResourceQuantity? TryParse(string text, out string? error) =>
+        TryRead(text, out var quantity, out error) ? new ResourceQuantity(quantity.ToString()) : null;
+
+    /// <summary>Reads <paramref name="text"/> as a non-negative quantity; on failure returns false and a reason.</summary>
+    public static bool TryRead(string text, out KubernetesQuantity quantity, out string? error)
     {
-        error = null;
-        if (!QuantityPattern().IsMatch(text))
+        if (!KubernetesQuantity.TryParse(text, out quantity, out error))
         {
-            error = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
-            return null;
+            return false;
         }
 
-        if (text.StartsWith('-'))
+        if (quantity.IsNegative)
         {
             error = "a resource quantity must not be negative";
-            return null;
+            return false;
         }
 
-        try
-        {
-            return new ResourceQuantity(text);
-        }
-        catch (FormatException ex)
-        {
-            error = ex.Message;
-            return null;
-        }
+        return true;
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Scheduler.Actors.Pods;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Scheduler.Actors.Pods;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -71,7 +71,7 @@ public static partial class JobScripts
         var gitLabUrl = GitLabForArtifacts(job, options);
         var stages = new List<StagePlan>
         {
-            new(GetSources, PodBuilder.HelperContainer, StageRunsWhen.Always, context.Script(GetSources, "Getting source from Git repository",
+            new(GetSources, JobContainers.Helper, StageRunsWhen.Always, context.Script(GetSources, "Getting source from Git repository",
                 changeDirectory: false, GetSourcesBody(job, runner, context), helper: true, attemptsVariable: "GET_SOURCES_ATTEMPTS")),
         };
 
@@ -80,7 +80,7 @@ public static partial class JobScripts
         var restored = caches.Where(c => context.CachePolicy(c.cache) is "pull" or "pull-push").ToList();
         if (restored.Count > 0)
         {
-            stages.Add(new StagePlan(RestoreCache, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
+            stages.Add(new StagePlan(RestoreCache, JobContainers.Helper, StageRunsWhen.OnSuccess,
                 context.Script(RestoreCache, "Restoring cache", changeDirectory: true, RestoreCacheBody(restored, context), helper: true,
                     attemptsVariable: "RESTORE_CACHE_ATTEMPTS")));
         }
@@ -88,7 +88,7 @@ public static partial class JobScripts
         var downloads = job.Dependencies.Where(d => !string.IsNullOrEmpty(d.ArtifactsFile?.Filename)).ToList();
         if (gitLabUrl is not null && downloads.Count > 0)
         {
-            stages.Add(new StagePlan(DownloadArtifacts, PodBuilder.HelperContainer, StageRunsWhen.OnSuccess,
+            stages.Add(new StagePlan(DownloadArtifacts, JobContainers.Helper, StageRunsWhen.OnSuccess,
                 context.Script(DownloadArtifacts, "Downloading artifacts", changeDirectory: true, DownloadArtifactsBody(downloads, context, gitLabUrl),
                     helper: true)));
         }
@@ -98,7 +98,7 @@ public static partial class JobScripts
         {
             // pre_build_script and post_build_script of [[runners]] run around the job's script, each as one command.
             List<string> commands = [.. NonEmpty(runner.PreBuildScript), .. script, .. NonEmpty(runner.PostBuildScript)];
-            stages.Add(new StagePlan(StepScript, PodBuilder.BuildContainer, StageRunsWhen.OnSuccess,
+            stages.Add(new StagePlan(StepScript, JobContainers.Build, StageRunsWhen.OnSuccess,
                 context.Script(StepScript, "Executing \"step_script\" stage of the job script", changeDirectory: true,
                     NoticesBody(job, runner, context) + DebugTraceBody(context, warn: true) + CommandsBody(commands))));
         }
@@ -106,7 +106,7 @@ public static partial class JobScripts
         var afterScript = CommandsOf(job, "after_script");
         if (afterScript.Count > 0)
         {
-            stages.Add(new StagePlan(AfterScript, PodBuilder.BuildContainer, StageRunsWhen.Always,
+            stages.Add(new StagePlan(AfterScript, JobContainers.Build, StageRunsWhen.Always,
                 context.Script(AfterScript, "Running after_script", changeDirectory: true,
                     JobStatusBody() + DebugTraceBody(context, warn: false) + CommandsBody(afterScript)),
                 IgnoreFailure: true, Timeout: options.AfterScriptTimeout ?? ScriptOptions.DefaultAfterScriptTimeout));
@@ -131,7 +131,7 @@ public static partial class JobScripts
             var selected = pushed.Where(c => Matches(c.cache.When, whenValue)).ToList();
             if (selected.Count > 0)
             {
-                stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
+                stages.Add(new StagePlan(name, JobContainers.Helper, when,
                     context.Script(name, header, changeDirectory: true, ArchiveCacheBody(selected, context), helper: true)));
             }
         }
@@ -141,7 +141,7 @@ public static partial class JobScripts
             var selected = artifacts.Where(a => Matches(a.artifact.When, whenValue) && (a.artifact.Paths.Count > 0 || a.artifact.Untracked)).ToList();
             if (selected.Count > 0)
             {
-                stages.Add(new StagePlan(name, PodBuilder.HelperContainer, when,
+                stages.Add(new StagePlan(name, JobContainers.Helper, when,
                     context.Script(name, header, changeDirectory: true, ArtifactsBody(selected, context, archives, gitLabUrl), helper: true)));
             }
         }

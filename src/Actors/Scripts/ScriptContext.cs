@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Scheduler.Actors.Pods;
+using Scheduler.Actors.Jobs;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -169,7 +169,7 @@ internal sealed class ScriptContext
 
         """;
 
-    private bool UmaskDisabled => Pods.PodSpecSettings.IsFeatureFlagOn(JobScripts.UmaskDisabledFlag, _runner, Job.Variables);
+    private bool UmaskDisabled => FeatureFlags.IsOn(JobScripts.UmaskDisabledFlag, _runner, Job.Variables);
 
     /// <summary>Whether the user's script is traced (<c>set -x</c>): <c>CI_DEBUG_TRACE</c> true (as Go's ParseBool reads
     /// it, the job's value over the runner's <c>environment</c>) and the runner entry's <c>debug_trace_disabled</c> not set.</summary>

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Scheduler.Actors.Pods;
+using Scheduler.Actors.Jobs;
 
 namespace Scheduler.Actors.Scripts;
 

@@ -1,3 +1,4 @@
+using Scheduler.Actors.Jobs;
 namespace Scheduler.Actors.Scripts;
 
 /// <summary>When a stage runs, given how the stages before it ended. <see cref="OnSuccess"/>: every earlier stage that
@@ -11,7 +12,7 @@ public enum StageRunsWhen
 }
 
 /// <summary>One stage of the job, in execution order. <paramref name="Container"/> is
-/// <see cref="Pods.PodBuilder.BuildContainer"/> or <see cref="Pods.PodBuilder.HelperContainer"/>; <paramref name="Script"/>
+/// <see cref="JobContainers.Build"/> or <see cref="JobContainers.Helper"/>; <paramref name="Script"/>
 /// is the complete POSIX sh script, stored in the job Secret as <c>stage.&lt;Name&gt;.sh</c>.</summary>
 /// <param name="IgnoreFailure">The stage's exit code never fails the job (after_script, as GitLab Runner).</param>
 /// <param name="Timeout">A limit of its own that the runner side enforces (after_script: 5 minutes by default), or null
@@ -28,12 +29,12 @@ public sealed record StagePlan(string Name, string Container, StageRunsWhen When
 /// <summary>Everything the pod side needs for one job. Stages in docs/execution.md's order; stages with nothing to do are
 /// left out. <paramref name="ArtifactArchives"/> are the paths in the pod where the artifact stages leave their archives
 /// (a path exists only if its stage ran and found files). <paramref name="VariablesScript"/> exports the job's variables; it
-/// is stored once in the job Secret (<see cref="Pods.JobSecretLayout.VariablesScriptKey"/>) and every stage script sources it, so a large
+/// is stored once in the job Secret (<see cref="JobSecretLayout.VariablesScriptKey"/>) and every stage script sources it, so a large
 /// variable is stored once, not once per stage.</summary>
 public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyList<string> ArtifactArchives, string VariablesScript = "")
 {
     /// <summary>Where the stage scripts find <see cref="VariablesScript"/> in the pod.</summary>
-    public const string VariablesScriptPath = Pods.JobSecretLayout.MountPath + "/" + Pods.JobSecretLayout.VariablesScriptKey;
+    public const string VariablesScriptPath = JobSecretLayout.MountPath + "/" + JobSecretLayout.VariablesScriptKey;
 
     /// <summary>Pre-signed cache URLs by job Secret key (<c>cache-url.N</c>): secrets, so they go into the job Secret, never
     /// into a script, and the printed form of the plan leaves them out.</summary>
@@ -57,13 +58,13 @@ public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
 }
 
 /// <summary>Options of script generation that do not come from the job or the runner entry.</summary>
-/// <param name="BuildsDir">The builds directory in the pod (<c>runner.BuildsDir</c> or <see cref="Pods.PodBuilder.DefaultBuildsDir"/>).</param>
+/// <param name="BuildsDir">The builds directory in the pod (<c>runner.BuildsDir</c> or <see cref="JobContainers.DefaultBuildsDir"/>).</param>
 /// <param name="CacheDir">Where cache archives live, as GitLab Runner's local cache (<c>cache_dir</c>).</param>
 /// <param name="AfterScriptTimeout">The after_script's own limit (GitLab Runner: 5 minutes).</param>
 /// <param name="GitLabUrl">The GitLab the pod talks to for artifacts (the runner entry's <c>url</c>): when set, the
 /// artifact stages upload to it and <c>download_artifacts</c> fetches the dependencies' artifacts from it; when null
 /// (<c>scheduler exec</c>), the archives only stay in the pod for the runner to copy out.</param>
-public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = Pods.PodBuilder.DefaultBuildsDir, string CacheDir = "/cache",
+public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = JobContainers.DefaultBuildsDir, string CacheDir = "/cache",
     TimeSpan? AfterScriptTimeout = null, string? GitLabUrl = null)
 {
     public static readonly TimeSpan DefaultAfterScriptTimeout = TimeSpan.FromMinutes(5);
@@ -74,7 +75,7 @@ public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = P
     /// <summary>Options for a runner entry: its builds_dir, the default cache dir, and its url as the GitLab for
     /// artifacts unless no pod could ever reach it (see <see cref="IsReachableGitLab"/>).</summary>
     public static ScriptOptions For(Messages.Settings.RunnerEntry runner, HelperInvocation helper) =>
-        new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? Pods.PodBuilder.DefaultBuildsDir : runner.BuildsDir,
+        new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? JobContainers.DefaultBuildsDir : runner.BuildsDir,
             GitLabUrl: IsReachableGitLab(runner.Url) ? runner.Url : null);
 
     /// <summary>An absolute http(s) URL whose host is not under the reserved <c>.invalid</c> top-level domain, which never

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using k8s.Models;
+using Scheduler.LocalCluster.Resources;
 using Scheduler.LocalCluster.Runtime;
 using Scheduler.LocalCluster.Store;
 using Scheduler.LocalCluster.Validation;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Scheduler.LocalCluster.Resources;
 
 namespace Scheduler.LocalCluster.Api;
 

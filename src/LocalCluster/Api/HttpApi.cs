@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Scheduler.LocalCluster.Resources;
 using Scheduler.LocalCluster.Runtime;
 using Scheduler.LocalCluster.Store;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using Scheduler.LocalCluster.Resources;
 using Scheduler.LocalCluster.Runtime;
 using Scheduler.LocalCluster.Store;
 

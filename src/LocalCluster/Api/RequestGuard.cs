@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Scheduler.LocalCluster.Resources;
 
 namespace Scheduler.LocalCluster.Api;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Scheduler.LocalCluster.Resources;
 using Scheduler.LocalCluster.Store;
 
 namespace Scheduler.LocalCluster.Api;

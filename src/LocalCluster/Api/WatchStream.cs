@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using Scheduler.LocalCluster.Resources;
 using Scheduler.LocalCluster.Store;
 
 namespace Scheduler.LocalCluster.Api;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
-using Scheduler.LocalCluster.Api;
+using Scheduler.LocalCluster.Resources;
 
 namespace Scheduler.LocalCluster.Store;
 

@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using k8s.Models;
+using Scheduler.Messages.Kubernetes;
 
 namespace Scheduler.Config;
 
@@ -15,33 +15,18 @@ internal static class ConfigRules
     /// <summary>The options every allow-list pattern is compiled with; job values are matched with the same engine.</summary>
     public const RegexOptions OverwritePatternOptions = RegexOptions.NonBacktracking | RegexOptions.CultureInvariant;
 
-    // Kubernetes' own grammar for quantities (apimachinery resource.ParseQuantity).
-    private static readonly Regex QuantityGrammar =
-        new(@"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$", RegexOptions.CultureInvariant);
-
     /// <summary>
-    /// Why <paramref name="text"/> is not a Kubernetes quantity, or null when it is one. The empty string is not
-    /// checked here: GitLab Runner treats it as "not set".
+    /// Why <paramref name="text"/> is not a Kubernetes quantity (as the API server reads it, <see cref="KubernetesQuantity"/>)
+    /// or is negative, or null when it is fine. The empty string is not checked here: GitLab Runner treats it as "not set".
     /// </summary>
     public static string? QuantityError(string text)
     {
-        if (!QuantityGrammar.IsMatch(text))
+        if (!KubernetesQuantity.TryParse(text, out var quantity, out var error))
         {
-            return $"invalid quantity \"{text}\": quantities look like \"500m\", \"1\", \"1.5\", \"128Mi\" or \"1Gi\"";
+            return $"invalid quantity \"{text}\": {error}; quantities look like \"500m\", \"1\", \"1.5\", \"128Mi\" or \"1Gi\"";
         }
 
-        try
-        {
-            _ = new ResourceQuantity(text);
-        }
-        catch (Exception error) when (error is FormatException or ArgumentException or OverflowException)
-        {
-            return $"invalid quantity \"{text}\": {error.Message}";
-        }
-
-        return text.StartsWith('-') && text.Trim('-', '0', '.').Length > 0
-            ? $"invalid quantity \"{text}\": resources must not be negative"
-            : null;
+        return quantity.IsNegative ? $"invalid quantity \"{text}\": resources must not be negative" : null;
     }
 
     public static string? PullPolicyError(string text) =>

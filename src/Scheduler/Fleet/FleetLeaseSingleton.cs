@@ -34,7 +34,7 @@ public sealed class FleetLeaseSingleton : ReceiveActor
         Receive<ClusterEvent.MemberRemoved>(removed =>
         {
             var node = removed.Member.Address.ToString();
-            _log.Info("fleet leases: {0} left; dropping its {1} lease(s)", node, _book.CountOnNode(node));
+            _log.Info("fleet leases: {Node} left; dropping its {Leases} lease(s)", node, _book.CountOnNode(node));
             _book.DropNode(node);
         });
         Receive<ClusterEvent.IMemberEvent>(_ => { });
@@ -47,7 +47,7 @@ public sealed class FleetLeaseSingleton : ReceiveActor
             return true;
         }
 
-        _log.Warning("fleet leases: refused {0}: {1}", message.GetType().Name, refusal);
+        _log.Warning("fleet leases: refused {Message}: {Reason}", message.GetType().Name, refusal);
         return false;
     }
 

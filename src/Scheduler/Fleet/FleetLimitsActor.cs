@@ -72,7 +72,7 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
         {
             if (_pending.Remove(overdue.LeaseId, out var waiting))
             {
-                _log.Warning("fleet limits: no answer about a slot of runner \"{0}\" in time; refused for now", waiting.Runner);
+                _log.Warning("fleet limits: no answer about a slot of runner \"{Runner}\" in time; refused for now", waiting.Runner);
                 waiting.Requester.Tell(new SlotRefused(overdue.LeaseId));
             }
         });
@@ -99,7 +99,7 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
             return true;
         }
 
-        _log.Warning("fleet limits: refused a slot message from {0}: only this node's intakes send it", Sender.Path.Address);
+        _log.Warning("fleet limits: refused a slot message from {Address}: only this node's intakes send it", Sender.Path.Address);
         return false;
     }
 
@@ -110,7 +110,7 @@ public sealed class FleetLimitsActor : ReceiveActor, IWithTimers
             return true;
         }
 
-        _log.Warning("fleet limits: refused a lease answer: {0}", refusal);
+        _log.Warning("fleet limits: refused a lease answer: {Reason}", refusal);
         return false;
     }
 

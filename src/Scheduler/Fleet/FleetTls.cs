@@ -79,7 +79,7 @@ public static class FleetTls
                 return true;
             }
 
-            log?.Warning("fleet TLS: a peer's certificate ({0}) is not issued by the fleet's CA; refused", certificate.Subject);
+            log?.Warning("fleet TLS: a peer's certificate ({Subject}) is not issued by the fleet's CA; refused", certificate.Subject);
             return false;
         };
 

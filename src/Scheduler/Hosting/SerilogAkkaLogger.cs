@@ -8,9 +8,9 @@ namespace Scheduler.Hosting;
 /// <summary>
 /// Akka's logger that hands its events to Serilog's static logger, so actor logs follow the process's Serilog setup (for
 /// exec: stderr, warnings and up) instead of Akka's stdout logger, which would mix with the job's trace.
-/// Events stay structured: the template and its arguments go to Serilog as they are (never a pre-formatted string), with
-/// <c>ActorPath</c> and, where the template or the path tells them, <c>JobId</c>, <c>Runner</c> and <c>Pod</c>
-/// (<see cref="ActorLogContext"/>).
+/// Events stay structured: the template and its arguments go to Serilog as they are (never a pre-formatted string), so the
+/// named placeholders of Akka's semantic logging (<c>"job {JobId}: …"</c>) become the event's properties, with
+/// <c>ActorPath</c> and, where the actor path tells them, <c>JobId</c> and <c>Runner</c> (<see cref="ActorLogContext"/>).
 /// </summary>
 public sealed class SerilogAkkaLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
 {
@@ -46,7 +46,7 @@ public sealed class SerilogAkkaLogger : ReceiveActor, IRequiresMessageQueue<ILog
         var cause = e is Error error ? error.Cause : null;
         if (e.Message is LogMessage message)
         {
-            logger.Write(level, cause, ActorLogContext.NameHoles(message.Format), message.Parameters().ToArray());
+            logger.Write(level, cause, message.Format, message.Parameters().ToArray());
         }
         else
         {

@@ -120,7 +120,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
             _admittedAt = DateTimeOffset.UtcNow;
             _metrics?.JobStarted(_runnerName);
         });
-        Receive<JobStageChanged>(stage => _log.Debug("job {0}: stage {1} {2}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started"));
+        Receive<JobStageChanged>(stage => _log.Debug("job {JobId}: stage {Stage} {Change}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started"));
         Receive<JobTraceChunk>(OnChunk);
         Receive<Flush>(_ => OnFlush());
         Receive<TouchDone>(OnTouchDone);
@@ -132,7 +132,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         Receive<JobHandedOver>(OnHandedOver);
         Receive<HandOverDeadline>(_ =>
         {
-            _log.Warning("job {0}: handed over with {1} trace bytes not confirmed by GitLab; the adopting node sends them",
+            _log.Warning("job {JobId}: handed over with {Bytes} trace bytes not confirmed by GitLab; the adopting node sends them",
                 _job.Id, Available - _upload.Confirmed);
             Context.Stop(Self);
         });
@@ -173,7 +173,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         {
             if (chunk.Offset > Available)
             {
-                _log.Warning("job {0}: trace chunk at {1} leaves a gap after {2}; dropped", _job.Id, chunk.Offset, Available);
+                _log.Warning("job {JobId}: trace chunk at {Offset} leaves a gap after {Available}; dropped", _job.Id, chunk.Offset, Available);
             }
 
             return;
@@ -227,7 +227,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         if (cancelRequested && !_cancelSent)
         {
             _cancelSent = true;
-            _log.Info("job {0}: GitLab asks to cancel it", _job.Id);
+            _log.Info("job {JobId}: GitLab asks to cancel it", _job.Id);
             _supervisor.Tell(new CancelJob(_job.Id, Graceful: true));
         }
     }
@@ -286,14 +286,14 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 break;
             case PatchOutcome.RangeMismatch when result.Offset is { } offset:
                 moved = offset != done.Patch.Start;
-                _log.Info("job {0}: GitLab holds {1} trace bytes; resending from there", _job.Id, offset);
+                _log.Info("job {JobId}: GitLab holds {Offset} trace bytes; resending from there", _job.Id, offset);
                 _upload = _upload.RangeMismatch(offset);
                 if (_upload.IsAhead(Available))
                 {
                     _catchingUp = true;
                     // GitLab holds more than this node has produced so far: an adopted job regenerating its trace. Wait
                     // until the local trace passes GitLab's length and go on from there (no patch is due before that).
-                    _log.Info("job {0}: GitLab is {1} trace bytes ahead; waiting for the trace to catch up", _job.Id,
+                    _log.Info("job {JobId}: GitLab is {Bytes} trace bytes ahead; waiting for the trace to catch up", _job.Id,
                         _upload.Confirmed - Available);
                 }
 
@@ -306,7 +306,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
                 AbandonTrace($"GitLab does not accept the trace ({result.StatusCode}: {result.Message})");
                 return;
             default:
-                _log.Warning("job {0}: trace patch failed ({1}: {2}); retrying", _job.Id, result.StatusCode, result.Message);
+                _log.Warning("job {JobId}: trace patch failed ({StatusCode}: {Error}); retrying", _job.Id, result.StatusCode, result.Message);
                 break;
         }
 
@@ -347,7 +347,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private void OnHandedOver(JobHandedOver over)
     {
         _handedOver = true;
-        _log.Info("job {0}: handed over ({1}); sending the trace held, no final update", _job.Id, over.Reason);
+        _log.Info("job {JobId}: handed over ({Reason}); sending the trace held, no final update", _job.Id, over.Reason);
         if (_gitLabGaveUp)
         {
             Context.Stop(Self);
@@ -385,7 +385,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     {
         _traceAbandoned = true;
         Timers.Cancel(RetryPatchTimer);
-        _log.Error("job {0}: {1}; {2} of {3} trace bytes reached GitLab; sending the final state anyway", _job.Id, why,
+        _log.Error("job {JobId}: {Reason}; {Confirmed} of {Available} trace bytes reached GitLab; sending the final state anyway", _job.Id, why,
             Math.Min(_upload.Confirmed, Available), Available);
         SendFinalUpdate();
     }
@@ -423,11 +423,11 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         switch (result.Outcome)
         {
             case UpdateOutcome.Accepted:
-                _log.Info("job {0}: final state accepted by GitLab", _job.Id);
+                _log.Info("job {JobId}: final state accepted by GitLab", _job.Id);
                 Context.Stop(Self);
                 return;
             case UpdateOutcome.Abort:
-                _log.Warning("job {0}: GitLab refused the final update ({1}: {2})", _job.Id, result.StatusCode, result.Message);
+                _log.Warning("job {JobId}: GitLab refused the final update ({StatusCode}: {Error})", _job.Id, result.StatusCode, result.Message);
                 Context.Stop(Self);
                 return;
             case UpdateOutcome.TraceValidationFailed when !_traceAbandoned && _finalAttempts < MaxFinalAttempts:
@@ -445,7 +445,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
 
         if (_finalFailures >= _finalRetryLimit || _finalAttempts >= MaxFinalAttempts)
         {
-            _log.Error("job {0}: the final update did not land after {1} attempts; giving up", _job.Id, _finalAttempts);
+            _log.Error("job {JobId}: the final update did not land after {Attempts} attempts; giving up", _job.Id, _finalAttempts);
             Context.Stop(Self);
             return;
         }
@@ -459,7 +459,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     {
         _gitLabGaveUp = true;
         Timers.Cancel(FlushTimer);
-        _log.Info("job {0}: {1}; canceling", _job.Id, why);
+        _log.Info("job {JobId}: {Reason}; canceling", _job.Id, why);
         _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
         if (_finished is not null)
         {

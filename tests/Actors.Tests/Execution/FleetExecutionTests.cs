@@ -4,6 +4,7 @@ using Akka.Configuration;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using Scheduler.Actors.Execution;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;

@@ -47,6 +47,12 @@ public sealed class ContainerResourcesTests
         { "KUBERNETES_CPU_LIMIT", "3", "build", """{"limits":{"cpu":"3"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
         { "KUBERNETES_CPU_LIMIT", "4", "build", """{"limits":{"cpu":"4"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
         { "KUBERNETES_CPU_LIMIT", "3500m", "build", """{"limits":{"cpu":"3500m"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
+        // Compared as values and written in the API server's canonical form (KubernetesQuantity).
+        { "KUBERNETES_CPU_LIMIT", "4000m", "build", """{"limits":{"cpu":"4"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
+        { "KUBERNETES_CPU_LIMIT", "0.004k", "build", """{"limits":{"cpu":"4"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
+        { "KUBERNETES_CPU_LIMIT", "1.5", "build", """{"limits":{"cpu":"1500m"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
+        { "KUBERNETES_CPU_LIMIT", "-0", "build", """{"limits":{"cpu":"0"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
+        { "KUBERNETES_MEMORY_REQUEST", "1.5Gi", "build", """{"limits":{"cpu":"1"},"requests":{"ephemeral-storage":"1Gi","memory":"1536Mi"}}""" },
         { "KUBERNETES_MEMORY_REQUEST", "1Gi", "build", """{"limits":{"cpu":"1"},"requests":{"ephemeral-storage":"1Gi","memory":"1Gi"}}""" },
         { "KUBERNETES_EPHEMERAL_STORAGE_REQUEST", "5Gi", "build", """{"limits":{"cpu":"1"},"requests":{"ephemeral-storage":"5Gi","memory":"256Mi"}}""" },
         { "KUBERNETES_EPHEMERAL_STORAGE_LIMIT", "20Gi", "build", """{"limits":{"cpu":"1","ephemeral-storage":"20Gi"},"requests":{"ephemeral-storage":"1Gi","memory":"256Mi"}}""" },
@@ -84,6 +90,10 @@ public sealed class ContainerResourcesTests
         { "KUBERNETES_POD_CPU_LIMIT", "9", "invalid Pod limits specified: the resource \"PodCPULimit\" requested \"9\" is higher than limit allowed \"8\"" },
         { "KUBERNETES_CPU_LIMIT", "lots", "invalid build limits specified: parsing resource limit: \"quantities must match the regular expression" },
         { "KUBERNETES_CPU_LIMIT", "-1", "invalid build limits specified: parsing resource limit: \"a resource quantity must not be negative\"" },
+        { "KUBERNETES_CPU_LIMIT", "-1m", "invalid build limits specified: parsing resource limit: \"a resource quantity must not be negative\"" },
+        { "KUBERNETES_CPU_LIMIT", "4.001", "invalid build limits specified: the resource \"CPULimit\" requested \"4.001\" is higher than limit allowed \"4\"" },
+        { "KUBERNETES_CPU_LIMIT", "1e1", "invalid build limits specified: the resource \"CPULimit\" requested \"1e1\" is higher than limit allowed \"4\"" },
+        { "KUBERNETES_CPU_LIMIT", " 1", "invalid build limits specified: parsing resource limit: \"quantities must match the regular expression" },
     };
 
     [Theory]

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using k8s;
 using k8s.Models;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;

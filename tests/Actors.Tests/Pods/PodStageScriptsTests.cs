@@ -1,4 +1,5 @@
 using System.Text;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;

@@ -1,3 +1,4 @@
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
 

@@ -5,7 +5,7 @@ using Scheduler.Messages.Jobs;
 namespace Scheduler.Actors.Tests.Scripts;
 
 /// <summary>The launch / wait / kill protocol run with /bin/sh on this machine (the embedded-cluster version is in
-/// LocalCluster.Tests/StageProtocolTests).</summary>
+/// EndToEnd.Tests/StageProtocolTests).</summary>
 public sealed class StageCommandsTests
 {
     private static PodSandbox Pod(params string[] script) =>

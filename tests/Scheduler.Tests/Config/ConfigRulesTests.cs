@@ -14,6 +14,9 @@ public sealed class ConfigRulesTests
     [InlineData("1e3")]
     [InlineData("+5")]
     [InlineData("2Ki")]
+    [InlineData("-0")] // zero to the API server, as "." is
+    [InlineData(".")]
+    [InlineData("1.5Gi")]
     public void Valid_quantities_pass(string quantity) => Assert.Null(ConfigRules.QuantityError(quantity));
 
     [Theory]
@@ -25,7 +28,8 @@ public sealed class ConfigRulesTests
     [InlineData("1gi")]
     [InlineData("1kk")]
     [InlineData("1Ki1")]
-    [InlineData(".")]
+    [InlineData("")]
+    [InlineData("1e40")]
     [InlineData("-1")]
     [InlineData("-500m")]
     public void Invalid_quantities_fail(string quantity) =>

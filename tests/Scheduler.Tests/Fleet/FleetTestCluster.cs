@@ -3,6 +3,7 @@ using Akka.Cluster;
 using k8s;
 using k8s.Models;
 using Scheduler.Actors.Execution;
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Hosting;
 using Scheduler.Messages.Protocol;

@@ -170,8 +170,10 @@ public sealed class RunHostTests(RunClusterFixture cluster) : RunHostTest(cluste
         AssertFinal(job, "success");
         Assert.Contains("finished-after-stop", job.TraceText());
 
+        // Every intake has stopped asking and has no request out, so none can pick a job (that a stopped intake's timer
+        // never asks again is JobIntakeTests' Stop_asking_stops_requests, in virtual time).
         var later = GitLab.EnqueueJob(token, Job("echo never"));
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.All(await host.StatusAsync(), s => Assert.False(s.Asking || s.RequestInFlight, $"{s.RunnerName} still asks"));
         Assert.False(later.Picked);
     }
 

@@ -5,25 +5,11 @@ using Scheduler.Hosting;
 
 namespace Scheduler.Scheduler.Tests.Run;
 
-/// <summary>Actor logs reach Serilog as structured events (template, arguments as properties, ActorPath, JobId, Runner, Pod),
+/// <summary>Actor logs reach Serilog as structured events (Akka's named template, arguments as properties, ActorPath, JobId, Runner, Pod),
 /// and <c>log_format = "json"</c> writes one JSON object per line. In the run collection: the static Serilog logger is shared.</summary>
 [Collection(RunClusterCollection.Name)]
 public sealed class StructuredLogTests
 {
-    [Theory]
-    [InlineData("job {0}: stage {1} {2}", "job {JobId}: stage {1} {2}")]
-    [InlineData("runner {0}: received job {1}", "runner {Runner}: received job {JobId}")]
-    [InlineData("Job {0} in pod {1:l}", "Job {JobId} in pod {Pod:l}")]
-    [InlineData("job {0} then job {1}", "job {JobId} then job {1}")]
-    [InlineData("job {1} before {0}", "job {1} before {0}")] // out of order: Serilog would bind by appearance; left alone
-    [InlineData("job {JobId}: named already", "job {JobId}: named already")]
-    [InlineData("job {Id} and {0}", "job {Id} and {0}")]
-    [InlineData("job {{0}} is literal", "job {{0}} is literal")]
-    [InlineData("no holes", "no holes")]
-    [InlineData("jobs {0}", "jobs {0}")]
-    public void Positional_holes_after_job_runner_and_pod_get_names(string template, string expected) =>
-        Assert.Equal(expected, ActorLogContext.NameHoles(template));
-
     [Theory]
     [InlineData("akka://run/user/intake-r1-0/job-42", "42", "r1")]
     [InlineData("[akka://run/user/intake-my-runner-3/job-7#12345]", "7", "my-runner")]
@@ -51,8 +37,9 @@ public sealed class StructuredLogTests
         intake.Tell("go");
 
         var stage = await WaitForAsync(log, e => e.MessageTemplate.Text.StartsWith("job {JobId}: stage", StringComparison.Ordinal));
+        Assert.Equal("job {JobId}: stage {Stage} {Change}", stage.MessageTemplate.Text); // Akka's named template, as written
         Assert.Equal("42", CapturedLog.Property(stage, "JobId"));
-        Assert.Equal("build", CapturedLog.Property(stage, "1"));
+        Assert.Equal("build", CapturedLog.Property(stage, "Stage"));
         Assert.Equal("r1", CapturedLog.Property(stage, "Runner"));
         Assert.EndsWith("/user/intake-r1-0/job-42", CapturedLog.Property(stage, "ActorPath"));
         Assert.Equal("job 42: stage build started", stage.RenderMessage().Replace("\"", "", StringComparison.Ordinal));
@@ -64,6 +51,16 @@ public sealed class StructuredLogTests
         var plain = await WaitForAsync(log, e => e.MessageTemplate.Text.Contains("no job here", StringComparison.Ordinal));
         Assert.False(plain.Properties.ContainsKey("JobId"));
         Assert.Equal("r1", CapturedLog.Property(plain, "Runner"));
+
+        // A template that names JobId itself wins over the actor path's job.
+        var other = await WaitForAsync(log, e => e.MessageTemplate.Text.Contains("waits for", StringComparison.Ordinal));
+        Assert.Equal("7", CapturedLog.Property(other, "JobId"));
+        Assert.Equal("r1", CapturedLog.Property(other, "Runner"));
+
+        // A positional template still arrives as written, its arguments as properties by position.
+        var positional = await WaitForAsync(log, e => e.MessageTemplate.Text.StartsWith("positional", StringComparison.Ordinal));
+        Assert.Equal("x", CapturedLog.Property(positional, "0"));
+        Assert.Equal("r1", CapturedLog.Property(positional, "Runner"));
 
         var json = Format(stage, "json");
         Assert.Single(json.TrimEnd('\n').Split('\n'));
@@ -116,7 +113,7 @@ public sealed class StructuredLogTests
             var job = Context.ActorOf(Props.Create(() => new JobLikeActor()), "job-42");
             Receive<string>(_ =>
             {
-                Context.GetLogger().Info("runner {0}: no job here", "r1");
+                Context.GetLogger().Info("runner {Runner}: no job here", "r1");
                 job.Tell("go");
             });
         }
@@ -129,8 +126,10 @@ public sealed class StructuredLogTests
             var log = Context.GetLogger();
             Receive<string>(_ =>
             {
-                log.Debug("job {0}: stage {1} {2}", 42L, "build", "started");
+                log.Debug("job {JobId}: stage {Stage} {Change}", 42L, "build", "started");
                 log.Info("pod {Pod} is running", "runner-abc-project-1-concurrent-0");
+                log.Info("job {JobId} waits for another", 7L);
+                log.Info("positional {0}", "x");
             });
         }
     }

@@ -3,11 +3,13 @@ using k8s;
 using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Actors.Scripts;
+using Scheduler.Exec;
+using Scheduler.LocalCluster;
 using Scheduler.LocalCluster.Runtime;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
-namespace Scheduler.LocalCluster.Tests;
+namespace Scheduler.EndToEnd.Tests;
 
 /// <summary>The stage protocol of docs/execution.md on the embedded cluster: a job pod from PodBuilder with real stage
 /// scripts, driven only by StageCommands' argv through pods/exec.</summary>
@@ -15,23 +17,10 @@ public sealed class StageProtocolTests : IAsyncLifetime
 {
     private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "stage-protocol", Guid.NewGuid().ToString("N"));
     private LocalClusterServer _server = null!;
-    private Kubernetes _client = null!;
+    private k8s.Kubernetes _client = null!;
     private JobScriptPlan _scripts = null!;
     private JobPodPlan _plan = null!;
-    private readonly HelperInvocation _helper = ThisBuildsHelper();
-
-    // src/Scheduler/bin/<configuration>/<framework>/scheduler.dll, next to this project's bin/<configuration>/<framework>.
-    private static HelperInvocation ThisBuildsHelper()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        var framework = output.Name;
-        var configuration = output.Parent!.Name;
-        var project = output.Parent.Parent!.Parent!;
-        var dll = Path.Combine(project.FullName, "..", "..", "src", "Scheduler", "bin", configuration, framework, "scheduler.dll");
-        Assert.True(File.Exists(dll), $"{dll} not built");
-        var dotnet = Environment.ProcessPath is { } host && Path.GetFileName(host) == "dotnet" ? host : "/usr/share/dotnet/dotnet";
-        return HelperInvocation.ForAssembly(dotnet, Path.GetFullPath(dll));
-    }
+    private readonly HelperInvocation _helper = ExecHelper.ForThisProcess(); // this build's `scheduler helper`
 
     public async Task InitializeAsync()
     {
@@ -40,7 +29,7 @@ public sealed class StageProtocolTests : IAsyncLifetime
             StateDir = _stateDir,
             RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
         });
-        _client = new Kubernetes(_server.ClientConfiguration());
+        _client = new k8s.Kubernetes(_server.ClientConfiguration());
 
         var runner = new RunnerEntry { Name = "stage-protocol", Url = "https://gitlab.example.com", Token = "glrt-runner-token" };
         var job = new JobPayload

@@ -1,6 +1,6 @@
 using Scheduler.Messages.Jobs;
 
-namespace Scheduler.Actors.Pods;
+namespace Scheduler.Actors.Jobs;
 
 /// <summary>Go's <c>os.Expand</c>, as GitLab Runner uses it: <c>$X</c> and <c>${X}</c> become the value of X (empty when
 /// unknown), <c>$$</c> becomes <c>$</c>, shell specials (<c>$1</c>, <c>$*</c>, <c>$#</c>, …) become empty, <c>${</c> without a

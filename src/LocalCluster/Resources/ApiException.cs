@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Scheduler.LocalCluster.Validation;
 
-namespace Scheduler.LocalCluster.Api;
+namespace Scheduler.LocalCluster.Resources;
 
 /// <summary>A request the API server refuses; rendered as a metav1.Status with the same code and reason as kube-apiserver.</summary>
 internal sealed class ApiException(int code, string reason, string message) : Exception(message)

@@ -1,13 +1,13 @@
 using Scheduler.Messages.Jobs;
 
-namespace Scheduler.Actors.Tests.Jobs;
+namespace Scheduler.Messages.Tests.Jobs;
 
 public sealed class JobPayloadParserTests
 {
     [Fact]
     public void Parses_the_example_payload_with_every_section()
     {
-        var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));
+        var json = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "examples", "job.json"));
 
         var result = JobPayloadParser.Parse(json);
 
@@ -165,7 +165,7 @@ public sealed class JobPayloadParserTests
     [Fact]
     public void Every_truncation_or_corruption_of_a_payload_is_an_error_and_never_an_exception()
     {
-        var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));
+        var json = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "examples", "job.json"));
         var damaged = Enumerable.Range(1, json.Length - 2).Where(i => i % 7 == 0).Select(i => json[..i])
             .Concat(Enumerable.Range(1, json.Length - 2).Where(i => i % 13 == 0).Select(i => json[..i] + "\"\\u00" + json[(i + 1)..]))
             .ToList();
@@ -182,7 +182,7 @@ public sealed class JobPayloadParserTests
     [Fact]
     public void ToString_never_prints_secrets()
     {
-        var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));
+        var json = File.ReadAllText(Path.Combine(RepositoryPaths.Root(), "examples", "job.json"));
         var job = JobPayloadParser.Parse(json).Payload!;
 
         var printed = string.Join("\n", new object[] { job, job.GitInfo }

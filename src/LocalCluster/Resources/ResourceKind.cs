@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 
-namespace Scheduler.LocalCluster.Api;
+namespace Scheduler.LocalCluster.Resources;
 
 /// <summary>A core/v1 resource the server serves: its names, scope, verbs and .NET model.</summary>
 internal sealed record ResourceKind(

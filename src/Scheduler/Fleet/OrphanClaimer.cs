@@ -1,0 +1,107 @@
+using System.Text;
+using k8s.Models;
+using Scheduler.Actors.Execution;
+using Scheduler.Actors.Execution.Faults;
+using Scheduler.Actors.Jobs;
+using Scheduler.Actors.Pods;
+using Scheduler.Messages.Jobs;
+using Scheduler.Messages.Protocol;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Fleet;
+
+/// <summary>What came of trying to claim one orphan.</summary>
+public abstract record ClaimOutcome(OrphanCandidate Candidate);
+
+/// <summary>The pod now names this node; <paramref name="Job"/> is its payload from the job Secret.</summary>
+public sealed record Claimed(OrphanCandidate Candidate, JobPayload Job, AdoptedPod Pod) : ClaimOutcome(Candidate);
+
+/// <summary>The pod was not claimed; <paramref name="IsError"/> when it cannot be adopted (rather than: someone else has it).</summary>
+public sealed record NotClaimed(OrphanCandidate Candidate, string Why, bool IsError) : ClaimOutcome(Candidate);
+
+/// <summary>
+/// Claims orphaned job pods for this node through Kubernetes: re-reads each pod (the scan may be old), checks it is still
+/// orphaned, reads its payload from the job Secret, then claims it by a resourceVersion-conditional update of its owner,
+/// so of several nodes claiming the same pod exactly one succeeds. Runs outside the actor; the fleet actor pipes the result
+/// back to itself.
+/// </summary>
+public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runners, IKubernetesGatewayFactory gateways, string ownerId)
+{
+    public async Task<IReadOnlyList<ClaimOutcome>> ClaimAllAsync(IReadOnlyList<OrphanCandidate> batch, IReadOnlySet<string> live,
+        CancellationToken ct)
+    {
+        var names = runners.Keys.ToHashSet(StringComparer.Ordinal);
+        var outcomes = new List<ClaimOutcome>();
+        foreach (var candidate in batch)
+        {
+            try
+            {
+                outcomes.Add(await ClaimAsync(candidate, live, names, ct));
+            }
+            catch (Exception e) when (KubernetesFaults.Classify(e, ct) != FaultKind.Stopped)
+            {
+                // A timed-out call leaves this pod for the next scan; the claim is conditional, so trying again is safe.
+                outcomes.Add(new NotClaimed(candidate, KubernetesFaults.Describe(e), IsError: true));
+            }
+        }
+
+        return outcomes;
+    }
+
+    private async Task<ClaimOutcome> ClaimAsync(OrphanCandidate candidate, IReadOnlySet<string> live, IReadOnlySet<string> names,
+        CancellationToken ct)
+    {
+        var gateway = gateways.For(runners[candidate.RunnerName], null);
+        var pod = await gateway.ReadPodAsync(candidate.Namespace, candidate.PodName, ct);
+        if (pod is null || OrphanSelection.Find([pod], live, names) is not [var fresh])
+        {
+            return new NotClaimed(candidate, "no longer orphaned", IsError: false);
+        }
+
+        var secret = await gateway.ReadSecretAsync(fresh.Namespace, fresh.JobSecretName, ct);
+        if (PayloadJson(secret) is not { } json)
+        {
+            return new NotClaimed(candidate, $"its job secret {fresh.JobSecretName} has no {JobSecretLayout.PayloadKey}", IsError: true);
+        }
+
+        var parsed = JobPayloadParser.Parse(json);
+        if (parsed.Payload is not { } job)
+        {
+            return new NotClaimed(candidate, $"its job payload does not parse: {parsed.Error}", IsError: true);
+        }
+
+        if (job.Id != fresh.JobId)
+        {
+            return new NotClaimed(candidate, $"its payload is for job {job.Id}, not {fresh.JobId}", IsError: true);
+        }
+
+        V1Pod? claimed;
+        try
+        {
+            claimed = await gateway.ClaimPodAsync(fresh.Namespace, fresh.PodName, fresh.ResourceVersion, ownerId, ct);
+        }
+        catch (Exception e) when (KubernetesFaults.Classify(e, ct) == FaultKind.Transient)
+        {
+            // The answer may be lost after the claim landed: then the pod names this node and no other node will adopt it,
+            // so read it back; it is ours only when it names this node.
+            var after = await gateway.ReadPodAsync(fresh.Namespace, fresh.PodName, ct);
+            claimed = after?.Metadata?.Annotations?.TryGetValue(PodMetadata.OwnerAnnotation, out var owner) == true && owner == ownerId
+                ? after
+                : throw new TimeoutException($"the claim failed ({KubernetesFaults.Describe(e)}) and the pod does not name this node", e);
+        }
+
+        return claimed is null
+            ? new NotClaimed(candidate, "another node claimed it first", IsError: false)
+            : new Claimed(fresh, job, new AdoptedPod(fresh.Namespace, fresh.PodName, fresh.ConcurrentId, fresh.StartedVia, fresh.StartedAt));
+    }
+
+    private static string? PayloadJson(V1Secret? secret)
+    {
+        if (secret?.Data is { } data && data.TryGetValue(JobSecretLayout.PayloadKey, out var bytes) && bytes is { Length: > 0 })
+        {
+            return Encoding.UTF8.GetString(bytes);
+        }
+
+        return secret?.StringData is { } text && text.TryGetValue(JobSecretLayout.PayloadKey, out var json) && json.Length > 0 ? json : null;
+    }
+}
