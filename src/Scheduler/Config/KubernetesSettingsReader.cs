@@ -388,7 +388,7 @@ internal static class KubernetesSettingsReader
     private static IReadOnlyList<string> IdList(TableReader table, string key)
     {
         var ids = table.StringList(key) ?? [];
-        foreach (var id in ids.Where(i => !Scheduler.Actors.Pods.JobUser.IsId(i)))
+        foreach (var id in ids.Where(i => !Scheduler.Actors.Jobs.JobUser.IsId(i)))
         {
             table.Diagnostics.Error(table.ValuePosition(key), table.KeyPath(key),
                 $"\"{id}\" is not a numeric id (0 to 2147483647); a job's image:kubernetes:user takes numeric ids only");

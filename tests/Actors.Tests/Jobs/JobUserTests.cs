@@ -1,9 +1,10 @@
+using Scheduler.Actors.Jobs;
 using Scheduler.Actors.Pods;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
-namespace Scheduler.Actors.Tests.Pods;
+namespace Scheduler.Actors.Tests.Jobs;
 
 /// <summary><c>image:kubernetes:user</c> and <c>services[].kubernetes.user</c>: parsed as GitLab Runner does, limited by
 /// <c>allowed_users</c>/<c>allowed_groups</c>, the administrator's security contexts winning, the helper never taking it.</summary>

@@ -3,7 +3,7 @@ using k8s.Models;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
-namespace Scheduler.Actors.Pods;
+namespace Scheduler.Actors.Jobs;
 
 /// <summary>What a job's <c>image:kubernetes:user</c> (or a service's) comes to: the ids to run as, a warning for the
 /// trace, or a refusal. Uid and Gid are null when not asked for or when the administrator's value applies.</summary>
