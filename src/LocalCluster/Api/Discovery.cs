@@ -19,12 +19,31 @@ internal static class Discovery
         ["serverAddressByClientCIDRs"] = new JsonArray(new JsonObject { ["clientCIDR"] = "0.0.0.0/0", ["serverAddress"] = "127.0.0.1" }),
     };
 
-    public static JsonObject ApiGroups() => new() { ["kind"] = "APIGroupList", ["apiVersion"] = "v1", ["groups"] = new JsonArray() };
+    public static JsonObject ApiGroups()
+    {
+        var groups = new JsonArray();
+        foreach (var groupVersion in ResourceKind.GroupVersions)
+        {
+            var version = new JsonObject { ["groupVersion"] = groupVersion, ["version"] = groupVersion[(groupVersion.IndexOf('/') + 1)..] };
+            groups.Add(new JsonObject
+            {
+                ["name"] = groupVersion[..groupVersion.IndexOf('/')],
+                ["versions"] = new JsonArray(version),
+                ["preferredVersion"] = version.DeepClone(),
+            });
+        }
+        return new JsonObject { ["kind"] = "APIGroupList", ["apiVersion"] = "v1", ["groups"] = groups };
+    }
 
-    public static JsonObject CoreResources()
+    public static JsonObject CoreResources() => Resources("v1");
+
+    /// <summary>The APIResourceList of one group version (e.g. <c>policy/v1</c>).</summary>
+    public static JsonObject GroupResources(string groupVersion) => Resources(groupVersion);
+
+    private static JsonObject Resources(string groupVersion)
     {
         var resources = new JsonArray();
-        foreach (var kind in ResourceKind.All)
+        foreach (var kind in ResourceKind.All.Where(k => k.GroupVersion == groupVersion))
         {
             resources.Add(new JsonObject
             {
@@ -46,7 +65,7 @@ internal static class Discovery
                 });
             }
         }
-        return new JsonObject { ["kind"] = "APIResourceList", ["groupVersion"] = "v1", ["resources"] = resources };
+        return new JsonObject { ["kind"] = "APIResourceList", ["groupVersion"] = groupVersion, ["resources"] = resources };
     }
 
     public const string OpenApiV3Path = "/openapi/v3/api/v1";
@@ -65,7 +84,7 @@ internal static class Discovery
     public static JsonObject OpenApiV3CoreDocument()
     {
         var paths = new JsonObject();
-        foreach (var kind in ResourceKind.All)
+        foreach (var kind in ResourceKind.All.Where(k => k.IsCore))
         {
             var path = kind.Namespaced ? $"/api/v1/namespaces/{{namespace}}/{kind.Plural}/{{name}}" : $"/api/v1/{kind.Plural}/{{name}}";
             paths[path] = new JsonObject

@@ -205,6 +205,9 @@ public sealed record KubernetesSettings
     public TimeSpan CleanupResourcesTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary><c>print_pod_warning_events</c>: when a job fails, the pod's Warning events are printed to its trace (default true).</summary>
     public bool PrintPodWarningEvents { get; init; } = true;
+    /// <summary><c>pod_disruption_budget</c>: a PodDisruptionBudget (minAvailable 1, owned by the pod) keeps the job's pod from
+    /// voluntary evictions such as node drains (default false).</summary>
+    public bool PodDisruptionBudget { get; init; }
     /// <summary><c>retry_limits</c>: an error message fragment and how many times a call that fails with it is tried, in file
     /// order; a match makes the error retryable and overrides <see cref="RetryLimit"/>.</summary>
     public IReadOnlyList<KeyValuePair<string, int>> RetryLimits { get; init; } = [];

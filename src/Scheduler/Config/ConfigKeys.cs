@@ -27,7 +27,6 @@ internal static class ConfigKeys
     }
 
     private const string Fleet = "this runner has no such server";
-    private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
     private const string SecurityProfiles = "seccomp and AppArmor profiles and sysctls are not set on the pod yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
@@ -90,7 +89,7 @@ internal static class ConfigKeys
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
         "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
         "retry_backoff_max", "cleanup_resources_timeout", "print_pod_warning_events", "retry_limits",
-        "resource_availability_check_max_attempts", "namespace_per_job", "context",
+        "resource_availability_check_max_attempts", "namespace_per_job", "context", "pod_disruption_budget",
         // The hardening keys.
         "allowed_images", "allowed_services", "allowed_pull_policies", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
@@ -114,19 +113,12 @@ internal static class ConfigKeys
         keys["host_network"] = Never("job pods never use the host's network namespace");
         keys["user"] = NotYet("the job's user is not switched by the runner yet; use build_container_security_context.run_as_user");
 
-        foreach (var key in new[]
-                 {
-                     "pod_disruption_budget",
-                 })
-        {
-            keys[key] = NotYet(Runtime);
-        }
-
         keys["helper_image_flavor"] = Never(GitLabHelper);
         keys["helper_image_autoset_arch_and_os"] = Never(GitLabHelper);
         keys["logs_base_dir"] = Never("stage output goes to this runner's own run directory (an emptyDir), not to a logs-<project>-<job> directory");
         keys["scripts_base_dir"] = Never("stage scripts come from the job Secret, not from a scripts-<project>-<job> directory");
-        keys["autoscaler"] = NotYet("pause pods for node pre-scaling are not created by this runner yet");
+        keys["autoscaler"] = Never("GitLab Runner's pause-pod autoscaler (a Deployment of pause pods sized by cron policies) is not "
+                                   + "part of this runner; keep spare node capacity with the cluster autoscaler's own over-provisioning");
         return keys;
     }
 

@@ -126,7 +126,7 @@ public sealed class ConfigValidationTests
     [InlineData("namespace_per_job = true\nnamespace = \"ci\"", 6, 21, K + "namespace_per_job", "namespace and namespace_overwrite_allowed are ignored")]
     [InlineData("helper_image_flavor = \"ubuntu\"", 6, 1, K + "helper_image_flavor", "has no effect here: it selects GitLab's helper image")]
     [InlineData("[[runners.kubernetes.volumes.config_map]]\nname = \"h\"\nmount_path = \"/h\"\nreadonly = true", 9, 1, K + "volumes.config_map[0].readonly", "did you mean \"read_only\"?")]
-    [InlineData("pod_disruption_budget = true", 6, 1, K + "pod_disruption_budget", "has no effect here yet")]
+    [InlineData("[runners.kubernetes.autoscaler]\nmax_pause_pods = 2", 6, 1, K + "autoscaler", "has no effect here: GitLab Runner's pause-pod autoscaler")]
     [InlineData("[runners.kubernetes.pod_security_context]\nrun_as_usr = 1", 7, 1, K + "pod_security_context.run_as_usr", "did you mean \"run_as_user\"?")]
     [InlineData("namespace_overwrite_allowed = \"ci-.*\"", 6, 31, K + "namespace_overwrite_allowed", "use \"^ci-.*$\" to allow only whole values")]
     [InlineData("service_account_overwrite_allowed = \"^sa-\"", 6, 37, K + "service_account_overwrite_allowed", "use \"^sa-$\"")]
