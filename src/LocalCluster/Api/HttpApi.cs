@@ -76,6 +76,10 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
             case Discovery.OpenApiV3Path:
                 await WriteJsonAsync(context, 200, Discovery.OpenApiV3CoreDocument()).ConfigureAwait(false);
                 return;
+            case var p when p.StartsWith("/openapi/v3/apis/", StringComparison.Ordinal)
+                            && ResourceKind.GroupVersions.Contains(p["/openapi/v3/apis/".Length..]):
+                await WriteJsonAsync(context, 200, Discovery.OpenApiV3Document(p["/openapi/v3/apis/".Length..])).ConfigureAwait(false);
+                return;
             case "/apis":
                 await WriteJsonAsync(context, 200, Discovery.ApiGroups()).ConfigureAwait(false);
                 return;

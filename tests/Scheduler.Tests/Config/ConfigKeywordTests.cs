@@ -101,6 +101,7 @@ public sealed class ConfigKeywordTests
         ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
         ["cleanup_resources_timeout"] = s => K(s).CleanupResourcesTimeout,
         ["print_pod_warning_events"] = s => K(s).PrintPodWarningEvents,
+        ["pod_disruption_budget"] = s => K(s).PodDisruptionBudget,
         ["retry_limits"] = s => K(s).RetryLimits,
         ["resource_availability_check_max_attempts"] = s => K(s).ResourceAvailabilityCheckMaxAttempts,
         ["namespace_per_job"] = s => K(s).NamespacePerJob,
@@ -207,6 +208,7 @@ public sealed class ConfigKeywordTests
     [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"1h30m\"", "01:30:00")]
     [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"0\"", "00:05:00")]
     [InlineData("print_pod_warning_events", "kubernetes", "print_pod_warning_events = false", "False")]
+    [InlineData("pod_disruption_budget", "kubernetes", "pod_disruption_budget = true", "True")]
     [InlineData("retry_limits", "kubernetes", "[runners.kubernetes.retry_limits]\n\"exceeded quota\" = 20\n\"connection refused\" = 3",
         "[[exceeded quota, 20], [connection refused, 3]]")]
     [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 2", "2")]
