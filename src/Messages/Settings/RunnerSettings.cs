@@ -87,6 +87,8 @@ public sealed record RunnerEntry
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }
+    /// <summary><c>cache_dir</c>: where local cache archives live in the pod (GitLab Runner's default there: <c>/cache</c>).</summary>
+    public string? CacheDir { get; init; }
     /// <summary><c>[runners.custom_build_dir] enabled</c>: whether a job may choose its clone path with <c>GIT_CLONE_PATH</c>
     /// (within the builds dir). Null (not set) means GitLab Runner's default for the Kubernetes executor: enabled.</summary>
     public bool? CustomBuildDirEnabled { get; init; }

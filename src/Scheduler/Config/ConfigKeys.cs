@@ -27,6 +27,7 @@ internal static class ConfigKeys
     }
 
     private const string Fleet = "this runner has no such server";
+    private const string Labels = "runner labels are not sent with job requests here yet (GitLab does not use them yet either)";
     private const string SecurityProfiles = "seccomp and AppArmor profiles and sysctls are not set on the pod yet";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
     private const string GitLabHelper = "it selects GitLab's helper image; this runner's helper is its own image (helper_image still overrides it)";
@@ -38,6 +39,7 @@ internal static class ConfigKeys
     {
         ["user"] = Never("the runner does not switch users; run it as the user it should be"),
         ["sentry_dsn"] = Never("this runner does not report to Sentry"),
+        ["labels"] = NotYet(Labels),
         ["session_server"] = NotYet("interactive web terminals are not supported yet; " + Fleet),
         ["metrics_server"] = Never("use listen_address for the metrics endpoint"),
         ["prometheus_address"] = Never("use listen_address for the metrics endpoint"),
@@ -46,7 +48,7 @@ internal static class ConfigKeys
     };
 
     public static readonly string[] Runner =
-        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
+        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "cache_dir", "output_limit", "kubernetes",
          "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
          "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache", "unhealthy_requests_limit",
          "unhealthy_interval", "job_status_final_update_retry_limit", "custom_build_dir", "safe_directory_checkout", "clean_git_config"];
@@ -54,11 +56,11 @@ internal static class ConfigKeys
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
         ["id"] = Never("GitLab's runner id is not needed by this runner"),
+        ["labels"] = NotYet(Labels),
         ["token_obtained_at"] = Never("token expiry is not tracked by this runner"),
         ["token_expires_at"] = Never("token expiry is not tracked by this runner"),
         ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
-        ["cache_dir"] = NotYet("local cache archives are not kept outside the pod; use [runners.cache]"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),

@@ -29,6 +29,7 @@ public sealed class ConfigKeywordTests
         ["job_status_final_update_retry_limit"] = s => s.Runners[0].JobStatusFinalUpdateRetryLimit,
         ["environment"] = s => s.Runners[0].Environment,
         ["builds_dir"] = s => s.Runners[0].BuildsDir,
+        ["cache_dir"] = s => s.Runners[0].CacheDir,
         ["output_limit"] = s => s.Runners[0].OutputLimit,
         ["host"] = s => K(s).Host,
         ["cert_file"] = s => K(s).CertFile,
@@ -160,6 +161,7 @@ public sealed class ConfigKeywordTests
     [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 0", "10")]
     [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
     [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
+    [InlineData("cache_dir", "runner", "cache_dir = \"/mnt/cache\"", "/mnt/cache")]
     [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
     [InlineData("host", "kubernetes", "host = \"https://10.1.2.3:6443\"", "https://10.1.2.3:6443")]
     [InlineData("cert_file", "kubernetes", "cert_file = \"/c.crt\"\nkey_file = \"/c.key\"\nca_file = \"/ca.crt\"", "/c.crt")]

@@ -145,7 +145,7 @@ public sealed class ConfigValidationTests
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ntls-cert-file = \"/cert\"\n", 4, 1, "runners[0].tls-cert-file", "has no effect here yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.cache]\nType = \"gcs\"\n", 5, 8, "runners[0].cache.Type", "cache type \"gcs\" is not supported yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.custom_build_dir]\nenable = true\n", 5, 1, "runners[0].custom_build_dir.enable", "did you mean \"enabled\"?")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ncache_dir = \"/c\"\n", 4, 1, "runners[0].cache_dir", "has no effect here yet: local cache archives")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.labels]\nteam = \"ci\"\n", 4, 1, "runners[0].labels", "has no effect here yet: runner labels are not sent")]
     [InlineData("[[runners]]\nurl = \"u\"\n", 1, 1, "runners[0].token", "not set")]
     [InlineData("concurrent = 1\n", 1, 1, "runners", "no [[runners]] entry")]
     public void Document_warning_is_located(string toml, int line, int column, string key, string message)
