@@ -233,9 +233,10 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             return;
         }
 
+        var concurrency = Math.Max(1, _s.Limits.RequestConcurrency);
         var room = Math.Max(0, _s.Limits.MaxJobs - _s.Jobs.Count);
-        var wanted = Math.Min(Math.Max(1, _s.Limits.RequestConcurrency), room);
-        if (wanted < _s.Limits.RequestConcurrency)
+        var wanted = Math.Min(concurrency, room);
+        if (wanted < concurrency)
         {
             _s.WaitingForSlot = true; // asked again as soon as a job ends
         }
