@@ -348,7 +348,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private void BudgetNotMade(string why)
     {
         var name = PodDisruptionBudgets.NameOf(_plan.PodName);
-        _log.Warning("could not create the PodDisruptionBudget {0}/{1}: {2}", _plan.Namespace, name, why);
+        _log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
         Context.Parent.Tell(new TraceText(
             $"\u001b[0;33mWARNING: could not create the PodDisruptionBudget {_plan.Namespace}/{name}: {why}; the job's pod is not protected from evictions\u001b[0;m\n"));
         OnCreated(_pod!);

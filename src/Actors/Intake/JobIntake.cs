@@ -110,7 +110,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             if (_s.LeaseRequests.ContainsKey(timedOut.LeaseId))
             {
-                _log.Warning("runner {0}: no answer about a fleet slot within {1}", _runnerName, SlotAnswerTimeout);
+                _log.Warning("runner {Runner}: no answer about a fleet slot within {Timeout}", _runnerName, SlotAnswerTimeout);
                 LeaseNotHad(timedOut.LeaseId);
             }
         });
@@ -120,7 +120,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             if (_s.Lanes.TryGetValue(timedOut.ReservationId, out var lane) && !lane.Reserved)
             {
-                _log.Warning("runner {0}: no answer about a node slot within {1}", _runnerName, SlotAnswerTimeout);
+                _log.Warning("runner {Runner}: no answer about a node slot within {Timeout}", _runnerName, SlotAnswerTimeout);
                 _supervisor.Tell(new ReleaseSlotReservation(timedOut.ReservationId)); // in case the answer is only late
                 NodeSlotNotHad(timedOut.ReservationId);
             }
@@ -131,7 +131,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         {
             // request_concurrency comes with the entry's GitLab client, which a reload does not replace: it needs a restart.
             _s.Limits = update.Limits with { RequestConcurrency = _s.Limits.RequestConcurrency };
-            _log.Info("runner {0}: limits now concurrent={1} limit={2}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
+            _log.Info("runner {Runner}: limits now concurrent={Concurrent} limit={Limit}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
             if (_s.WaitingForSlot && _s.Asking)
             {
                 _s.WaitingForSlot = false;
@@ -198,7 +198,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(-1, TimeSpan.FromMinutes(1), error =>
         {
-            _log.Error(error, "runner {0}: the listener {1} failed; resumed", _runnerName, Sender.Path.Name);
+            _log.Error(error, "runner {Runner}: the listener {Child} failed; resumed", _runnerName, Sender.Path.Name);
             return Directive.Resume;
         });
 
@@ -401,7 +401,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 MarkHealthy();
                 break;
             case JobRequestOutcome.Forbidden forbidden:
-                _log.Warning("runner {0}: the job source refused the runner token ({1})", _runnerName, forbidden.Message);
+                _log.Warning("runner {Runner}: the job source refused the runner token ({Error})", _runnerName, forbidden.Message);
                 if (Unhealthy(forbidden.Message) is { } pause)
                 {
                     next = pause;
@@ -410,7 +410,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
                 break;
             case JobRequestOutcome.Retry retry:
-                _log.Warning("runner {0}: asking for work failed ({1}); again in {2}", _runnerName, retry.Message, retry.Delay);
+                _log.Warning("runner {Runner}: asking for work failed ({Error}); again in {Delay}", _runnerName, retry.Message, retry.Delay);
                 next = retry.Delay;
                 holdOff = true; // the source's backoff holds every lane
                 if (retry.Unhealthy)
@@ -425,7 +425,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 break;
             case JobRequestOutcome.Failed failed:
                 MarkHealthy();
-                _log.Warning("runner {0}: asking for work failed: {1}", _runnerName, failed.Message);
+                _log.Warning("runner {Runner}: asking for work failed: {Error}", _runnerName, failed.Message);
                 break;
         }
 
@@ -487,7 +487,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             _s.Leases[job.Id] = lease;
         }
 
-        _log.Info("runner {0}: received job {1}", _runnerName, job.Id);
+        _log.Info("runner {Runner}: received job {JobId}", _runnerName, job.Id);
         _supervisor.Tell(new RunJob(job, _runnerName, listener) { ReservationId = nodeSlot });
         return true;
     }
@@ -510,7 +510,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             _fleetLimits!.Tell(new AdoptSlot(_runnerName, lease));
         }
 
-        _log.Info("runner {0}: adopted job {1} (pod {2}/{3})", _runnerName, job.Id, adopt.Pod.Namespace, adopt.Pod.Name);
+        _log.Info("runner {Runner}: adopted job {JobId} (pod {Namespace}/{Pod})", _runnerName, job.Id, adopt.Pod.Namespace, adopt.Pod.Name);
         _supervisor.Tell(new AdoptJob(job, _runnerName, adopt.Pod, listener));
     }
 
@@ -526,7 +526,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
 
         if (_s.Healthy)
         {
-            _log.Error("runner {0}: {1} unhealthy answers in a row (the last: {2}); the entry is unhealthy and asks again in {3}",
+            _log.Error("runner {Runner}: {Answers} unhealthy answers in a row (the last: {Error}); the entry is unhealthy and asks again in {Delay}",
                 _runnerName, _s.UnhealthyAnswers, why, _s.Limits.UnhealthyInterval);
         }
 
@@ -540,7 +540,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     {
         if (!_s.Healthy)
         {
-            _log.Info("runner {0}: the job source answers again", _runnerName);
+            _log.Info("runner {Runner}: the job source answers again", _runnerName);
         }
 
         _s.Healthy = true;
