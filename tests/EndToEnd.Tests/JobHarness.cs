@@ -113,6 +113,8 @@ internal sealed class LoggingGateways(IKubernetesGatewayFactory inner) : IKubern
     {
         public Task<k8s.Models.V1Pod> CreatePodAsync(k8s.Models.V1Pod pod, CancellationToken ct) => inner.CreatePodAsync(pod, ct);
         public Task<k8s.Models.V1Secret> CreateSecretAsync(k8s.Models.V1Secret secret, CancellationToken ct) => inner.CreateSecretAsync(secret, ct);
+        public Task<k8s.Models.V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(k8s.Models.V1PodDisruptionBudget budget, CancellationToken ct) =>
+            inner.CreatePodDisruptionBudgetAsync(budget, ct);
         public Task<k8s.Models.V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => inner.ReadPodAsync(ns, name, ct);
         public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) =>
             inner.DeletePodAsync(ns, name, gracePeriodSeconds, ct);

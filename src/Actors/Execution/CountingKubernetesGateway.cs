@@ -33,6 +33,12 @@ public sealed class CountingKubernetesGateway(IKubernetesGateway inner, Kubernet
         return inner.CreateSecretAsync(secret, ct);
     }
 
+    public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct)
+    {
+        count.Add();
+        return inner.CreatePodDisruptionBudgetAsync(budget, ct);
+    }
+
     public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
     {
         count.Add();

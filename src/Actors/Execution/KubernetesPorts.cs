@@ -22,6 +22,10 @@ public interface IKubernetesGateway
     /// <summary>Creates the Secret; when it already exists, returns <paramref name="secret"/> as given.</summary>
     Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct);
 
+    /// <summary>Creates the policy/v1 PodDisruptionBudget; when it already exists (a retry after a lost answer), returns
+    /// <paramref name="budget"/> as given.</summary>
+    Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct);
+
     /// <summary>The pod, or null when it is gone.</summary>
     Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct);
 

@@ -13,7 +13,8 @@ namespace Scheduler.Actors.Execution;
 /// the configured imagePullSecrets to exist (<c>resource_availability_check_max_attempts</c> more checks, 5 s apart, as GitLab
 /// Runner); creates its Secrets (no owner yet, so the pod finds its mounts at once), then the pod (a fixed name:
 /// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
-/// of each Secret. With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
+/// of each Secret; with <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
+/// that cannot be made is a warning in the trace, the job runs unprotected). With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
 /// again). Then it waits for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's
 /// shared watch only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
 /// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
@@ -32,7 +33,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     internal static readonly TimeSpan ResourceCheckInterval = TimeSpan.FromSeconds(5);
 
     // The calls that start the pod, in order; Index is the Secret's for the Secret steps, the check's for CheckResource.
-    private enum Step { CreateNamespace, CheckResource, CreateSecret, CreatePod, OwnSecret, FindPod }
+    private enum Step { CreateNamespace, CheckResource, CreateSecret, CreatePod, OwnSecret, CreateBudget, FindPod }
 
     /// <summary>A resource the pod refers to but does not bring: its service account or an imagePullSecret of the config.</summary>
     private sealed record ResourceCheck(string Kind, string Name);
@@ -245,6 +246,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                     Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
                     Step.OwnSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.Secrets[index].Metadata.Name,
                         JobPodPlan.OwnerReferenceOf(pod!), ct),
+                    Step.CreateBudget => await gateway.CreatePodDisruptionBudgetAsync(PodDisruptionBudgets.For(pod!), ct),
                     _ => await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct),
                 };
                 return new StepDone(step, index, result);
@@ -297,7 +299,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 }
                 else
                 {
-                    OnCreated(_pod);
+                    AfterPodMade();
                 }
 
                 break;
@@ -311,9 +313,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 }
                 else
                 {
-                    OnCreated(_pod!);
+                    AfterPodMade();
                 }
 
+                break;
+            case Step.CreateBudget:
+                OnCreated(_pod!);
                 break;
             case Step.FindPod when done.Result is V1Pod existing:
                 OnCreated(existing);
@@ -325,6 +330,29 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     }
 
     private void Next((Step Step, int Index) next) => Run(next.Step, next.Index);
+
+    // The budget needs the pod's uid (its owner), so it comes once the pod exists.
+    private void AfterPodMade()
+    {
+        if (_settings.PodDisruptionBudget)
+        {
+            Run(Step.CreateBudget, 0);
+        }
+        else
+        {
+            OnCreated(_pod!);
+        }
+    }
+
+    // The budget protects the job from node drains; without it the job still runs: warn in the trace and go on.
+    private void BudgetNotMade(string why)
+    {
+        var name = PodDisruptionBudgets.NameOf(_plan.PodName);
+        _log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
+        Context.Parent.Tell(new TraceText(
+            $"\u001b[0;33mWARNING: could not create the PodDisruptionBudget {_plan.Namespace}/{name}: {why}; the job's pod is not protected from evictions\u001b[0;m\n"));
+        OnCreated(_pod!);
+    }
 
     private void OnStepFailed(StepFailed failed)
     {
@@ -345,6 +373,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             Step.CreateSecret => $"could not create the Secret {_plan.Secrets[failed.Index].Metadata.Name} of the pod {Where}",
             Step.CreatePod => $"could not create the pod {Where}",
             Step.OwnSecret => $"could not make the pod {Where} the owner of its Secret {_plan.Secrets[failed.Index].Metadata.Name}",
+            Step.CreateBudget => $"could not create the PodDisruptionBudget of the pod {Where}",
             _ => $"could not read the adopted pod {Where}",
         };
         var kind = KubernetesFaults.Classify(failed.Error, _cancel.Token);
@@ -357,6 +386,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         var limit = _budget.Settings.LimitFor(KubernetesFaults.Text(failed.Error));
         if (kind != FaultKind.Transient && limit is null)
         {
+            if (failed.Step == Step.CreateBudget)
+            {
+                BudgetNotMade(KubernetesFaults.Describe(failed.Error));
+                return;
+            }
+
             Fail($"{what}: {KubernetesFaults.Describe(failed.Error)}");
             return;
         }
@@ -367,6 +402,12 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             _log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
                 delay.TotalSeconds);
             Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
+            return;
+        }
+
+        if (failed.Step == Step.CreateBudget)
+        {
+            BudgetNotMade($"{KubernetesFaults.Describe(failed.Error)} (tried {_attempt} times)");
             return;
         }
 

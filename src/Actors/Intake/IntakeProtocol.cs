@@ -27,7 +27,7 @@ public abstract record JobRequestOutcome
 }
 
 /// <summary>The port through which an intake asks for work (GitLab's <c>POST /jobs/request</c> in production).
-/// Calls are never concurrent for one source.</summary>
+/// Up to <c>request_concurrency</c> calls may be in flight at once for one source.</summary>
 public interface IJobSource
 {
     Task<JobRequestOutcome> RequestJobAsync(CancellationToken ct);
@@ -48,6 +48,10 @@ public sealed record IntakeLimits(int Concurrent, int Limit, TimeSpan CheckInter
     /// <see cref="UnhealthyInterval"/> (GitLab Runner's defaults: 3, 60 minutes).</summary>
     public int UnhealthyRequestsLimit { get; init; } = 3;
     public TimeSpan UnhealthyInterval { get; init; } = TimeSpan.FromMinutes(60);
+
+    /// <summary><c>request_concurrency</c>: job requests the entry may have in flight at once, each with its own slot
+    /// reservation (GitLab Runner's default: 1).</summary>
+    public int RequestConcurrency { get; init; } = 1;
 
     public int MaxJobs => Limit > 0 ? Math.Min(Limit, Math.Max(1, Concurrent)) : Math.Max(1, Concurrent);
 }
@@ -80,7 +84,10 @@ public sealed record GetIntakeStatus
 public sealed record IntakeStatus(string RunnerName, bool Healthy, bool Asking, IReadOnlyList<long> RunningJobs)
 {
     /// <summary>A job request is out and its answer not yet handled.</summary>
-    public bool RequestInFlight { get; init; }
+    public bool RequestInFlight => RequestsInFlight > 0;
+
+    /// <summary>Job requests out whose answers are not yet handled (at most <c>request_concurrency</c>).</summary>
+    public int RequestsInFlight { get; init; }
 }
 
 /// <summary>To the RunnerSupervisor: start an intake as its child (<c>/user/runner/&lt;Name&gt;</c>); answered with its

@@ -7,11 +7,16 @@ namespace Scheduler.Actors.Intake;
 
 /// <summary>
 /// Asks one runner entry's job source for work, only while the entry has a free slot (admission is pull-based): at once
-/// after a job was received, otherwise on a <c>check_interval</c> timer (or the source's backoff after a failure). Each received job gets a listener child (<c>job-&lt;id&gt;</c>) and goes to the supervisor
-/// as <see cref="RunJob"/>; the slot is free again when that listener stops. One request is in flight at a time.
+/// after a job was received, otherwise on a <c>check_interval</c> timer (or the source's backoff after a failure). Each
+/// received job gets a listener child (<c>job-&lt;id&gt;</c>) and goes to the supervisor as <see cref="RunJob"/>; the slot is
+/// free again when that listener stops.
+/// Up to <c>request_concurrency</c> requests are in flight at once, each in its own <see cref="Lane"/>: a node slot reserved
+/// first (ReserveSlot → SlotReserved), then (fleet) a lease, then the request; so there are never more requests than
+/// reservations held, and never more lanes than the entry has room for jobs.
 /// An unhealthy answer (the token refused, or no answer at all) is counted; after <c>unhealthy_requests_limit</c> of them in
 /// a row the entry is unhealthy (logged once) and does not ask for <c>unhealthy_interval</c>, then asks again (GitLab Runner's
-/// health check); any other answer makes it healthy again. Other entries are separate actors and keep working.
+/// health check); any other answer makes it healthy again. A source's backoff holds every lane off the same way.
+/// Other entries are separate actors and keep working.
 /// AdoptIntoIntake (a job whose pod this node claimed) makes the job's listener and sends AdoptJob instead.
 /// In a fleet (a fleet-limits actor given) an entry with <c>limit</c> &gt; 0 holds the limit across all nodes: before each
 /// request it asks for a slot (RequestSlot) and asks the job source only after SlotGranted; a refusal or no answer within
@@ -25,18 +30,33 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         public static readonly Ask Instance = new();
     }
 
-    private sealed record Answered(JobRequestOutcome Outcome);
+    private sealed record HoldOver
+    {
+        public static readonly HoldOver Instance = new();
+    }
+
+    private sealed record Answered(string LaneId, JobRequestOutcome Outcome);
     private sealed record SlotAnswerTimedOut(string LeaseId);
     private sealed record NodeSlotAnswerTimedOut(string ReservationId);
 
     private const string AskTimer = "ask";
-    private const string SlotTimer = "slot";
-    private const string NodeSlotTimer = "node-slot";
+    private const string HoldTimer = "hold";
 
-    /// <summary>How long the intake waits for the fleet-limits actor to answer a RequestSlot.</summary>
+    /// <summary>How long the intake waits for the fleet-limits actor (or the coordinator) to answer.</summary>
     public static readonly TimeSpan SlotAnswerTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>What the intake knows: its jobs' listeners, the slots it holds, its health. Made once with the Props, so a
+    /// <summary>One request for work on its way: named by its node slot reservation, which it holds once
+    /// <see cref="Reserved"/>; then (fleet) its lease; then the request to the source is <see cref="InFlight"/>.</summary>
+    public sealed class Lane(string reservationId)
+    {
+        public string ReservationId { get; } = reservationId;
+        public bool Reserved { get; set; }
+        public string? LeaseRequested { get; set; }
+        public string? Lease { get; set; }
+        public bool InFlight { get; set; }
+    }
+
+    /// <summary>What the intake knows: its jobs' listeners, its lanes, its health. Made once with the Props, so a
     /// restarted intake keeps its listeners (its children, which a restart does not stop) and its place.</summary>
     public sealed class IntakeState(IntakeLimits limits)
     {
@@ -44,15 +64,18 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         public Dictionary<long, string> Leases { get; } = [];
         public CancellationTokenSource Stopping { get; } = new();
         public IntakeLimits Limits { get; set; } = limits;
-        public string? SlotRequested { get; set; }
-        public string? SlotHeld { get; set; }
-        public string? NodeSlotRequested { get; set; }
-        public string? NodeSlotHeld { get; set; }
-        public bool RequestInFlight { get; set; }
+
+        /// <summary>The lanes by reservation id, and the lane each fleet lease request belongs to.</summary>
+        public Dictionary<string, Lane> Lanes { get; } = [];
+        public Dictionary<string, string> LeaseRequests { get; } = [];
         public bool Asking { get; set; } = true;
+
+        /// <summary>The source asked for a pause (backoff, or the unhealthy interval): no new lane until the hold timer.</summary>
+        public bool HeldOff { get; set; }
         public bool Healthy { get; set; } = true;
         public int UnhealthyAnswers { get; set; }
         public bool WaitingForSlot { get; set; }
+        public int RequestsInFlight => Lanes.Values.Count(l => l.InFlight);
     }
 
     private readonly string _runnerName;
@@ -73,61 +96,56 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         _listeners = listeners;
         _supervisor = supervisor;
 
-        Receive<Ask>(_ => OnAsk());
+        Receive<Ask>(_ => Fill());
+        Receive<HoldOver>(_ =>
+        {
+            _s.HeldOff = false;
+            Fill();
+        });
         Receive<Answered>(OnAnswered);
         Receive<AdoptIntoIntake>(OnAdopt);
         Receive<SlotGranted>(OnSlotGranted);
-        Receive<SlotRefused>(refused =>
-        {
-            if (refused.LeaseId == _s.SlotRequested)
-            {
-                SlotNotHad();
-            }
-        });
+        Receive<SlotRefused>(refused => LeaseNotHad(refused.LeaseId));
         Receive<SlotAnswerTimedOut>(timedOut =>
         {
-            if (timedOut.LeaseId == _s.SlotRequested)
+            if (_s.LeaseRequests.ContainsKey(timedOut.LeaseId))
             {
                 _log.Warning("runner {Runner}: no answer about a fleet slot within {Timeout}", _runnerName, SlotAnswerTimeout);
-                SlotNotHad();
+                LeaseNotHad(timedOut.LeaseId);
             }
         });
         Receive<SlotReserved>(OnNodeSlotReserved);
-        Receive<NoSlotFree>(none =>
-        {
-            if (none.ReservationId == _s.NodeSlotRequested)
-            {
-                NodeSlotNotHad();
-            }
-        });
+        Receive<NoSlotFree>(none => NodeSlotNotHad(none.ReservationId));
         Receive<NodeSlotAnswerTimedOut>(timedOut =>
         {
-            if (timedOut.ReservationId == _s.NodeSlotRequested)
+            if (_s.Lanes.TryGetValue(timedOut.ReservationId, out var lane) && !lane.Reserved)
             {
                 _log.Warning("runner {Runner}: no answer about a node slot within {Timeout}", _runnerName, SlotAnswerTimeout);
                 _supervisor.Tell(new ReleaseSlotReservation(timedOut.ReservationId)); // in case the answer is only late
-                NodeSlotNotHad();
+                NodeSlotNotHad(timedOut.ReservationId);
             }
         });
         Receive<Scheduler.Actors.Execution.CrashForTest>(_ => throw new Scheduler.Actors.Execution.InjectedCrashException());
         Receive<Terminated>(OnTerminated);
         Receive<UpdateIntakeLimits>(update =>
         {
-            _s.Limits = update.Limits;
+            // request_concurrency comes with the entry's GitLab client, which a reload does not replace: it needs a restart.
+            _s.Limits = update.Limits with { RequestConcurrency = _s.Limits.RequestConcurrency };
             _log.Info("runner {Runner}: limits now concurrent={Concurrent} limit={Limit}", _runnerName, _s.Limits.Concurrent, _s.Limits.Limit);
             if (_s.WaitingForSlot && _s.Asking)
             {
                 _s.WaitingForSlot = false;
-                Self.Tell(Ask.Instance);
+                Fill();
             }
         });
         Receive<StopAsking>(_ =>
         {
             _s.Asking = false;
             Timers.Cancel(AskTimer);
-            if (!_s.RequestInFlight)
+            // Lanes whose request is out end with its answer; those still waiting for an answer about a slot release it then.
+            foreach (var lane in _s.Lanes.Values.Where(l => l.Reserved && !l.InFlight).ToArray())
             {
-                ReleaseNodeSlot();
+                DropLane(lane);
             }
         });
         Receive<AbortRunningJobs>(abort =>
@@ -138,7 +156,10 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             }
         });
         Receive<GetIntakeStatus>(_ =>
-            Sender.Tell(new IntakeStatus(_runnerName, _s.Healthy, _s.Asking, _s.Jobs.Keys.Order().ToArray()) { RequestInFlight = _s.RequestInFlight }));
+            Sender.Tell(new IntakeStatus(_runnerName, _s.Healthy, _s.Asking, _s.Jobs.Keys.Order().ToArray())
+            {
+                RequestsInFlight = _s.RequestsInFlight,
+            }));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -161,13 +182,16 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             Context.Watch(listener);
         }
 
-        // A request still out answers the restarted actor (same address); otherwise ask again.
-        if (!_s.RequestInFlight)
+        // A request still out answers the restarted actor (same address). The timers of the other lanes were lost with the
+        // old instance: they let go of what they hold (a late answer about a slot is released when it comes) and start
+        // again, as does a pause.
+        foreach (var lane in _s.Lanes.Values.Where(l => !l.InFlight).ToArray())
         {
-            _s.NodeSlotRequested = null;
-            _s.SlotRequested = null;
-            Self.Tell(Ask.Instance);
+            DropLane(lane);
         }
+
+        _s.HeldOff = false;
+        Fill();
     }
 
     // A listener that throws is resumed: it holds its job's trace and where GitLab stands, which a restart would lose.
@@ -187,109 +211,119 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
     {
         _s.Stopping.Cancel();
         // The listeners stop with this actor: their slots are free.
-        foreach (var lease in _s.Leases.Values.Append(_s.SlotHeld).OfType<string>())
+        foreach (var lease in _s.Leases.Values.Concat(_s.Lanes.Values.Select(l => l.Lease)).OfType<string>())
         {
             _fleetLimits?.Tell(new ReleaseSlot(_runnerName, lease));
         }
 
-        ReleaseNodeSlot();
+        foreach (var lane in _s.Lanes.Values.Where(l => l.Reserved))
+        {
+            _supervisor.Tell(new ReleaseSlotReservation(lane.ReservationId));
+        }
     }
 
     private bool UsesFleetLimit => _fleetLimits is not null && _s.Limits.Limit > 0;
 
-    private void OnAsk()
+    // Opens lanes up to request_concurrency, and no more than the entry has room for jobs: each starts with a node slot
+    // (pull-based admission across all of the node's entries), then a fleet lease, then the request to the source.
+    private void Fill()
     {
-        if (!_s.Asking || _s.RequestInFlight)
+        if (!_s.Asking || _s.HeldOff)
         {
             return;
         }
 
-        if (_s.Jobs.Count >= _s.Limits.MaxJobs)
+        var concurrency = Math.Max(1, _s.Limits.RequestConcurrency);
+        var room = Math.Max(0, _s.Limits.MaxJobs - _s.Jobs.Count);
+        var wanted = Math.Min(concurrency, room);
+        if (wanted < concurrency)
         {
             _s.WaitingForSlot = true; // asked again as soon as a job ends
-            ReleaseNodeSlot();
-            return;
         }
 
-        // A node slot first (pull-based admission across all of the node's entries), then a fleet lease, then GitLab.
-        if (_s.NodeSlotHeld is null)
+        while (_s.Lanes.Count < wanted)
         {
-            if (_s.NodeSlotRequested is not null)
-            {
-                return; // the answer is on its way
-            }
-
-            _s.NodeSlotRequested = Guid.NewGuid().ToString("N");
-            _supervisor.Tell(new ReserveSlot(_runnerName, _s.NodeSlotRequested));
-            Timers.StartSingleTimer(NodeSlotTimer, new NodeSlotAnswerTimedOut(_s.NodeSlotRequested), SlotAnswerTimeout);
-            return;
+            var lane = new Lane(Guid.NewGuid().ToString("N"));
+            _s.Lanes[lane.ReservationId] = lane;
+            _supervisor.Tell(new ReserveSlot(_runnerName, lane.ReservationId));
+            Timers.StartSingleTimer(NodeSlotTimerKey(lane.ReservationId), new NodeSlotAnswerTimedOut(lane.ReservationId),
+                SlotAnswerTimeout);
         }
+    }
 
-        if (UsesFleetLimit && _s.SlotHeld is null)
+    private static string NodeSlotTimerKey(string reservationId) => "node-slot-" + reservationId;
+
+    private static string LeaseTimerKey(string leaseId) => "slot-" + leaseId;
+
+    private void OnNodeSlotReserved(SlotReserved reserved)
+    {
+        if (!_s.Lanes.TryGetValue(reserved.ReservationId, out var lane) || lane.Reserved)
         {
-            if (_s.SlotRequested is not null)
-            {
-                return; // the answer is on its way
-            }
-
-            _s.SlotRequested = Guid.NewGuid().ToString("N");
-            _fleetLimits!.Tell(new RequestSlot(_runnerName, _s.Limits.Limit, _s.SlotRequested));
-            Timers.StartSingleTimer(SlotTimer, new SlotAnswerTimedOut(_s.SlotRequested), SlotAnswerTimeout);
+            // A late answer to a request given up on: the slot is not used.
+            _supervisor.Tell(new ReleaseSlotReservation(reserved.ReservationId));
             return;
         }
 
-        _s.RequestInFlight = true;
-        _source.RequestJobAsync(_s.Stopping.Token).PipeTo(Self,
-            success: outcome => new Answered(outcome),
-            failure: e => new Answered(new JobRequestOutcome.Failed(e.Message)));
+        Timers.Cancel(NodeSlotTimerKey(lane.ReservationId));
+        lane.Reserved = true;
+        if (!_s.Asking)
+        {
+            DropLane(lane);
+            return;
+        }
+
+        if (UsesFleetLimit)
+        {
+            var leaseId = Guid.NewGuid().ToString("N");
+            lane.LeaseRequested = leaseId;
+            _s.LeaseRequests[leaseId] = lane.ReservationId;
+            _fleetLimits!.Tell(new RequestSlot(_runnerName, _s.Limits.Limit, leaseId));
+            Timers.StartSingleTimer(LeaseTimerKey(leaseId), new SlotAnswerTimedOut(leaseId), SlotAnswerTimeout);
+            return;
+        }
+
+        Request(lane);
     }
 
     private void OnSlotGranted(SlotGranted granted)
     {
-        if (granted.LeaseId != _s.SlotRequested)
+        if (!_s.LeaseRequests.Remove(granted.LeaseId, out var laneId) || !_s.Lanes.TryGetValue(laneId, out var lane))
         {
             // A late answer to a request given up on: the slot is not used.
-            _fleetLimits?.Tell(new ReleaseSlot(_runnerName, granted.LeaseId));
-            return;
-        }
-
-        Timers.Cancel(SlotTimer);
-        _s.SlotRequested = null;
-        if (!_s.Asking)
-        {
             Release(granted.LeaseId);
             return;
         }
 
-        _s.SlotHeld = granted.LeaseId;
-        Self.Tell(Ask.Instance);
-    }
-
-    private void OnNodeSlotReserved(SlotReserved reserved)
-    {
-        if (reserved.ReservationId != _s.NodeSlotRequested)
-        {
-            // A late answer to a request given up on: the slot is not used.
-            _supervisor.Tell(new ReleaseSlotReservation(reserved.ReservationId));
-            return;
-        }
-
-        Timers.Cancel(NodeSlotTimer);
-        _s.NodeSlotRequested = null;
+        Timers.Cancel(LeaseTimerKey(granted.LeaseId));
+        lane.LeaseRequested = null;
+        lane.Lease = granted.LeaseId;
         if (!_s.Asking)
         {
-            _supervisor.Tell(new ReleaseSlotReservation(reserved.ReservationId));
+            DropLane(lane);
             return;
         }
 
-        _s.NodeSlotHeld = reserved.ReservationId;
-        Self.Tell(Ask.Instance);
+        Request(lane);
     }
 
-    private void NodeSlotNotHad()
+    private void Request(Lane lane)
     {
-        Timers.Cancel(NodeSlotTimer);
-        _s.NodeSlotRequested = null;
+        lane.InFlight = true;
+        var laneId = lane.ReservationId;
+        _source.RequestJobAsync(_s.Stopping.Token).PipeTo(Self,
+            success: outcome => new Answered(laneId, outcome),
+            failure: e => new Answered(laneId, new JobRequestOutcome.Failed(e.Message)));
+    }
+
+    private void NodeSlotNotHad(string reservationId)
+    {
+        if (!_s.Lanes.TryGetValue(reservationId, out var lane) || lane.Reserved)
+        {
+            return; // not asked for, or a reservation that already came (its expiry is the coordinator's business)
+        }
+
+        Timers.Cancel(NodeSlotTimerKey(reservationId));
+        _s.Lanes.Remove(reservationId);
         if (_s.Asking)
         {
             // Asked again when one of this entry's jobs ends, or after check_interval (another entry's job may end first).
@@ -298,34 +332,54 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         }
     }
 
-    private void ReleaseNodeSlot()
+    private void LeaseNotHad(string leaseId)
     {
-        if (_s.NodeSlotHeld is { } held)
+        if (!_s.LeaseRequests.Remove(leaseId, out var laneId))
         {
-            _s.NodeSlotHeld = null;
-            _supervisor.Tell(new ReleaseSlotReservation(held));
+            return;
         }
-    }
 
-    private void SlotNotHad()
-    {
-        Timers.Cancel(SlotTimer);
-        _s.SlotRequested = null;
-        ReleaseNodeSlot(); // no fleet slot: the node slot is not needed until the next try
+        Timers.Cancel(LeaseTimerKey(leaseId));
+        if (_s.Lanes.TryGetValue(laneId, out var lane))
+        {
+            DropLane(lane); // no fleet slot: the node slot is not needed until the next try
+        }
+
         if (_s.Asking)
         {
             Timers.StartSingleTimer(AskTimer, Ask.Instance, _s.Limits.CheckInterval);
         }
     }
 
+    // Ends a lane that has no request out, letting go of what it holds.
+    private void DropLane(Lane lane)
+    {
+        _s.Lanes.Remove(lane.ReservationId);
+        Timers.Cancel(NodeSlotTimerKey(lane.ReservationId));
+        if (lane.LeaseRequested is { } requested)
+        {
+            Timers.Cancel(LeaseTimerKey(requested));
+            _s.LeaseRequests.Remove(requested); // a late grant is released when it comes
+        }
+
+        Release(lane.Lease);
+        if (lane.Reserved)
+        {
+            _supervisor.Tell(new ReleaseSlotReservation(lane.ReservationId));
+        }
+    }
+
     private void OnAnswered(Answered answered)
     {
-        _s.RequestInFlight = false;
-        var lease = _s.SlotHeld;
-        _s.SlotHeld = null;
-        var nodeSlot = _s.NodeSlotHeld;
-        _s.NodeSlotHeld = null;
+        if (!_s.Lanes.Remove(answered.LaneId, out var lane))
+        {
+            return;
+        }
+
+        var lease = lane.Lease;
+        var nodeSlot = lane.ReservationId;
         var next = _s.Limits.CheckInterval;
+        var holdOff = false;
         switch (answered.Outcome)
         {
             case JobRequestOutcome.Received received:
@@ -348,11 +402,17 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
                 break;
             case JobRequestOutcome.Forbidden forbidden:
                 _log.Warning("runner {Runner}: the job source refused the runner token ({Error})", _runnerName, forbidden.Message);
-                next = Unhealthy(forbidden.Message) ?? next;
+                if (Unhealthy(forbidden.Message) is { } pause)
+                {
+                    next = pause;
+                    holdOff = true;
+                }
+
                 break;
             case JobRequestOutcome.Retry retry:
                 _log.Warning("runner {Runner}: asking for work failed ({Error}); again in {Delay}", _runnerName, retry.Message, retry.Delay);
                 next = retry.Delay;
+                holdOff = true; // the source's backoff holds every lane
                 if (retry.Unhealthy)
                 {
                     next = Unhealthy(retry.Message) ?? next;
@@ -375,11 +435,21 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
             ReleaseNode(nodeSlot);
         }
 
-        if (_s.Asking && next <= TimeSpan.Zero)
+        if (!_s.Asking)
         {
-            Self.Tell(Ask.Instance);
+            return;
         }
-        else if (_s.Asking)
+
+        if (holdOff && next > TimeSpan.Zero)
+        {
+            _s.HeldOff = true;
+            Timers.StartSingleTimer(HoldTimer, HoldOver.Instance, next);
+        }
+        else if (next <= TimeSpan.Zero)
+        {
+            Fill();
+        }
+        else
         {
             Timers.StartSingleTimer(AskTimer, Ask.Instance, next);
         }
@@ -496,7 +566,7 @@ public sealed class JobIntake : ReceiveActor, IWithTimers
         if (_s.WaitingForSlot && _s.Asking)
         {
             _s.WaitingForSlot = false;
-            Self.Tell(Ask.Instance);
+            Fill();
         }
     }
 }

@@ -13,21 +13,29 @@ public enum RenderFormat
 
 /// <summary>A plan as a <c>v1 List</c> for people to read (<c>scheduler render-pod</c>): the pod first, then its Secrets
 /// with their ownerReference (the pod uid shown as a placeholder) and every value redacted, because this output ends up
-/// in terminals and CI logs.</summary>
+/// in terminals and CI logs; with <paramref name="podDisruptionBudget"/> last the pod's PodDisruptionBudget, owned by the
+/// pod the same way.</summary>
 public static class PodPlanRendering
 {
     public const string RedactedValue = "<redacted>";
     public const string PodUidPlaceholder = "<pod-uid-assigned-at-creation>";
 
-    public static string Render(JobPodPlan plan, RenderFormat format)
+    public static string Render(JobPodPlan plan, RenderFormat format, bool podDisruptionBudget = false)
     {
-        var placeholderPod = new V1Pod { Metadata = new V1ObjectMeta { Name = plan.PodName, Uid = PodUidPlaceholder } };
+        var placeholderPod = new V1Pod
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = plan.PodName, NamespaceProperty = plan.Namespace, Uid = PodUidPlaceholder, Labels = plan.Pod.Metadata.Labels,
+            },
+        };
         var secrets = plan.SecretsOwnedBy(placeholderPod).Select(Redacted);
+        object[] budget = podDisruptionBudget ? [PodDisruptionBudgets.For(placeholderPod)] : [];
         var list = new Dictionary<string, object>
         {
             ["apiVersion"] = "v1",
             ["kind"] = "List",
-            ["items"] = new List<object> { plan.Pod }.Concat(secrets).ToList(),
+            ["items"] = new List<object> { plan.Pod }.Concat(secrets).Concat(budget).ToList(),
         };
 
         return format switch

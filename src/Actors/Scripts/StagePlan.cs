@@ -72,10 +72,11 @@ public sealed record ScriptOptions(HelperInvocation Helper, string BuildsDir = J
     /// <summary>Signs the URLs of the distributed cache (<c>[runners.cache]</c>); null: caches stay in the pod.</summary>
     public ICacheUrlSource? CacheUrls { get; init; }
 
-    /// <summary>Options for a runner entry: its builds_dir, the default cache dir, and its url as the GitLab for
-    /// artifacts unless no pod could ever reach it (see <see cref="IsReachableGitLab"/>).</summary>
+    /// <summary>Options for a runner entry: its builds_dir, its cache_dir (default <c>/cache</c>), and its url as the GitLab
+    /// for artifacts unless no pod could ever reach it (see <see cref="IsReachableGitLab"/>).</summary>
     public static ScriptOptions For(Messages.Settings.RunnerEntry runner, HelperInvocation helper) =>
         new(helper, string.IsNullOrEmpty(runner.BuildsDir) ? JobContainers.DefaultBuildsDir : runner.BuildsDir,
+            string.IsNullOrEmpty(runner.CacheDir) ? "/cache" : runner.CacheDir,
             GitLabUrl: IsReachableGitLab(runner.Url) ? runner.Url : null);
 
     /// <summary>An absolute http(s) URL whose host is not under the reserved <c>.invalid</c> top-level domain, which never

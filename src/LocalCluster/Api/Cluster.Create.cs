@@ -59,8 +59,8 @@ internal sealed partial class Cluster
     {
         if (raw["kind"] is JsonValue k && JsonText.Str(k) is { Length: > 0 } given && given != kind.Kind)
             throw ApiException.BadRequest($"the kind in the data ({given}) does not match the expected kind ({kind.Kind})");
-        if (raw["apiVersion"] is JsonValue v && JsonText.Str(v) is { Length: > 0 } version && version != "v1")
-            throw ApiException.BadRequest($"the API version in the data ({version}) does not match the expected API version (v1)");
+        if (raw["apiVersion"] is JsonValue v && JsonText.Str(v) is { Length: > 0 } version && version != kind.GroupVersion)
+            throw ApiException.BadRequest($"the API version in the data ({version}) does not match the expected API version ({kind.GroupVersion})");
     }
 
     private static string RandomSuffix() =>
@@ -147,6 +147,13 @@ internal sealed partial class Cluster
         else if (kind == ResourceKind.Nodes)
         {
             errors = [];
+        }
+        else if (kind == ResourceKind.PodDisruptionBudgets)
+        {
+            var budget = ResourceKind.To<V1PodDisruptionBudget>(obj);
+            errors = MetadataValidation.Validate(budget.Metadata, true, NameRule.Dns1123Subdomain);
+            if (budget.Spec?.MinAvailable is not null && budget.Spec.MaxUnavailable is not null)
+                errors.Add(FieldError.Invalid("spec", "", "minAvailable and maxUnavailable cannot be both set"));
         }
         else
         {

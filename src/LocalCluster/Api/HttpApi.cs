@@ -77,20 +77,30 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
             case Discovery.OpenApiV3Path:
                 await WriteJsonAsync(context, 200, Discovery.OpenApiV3CoreDocument()).ConfigureAwait(false);
                 return;
+            case var p when p.StartsWith("/openapi/v3/apis/", StringComparison.Ordinal)
+                            && ResourceKind.GroupVersions.Contains(p["/openapi/v3/apis/".Length..]):
+                await WriteJsonAsync(context, 200, Discovery.OpenApiV3Document(p["/openapi/v3/apis/".Length..])).ConfigureAwait(false);
+                return;
             case "/apis":
                 await WriteJsonAsync(context, 200, Discovery.ApiGroups()).ConfigureAwait(false);
                 return;
+            case var p when p.StartsWith("/apis/", StringComparison.Ordinal) && ResourceKind.GroupVersions.Contains(p["/apis/".Length..]):
+                await WriteJsonAsync(context, 200, Discovery.GroupResources(p["/apis/".Length..])).ConfigureAwait(false);
+                return;
         }
-        if (!path.StartsWith("/api/v1/", StringComparison.Ordinal))
+        // /api/v1/… for the core group, /apis/<group>/<version>/… for the others.
+        var groupVersion = ResourceKind.GroupVersions.FirstOrDefault(gv => path.StartsWith($"/apis/{gv}/", StringComparison.Ordinal));
+        var prefix = groupVersion is null ? "/api/v1/" : $"/apis/{groupVersion}/";
+        if (!path.StartsWith(prefix, StringComparison.Ordinal))
             throw new ApiException(404, "NotFound", "the server could not find the requested resource");
 
-        var resource = ParsePath(path["/api/v1/".Length..].Split('/').Select(Uri.UnescapeDataString).ToArray())
+        var resource = ParsePath(path[prefix.Length..].Split('/').Select(Uri.UnescapeDataString).ToArray(), groupVersion ?? "v1")
                        ?? throw new ApiException(404, "NotFound", "the server could not find the requested resource");
         await InjectFaultsAsync(context).ConfigureAwait(false);
         await DispatchAsync(context, resource).ConfigureAwait(false);
     }
 
-    private static ResourcePath? ParsePath(string[] s)
+    private static ResourcePath? ParsePath(string[] s, string groupVersion)
     {
         var watch = false;
         if (s.Length > 0 && s[0] == "watch")
@@ -99,7 +109,7 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
             s = s[1..];
         }
         if (s.Length == 0 || s.Any(string.IsNullOrEmpty)) return null;
-        if (s[0] == "namespaces" && s.Length >= 3 && ResourceKind.ByPlural(s[2]) is { Namespaced: true } nsKind)
+        if (s[0] == "namespaces" && s.Length >= 3 && ResourceKind.ByPlural(s[2], groupVersion) is { Namespaced: true } nsKind)
         {
             return s.Length switch
             {
@@ -109,7 +119,7 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
                 _ => null,
             };
         }
-        var kind = ResourceKind.ByPlural(s[0]);
+        var kind = ResourceKind.ByPlural(s[0], groupVersion);
         if (kind is null) return null;
         if (kind.Namespaced) return s.Length == 1 ? new ResourcePath(kind, null, null, null, watch) : null;
         return s.Length switch
@@ -248,7 +258,7 @@ internal sealed class HttpApi(Cluster cluster, FaultInjector faults, RequestCoun
 
     private static JsonObject ListObject(ResourceKind kind, List<JsonObject> items, long version) => new()
     {
-        ["kind"] = kind.ListKind, ["apiVersion"] = "v1",
+        ["kind"] = kind.ListKind, ["apiVersion"] = kind.GroupVersion,
         ["metadata"] = new JsonObject { ["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture) },
         ["items"] = new JsonArray(items.Select(i => (JsonNode?)i).ToArray()),
     };

@@ -84,7 +84,7 @@ internal sealed class WatchStream(Cluster cluster, FaultSettings faults, TimeSpa
         ["type"] = "BOOKMARK",
         ["object"] = new JsonObject
         {
-            ["kind"] = kind.Kind, ["apiVersion"] = "v1",
+            ["kind"] = kind.Kind, ["apiVersion"] = kind.GroupVersion,
             ["metadata"] = new JsonObject { ["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture) },
         },
     };

@@ -5,7 +5,8 @@ using k8s.Models;
 
 namespace Scheduler.LocalCluster.Resources;
 
-/// <summary>A core/v1 resource the server serves: its names, scope, verbs and .NET model.</summary>
+/// <summary>A resource the server serves: its names, scope, verbs and .NET model; core/v1 unless
+/// <see cref="GroupVersion"/> names an API group.</summary>
 internal sealed record ResourceKind(
     string Plural,
     string Singular,
@@ -18,6 +19,11 @@ internal sealed record ResourceKind(
     IReadOnlyList<string> FieldLabels)
 {
     public string ListKind => Kind + "List";
+
+    /// <summary>The apiVersion of its objects: <c>v1</c> (the core group, under /api/v1) or <c>group/version</c> (under /apis).</summary>
+    public string GroupVersion { get; init; } = "v1";
+
+    public bool IsCore => GroupVersion == "v1";
 
     private static readonly string[] AllVerbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
     private static readonly string[] CommonFields = ["metadata.name", "metadata.namespace"];
@@ -55,10 +61,18 @@ internal sealed record ResourceKind(
     public static readonly ResourceKind Nodes = new("nodes", "node", "Node", false, ["no"],
         ["get", "list", "patch", "update", "watch"], typeof(V1Node), ["status"], ["metadata.name", "spec.unschedulable"]);
 
-    public static readonly IReadOnlyList<ResourceKind> All =
-        [Pods, Secrets, ConfigMaps, ServiceAccounts, PersistentVolumeClaims, Services, Events, Namespaces, Nodes];
+    /// <summary>policy/v1: the runner's <c>pod_disruption_budget</c> makes one per job pod.</summary>
+    public static readonly ResourceKind PodDisruptionBudgets = new("poddisruptionbudgets", "poddisruptionbudget",
+        "PodDisruptionBudget", true, ["pdb"], AllVerbs, typeof(V1PodDisruptionBudget), [], CommonFields) { GroupVersion = "policy/v1" };
 
-    public static ResourceKind? ByPlural(string plural) => All.FirstOrDefault(k => k.Plural == plural);
+    public static readonly IReadOnlyList<ResourceKind> All =
+        [Pods, Secrets, ConfigMaps, ServiceAccounts, PersistentVolumeClaims, Services, Events, Namespaces, Nodes, PodDisruptionBudgets];
+
+    /// <summary>The API groups the server serves beside core/v1, each with one version.</summary>
+    public static readonly IReadOnlyList<string> GroupVersions = ["policy/v1"];
+
+    public static ResourceKind? ByPlural(string plural, string groupVersion = "v1") =>
+        All.FirstOrDefault(k => k.Plural == plural && k.GroupVersion == groupVersion);
 
     /// <summary>KubernetesClient's own JSON options: its converters for quantities, int-or-string and timestamps.</summary>
     public static JsonSerializerOptions Json { get; } = CaptureJsonOptions();
@@ -81,11 +95,11 @@ internal sealed record ResourceKind(
         catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or ArgumentException
                                       or OverflowException or NotSupportedException)
         {
-            throw ApiException.BadRequest($"{Kind} in version \"v1\" cannot be handled as a {Kind}: {e.Message}");
+            throw ApiException.BadRequest($"{Kind} in version \"{GroupVersion}\" cannot be handled as a {Kind}: {e.Message}");
         }
         var node = JsonSerializer.SerializeToNode(typed, ModelType, Json) as JsonObject
-                   ?? throw ApiException.BadRequest($"{Kind} in version \"v1\" cannot be handled as a {Kind}");
-        node["apiVersion"] = "v1";
+                   ?? throw ApiException.BadRequest($"{Kind} in version \"{GroupVersion}\" cannot be handled as a {Kind}");
+        node["apiVersion"] = GroupVersion;
         node["kind"] = Kind;
         return node;
     }

@@ -87,6 +87,8 @@ public sealed record RunnerEntry
     /// <summary>Entries of the form <c>NAME=value</c>, added to every job's variables.</summary>
     public IReadOnlyList<string> Environment { get; init; } = [];
     public string? BuildsDir { get; init; }
+    /// <summary><c>cache_dir</c>: where local cache archives live in the pod (GitLab Runner's default there: <c>/cache</c>).</summary>
+    public string? CacheDir { get; init; }
     /// <summary><c>[runners.custom_build_dir] enabled</c>: whether a job may choose its clone path with <c>GIT_CLONE_PATH</c>
     /// (within the builds dir). Null (not set) means GitLab Runner's default for the Kubernetes executor: enabled.</summary>
     public bool? CustomBuildDirEnabled { get; init; }
@@ -205,6 +207,9 @@ public sealed record KubernetesSettings
     public TimeSpan CleanupResourcesTimeout { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary><c>print_pod_warning_events</c>: when a job fails, the pod's Warning events are printed to its trace (default true).</summary>
     public bool PrintPodWarningEvents { get; init; } = true;
+    /// <summary><c>pod_disruption_budget</c>: a PodDisruptionBudget (minAvailable 1, owned by the pod) keeps the job's pod from
+    /// voluntary evictions such as node drains (default false).</summary>
+    public bool PodDisruptionBudget { get; init; }
     /// <summary><c>retry_limits</c>: an error message fragment and how many times a call that fails with it is tried, in file
     /// order; a match makes the error retryable and overrides <see cref="RetryLimit"/>.</summary>
     public IReadOnlyList<KeyValuePair<string, int>> RetryLimits { get; init; } = [];

@@ -130,7 +130,7 @@ internal static class RenderPodCommand
                 return RefusedExitCode;
             }
 
-            output.WriteLine(PodPlanRendering.Render(result.Plan, format).TrimEnd());
+            output.WriteLine(PodPlanRendering.Render(result.Plan, format, runner.Kubernetes.PodDisruptionBudget).TrimEnd());
             return 0;
         });
         return command;

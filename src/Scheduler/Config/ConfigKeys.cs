@@ -27,7 +27,7 @@ internal static class ConfigKeys
     }
 
     private const string Fleet = "this runner has no such server";
-    private const string Runtime = "it is used by the job runtime (pod creation, cleanup, retries), which does not read it yet";
+    private const string Labels = "runner labels are not sent with job requests here yet (GitLab does not use them yet either)";
     private const string SecurityProfiles = "GitLab Runner has no such key to follow; set seccompProfile, appArmorProfile or sysctls "
                                             + "with a pod_spec patch (FF_USE_ADVANCED_POD_SPEC_CONFIGURATION)";
     private const string OtherExecutor = "it configures another executor; this runner only runs the kubernetes executor";
@@ -40,6 +40,7 @@ internal static class ConfigKeys
     {
         ["user"] = Never("the runner does not switch users; run it as the user it should be"),
         ["sentry_dsn"] = Never("this runner does not report to Sentry"),
+        ["labels"] = NotYet(Labels),
         ["session_server"] = NotYet("interactive web terminals are not supported yet; " + Fleet),
         ["metrics_server"] = Never("use listen_address for the metrics endpoint"),
         ["prometheus_address"] = Never("use listen_address for the metrics endpoint"),
@@ -48,7 +49,7 @@ internal static class ConfigKeys
     };
 
     public static readonly string[] Runner =
-        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "output_limit", "kubernetes",
+        ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "cache_dir", "output_limit", "kubernetes",
          "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
          "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache", "unhealthy_requests_limit",
          "unhealthy_interval", "job_status_final_update_retry_limit", "custom_build_dir", "safe_directory_checkout", "clean_git_config"];
@@ -56,11 +57,11 @@ internal static class ConfigKeys
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
     {
         ["id"] = Never("GitLab's runner id is not needed by this runner"),
+        ["labels"] = NotYet(Labels),
         ["token_obtained_at"] = Never("token expiry is not tracked by this runner"),
         ["token_expires_at"] = Never("token expiry is not tracked by this runner"),
         ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
-        ["cache_dir"] = NotYet("local cache archives are not kept outside the pod; use [runners.cache]"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
@@ -91,7 +92,7 @@ internal static class ConfigKeys
         "pod_labels_overwrite_allowed", "dns_policy", "dns_config", "host_aliases", "pod_spec", "pod_termination_grace_period_seconds",
         "cleanup_grace_period_seconds", "container_lifecycle", "use_service_account_image_pull_secrets", "retry_limit",
         "retry_backoff_max", "cleanup_resources_timeout", "print_pod_warning_events", "retry_limits",
-        "resource_availability_check_max_attempts", "namespace_per_job", "context",
+        "resource_availability_check_max_attempts", "namespace_per_job", "context", "pod_disruption_budget",
         // The hardening keys.
         "allowed_images", "allowed_services", "allowed_pull_policies", "allowed_users", "allowed_groups", "cap_add", "cap_drop", "allow_privilege_escalation",
         "build_container_security_context", "helper_container_security_context", "service_container_security_context",
@@ -111,19 +112,12 @@ internal static class ConfigKeys
         keys["user"] = Never("GitLab Runner's current Kubernetes executor has no section-wide user; a job asks with image:kubernetes:user "
                              + "(limited by allowed_users/allowed_groups), the administrator sets build_container_security_context.run_as_user");
 
-        foreach (var key in new[]
-                 {
-                     "pod_disruption_budget",
-                 })
-        {
-            keys[key] = NotYet(Runtime);
-        }
-
         keys["helper_image_flavor"] = Never(GitLabHelper);
         keys["helper_image_autoset_arch_and_os"] = Never(GitLabHelper);
         keys["logs_base_dir"] = Never("stage output goes to this runner's own run directory (an emptyDir), not to a logs-<project>-<job> directory");
         keys["scripts_base_dir"] = Never("stage scripts come from the job Secret, not from a scripts-<project>-<job> directory");
-        keys["autoscaler"] = NotYet("pause pods for node pre-scaling are not created by this runner yet");
+        keys["autoscaler"] = Never("GitLab Runner's pause-pod autoscaler (a Deployment of pause pods sized by cron policies) is not "
+                                   + "part of this runner; keep spare node capacity with the cluster autoscaler's own over-provisioning");
         return keys;
     }
 

@@ -154,6 +154,7 @@ public static class ConfigLoader
             JobStatusFinalUpdateRetryLimit = PositiveOr(table.Int("job_status_final_update_retry_limit"), defaults.JobStatusFinalUpdateRetryLimit),
             Environment = table.StringList("environment") ?? [],
             BuildsDir = table.String("builds_dir"),
+            CacheDir = table.String("cache_dir"),
             CustomBuildDirEnabled = CustomBuildDirEnabled(table),
             SafeDirectoryCheckout = table.Bool("safe_directory_checkout"),
             CleanGitConfig = table.Bool("clean_git_config"),

@@ -102,6 +102,7 @@ internal static class KubernetesSettingsReader
             CleanupGracePeriodSeconds = NonNegativeSeconds(table, "cleanup_grace_period_seconds"),
             CleanupResourcesTimeout = table.GoDuration("cleanup_resources_timeout", defaults.CleanupResourcesTimeout),
             PrintPodWarningEvents = table.Bool("print_pod_warning_events") ?? defaults.PrintPodWarningEvents,
+            PodDisruptionBudget = table.Bool("pod_disruption_budget") ?? false,
             RetryLimits = RetryLimits(table),
             ResourceAvailabilityCheckMaxAttempts = ResourceAvailabilityCheckMaxAttempts(table, defaults.ResourceAvailabilityCheckMaxAttempts),
             NamespacePerJob = table.Bool("namespace_per_job") ?? false,

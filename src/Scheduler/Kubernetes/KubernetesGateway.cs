@@ -74,6 +74,21 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
+    public async Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct)
+    {
+        var ns = budget.Metadata.NamespaceProperty;
+        try
+        {
+            return await BoundedAsync($"create poddisruptionbudget {ns}/{budget.Metadata.Name}",
+                t => client.PolicyV1.CreateNamespacedPodDisruptionBudgetAsync(budget, ns, cancellationToken: t), ct);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // Its name is fixed by the pod's: a 409 is the budget this job made already.
+            return budget;
+        }
+    }
+
     public async Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
     {
         try

@@ -7,7 +7,7 @@ namespace Scheduler.Run;
 /// <summary>
 /// The job source of one runner entry: <c>POST /jobs/request</c>, and on a 201 the two-phase commit's <c>PUT state=running</c>
 /// before the job is handed on. Keeps <c>X-GitLab-Last-Update</c> and the count of consecutive retries for the backoff.
-/// The intake never calls it concurrently.
+/// The intake may have up to <c>request_concurrency</c> calls in flight at once, so both are updated atomically.
 /// </summary>
 public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : IJobSource
 {
@@ -16,25 +16,25 @@ public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : I
 
     public async Task<JobRequestOutcome> RequestJobAsync(CancellationToken ct)
     {
-        var result = await client.RequestJobAsync(runner.Token, _lastUpdate, ct);
+        var result = await client.RequestJobAsync(runner.Token, Volatile.Read(ref _lastUpdate), ct);
         if (result is not RequestJobResult.Retry)
         {
-            _retries = 0;
+            Interlocked.Exchange(ref _retries, 0);
         }
 
         switch (result)
         {
             case RequestJobResult.Received received:
-                _lastUpdate = received.LastUpdate ?? _lastUpdate;
+                RememberLastUpdate(received.LastUpdate);
                 return await AcknowledgeAsync(received, ct);
             case RequestJobResult.NoJob noJob:
-                _lastUpdate = noJob.LastUpdate ?? _lastUpdate;
+                RememberLastUpdate(noJob.LastUpdate);
                 return new JobRequestOutcome.NoJob();
             case RequestJobResult.Forbidden forbidden:
                 return new JobRequestOutcome.Forbidden(forbidden.Message);
             case RequestJobResult.Retry retry:
-                _retries++;
-                return new JobRequestOutcome.Retry(retry.Delay(_retries), $"{retry.StatusCode}: {retry.Message}")
+                var retries = Interlocked.Increment(ref _retries);
+                return new JobRequestOutcome.Retry(retry.Delay(retries), $"{retry.StatusCode}: {retry.Message}")
                 {
                     Unhealthy = retry.StatusCode == 0, // no answer at all: GitLab Runner's client error
                 };
@@ -42,6 +42,14 @@ public sealed class GitLabJobSource(GitLabClient client, RunnerEntry runner) : I
                 return new JobRequestOutcome.Failed($"{failed.StatusCode}: {failed.Message}");
             default:
                 return new JobRequestOutcome.Failed("unexpected answer");
+        }
+    }
+
+    private void RememberLastUpdate(string? lastUpdate)
+    {
+        if (lastUpdate is not null)
+        {
+            Volatile.Write(ref _lastUpdate, lastUpdate);
         }
     }
 

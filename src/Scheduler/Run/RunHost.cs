@@ -171,6 +171,7 @@ public sealed class RunHost : IAsyncDisposable
         {
             UnhealthyRequestsLimit = runner.UnhealthyRequestsLimit,
             UnhealthyInterval = runner.UnhealthyInterval,
+            RequestConcurrency = runner.RequestConcurrency,
         };
 
     /// <summary>Applies a reloaded config: new <c>concurrent</c>, <c>limit</c> and <c>check_interval</c> bound new admissions,

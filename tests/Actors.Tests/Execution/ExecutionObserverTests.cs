@@ -300,6 +300,7 @@ public sealed class ExecutionObserverTests : TestKit
 
         public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotForTheWatcher();
         public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotForTheWatcher();
+        public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct) => throw NotForTheWatcher();
         public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => throw NotForTheWatcher();
         public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw NotForTheWatcher();
         public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>

@@ -290,6 +290,31 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         return loseAnswer ? throw LostAnswer("create-secret") : secret;
     }
 
+    private readonly Dictionary<string, V1PodDisruptionBudget> _budgets = [];
+
+    /// <summary>A budget that exists already is success, as the real gateway makes a 409.</summary>
+    public async Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct)
+    {
+        var loseAnswer = await CallAsync("create-pdb", budget.Metadata.Name, ct);
+        lock (_gate)
+        {
+            _budgets.TryAdd(budget.Metadata.Name, KubernetesJson.Deserialize<V1PodDisruptionBudget>(KubernetesJson.Serialize(budget)));
+        }
+
+        return loseAnswer ? throw LostAnswer("create-pdb") : budget;
+    }
+
+    /// <summary>The PodDisruptionBudget as it exists now (a copy), or null.</summary>
+    public V1PodDisruptionBudget? PodDisruptionBudget(string name)
+    {
+        lock (_gate)
+        {
+            return _budgets.TryGetValue(name, out var budget)
+                ? KubernetesJson.Deserialize<V1PodDisruptionBudget>(KubernetesJson.Serialize(budget))
+                : null;
+        }
+    }
+
     /// <summary>The Secret as it exists now (a copy), or null.</summary>
     public V1Secret? Secret(string name)
     {

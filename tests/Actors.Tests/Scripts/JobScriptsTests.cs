@@ -264,6 +264,23 @@ public sealed class JobScriptsTests
         }
     }
 
+    // cache_dir: where the local cache archives live in the pod; GitLab Runner's default there is /cache.
+    [Theory]
+    [InlineData(null, "/cache/group/proj/deps/cache.zip")]
+    [InlineData("", "/cache/group/proj/deps/cache.zip")]
+    [InlineData("/mnt/ci-cache", "/mnt/ci-cache/group/proj/deps/cache.zip")]
+    public void Cache_archives_live_under_the_runner_s_cache_dir(string? cacheDir, string expected)
+    {
+        var job = Job(cache: [new JobCache { Key = "deps", Paths = ["p"] }]);
+        var runner = TestData.Runner() with { CacheDir = cacheDir };
+        var options = ScriptOptions.For(runner, HelperInvocation.Default);
+
+        var scripts = JobScripts.Build(job, runner, 0, TestData.Identity, options);
+
+        Assert.Contains($"'--file' '{expected}'", scripts.Find("restore_cache")!.Script, StringComparison.Ordinal);
+        Assert.Contains($"'--file' '{expected}'", scripts.Find("archive_cache")!.Script, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Scripts_are_valid_sh()
     {

@@ -136,6 +136,7 @@ public sealed class LogStreamBoundsTests(ITestOutputHelper output) : TestKit(out
 
         public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw new NotSupportedException();
         public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct) => throw new NotSupportedException();
         public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
         public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw new NotSupportedException();
         public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>

@@ -38,6 +38,27 @@ public sealed class RenderPodCommandTests
     }
 
     [Fact]
+    public void With_pod_disruption_budget_the_pod_s_budget_comes_last_owned_by_the_pod()
+    {
+        var (exitCode, output, error) = Run("--config", RepositoryPaths.Example("config-current.toml"), "--job", RepositoryPaths.Example("job.json"));
+        Assert.True(exitCode == 0, error);
+
+        var items = JsonNode.Parse(output)!["items"]!.AsArray();
+        var pod = items[0]!;
+        var budget = items[^1]!;
+        Assert.Equal(("policy/v1", "PodDisruptionBudget"), ((string?)budget["apiVersion"], (string?)budget["kind"]));
+        Assert.Equal((string?)pod["metadata"]!["name"] + "-pdb", (string?)budget["metadata"]!["name"]);
+        Assert.Equal((string?)pod["metadata"]!["namespace"], (string?)budget["metadata"]!["namespace"]);
+        Assert.Equal(1, (int?)budget["spec"]!["minAvailable"]);
+        Assert.Equal((string?)pod["metadata"]!["name"], (string?)budget["metadata"]!["ownerReferences"]![0]!["name"]);
+        Assert.DoesNotContain(items, item => (string?)item!["kind"] == "PodDisruptionBudget" && item != budget);
+
+        // config.toml does not set it: no budget.
+        var (_, plain, _) = RenderExample();
+        Assert.DoesNotContain(plain["items"]!.AsArray(), item => (string?)item!["kind"] == "PodDisruptionBudget");
+    }
+
+    [Fact]
     public void Every_configured_keyword_of_the_example_reaches_the_pod()
     {
         var (_, list, _) = RenderExample();

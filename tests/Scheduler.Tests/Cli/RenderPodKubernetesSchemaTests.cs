@@ -146,7 +146,7 @@ public sealed class RenderPodKubernetesSchemaTests
         var job = JobPayloadParser.Parse(File.ReadAllText(RepositoryPaths.Example(jobFile))).Payload!;
         var result = PodBuilder.Build(settings.Runners[0], job, 3, RunnerIdentity.Current(), () => "a1b2c3d4");
         Assert.True(result.Plan is not null, result.Refusal);
-        return PodPlanRendering.Render(result.Plan, RenderFormat.Json);
+        return PodPlanRendering.Render(result.Plan, RenderFormat.Json, settings.Runners[0].Kubernetes.PodDisruptionBudget);
     }
 
     private static GlobalSettings Load(string config)
@@ -159,17 +159,17 @@ public sealed class RenderPodKubernetesSchemaTests
     }
 
     [KubernetesSchemaTheory]
-    [InlineData("config.toml")]
-    [InlineData("config-current.toml")]
-    [InlineData(MoreKeys)]
-    public void Every_rendered_object_is_valid_against_the_Kubernetes_schema(string config)
+    [InlineData("config.toml", 3)] // the pod, the job Secret, the registry Secret
+    [InlineData("config-current.toml", 4)] // and the pod's PodDisruptionBudget (pod_disruption_budget = true)
+    [InlineData(MoreKeys, 3)]
+    public void Every_rendered_object_is_valid_against_the_Kubernetes_schema(string config, int objects)
     {
         var json = Rendered(Load(config), "job.json");
 
         var (exitCode, output) = KubernetesSchema.Validate(json);
 
         Assert.True(exitCode == 0, output);
-        Assert.Contains("3 object(s), 0 problem(s)", output); // the pod, the job Secret, the registry Secret
+        Assert.Contains($"{objects} object(s), 0 problem(s)", output);
     }
 
     [KubernetesSchemaFact]

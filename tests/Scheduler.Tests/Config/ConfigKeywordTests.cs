@@ -29,6 +29,7 @@ public sealed class ConfigKeywordTests
         ["job_status_final_update_retry_limit"] = s => s.Runners[0].JobStatusFinalUpdateRetryLimit,
         ["environment"] = s => s.Runners[0].Environment,
         ["builds_dir"] = s => s.Runners[0].BuildsDir,
+        ["cache_dir"] = s => s.Runners[0].CacheDir,
         ["output_limit"] = s => s.Runners[0].OutputLimit,
         ["host"] = s => K(s).Host,
         ["cert_file"] = s => K(s).CertFile,
@@ -101,6 +102,7 @@ public sealed class ConfigKeywordTests
         ["cleanup_grace_period_seconds"] = s => K(s).CleanupGracePeriodSeconds,
         ["cleanup_resources_timeout"] = s => K(s).CleanupResourcesTimeout,
         ["print_pod_warning_events"] = s => K(s).PrintPodWarningEvents,
+        ["pod_disruption_budget"] = s => K(s).PodDisruptionBudget,
         ["retry_limits"] = s => K(s).RetryLimits,
         ["resource_availability_check_max_attempts"] = s => K(s).ResourceAvailabilityCheckMaxAttempts,
         ["namespace_per_job"] = s => K(s).NamespacePerJob,
@@ -161,6 +163,7 @@ public sealed class ConfigKeywordTests
     [InlineData("job_status_final_update_retry_limit", "runner", "job_status_final_update_retry_limit = 0", "10")]
     [InlineData("environment", "runner", "environment = [\"A=1\", \"B=two words\"]", "[A=1, B=two words]")]
     [InlineData("builds_dir", "runner", "builds_dir = \"/work\"", "/work")]
+    [InlineData("cache_dir", "runner", "cache_dir = \"/mnt/cache\"", "/mnt/cache")]
     [InlineData("output_limit", "runner", "output_limit = 8192", "8192")]
     [InlineData("host", "kubernetes", "host = \"https://10.1.2.3:6443\"", "https://10.1.2.3:6443")]
     [InlineData("cert_file", "kubernetes", "cert_file = \"/c.crt\"\nkey_file = \"/c.key\"\nca_file = \"/ca.crt\"", "/c.crt")]
@@ -211,6 +214,7 @@ public sealed class ConfigKeywordTests
     [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"1h30m\"", "01:30:00")]
     [InlineData("cleanup_resources_timeout", "kubernetes", "cleanup_resources_timeout = \"0\"", "00:05:00")]
     [InlineData("print_pod_warning_events", "kubernetes", "print_pod_warning_events = false", "False")]
+    [InlineData("pod_disruption_budget", "kubernetes", "pod_disruption_budget = true", "True")]
     [InlineData("retry_limits", "kubernetes", "[runners.kubernetes.retry_limits]\n\"exceeded quota\" = 20\n\"connection refused\" = 3",
         "[[exceeded quota, 20], [connection refused, 3]]")]
     [InlineData("resource_availability_check_max_attempts", "kubernetes", "resource_availability_check_max_attempts = 2", "2")]

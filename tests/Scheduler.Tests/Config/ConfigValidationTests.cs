@@ -126,7 +126,7 @@ public sealed class ConfigValidationTests
     [InlineData("namespace_per_job = true\nnamespace = \"ci\"", 6, 21, K + "namespace_per_job", "namespace and namespace_overwrite_allowed are ignored")]
     [InlineData("helper_image_flavor = \"ubuntu\"", 6, 1, K + "helper_image_flavor", "has no effect here: it selects GitLab's helper image")]
     [InlineData("[[runners.kubernetes.volumes.config_map]]\nname = \"h\"\nmount_path = \"/h\"\nreadonly = true", 9, 1, K + "volumes.config_map[0].readonly", "did you mean \"read_only\"?")]
-    [InlineData("pod_disruption_budget = true", 6, 1, K + "pod_disruption_budget", "has no effect here yet")]
+    [InlineData("[runners.kubernetes.autoscaler]\nmax_pause_pods = 2", 6, 1, K + "autoscaler", "has no effect here: GitLab Runner's pause-pod autoscaler")]
     [InlineData("[runners.kubernetes.pod_security_context]\nrun_as_usr = 1", 7, 1, K + "pod_security_context.run_as_usr", "did you mean \"run_as_user\"?")]
     [InlineData("namespace_overwrite_allowed = \"ci-.*\"", 6, 31, K + "namespace_overwrite_allowed", "use \"^ci-.*$\" to allow only whole values")]
     [InlineData("service_account_overwrite_allowed = \"^sa-\"", 6, 37, K + "service_account_overwrite_allowed", "use \"^sa-$\"")]
@@ -145,7 +145,7 @@ public sealed class ConfigValidationTests
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ntls-cert-file = \"/cert\"\n", 4, 1, "runners[0].tls-cert-file", "has no effect here yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.cache]\nType = \"gcs\"\n", 5, 8, "runners[0].cache.Type", "cache type \"gcs\" is not supported yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.custom_build_dir]\nenable = true\n", 5, 1, "runners[0].custom_build_dir.enable", "did you mean \"enabled\"?")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ncache_dir = \"/c\"\n", 4, 1, "runners[0].cache_dir", "has no effect here yet: local cache archives")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.labels]\nteam = \"ci\"\n", 4, 1, "runners[0].labels", "has no effect here yet: runner labels are not sent")]
     [InlineData("[[runners]]\nurl = \"u\"\n", 1, 1, "runners[0].token", "not set")]
     [InlineData("concurrent = 1\n", 1, 1, "runners", "no [[runners]] entry")]
     public void Document_warning_is_located(string toml, int line, int column, string key, string message)

@@ -71,7 +71,7 @@ public sealed class CurrentExampleConfigTests
     [
         "helper_image_flavor", "helper_image_autoset_arch_and_os",
         "logs_base_dir", "scripts_base_dir", "init_permissions_container_security_context",
-        "pod_disruption_budget", "autoscaler",
+        "autoscaler",
     ];
 
     [Fact]

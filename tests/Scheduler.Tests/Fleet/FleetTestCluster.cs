@@ -174,6 +174,7 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
 
     public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotUsed();
+    public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct) => throw NotUsed();
     public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotUsed();
     public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw NotUsed();
     public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw NotUsed();

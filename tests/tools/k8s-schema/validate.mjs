@@ -2,8 +2,10 @@
 // the API's OpenAPI definitions). Reads JSON from stdin: one object, or a List (what `scheduler render-pod` prints).
 // Prints one line per problem ("<kind>/<name>: <path> <message>") and exits 1 when there is any, 2 on unreadable input.
 import { Pod, Secret } from "kubernetes-models/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 
-const models = { Pod, Secret };
+// By apiVersion, then kind.
+const models = { v1: { Pod, Secret }, "policy/v1": { PodDisruptionBudget } };
 
 let input = "";
 for await (const chunk of process.stdin) {
@@ -22,9 +24,9 @@ const items = document.kind === "List" ? document.items ?? [] : [document];
 let problems = 0;
 for (const item of items) {
   const where = `${item?.kind ?? "(no kind)"}/${item?.metadata?.name ?? "(no name)"}`;
-  const Model = models[item?.kind];
-  if (item?.apiVersion !== "v1" || Model === undefined) {
-    console.log(`${where}: not a v1 Pod or Secret`);
+  const Model = models[item?.apiVersion]?.[item?.kind];
+  if (Model === undefined) {
+    console.log(`${where}: not a v1 Pod or Secret, nor a policy/v1 PodDisruptionBudget`);
     problems++;
     continue;
   }
