@@ -47,6 +47,10 @@ public static partial class JobScripts
             export GIT_TERMINAL_PROMPT=0
             # A custom CA of the GitLab server (CI_SERVER_TLS_CA_FILE) is the one git trusts, as in GitLab Runner.
             if [ -n "${CI_SERVER_TLS_CA_FILE:-}" ]; then export GIT_SSL_CAINFO="$CI_SERVER_TLS_CA_FILE"; fi
+            # So is the client certificate GitLab asks for (tls-cert-file, tls-key-file).
+            if [ -n "${CI_SERVER_TLS_CERT_FILE:-}" ] && [ -n "${CI_SERVER_TLS_KEY_FILE:-}" ]; then
+              export GIT_SSL_CERT="$CI_SERVER_TLS_CERT_FILE" GIT_SSL_KEY="$CI_SERVER_TLS_KEY_FILE"
+            fi
             # LFS objects are pulled after the checkout (below), never by the checkout's smudge filter.
             _lfs_skip="${GIT_LFS_SKIP_SMUDGE:-}"
             export GIT_LFS_SKIP_SMUDGE=1

@@ -149,14 +149,33 @@ public static partial class JobScripts
 
     /// <summary>The job with <c>CI_SERVER_TLS_CA_FILE</c>, a file variable holding the runner entry's <c>tls-ca-file</c>
     /// certificates, as GitLab Runner hands a job its GitLab's CA: git (GIT_SSL_CAINFO in get_sources) and the helper's
-    /// calls to GitLab trust it. A job that sets the variable itself keeps its own.</summary>
-    public static JobPayload WithServerCa(JobPayload job, RunnerEntry runner) =>
-        string.IsNullOrEmpty(runner.TlsCaCertificates) || job.Variables.Any(v => v.Key == ServerCaVariable)
-            ? job
-            : job with { Variables = [.. job.Variables, new JobVariable { Key = ServerCaVariable, Value = runner.TlsCaCertificates, Public = true, File = true }] };
+    /// calls to GitLab trust it. A job that sets the variable itself keeps its own.
+    /// The same for <c>tls-cert-file</c>/<c>tls-key-file</c>: <c>CI_SERVER_TLS_CERT_FILE</c> and, never public,
+    /// <c>CI_SERVER_TLS_KEY_FILE</c> (git's GIT_SSL_CERT/GIT_SSL_KEY, the helper's client certificate).</summary>
+    public static JobPayload WithServerCa(JobPayload job, RunnerEntry runner)
+    {
+        var added = new List<JobVariable>();
+        if (!string.IsNullOrEmpty(runner.TlsCaCertificates) && job.Variables.All(v => v.Key != ServerCaVariable))
+        {
+            added.Add(new JobVariable { Key = ServerCaVariable, Value = runner.TlsCaCertificates, Public = true, File = true });
+        }
+
+        if (!string.IsNullOrEmpty(runner.TlsClientCertificate) && !string.IsNullOrEmpty(runner.TlsClientKey)
+            && job.Variables.All(v => v.Key != ServerCertificateVariable && v.Key != ServerKeyVariable))
+        {
+            added.Add(new JobVariable { Key = ServerCertificateVariable, Value = runner.TlsClientCertificate, Public = true, File = true });
+            added.Add(new JobVariable { Key = ServerKeyVariable, Value = runner.TlsClientKey, Public = false, File = true });
+        }
+
+        return added.Count == 0 ? job : job with { Variables = [.. job.Variables, .. added] };
+    }
 
     /// <summary>GitLab Runner's variable naming the file with the GitLab server's CA.</summary>
     public const string ServerCaVariable = "CI_SERVER_TLS_CA_FILE";
+
+    /// <summary>GitLab Runner's variables naming the files with the client certificate for GitLab and its key.</summary>
+    public const string ServerCertificateVariable = "CI_SERVER_TLS_CERT_FILE";
+    public const string ServerKeyVariable = "CI_SERVER_TLS_KEY_FILE";
 
     /// <summary>The directory of the project's checkout: <c>&lt;builds dir&gt;/&lt;project full path&gt;</c> (the project id
     /// when the path is not a plain relative path).</summary>

@@ -67,7 +67,7 @@ public sealed record ClusterSettings
 public sealed record RunnerEntry
 {
     /// <summary>Keeps the runner token out of logs: the printed form of the record masks it.</summary>
-    private bool PrintMembers(System.Text.StringBuilder builder) => SecretMaskingPrinter.PrintMembers(this, builder, nameof(Token));
+    private bool PrintMembers(System.Text.StringBuilder builder) => SecretMaskingPrinter.PrintMembers(this, builder, nameof(Token), nameof(TlsClientKey));
 
     public string Name { get; init; } = "";
     public string Url { get; init; } = "";
@@ -110,6 +110,16 @@ public sealed record RunnerEntry
     /// <summary>The certificates of <see cref="TlsCaFile"/>, read when the config loads: trusted by the runner's GitLab
     /// client, and handed to each job as the file variable <c>CI_SERVER_TLS_CA_FILE</c> (git, the helper).</summary>
     public string? TlsCaCertificates { get; init; }
+    /// <summary><c>tls-cert-file</c>: the PEM certificate the runner presents to GitLab (mutual TLS), with <see cref="TlsKeyFile"/>.</summary>
+    public string? TlsCertFile { get; init; }
+    /// <summary><c>tls-key-file</c>: the PEM private key of <see cref="TlsCertFile"/>.</summary>
+    public string? TlsKeyFile { get; init; }
+    /// <summary>The certificate of <see cref="TlsCertFile"/>, read when the config loads: presented by the runner's GitLab client,
+    /// and handed to each job as the file variable <c>CI_SERVER_TLS_CERT_FILE</c> (git, the helper).</summary>
+    public string? TlsClientCertificate { get; init; }
+    /// <summary>The key of <see cref="TlsKeyFile"/>, read when the config loads; a job gets it as the masked file variable
+    /// <c>CI_SERVER_TLS_KEY_FILE</c>. Never printed.</summary>
+    public string? TlsClientKey { get; init; }
     /// <summary><c>debug_trace_disabled</c>: <c>CI_DEBUG_TRACE</c> is refused (with GitLab Runner's warning).</summary>
     public bool DebugTraceDisabled { get; init; }
     /// <summary><c>clone_url</c>: an http(s) URL that replaces the GitLab address of the job's repository URL.</summary>

@@ -26,7 +26,7 @@ internal static class ConfigChanges
     // What a runner entry's intake and GitLab client hold from the start; everything else is read per job.
     private static readonly HashSet<string> RunnerNeedsRestart =
         [nameof(RunnerEntry.Url), nameof(RunnerEntry.Token), nameof(RunnerEntry.RequestConcurrency), nameof(RunnerEntry.Executor),
-         nameof(RunnerEntry.TlsCaCertificates)];
+         nameof(RunnerEntry.TlsCaCertificates), nameof(RunnerEntry.TlsClientCertificate), nameof(RunnerEntry.TlsClientKey)];
 
     // The API connection: one client per runner entry, made when it is first used.
     private static readonly HashSet<string> KubernetesNeedsRestart =
@@ -38,6 +38,9 @@ internal static class ConfigChanges
     {
         [nameof(KubernetesSettings.TerminationGracePeriodSeconds)] = "terminationGracePeriodSeconds",
         [nameof(KubernetesSettings.PodSpecPatches)] = "pod_spec",
+        [nameof(RunnerEntry.TlsCaCertificates)] = "tls-ca-file",
+        [nameof(RunnerEntry.TlsClientCertificate)] = "tls-cert-file",
+        [nameof(RunnerEntry.TlsClientKey)] = "tls-key-file",
     };
 
     /// <summary>One line per place where a setting changed that takes effect only after a restart; empty when none did.

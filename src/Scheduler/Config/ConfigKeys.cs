@@ -51,7 +51,7 @@ internal static class ConfigKeys
     public static readonly string[] Runner =
         ["name", "url", "token", "executor", "limit", "request_concurrency", "environment", "builds_dir", "cache_dir", "output_limit", "kubernetes",
          "shell", "feature_flags", "debug_trace_disabled", "clone_url", "pre_clone_script", "post_clone_script", "pre_get_sources_script",
-         "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "cache", "unhealthy_requests_limit",
+         "post_get_sources_script", "pre_build_script", "post_build_script", "tls-ca-file", "tls-cert-file", "tls-key-file", "cache", "unhealthy_requests_limit",
          "unhealthy_interval", "job_status_final_update_retry_limit", "custom_build_dir", "safe_directory_checkout", "clean_git_config"];
 
     public static readonly IReadOnlyDictionary<string, NoEffect> RunnerNoEffect = new Dictionary<string, NoEffect>
@@ -60,8 +60,6 @@ internal static class ConfigKeys
         ["labels"] = NotYet(Labels),
         ["token_obtained_at"] = Never("token expiry is not tracked by this runner"),
         ["token_expires_at"] = Never("token expiry is not tracked by this runner"),
-        ["tls-cert-file"] = NotYet("client certificates for GitLab are not supported yet"),
-        ["tls-key-file"] = NotYet("client certificates for GitLab are not supported yet"),
         ["referees"] = Never("referees collect Docker-executor metrics"),
         ["graceful_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),
         ["force_kill_timeout"] = Never("GitLab Runner does not read it from config.toml either"),

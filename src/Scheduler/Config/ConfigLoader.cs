@@ -140,6 +140,7 @@ public static class ConfigLoader
         }
 
         var kubernetes = table.Table("kubernetes");
+        var clientCertificate = TlsClientCertificate(table);
         var runner = new RunnerEntry
         {
             Name = table.String("name") ?? defaults.Name,
@@ -163,6 +164,10 @@ public static class ConfigLoader
             DebugTraceDisabled = table.Bool("debug_trace_disabled") ?? false,
             TlsCaFile = NonEmpty(table.String("tls-ca-file")),
             TlsCaCertificates = TlsCaCertificates(table),
+            TlsCertFile = NonEmpty(table.String("tls-cert-file")),
+            TlsKeyFile = NonEmpty(table.String("tls-key-file")),
+            TlsClientCertificate = clientCertificate.Certificate,
+            TlsClientKey = clientCertificate.Key,
             CloneUrl = table.String("clone_url"),
             PreGetSourcesScript = Either(table, "pre_get_sources_script", "pre_clone_script"),
             PostGetSourcesScript = Either(table, "post_get_sources_script", "post_clone_script"),
@@ -234,6 +239,55 @@ public static class ConfigLoader
         }
 
         return pem;
+    }
+
+    // tls-cert-file and tls-key-file are read once here, together: one without the other, a file that cannot be read, or
+    // a pair that is not a certificate and its key is an error at load, not a TLS failure at the first request.
+    private static (string? Certificate, string? Key) TlsClientCertificate(TableReader table)
+    {
+        var (certificatePath, keyPath) = (NonEmpty(table.String("tls-cert-file")), NonEmpty(table.String("tls-key-file")));
+        if (certificatePath is null && keyPath is null)
+        {
+            return (null, null);
+        }
+
+        if (certificatePath is null || keyPath is null)
+        {
+            var (present, missing) = certificatePath is null ? ("tls-key-file", "tls-cert-file") : ("tls-cert-file", "tls-key-file");
+            table.Diagnostics.Error(table.ValuePosition(present), table.KeyPath(present), $"needs {missing} as well (a client certificate and its key)");
+            return (null, null);
+        }
+
+        string certificate, key;
+        try
+        {
+            certificate = File.ReadAllText(certificatePath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-cert-file"), table.KeyPath("tls-cert-file"), $"cannot be read: {e.Message}");
+            return (null, null);
+        }
+
+        try
+        {
+            key = File.ReadAllText(keyPath);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-key-file"), table.KeyPath("tls-key-file"), $"cannot be read: {e.Message}");
+            return (null, null);
+        }
+
+        using var parsed = Scheduler.GitLab.GitLabClientCertificate.FromPem(certificate, key, out var error);
+        if (parsed is null)
+        {
+            table.Diagnostics.Error(table.ValuePosition("tls-cert-file"), table.KeyPath("tls-cert-file"),
+                $"\"{certificatePath}\" and \"{keyPath}\" are not a PEM certificate and its private key ({error})");
+            return (null, null);
+        }
+
+        return (certificate, key);
     }
 
     /// <summary>The two spec settings the environment overrides; a variable that is set wins even when empty.</summary>

@@ -15,7 +15,10 @@ public static class GitLabHttp
     /// them, the CAs of the file <c>CI_SERVER_TLS_CA_FILE</c> names are used when that variable is set: so the helper,
     /// in a job's pod, trusts the CA the runner handed the job, as GitLab Runner's helper does.</param>
     /// <param name="connectionMaxAge">How long a connection may be reused (<c>connection_max_age</c>); null: the default.</param>
-    public static HttpClient CreateClient(string? caCertificates = null, TimeSpan? connectionMaxAge = null) =>
+    /// <param name="clientCertificate">Presented when GitLab asks for a client certificate (<c>tls-cert-file</c>); without
+    /// it, the one <c>CI_SERVER_TLS_CERT_FILE</c>/<c>CI_SERVER_TLS_KEY_FILE</c> name in a job's pod, if any.</param>
+    public static HttpClient CreateClient(string? caCertificates = null, TimeSpan? connectionMaxAge = null,
+        System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null) =>
         new(new CredentialSafeRedirects(new SocketsHttpHandler
         {
             // The handler's own redirects would carry JOB-TOKEN to any host a redirect names.
@@ -25,7 +28,8 @@ public static class GitLabHttp
             // A connection older than this is not reused (a load balancer's view of GitLab can change).
             PooledConnectionLifetime = connectionMaxAge is { } age && age > TimeSpan.Zero ? age : DefaultConnectionMaxAge,
             ResponseDrainTimeout = TimeSpan.FromSeconds(10),
-            SslOptions = GitLabCa.SslOptions(caCertificates ?? GitLabCa.FromJobEnvironment()),
+            SslOptions = WithClientCertificate(GitLabCa.SslOptions(caCertificates ?? GitLabCa.FromJobEnvironment()),
+                clientCertificate ?? GitLabClientCertificate.FromJobEnvironment()),
         }))
         {
             Timeout = TimeSpan.FromMinutes(60),
@@ -34,4 +38,15 @@ public static class GitLabHttp
         };
 
     public const int MaxBufferedResponseBytes = 16 * 1024 * 1024;
+
+    private static System.Net.Security.SslClientAuthenticationOptions WithClientCertificate(
+        System.Net.Security.SslClientAuthenticationOptions options, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    {
+        if (certificate is not null)
+        {
+            options.ClientCertificates = [certificate];
+        }
+
+        return options;
+    }
 }

@@ -129,8 +129,10 @@ public sealed class RunHost : IAsyncDisposable
                 continue;
             }
 
-            // An entry with tls-ca-file has a client of its own that also trusts that CA.
-            var http = runner.TlsCaCertificates is { Length: > 0 } ca ? OwnClient(GitLabHttp.CreateClient(ca, settings.ConnectionMaxAge)) : options.Http;
+            // An entry with tls-ca-file or tls-cert-file has a client of its own that also trusts that CA or presents that certificate.
+            var http = runner.TlsCaCertificates is { Length: > 0 } || runner.TlsClientCertificate is { Length: > 0 }
+                ? OwnClient(GitLabHttp.CreateClient(runner.TlsCaCertificates, settings.ConnectionMaxAge, ClientCertificate(runner)))
+                : options.Http;
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
             {
                 Metrics = options.Metrics,
@@ -165,6 +167,12 @@ public sealed class RunHost : IAsyncDisposable
         var safe = Regex.Replace(runnerName, @"[^A-Za-z0-9\-_.]", "-");
         return safe.Length == 0 ? $"intake-{index}" : $"intake-{safe}-{index}";
     }
+
+    // Read and checked when the config loaded; null when the entry has none.
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate(RunnerEntry runner) =>
+        runner is { TlsClientCertificate: { Length: > 0 } certificate, TlsClientKey: { Length: > 0 } key }
+            ? GitLabClientCertificate.FromPem(certificate, key, out _)
+            : null;
 
     public static IntakeLimits LimitsOf(GlobalSettings settings, RunnerEntry runner) =>
         new(settings.Concurrent, runner.Limit, TimeSpan.FromSeconds(Math.Max(1, settings.CheckInterval)))

@@ -86,6 +86,8 @@ public sealed class ConfigKeywordTests
         ["pre_build_script"] = s => s.Runners[0].PreBuildScript,
         ["post_build_script"] = s => s.Runners[0].PostBuildScript,
         ["tls-ca-file"] = s => s.Runners[0].TlsCaFile, // read from a real file in GitLabCaTests
+        ["tls-cert-file"] = s => s.Runners[0].TlsCertFile, // read from real files in GitLabClientCertificateTests
+        ["tls-key-file"] = s => s.Runners[0].TlsKeyFile,
         ["feature_flags"] = s => s.Runners[0].FeatureFlags,
         ["cache"] = s => s.Runners[0].Cache,
         ["affinity"] = s => K(s).Affinity,

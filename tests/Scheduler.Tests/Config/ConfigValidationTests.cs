@@ -142,7 +142,7 @@ public sealed class ConfigValidationTests
     [Theory]
     [InlineData("concurent = 2\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", 1, 1, "concurent", "did you mean \"concurrent\"?")]
     [InlineData("[session_server]\nlisten_address = \"0.0.0.0:8093\"\n[[runners]]\nurl = \"u\"\ntoken = \"t\"\n", 1, 1, "session_server", "has no effect here yet: interactive web terminals")]
-    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\ntls-cert-file = \"/cert\"\n", 4, 1, "runners[0].tls-cert-file", "has no effect here yet")]
+    [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\nstep_runner_image = \"x\"\n", 4, 1, "runners[0].step_runner_image", "has no effect here yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.cache]\nType = \"gcs\"\n", 5, 8, "runners[0].cache.Type", "cache type \"gcs\" is not supported yet")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.custom_build_dir]\nenable = true\n", 5, 1, "runners[0].custom_build_dir.enable", "did you mean \"enabled\"?")]
     [InlineData("[[runners]]\nurl = \"u\"\ntoken = \"t\"\n[runners.labels]\nteam = \"ci\"\n", 4, 1, "runners[0].labels", "has no effect here yet: runner labels are not sent")]
