@@ -16,6 +16,12 @@ public sealed record LocalClusterOptions
 
     public NodeSettings Node { get; init; } = new();
 
+    /// <summary>
+    /// Lets a container that asks for root (<c>runAsUser: 0</c>) run as root (<c>--allow-root</c>). Off, such a container
+    /// is refused; every other container runs as a non-root user either way.
+    /// </summary>
+    public bool AllowRootContainers { get; init; }
+
     /// <summary>The bearer token the API requires (written into the kubeconfig); null or empty: a fresh random one.</summary>
     public string? Token { get; init; }
 

@@ -76,6 +76,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         {
             StateDir = string.IsNullOrEmpty(options.Node.StateDir) ? stateDir : options.Node.StateDir,
             PrivateFiles = [.. options.Node.PrivateFiles, kubeconfigPath],
+            AllowRootContainers = options.AllowRootContainers || options.Node.AllowRootContainers,
         };
 
         var store = new ObjectStore(Math.Max(1, options.WatchHistorySize));

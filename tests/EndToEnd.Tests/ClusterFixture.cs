@@ -14,10 +14,18 @@ public sealed class ClusterFixture : IAsyncLifetime
     public GitRepositoryInfo Repository { get; private set; } = null!;
 
     /// <summary>A fresh directory under the fixture's root (hostPath volumes, artifacts).</summary>
-    public string NewDirectory(string name) => Directory.CreateDirectory(Path.Combine(_root, $"{name}-{Guid.NewGuid():N}")).FullName;
+    public string NewDirectory(string name)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_root, $"{name}-{Guid.NewGuid():N}")).FullName;
+        // Written by the job's pods, which run as a non-root user.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+        return dir;
+    }
 
     public async Task InitializeAsync()
     {
+        // The job's pods (a non-root user) clone the repository from here.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_root, (UnixFileMode)0x1ED);
         var repo = Directory.CreateDirectory(Path.Combine(_root, "project")).FullName;
         await File.WriteAllTextAsync(Path.Combine(repo, "hello.txt"), "hello from the repository\n");
         Git(repo, "init", "-q", "-b", "main");

@@ -23,6 +23,8 @@ public sealed class ImageClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // The job's pods (a non-root user) clone the repository from here.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_root, (UnixFileMode)0x1ED);
         await Registry.InitializeAsync();
         var repo = Directory.CreateDirectory(Path.Combine(_root, "project")).FullName;
         await File.WriteAllTextAsync(Path.Combine(repo, "hello.txt"), "hello from the repository\n");

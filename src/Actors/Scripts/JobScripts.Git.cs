@@ -25,6 +25,13 @@ public static partial class JobScripts
         // The repository part runs in a subshell of its own: GIT_STRATEGY none leaves it early, and post_get_sources_script
         // still runs, as in GitLab Runner.
         body.Append("(\n");
+        if (plainUrl.StartsWith('/'))
+        {
+            // A local path (`scheduler exec`'s own repository, read from the host by a pod with a uid of its own): git serves
+            // a repository to its owner only unless safe.directory says otherwise, which many gits (2.39 among them) read
+            // only from the global or system config, never from -c; a global config of this subshell's own says it.
+            body.Append("_gcfg=$(mktemp) && trap 'rm -f \"$_gcfg\"' EXIT && printf '[safe]\\n\\tdirectory = *\\n' > \"$_gcfg\" && export GIT_CONFIG_GLOBAL=\"$_gcfg\"\n");
+        }
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
         body.Append(CleanGitConfigBody(runner));
         body.Append($"_depth=\"${{GIT_DEPTH:-{Math.Max(0, git.Depth).ToString(CultureInfo.InvariantCulture)}}}\"\n");

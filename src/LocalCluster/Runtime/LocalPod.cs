@@ -62,6 +62,8 @@ internal sealed partial class LocalPod
     public string Uid { get; }
     public string PodDir { get; }
     public string QosClass { get; }
+    /// <summary>The non-root uid and gid of the pod's containers that name none, and its volumes' owner.</summary>
+    private static PodUser User => PodUser.Default;
 
     private string ContainerIdFor(int index) => $"{Uid.Replace("-", "")}{index:x4}";
 
@@ -146,7 +148,9 @@ internal sealed partial class LocalPod
     {
         while (true)
         {
-            var setup = PodVolumes.Prepare(Pod, _env.Host, PodDir, _env.Node.StateDir);
+            // Only the runtime enters the pod's directory (its logs, hosts file, layers, volumes); volumes are bound by root.
+            if (_env.RuntimeIsRoot) FileOwnership.MakePrivate(PodDir);
+            var setup = PodVolumes.Prepare(Pod, _env.Host, PodDir, _env.Node.StateDir, VolumeOwner());
             if (setup.HostPaths is { } paths)
             {
                 lock (_lock) _volumePaths = paths;
@@ -194,6 +198,14 @@ internal sealed partial class LocalPod
         // As kubelet: the image first (its Env is the base of the container's), then the environment.
         var image = await PullImageAsync(container);
         lock (_lock) container.Image = image;
+        // Who it runs as is decided before anything else about it: a refusal never falls back to another user.
+        if (Identity(container, image).Refusal is { } refusal)
+        {
+            SetWaiting(container, "CreateContainerConfigError", refusal);
+            Event("Warning", "Failed", $"Error: {refusal}", container);
+            Publish();
+            await Task.Delay(Timeout.Infinite, StopToken);
+        }
         var environment = await ResolveEnvironmentAsync(container, image);
 
         if (_env.Sandbox == SandboxKind.None)
@@ -323,13 +335,34 @@ internal sealed partial class LocalPod
 
     private long? RunAsGroup(LocalContainer container) => container.Spec.SecurityContext?.RunAsGroup ?? Pod.Spec?.SecurityContext?.RunAsGroup;
 
-    /// <summary>The container's uid and gid: runAsUser/runAsGroup, else the image's User (looked up in its passwd and group).</summary>
-    private (long? Uid, long? Gid) Identity(LocalContainer container, LocalImage? image)
+    /// <summary>The owner of the pod's volumes when the runtime can chown (as root): the pod's runAsUser or the default user, and its volume group.</summary>
+    private VolumeOwner? VolumeOwner()
     {
-        if (image is null) return (RunAsUser(container), RunAsGroup(container));
-        var (uid, gid, error) = ImageRules.User(image.Config.User, ReadImageFile(image, "etc/passwd"), ReadImageFile(image, "etc/group"));
-        if (error is not null && RunAsUser(container) is null) throw new InvalidOperationException(error);
-        return (RunAsUser(container) ?? uid, RunAsGroup(container) ?? (RunAsUser(container) is null ? gid : null));
+        if (!_env.RuntimeIsRoot) return null;
+        var fsGroup = Pod.Spec?.SecurityContext?.FsGroup;
+        return new VolumeOwner(Pod.Spec?.SecurityContext?.RunAsUser ?? User.Uid, ContainerIdentity.VolumeGroup(fsGroup, User), fsGroup is not null);
+    }
+
+    /// <summary>Who the container runs as (<see cref="ContainerIdentity"/>); the image's User is looked up in its passwd and group.</summary>
+    private IdentityDecision Identity(LocalContainer container, LocalImage? image)
+    {
+        (long, long)? imageUser = null;
+        if (image is not null)
+        {
+            var (uid, gid, error) = ImageRules.User(image.Config.User, ReadImageFile(image, "etc/passwd"), ReadImageFile(image, "etc/group"));
+            if (error is not null && RunAsUser(container) is null) throw new InvalidOperationException(error);
+            if (uid is { } imageUid) imageUser = (imageUid, gid ?? 0);
+        }
+        var request = new IdentityRequest
+        {
+            RunAsUser = RunAsUser(container),
+            RunAsGroup = RunAsGroup(container),
+            RunAsNonRoot = container.Spec.SecurityContext?.RunAsNonRoot ?? Pod.Spec?.SecurityContext?.RunAsNonRoot,
+            FsGroup = Pod.Spec?.SecurityContext?.FsGroup,
+            SupplementalGroups = [.. (Pod.Spec?.SecurityContext?.SupplementalGroups ?? []).OfType<long>()],
+            ImageUser = imageUser,
+        };
+        return ContainerIdentity.Decide(request, User, _env.Node.AllowRootContainers, PodLabel, container.Name);
     }
 
     private static string? ReadImageFile(LocalImage image, string relative)
@@ -367,23 +400,25 @@ internal sealed partial class LocalPod
                 {
                     throw new ArgumentException($"subPath \"{mount.SubPath}\" of volume mount \"{mount.Name}\" must be relative and may not contain '..'");
                 }
+                var volumeRoot = hostPath;
                 hostPath = Path.Combine(hostPath, mount.SubPath);
-                if (!File.Exists(hostPath)) Directory.CreateDirectory(hostPath);
+                if (!File.Exists(hostPath) && !Directory.Exists(hostPath)) CreateSubPath(volumeRoot, mount.SubPath, mount.Name);
             }
             var containerPath = SandboxCommand.ResolveLinks(mount.MountPath, linkTarget);
             if (image is not null) EnsureNoLinks(image, containerPath);
             mounts.Add(new SandboxMount(hostPath, containerPath, mount.ReadOnlyProperty == true, File.Exists(hostPath)));
         }
         var hostname = Name.Length > 63 ? Name[..63] : Name;
-        var (uid, gid) = Identity(container, image);
+        var identity = Identity(container, image);
         var spec = new SandboxSpec
         {
             Hostname = hostname,
             Mounts = mounts,
             Command = Command(container, environment, image),
             WorkingDir = image is null ? container.Spec.WorkingDir : ResolveInImage(image, container.Spec.WorkingDir ?? image.Config.WorkingDir),
-            RunAsUser = uid,
-            RunAsGroup = gid,
+            RunAsUser = identity.Uid,
+            RunAsGroup = identity.Gid,
+            SupplementalGroups = identity.SupplementalGroups,
             RuntimeIsRoot = _env.RuntimeIsRoot,
         };
         if (image is not null)
@@ -396,7 +431,7 @@ internal sealed partial class LocalPod
         }
         if (PodHostsFile.Applies(Pod, mounts))
         {
-            mounts.Add(new SandboxMount(PodHostsFile.Ensure(PodDir, Pod, hostname),
+            mounts.Add(new SandboxMount(HostsFile(hostname),
                 SandboxCommand.ResolveLinks(PodHostsFile.ContainerPath, linkTarget), ReadOnly: false, IsFile: true));
         }
         return spec with
@@ -406,6 +441,29 @@ internal sealed partial class LocalPod
             HiddenDirectories = HiddenDirectories(mounts),
             HiddenFiles = _env.Node.PrivateFiles.Where(File.Exists).Where(f => !IsUnder(f, _env.Node.StateDir)).ToList(),
         };
+    }
+
+    /// <summary>
+    /// Creates a missing subPath. In an emptyDir owned by the pod, each new directory is the pod's too (as the volume's
+    /// root), so that the container can write where it mounted it; links on the way (the pod may have made them) are refused.
+    /// </summary>
+    private void CreateSubPath(string volumeRoot, string subPath, string volumeName)
+    {
+        var owner = Pod.Spec?.Volumes?.FirstOrDefault(v => v.Name == volumeName)?.EmptyDir is not null ? VolumeOwner() : null;
+        var path = volumeRoot;
+        foreach (var part in subPath.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            if (new FileInfo(path).LinkTarget is not null)
+            {
+                throw new InvalidOperationException($"subPath \"{subPath}\" of volume mount \"{volumeName}\" goes through a symbolic link");
+            }
+            if (Directory.Exists(path)) continue;
+            Directory.CreateDirectory(path);
+            if (owner is null) continue;
+            FileOwnership.Change(path, owner.Uid, owner.Gid);
+            FileOwnership.SetMode(path, FileOwnership.GetMode(volumeRoot));
+        }
     }
 
     private static string? ResolveInImage(LocalImage image, string? containerPath)
@@ -461,13 +519,28 @@ internal sealed partial class LocalPod
         lock (_lock)
         {
             // One hosts file per pod, shared with its containers on the host root (PodHostsFile.Ensure).
-            var hosts = PodHostsFile.Ensure(PodDir, Pod, Name.Length > 63 ? Name[..63] : Name);
+            var hosts = HostsFile(Name.Length > 63 ? Name[..63] : Name);
             if (!File.Exists(resolv))
             {
                 File.WriteAllText(resolv, File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "nameserver 127.0.0.53\n");
             }
             return (hosts, resolv);
         }
+    }
+
+    /// <summary>
+    /// The pod's hosts file. A job may add names to it (a container restart keeps them): with the runtime as root it belongs
+    /// to the pod's uid and volume group, mode 0664, so the pod's non-root containers can.
+    /// </summary>
+    private string HostsFile(string hostname)
+    {
+        var path = PodHostsFile.Ensure(PodDir, Pod, hostname);
+        if (VolumeOwner() is { } owner)
+        {
+            FileOwnership.Change(path, owner.Uid, owner.Gid);
+            FileOwnership.SetMode(path, (UnixFileMode)0x1B4); // 0664
+        }
+        return path;
     }
 
     private List<string> HiddenDirectories(IReadOnlyList<SandboxMount> mounts)

@@ -6,12 +6,17 @@ namespace Scheduler.LocalCluster.Runtime;
 /// <summary>The pod's volumes on the node by name, or the first one that cannot be set up yet (FailedMount).</summary>
 public sealed record VolumeSetup(IReadOnlyDictionary<string, string>? HostPaths, string? Error);
 
+/// <summary>
+/// Who owns the volumes of a pod: its uid and the group of its volumes (fsGroup, else its gid). <paramref name="FsGroup"/>:
+/// the group came from fsGroup, so read-only files get group read as Kubernetes gives them.
+/// </summary>
+public sealed record VolumeOwner(long Uid, long Gid, bool FsGroup);
+
 /// <summary>Sets up a pod's volumes under its node directory, as kubelet's volume manager does.</summary>
 public static class PodVolumes
 {
     private const int DefaultMode = 420; // 0644
 
-    /// <summary>Where a memory-backed emptyDir lives: tmpfs, per pod.</summary>
     /// <summary>Where every pod's memory (emptyDir medium Memory) volumes live; containers see it empty.</summary>
     public const string MemoryRoot = "/dev/shm/scheduler-local-pods";
 
@@ -21,8 +26,14 @@ public static class PodVolumes
 
     public static string ClaimDir(string stateDir, string @namespace, string claim) => Path.Combine(stateDir, "pvc", NodePaths.SafeSegment(@namespace), NodePaths.SafeSegment(claim));
 
-    /// <summary>Creates or refreshes every volume; idempotent, so a retry after a missing Secret simply runs again.</summary>
-    public static VolumeSetup Prepare(V1Pod pod, IPodHost host, string podDir, string stateDir)
+    /// <summary>
+    /// Creates or refreshes every volume; idempotent, so a retry after a missing Secret simply runs again. With an
+    /// <paramref name="owner"/> (a runtime running as root), the pod's volumes are its own: emptyDirs 2770, Secret,
+    /// ConfigMap, downward API and projected directories 0750 with their files in their defaultMode, all owned by the pod's
+    /// user and volume group, so that a non-root pod can use them (a defaultMode of 0400 included). Without one (a runtime
+    /// that cannot chown: every pod runs as its user), emptyDirs are world-writable as kubelet makes them.
+    /// </summary>
+    public static VolumeSetup Prepare(V1Pod pod, IPodHost host, string podDir, string stateDir, VolumeOwner? owner = null)
     {
         var ns = pod.Metadata?.NamespaceProperty ?? "default";
         var uid = pod.Metadata?.Uid ?? "";
@@ -33,7 +44,7 @@ public static class PodVolumes
             string path;
             try
             {
-                (path, error) = PrepareOne(pod, volume, host, ns, uid, podDir, stateDir);
+                (path, error) = PrepareOne(pod, volume, host, ns, uid, podDir, stateDir, owner);
             }
             catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or ArgumentException or FormatException)
             {
@@ -45,15 +56,32 @@ public static class PodVolumes
         return new VolumeSetup(paths, null);
     }
 
-    private static (string Path, string? Error) PrepareOne(V1Pod pod, V1Volume volume, IPodHost host, string ns, string uid, string podDir, string stateDir)
+    private static (string Path, string? Error) PrepareOne(V1Pod pod, V1Volume volume, IPodHost host, string ns, string uid, string podDir,
+        string stateDir, VolumeOwner? owner)
     {
         var dir = VolumeDir(podDir, volume.Name);
         if (volume.EmptyDir is { } emptyDir)
         {
-            if (emptyDir.Medium == "Memory") dir = Path.Combine(MemoryDir(uid), NodePaths.SafeSegment(volume.Name));
+            if (emptyDir.Medium == "Memory")
+            {
+                // Only root may enter the memory root and the pod's part of it; the volume itself is bound by root.
+                if (owner is not null)
+                {
+                    FileOwnership.MakePrivate(MemoryRoot);
+                    FileOwnership.MakePrivate(MemoryDir(uid));
+                }
+                dir = Path.Combine(MemoryDir(uid), NodePaths.SafeSegment(volume.Name));
+            }
             Directory.CreateDirectory(dir);
-            // Like kubelet: world-writable, so a container running as any user can use it.
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+            if (owner is null)
+            {
+                // Like kubelet: world-writable, so a container running as any user can use it.
+                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0x1FF);
+                return (dir, null);
+            }
+            // The pod's own: its uid and volume group (setgid, so what a container writes stays in the group), nobody else.
+            FileOwnership.Change(dir, owner.Uid, owner.Gid);
+            FileOwnership.SetMode(dir, (UnixFileMode)0x5F8); // 02770
             return (dir, null);
         }
         if (volume.HostPath is { } hostPath) return (hostPath.Path, PrepareHostPath(hostPath));
@@ -61,29 +89,35 @@ public static class PodVolumes
         {
             if (host.GetPersistentVolumeClaim(ns, claim.ClaimName) is null) return ("", $"persistentvolumeclaim \"{claim.ClaimName}\" not found");
             var claimDir = ClaimDir(stateDir, ns, claim.ClaimName);
+            // A claim is shared by the pods that name it: world-writable when made, as a hostpath provisioner makes it.
+            if (!Directory.Exists(claimDir) && owner is not null)
+            {
+                Directory.CreateDirectory(claimDir);
+                FileOwnership.SetMode(claimDir, (UnixFileMode)0x1FF);
+            }
             Directory.CreateDirectory(claimDir);
             return (claimDir, null);
         }
         if (volume.Secret is { } secretSource)
         {
-            Directory.CreateDirectory(dir);
+            CreateFileVolume(dir, owner);
             var error = WriteSecret(dir, host, ns, secretSource.SecretName, secretSource.Items, secretSource.Optional, secretSource.DefaultMode);
-            return (dir, error);
+            return (dir, error ?? Own(dir, owner));
         }
         if (volume.ConfigMap is { } configMapSource)
         {
-            Directory.CreateDirectory(dir);
+            CreateFileVolume(dir, owner);
             var error = WriteConfigMap(dir, host, ns, configMapSource.Name, configMapSource.Items, configMapSource.Optional, configMapSource.DefaultMode);
-            return (dir, error);
+            return (dir, error ?? Own(dir, owner));
         }
         if (volume.DownwardAPI is { } downward)
         {
-            Directory.CreateDirectory(dir);
-            return (dir, WriteDownward(dir, pod, downward.Items, downward.DefaultMode));
+            CreateFileVolume(dir, owner);
+            return (dir, WriteDownward(dir, pod, downward.Items, downward.DefaultMode) ?? Own(dir, owner));
         }
         if (volume.Projected is { } projected)
         {
-            Directory.CreateDirectory(dir);
+            CreateFileVolume(dir, owner);
             foreach (var source in projected.Sources ?? [])
             {
                 var error = source switch
@@ -97,9 +131,40 @@ public static class PodVolumes
                 };
                 if (error is not null) return (dir, error);
             }
-            return (dir, null);
+            return (dir, Own(dir, owner));
         }
         return ("", "volume type not supported by the local cluster (emptyDir, hostPath, secret, configMap, persistentVolumeClaim, downwardAPI and projected are)");
+    }
+
+    /// <summary>A Secret, ConfigMap, downward API or projected volume's directory: with an owner, only the runtime enters it until <see cref="Own"/>.</summary>
+    private static void CreateFileVolume(string dir, VolumeOwner? owner)
+    {
+        Directory.CreateDirectory(dir);
+        if (owner is not null) FileOwnership.SetMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    /// <summary>
+    /// Hands a file volume to the pod once written: everything in it owned by the pod's uid and volume group, directories
+    /// 0750, files in the mode they were written with, plus group read with fsGroup (kubelet's rule for read-only volumes).
+    /// </summary>
+    private static string? Own(string dir, VolumeOwner? owner)
+    {
+        if (owner is null) return null;
+        foreach (var entry in Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Prepend(dir))
+        {
+            // The runtime writes no links here; one that is here was not made by it and is left alone.
+            if (new FileInfo(entry).LinkTarget is not null) continue;
+            FileOwnership.Change(entry, owner.Uid, owner.Gid);
+            if (Directory.Exists(entry))
+            {
+                FileOwnership.SetMode(entry, (UnixFileMode)(owner.FsGroup ? 0x5E8 : 0x1E8)); // 02750 with fsGroup, else 0750
+            }
+            else if (owner.FsGroup)
+            {
+                FileOwnership.SetMode(entry, FileOwnership.GetMode(entry) | UnixFileMode.GroupRead | UnixFileMode.UserRead);
+            }
+        }
+        return null;
     }
 
     private static string? PrepareHostPath(V1HostPathVolumeSource hostPath)

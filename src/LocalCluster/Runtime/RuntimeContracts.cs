@@ -38,6 +38,11 @@ public sealed record NodeSettings
     public bool UseImages { get; init; }
     /// <summary>Files outside <see cref="StateDir"/> that containers must not read (the kubeconfig with the API's token).</summary>
     public IReadOnlyList<string> PrivateFiles { get; init; } = [];
+    /// <summary>
+    /// Whether a container that asks for root (<c>runAsUser: 0</c>) may run as root. Off, it is refused
+    /// (CreateContainerConfigError); a container that asks for no user runs as a non-root user either way.
+    /// </summary>
+    public bool AllowRootContainers { get; init; }
 }
 
 /// <summary>What the runtime may ask of the API server.</summary>

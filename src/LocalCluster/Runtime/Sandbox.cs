@@ -54,6 +54,8 @@ public sealed record SandboxSpec
     public string? WorkingDir { get; init; }
     public long? RunAsUser { get; init; }
     public long? RunAsGroup { get; init; }
+    /// <summary>Supplementary groups (the pod's volume group, supplementalGroups); set only where the runtime is root.</summary>
+    public IReadOnlyList<long> SupplementalGroups { get; init; } = [];
     /// <summary>
     /// The host's root entries, bound one by one onto the sandbox's own (tmpfs) root, so that mount points and files
     /// created at "/" stay in the sandbox. Null binds the whole host root, where new mount points appear on the host.
@@ -165,6 +167,9 @@ public static class SandboxCommand
                     : ["--dev-bind", "/" + entry.Name, "/" + entry.Name]);
             }
             argv.AddRange(["--dev-bind", "/dev", "/dev"]);
+            // The root is the sandbox's own tmpfs: a non-root container may make its top-level paths there (/cache, /builds),
+            // as root could; sticky, so it cannot remove the mount points.
+            argv.AddRange(["--chmod", "1777", "/"]);
         }
         argv.AddRange(["--proc", "/proc", "--unshare-pid", "--unshare-uts", "--hostname", spec.Hostname, "--die-with-parent"]);
         // Hidden before the volumes are mounted: bubblewrap takes bind sources from the host's root, so a volume that lives
@@ -293,7 +298,9 @@ public static class SandboxCommand
 
     private static string[] SetPriv(SandboxSpec spec) =>
     [
-        "setpriv", "--reuid", (spec.RunAsUser ?? 0).ToString(), "--regid", (spec.RunAsGroup ?? 0).ToString(), "--clear-groups", "--",
+        "setpriv", "--reuid", (spec.RunAsUser ?? 0).ToString(), "--regid", (spec.RunAsGroup ?? 0).ToString(),
+        .. spec.SupplementalGroups.Count == 0 ? ["--clear-groups"] : new[] { "--groups", string.Join(",", spec.SupplementalGroups) },
+        "--",
     ];
 
     /// <summary>Single-quotes a word for /bin/sh.</summary>

@@ -23,6 +23,10 @@ internal static class LocalClusterCommand
         {
             Description = "Run every container on this machine's filesystem instead of pulling its image (each container's events say so)",
         };
+        var allowRoot = new Option<bool>("--allow-root")
+        {
+            Description = "Let a container that asks for root (runAsUser: 0) run as root; without it such a container is refused, and every container that names no user runs as the non-root user 65532",
+        };
         var loadImages = new Option<string[]>("--load-image")
         {
             Description = "Make an image available without a registry: an OCI layout or archive, or a `docker save` archive; NAME=FILE names it (repeatable)",
@@ -33,7 +37,7 @@ internal static class LocalClusterCommand
         var faultFlags = new FaultFlags();
 
         var command = new Command("local-cluster", "Run the embedded single-node Kubernetes on 127.0.0.1 until Ctrl-C or SIGTERM");
-        foreach (var option in new Option[] { port, kubeconfig, stateDir, nodeLabels, nodeTaints, missingImages, hostImages, loadImages }.Concat(faultFlags.All))
+        foreach (var option in new Option[] { port, kubeconfig, stateDir, nodeLabels, nodeTaints, missingImages, hostImages, loadImages, allowRoot }.Concat(faultFlags.All))
         {
             command.Options.Add(option);
         }
@@ -75,10 +79,11 @@ internal static class LocalClusterCommand
             }
             await using var server = await EmbeddedCluster.StartAsync(dir, cancellationToken,
                 new NodeSettings { Labels = labels, Taints = taints, MissingImages = missing, UseImages = useImages },
-                parse.GetValue(port), parse.GetValue(kubeconfig));
+                parse.GetValue(port), parse.GetValue(kubeconfig), parse.GetValue(allowRoot));
             Console.WriteLine(useImages
                 ? $"local-cluster: containers run in their images (pulled into {Path.Combine(dir, "images")}); the runner's own image scheduler:<version> runs on this machine's filesystem"
                 : "local-cluster: --host-images: every container runs on this machine's filesystem, not in its image");
+            if (parse.GetValue(allowRoot)) Console.WriteLine("local-cluster: --allow-root: containers that ask for root (runAsUser: 0) run as root");
             if (faults != FaultSettings.None)
             {
                 // Each injected 500/429/hang is printed, so that a rehearsal's log tells which call met which fault.

@@ -1,4 +1,5 @@
 using Scheduler.Config;
+using Scheduler.LocalCluster.Runtime;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 
@@ -114,6 +115,8 @@ public static class ExecPreparation
         try
         {
             Directory.CreateDirectory(cacheDir);
+            // The embedded cluster's pods run as its non-root user: as root, the cache they keep between runs is theirs.
+            if (Environment.IsPrivilegedProcess) FileOwnership.ChangeTree(cacheDir, PodUser.Default.Uid, PodUser.Default.Gid);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -16,7 +16,8 @@ public sealed class ImageRuntimeTests(TestRegistry registry) : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, UseImages = true }, _host);
+        // The "root" container of the rules test asks for root: this node allows it.
+        _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, UseImages = true, AllowRootContainers = true }, _host);
         return Task.CompletedTask;
     }
 

@@ -19,6 +19,8 @@ public sealed class LifecycleHookTests : IAsyncLifetime
     {
         _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir }, _host);
         _hostDir = Directory.CreateDirectory(Path.Combine(_stateDir, "host-out")).FullName;
+        // A hostPath is left as it is on the host: writable by the pods' non-root users because the test makes it so.
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(_hostDir, (UnixFileMode)0x1FF);
         return Task.CompletedTask;
     }
 

@@ -14,7 +14,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
 
     public Task InitializeAsync()
     {
-        _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, MissingImages = ["registry.example/missing*"] }, _host);
+        // Root is allowed for the pod that asks for it (writes at "/" need root); every other pod runs as its own user.
+        _runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, MissingImages = ["registry.example/missing*"], AllowRootContainers = true }, _host);
         return Task.CompletedTask;
     }
 
@@ -571,6 +572,7 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         var unique = "/scheduler-test-" + Guid.NewGuid().ToString("N")[..12];
         var container = Shell("main", $"echo x > {unique}-file && ls -d {unique} && pwd", Mount("v", unique));
         container.WorkingDir = unique + "-wd";
+        container.SecurityContext = new V1SecurityContext { RunAsUser = 0 };
         _runtime.PodCreated(Pod("toplevel", container).WithVolumes(new V1Volume { Name = "v", EmptyDir = new V1EmptyDirVolumeSource() }));
 
         Assert.Equal("Succeeded", (await CompletedAsync("toplevel")).Phase);

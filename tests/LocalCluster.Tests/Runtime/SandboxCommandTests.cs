@@ -53,7 +53,7 @@ public sealed class SandboxCommandTests
 
         var argv = string.Join(" ", SandboxCommand.Build(SandboxKind.Bubblewrap, spec));
 
-        Assert.Equal("bwrap --symlink usr/bin /bin --dev-bind /etc /etc --dev-bind /usr /usr --dev-bind /dev /dev --proc /proc --unshare-pid"
+        Assert.Equal("bwrap --symlink usr/bin /bin --dev-bind /etc /etc --dev-bind /usr /usr --dev-bind /dev /dev --chmod 1777 / --proc /proc --unshare-pid"
             + $" --unshare-uts --hostname job-1 --die-with-parent --chdir / -- {Shim}", argv);
     }
 
