@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Hosting;
 using Scheduler.Actors.Execution;
 using Scheduler.Actors.Intake;
 using Scheduler.GitLab;
@@ -36,6 +37,7 @@ public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, Executio
 /// <c>scheduler run</c> without the process around it: an ActorSystem with the RunnerSupervisor (<c>/user/runner</c>) and one
 /// JobIntake per <c>[[runners]]</c> entry (<c>/user/runner/intake-&lt;name&gt;-&lt;n&gt;</c>, children of the supervisor). Stopping is explicit:
 /// <see cref="StopGracefullyAsync"/> (SIGQUIT) or <see cref="StopAsync"/> (SIGTERM/SIGINT); <see cref="Reload"/> applies new limits.
+/// The ActorSystem is built by Akka.Hosting (<see cref="SchedulerHost"/>); its top-level actors are in <see cref="Registry"/>.
 /// With <c>[cluster]</c> the node is a fleet member: a clustered ActorSystem, <c>/user/fleet</c> (adoption, status),
 /// <c>/user/fleet-limits</c> (fleet-wide <c>limit</c>), pods owned by <see cref="OwnerId"/>, and SIGTERM is a graceful leave.
 /// </summary>
@@ -43,26 +45,35 @@ public sealed class RunHost : IAsyncDisposable
 {
     private readonly RunHostOptions _options;
     private readonly Dictionary<string, IActorRef> _intakes;
-    private readonly List<HttpClient> _ownClients = [];
+    private readonly SchedulerHost _host;
+    private readonly List<HttpClient> _ownClients;
     private GlobalSettings _settings;
 
-    private RunHost(ActorSystem system, IActorRef supervisor, Dictionary<string, IActorRef> intakes, GlobalSettings settings,
-        RunHostOptions options, IReadOnlyList<string> problems, FleetParts? fleet)
+    private RunHost(SchedulerHost host, StartedActors actors, GlobalSettings settings, RunHostOptions options,
+        List<HttpClient> ownClients)
     {
-        System = system;
-        Supervisor = supervisor;
-        _intakes = intakes;
+        _host = host;
+        _intakes = actors.Intakes;
+        _ownClients = ownClients;
         _settings = settings;
         _options = options;
-        Problems = problems;
-        Fleet = fleet?.Fleet;
-        FleetLimits = fleet?.Limits;
-        OwnerId = fleet?.OwnerId;
+        Supervisor = actors.Supervisor;
+        Problems = actors.Problems;
+        Fleet = actors.Fleet;
+        FleetLimits = actors.FleetLimits;
+        OwnerId = actors.OwnerId;
     }
 
-    private sealed record FleetParts(IActorRef Fleet, IActorRef Limits, string OwnerId);
+    /// <summary>What the <c>WithActors</c> step started: the supervisor, an intake per entry and, in a fleet, the fleet actors.</summary>
+    private sealed record StartedActors(IActorRef Supervisor, Dictionary<string, IActorRef> Intakes, IReadOnlyList<string> Problems,
+        IActorRef? Fleet, IActorRef? FleetLimits, string? OwnerId);
 
-    public ActorSystem System { get; }
+    public ActorSystem System => _host.System;
+
+    /// <summary>The top-level actors by type: <c>RunnerSupervisor</c>, and in a fleet <c>FleetActor</c>, <c>FleetLimitsActor</c>
+    /// and <c>FleetLeaseSingleton</c> (its proxy).</summary>
+    public ActorRegistry Registry => _host.Registry;
+
     public IActorRef Supervisor { get; }
 
     /// <summary>In a fleet: <c>/user/fleet</c>; null on a single node.</summary>
@@ -81,18 +92,44 @@ public sealed class RunHost : IAsyncDisposable
 
     public IReadOnlyCollection<string> RunnerNames => _intakes.Keys;
 
+    /// <summary>Starts the node through Akka.Hosting: the ActorSystem (<see cref="SchedulerAkka"/>; a fleet node with
+    /// <c>[cluster]</c>), then its actors in one <c>WithActors</c> step. Throws InvalidOperationException when
+    /// <c>[cluster]</c> does not allow a start (no TLS beyond loopback, TLS files that do not load).</summary>
     public static RunHost Start(GlobalSettings settings, RunHostOptions options)
     {
+        var tls = settings.Cluster is { } cluster ? SchedulerActorSystem.PrepareFleetNode(cluster) : null;
         var ownClients = new List<HttpClient>();
-        HttpClient OwnClient(HttpClient client)
+        var started = new TaskCompletionSource<StartedActors>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var host = SchedulerHost.Start(SchedulerActorSystem.SystemName, builder =>
         {
-            ownClients.Add(client);
-            return client;
-        }
+            builder.WithSchedulerDefaults(SchedulerActorSystem.LevelOf(options.HoconOverrides, Akka.Event.LogLevel.InfoLevel));
+            if (settings.Cluster is { } fleetSettings)
+            {
+                builder.WithFleetNode(fleetSettings, tls);
+            }
 
-        var system = settings.Cluster is { } cluster
-            ? SchedulerActorSystem.CreateClustered(cluster, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel)
-            : SchedulerActorSystem.Create(SchedulerActorSystem.SystemName, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
+            builder.WithActors(new ActorStarter(async (system, registry) =>
+            {
+                try
+                {
+                    started.TrySetResult(await StartActorsAsync(system, registry, settings, options, ownClients));
+                }
+                catch (Exception e)
+                {
+                    started.TrySetException(e);
+                }
+            }));
+            builder.WithOverrides(options.HoconOverrides);
+        }, started.Task);
+
+        var runHost = new RunHost(host, started.Task.Result, settings, options, ownClients);
+        runHost.PublishLimits();
+        return runHost;
+    }
+
+    private static async Task<StartedActors> StartActorsAsync(ActorSystem system, IActorRegistry registry, GlobalSettings settings,
+        RunHostOptions options, List<HttpClient> ownClients)
+    {
         var execution = options.Execution;
         if (options.Metrics is { } runnerMetrics && execution.Observer is NoExecutionObserver)
         {
@@ -103,14 +140,14 @@ public sealed class RunHost : IAsyncDisposable
         string? ownerId = null;
         if (settings.Cluster is { } fleetSettings)
         {
-            // Startup, not an actor: waiting here for the management endpoint to bind is fine.
-            SchedulerActorSystem.StartDiscoveryAsync(system, fleetSettings).GetAwaiter().GetResult();
+            SchedulerActorSystem.JoinSelfWhenFirst(system, fleetSettings);
             ownerId = FleetIds.OwnerId(Cluster.Get(system).SelfUniqueAddress);
             execution = execution with { OwnerId = ownerId };
-            fleetLimits = FleetStartup.StartLimits(system, options.LeaseReportInterval);
+            fleetLimits = FleetStartup.StartLimits(system, registry, options.LeaseReportInterval);
         }
 
         var supervisor = system.ActorOf(RunnerSupervisor.Props(settings, options.Gateways, execution), "runner");
+        registry.Register<RunnerSupervisor>(supervisor);
         var intakes = new Dictionary<string, IActorRef>(StringComparer.Ordinal);
         var problems = new List<string>();
         var index = 0;
@@ -130,33 +167,34 @@ public sealed class RunHost : IAsyncDisposable
             }
 
             // An entry with tls-ca-file has a client of its own that also trusts that CA.
-            var http = runner.TlsCaCertificates is { Length: > 0 } ca ? OwnClient(GitLabHttp.CreateClient(ca, settings.ConnectionMaxAge)) : options.Http;
+            var http = options.Http;
+            if (runner.TlsCaCertificates is { Length: > 0 } ca)
+            {
+                http = GitLabHttp.CreateClient(ca, settings.ConnectionMaxAge);
+                ownClients.Add(http);
+            }
+
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
             {
                 Metrics = options.Metrics,
                 MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
             });
-            // Startup, not an actor: waiting here for the supervisor to start its child is fine.
-            var intake = supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
+            // Intakes are the supervisor's children (it resumes them): it starts each and answers with its reference.
+            intakes[runner.Name] = await supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
                 new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval,
                     finalRetryLimit: runner.JobStatusFinalUpdateRetryLimit),
-                supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
-                .GetAwaiter().GetResult();
-            intakes[runner.Name] = intake;
+                supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30));
         }
 
-        FleetParts? fleet = null;
+        IActorRef? fleet = null;
         if (settings.Cluster is { } clusterSettings)
         {
-            var fleetActor = system.ActorOf(FleetActor.Props(settings.Runners, options.Gateways, intakes, supervisor,
+            fleet = system.ActorOf(FleetActor.Props(settings.Runners, options.Gateways, intakes, supervisor,
                 FleetOptions.From(clusterSettings)), FleetActor.Name);
-            fleet = new FleetParts(fleetActor, fleetLimits!, ownerId!);
+            registry.Register<FleetActor>(fleet);
         }
 
-        var host = new RunHost(system, supervisor, intakes, settings, options, problems, fleet);
-        host._ownClients.AddRange(ownClients);
-        host.PublishLimits();
-        return host;
+        return new StartedActors(supervisor, intakes, problems, fleet, fleetLimits, ownerId);
     }
 
     /// <summary>The actor name of an entry's intake: <c>intake-</c> and the name with characters Akka refuses replaced.</summary>
@@ -333,7 +371,8 @@ public sealed class RunHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await System.Terminate();
+        // Stops the host: Akka.Hosting runs the system's coordinated shutdown.
+        await _host.DisposeAsync();
         foreach (var client in _ownClients)
         {
             client.Dispose();
