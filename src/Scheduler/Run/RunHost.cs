@@ -65,7 +65,7 @@ public sealed class RunHost : IAsyncDisposable
     }
 
     /// <summary>What the <c>WithActors</c> step started: the supervisor, an intake per entry and, in a fleet, the fleet actors.</summary>
-    private sealed record StartedActors(IActorRef Supervisor, Dictionary<string, IActorRef> Intakes, IReadOnlyList<string> Problems,
+    internal sealed record StartedActors(IActorRef Supervisor, Dictionary<string, IActorRef> Intakes, IReadOnlyList<string> Problems,
         IActorRef? Fleet, IActorRef? FleetLimits, string? OwnerId);
 
     public ActorSystem System => _host.System;
@@ -92,39 +92,66 @@ public sealed class RunHost : IAsyncDisposable
 
     public IReadOnlyCollection<string> RunnerNames => _intakes.Keys;
 
-    /// <summary>Starts the node through Akka.Hosting: the ActorSystem (<see cref="SchedulerAkka"/>; a fleet node with
-    /// <c>[cluster]</c>), then its actors in one <c>WithActors</c> step. Throws InvalidOperationException when
+    /// <summary>Starts the node through Akka.Hosting (<see cref="Registration"/>). Throws InvalidOperationException when
     /// <c>[cluster]</c> does not allow a start (no TLS beyond loopback, TLS files that do not load).</summary>
     public static RunHost Start(GlobalSettings settings, RunHostOptions options)
     {
-        var tls = settings.Cluster is { } cluster ? SchedulerActorSystem.PrepareFleetNode(cluster) : null;
-        var ownClients = new List<HttpClient>();
-        var started = new TaskCompletionSource<StartedActors>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var host = SchedulerHost.Start(SchedulerActorSystem.SystemName, builder =>
+        var registration = new Registration(settings, options);
+        var host = SchedulerHost.Start(SchedulerActorSystem.SystemName, registration.Configure, registration.Started);
+        var runHost = new RunHost(host, registration.Started.Result, settings, options, registration.OwnClients);
+        runHost.PublishLimits();
+        return runHost;
+    }
+
+    /// <summary>
+    /// The node's Akka.Hosting registration: the shared settings and Serilog logger, a fleet node with <c>[cluster]</c>
+    /// (<see cref="SchedulerAkka.WithFleetNode"/>), and one <c>WithActors</c> step that starts the top-level actors and
+    /// registers them (<c>RunnerSupervisor</c>; in a fleet <c>FleetActor</c>, <c>FleetLimitsActor</c>, <c>FleetLeaseSingleton</c>)
+    /// and the intakes under the supervisor. <see cref="RunHost.Start"/> uses it; tests hand it to Akka.Hosting.TestKit.
+    /// </summary>
+    public sealed class Registration
+    {
+        private readonly GlobalSettings _settings;
+        private readonly RunHostOptions _options;
+        private readonly FleetTls.Material? _tls;
+        private readonly TaskCompletionSource<StartedActors> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Checks <c>[cluster]</c> (and loads its TLS files) at once, before any host starts.</summary>
+        public Registration(GlobalSettings settings, RunHostOptions options)
         {
-            builder.WithSchedulerDefaults(SchedulerActorSystem.LevelOf(options.HoconOverrides, Akka.Event.LogLevel.InfoLevel));
-            if (settings.Cluster is { } fleetSettings)
+            _settings = settings;
+            _options = options;
+            _tls = settings.Cluster is { } cluster ? SchedulerActorSystem.PrepareFleetNode(cluster) : null;
+        }
+
+        /// <summary>Completes when the actors are started; faults with what stopped them.</summary>
+        internal Task<StartedActors> Started => _started.Task;
+
+        /// <summary>GitLab clients made for entries with their own CA; the host disposes them.</summary>
+        internal List<HttpClient> OwnClients { get; } = [];
+
+        public void Configure(AkkaConfigurationBuilder builder)
+        {
+            builder.WithSchedulerDefaults(SchedulerActorSystem.LevelOf(_options.HoconOverrides, Akka.Event.LogLevel.InfoLevel));
+            if (_settings.Cluster is { } cluster)
             {
-                builder.WithFleetNode(fleetSettings, tls);
+                builder.WithFleetNode(cluster, _tls);
             }
 
+            // Akka.Hosting only logs a failed step: the failure goes to Started, where RunHost.Start rethrows it.
             builder.WithActors(new ActorStarter(async (system, registry) =>
             {
                 try
                 {
-                    started.TrySetResult(await StartActorsAsync(system, registry, settings, options, ownClients));
+                    _started.TrySetResult(await StartActorsAsync(system, registry, _settings, _options, OwnClients));
                 }
                 catch (Exception e)
                 {
-                    started.TrySetException(e);
+                    _started.TrySetException(e);
                 }
             }));
-            builder.WithOverrides(options.HoconOverrides);
-        }, started.Task);
-
-        var runHost = new RunHost(host, started.Task.Result, settings, options, ownClients);
-        runHost.PublishLimits();
-        return runHost;
+            builder.WithOverrides(_options.HoconOverrides);
+        }
     }
 
     private static async Task<StartedActors> StartActorsAsync(ActorSystem system, IActorRegistry registry, GlobalSettings settings,

@@ -1,15 +1,19 @@
-using Akka.Configuration;
+using Akka.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Scheduler.Hosting;
 using ClusterSettings = Scheduler.Messages.Settings.ClusterSettings;
 
 namespace Scheduler.Scheduler.Tests.Fleet;
 
-/// <summary>What <c>[cluster]</c> sets over cluster.hocon.</summary>
+/// <summary>What <c>[cluster]</c> sets through the fleet node's Akka.Hosting registration (<see cref="SchedulerAkka.WithFleetNode"/>).</summary>
 public sealed class ClusterHoconTests
 {
-    private static Akka.Configuration.Config Effective(ClusterSettings cluster) =>
-        ConfigurationFactory.ParseString(SchedulerActorSystem.ClusterOverrides(cluster))
-            .WithFallback(SchedulerActorSystem.ClusterConfig());
+    private static Akka.Configuration.Config Effective(ClusterSettings cluster)
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), SchedulerActorSystem.SystemName);
+        builder.WithSchedulerDefaults(Akka.Event.LogLevel.WarningLevel).WithFleetNode(cluster, tls: null);
+        return builder.Configuration.Value;
+    }
 
     [Fact]
     public void Static_seeds_address_roles_and_timing()
@@ -26,8 +30,18 @@ public sealed class ClusterHoconTests
         Assert.Equal(["eu"], config.GetStringList("akka.cluster.roles"));
         Assert.Equal(["akka.tcp://scheduler@runner-0:5000"], config.GetStringList("akka.cluster.seed-nodes"));
         Assert.Equal(TimeSpan.FromSeconds(7), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
-        Assert.Equal("cluster", config.GetString("akka.actor.provider"));
+        Assert.Equal(TimeSpan.FromSeconds(7), config.GetTimeSpan("akka.cluster.down-removal-margin"));
         Assert.False(config.HasPath("akka.discovery.method"));
+    }
+
+    [Fact]
+    public void The_provider_is_the_cluster()
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), SchedulerActorSystem.SystemName);
+
+        builder.WithFleetNode(new ClusterSettings(), tls: null);
+
+        Assert.IsType<Akka.Actor.ProviderSelection.Cluster>(builder.ActorRefProvider.Value);
     }
 
     [Fact]
@@ -38,6 +52,18 @@ public sealed class ClusterHoconTests
         Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
         Assert.Equal(4053, config.GetInt("akka.remote.dot-netty.tcp.port"));
         Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
+        Assert.Equal(TimeSpan.FromSeconds(5), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+    }
+
+    [Fact]
+    public void A_seed_gets_the_scheme_of_a_TLS_fleet()
+    {
+        var seeds = SchedulerAkka.Clustering(new ClusterSettings
+        {
+            TlsCertificate = "/node.crt", TlsKey = "/node.key", TlsCa = "/ca.crt", SeedNodes = ["akka.tcp://scheduler@runner-0:5000"],
+        }).SeedNodes ?? [];
+
+        Assert.Equal(["akka.ssl.tcp://scheduler@runner-0:5000"], seeds);
     }
 
     [Fact]
@@ -54,6 +80,7 @@ public sealed class ClusterHoconTests
         Assert.Equal("app=runner", config.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
         Assert.Equal(9000, config.GetInt("akka.management.http.port"));
         Assert.Equal("10.1.2.3", config.GetString("akka.management.http.hostname"));
+        Assert.Equal("10.1.2.3", config.GetString("akka.management.http.bind-hostname"));
         Assert.Equal("scheduler", config.GetString("akka.management.cluster.bootstrap.contact-point-discovery.service-name"));
         Assert.Equal("management", config.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name"));
     }
@@ -65,5 +92,18 @@ public sealed class ClusterHoconTests
 
         Assert.Equal("a\"b", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
         Assert.Equal(["x\\y"], config.GetStringList("akka.cluster.roles"));
+    }
+
+    [Fact]
+    public void Overrides_win_over_the_registration()
+    {
+        var builder = new AkkaConfigurationBuilder(new ServiceCollection(), SchedulerActorSystem.SystemName);
+        builder.WithSchedulerDefaults(Akka.Event.LogLevel.WarningLevel).WithFleetNode(new ClusterSettings(), tls: null)
+            .WithOverrides(FleetTestCluster.FastTimings);
+
+        var config = builder.Configuration.Value;
+
+        Assert.Equal(TimeSpan.FromSeconds(60), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal(TimeSpan.FromMilliseconds(200), config.GetTimeSpan("akka.cluster.failure-detector.heartbeat-interval"));
     }
 }
