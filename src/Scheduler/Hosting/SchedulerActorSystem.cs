@@ -54,12 +54,30 @@ public static class SchedulerActorSystem
     /// <summary>Checks <c>[cluster]</c> before anything starts: the loopback-only rule without TLS, and the TLS files.</summary>
     public static FleetTls.Material? PrepareFleetNode(ClusterSettings cluster)
     {
-        if (FleetTls.StartError(cluster) is { } error)
+        if ((UnsafeValue(cluster) ?? FleetTls.StartError(cluster)) is { } error)
         {
             throw new InvalidOperationException(error);
         }
 
         return FleetTls.Load(cluster);
+    }
+
+    /// <summary>Why a <c>[cluster]</c> host name or role cannot be used, or null. Akka.Hosting writes them into HOCON, whose
+    /// parser a quote or backslash in a host name sends into endless recursion (the process dies); only the characters of
+    /// host names, IP addresses and plain role names pass.</summary>
+    public static string? UnsafeValue(ClusterSettings cluster)
+    {
+        foreach (var (key, value) in new[] { ("hostname", cluster.Hostname), ("bind_host", cluster.BindHost) })
+        {
+            if (value is not null && !System.Text.RegularExpressions.Regex.IsMatch(value, @"^[A-Za-z0-9._:\-\[\]]+$"))
+            {
+                return $"[cluster] {key} \"{value}\" is not a host name or IP address";
+            }
+        }
+
+        return cluster.Roles.FirstOrDefault(r => !System.Text.RegularExpressions.Regex.IsMatch(r, @"^[A-Za-z0-9._\-]+$")) is { } role
+            ? $"[cluster] roles: \"{role}\" has characters other than letters, digits, '.', '_' and '-'"
+            : null;
     }
 
     /// <summary>With no seed nodes and no discovery, this node forms the fleet by joining itself.</summary>

@@ -85,13 +85,29 @@ public sealed class ClusterHoconTests
         Assert.Equal("management", config.GetString("akka.management.cluster.bootstrap.contact-point-discovery.port-name"));
     }
 
-    [Fact]
-    public void Quotes_in_values_stay_values()
+    [Theory]
+    [InlineData("a\"b", null, "eu", "hostname")]
+    [InlineData("127.0.0.1", "0.0.0.0\\", "eu", "bind_host")]
+    [InlineData("127.0.0.1", null, "x\\y", "roles")]
+    [InlineData("127.0.0.1", null, "a b", "roles")]
+    public void A_host_name_or_role_that_is_not_one_is_refused_before_it_reaches_HOCON(string hostname, string? bindHost,
+        string role, string key)
     {
-        var config = Effective(new ClusterSettings { Hostname = "a\"b", Roles = ["x\\y"] });
+        // A quote in a host name sends the HOCON parser into endless recursion: the process would die.
+        var cluster = new ClusterSettings { Hostname = hostname, BindHost = bindHost, Roles = [role], Port = 0 };
 
-        Assert.Equal("a\"b", config.GetString("akka.remote.dot-netty.tcp.public-hostname"));
-        Assert.Equal(["x\\y"], config.GetStringList("akka.cluster.roles"));
+        var error = Assert.Throws<InvalidOperationException>(() => SchedulerActorSystem.PrepareFleetNode(cluster));
+
+        Assert.Contains(key, error.Message);
+    }
+
+    [Theory]
+    [InlineData("runner-0.runners.ci.svc", "eu-west_1.a")]
+    [InlineData("10.1.2.3", "eu")]
+    [InlineData("::1", "eu")]
+    public void Host_names_addresses_and_plain_roles_pass(string hostname, string role)
+    {
+        Assert.Null(SchedulerActorSystem.UnsafeValue(new ClusterSettings { Hostname = hostname, Roles = [role] }));
     }
 
     [Fact]
