@@ -8,7 +8,7 @@ using Scheduler.Messages.Fleet;
 namespace Scheduler.Fleet;
 
 /// <summary>
-/// Serializes every <see cref="IFleetMessage"/> (bound in <c>hocon/cluster.hocon</c>) as System.Text.Json with the type's
+/// Serializes every <see cref="IFleetMessage"/> (bound in <c>Hosting/SchedulerAkka</c>) as System.Text.Json with the type's
 /// name as manifest. Only the types in <see cref="KnownTypes"/> (an explicit allow-list) are ever built from the wire: an
 /// unknown manifest is refused before anything is parsed, and System.Text.Json reads no type names from the payload.
 /// </summary>

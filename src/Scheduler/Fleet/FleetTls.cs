@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using Akka.Event;
+using Akka.Remote.Hosting;
 using Akka.Remote.Transport.DotNetty;
 using Scheduler.Messages.Settings;
 
@@ -15,12 +16,8 @@ namespace Scheduler.Fleet;
 /// </summary>
 public static class FleetTls
 {
-    /// <summary>The HOCON that turns TLS on; the certificate and the peer check come with <see cref="Setup"/>.</summary>
-    public const string EnableSslHocon = """
-        akka.remote.dot-netty.tcp.enable-ssl = true
-        akka.remote.dot-netty.tcp.ssl.require-mutual-authentication = true
-        akka.remote.dot-netty.tcp.ssl.suppress-validation = false
-        """;
+    /// <summary>This node's certificate (with its key) and the check every peer's certificate passes.</summary>
+    public sealed record Material(X509Certificate2 Certificate, CertificateValidationCallback PeerCheck);
 
     public static bool Enabled(ClusterSettings cluster) => cluster.TlsCertificate is not null;
 
@@ -51,14 +48,24 @@ public static class FleetTls
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
         || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
 
-    /// <summary>The transport's TLS setup from the PEM files of <paramref name="cluster"/>; throws a clear error when a file
-    /// is missing or does not hold what it should.</summary>
-    public static DotNettySslSetup Setup(ClusterSettings cluster)
+    /// <summary>The TLS material from the PEM files of <paramref name="cluster"/>, or null without TLS; throws a clear
+    /// error (InvalidOperationException) when a file is missing or does not hold what it should. Loaded before the
+    /// ActorSystem starts, so that the error reaches the caller instead of a half-started host.</summary>
+    public static Material? Load(ClusterSettings cluster) =>
+        Enabled(cluster)
+            ? new Material(LoadCertificate(cluster.TlsCertificate!, cluster.TlsKey!), PeerValidator(LoadCa(cluster.TlsCa!)))
+            : null;
+
+    /// <summary>Mutual TLS on <paramref name="remote"/>: this node's certificate, the client asked for its certificate,
+    /// validation on (the peer check decides), host names not checked (nodes are addressed by pod IP).</summary>
+    public static void ApplyTo(RemoteOptions remote, Material tls)
     {
-        var certificate = LoadCertificate(cluster.TlsCertificate!, cluster.TlsKey!);
-        var roots = LoadCa(cluster.TlsCa!);
-        return new DotNettySslSetup(certificate, suppressValidation: false, requireMutualAuthentication: true,
-            validateCertificateHostname: false, customValidator: PeerValidator(roots));
+        remote.EnableSsl = true;
+        remote.Ssl.X509Certificate = tls.Certificate;
+        remote.Ssl.SuppressValidation = false;
+        remote.Ssl.RequireMutualAuthentication = true;
+        remote.Ssl.ValidateCertificateHostname = false;
+        remote.Ssl.CustomValidator = tls.PeerCheck;
     }
 
     /// <summary>Accepts a peer certificate only when it chains to one of <paramref name="roots"/>. The system's trust store

@@ -5,7 +5,7 @@ using Akka.Serialization;
 namespace Scheduler.Fleet;
 
 /// <summary>
-/// Takes the place of Akka's default <c>json</c> serializer (Newtonsoft, id 1) on a fleet node (<c>hocon/cluster.hocon</c>).
+/// Takes the place of Akka's default <c>json</c> serializer (Newtonsoft, id 1) on a fleet node (registered in <c>Hosting/SchedulerAkka</c>).
 /// Newtonsoft builds whatever type a payload's manifest names, so a peer could make a node instantiate any type it
 /// can load; this serializer owns id 1 and the <c>System.Object</c> fallback and refuses both ways: a message without its
 /// own serializer never leaves the node, and a payload that names id 1 is dropped without looking at its manifest.

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Hosting;
 using Scheduler.Fleet;
 using Scheduler.Messages.Settings;
 using Serilog;
@@ -7,7 +8,9 @@ using Serilog.Events;
 
 namespace Scheduler.Hosting;
 
-/// <summary>Creates the process's ActorSystem from <c>hocon/base.hocon</c> (embedded in this assembly) plus overrides.</summary>
+/// <summary>The HOCON files embedded in this assembly and the two ways tests and the exec session build a bare
+/// ActorSystem: through the same Akka.Hosting registration as <c>run</c> (<see cref="SchedulerAkka"/>,
+/// <see cref="SchedulerHost"/>), with no actors of their own.</summary>
 public static class SchedulerActorSystem
 {
     public const string BaseHoconResource = "hocon/base.hocon";
@@ -16,94 +19,82 @@ public static class SchedulerActorSystem
     /// <summary>Every node's ActorSystem has this name: seed node addresses are <c>akka.tcp://scheduler@host:port</c>.</summary>
     public const string SystemName = "scheduler";
 
-    /// <summary>Actor logs go through Serilog; nothing is written to stdout by Akka itself.</summary>
-    public const string SerilogLoggingHocon = """
-        akka.loggers = ["Scheduler.Hosting.SerilogAkkaLogger, scheduler"]
-        akka.stdout-loglevel = OFF
-        akka.log-dead-letters = off
-        akka.log-dead-letters-during-shutdown = off
-        """;
-
     public static Akka.Configuration.Config BaseConfig() => EmbeddedConfig(BaseHoconResource);
 
-    /// <summary><c>hocon/cluster.hocon</c>: cluster provider, remoting, split brain resolver, fleet serializer.</summary>
+    /// <summary><c>hocon/cluster.hocon</c>: what a fleet node sets that Akka.Hosting has no option for (resolver and
+    /// shutdown timings).</summary>
     public static Akka.Configuration.Config ClusterConfig() => EmbeddedConfig(ClusterHoconResource);
 
-    /// <summary>The HOCON that <c>[cluster]</c> sets over cluster.hocon: address, seeds, roles and the resolver's stable-after.</summary>
-    public static string ClusterOverrides(ClusterSettings cluster)
-    {
-        var hostname = cluster.Hostname ?? "127.0.0.1";
-        var bind = cluster.BindHost ?? hostname;
-        var lines = new List<string>
-        {
-            $"akka.remote.dot-netty.tcp.hostname = {Quote(bind)}",
-            $"akka.remote.dot-netty.tcp.public-hostname = {Quote(hostname)}",
-            $"akka.remote.dot-netty.tcp.port = {cluster.Port}",
-            $"akka.cluster.roles = [{string.Join(", ", cluster.Roles.Select(Quote))}]",
-            $"akka.cluster.split-brain-resolver.stable-after = {cluster.StableAfter}s",
-            $"akka.cluster.down-removal-margin = {cluster.StableAfter}s",
-        };
-        // With discovery, ClusterBootstrap forms the cluster; seed nodes would race it.
-        IEnumerable<string> seeds = cluster.Discovery.Length > 0 ? [] : cluster.SeedNodes.Select(s => SeedWithScheme(s, FleetTls.Enabled(cluster)));
-        lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(Quote))}]");
-        if (cluster.Discovery == ClusterSettings.KubernetesApiDiscovery)
-        {
-            // Akka.Management answers the other nodes' contact-point probes; the Kubernetes API lists the runner pods
-            // (label selector, default app=scheduler) in the pod's own namespace.
-            lines.Add("akka.discovery.method = kubernetes-api");
-            lines.Add($"akka.discovery.kubernetes-api.pod-label-selector = {Quote(cluster.DiscoveryLabelSelector ?? "app={0}")}");
-            lines.Add($"akka.management.http.hostname = {Quote(hostname)}");
-            lines.Add($"akka.management.http.port = {cluster.ManagementPort}");
-            lines.Add($"akka.management.http.bind-hostname = {Quote(bind)}");
-            lines.Add($"akka.management.cluster.bootstrap.contact-point-discovery.service-name = {Quote(SystemName)}");
-            lines.Add("akka.management.cluster.bootstrap.contact-point-discovery.port-name = \"management\"");
-        }
-
-        return string.Join("\n", lines);
-    }
-
-    /// <summary>A fleet node's ActorSystem: <paramref name="overrides"/> over <c>[cluster]</c> over cluster.hocon over the
-    /// base, with mutual TLS when <c>[cluster]</c> names certificates. Refuses (InvalidOperationException) to listen beyond
-    /// loopback without TLS. With no seed nodes and no discovery the node joins itself (it starts the fleet).</summary>
+    /// <summary>A fleet node's ActorSystem (<see cref="SchedulerAkka.WithFleetNode"/>) with <paramref name="overrides"/>
+    /// over it. Refuses (InvalidOperationException) to listen beyond loopback without TLS, and fails with a clear error
+    /// when a TLS file does not load. With no seed nodes and no discovery the node joins itself (it starts the fleet).
+    /// The host behind it stops when the system terminates.</summary>
     public static ActorSystem CreateClustered(ClusterSettings cluster, string overrides = "",
         Akka.Event.LogLevel level = Akka.Event.LogLevel.WarningLevel)
     {
-        if (FleetTls.StartError(cluster) is { } error)
+        var tls = PrepareFleetNode(cluster);
+        var host = SchedulerHost.Start(SystemName, builder => builder
+            .WithSchedulerDefaults(LevelOf(overrides, level))
+            .WithFleetNode(cluster, tls)
+            .WithActors((system, _) => JoinSelfWhenFirst(system, cluster))
+            .WithOverrides(overrides));
+        return OwnedByItsSystem(host);
+    }
+
+    /// <summary>A single node's ActorSystem (<see cref="SchedulerAkka.WithSchedulerDefaults"/>) with
+    /// <paramref name="overrides"/> over it. The host behind it stops when the system terminates.</summary>
+    public static ActorSystem Create(string name, string overrides = "", Akka.Event.LogLevel level = Akka.Event.LogLevel.WarningLevel)
+    {
+        var host = SchedulerHost.Start(name, builder => builder
+            .WithSchedulerDefaults(LevelOf(overrides, level))
+            .WithOverrides(overrides));
+        return OwnedByItsSystem(host);
+    }
+
+    /// <summary>Checks <c>[cluster]</c> before anything starts: the loopback-only rule without TLS, and the TLS files.</summary>
+    public static FleetTls.Material? PrepareFleetNode(ClusterSettings cluster)
+    {
+        if ((UnsafeValue(cluster) ?? FleetTls.StartError(cluster)) is { } error)
         {
             throw new InvalidOperationException(error);
         }
 
-        var tls = FleetTls.Enabled(cluster);
-        var config = ConfigurationFactory.ParseString(overrides)
-            .WithFallback(ConfigurationFactory.ParseString(ClusterOverrides(cluster)))
-            .WithFallback(ConfigurationFactory.ParseString(tls ? FleetTls.EnableSslHocon : ""))
-            .WithFallback(ConfigurationFactory.ParseString($"akka.loglevel = {LevelName(level)}\n{SerilogLoggingHocon}"))
-            .WithFallback(ClusterConfig())
-            .WithFallback(BaseConfig());
-        var setup = BootstrapSetup.Create().WithConfig(config);
-        var system = tls
-            ? ActorSystem.Create(SystemName, setup.And(FleetTls.Setup(cluster)))
-            : ActorSystem.Create(SystemName, setup);
+        return FleetTls.Load(cluster);
+    }
+
+    /// <summary>Why a <c>[cluster]</c> host name or role cannot be used, or null. Akka.Hosting writes them into HOCON, whose
+    /// parser a quote or backslash in a host name sends into endless recursion (the process dies); only the characters of
+    /// host names, IP addresses and plain role names pass.</summary>
+    public static string? UnsafeValue(ClusterSettings cluster)
+    {
+        foreach (var (key, value) in new[] { ("hostname", cluster.Hostname), ("bind_host", cluster.BindHost) })
+        {
+            if (value is not null && !System.Text.RegularExpressions.Regex.IsMatch(value, @"^[A-Za-z0-9._:\-\[\]]+$"))
+            {
+                return $"[cluster] {key} \"{value}\" is not a host name or IP address";
+            }
+        }
+
+        return cluster.Roles.FirstOrDefault(r => !System.Text.RegularExpressions.Regex.IsMatch(r, @"^[A-Za-z0-9._\-]+$")) is { } role
+            ? $"[cluster] roles: \"{role}\" has characters other than letters, digits, '.', '_' and '-'"
+            : null;
+    }
+
+    /// <summary>With no seed nodes and no discovery, this node forms the fleet by joining itself.</summary>
+    public static void JoinSelfWhenFirst(ActorSystem system, ClusterSettings cluster)
+    {
         if (cluster.Discovery.Length == 0 && cluster.SeedNodes.Count == 0)
         {
             var self = Akka.Cluster.Cluster.Get(system);
             self.Join(self.SelfAddress);
         }
-
-        return system;
     }
 
-    /// <summary>With <c>discovery = "kubernetes-api"</c>: starts Akka.Management's HTTP endpoint and ClusterBootstrap, which
-    /// finds the other runner pods through the Kubernetes API and joins or forms the fleet. Nothing otherwise.</summary>
-    public static async Task StartDiscoveryAsync(ActorSystem system, ClusterSettings cluster)
+    /// <summary>The log level <paramref name="overrides"/> sets (tests quiet their logs there), else <paramref name="level"/>.</summary>
+    public static Akka.Event.LogLevel LevelOf(string overrides, Akka.Event.LogLevel level)
     {
-        if (cluster.Discovery != ClusterSettings.KubernetesApiDiscovery)
-        {
-            return;
-        }
-
-        await Akka.Management.Dsl.AkkaManagement.Get(system).Start();
-        await Akka.Management.Cluster.Bootstrap.ClusterBootstrap.Get(system).Start();
+        var config = ConfigurationFactory.ParseString(overrides);
+        return config.HasPath("akka.loglevel") ? Akka.Event.Logging.LogLevelFor(config.GetString("akka.loglevel")) : level;
     }
 
     /// <summary>A node with TLS is <c>akka.ssl.tcp://…</c>: a seed written as <c>akka.tcp://…</c> gets the scheme of this
@@ -124,23 +115,10 @@ public static class SchedulerActorSystem
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 
-    private static string Quote(string text) => "\"" + text.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
-
-    private static string LevelName(Akka.Event.LogLevel level) => level switch
+    private static ActorSystem OwnedByItsSystem(SchedulerHost host)
     {
-        Akka.Event.LogLevel.DebugLevel => "DEBUG",
-        Akka.Event.LogLevel.InfoLevel => "INFO",
-        Akka.Event.LogLevel.WarningLevel => "WARNING",
-        _ => "ERROR",
-    };
-
-    /// <summary>An ActorSystem whose config is <paramref name="overrides"/> over Serilog logging over the base file.</summary>
-    public static ActorSystem Create(string name, string overrides = "", Akka.Event.LogLevel level = Akka.Event.LogLevel.WarningLevel)
-    {
-        var config = ConfigurationFactory.ParseString(overrides)
-            .WithFallback(ConfigurationFactory.ParseString($"akka.loglevel = {LevelName(level)}\n{SerilogLoggingHocon}"))
-            .WithFallback(BaseConfig());
-        return ActorSystem.Create(name, config);
+        host.System.WhenTerminated.ContinueWith(_ => host.DisposeAsync().AsTask(), TaskScheduler.Default);
+        return host.System;
     }
 
     /// <summary>Serilog on stderr at <paramref name="minimum"/> and above: stdout stays the job's trace.</summary>

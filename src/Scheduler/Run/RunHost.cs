@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Hosting;
 using Scheduler.Actors.Execution;
 using Scheduler.Actors.Intake;
 using Scheduler.GitLab;
@@ -36,6 +37,7 @@ public sealed record RunHostOptions(IKubernetesGatewayFactory Gateways, Executio
 /// <c>scheduler run</c> without the process around it: an ActorSystem with the RunnerSupervisor (<c>/user/runner</c>) and one
 /// JobIntake per <c>[[runners]]</c> entry (<c>/user/runner/intake-&lt;name&gt;-&lt;n&gt;</c>, children of the supervisor). Stopping is explicit:
 /// <see cref="StopGracefullyAsync"/> (SIGQUIT) or <see cref="StopAsync"/> (SIGTERM/SIGINT); <see cref="Reload"/> applies new limits.
+/// The ActorSystem is built by Akka.Hosting (<see cref="SchedulerHost"/>); its top-level actors are in <see cref="Registry"/>.
 /// With <c>[cluster]</c> the node is a fleet member: a clustered ActorSystem, <c>/user/fleet</c> (adoption, status),
 /// <c>/user/fleet-limits</c> (fleet-wide <c>limit</c>), pods owned by <see cref="OwnerId"/>, and SIGTERM is a graceful leave.
 /// </summary>
@@ -43,26 +45,35 @@ public sealed class RunHost : IAsyncDisposable
 {
     private readonly RunHostOptions _options;
     private readonly Dictionary<string, IActorRef> _intakes;
-    private readonly List<HttpClient> _ownClients = [];
+    private readonly SchedulerHost _host;
+    private readonly List<HttpClient> _ownClients;
     private GlobalSettings _settings;
 
-    private RunHost(ActorSystem system, IActorRef supervisor, Dictionary<string, IActorRef> intakes, GlobalSettings settings,
-        RunHostOptions options, IReadOnlyList<string> problems, FleetParts? fleet)
+    private RunHost(SchedulerHost host, StartedActors actors, GlobalSettings settings, RunHostOptions options,
+        List<HttpClient> ownClients)
     {
-        System = system;
-        Supervisor = supervisor;
-        _intakes = intakes;
+        _host = host;
+        _intakes = actors.Intakes;
+        _ownClients = ownClients;
         _settings = settings;
         _options = options;
-        Problems = problems;
-        Fleet = fleet?.Fleet;
-        FleetLimits = fleet?.Limits;
-        OwnerId = fleet?.OwnerId;
+        Supervisor = actors.Supervisor;
+        Problems = actors.Problems;
+        Fleet = actors.Fleet;
+        FleetLimits = actors.FleetLimits;
+        OwnerId = actors.OwnerId;
     }
 
-    private sealed record FleetParts(IActorRef Fleet, IActorRef Limits, string OwnerId);
+    /// <summary>What the <c>WithActors</c> step started: the supervisor, an intake per entry and, in a fleet, the fleet actors.</summary>
+    internal sealed record StartedActors(IActorRef Supervisor, Dictionary<string, IActorRef> Intakes, IReadOnlyList<string> Problems,
+        IActorRef? Fleet, IActorRef? FleetLimits, string? OwnerId);
 
-    public ActorSystem System { get; }
+    public ActorSystem System => _host.System;
+
+    /// <summary>The top-level actors by type: <c>RunnerSupervisor</c>, and in a fleet <c>FleetActor</c>, <c>FleetLimitsActor</c>
+    /// and <c>FleetLeaseSingleton</c> (its proxy).</summary>
+    public ActorRegistry Registry => _host.Registry;
+
     public IActorRef Supervisor { get; }
 
     /// <summary>In a fleet: <c>/user/fleet</c>; null on a single node.</summary>
@@ -81,18 +92,71 @@ public sealed class RunHost : IAsyncDisposable
 
     public IReadOnlyCollection<string> RunnerNames => _intakes.Keys;
 
+    /// <summary>Starts the node through Akka.Hosting (<see cref="Registration"/>). Throws InvalidOperationException when
+    /// <c>[cluster]</c> does not allow a start (no TLS beyond loopback, TLS files that do not load).</summary>
     public static RunHost Start(GlobalSettings settings, RunHostOptions options)
     {
-        var ownClients = new List<HttpClient>();
-        HttpClient OwnClient(HttpClient client)
+        var registration = new Registration(settings, options);
+        var host = SchedulerHost.Start(SchedulerActorSystem.SystemName, registration.Configure, registration.Started);
+        var runHost = new RunHost(host, registration.Started.Result, settings, options, registration.OwnClients);
+        runHost.PublishLimits();
+        return runHost;
+    }
+
+    /// <summary>
+    /// The node's Akka.Hosting registration: the shared settings and Serilog logger, a fleet node with <c>[cluster]</c>
+    /// (<see cref="SchedulerAkka.WithFleetNode"/>), and one <c>WithActors</c> step that starts the top-level actors and
+    /// registers them (<c>RunnerSupervisor</c>; in a fleet <c>FleetActor</c>, <c>FleetLimitsActor</c>, <c>FleetLeaseSingleton</c>)
+    /// and the intakes under the supervisor. <see cref="RunHost.Start"/> uses it; tests hand it to Akka.Hosting.TestKit.
+    /// </summary>
+    public sealed class Registration
+    {
+        private readonly GlobalSettings _settings;
+        private readonly RunHostOptions _options;
+        private readonly FleetTls.Material? _tls;
+        private readonly TaskCompletionSource<StartedActors> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Checks <c>[cluster]</c> (and loads its TLS files) at once, before any host starts.</summary>
+        public Registration(GlobalSettings settings, RunHostOptions options)
         {
-            ownClients.Add(client);
-            return client;
+            _settings = settings;
+            _options = options;
+            _tls = settings.Cluster is { } cluster ? SchedulerActorSystem.PrepareFleetNode(cluster) : null;
         }
 
-        var system = settings.Cluster is { } cluster
-            ? SchedulerActorSystem.CreateClustered(cluster, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel)
-            : SchedulerActorSystem.Create(SchedulerActorSystem.SystemName, options.HoconOverrides, Akka.Event.LogLevel.InfoLevel);
+        /// <summary>Completes when the actors are started; faults with what stopped them.</summary>
+        internal Task<StartedActors> Started => _started.Task;
+
+        /// <summary>GitLab clients made for entries with their own CA; the host disposes them.</summary>
+        internal List<HttpClient> OwnClients { get; } = [];
+
+        public void Configure(AkkaConfigurationBuilder builder)
+        {
+            builder.WithSchedulerDefaults(SchedulerActorSystem.LevelOf(_options.HoconOverrides, Akka.Event.LogLevel.InfoLevel));
+            if (_settings.Cluster is { } cluster)
+            {
+                builder.WithFleetNode(cluster, _tls);
+            }
+
+            // Akka.Hosting only logs a failed step: the failure goes to Started, where RunHost.Start rethrows it.
+            builder.WithActors(new ActorStarter(async (system, registry) =>
+            {
+                try
+                {
+                    _started.TrySetResult(await StartActorsAsync(system, registry, _settings, _options, OwnClients));
+                }
+                catch (Exception e)
+                {
+                    _started.TrySetException(e);
+                }
+            }));
+            builder.WithOverrides(_options.HoconOverrides);
+        }
+    }
+
+    private static async Task<StartedActors> StartActorsAsync(ActorSystem system, IActorRegistry registry, GlobalSettings settings,
+        RunHostOptions options, List<HttpClient> ownClients)
+    {
         var execution = options.Execution;
         if (options.Metrics is { } runnerMetrics && execution.Observer is NoExecutionObserver)
         {
@@ -103,14 +167,14 @@ public sealed class RunHost : IAsyncDisposable
         string? ownerId = null;
         if (settings.Cluster is { } fleetSettings)
         {
-            // Startup, not an actor: waiting here for the management endpoint to bind is fine.
-            SchedulerActorSystem.StartDiscoveryAsync(system, fleetSettings).GetAwaiter().GetResult();
+            SchedulerActorSystem.JoinSelfWhenFirst(system, fleetSettings);
             ownerId = FleetIds.OwnerId(Cluster.Get(system).SelfUniqueAddress);
             execution = execution with { OwnerId = ownerId };
-            fleetLimits = FleetStartup.StartLimits(system, options.LeaseReportInterval);
+            fleetLimits = FleetStartup.StartLimits(system, registry, options.LeaseReportInterval);
         }
 
         var supervisor = system.ActorOf(RunnerSupervisor.Props(settings, options.Gateways, execution), "runner");
+        registry.Register<RunnerSupervisor>(supervisor);
         var intakes = new Dictionary<string, IActorRef>(StringComparer.Ordinal);
         var problems = new List<string>();
         var index = 0;
@@ -130,35 +194,34 @@ public sealed class RunHost : IAsyncDisposable
             }
 
             // An entry with tls-ca-file or tls-cert-file has a client of its own that also trusts that CA or presents that certificate.
-            var http = runner.TlsCaCertificates is { Length: > 0 } || runner.TlsClientCertificate is { Length: > 0 }
-                ? OwnClient(GitLabHttp.CreateClient(runner.TlsCaCertificates, settings.ConnectionMaxAge, ClientCertificate(runner)))
-                : options.Http;
+            var http = options.Http;
+            if (runner.TlsCaCertificates is { Length: > 0 } || runner.TlsClientCertificate is { Length: > 0 })
+            {
+                http = GitLabHttp.CreateClient(runner.TlsCaCertificates, settings.ConnectionMaxAge, ClientCertificate(runner));
+                ownClients.Add(http);
+            }
+
             var client = new GitLabClient(http, apiBase, new GitLabClientOptions(options.Identity, options.SystemId)
             {
                 Metrics = options.Metrics,
                 MetricsRunner = RunnerMetrics.ShortToken(runner.Token),
             });
-            // Startup, not an actor: waiting here for the supervisor to start its child is fine.
-            var intake = supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
+            // Intakes are the supervisor's children (it resumes them): it starts each and answers with its reference.
+            intakes[runner.Name] = await supervisor.Ask<IActorRef>(new StartIntake(JobIntake.Props(runner.Name, LimitsOf(settings, runner),
                 new GitLabJobSource(client, runner), new GitLabJobListeners(client, options.Metrics, options.TraceUpdateInterval,
                     finalRetryLimit: runner.JobStatusFinalUpdateRetryLimit),
-                supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30))
-                .GetAwaiter().GetResult();
-            intakes[runner.Name] = intake;
+                supervisor, fleetLimits), IntakeName(runner.Name, index)), TimeSpan.FromSeconds(30));
         }
 
-        FleetParts? fleet = null;
+        IActorRef? fleet = null;
         if (settings.Cluster is { } clusterSettings)
         {
-            var fleetActor = system.ActorOf(FleetActor.Props(settings.Runners, options.Gateways, intakes, supervisor,
+            fleet = system.ActorOf(FleetActor.Props(settings.Runners, options.Gateways, intakes, supervisor,
                 FleetOptions.From(clusterSettings)), FleetActor.Name);
-            fleet = new FleetParts(fleetActor, fleetLimits!, ownerId!);
+            registry.Register<FleetActor>(fleet);
         }
 
-        var host = new RunHost(system, supervisor, intakes, settings, options, problems, fleet);
-        host._ownClients.AddRange(ownClients);
-        host.PublishLimits();
-        return host;
+        return new StartedActors(supervisor, intakes, problems, fleet, fleetLimits, ownerId);
     }
 
     /// <summary>The actor name of an entry's intake: <c>intake-</c> and the name with characters Akka refuses replaced.</summary>
@@ -342,7 +405,8 @@ public sealed class RunHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await System.Terminate();
+        // Stops the host: Akka.Hosting runs the system's coordinated shutdown.
+        await _host.DisposeAsync();
         foreach (var client in _ownClients)
         {
             client.Dispose();

@@ -21,6 +21,13 @@ public sealed class FleetTransportSecurityTests : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
+    /// <summary>TLS on a hand-made peer; its certificate and peer check come with its DotNettySslSetup.</summary>
+    private const string EnableSsl = """
+        akka.remote.dot-netty.tcp.enable-ssl = true
+        akka.remote.dot-netty.tcp.ssl.require-mutual-authentication = true
+        akka.remote.dot-netty.tcp.ssl.suppress-validation = false
+        """;
+
     private readonly TestCertificates _fleet = new();
     private readonly TestCertificates _foreign = new("someone else's CA");
     private readonly List<ActorSystem> _systems = [];
@@ -56,7 +63,7 @@ public sealed class FleetTransportSecurityTests : IDisposable
         var setup = new DotNettySslSetup(LoadPem(certificate, key), suppressValidation: false, requireMutualAuthentication: true,
             validateCertificateHostname: false, customValidator: (_, _, _, _, _) => true);
 
-        var attacker = Attacker(FleetTls.EnableSslHocon, setup);
+        var attacker = Attacker(EnableSsl, setup);
 
         Assert.Null(await Identify(attacker, node));
     }
@@ -71,7 +78,7 @@ public sealed class FleetTransportSecurityTests : IDisposable
         var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection(_fleet.Ca);
         var setup = new DotNettySslSetup(LoadPem(certificate, key), false, true, false, FleetTls.PeerValidator(roots));
 
-        var peer = Attacker(FleetTls.EnableSslHocon, setup);
+        var peer = Attacker(EnableSsl, setup);
 
         Assert.NotNull(await Identify(peer, node));
     }
