@@ -4,7 +4,7 @@ using Scheduler.Actors.Scripts;
 namespace Scheduler.Exec;
 
 /// <summary>How pods on the embedded cluster run <c>scheduler helper</c>: this very build, which the sandbox sees on the
-/// host's filesystem.</summary>
+/// host's filesystem (a copy pods can reach when the build is not, see <see cref="Helper.PodReachableCopy"/>).</summary>
 public static class ExecHelper
 {
     /// <summary>The apphost when this process is <c>scheduler</c>; otherwise (dotnet run, a test host) the dotnet host
@@ -14,10 +14,10 @@ public static class ExecHelper
         var processPath = Environment.ProcessPath;
         if (processPath is not null && Path.GetFileName(processPath) == "scheduler")
         {
-            return new HelperInvocation([processPath]);
+            return new HelperInvocation([Helper.PodReachableCopy.BuildFile(processPath)]);
         }
 
-        return HelperInvocation.ForAssembly(DotnetHost(), typeof(ExecHelper).Assembly.Location);
+        return HelperInvocation.ForAssembly(DotnetHost(), Helper.PodReachableCopy.BuildFile(typeof(ExecHelper).Assembly.Location));
     }
 
     /// <summary>The dotnet host of the running runtime: <c>&lt;root&gt;/shared/Microsoft.NETCore.App/&lt;version&gt;/</c> is

@@ -103,10 +103,36 @@ public static class ExecPreparation
 
         var payload = ExecJobPayloadBuilder.Build(job, repository.Info,
             new ExecJobOptions(ExecJobPayloadBuilder.NewJobId(), ExecJobPayloadBuilder.NewJobToken(), flags, DateTimeOffset.UtcNow));
+        // The embedded cluster's non-root pods cannot read a repository under /root or another closed directory: they
+        // clone a copy made for them, removed when exec ends.
+        try
+        {
+            if (await Helper.PodReachableCopy.RepositoryAsync(repository.Info.TopLevel, ct) is { } copy)
+            {
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(Path.GetDirectoryName(copy)!);
+                payload = payload with { GitInfo = payload.GitInfo with { RepoUrl = copy } };
+            }
+        }
+        catch (IOException e)
+        {
+            return new ExecPreparationResult(null, [e.Message], warnings);
+        }
+
         var artifactsDir = Path.GetFullPath(request.ArtifactsDir, request.WorkingDirectory);
         // exec runs one job: a limit of 0 or more is irrelevant, but `concurrent` must admit it.
         var settings = config.Settings! with { Concurrent = Math.Max(1, config.Settings!.Concurrent) };
         return new ExecPreparationResult(new PreparedExec(payload, settings, runner, artifactsDir, warnings), [], warnings);
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     private static ConfigLoadResult BuiltInConfig()

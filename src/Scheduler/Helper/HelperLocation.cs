@@ -8,7 +8,8 @@ public static class HelperLocation
 {
     public const string DefaultDotnetRoot = "/usr/share/dotnet";
 
-    public static HelperInvocation ForThisBuild() => HelperInvocation.ForAssembly(DotnetHost(), typeof(HelperLocation).Assembly.Location);
+    public static HelperInvocation ForThisBuild() =>
+        HelperInvocation.ForAssembly(DotnetHost(), PodReachableCopy.BuildFile(typeof(HelperLocation).Assembly.Location));
 
     /// <summary>The running dotnet host when this process is one, else the one under DOTNET_ROOT or the default root.</summary>
     public static string DotnetHost()
