@@ -1,7 +1,7 @@
 namespace Scheduler.Messages.Fleet;
 
 /// <summary>Marks a message that crosses runner nodes. Every such message is bound to the fleet's JSON serializer
-/// (<c>hocon/cluster.hocon</c>); messages that stay on one node do not implement it.</summary>
+/// (registered in <c>Scheduler/Hosting/SchedulerAkka</c>); messages that stay on one node do not implement it.</summary>
 public interface IFleetMessage;
 
 // ---- JobIntake ⇄ the node's fleet-limits actor: a runner entry's `limit` held across the whole fleet ----
