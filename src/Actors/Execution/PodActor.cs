@@ -1,3 +1,5 @@
+// PodActor is one actor whose steps (Secrets, pod, owner references, PodDisruptionBudget, start checks, cleanup) share
+// one retry budget and its timers; each step is a short handler, and the pure rules live in Pods/ and Faults/.
 using Akka.Actor;
 using Akka.Event;
 using k8s.Models;

@@ -1,3 +1,5 @@
+// JobIntake is one actor: asking GitLab, slot reservations, fleet leases and the unhealthy pause share its state and
+// its timers, so they stay in one file; its messages, outcomes and limits live in IntakeProtocol.cs.
 using Akka.Actor;
 using Akka.Event;
 using Scheduler.Messages.Fleet;

@@ -1,3 +1,5 @@
+// The three pod_spec patch types (merge, json, strategic with Kubernetes' merge keys) and GitLab Runner's rules on what
+// may not be patched: one algorithm family, kept together with its error texts.
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Scheduler.Messages.Settings;

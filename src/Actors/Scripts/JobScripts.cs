@@ -1,3 +1,5 @@
+// JobScripts is split by stage: this file builds the plan and the script stages; JobScripts.Git.cs (get_sources) and
+// JobScripts.Cache.cs (caches) hold the rest.
 using System.Globalization;
 using System.Text;
 using Scheduler.Actors.Jobs;

@@ -1,3 +1,5 @@
+// The shell fragments every stage script shares (variables, files, masking-safe printing, the helper's argv): one
+// place so that each stage's script in JobScripts*.cs stays short.
 using System.Globalization;
 using System.Text;
 using Scheduler.Actors.Jobs;

@@ -1,3 +1,5 @@
+// The settings records of config.toml, one per table, each property documented with its key: long because the
+// config is; the readers in Scheduler/Config fill them.
 namespace Scheduler.Messages.Settings;
 
 /// <summary>

@@ -1,3 +1,5 @@
+// One method per GitLab runner API endpoint (register, verify, request job, update, trace, artifacts), each with the
+// answer codes GitLab Runner handles; they share the request plumbing at the end of the file.
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;

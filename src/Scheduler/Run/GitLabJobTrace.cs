@@ -1,3 +1,5 @@
+// One actor: the trace file, its offsets and the PATCH/PUT protocol with GitLab (ranges, 416 recovery, final update
+// retries) share state and timers; splitting them would spread one protocol across files.
 using System.Buffers;
 using Akka.Actor;
 using Akka.Event;

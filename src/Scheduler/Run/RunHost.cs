@@ -1,3 +1,5 @@
+// `scheduler run`'s host: the actor registration (intakes, fleet), reload and shutdown share the running settings,
+// so they stay together; the fleet's own parts live in Fleet/.
 using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Cluster;
