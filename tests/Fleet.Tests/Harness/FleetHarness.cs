@@ -51,6 +51,12 @@ public sealed class FleetHarness : IAsyncDisposable
     {
         var directory = System.IO.Directory.CreateDirectory(Path.Combine(Root, $"{testName}-{DateTime.UtcNow:HHmmss}-{Guid.NewGuid().ToString("N")[..8]}"))
             .FullName;
+        // Jobs run as the embedded cluster's non-root user and write their marks here (runs, sleepers started).
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Root, (UnixFileMode)0b111_101_101);
+            File.SetUnixFileMode(directory, (UnixFileMode)0b111_111_111);
+        }
         var cluster = await LocalClusterProcess.StartAsync(directory, clusterArguments);
         FakeGitLabServer gitLab;
         try

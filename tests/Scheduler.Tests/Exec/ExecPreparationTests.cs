@@ -3,6 +3,7 @@ using Scheduler.Exec;
 
 namespace Scheduler.Scheduler.Tests.Exec;
 
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class ExecPreparationTests : IDisposable
 {
     private readonly string _repo = Directory.CreateTempSubdirectory("exec-prep-").FullName;
@@ -16,6 +17,8 @@ public sealed class ExecPreparationTests : IDisposable
 
     public ExecPreparationTests()
     {
+        // A repository the embedded cluster's non-root pods can read, used as it is (a closed one: see below).
+        File.SetUnixFileMode(_repo, (UnixFileMode)0b111_101_101);
         File.WriteAllText(Path.Combine(_repo, ".gitlab-ci.yml"), CiFile);
         Git("init", "-q", "-b", "main");
         Git("add", ".gitlab-ci.yml");
@@ -38,6 +41,26 @@ public sealed class ExecPreparationTests : IDisposable
     private ExecRequest Request(string job = "build", string ciFile = ".gitlab-ci.yml", string? config = null,
         string[]? env = null, string[]? masked = null) =>
         new(job, ciFile, config, null, "artifacts", env ?? [], masked ?? [], _repo);
+
+    [Fact]
+    public async Task A_repository_the_pods_cannot_read_is_handed_to_them_as_a_copy_when_exec_runs_as_root()
+    {
+        File.SetUnixFileMode(_repo, (UnixFileMode)0b111_000_000);
+
+        var result = await ExecPreparation.PrepareAsync(Request(), CancellationToken.None);
+
+        Assert.Empty(result.Errors);
+        var repoUrl = result.Prepared!.Job.GitInfo.RepoUrl;
+        if (!Environment.IsPrivilegedProcess)
+        {
+            Assert.Equal(_repo, repoUrl); // its pods run as this user
+            return;
+        }
+
+        Assert.StartsWith(Path.Combine(Path.GetTempPath(), "scheduler-exec-repository-"), repoUrl, StringComparison.Ordinal);
+        Assert.True(global::Scheduler.Helper.PodReachableCopy.ByOthers(repoUrl));
+        Directory.Delete(Path.GetDirectoryName(repoUrl)!, recursive: true);
+    }
 
     [Fact]
     public async Task A_valid_request_gives_the_payload_with_the_built_in_config()
