@@ -9,7 +9,8 @@ namespace Scheduler.Actors.Scripts;
 /// variable part is passed as a positional argument, never spliced into it.
 /// </summary>
 /// <remarks>
-/// Launch makes <c>&lt;stage&gt;.lock</c> with <c>mkdir</c> (atomic: a second launch does nothing) and starts a detached
+/// Launch makes <c>&lt;stage&gt;.lock</c> with <c>mkdir</c> (atomic: a second launch does nothing and prints
+/// <c>already launched</c>, where a first one prints <c>launched</c>; the runner needs only the exit code) and starts a detached
 /// shell with stdin, stdout and stderr off the exec's streams, so the exec ends at once and a dropped connection cannot
 /// reach the stage. That shell runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole process group;
 /// without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP, appends the
@@ -34,10 +35,11 @@ public static class StageCommands
     internal const string LaunchScript =
         """
         mkdir -p "$1" || exit 1
-        mkdir "$1/$2.lock" 2>/dev/null || exit 0
+        mkdir "$1/$2.lock" 2>/dev/null || { echo already launched; exit 0; }
         s=
         if command -v setsid >/dev/null 2>&1; then s=setsid; fi
         $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &
+        echo launched
         exit 0
         """;
 
@@ -80,7 +82,8 @@ public static class StageCommands
         """;
 
     /// <summary>Exec argv that starts the stage detached and returns at once; idempotent (a second launch does nothing).
-    /// Exit code 0 when launched or already launched, 1 when the run directory cannot be made.</summary>
+    /// Exit code 0 when launched or already launched, 1 when the run directory cannot be made. Prints <c>launched</c> or
+    /// <c>already launched</c>: the decision, for tests and people reading a pod by hand.</summary>
     public static IReadOnlyList<string> Launch(StagePlan stage) =>
         ["sh", "-c", LaunchScript, "launch", RunDir, CheckedName(stage), ScriptPath(stage), StageRunnerScript];
 

@@ -706,9 +706,20 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Every call in the order received.</summary>
     public ConcurrentQueue<GatewayCall> History { get; } = new();
 
+    /// <summary>The clock each call is stamped with in <see cref="Timeline"/>: a test's virtual time (the TestScheduler's Now).</summary>
+    public Func<DateTimeOffset>? Clock { get; set; }
+
+    /// <summary>Every call with the time it was made, while <see cref="Clock"/> is set: when a timer's effect happened.</summary>
+    public ConcurrentQueue<(GatewayCall Call, DateTimeOffset At)> Timeline { get; } = new();
+
     private void Record(string kind, string detail)
     {
         History.Enqueue(new GatewayCall(kind, detail));
+        if (Clock is { } clock)
+        {
+            Timeline.Enqueue((new GatewayCall(kind, detail), clock()));
+        }
+
         _counts.AddOrUpdate(kind, 1, (_, n) => n + 1);
         Probe.Tell(new GatewayCall(kind, detail));
     }

@@ -76,18 +76,37 @@ public sealed class JobExecutionTests : TestKit
     private static JobPayload Job(long id, IReadOnlyList<JobVariable>? variables = null, int timeout = 3600) =>
         TestData.Job(variables, timeout: timeout) with { Id = id };
 
-    private static async Task<JobRecord> FinishedAsync(TestProbe listener, TimeSpan? max = null)
+    private static async Task<JobRecord> FinishedAsync(TestProbe listener, TimeSpan? max = null, List<object>? heard = null)
     {
-        var messages = new List<object>();
+        var messages = heard ?? [];
+        await HearUntilAsync(listener, messages, m => m is JobFinished, max);
+        return new JobRecord(messages);
+    }
+
+    /// <summary>Collects what the listener hears into <paramref name="messages"/> until one message matches.</summary>
+    private static async Task HearUntilAsync(TestProbe listener, List<object> messages, Func<object, bool> until, TimeSpan? max = null)
+    {
         while (true)
         {
             var message = await listener.ExpectMsgAsync<object>(max ?? TimeSpan.FromSeconds(15));
             messages.Add(message);
-            if (message is JobFinished)
+            if (until(message))
             {
-                return new JobRecord(messages);
+                return;
             }
         }
+    }
+
+    /// <summary>
+    /// Returns once the job's JobActor has handled every message sent to it before this call (Identify is answered in
+    /// mailbox order): timer messages the last Clock.Advance delivered, and the gateway calls they made at once.
+    /// </summary>
+    private async Task JobActorCaughtUpAsync(long jobId)
+    {
+        var probe = CreateTestProbe();
+        Sys.ActorSelection($"/user/runner/coordinator/*/job-{jobId}").Tell(new Identify(jobId), probe.Ref);
+        var identity = await probe.ExpectMsgAsync<ActorIdentity>(TimeSpan.FromSeconds(15));
+        Assert.NotNull(identity.Subject);
     }
 
     private async Task<GatewayCall> CallAsync(string kind, string? detailContains = null) =>
@@ -273,9 +292,11 @@ public sealed class JobExecutionTests : TestKit
 
         Clock.Advance(TimeSpan.FromSeconds(3));
         await CallAsync("read-pod");
-        await Task.Delay(300); // the read's answer reaches the PodActor before the timeout fires
+        // The read's answer has reached the PodActor once its waiting line (with the reason) is in the trace.
+        var heard = new List<object>();
+        await HearUntilAsync(listener, heard, m => m is JobTraceChunk chunk && Encoding.UTF8.GetString(chunk.Bytes).Contains("Unschedulable"));
         Clock.Advance(TimeSpan.FromSeconds(27));
-        var job = await FinishedAsync(listener);
+        var job = await FinishedAsync(listener, heard: heard);
 
         Assert.Equal(JobState.Failed, job.Result.State);
         Assert.Equal(FailureReasons.RunnerSystemFailure, job.Result.FailureReason);
@@ -381,11 +402,13 @@ public sealed class JobExecutionTests : TestKit
         Behave("step_script", "forever\n", null);
         var runner = StartRunner();
         var listener = CreateTestProbe();
+        _cluster.Clock = () => Clock.Now;
+        var admittedAt = Clock.Now; // virtual time does not move until the test advances it
         runner.Tell(new RunJob(Job(11, timeout: 60), "k8s runner", listener));
         await CallAsync("wait", "step_script");
 
         Clock.Advance(TimeSpan.FromSeconds(59));
-        await Task.Delay(300);
+        await JobActorCaughtUpAsync(11);
         Assert.Equal(0, _cluster.Count("kill"));
         Assert.Empty(_cluster.DeletedPods);
         Clock.Advance(TimeSpan.FromSeconds(1));
@@ -393,7 +416,8 @@ public sealed class JobExecutionTests : TestKit
 
         Assert.Equal(new JobResult(JobState.Failed, FailureReasons.JobExecutionTimeout, null,
             "ERROR: Job failed: execution took longer than 1m0s seconds"), job.Result);
-        Assert.Equal(1, _cluster.Count("kill"));
+        var kill = Assert.Single(_cluster.Timeline, entry => entry.Call.Kind == "kill");
+        Assert.Equal(TimeSpan.FromSeconds(60), kill.At - admittedAt);
         Assert.Contains("forever", job.Trace);
         Assert.Single(_cluster.DeletedPods);
     }
