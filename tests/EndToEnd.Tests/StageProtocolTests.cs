@@ -177,13 +177,18 @@ public sealed class StageProtocolTests : IAsyncLifetime
     public async Task A_second_launch_does_not_run_the_stage_twice()
     {
         var stage = _scripts.Find(JobScripts.StepScript)!;
-        Assert.Equal(0, (await ExecAsync(stage.Container, StageCommands.Launch(stage))).Code);
-        Assert.Equal(0, (await ExecAsync(stage.Container, StageCommands.Launch(stage))).Code);
+        Assert.Equal((0, "launched\n"), await LaunchAsync(stage));
+        Assert.Equal((0, "already launched\n"), await LaunchAsync(stage));
         Assert.Equal(3, await WaitAsync(stage));
-        Assert.Equal(0, (await ExecAsync(stage.Container, StageCommands.Launch(stage))).Code);
-        await Task.Delay(300);
+        Assert.Equal((0, "already launched\n"), await LaunchAsync(stage)); // decided before anything detached
         var log = await LogAsync();
         Assert.Single(log.Split('\n'), line => line == "hello from 4242 with swordfish");
+    }
+
+    private async Task<(int Code, string Output)> LaunchAsync(StagePlan stage)
+    {
+        var result = await ExecAsync(stage.Container, StageCommands.Launch(stage));
+        return (result.Code, Encoding.UTF8.GetString(result.Stdout));
     }
 
     [Fact]
