@@ -66,6 +66,10 @@ public sealed class FleetFailoverTests
         var victim = nodes[2];
         var runs = Path.Combine(harness.Directory, "runs.log");
         File.WriteAllText(runs, "");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(runs, (UnixFileMode)0b110_110_110); // the jobs, as the embedded cluster's non-root user, append
+        }
 
         await using var pods = new PodWatchRecorder(harness.Kube, "default");
         var jobs = Enumerable.Range(1, 3).Select(i => harness.Enqueue(SlowJobs.Define($"cut-{i}", runs))).ToArray();
