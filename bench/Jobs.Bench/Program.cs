@@ -14,6 +14,8 @@ using Scheduler.Messages.Protocol;
 //   --inflight jobs sleeping --sleep seconds at once: the runner's memory per job in flight.
 var settings = BenchArgs.Parse(args);
 var root = Directory.CreateTempSubdirectory("jobs-bench-").FullName;
+// The pods, as the embedded cluster's non-root user, clone the repository below by its path.
+if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(root, (UnixFileMode)0b111_101_101);
 try
 {
     var repoDir = Directory.CreateDirectory(Path.Combine(root, "repo")).FullName;
