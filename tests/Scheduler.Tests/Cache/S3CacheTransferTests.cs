@@ -61,7 +61,7 @@ public sealed class S3CacheTransferTests : IClassFixture<S3ServerFixture>, IDisp
         Assert.Equal(1, await Extract(Directory.CreateDirectory(Path.Combine(_dir.Path, "p")).FullName, urls.Download!, output, error));
         Assert.Contains("(404): the key has no cache yet", output.ToString(), StringComparison.Ordinal);
         Assert.Contains("file does not exist", error.ToString(), StringComparison.Ordinal);
-        Assert.Single(_s3.Requests, r => r.Method == "GET");
+        Assert.Single(await _s3.RequestsOnceAsync(r => r.Method == "GET"), r => r.Method == "GET");
     }
 
     // s3rver checks no V4 signature, so what S3 enforces is asserted on the URLs: SigV4, one object, one method, the
@@ -122,7 +122,7 @@ public sealed class S3CacheTransferTests : IClassFixture<S3ServerFixture>, IDisp
             var urls = Urls(settings, "chain");
             _dir.Write("a/f.txt", "x");
             Assert.Equal(0, await Archive(Path.Combine(_dir.Path, "a"), urls.Upload!, new StringWriter()));
-            Assert.Single(_s3.Requests, r => r is { Method: "PUT", Status: 200 });
+            Assert.Single(await _s3.RequestsOnceAsync(r => r is { Method: "PUT", Status: 200 }), r => r is { Method: "PUT", Status: 200 });
         }
         finally
         {

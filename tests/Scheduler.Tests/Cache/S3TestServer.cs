@@ -44,6 +44,21 @@ public sealed class S3TestServer : IAsyncDisposable
         get { lock (_requests) { return _requests.ToList(); } }
     }
 
+    /// <summary>The requests answered so far, once one matching <paramref name="expected"/> has been logged (the server
+    /// logs each request on its stdout, read in the background, so the line can come after the client's answer); at most
+    /// 10 s, then whatever is there.</summary>
+    public async Task<IReadOnlyList<(string Method, string Path, int Status)>> RequestsOnceAsync(
+        Func<(string Method, string Path, int Status), bool> expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!Requests.Any(expected) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        return Requests;
+    }
+
     /// <summary>Forgets the requests answered so far (a test sharing the server starts counting from here).</summary>
     public void ClearRequests()
     {

@@ -36,7 +36,7 @@ public sealed class S3CacheEndToEndTests : RunHostTest, IClassFixture<S3ServerFi
         AssertFinal(producer, "success");
         var objectName = $"runner/{CacheObjectName.ShortToken(token)}/project/1/deps-main";
         Assert.Equal([objectName], RunnerObjects(token));
-        Assert.Single(_s3.Requests, r => r is { Method: "PUT", Status: 200 });
+        Assert.Single(await _s3.RequestsOnceAsync(r => r is { Method: "PUT", Status: 200 }), r => r is { Method: "PUT", Status: 200 });
         var producerTrace = producer.TraceText();
         Assert.Contains("Creating cache deps-main...", producerTrace);
         Assert.Contains("Uploaded cache.zip", producerTrace);
@@ -53,7 +53,7 @@ public sealed class S3CacheEndToEndTests : RunHostTest, IClassFixture<S3ServerFi
         Assert.Contains("\nfrom-the-first-job\n", pullerTrace);
         Assert.DoesNotContain("Creating cache", pullerTrace);
         Assert.Contains("X-Amz-Signature=[MASKED]", pullerTrace, StringComparison.Ordinal);
-        Assert.Single(_s3.Requests, r => r.Method == "PUT");
+        Assert.Single(await _s3.RequestsOnceAsync(r => r.Method == "PUT"), r => r.Method == "PUT");
 
         // The branch's own key has no cache yet: the fallback key's is restored.
         var branch = GitLab.EnqueueJob(token, Job("cat vendor/dep.txt").Name("branch")
@@ -65,7 +65,8 @@ public sealed class S3CacheEndToEndTests : RunHostTest, IClassFixture<S3ServerFi
         Assert.Contains("WARNING: Failed to extract cache", branchTrace);
         Assert.Contains("Checking cache for deps-main...", branchTrace);
         Assert.Contains("\nfrom-the-first-job\n", branchTrace);
-        Assert.Contains(_s3.Requests, r => r is { Method: "GET", Status: 404 } && r.Path.EndsWith("/deps-feature", StringComparison.Ordinal));
+        Assert.Contains(await _s3.RequestsOnceAsync(r => r is { Method: "GET", Status: 404 } && r.Path.EndsWith("/deps-feature", StringComparison.Ordinal)),
+            r => r is { Method: "GET", Status: 404 } && r.Path.EndsWith("/deps-feature", StringComparison.Ordinal));
 
         // The signatures never reach a trace.
         foreach (var trace in new[] { producerTrace, pullerTrace.Replace("X-Amz-Signature=[MASKED]", "", StringComparison.Ordinal), branchTrace })
