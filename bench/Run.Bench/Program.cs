@@ -11,12 +11,14 @@ using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Run;
 
-// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figure only)
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figures only)
 // `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
 //   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
 //   --check-interval seconds, then with Workhorse-style long polling;
 //   trace throughput of one job printing --trace-mib MiB (first byte at GitLab → final update accepted), and the runner
-//   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes).
+//   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes),
+//   beside two baselines from the same run: a raw exec `cat` of the same bytes (the transport's ceiling) and the fake GitLab
+//   taking the same bytes as PATCHes from a plain loop (the upload's ceiling).
 var options = BenchArgs.Parse(args);
 MaskingAlone(options.TraceMiB);
 var root = Directory.CreateTempSubdirectory("run-bench-").FullName;
@@ -54,13 +56,15 @@ try
     }
 
     {
+        var bytes = options.TraceMiB * 1024L * 1024;
+        await TransportCeilingAsync(cluster, bytes);
+        await UploadCeilingAsync(bytes);
+
         await using var gitLab = await FakeGitLabServer.StartAsync();
         var token = gitLab.AddRunner();
-        var bytes = options.TraceMiB * 1024L * 1024;
         await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
         // 100-byte lines: 99 characters and a newline.
-        var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none")
-            .Script($"yes {new string('x', 98)} | head -c {bytes}"));
+        var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none").Script(TraceScript(bytes)));
         await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
         var process = Process.GetCurrentProcess();
         process.Refresh();
@@ -81,6 +85,98 @@ try
 finally
 {
     try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+// 100-byte lines: 99 characters and a newline (`yes` ends on SIGPIPE when `head` has enough: not a failure of the job).
+static string TraceScript(long bytes) => $"(yes {new string('x', 98)} || true) | head -c {bytes}";
+
+// The transport's ceiling: the same bytes, written to a file in a pod first, then read by one exec `cat` through the same
+// embedded cluster and the runner's exec client (KubernetesGateway, ExecChannels), each chunk dropped on arrival.
+static async Task TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServer cluster, long bytes)
+{
+    using var client = new Kubernetes(cluster.ClientConfiguration());
+    const string pod = "bench-exec-cat";
+    await client.CoreV1.CreateNamespacedPodAsync(new k8s.Models.V1Pod
+    {
+        Metadata = new k8s.Models.V1ObjectMeta { Name = pod },
+        Spec = new k8s.Models.V1PodSpec
+        {
+            RestartPolicy = "Never",
+            TerminationGracePeriodSeconds = 0,
+            Containers = [new k8s.Models.V1Container { Name = "main", Image = "alpine:3.20", Command = ["sleep", "3600"] }],
+        },
+    }, "default");
+    var deadline = DateTime.UtcNow.AddMinutes(2);
+    while ((await client.CoreV1.ReadNamespacedPodAsync(pod, "default")).Status?.Phase != "Running")
+    {
+        if (DateTime.UtcNow > deadline)
+        {
+            throw new TimeoutException("the exec target pod did not start");
+        }
+
+        await Task.Delay(20);
+    }
+
+    var gateway = ExecGateways.Create(cluster.ClientConfiguration()).For(new RunnerEntry { Name = "bench", Url = "http://127.0.0.1/", Token = "x" }, null);
+    await gateway.ExecAsync("default", pod, "main", ["sh", "-c", $"{TraceScript(bytes)} > /tmp/bytes"], null, CancellationToken.None);
+    long received = 0;
+    var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    var code = await gateway.ExecAsync("default", pod, "main", ["cat", "/tmp/bytes"], chunk =>
+    {
+        received += chunk.Length;
+        return Task.CompletedTask;
+    }, CancellationToken.None);
+    var seconds = clock.Elapsed.TotalSeconds;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    var mib = received / 1048576.0;
+    Console.WriteLine($"baseline, raw exec cat of the same bytes (the transport's ceiling): {mib:F1} MiB (exit {code}) in {seconds:F2} s = " +
+                      $"{mib / seconds:F1} MiB/s; process CPU {cpu:F2} s = {cpu / mib:F4} CPU s per MiB");
+    await client.CoreV1.DeleteNamespacedPodAsync(pod, "default");
+}
+
+// The upload's ceiling: the fake GitLab taking the same bytes as 1 MiB PATCHes (the listener's patch size) from a plain
+// loop, one after another, through the runner's GitLab client.
+static async Task UploadCeilingAsync(long bytes)
+{
+    await using var gitLab = await FakeGitLabServer.StartAsync();
+    var token = gitLab.AddRunner();
+    gitLab.EnqueueJob(token, new FakeJobBuilder().Script("true"));
+    var identity = new RunnerIdentity("bench", "bench", "amd64", "scheduler");
+    GitLabUrl.TryApiBase(gitLab.Url, out var apiBase, out _);
+    var client = new GitLabClient(GitLabHttp.CreateClient(), apiBase!, new GitLabClientOptions(identity, "s_0123456789ab"));
+    if (await client.RequestJobAsync(token, null) is not RequestJobResult.Received { Job: var job })
+    {
+        throw new InvalidOperationException("the fake GitLab handed out no job");
+    }
+
+    await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(Scheduler.GitLab.JobState.Running));
+    var content = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 98) + " \n", TraceUploadState.MaxPatchBytes / 100 + 1)))
+        .AsMemory(0, TraceUploadState.MaxPatchBytes);
+    var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    long sent = 0;
+    while (sent < bytes)
+    {
+        var length = (int)Math.Min(content.Length, bytes - sent);
+        var result = await client.PatchTraceAsync(job.Id, job.Token, sent, content[..length]);
+        if (result.Outcome != PatchOutcome.Accepted)
+        {
+            throw new InvalidOperationException($"the fake GitLab refused a patch: {result.StatusCode} {result.Message}");
+        }
+
+        sent += length;
+    }
+
+    var seconds = clock.Elapsed.TotalSeconds;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    var mib = sent / 1048576.0;
+    Console.WriteLine($"baseline, the fake GitLab taking the same bytes in 1 MiB PATCHes from a loop (the upload's ceiling): {mib:F1} MiB in " +
+                      $"{seconds:F2} s = {mib / seconds:F1} MiB/s; process CPU {cpu:F2} s = {cpu / mib:F4} CPU s per MiB");
 }
 
 // The runner's own work per trace byte, without the transport: masking (two secret values, GitLab's token prefixes, the

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
 using System.Text;
@@ -209,10 +210,20 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
                     await cancel.CancelAsync().ConfigureAwait(false);
                     throw new OperationCanceledException(cancel.Token);
                 }
-                var message = new byte[data.Length + 1];
-                message[0] = channel;
-                data.CopyTo(message.AsMemory(1));
-                await socket.SendAsync(message, WebSocketMessageType.Binary, true, cancel.Token).ConfigureAwait(false);
+                // One pooled message buffer per write (the channel byte, then the data): the relay allocates nothing per chunk.
+                var message = ArrayPool<byte>.Shared.Rent(data.Length + 1);
+                try
+                {
+                    message[0] = channel;
+                    data.CopyTo(message.AsMemory(1));
+                    await socket.SendAsync(message.AsMemory(0, data.Length + 1), WebSocketMessageType.Binary, true, cancel.Token)
+                        .ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(message);
+                }
+
                 _sent += data.Length;
             }
             finally
