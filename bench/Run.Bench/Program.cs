@@ -11,12 +11,14 @@ using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Run;
 
-// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figure only)
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figures only)
 // `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
 //   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
 //   --check-interval seconds, then with Workhorse-style long polling;
 //   trace throughput of one job printing --trace-mib MiB (first byte at GitLab → final update accepted), and the runner
-//   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes).
+//   process's CPU seconds per MiB (this process: runner, fake GitLab and embedded API server; not the pod's processes),
+//   beside two baselines from the same run: a raw exec `cat` of the same bytes (the transport's ceiling) and the fake GitLab
+//   taking the same bytes as PATCHes from a plain loop (the upload's ceiling).
 var options = BenchArgs.Parse(args);
 MaskingAlone(options.TraceMiB);
 var root = Directory.CreateTempSubdirectory("run-bench-").FullName;
@@ -54,33 +56,156 @@ try
     }
 
     {
+        var bytes = options.TraceMiB * 1024L * 1024;
+        // Each figure is taken after a first, untimed pass of the same path with 16 MiB, as a runner that has been up a while
+        // runs it: a first pass is mostly the JIT's tiered recompilation of the hot code (a third of the CPU in a profile).
+        const long warmUp = 16L * 1024 * 1024;
+        await TransportCeilingAsync(cluster, warmUp, print: false);
+        await TransportCeilingAsync(cluster, bytes, print: true);
+        await UploadCeilingAsync(warmUp, print: false);
+        await UploadCeilingAsync(bytes, print: true);
+
         await using var gitLab = await FakeGitLabServer.StartAsync();
         var token = gitLab.AddRunner();
-        var bytes = options.TraceMiB * 1024L * 1024;
         await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
-        // 100-byte lines: 99 characters and a newline.
-        var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none")
-            .Script($"yes {new string('x', 98)} | head -c {bytes}"));
-        await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
-        var process = Process.GetCurrentProcess();
-        process.Refresh();
-        var cpuBefore = process.TotalProcessorTime;
-        var clock = Stopwatch.StartNew();
-        await WaitAsync(() => job.IsFinished, TimeSpan.FromMinutes(30));
-        var elapsed = clock.Elapsed;
-        process.Refresh();
-        var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
-        var received = job.TraceBytes().Length / 1024.0 / 1024.0;
-        var checksumOk = TraceChecksum.Of(job.TraceBytes()) == job.Checksum;
-        Console.WriteLine($"trace of {options.TraceMiB} MiB: {received:F1} MiB at GitLab ({job.Status}, checksum {(checksumOk ? "matches" : "DIFFERS")}) " +
-                          $"in {elapsed.TotalSeconds:F1} s after the first byte: {received / elapsed.TotalSeconds:F1} MiB/s; " +
-                          $"{gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count} PATCHes; " +
-                          $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB");
+        await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)");
+        await TraceJobAsync(gitLab, token, bytes, "trace");
     }
 }
 finally
 {
     try { Directory.Delete(root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+// One job printing `bytes` through the whole path, timed from its first byte at GitLab to the final update accepted.
+static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label)
+{
+    var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none").Script(TraceScript(bytes)));
+    await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
+    var process = Process.GetCurrentProcess();
+    process.Refresh();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    // When GitLab holds as many bytes as the job printed (the stream), then when the final update is accepted (the job's end:
+    // the last log read, the pod's deletion, the final PATCH and PUT). Counted from the patches' bodies, not the trace: a copy
+    // of the whole trace every poll would be most of the CPU measured.
+    var patchPath = $"/jobs/{job.Id}/trace";
+    await WaitAsync(() => job.IsFinished || gitLab.RequestsTo(FakeEndpoint.PatchTrace)
+        .Where(r => r.Status == 202 && r.Path.EndsWith(patchPath, StringComparison.Ordinal)).Sum(r => (long)r.Body.Length) >= bytes, TimeSpan.FromMinutes(30));
+    var streamed = clock.Elapsed;
+    await WaitAsync(() => job.IsFinished, TimeSpan.FromMinutes(30));
+    var elapsed = clock.Elapsed;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    var trace = job.TraceBytes();
+    var received = trace.Length / 1024.0 / 1024.0;
+    var checksumOk = TraceChecksum.Of(trace) == job.Checksum;
+    var patches = gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count(r => r.Path.EndsWith(patchPath, StringComparison.Ordinal));
+    Console.WriteLine($"{label} of {bytes / 1048576.0:F0} MiB: {received:F1} MiB at GitLab ({job.Status}, checksum {(checksumOk ? "matches" : "DIFFERS")}) " +
+                      $"in {elapsed.TotalSeconds:F1} s after the first byte: {received / elapsed.TotalSeconds:F1} MiB/s " +
+                      $"(the job's bytes all at GitLab after {streamed.TotalSeconds:F1} s: {bytes / 1048576.0 / streamed.TotalSeconds:F1} MiB/s); {patches} PATCHes; " +
+                      $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB");
+}
+
+// 100-byte lines: 99 characters and a newline (`yes` ends on SIGPIPE when `head` has enough: not a failure of the job).
+static string TraceScript(long bytes) => $"(yes {new string('x', 98)} || true) | head -c {bytes}";
+
+// The transport's ceiling: the same bytes, written to a file in a pod first, then read by one exec `cat` through the same
+// embedded cluster and the runner's exec client (KubernetesGateway, ExecChannels), each chunk dropped on arrival.
+static async Task TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServer cluster, long bytes, bool print)
+{
+    using var client = new Kubernetes(cluster.ClientConfiguration());
+    var pod = $"bench-exec-cat-{(print ? "timed" : "warm-up")}";
+    await client.CoreV1.CreateNamespacedPodAsync(new k8s.Models.V1Pod
+    {
+        Metadata = new k8s.Models.V1ObjectMeta { Name = pod },
+        Spec = new k8s.Models.V1PodSpec
+        {
+            RestartPolicy = "Never",
+            TerminationGracePeriodSeconds = 0,
+            Containers = [new k8s.Models.V1Container { Name = "main", Image = "alpine:3.20", Command = ["sleep", "3600"] }],
+        },
+    }, "default");
+    var deadline = DateTime.UtcNow.AddMinutes(2);
+    while ((await client.CoreV1.ReadNamespacedPodAsync(pod, "default")).Status?.Phase != "Running")
+    {
+        if (DateTime.UtcNow > deadline)
+        {
+            throw new TimeoutException("the exec target pod did not start");
+        }
+
+        await Task.Delay(20);
+    }
+
+    var gateway = ExecGateways.Create(cluster.ClientConfiguration()).For(new RunnerEntry { Name = "bench", Url = "http://127.0.0.1/", Token = "x" }, null);
+    await gateway.ExecAsync("default", pod, "main", ["sh", "-c", $"{TraceScript(bytes)} > /tmp/bytes"], null, CancellationToken.None);
+    long received = 0, reads = 0;
+    var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    var code = await gateway.ExecAsync("default", pod, "main", ["cat", "/tmp/bytes"], chunk =>
+    {
+        received += chunk.Length;
+        reads++;
+        return Task.CompletedTask;
+    }, CancellationToken.None);
+    var seconds = clock.Elapsed.TotalSeconds;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    var mib = received / 1048576.0;
+    if (print)
+    {
+        Console.WriteLine($"baseline, raw exec cat of the same bytes (the transport's ceiling): {mib:F1} MiB (exit {code}) in {seconds:F2} s = " +
+                          $"{mib / seconds:F1} MiB/s in {reads} chunks ({received / Math.Max(1, reads) / 1024.0:F1} KiB each); " +
+                          $"process CPU {cpu:F2} s = {cpu / mib:F4} CPU s per MiB");
+    }
+
+    await client.CoreV1.DeleteNamespacedPodAsync(pod, "default");
+}
+
+// The upload's ceiling: the fake GitLab taking the same bytes as 1 MiB PATCHes (the listener's patch size) from a plain
+// loop, one after another, through the runner's GitLab client.
+static async Task UploadCeilingAsync(long bytes, bool print)
+{
+    await using var gitLab = await FakeGitLabServer.StartAsync();
+    var token = gitLab.AddRunner();
+    gitLab.EnqueueJob(token, new FakeJobBuilder().Script("true"));
+    var identity = new RunnerIdentity("bench", "bench", "amd64", "scheduler");
+    GitLabUrl.TryApiBase(gitLab.Url, out var apiBase, out _);
+    var client = new GitLabClient(GitLabHttp.CreateClient(), apiBase!, new GitLabClientOptions(identity, "s_0123456789ab"));
+    if (await client.RequestJobAsync(token, null) is not RequestJobResult.Received { Job: var job })
+    {
+        throw new InvalidOperationException("the fake GitLab handed out no job");
+    }
+
+    await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(Scheduler.GitLab.JobState.Running));
+    var content = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('x', 98) + " \n", TraceUploadState.MaxPatchBytes / 100 + 1)))
+        .AsMemory(0, TraceUploadState.MaxPatchBytes);
+    var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    long sent = 0;
+    while (sent < bytes)
+    {
+        var length = (int)Math.Min(content.Length, bytes - sent);
+        var result = await client.PatchTraceAsync(job.Id, job.Token, sent, content[..length]);
+        if (result.Outcome != PatchOutcome.Accepted)
+        {
+            throw new InvalidOperationException($"the fake GitLab refused a patch: {result.StatusCode} {result.Message}");
+        }
+
+        sent += length;
+    }
+
+    var seconds = clock.Elapsed.TotalSeconds;
+    process.Refresh();
+    var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    var mib = sent / 1048576.0;
+    if (print)
+    {
+        Console.WriteLine($"baseline, the fake GitLab taking the same bytes in 1 MiB PATCHes from a loop (the upload's ceiling): {mib:F1} MiB in " +
+                          $"{seconds:F2} s = {mib / seconds:F1} MiB/s; process CPU {cpu:F2} s = {cpu / mib:F4} CPU s per MiB");
+    }
 }
 
 // The runner's own work per trace byte, without the transport: masking (two secret values, GitLab's token prefixes, the
@@ -93,6 +218,20 @@ static void MaskingAlone(int mib)
     var masker = new Scheduler.Actors.Trace.TraceMasker(Scheduler.Actors.Trace.TraceMaskRules.For(["glcbt-64_0123456789abcdefghij", "s3cr3t-value"], []));
     var output = new System.Buffers.ArrayBufferWriter<byte>(chunk.Length);
     var checksum = new Scheduler.Actors.Trace.TraceCrc32();
+    // Passes first, and a pause for the JIT's background tier-up: the timed passes run optimised code, not the first tier
+    // (System.IO.Hashing's vectorised CRC32 is ~40 times slower there).
+    for (var round = 0; round < 3; round++)
+    {
+        for (var i = 0; i < 256; i++)
+        {
+            output.ResetWrittenCount();
+            masker.Process(chunk, output);
+            new Scheduler.Actors.Trace.TraceCrc32().Append(chunk);
+        }
+
+        Thread.Sleep(300);
+    }
+
     var clock = Stopwatch.StartNew();
     for (var i = 0; i < chunks; i++)
     {

@@ -64,6 +64,9 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     /// <summary>The <c>X-GitLab-Trace-Update-Interval</c> sent on patches (real GitLab: 60, or 3 while watched).</summary>
     public int TraceUpdateIntervalSeconds { get; set; } = 1;
 
+    /// <summary>How long each trace PATCH waits before it is handled and answered (a slow GitLab). Zero: at once.</summary>
+    public TimeSpan PatchTraceDelay { get; set; } = TimeSpan.Zero;
+
     /// <summary>Artifact uploads above this size get 413.</summary>
     public long MaxArtifactBytes { get; set; } = 64 * 1024 * 1024;
 
@@ -277,6 +280,11 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var request = await FakeRequest.ReadAsync(context);
+        if (Route(request, out _) == FakeEndpoint.PatchTrace && PatchTraceDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(PatchTraceDelay, context.RequestAborted); // a slow GitLab: the body is read, the answer waits
+        }
+
         var longPollTimedOut = Route(request, out _) == FakeEndpoint.RequestJob && await LongPollAsync(request, context.RequestAborted);
         FakeResponse response;
         string? chaos = null;
@@ -828,6 +836,23 @@ public sealed class FakeGitLabServer : IAsyncDisposable
                     using var buffer = new MemoryStream();
                     await formFile.CopyToAsync(buffer);
                     file = new UploadedFile(formFile.FileName, buffer.ToArray());
+                }
+            }
+            else if (request.ContentLength is { } length and > 0 and <= int.MaxValue)
+            {
+                // One array of the announced size, read into directly (a trace patch is 1 MiB: no growing buffer, no copy).
+                body = new byte[length];
+                var read = 0;
+                while (read < body.Length)
+                {
+                    var n = await request.Body.ReadAsync(body.AsMemory(read));
+                    if (n == 0)
+                    {
+                        body = body[..read]; // the client sent less than it announced
+                        break;
+                    }
+
+                    read += n;
                 }
             }
             else

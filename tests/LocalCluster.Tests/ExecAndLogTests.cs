@@ -81,6 +81,54 @@ public sealed class ExecAndLogTests
     }
 
     [Fact]
+    public async Task Exec_output_written_faster_than_it_is_sent_gathers_into_fewer_messages_with_every_byte_in_order_before_the_status()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
+        await WaitForPhase(cluster.Client, "p", "Running");
+        using var socket = cluster.Socket();
+        socket.Options.AddSubProtocol("v4.channel.k8s.io");
+        const int writes = 20_000;
+        var url = new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=spew&command={writes}&stdout=true&stderr=true");
+        await socket.ConnectAsync(url, CancellationToken.None);
+
+        var stdout = new StringBuilder();
+        var stdoutMessages = 0;
+        var largest = 0;
+        var afterStatus = 0;
+        JsonNode? status = null;
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var message = new MemoryStream();
+            WebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                message.Write(buffer, 0, result.Count);
+            } while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+
+            if (result.MessageType == WebSocketMessageType.Close) break;
+            var bytes = message.ToArray();
+            if (bytes[0] == 1)
+            {
+                stdoutMessages++;
+                largest = Math.Max(largest, bytes.Length - 1);
+                stdout.Append(Encoding.UTF8.GetString(bytes, 1, bytes.Length - 1));
+                afterStatus += status is null ? 0 : 1;
+            }
+
+            if (bytes[0] == 3) status = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 1, bytes.Length - 1));
+        }
+
+        Assert.Equal(string.Concat(Enumerable.Range(0, writes).Select(i => $"chunk {i}\n")), stdout.ToString());
+        Assert.Equal("Success", (string?)status!["status"]);
+        Assert.Equal(0, afterStatus);
+        Assert.True(stdoutMessages < writes / 4, $"{writes} writes went out as {stdoutMessages} messages");
+        Assert.True(largest <= 64 * 1024, $"a message of {largest} bytes");
+    }
+
+    [Fact]
     public async Task Exec_refuses_unsupported_subprotocols_and_bad_requests()
     {
         await using var cluster = await TestCluster.StartAsync();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
 using System.Text;
@@ -61,10 +62,9 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         var sender = new ChannelSender(socket, faults.ExecDropAfterBytes, cancel);
 
         var stdinPipe = stdin ? new Pipe() : null;
-        var streams = new ExecStreams(
-            stdinPipe?.Reader.AsStream(),
-            stdout ? new ChannelWriteStream(sender, StdoutChannel) : null,
-            stderr ? new ChannelWriteStream(sender, StderrChannel) : null);
+        await using var stdoutStream = stdout ? new ChannelWriteStream(sender, StdoutChannel) : null;
+        await using var stderrStream = stderr ? new ChannelWriteStream(sender, StderrChannel) : null;
+        var streams = new ExecStreams(stdinPipe?.Reader.AsStream(), stdoutStream, stderrStream);
         var receiving = ReceiveAsync(socket, stdinPipe?.Writer, protocol == V5, cancel);
 
         JsonObject status;
@@ -72,6 +72,10 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         {
             var exitCode = await cluster.Runtime.ExecAsync(new ExecRequest(ns, podName, container, command, tty), streams, cancel.Token)
                 .ConfigureAwait(false);
+            // Every byte of output goes out before the status.
+            if (stdoutStream is not null) await stdoutStream.DrainAsync().ConfigureAwait(false);
+            if (stderrStream is not null) await stderrStream.DrainAsync().ConfigureAwait(false);
+            cancel.Token.ThrowIfCancellationRequested();
             status = exitCode == 0
                 ? new JsonObject { ["metadata"] = new JsonObject(), ["status"] = "Success" }
                 : new JsonObject
@@ -108,7 +112,7 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         }
         try
         {
-            await sender.SendAsync(StatusChannel, Encoding.UTF8.GetBytes(status.ToJsonString())).ConfigureAwait(false);
+            await sender.SendAsync(StatusChannel, new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(status.ToJsonString()))).ConfigureAwait(false);
             await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", cancel.Token).ConfigureAwait(false);
             // Wait briefly for the client's close so the connection ends cleanly.
             using var closeWait = CancellationTokenSource.CreateLinkedTokenSource(cancel.Token);
@@ -185,7 +189,7 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
 
         public bool Dropped { get; private set; }
 
-        public async Task SendAsync(byte channel, ReadOnlyMemory<byte> data)
+        public async Task SendAsync(byte channel, ReadOnlySequence<byte> data)
         {
             await _gate.WaitAsync(cancel.Token).ConfigureAwait(false);
             try
@@ -199,7 +203,7 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
                     {
                         var head = new byte[fits + 1];
                         head[0] = channel;
-                        data[..fits].CopyTo(head.AsMemory(1));
+                        data.Slice(0, fits).CopyTo(head.AsSpan(1));
                         await socket.SendAsync(head, WebSocketMessageType.Binary, true, cancel.Token).ConfigureAwait(false);
                         _sent += fits;
                         // A moment for the client to read it: an abort right behind the bytes can take them with it.
@@ -209,10 +213,21 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
                     await cancel.CancelAsync().ConfigureAwait(false);
                     throw new OperationCanceledException(cancel.Token);
                 }
-                var message = new byte[data.Length + 1];
-                message[0] = channel;
-                data.CopyTo(message.AsMemory(1));
-                await socket.SendAsync(message, WebSocketMessageType.Binary, true, cancel.Token).ConfigureAwait(false);
+                // One pooled message buffer per message (the channel byte, then the data): the relay allocates nothing per chunk.
+                var length = (int)data.Length;
+                var message = ArrayPool<byte>.Shared.Rent(length + 1);
+                try
+                {
+                    message[0] = channel;
+                    data.CopyTo(message.AsSpan(1));
+                    await socket.SendAsync(message.AsMemory(0, length + 1), WebSocketMessageType.Binary, true, cancel.Token)
+                        .ConfigureAwait(false);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(message);
+                }
+
                 _sent += data.Length;
             }
             finally
@@ -222,18 +237,91 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
         }
     }
 
-    private sealed class ChannelWriteStream(ChannelSender sender, byte channel) : WriteOnlyStream
+    /// <summary>
+    /// One output channel, written behind: what the container writes goes into a bounded pipe, and one pump sends what has
+    /// gathered there as one message of up to <see cref="MaxMessageBytes"/>. While a send is under way the next writes gather,
+    /// so a fast writer makes few large messages (fewer frames, TLS records and client reads per byte) and a quiet one is sent
+    /// at once. A full pipe makes the writer wait, so the container is slowed rather than buffered without bound.
+    /// </summary>
+    private sealed class ChannelWriteStream : WriteOnlyStream
     {
+        public const int MaxMessageBytes = 64 * 1024;
+        private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 4 * MaxMessageBytes, resumeWriterThreshold: 2 * MaxMessageBytes,
+            useSynchronizationContext: false));
+        private readonly Task _pump;
+        private bool _completed;
+
+        public ChannelWriteStream(ChannelSender sender, byte channel) => _pump = Task.Run(() => PumpAsync(sender, channel));
+
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
             if (buffer.Length == 0) return;
+            FlushResult result;
             try
             {
-                await sender.SendAsync(channel, buffer).ConfigureAwait(false);
+                result = await _pipe.Writer.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
-            catch (WebSocketException e)
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
             {
+                // The pump stopped on a failed send (it completed the pipe with that error).
                 throw new IOException("the exec client disconnected", e);
+            }
+
+            if (result.IsCompleted) throw new IOException("the exec client disconnected"); // the pump stopped: nothing more is sent
+        }
+
+        /// <summary>Sends what is still in the pipe; afterwards nothing more is written. A failed send ends it quietly (the caller
+        /// sees the drop or the cancellation).</summary>
+        public async Task DrainAsync()
+        {
+            if (!_completed)
+            {
+                _completed = true;
+                await _pipe.Writer.CompleteAsync().ConfigureAwait(false);
+            }
+
+            try
+            {
+                await _pump.ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+            {
+                // The client is gone or the connection was dropped.
+            }
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await DrainAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private async Task PumpAsync(ChannelSender sender, byte channel)
+        {
+            var reader = _pipe.Reader;
+            try
+            {
+                while (true)
+                {
+                    var result = await reader.ReadAsync().ConfigureAwait(false);
+                    var pending = result.Buffer;
+                    while (pending.Length > 0)
+                    {
+                        var message = pending.Slice(0, Math.Min(pending.Length, MaxMessageBytes));
+                        await sender.SendAsync(channel, message).ConfigureAwait(false);
+                        pending = pending.Slice(message.End);
+                    }
+
+                    reader.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted) break;
+                }
+
+                await reader.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await reader.CompleteAsync(e).ConfigureAwait(false);
+                throw;
             }
         }
     }

@@ -7,12 +7,17 @@ namespace Scheduler.Kubernetes;
 /// Reads one exec connection (<c>v4.channel.k8s.io</c>): each message starts with its channel byte (1 stdout, 2 stderr,
 /// 3 status JSON); a message the WebSocket hands over in parts carries the byte in its first part only. Reads asynchronously
 /// into one small pooled buffer, so an open exec holds no thread and a few KiB (KubernetesClient's StreamDemuxer rents 1 MiB
-/// per connection and its MuxedStream reads block a thread-pool thread per channel).
+/// per connection and its MuxedStream reads block a thread-pool thread per channel). A connection whose stdout fills the
+/// small buffer (a log being read, not an exit marker) moves to a <see cref="StreamingBufferSize"/> one, so a message of
+/// the usual 8 KiB plus its channel byte arrives in one read and one callback, not two.
 /// </summary>
 public static class ExecChannels
 {
-    /// <summary>The receive buffer: also the largest stdout chunk handed on.</summary>
+    /// <summary>The receive buffer a connection starts with.</summary>
     public const int BufferSize = 8 * 1024;
+
+    /// <summary>The receive buffer once stdout has filled the first one: also the largest stdout chunk handed on.</summary>
+    public const int StreamingBufferSize = 64 * 1024;
 
     /// <summary>A status longer than this is not a Kubernetes status: the rest is dropped (and it will not parse).</summary>
     public const int MaxStatusBytes = 64 * 1024;
@@ -38,7 +43,7 @@ public static class ExecChannels
                 ValueWebSocketReceiveResult result;
                 try
                 {
-                    result = await socket.ReceiveAsync(buffer.AsMemory(0, BufferSize), ct);
+                    result = await socket.ReceiveAsync(buffer.AsMemory(), ct);
                 }
                 catch (Exception e) when (e is WebSocketException or IOException && !ct.IsCancellationRequested)
                 {
@@ -60,6 +65,13 @@ public static class ExecChannels
                 if (channel == StdoutChannel && data.Length > 0 && onStdout is not null)
                 {
                     await onStdout(data);
+                    if (result.Count == buffer.Length && buffer.Length < StreamingBufferSize)
+                    {
+                        // Output is streaming: one larger buffer for the rest of the connection (the callback is done with
+                        // this one).
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = ArrayPool<byte>.Shared.Rent(StreamingBufferSize);
+                    }
                 }
                 else if (channel == StatusChannel)
                 {

@@ -167,6 +167,27 @@ public class TraceCrc32Tests
         }
     }
 
+    [Fact]
+    public void Matches_the_bytewise_CRC32_over_chunks_long_enough_for_the_vectorised_path()
+    {
+        // The vectorised CRC folds 64 bytes and more at a time: chunks of every length around those steps, split anywhere.
+        var random = new Random(12);
+        for (var round = 0; round < 100; round++)
+        {
+            var data = new byte[random.Next(0, 20_000)];
+            random.NextBytes(data);
+            var chunks = new List<byte[]>();
+            for (var at = 0; at < data.Length;)
+            {
+                var length = Math.Min(random.Next(0, 1_500), data.Length - at);
+                chunks.Add(data[at..(at + length)]);
+                at += length;
+            }
+
+            Assert.Equal(Bytewise(data), Of(chunks));
+        }
+    }
+
     private static string Of(IEnumerable<byte[]> chunks)
     {
         var crc = new TraceCrc32();

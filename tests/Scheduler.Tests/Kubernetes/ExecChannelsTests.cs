@@ -95,6 +95,34 @@ public sealed class ExecChannelsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Streaming_output_moves_to_the_larger_buffer_so_each_usual_message_is_one_callback_and_no_byte_is_lost()
+    {
+        // The embedded cluster's relay sends what a container writes in 8 KiB reads, each behind its channel byte.
+        var messages = Enumerable.Range(0, 6).Select(i => new string((char)('a' + i), ExecChannels.BufferSize)).ToList();
+        foreach (var message in messages)
+        {
+            await SendAsync(1, message);
+        }
+
+        await SendAsync(3, Success);
+        await CloseAsync();
+
+        var chunks = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var outcome = await ExecChannels.ReadAsync(_client, chunk =>
+        {
+            chunks.Add(Encoding.UTF8.GetString(chunk.Span));
+            return Task.CompletedTask;
+        }, timeout.Token);
+
+        Assert.Equal(string.Concat(messages), string.Concat(chunks));
+        // The first message fills the small buffer (two reads); every later one arrives whole in the larger buffer.
+        Assert.Equal(messages.Count + 1, chunks.Count);
+        Assert.Equal(messages.Skip(1), chunks.Skip(2));
+        Assert.Equal(0, KubernetesGateway.ExitCodeOf(outcome.Status!));
+    }
+
+    [Fact]
     public async Task A_connection_that_drops_before_the_status_gives_no_status()
     {
         await SendAsync(1, "partial output");

@@ -60,6 +60,49 @@ public sealed class GitLabJobTraceMemoryTests : Akka.TestKit.Xunit2.TestKit, IAs
     }
 
     [Fact]
+    public async Task A_slow_GitLab_leaves_the_trace_waiting_on_disk_and_then_gets_every_byte_once()
+    {
+        // GitLab answers each PATCH after a pause while the job prints far faster: what GitLab has not taken waits in the
+        // listener's file (bounded by output_limit upstream), not in the runner's memory.
+        _gitLab.PatchTraceDelay = TimeSpan.FromMilliseconds(100);
+        var (client, job) = await StartJobAsync();
+        var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromSeconds(1), _traces));
+        Watch(listener);
+        const int chunkBytes = 64 * 1024;
+        const int chunks = 384; // 24 MiB, in the log reader's chunk size
+        var sent = new byte[chunkBytes * chunks];
+        new Random(5).NextBytes(sent);
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        for (var i = 0; i < chunks; i++)
+        {
+            listener.Tell(new JobTraceChunk(job.Id, (long)i * chunkBytes, sent.AsSpan(i * chunkBytes, chunkBytes).ToArray()));
+        }
+
+        await WaitForTraceFileAsync(sent.Length);
+        var taken = _gitLab.Job(job.Id)!.TraceBytes().Length;
+        var growth = GC.GetTotalMemory(forceFullCollection: true) - before;
+        Assert.True(taken < sent.Length / 2, $"GitLab had taken {taken} bytes already: it was not slow enough for the test");
+        Assert.True(growth < 8L * 1024 * 1024, $"the runner's memory grew by {growth / 1024 / 1024} MiB while GitLab was slow");
+
+        listener.Tell(new JobFinished(job.Id, new JobResult(global::Scheduler.Messages.Protocol.JobState.Success, null, 0, "Job succeeded")));
+        await ExpectTerminatedAsync(listener, TimeSpan.FromSeconds(60));
+        var fake = _gitLab.Job(job.Id)!;
+        Assert.Equal(sent, fake.TraceBytes()); // nothing lost, nothing repeated
+        Assert.Equal(TraceChecksum.Of(sent), fake.Checksum);
+        // Each patch started where the one before ended: no byte went twice.
+        var ranges = _gitLab.RequestsTo(FakeEndpoint.PatchTrace).Select(r => r.Headers["Content-Range"]).ToList();
+        var expectedStart = 0L;
+        foreach (var range in ranges)
+        {
+            var parts = range.Split('-');
+            Assert.Equal(expectedStart, long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture));
+            expectedStart = long.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) + 1;
+        }
+
+        Assert.Equal(sent.Length, expectedStart);
+    }
+
+    [Fact]
     public async Task The_first_bytes_go_to_GitLab_at_once_without_waiting_for_the_update_interval()
     {
         // An adopted job's listener starts anew: its first PATCH must not wait an update interval (failover time).
