@@ -32,6 +32,13 @@ try
 
     Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
 
+    // 0. Baselines: what the machine allows for a process, a sandbox, an API round trip.
+    var spawn = await Baseline.SpawnP50Async("true", [], settings.Starts);
+    var bwrap = File.Exists("/usr/bin/bwrap")
+        ? await Baseline.SpawnP50Async("/usr/bin/bwrap", ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "true"], settings.Starts)
+        : double.NaN;
+    Console.WriteLine($"baseline: bare spawn of `true` p50 {spawn:F2} ms; bare bwrap sandbox of `true` p50 {bwrap:F2} ms over {settings.Starts} runs");
+
     // 1. create -> Running, one pod at a time.
     var startLatencies = new List<double>();
     for (var i = 0; i < settings.Starts; i++)
@@ -43,11 +50,18 @@ try
         startLatencies.Add(watch.Elapsed.TotalMilliseconds);
         await client.CoreV1.DeleteNamespacedPodAsync(name, ns, gracePeriodSeconds: 0);
     }
-    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods");
+    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms ({Percentile(startLatencies, 50) / bwrap:F1}x bare bwrap), p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods");
 
     // 2. exec round trip.
     await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
     await WaitForPhase(client, ns, "exec-target", "Running", TimeSpan.FromSeconds(30));
+    var getLatencies = new List<double>();
+    for (var i = 0; i < settings.Execs; i++)
+    {
+        var watch = Stopwatch.StartNew();
+        await client.CoreV1.ReadNamespacedPodAsync("exec-target", ns);
+        getLatencies.Add(watch.Elapsed.TotalMilliseconds);
+    }
     var execLatencies = new List<double>();
     for (var i = 0; i < settings.Execs; i++)
     {
@@ -60,7 +74,8 @@ try
             Console.WriteLine($"exec returned {exitCode}");
         }
     }
-    Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs");
+    Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs; " +
+                      $"baseline GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
     // 3. many pods at once.
@@ -80,7 +95,8 @@ try
     GC.Collect();
     var process = Process.GetCurrentProcess();
     process.Refresh();
-    Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s; " +
+    Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s " +
+                      $"({running.TotalMilliseconds / settings.Pods:F1} ms a pod; {settings.Pods} bare bwraps one after another would take {bwrap * settings.Pods / 1000:F1} s); " +
                       $"server working set {process.WorkingSet64 / 1048576.0:F0} MiB (was {before / 1048576.0:F0} MiB), managed heap {GC.GetTotalMemory(false) / 1048576.0:F0} MiB");
     var deleting = Stopwatch.StartNew();
     foreach (var chunk in names.Chunk(20))
@@ -91,7 +107,8 @@ try
     {
         await Task.Delay(100);
     }
-    Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s");
+    Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s " +
+                      $"({deleting.Elapsed.TotalMilliseconds / settings.Pods:F1} ms a pod; bare bwrap {bwrap:F2} ms)");
     Console.WriteLine($"API requests served: {server.Requests.Total}");
 }
 finally
@@ -125,6 +142,25 @@ static double Percentile(List<double> values, int percentile)
     var sorted = values.Order().ToList();
     var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;
     return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+}
+
+internal static class Baseline
+{
+    /// <summary>p50 of starting a process and waiting for its exit, the way the runtime starts one (redirected pipes).</summary>
+    public static async Task<double> SpawnP50Async(string file, string[] args, int runs)
+    {
+        var latencies = new List<double>();
+        for (var i = 0; i < Math.Max(runs, 1); i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var startInfo = new ProcessStartInfo(file, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(startInfo)!;
+            process.StandardInput.Close();
+            await process.WaitForExitAsync();
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+        }
+        return latencies.Order().ElementAt(latencies.Count / 2);
+    }
 }
 
 internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null)
