@@ -77,7 +77,7 @@ internal sealed partial class LocalPod
         var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable
             ? await InsideContainerAsync(container, outer, outerPid)
             : null;
-        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
+        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox, NsenterSetsWorkingDir.Value) : SandboxCommand.Build(_env.Sandbox, sandbox);
         var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
         bool killNow;
         lock (_lock)
@@ -119,6 +119,21 @@ internal sealed partial class LocalPod
     // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.
 
     private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
+
+    // util-linux 2.38 and later: nsenter --wdns, which saves a shell per exec. Asked once, on the first exec.
+    private static readonly Lazy<bool> NsenterSetsWorkingDir = new(() =>
+    {
+        try
+        {
+            using var help = Process.Start(new ProcessStartInfo(HostProcesses.ResolveExecutable("nsenter"), ["--help"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var text = help.StandardOutput.ReadToEnd();
+            return help.WaitForExit(5000) && text.Contains("--wdns", StringComparison.Ordinal);
+        }
+        catch (Exception exception) when (exception is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    });
 
     // A container that has just started may not have its root ready yet: wait for it (a sandbox takes a few ms to
     // build, seconds on a loaded machine), looking again at growing intervals, then null. The answer is kept for the
