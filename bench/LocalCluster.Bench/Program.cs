@@ -78,8 +78,11 @@ try
                       $"baseline GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
-    // 3. many pods at once.
+    // 3. many pods at once, after the same number of bare bwrap sandboxes of `sleep` started at once (their baseline).
+    var bareMany = File.Exists("/usr/bin/bwrap") ? await Baseline.ManySandboxesAsync(settings.Pods) : TimeSpan.Zero;
+    Console.WriteLine($"baseline: {settings.Pods} bare bwrap sandboxes of `sleep` started at once, all with their command running after {bareMany.TotalSeconds:F1} s");
     var before = Process.GetCurrentProcess().WorkingSet64;
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
     var all = Stopwatch.StartNew();
     var names = Enumerable.Range(0, settings.Pods).Select(i => $"many-{i}").ToList();
     foreach (var chunk in names.Chunk(20))
@@ -92,11 +95,13 @@ try
         await WaitForPhase(client, ns, name, "Running", TimeSpan.FromMinutes(5));
     }
     var running = all.Elapsed;
+    var cpuStarting = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     GC.Collect();
     var process = Process.GetCurrentProcess();
     process.Refresh();
     Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s " +
-                      $"({running.TotalMilliseconds / settings.Pods:F1} ms a pod; {settings.Pods} bare bwraps one after another would take {bwrap * settings.Pods / 1000:F1} s); " +
+                      $"({running / bareMany:F1}x the bare sandboxes); " +
+                      $"server CPU {cpuStarting.TotalSeconds:F1} s (API, runtime and this client; not the sandboxes); " +
                       $"server working set {process.WorkingSet64 / 1048576.0:F0} MiB (was {before / 1048576.0:F0} MiB), managed heap {GC.GetTotalMemory(false) / 1048576.0:F0} MiB");
     var deleting = Stopwatch.StartNew();
     foreach (var chunk in names.Chunk(20))
@@ -144,7 +149,7 @@ static double Percentile(List<double> values, int percentile)
     return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
 }
 
-internal static class Baseline
+internal static partial class Baseline
 {
     /// <summary>p50 of starting a process and waiting for its exit, the way the runtime starts one (redirected pipes).</summary>
     public static async Task<double> SpawnP50Async(string file, string[] args, int runs)
@@ -161,6 +166,60 @@ internal static class Baseline
         }
         return latencies.Order().ElementAt(latencies.Count / 2);
     }
+}
+
+internal static partial class Baseline
+{
+    /// <summary>
+    /// Starts <paramref name="count"/> bare bubblewrap sandboxes of `sleep` at once and returns the time until every one
+    /// has forked its command (bwrap's pid-1 init has a child); then kills them through their inits.
+    /// </summary>
+    public static async Task<TimeSpan> ManySandboxesAsync(int count)
+    {
+        var watch = Stopwatch.StartNew();
+        var sandboxes = new List<Process>();
+        for (var i = 0; i < count; i++)
+        {
+            var startInfo = new ProcessStartInfo("/usr/bin/bwrap", ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "sleep", "3600"])
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+            };
+            sandboxes.Add(Process.Start(startInfo)!);
+        }
+        var inits = new int?[count];
+        for (var i = 0; i < count; i++)
+        {
+            while (true)
+            {
+                inits[i] ??= Children(sandboxes[i].Id).Cast<int?>().FirstOrDefault();
+                if (inits[i] is { } init && Children(init).Count > 0) break;
+                await Task.Delay(1);
+            }
+        }
+        var elapsed = watch.Elapsed;
+        foreach (var init in inits.OfType<int>()) Kill(init, 9);
+        foreach (var sandbox in sandboxes)
+        {
+            await sandbox.WaitForExitAsync();
+            sandbox.Dispose();
+        }
+        return elapsed;
+    }
+
+    private static List<int> Children(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
 }
 
 internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null)
