@@ -32,17 +32,17 @@ try
 
     Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
 
-    // 0. Baselines: what the machine allows for a process, a sandbox, an API round trip.
-    var spawn = await Baseline.SpawnP50Async("true", [], settings.Starts);
-    var bwrap = File.Exists("/usr/bin/bwrap")
-        ? await Baseline.SpawnP50Async("/usr/bin/bwrap", ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "true"], settings.Starts)
-        : double.NaN;
-    Console.WriteLine($"baseline: bare spawn of `true` p50 {spawn:F2} ms; bare bwrap sandbox of `true` p50 {bwrap:F2} ms over {settings.Starts} runs");
+    // Each measurement alternates with its baseline (a bare bwrap sandbox of `true` for a pod start, a bare spawn of
+    // `true` and a GET for an exec), so that both see the same load: the machine is shared and noisy.
+    string[] bareBwrap = ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "true"];
+    var hasBwrap = File.Exists("/usr/bin/bwrap");
 
     // 1. create -> Running, one pod at a time.
     var startLatencies = new List<double>();
+    var bwrapLatencies = new List<double>();
     for (var i = 0; i < settings.Starts; i++)
     {
+        if (hasBwrap) bwrapLatencies.Add(await Baseline.SpawnAsync("/usr/bin/bwrap", bareBwrap));
         var name = $"start-{i}";
         var watch = Stopwatch.StartNew();
         await client.CoreV1.CreateNamespacedPodAsync(SleepingPod(name), ns);
@@ -50,21 +50,22 @@ try
         startLatencies.Add(watch.Elapsed.TotalMilliseconds);
         await client.CoreV1.DeleteNamespacedPodAsync(name, ns, gracePeriodSeconds: 0);
     }
-    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms ({Percentile(startLatencies, 50) / bwrap:F1}x bare bwrap), p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods");
+    var bwrap = Percentile(bwrapLatencies, 50);
+    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods; " +
+                      $"baseline bare bwrap sandbox of `true` p50 {bwrap:F1} ms; ratio {Percentile(startLatencies, 50) / bwrap:F2}x");
 
     // 2. exec round trip.
     await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
     await WaitForPhase(client, ns, "exec-target", "Running", TimeSpan.FromSeconds(30));
     var getLatencies = new List<double>();
-    for (var i = 0; i < settings.Execs; i++)
-    {
-        var watch = Stopwatch.StartNew();
-        await client.CoreV1.ReadNamespacedPodAsync("exec-target", ns);
-        getLatencies.Add(watch.Elapsed.TotalMilliseconds);
-    }
+    var spawnLatencies = new List<double>();
     var execLatencies = new List<double>();
     for (var i = 0; i < settings.Execs; i++)
     {
+        spawnLatencies.Add(await Baseline.SpawnAsync("true", []));
+        var get = Stopwatch.StartNew();
+        await client.CoreV1.ReadNamespacedPodAsync("exec-target", ns);
+        getLatencies.Add(get.Elapsed.TotalMilliseconds);
         var watch = Stopwatch.StartNew();
         var exitCode = await client.NamespacedPodExecAsync("exec-target", ns, "main", ["true"], false,
             (stdin, stdout, stderr) => { stdin.Dispose(); return stdout.CopyToAsync(Stream.Null); }, CancellationToken.None);
@@ -74,8 +75,9 @@ try
             Console.WriteLine($"exec returned {exitCode}");
         }
     }
+    var spawn = Percentile(spawnLatencies, 50);
     Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs; " +
-                      $"baseline GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
+                      $"baseline bare spawn of `true` p50 {spawn:F2} ms, GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
     // 3. many pods at once, after the same number of bare bwrap sandboxes of `sleep` started at once (their baseline).
@@ -113,7 +115,7 @@ try
         await Task.Delay(100);
     }
     Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s " +
-                      $"({deleting.Elapsed.TotalMilliseconds / settings.Pods:F1} ms a pod; bare bwrap {bwrap:F2} ms)");
+                      $"({deleting.Elapsed.TotalMilliseconds / settings.Pods:F1} ms a pod)");
     Console.WriteLine($"API requests served: {server.Requests.Total}");
 }
 finally
@@ -151,20 +153,15 @@ static double Percentile(List<double> values, int percentile)
 
 internal static partial class Baseline
 {
-    /// <summary>p50 of starting a process and waiting for its exit, the way the runtime starts one (redirected pipes).</summary>
-    public static async Task<double> SpawnP50Async(string file, string[] args, int runs)
+    /// <summary>Milliseconds to start a process and wait for its exit, the way the runtime starts one (redirected pipes).</summary>
+    public static async Task<double> SpawnAsync(string file, string[] args)
     {
-        var latencies = new List<double>();
-        for (var i = 0; i < Math.Max(runs, 1); i++)
-        {
-            var watch = Stopwatch.StartNew();
-            var startInfo = new ProcessStartInfo(file, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            using var process = Process.Start(startInfo)!;
-            process.StandardInput.Close();
-            await process.WaitForExitAsync();
-            latencies.Add(watch.Elapsed.TotalMilliseconds);
-        }
-        return latencies.Order().ElementAt(latencies.Count / 2);
+        var watch = Stopwatch.StartNew();
+        var startInfo = new ProcessStartInfo(file, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(startInfo)!;
+        process.StandardInput.Close();
+        await process.WaitForExitAsync();
+        return watch.Elapsed.TotalMilliseconds;
     }
 }
 
