@@ -56,9 +56,13 @@ public sealed class OwnerIndexTests
     {
         var store = new ObjectStore(100);
         var secrets = store.NextChange(ResourceKind.Secrets);
+        var config = store.NextChange(ResourceKind.Secrets, ResourceKind.ConfigMaps);
+        // Waiters of the same kinds share one task: a pod that asks and finds what it needs leaves nothing behind.
+        Assert.Same(secrets, store.NextChange(ResourceKind.Secrets));
 
         store.Create(ResourceKind.ConfigMaps, "ns", Obj("cm"));
         Assert.False(secrets.IsCompleted);
+        await config.WaitAsync(TimeSpan.FromSeconds(5));
 
         store.Create(ResourceKind.Secrets, "ns", Obj("s"));
         await secrets.WaitAsync(TimeSpan.FromSeconds(5));

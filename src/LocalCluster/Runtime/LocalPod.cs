@@ -337,10 +337,17 @@ internal sealed partial class LocalPod
         }
     }
 
+    // WaitAsync drops its continuation from the shared task when it times out, so a pod waiting for hours adds none.
     private async Task WaitForConfigChangeAsync(Task changed)
     {
-        await Task.WhenAny(changed, Task.Delay(_env.ConfigRetryInterval, StopToken));
-        StopToken.ThrowIfCancellationRequested();
+        try
+        {
+            await changed.WaitAsync(_env.ConfigRetryInterval, StopToken);
+        }
+        catch (TimeoutException)
+        {
+            // Look again untold: a hostPath may have appeared.
+        }
     }
 
     public static bool GlobMatches(string pattern, string value) =>

@@ -21,8 +21,8 @@ internal sealed class ObjectStore(int historySize)
     private readonly List<WatchSubscription> _watchers = [];
     // ownerReference uid -> the objects that name it, so that garbage collection finds dependents without a scan.
     private readonly Dictionary<string, HashSet<(ResourceKind Kind, string Namespace, string Name)>> _dependents = new();
-    // Completed (and dropped) at the next change of their kind.
-    private readonly Dictionary<ResourceKind, TaskCompletionSource> _nextChange = new();
+    // Completed (and dropped) at the next change of an object of one of their kinds; one per set of kinds asked for.
+    private readonly List<(ResourceKind[] Kinds, TaskCompletionSource Next)> _nextChange = [];
     private long _version;
     private long _compactedVersion;
 
@@ -121,17 +121,23 @@ internal sealed class ObjectStore(int historySize)
             return _dependents.TryGetValue(ownerUid, out var owned) ? [.. owned] : [];
     }
 
-    /// <summary>Completes at the next change (create, update, delete) of an object of the kind after the call.</summary>
-    public Task NextChange(ResourceKind kind)
+    /// <summary>
+    /// Completes at the next change (create, update, delete) of an object of one of <paramref name="kinds"/> after the
+    /// call. Everyone asking for the same kinds until then gets the same task: asking costs nothing, and only a caller
+    /// that awaits it adds a continuation.
+    /// </summary>
+    public Task NextChange(params ResourceKind[] kinds)
     {
         lock (_gate)
         {
-            if (!_nextChange.TryGetValue(kind, out var next))
+            foreach (var (waited, next) in _nextChange)
             {
-                // Continuations run off the store's lock.
-                _nextChange[kind] = next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (waited.SequenceEqual(kinds)) return next.Task;
             }
-            return next.Task;
+            // Continuations run off the store's lock.
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _nextChange.Add((kinds, created));
+            return created.Task;
         }
     }
 
@@ -195,7 +201,12 @@ internal sealed class ObjectStore(int historySize)
 
     private void Publish(WatchEvent e)
     {
-        if (_nextChange.Remove(e.Kind, out var next)) next.TrySetResult();
+        for (var i = _nextChange.Count - 1; i >= 0; i--)
+        {
+            if (!_nextChange[i].Kinds.Contains(e.Kind)) continue;
+            _nextChange[i].Next.TrySetResult();
+            _nextChange.RemoveAt(i);
+        }
         _history.Enqueue(e);
         while (_history.Count > historySize) _compactedVersion = _history.Dequeue().ResourceVersion;
         foreach (var w in _watchers) w.Offer(e);
