@@ -32,10 +32,17 @@ try
 
     Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
 
+    // Each measurement alternates with its baseline (a bare bwrap sandbox of `true` for a pod start, a bare spawn of
+    // `true` and a GET for an exec), so that both see the same load: the machine is shared and noisy.
+    string[] bareBwrap = ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "true"];
+    var hasBwrap = File.Exists("/usr/bin/bwrap");
+
     // 1. create -> Running, one pod at a time.
     var startLatencies = new List<double>();
+    var bwrapLatencies = new List<double>();
     for (var i = 0; i < settings.Starts; i++)
     {
+        if (hasBwrap) bwrapLatencies.Add(await Baseline.SpawnAsync("/usr/bin/bwrap", bareBwrap));
         var name = $"start-{i}";
         var watch = Stopwatch.StartNew();
         await client.CoreV1.CreateNamespacedPodAsync(SleepingPod(name), ns);
@@ -43,14 +50,22 @@ try
         startLatencies.Add(watch.Elapsed.TotalMilliseconds);
         await client.CoreV1.DeleteNamespacedPodAsync(name, ns, gracePeriodSeconds: 0);
     }
-    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods");
+    var bwrap = Percentile(bwrapLatencies, 50);
+    Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods; " +
+                      $"baseline bare bwrap sandbox of `true` p50 {bwrap:F1} ms; ratio {Percentile(startLatencies, 50) / bwrap:F2}x");
 
     // 2. exec round trip.
     await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
     await WaitForPhase(client, ns, "exec-target", "Running", TimeSpan.FromSeconds(30));
+    var getLatencies = new List<double>();
+    var spawnLatencies = new List<double>();
     var execLatencies = new List<double>();
     for (var i = 0; i < settings.Execs; i++)
     {
+        spawnLatencies.Add(await Baseline.SpawnAsync("true", []));
+        var get = Stopwatch.StartNew();
+        await client.CoreV1.ReadNamespacedPodAsync("exec-target", ns);
+        getLatencies.Add(get.Elapsed.TotalMilliseconds);
         var watch = Stopwatch.StartNew();
         var exitCode = await client.NamespacedPodExecAsync("exec-target", ns, "main", ["true"], false,
             (stdin, stdout, stderr) => { stdin.Dispose(); return stdout.CopyToAsync(Stream.Null); }, CancellationToken.None);
@@ -60,11 +75,16 @@ try
             Console.WriteLine($"exec returned {exitCode}");
         }
     }
-    Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs");
+    var spawn = Percentile(spawnLatencies, 50);
+    Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs; " +
+                      $"baseline bare spawn of `true` p50 {spawn:F2} ms, GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
-    // 3. many pods at once.
+    // 3. many pods at once, after the same number of bare bwrap sandboxes of `sleep` started at once (their baseline).
+    var bareMany = File.Exists("/usr/bin/bwrap") ? await Baseline.ManySandboxesAsync(settings.Pods) : TimeSpan.Zero;
+    Console.WriteLine($"baseline: {settings.Pods} bare bwrap sandboxes of `sleep` started at once, all with their command running after {bareMany.TotalSeconds:F1} s");
     var before = Process.GetCurrentProcess().WorkingSet64;
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
     var all = Stopwatch.StartNew();
     var names = Enumerable.Range(0, settings.Pods).Select(i => $"many-{i}").ToList();
     foreach (var chunk in names.Chunk(20))
@@ -77,10 +97,13 @@ try
         await WaitForPhase(client, ns, name, "Running", TimeSpan.FromMinutes(5));
     }
     var running = all.Elapsed;
+    var cpuStarting = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     GC.Collect();
     var process = Process.GetCurrentProcess();
     process.Refresh();
-    Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s; " +
+    Console.WriteLine($"{settings.Pods} sleeping pods: created in {created.TotalSeconds:F1} s, all Running after {running.TotalSeconds:F1} s " +
+                      $"({running / bareMany:F1}x the bare sandboxes); " +
+                      $"server CPU {cpuStarting.TotalSeconds:F1} s (API, runtime and this client; not the sandboxes); " +
                       $"server working set {process.WorkingSet64 / 1048576.0:F0} MiB (was {before / 1048576.0:F0} MiB), managed heap {GC.GetTotalMemory(false) / 1048576.0:F0} MiB");
     var deleting = Stopwatch.StartNew();
     foreach (var chunk in names.Chunk(20))
@@ -91,7 +114,8 @@ try
     {
         await Task.Delay(100);
     }
-    Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s");
+    Console.WriteLine($"{settings.Pods} pods deleted (processes gone) in {deleting.Elapsed.TotalSeconds:F1} s " +
+                      $"({deleting.Elapsed.TotalMilliseconds / settings.Pods:F1} ms a pod)");
     Console.WriteLine($"API requests served: {server.Requests.Total}");
 }
 finally
@@ -125,6 +149,74 @@ static double Percentile(List<double> values, int percentile)
     var sorted = values.Order().ToList();
     var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;
     return sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+}
+
+internal static partial class Baseline
+{
+    /// <summary>Milliseconds to start a process and wait for its exit, the way the runtime starts one (redirected pipes).</summary>
+    public static async Task<double> SpawnAsync(string file, string[] args)
+    {
+        var watch = Stopwatch.StartNew();
+        var startInfo = new ProcessStartInfo(file, args) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = Process.Start(startInfo)!;
+        process.StandardInput.Close();
+        await process.WaitForExitAsync();
+        return watch.Elapsed.TotalMilliseconds;
+    }
+}
+
+internal static partial class Baseline
+{
+    /// <summary>
+    /// Starts <paramref name="count"/> bare bubblewrap sandboxes of `sleep` at once and returns the time until every one
+    /// has forked its command (bwrap's pid-1 init has a child); then kills them through their inits.
+    /// </summary>
+    public static async Task<TimeSpan> ManySandboxesAsync(int count)
+    {
+        var watch = Stopwatch.StartNew();
+        var sandboxes = new List<Process>();
+        for (var i = 0; i < count; i++)
+        {
+            var startInfo = new ProcessStartInfo("/usr/bin/bwrap", ["--dev-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-uts", "--die-with-parent", "sleep", "3600"])
+            {
+                RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+            };
+            sandboxes.Add(Process.Start(startInfo)!);
+        }
+        var inits = new int?[count];
+        for (var i = 0; i < count; i++)
+        {
+            while (true)
+            {
+                inits[i] ??= Children(sandboxes[i].Id).Cast<int?>().FirstOrDefault();
+                if (inits[i] is { } init && Children(init).Count > 0) break;
+                await Task.Delay(1);
+            }
+        }
+        var elapsed = watch.Elapsed;
+        foreach (var init in inits.OfType<int>()) Kill(init, 9);
+        foreach (var sandbox in sandboxes)
+        {
+            await sandbox.WaitForExitAsync();
+            sandbox.Dispose();
+        }
+        return elapsed;
+    }
+
+    private static List<int> Children(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
 }
 
 internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null)

@@ -22,6 +22,10 @@ internal sealed partial class Cluster : IPodHost
     public V1PersistentVolumeClaim? GetPersistentVolumeClaim(string @namespace, string name) =>
         Store.Get(ResourceKind.PersistentVolumeClaims, @namespace, name) is { } p ? ResourceKind.To<V1PersistentVolumeClaim>(p) : null;
 
+    private static readonly ResourceKind[] ConfigKinds = [ResourceKind.Secrets, ResourceKind.ConfigMaps, ResourceKind.PersistentVolumeClaims];
+
+    public Task NextConfigChange() => Store.NextChange(ConfigKinds);
+
     public bool BindPod(string @namespace, string name, string uid, string nodeName) =>
         ChangePod(@namespace, name, uid, pod =>
         {

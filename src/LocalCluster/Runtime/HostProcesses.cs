@@ -53,7 +53,11 @@ internal sealed class ProcessSpawner : IDisposable
     public void Dispose() => _queue.CompleteAdding();
 }
 
-/// <summary>Signals and the host's process table, read from /proc.</summary>
+/// <summary>
+/// Signals, and the process trees of the sandboxes, followed by pid from each sandbox's outer process through
+/// <c>/proc/&lt;pid&gt;/task/&lt;tid&gt;/children</c>: a pod's processes are found without reading the host's whole process
+/// table, and without a lock shared by all pods.
+/// </summary>
 internal static partial class HostProcesses
 {
     public const int SigKill = 9;
@@ -68,13 +72,16 @@ internal static partial class HostProcesses
     }
 
     /// <summary>
-    /// SIGKILL from the inside out: the sandbox's own init dies first and the outer process reaps it and exits
-    /// (killing the outer first would leave that init a zombie of the host's pid 1). The outer is killed too if it lingers.
+    /// SIGKILL from the inside out: every process below the outer one dies first (for a sandbox that includes the init
+    /// of its pid namespace, whose death kills everything left in the namespace, however deep or detached), and the outer
+    /// process reaps its child and exits (killing the outer first would leave that init a zombie of the host's pid 1).
+    /// The outer is killed too if it lingers. A sandbox whose init is not forked yet dies with its outer process
+    /// (bubblewrap's and unshare's parent-death signal).
     /// </summary>
     public static async Task KillSandboxAsync(Process outer)
     {
         if (PidOf(outer) is not { } outerPid || HasExited(outer)) return;
-        foreach (var pid in Descendants(outerPid, 1, allowRecentSnapshot: true)) Signal(pid, SigKill);
+        foreach (var pid in Descendants(outerPid, 1)) Signal(pid, SigKill);
         try
         {
             await WaitExitAsync(outer).WaitAsync(TimeSpan.FromSeconds(1));
@@ -85,7 +92,8 @@ internal static partial class HostProcesses
         }
     }
 
-    private static bool HasExited(Process process)
+    /// <summary>Whether the process has exited (or was disposed after exiting).</summary>
+    public static bool HasExited(Process process)
     {
         try
         {
@@ -123,46 +131,50 @@ internal static partial class HostProcesses
         }
     }
 
-    /// <summary>Descendants of <paramref name="root"/> at depth <paramref name="minDepth"/> or deeper (its children are depth 1).</summary>
-    public static List<int> Descendants(int root, int minDepth, bool allowRecentSnapshot = false)
+    /// <summary>
+    /// Descendants of <paramref name="root"/> at depth <paramref name="minDepth"/> or deeper (its children are depth 1),
+    /// parents before their children. Follows the tree down from the root: the cost is the size of the tree.
+    /// </summary>
+    public static List<int> Descendants(int root, int minDepth)
     {
-        var children = ChildrenByParent(allowRecentSnapshot);
         var result = new List<int>();
         var level = new List<int> { root };
-        for (var depth = 1; level.Count > 0; depth++)
+        // Bounded: a pid reused while we walk cannot make the walk loop.
+        for (var depth = 1; level.Count > 0 && depth < 64; depth++)
         {
-            var next = level.SelectMany(pid => children.TryGetValue(pid, out var list) ? list : []).ToList();
+            var next = level.SelectMany(Children).ToList();
             if (depth >= minDepth) result.AddRange(next);
             level = next;
         }
         return result;
     }
 
-    private static readonly Lock SnapshotLock = new();
-    private static (DateTime Taken, Dictionary<int, List<int>> Children)? _snapshot;
-
-    // A mass kill (DisposeAsync of hundreds of pods) reads /proc once, not once per process. Processes newer
-    // than the snapshot are still covered: their sandbox dies with its outer process.
-    private static Dictionary<int, List<int>> ChildrenByParent(bool allowRecentSnapshot)
+    /// <summary>The children of a process, from each of its threads' children list (a thread may fork too); none when it is gone.</summary>
+    public static IEnumerable<int> Children(int pid)
     {
-        lock (SnapshotLock)
+        string[] tasks;
+        try
         {
-            if (allowRecentSnapshot && _snapshot is { } recent && DateTime.UtcNow - recent.Taken < TimeSpan.FromMilliseconds(200)) return recent.Children;
-            var children = ReadChildrenByParent();
-            _snapshot = (DateTime.UtcNow, children);
-            return children;
+            tasks = Directory.GetDirectories($"/proc/{pid}/task");
         }
-    }
-
-    private static Dictionary<int, List<int>> ReadChildrenByParent()
-    {
-        var children = new Dictionary<int, List<int>>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
-            if (ReadStat(pid) is not { } stat) continue;
-            if (!children.TryGetValue(stat.Parent, out var list)) children[stat.Parent] = list = [];
-            list.Add(pid);
+            return [];
+        }
+        var children = new List<int>();
+        foreach (var task in tasks)
+        {
+            try
+            {
+                foreach (var word in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (int.TryParse(word, out var child)) children.Add(child);
+                }
+            }
+            catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+            {
+                // The thread ended meanwhile.
+            }
         }
         return children;
     }
@@ -178,9 +190,7 @@ internal static partial class HostProcesses
         // init only after the root is complete (depth 2); unshare's child runs the mount script, then execs the command.
         // With unshare only that child itself counts: while it is still the setup script, the programs it runs (mount,
         // mkdir) are below it in the new namespaces too, and joining one of them sees the root half built.
-        var candidates = sandbox == SandboxKind.Bubblewrap
-            ? Descendants(outerPid, 2)
-            : ChildrenByParent(allowRecentSnapshot: false).GetValueOrDefault(outerPid) ?? [];
+        var candidates = sandbox == SandboxKind.Bubblewrap ? Descendants(outerPid, 2) : Children(outerPid);
         foreach (var pid in candidates)
         {
             var id = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -219,35 +229,6 @@ internal static partial class HostProcesses
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
             return null;
-        }
-    }
-
-    /// <summary>A process counts as alive until it is gone or a zombie.</summary>
-    public static bool IsAlive(int pid) => ReadStat(pid) is { State: not 'Z' and not 'X' };
-
-    private static (char State, int Parent)? ReadStat(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            // The command name is parenthesised and may contain spaces: fields resume after the last ')'.
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return (fields[0][0], int.Parse(fields[1]));
-        }
-        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
-        {
-            return null;
-        }
-    }
-
-    public static async Task WaitGoneAsync(IEnumerable<int> pids, TimeSpan timeout)
-    {
-        var remaining = pids.ToList();
-        var deadline = DateTime.UtcNow + timeout;
-        while (remaining.Count > 0 && DateTime.UtcNow < deadline)
-        {
-            remaining.RemoveAll(pid => !IsAlive(pid));
-            if (remaining.Count > 0) await Task.Delay(50);
         }
     }
 

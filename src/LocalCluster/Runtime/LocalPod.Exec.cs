@@ -55,7 +55,7 @@ internal sealed partial class LocalPod
     {
         SandboxSpec sandbox;
         IReadOnlyDictionary<string, string> environment;
-        int? outer;
+        Process? outer;
         lock (_lock)
         {
             var phase = Phase();
@@ -69,13 +69,15 @@ internal sealed partial class LocalPod
             }
             sandbox = container.Sandbox with { Command = command };
             environment = container.Environment;
-            outer = container.Process is { } running ? HostProcesses.PidOf(running) : null;
+            outer = container.Process;
         }
 
         // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
         // sandbox of its own with the same mounts, where background processes end with the exec.
-        var inside = outer is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable ? await InsideContainerAsync(outerPid, _env.Sandbox) : null;
-        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox) : SandboxCommand.Build(_env.Sandbox, sandbox);
+        var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable
+            ? await InsideContainerAsync(container, outer, outerPid)
+            : null;
+        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox, NsenterSetsWorkingDir.Value) : SandboxCommand.Build(_env.Sandbox, sandbox);
         var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
         bool killNow;
         lock (_lock)
@@ -118,14 +120,44 @@ internal sealed partial class LocalPod
 
     private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
 
-    // A container that has just started may not have its root ready yet: wait for it (sandbox starts take ~100 ms of
-    // kernel time each, seconds on a loaded machine), then null.
-    private static async Task<int?> InsideContainerAsync(int outerPid, SandboxKind sandbox)
+    // util-linux 2.38 and later: nsenter --wdns, which saves a shell per exec. Asked once, on the first exec.
+    private static readonly Lazy<bool> NsenterSetsWorkingDir = new(() =>
     {
-        for (var attempt = 0; attempt < 200; attempt++)
+        try
         {
-            if (HostProcesses.InsideContainer(outerPid, sandbox) is { } pid) return pid;
-            await Task.Delay(50);
+            using var help = Process.Start(new ProcessStartInfo(HostProcesses.ResolveExecutable("nsenter"), ["--help"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var text = help.StandardOutput.ReadToEnd();
+            return help.WaitForExit(5000) && text.Contains("--wdns", StringComparison.Ordinal);
+        }
+        catch (Exception exception) when (exception is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return false;
+        }
+    });
+
+    // A container that has just started may not have its root ready yet: wait for it (a sandbox takes a few ms to
+    // build, seconds on a loaded machine), looking again at growing intervals, then null. The answer is kept for the
+    // container's run: its command's process lives as long as the container does.
+    private async Task<int?> InsideContainerAsync(LocalContainer container, Process outer, int outerPid)
+    {
+        lock (_lock)
+        {
+            if (container.Process == outer && container.JoinPid is { } known) return known;
+        }
+        var delay = TimeSpan.FromMilliseconds(1);
+        for (var waited = TimeSpan.Zero; waited < TimeSpan.FromSeconds(10); waited += delay)
+        {
+            if (HostProcesses.InsideContainer(outerPid, _env.Sandbox) is { } pid)
+            {
+                lock (_lock)
+                {
+                    if (container.Process == outer) container.JoinPid = pid;
+                }
+                return pid;
+            }
+            if (HostProcesses.HasExited(outer)) return null;
+            await Task.Delay(delay);
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
         }
         return null;
     }

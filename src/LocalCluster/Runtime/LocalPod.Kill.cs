@@ -24,6 +24,11 @@ internal sealed partial class LocalPod
         Publish();
     }
 
+    /// <summary>
+    /// SIGTERM to every process of the pod's containers and execs, found by walking down from each sandbox's outer process;
+    /// then, when all have exited or the grace period has run out (whichever is first; no polling), SIGKILL to each
+    /// sandbox's pid-namespace init, which takes every process left in the namespace with it.
+    /// </summary>
     private async Task StopProcessesAsync(long gracePeriodSeconds)
     {
         gracePeriodSeconds = await RunPreStopHooksAsync(gracePeriodSeconds);
@@ -36,36 +41,47 @@ internal sealed partial class LocalPod
             joined = [.. _joinedExecs];
         }
         _stopping.Cancel();
-        // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
-        // below unshare, where the command itself is pid 1 of the namespace (depth 1).
-        var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
         var exited = Task.WhenAll(processes.Select(HostProcesses.WaitExitAsync));
-        if (gracePeriodSeconds > 0)
+        if (gracePeriodSeconds > 0 && !exited.IsCompleted)
         {
-            // A sandbox started a moment ago may not have forked its command yet: look again for new processes
-            // to SIGTERM until everything exits or the grace period ends.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(Math.Min(gracePeriodSeconds, 86_400));
-            var signalled = new HashSet<int>();
-            while (!exited.IsCompleted && DateTime.UtcNow < deadline)
-            {
-                var commands = processes.SelectMany(p => HostProcesses.PidOf(p) is { } pid ? HostProcesses.Descendants(pid, joined.Contains(p) ? 1 : commandDepth) : []);
-                foreach (var pid in commands.Where(signalled.Add))
-                {
-                    HostProcesses.Signal(pid, HostProcesses.SigTerm);
-                }
-                var left = deadline - DateTime.UtcNow;
-                if (left <= TimeSpan.Zero) break;
-                await Task.WhenAny(exited, Task.Delay(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250)));
-            }
+            var grace = Task.Delay(TimeSpan.FromSeconds(Math.Min(gracePeriodSeconds, 86_400)));
+            await TerminateAsync(processes, joined, Task.WhenAny(exited, grace));
+            await Task.WhenAny(exited, grace);
         }
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
         lock (_lock) processes = AllProcesses();
-        var remaining = processes.Select(HostProcesses.PidOf).OfType<int>().SelectMany(pid => HostProcesses.Descendants(pid, 1)).ToList();
         await Task.WhenAll(processes.Select(HostProcesses.KillSandboxAsync));
-        foreach (var pid in remaining) HostProcesses.Signal(pid, HostProcesses.SigKill);
-        await HostProcesses.WaitGoneAsync(remaining, TimeSpan.FromSeconds(5));
         var started = _containers.Concat(_initContainers).Where(c => c.HasStarted).Select(c => c.Exited.Task);
         await Task.WhenAll(started).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { });
+    }
+
+    /// <summary>
+    /// SIGTERM to the commands of each process (and everything they started). A sandbox started a moment ago may not
+    /// have forked its command yet: it is looked at again, at growing intervals, until its command appears or
+    /// <paramref name="done"/> completes. That is the only wait here that looks rather than being told.
+    /// </summary>
+    private async Task TerminateAsync(List<Process> processes, HashSet<Process> joined, Task done)
+    {
+        // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
+        // below unshare, where the command itself is pid 1 of the namespace (depth 1); an exec's are nsenter's children.
+        var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
+        var pending = processes;
+        var delay = TimeSpan.FromMilliseconds(5);
+        while (true)
+        {
+            var notYet = new List<Process>();
+            foreach (var process in pending)
+            {
+                if (HostProcesses.PidOf(process) is not { } pid || HostProcesses.HasExited(process)) continue;
+                var commands = HostProcesses.Descendants(pid, joined.Contains(process) ? 1 : commandDepth);
+                if (commands.Count == 0) notYet.Add(process);
+                foreach (var command in commands) HostProcesses.Signal(command, HostProcesses.SigTerm);
+            }
+            if (notYet.Count == 0) return;
+            if (await Task.WhenAny(done, Task.Delay(delay)) == done) return;
+            pending = notYet;
+            delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 200));
+        }
     }
 
     private List<Process> AllProcesses() =>

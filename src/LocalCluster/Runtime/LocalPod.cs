@@ -10,6 +10,12 @@ namespace Scheduler.LocalCluster.Runtime;
 internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessSpawner Spawner, SandboxKind Sandbox, bool RuntimeIsRoot, ImageStore Images)
 {
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How often a pod waiting for its volumes or env looks again without being told: only what the API server cannot
+    /// announce needs it (a hostPath of the right type appearing on the host). Secrets, ConfigMaps and claims wake it at once.
+    /// </summary>
+    public TimeSpan ConfigRetryInterval { get; init; } = RetryInterval;
 }
 
 /// <summary>
@@ -148,6 +154,8 @@ internal sealed partial class LocalPod
     {
         while (true)
         {
+            // Taken before looking, so that a Secret created between the look and the wait is not missed.
+            var changed = _env.Host.NextConfigChange();
             // Only the runtime enters the pod's directory (its logs, hosts file, layers, volumes); volumes are bound by root.
             if (_env.RuntimeIsRoot) FileOwnership.MakePrivate(PodDir);
             var setup = PodVolumes.Prepare(Pod, _env.Host, PodDir, _env.Node.StateDir, VolumeOwner());
@@ -159,7 +167,7 @@ internal sealed partial class LocalPod
             // Kubelet repeats FailedMount while it retries; one event per distinct message keeps the store quiet.
             EventOnce("Warning", "FailedMount", setup.Error!);
             Publish();
-            await Task.Delay(PodEnvironment.RetryInterval, StopToken);
+            await WaitForConfigChangeAsync(changed);
         }
     }
 
@@ -312,19 +320,33 @@ internal sealed partial class LocalPod
     {
         while (true)
         {
+            var changed = _env.Host.NextConfigChange();
             var result = ContainerEnvironment.Resolve(Pod, container.Spec, _env.Host, Identity(container, image).Uid,
                 image is null ? null : ImageRules.Environment(image.Config));
             if (result.Variables is { } variables) return variables;
-            bool changed;
+            bool newError;
             lock (_lock)
             {
-                changed = container.WaitingReason != "CreateContainerConfigError" || container.WaitingMessage != result.Error;
+                newError = container.WaitingReason != "CreateContainerConfigError" || container.WaitingMessage != result.Error;
                 container.WaitingReason = "CreateContainerConfigError";
                 container.WaitingMessage = result.Error;
             }
-            if (changed) Event("Warning", "Failed", $"Error: {result.Error}", container);
+            if (newError) Event("Warning", "Failed", $"Error: {result.Error}", container);
             Publish();
-            await Task.Delay(PodEnvironment.RetryInterval, StopToken);
+            await WaitForConfigChangeAsync(changed);
+        }
+    }
+
+    // WaitAsync drops its continuation from the shared task when it times out, so a pod waiting for hours adds none.
+    private async Task WaitForConfigChangeAsync(Task changed)
+    {
+        try
+        {
+            await changed.WaitAsync(_env.ConfigRetryInterval, StopToken);
+        }
+        catch (TimeoutException)
+        {
+            // Look again untold: a hostPath may have appeared.
         }
     }
 

@@ -41,13 +41,19 @@ public sealed class ProcessPodRuntime : IPodRuntime
     {
     }
 
-    /// <summary>With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap.</summary>
-    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox)
+    /// <summary>
+    /// With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap, and optionally how
+    /// often a pod waiting for its volumes looks again untold (<see cref="PodEnvironment.ConfigRetryInterval"/>).
+    /// </summary>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null)
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
         _env = new PodEnvironment(node, host, new ProcessSpawner(), sandbox, Environment.IsPrivilegedProcess,
-            new ImageStore(node.StateDir, Environment.IsPrivilegedProcess));
+            new ImageStore(node.StateDir, Environment.IsPrivilegedProcess))
+        {
+            ConfigRetryInterval = configRetryInterval ?? PodEnvironment.RetryInterval,
+        };
     }
 
     public SandboxKind Sandbox => _env.Sandbox;

@@ -52,6 +52,12 @@ public interface IPodHost
     V1ConfigMap? GetConfigMap(string @namespace, string name);
     V1PersistentVolumeClaim? GetPersistentVolumeClaim(string @namespace, string name);
 
+    /// <summary>
+    /// Completes at the next change of any Secret, ConfigMap or PersistentVolumeClaim after the call: a pod waiting for
+    /// one (FailedMount, CreateContainerConfigError) takes this before it looks, and looks again when told.
+    /// </summary>
+    Task NextConfigChange();
+
     /// <summary>Sets <c>spec.nodeName</c>. Returns false when the pod (by uid) no longer exists.</summary>
     bool BindPod(string @namespace, string name, string uid, string nodeName);
 

@@ -108,11 +108,14 @@ public static class SandboxCommand
     /// <paramref name="containerPid"/> (a process inside the container) with nsenter, so it sees the container's volumes,
     /// and a process it leaves in the background outlives it, reparented to the container's init. Root only. The
     /// command starts in the container's working directory, as its user, with the environment of the process.
+    /// With <paramref name="nsenterSetsWorkingDir"/> (util-linux 2.38's <c>--wdns</c>) nsenter changes directory itself;
+    /// otherwise a shell does it, one more program started for every exec.
     /// </summary>
-    public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec)
+    public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec, bool nsenterSetsWorkingDir = false)
     {
         var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
         var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts" };
+        if (nsenterSetsWorkingDir) argv.Add("--wdns=" + workingDir);
         var changesIdentity = spec.RunAsUser is not null || spec.RunAsGroup is not null;
         // In an image there is no setpriv: nsenter changes the identity itself (and drops supplementary groups).
         if (changesIdentity && spec.Image is not null)
@@ -121,7 +124,7 @@ public static class SandboxCommand
         }
         argv.Add("--");
         if (changesIdentity && spec.Image is null) argv.AddRange(SetPriv(spec));
-        argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
+        if (!nsenterSetsWorkingDir) argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
         argv.AddRange(spec.Command);
         return argv;
     }

@@ -19,6 +19,10 @@ internal sealed class ObjectStore(int historySize)
     private readonly Dictionary<ResourceKind, Dictionary<(string Namespace, string Name), JsonObject>> _objects = new();
     private readonly Queue<WatchEvent> _history = new();
     private readonly List<WatchSubscription> _watchers = [];
+    // ownerReference uid -> the objects that name it, so that garbage collection finds dependents without a scan.
+    private readonly Dictionary<string, HashSet<(ResourceKind Kind, string Namespace, string Name)>> _dependents = new();
+    // Completed (and dropped) at the next change of an object of one of their kinds; one per set of kinds asked for.
+    private readonly List<(ResourceKind[] Kinds, TaskCompletionSource Next)> _nextChange = [];
     private long _version;
     private long _compactedVersion;
 
@@ -65,6 +69,7 @@ internal sealed class ObjectStore(int historySize)
             meta["resourceVersion"] = (++_version).ToString(CultureInfo.InvariantCulture);
             var stored = Copy(obj);
             table[(ns, name)] = stored;
+            IndexOwners(kind, ns, name, stored, add: true);
             Publish(new WatchEvent("ADDED", _version, kind, ns, stored, null));
             return Copy(stored);
         }
@@ -85,6 +90,8 @@ internal sealed class ObjectStore(int historySize)
             Meta(updated)["resourceVersion"] = (++_version).ToString(CultureInfo.InvariantCulture);
             var stored = Copy(updated);
             table[(ns, name)] = stored;
+            IndexOwners(kind, ns, name, current, add: false);
+            IndexOwners(kind, ns, name, stored, add: true);
             Publish(new WatchEvent("MODIFIED", _version, kind, ns, stored, current));
             return Copy(stored);
         }
@@ -99,6 +106,7 @@ internal sealed class ObjectStore(int historySize)
             if (!table.TryGetValue((ns, name), out var current)) return null;
             if (uid is not null && JsonText.Str(Meta(current)["uid"]) != uid) return null;
             table.Remove((ns, name));
+            IndexOwners(kind, ns, name, current, add: false);
             var final = Copy(current);
             Meta(final)["resourceVersion"] = (++_version).ToString(CultureInfo.InvariantCulture);
             Publish(new WatchEvent("DELETED", _version, kind, ns, final, current));
@@ -110,13 +118,43 @@ internal sealed class ObjectStore(int historySize)
     public List<(ResourceKind Kind, string Namespace, string Name)> OwnedBy(string ownerUid)
     {
         lock (_gate)
+            return _dependents.TryGetValue(ownerUid, out var owned) ? [.. owned] : [];
+    }
+
+    /// <summary>
+    /// Completes at the next change (create, update, delete) of an object of one of <paramref name="kinds"/> after the
+    /// call. Everyone asking for the same kinds until then gets the same task: asking costs nothing, and only a caller
+    /// that awaits it adds a continuation.
+    /// </summary>
+    public Task NextChange(params ResourceKind[] kinds)
+    {
+        lock (_gate)
         {
-            var owned = new List<(ResourceKind, string, string)>();
-            foreach (var (kind, table) in _objects)
-            foreach (var ((ns, name), obj) in table)
-                if (Meta(obj)["ownerReferences"] is JsonArray refs && refs.Any(r => JsonText.Str(r?["uid"]) == ownerUid))
-                    owned.Add((kind, ns, name));
-            return owned;
+            foreach (var (waited, next) in _nextChange)
+            {
+                if (waited.SequenceEqual(kinds)) return next.Task;
+            }
+            // Continuations run off the store's lock.
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _nextChange.Add((kinds, created));
+            return created.Task;
+        }
+    }
+
+    private void IndexOwners(ResourceKind kind, string ns, string name, JsonObject obj, bool add)
+    {
+        if (Meta(obj)["ownerReferences"] is not JsonArray refs) return;
+        foreach (var ownerUid in refs.Select(r => JsonText.Str(r?["uid"])).OfType<string>())
+        {
+            if (add)
+            {
+                if (!_dependents.TryGetValue(ownerUid, out var owned)) _dependents[ownerUid] = owned = [];
+                owned.Add((kind, ns, name));
+            }
+            else if (_dependents.TryGetValue(ownerUid, out var owned) && owned.Remove((kind, ns, name)) && owned.Count == 0)
+            {
+                _dependents.Remove(ownerUid);
+            }
         }
     }
 
@@ -163,6 +201,12 @@ internal sealed class ObjectStore(int historySize)
 
     private void Publish(WatchEvent e)
     {
+        for (var i = _nextChange.Count - 1; i >= 0; i--)
+        {
+            if (!_nextChange[i].Kinds.Contains(e.Kind)) continue;
+            _nextChange[i].Next.TrySetResult();
+            _nextChange.RemoveAt(i);
+        }
         _history.Enqueue(e);
         while (_history.Count > historySize) _compactedVersion = _history.Dequeue().ResourceVersion;
         foreach (var w in _watchers) w.Offer(e);

@@ -21,6 +21,26 @@ internal sealed class FakePodHost : IPodHost
     public V1ConfigMap? GetConfigMap(string @namespace, string name) => ConfigMaps.GetValueOrDefault((@namespace, name));
     public V1PersistentVolumeClaim? GetPersistentVolumeClaim(string @namespace, string name) => Claims.GetValueOrDefault((@namespace, name));
 
+    private TaskCompletionSource _nextConfigChange = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public Task NextConfigChange()
+    {
+        lock (_lock) return _nextConfigChange.Task;
+    }
+
+    /// <summary>Stores the Secret and tells waiting pods, as the API server does on a create.</summary>
+    public void AddSecret(string @namespace, string name, V1Secret secret)
+    {
+        Secrets[(@namespace, name)] = secret;
+        TaskCompletionSource changed;
+        lock (_lock)
+        {
+            changed = _nextConfigChange;
+            _nextConfigChange = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        changed.TrySetResult();
+    }
+
     public bool BindPod(string @namespace, string name, string uid, string nodeName)
     {
         Bindings[name] = nodeName;

@@ -15,6 +15,16 @@ public sealed class SandboxJoinTests
             SandboxCommand.BuildJoin(4321, Spec("/work")));
 
     [Fact]
+    public void With_wdns_nsenter_changes_directory_itself_and_no_shell_is_started() =>
+        Assert.Equal(["nsenter", "--target", "4321", "--mount", "--pid", "--uts", "--wdns=/work", "--", "sh", "-c", "echo hi"],
+            SandboxCommand.BuildJoin(4321, Spec("/work"), nsenterSetsWorkingDir: true));
+
+    [Fact]
+    public void With_wdns_the_user_still_changes_with_setpriv() =>
+        Assert.Equal(["--wdns=/", "--", "setpriv", "--reuid", "1000", "--regid", "0", "--clear-groups", "--", "sh", "-c", "echo hi"],
+            SandboxCommand.BuildJoin(7, Spec(user: 1000), nsenterSetsWorkingDir: true).Skip(6));
+
+    [Fact]
     public void Exec_runs_as_the_containers_user() =>
         Assert.Equal(["setpriv", "--reuid", "1000", "--regid", "0", "--clear-groups", "--", "/bin/sh"],
             SandboxCommand.BuildJoin(7, Spec(user: 1000)).SkipWhile(word => word != "setpriv").Take(8));
