@@ -35,6 +35,10 @@ public sealed class FleetMembership
         return ids;
     }
 
+    /// <summary>Whether this node, with its own latest status, may adopt jobs: only while Up (not once it is leaving, downed
+    /// or removed, nor before it is Up).</summary>
+    public static bool Adopts(MemberStatus self) => self == MemberStatus.Up;
+
     /// <summary>The nodes that rank for claims: the members that are Up and reachable, and this node.</summary>
     public IReadOnlyList<string> ClaimingOwnerIds(string self) =>
         _members.Where(m => m.Value == MemberStatus.Up && !_unreachable.Contains(m.Key))

@@ -42,4 +42,17 @@ public sealed class FleetMembershipTests
         Assert.True(live.ToHashSet().SetEquals(membership.LiveOwnerIds(Self)), because);
         Assert.Equal(claiming.Order(StringComparer.Ordinal), membership.ClaimingOwnerIds(Self).Order(StringComparer.Ordinal));
     }
+
+    [Theory]
+    [InlineData(MemberStatus.Up, true)]
+    [InlineData(MemberStatus.Joining, false)]
+    [InlineData(MemberStatus.WeaklyUp, false)]
+    [InlineData(MemberStatus.Leaving, false)]
+    [InlineData(MemberStatus.Exiting, false)]
+    [InlineData(MemberStatus.Down, false)]
+    [InlineData(MemberStatus.Removed, false)]
+    public void This_node_adopts_only_while_it_is_Up(MemberStatus self, bool adopts)
+    {
+        Assert.Equal(adopts, FleetMembership.Adopts(self));
+    }
 }
