@@ -14,6 +14,8 @@ public sealed class ChildProcess : IAsyncDisposable
     public const int SigKill = 9;
     public const int SigTerm = 15;
     public const int SigQuit = 3;
+    public const int SigCont = 18; // Linux numbers: the tests' processes run there
+    public const int SigStop = 19;
 
     private static readonly ConcurrentDictionary<int, Process> Running = new();
 
