@@ -88,7 +88,7 @@ public static class SchedulerAkka
 
     /// <summary>
     /// Roles, seeds (none with discovery: ClusterBootstrap forms the cluster and seeds would race it), the keep-majority
-    /// resolver and the failover budget's detection, aiming at the adoption of a killed node's jobs within about 5 s
+    /// resolver and the failover budget's detection, aiming at the adoption of a killed node's jobs within about 6 s
     /// (docs/fleet.md, Timings): detection: heartbeats every 0.5 s, unreachable after ~2.5 s of silence (the pause plus
     /// the interval and the phi margin over the heartbeats' spread, checked every 0.5 s by the reaper in
     /// <c>hocon/cluster.hocon</c>); decision: stable-after (2 s by default) on the resolver's 1 s tick; removal: gossip
