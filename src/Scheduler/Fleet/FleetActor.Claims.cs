@@ -18,7 +18,7 @@ public sealed partial class FleetActor
 
     private void StartClaims()
     {
-        if (_selfOut)
+        if (OutOfFleet)
         {
             _toClaim.Clear();
         }
@@ -43,7 +43,7 @@ public sealed partial class FleetActor
             return;
         }
 
-        if (_selfOut)
+        if (OutOfFleet)
         {
             _toClaim.Clear();
             _claimInFlight = false;
@@ -75,7 +75,7 @@ public sealed partial class FleetActor
         {
             switch (outcome)
             {
-                case Claimed claimed when _selfOut:
+                case Claimed claimed when OutOfFleet:
                     // Claimed just before this node went out of the fleet: its pod names this node, so the other nodes
                     // adopt it once this node is removed (or at their next scan).
                     _log.Warning("fleet: claimed job {JobId} ({Namespace}/{Pod}) as this node went out of the fleet; not starting it",

@@ -114,7 +114,7 @@ public sealed partial class FleetActor : ReceiveActor, IWithTimers
     /// </summary>
     private void NoteIfSelfIsOut(Member member)
     {
-        if (!_selfOut && member.UniqueAddress.Equals(_cluster.SelfUniqueAddress) && !FleetMembership.Adopts(member.Status))
+        if (!_selfOut && member.UniqueAddress.Equals(_cluster.SelfUniqueAddress) && FleetMembership.HasLeft(member.Status))
         {
             _selfOut = true;
             _toClaim.Clear();
@@ -122,11 +122,15 @@ public sealed partial class FleetActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>This node adopts nothing: it went out of the fleet, or its cluster has shut down (which it does before it
+    /// publishes the removal of every member).</summary>
+    private bool OutOfFleet => _selfOut || _cluster.IsTerminated;
+
     private void OnMemberRemoved(ClusterEvent.MemberRemoved removed)
     {
         NoteIfSelfIsOut(removed.Member);
         _membership.Removed(removed.Member.UniqueAddress);
-        if (!removed.Member.UniqueAddress.Equals(_cluster.SelfUniqueAddress))
+        if (!removed.Member.UniqueAddress.Equals(_cluster.SelfUniqueAddress) && !OutOfFleet)
         {
             _log.Info("fleet: {Owner} left the fleet; looking for its jobs", FleetIds.OwnerId(removed.Member.UniqueAddress));
             StartScan();

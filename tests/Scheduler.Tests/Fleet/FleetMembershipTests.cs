@@ -44,15 +44,15 @@ public sealed class FleetMembershipTests
     }
 
     [Theory]
-    [InlineData(MemberStatus.Up, true)]
     [InlineData(MemberStatus.Joining, false)]
     [InlineData(MemberStatus.WeaklyUp, false)]
-    [InlineData(MemberStatus.Leaving, false)]
-    [InlineData(MemberStatus.Exiting, false)]
-    [InlineData(MemberStatus.Down, false)]
-    [InlineData(MemberStatus.Removed, false)]
-    public void This_node_adopts_only_while_it_is_Up(MemberStatus self, bool adopts)
+    [InlineData(MemberStatus.Up, false)]
+    [InlineData(MemberStatus.Leaving, true)]
+    [InlineData(MemberStatus.Exiting, true)]
+    [InlineData(MemberStatus.Down, true)]
+    [InlineData(MemberStatus.Removed, true)]
+    public void A_node_has_left_once_it_is_leaving_exiting_downed_or_removed_never_while_on_its_way_in(MemberStatus status, bool left)
     {
-        Assert.Equal(adopts, FleetMembership.Adopts(self));
+        Assert.Equal(left, FleetMembership.HasLeft(status));
     }
 }
