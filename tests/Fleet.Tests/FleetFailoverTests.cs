@@ -95,6 +95,59 @@ public sealed class FleetFailoverTests
     }
 
     [Fact]
+    public async Task A_node_frozen_past_detection_is_downed_its_jobs_run_once_elsewhere_and_it_exits_when_it_thaws()
+    {
+        // A busy node wrongly downed: SIGSTOP freezes it (as a long stall would) until the others have adopted its jobs;
+        // thawed, it must learn it is out and exit without driving, finishing or repeating any of them.
+        await using var harness = await FleetHarness.StartAsync("frozen");
+        // node3 takes every job: node1 and node2 ask GitLab only every 5 minutes (after their first, empty, request).
+        var nodes = await harness.StartFleetAsync(3, concurrent: 4,
+            adjust: (i, settings) => i == 2 ? settings : settings with { CheckInterval = 300 });
+        var victim = nodes[2];
+        var runs = Path.Combine(harness.Directory, "runs.log");
+        File.WriteAllText(runs, "");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(runs, (UnixFileMode)0b110_110_110); // the jobs, as the embedded cluster's non-root user, append
+        }
+
+        await using var pods = new PodWatchRecorder(harness.Kube, "default");
+        var jobs = Enumerable.Range(1, 2).Select(i => harness.Enqueue(SlowJobs.Define($"frozen-{i}", runs))).ToArray();
+        await harness.WaitUntilAsync(() => jobs.All(SlowJobs.IsInBuild), JobsTimeout, () => "every job to be in its build stage");
+        var owners = await harness.OwnersAsync();
+        Assert.All(jobs, job => Assert.Same(victim, harness.NodeOf(owners.GetValueOrDefault(job.Id))));
+
+        victim.Process.Signal(ChildProcess.SigStop);
+        try
+        {
+            await harness.WaitUntilAsync(async () =>
+                {
+                    var now = await harness.OwnersAsync();
+                    return jobs.All(job => harness.NodeOf(now.GetValueOrDefault(job.Id)) is { } owner && owner != victim);
+                }, TimeSpan.FromSeconds(60), () => $"the live nodes to adopt the jobs of the frozen {victim.Name}");
+        }
+        finally
+        {
+            victim.Process.Signal(ChildProcess.SigCont);
+        }
+
+        await harness.WaitUntilAsync(() => victim.Process.HasExited, TimeSpan.FromSeconds(60),
+            () => $"{victim.Name}, downed while frozen, to exit once thawed");
+        await harness.WaitFinishedAsync(jobs, JobsTimeout);
+
+        var ranScripts = File.ReadAllLines(runs);
+        foreach (var job in jobs)
+        {
+            AssertFinal(job, "success");
+            SlowJobs.AssertCountedOnce(job);
+            Assert.Equal(1, pods.PodsCreatedFor(job.Id));
+            Assert.Single(ranScripts, line => line == job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var adopter = harness.NodeOf(pods.OwnersOf(job.Id)[^1]);
+            Assert.True(adopter is not null && adopter != victim, $"job {job.Id} ended owned by {pods.OwnersOf(job.Id)[^1]}");
+        }
+    }
+
+    [Fact]
     public async Task A_node_stopped_with_SIGTERM_hands_its_running_jobs_to_the_others_which_finish_them()
     {
         await using var harness = await FleetHarness.StartAsync("sigterm");

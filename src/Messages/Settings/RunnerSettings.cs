@@ -51,7 +51,7 @@ public sealed record ClusterSettings
     public string? DiscoveryLabelSelector { get; init; }
     public int ManagementPort { get; init; } = DefaultManagementPort;
     /// <summary>The split brain resolver's <c>stable-after</c>.</summary>
-    public int StableAfter { get; init; } = 5;
+    public int StableAfter { get; init; } = 2;
     /// <summary>How often the node looks for orphaned job pods besides reacting to membership changes.</summary>
     public int OrphanScanInterval { get; init; } = 30;
     /// <summary>How long a node that is not first in an orphan's preference order waits per rank before claiming it.</summary>

@@ -18,6 +18,11 @@ public sealed partial class FleetActor
 
     private void StartClaims()
     {
+        if (OutOfFleet)
+        {
+            _toClaim.Clear();
+        }
+
         if (_claimInFlight || _toClaim.Count == 0)
         {
             return;
@@ -33,6 +38,13 @@ public sealed partial class FleetActor
         if (known.Status is not { } status)
         {
             _log.Warning("fleet: the supervisor did not tell its capacity ({Error}); orphans wait for the next scan", known.Error);
+            _toClaim.Clear();
+            _claimInFlight = false;
+            return;
+        }
+
+        if (OutOfFleet)
+        {
             _toClaim.Clear();
             _claimInFlight = false;
             return;
@@ -63,6 +75,12 @@ public sealed partial class FleetActor
         {
             switch (outcome)
             {
+                case Claimed claimed when OutOfFleet:
+                    // Claimed just before this node went out of the fleet: its pod names this node, so the other nodes
+                    // adopt it once this node is removed (or at their next scan).
+                    _log.Warning("fleet: claimed job {JobId} ({Namespace}/{Pod}) as this node went out of the fleet; not starting it",
+                        claimed.Job.Id, claimed.Pod.Namespace, claimed.Pod.Name);
+                    break;
                 case Claimed claimed when _intakes.TryGetValue(claimed.Candidate.RunnerName, out var intake):
                     _log.Info("fleet: adopted job {JobId} ({Namespace}/{Pod}) from {PreviousOwner}", claimed.Job.Id, claimed.Pod.Namespace,
                         claimed.Pod.Name, claimed.Candidate.PreviousOwner);

@@ -22,7 +22,7 @@ public sealed partial class FleetActor
 
     private void StartScan()
     {
-        if (!_selfUp || _runners.Count == 0)
+        if (!_selfUp || OutOfFleet || _runners.Count == 0)
         {
             return;
         }

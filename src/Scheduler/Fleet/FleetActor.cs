@@ -37,6 +37,7 @@ public sealed partial class FleetActor : ReceiveActor, IWithTimers
     private readonly FleetMembership _membership = new();
     private readonly CancellationTokenSource _stopping = new();
     private bool _selfUp;
+    private bool _selfOut;
 
     public FleetActor(IReadOnlyList<RunnerEntry> runners, IKubernetesGatewayFactory gateways, IReadOnlyDictionary<string, IActorRef> intakes,
         IActorRef capacity, FleetOptions options)
@@ -51,7 +52,11 @@ public sealed partial class FleetActor : ReceiveActor, IWithTimers
 
         Receive<ClusterEvent.MemberUp>(up => OnMemberUp(up.Member));
         Receive<ClusterEvent.MemberRemoved>(OnMemberRemoved);
-        Receive<ClusterEvent.IMemberEvent>(e => _membership.Seen(e.Member.UniqueAddress, e.Member.Status));
+        Receive<ClusterEvent.IMemberEvent>(e =>
+        {
+            _membership.Seen(e.Member.UniqueAddress, e.Member.Status);
+            NoteIfSelfIsOut(e.Member);
+        });
         Receive<ClusterEvent.UnreachableMember>(u => _membership.Unreachable(u.Member.UniqueAddress));
         Receive<ClusterEvent.ReachableMember>(r => _membership.Reachable(r.Member.UniqueAddress));
 
@@ -102,10 +107,30 @@ public sealed partial class FleetActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// This node downed, leaving or removed: it adopts nothing more. A node that downs itself (the minority of a partition,
+    /// a node that stalled) hears every other member "removed" as its cluster shuts down; those nodes are alive and their
+    /// pods are not orphans.
+    /// </summary>
+    private void NoteIfSelfIsOut(Member member)
+    {
+        if (!_selfOut && member.UniqueAddress.Equals(_cluster.SelfUniqueAddress) && FleetMembership.HasLeft(member.Status))
+        {
+            _selfOut = true;
+            _toClaim.Clear();
+            _log.Info("fleet: this node is {Status}; it adopts no more jobs", member.Status);
+        }
+    }
+
+    /// <summary>This node adopts nothing: it went out of the fleet, or its cluster has shut down (which it does before it
+    /// publishes the removal of every member).</summary>
+    private bool OutOfFleet => _selfOut || _cluster.IsTerminated;
+
     private void OnMemberRemoved(ClusterEvent.MemberRemoved removed)
     {
+        NoteIfSelfIsOut(removed.Member);
         _membership.Removed(removed.Member.UniqueAddress);
-        if (!removed.Member.UniqueAddress.Equals(_cluster.SelfUniqueAddress))
+        if (!removed.Member.UniqueAddress.Equals(_cluster.SelfUniqueAddress) && !OutOfFleet)
         {
             _log.Info("fleet: {Owner} left the fleet; looking for its jobs", FleetIds.OwnerId(removed.Member.UniqueAddress));
             StartScan();

@@ -35,6 +35,11 @@ public sealed class FleetMembership
         return ids;
     }
 
+    /// <summary>Whether a node with this status is on its way out of the fleet (leaving, exiting, downed or removed): such a
+    /// node never comes back as the same member, and adopts no more jobs. Joining and WeaklyUp are on the way in.</summary>
+    public static bool HasLeft(MemberStatus status) =>
+        status is MemberStatus.Leaving or MemberStatus.Exiting or MemberStatus.Down or MemberStatus.Removed;
+
     /// <summary>The nodes that rank for claims: the members that are Up and reachable, and this node.</summary>
     public IReadOnlyList<string> ClaimingOwnerIds(string self) =>
         _members.Where(m => m.Value == MemberStatus.Up && !_unreachable.Contains(m.Key))

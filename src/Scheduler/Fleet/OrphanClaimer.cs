@@ -27,25 +27,30 @@ public sealed record NotClaimed(OrphanCandidate Candidate, string Why, bool IsEr
 /// </summary>
 public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runners, IKubernetesGatewayFactory gateways, string ownerId)
 {
+    /// <summary>
+    /// Claims every candidate of <paramref name="batch"/> at once: each claim is its own few API calls and independent of the
+    /// others (a failover adopts all jobs of the dead node within one round trip rather than one after another). The
+    /// outcomes are in the batch's order.
+    /// </summary>
     public async Task<IReadOnlyList<ClaimOutcome>> ClaimAllAsync(IReadOnlyList<OrphanCandidate> batch, IReadOnlySet<string> live,
         CancellationToken ct)
     {
         var names = runners.Keys.ToHashSet(StringComparer.Ordinal);
-        var outcomes = new List<ClaimOutcome>();
-        foreach (var candidate in batch)
-        {
-            try
-            {
-                outcomes.Add(await ClaimAsync(candidate, live, names, ct));
-            }
-            catch (Exception e) when (KubernetesFaults.Classify(e, ct) != FaultKind.Stopped)
-            {
-                // A timed-out call leaves this pod for the next scan; the claim is conditional, so trying again is safe.
-                outcomes.Add(new NotClaimed(candidate, KubernetesFaults.Describe(e), IsError: true));
-            }
-        }
+        return await Task.WhenAll(batch.Select(candidate => ClaimOrFailAsync(candidate, live, names, ct)));
+    }
 
-        return outcomes;
+    private async Task<ClaimOutcome> ClaimOrFailAsync(OrphanCandidate candidate, IReadOnlySet<string> live, IReadOnlySet<string> names,
+        CancellationToken ct)
+    {
+        try
+        {
+            return await ClaimAsync(candidate, live, names, ct);
+        }
+        catch (Exception e) when (KubernetesFaults.Classify(e, ct) != FaultKind.Stopped)
+        {
+            // A timed-out call leaves this pod for the next scan; the claim is conditional, so trying again is safe.
+            return new NotClaimed(candidate, KubernetesFaults.Describe(e), IsError: true);
+        }
     }
 
     private async Task<ClaimOutcome> ClaimAsync(OrphanCandidate candidate, IReadOnlySet<string> live, IReadOnlySet<string> names,

@@ -88,9 +88,13 @@ public static class SchedulerAkka
 
     /// <summary>
     /// Roles, seeds (none with discovery: ClusterBootstrap forms the cluster and seeds would race it), the keep-majority
-    /// resolver and the failover budget's detection, aiming at removal of a killed node within about 10 s:
-    /// detection: heartbeats every 1 s, unreachable after ~3 s of silence; decision: stable-after (5 s by default);
-    /// removal: gossip converges within 1-2 s. Longer pauses are not expected: the node does little CPU work.
+    /// resolver and the failover budget's detection, aiming at the adoption of a killed node's jobs within about 6 s
+    /// (docs/fleet.md, Timings): detection: heartbeats every 0.5 s, unreachable after ~2.5 s of silence (the pause plus
+    /// the interval and the phi margin over the heartbeats' spread, checked every 0.5 s by the reaper in
+    /// <c>hocon/cluster.hocon</c>); decision: stable-after (2 s by default) on the resolver's 1 s tick; removal: gossip
+    /// and leader actions every 0.5 s. The 2 s pause is what a node may stall (GC, CPU starvation) before it is
+    /// suspected; the runner does little CPU work (the pods run the jobs), and a wrongly downed node loses no job: it
+    /// exits, and its jobs are adopted as from a dead one (the claim is conditional, the old node checks the owner).
     /// </summary>
     public static ClusterOptions Clustering(ClusterSettings cluster)
     {
@@ -107,10 +111,10 @@ public static class SchedulerAkka
             SplitBrainResolver = new KeepMajorityOption(),
             FailureDetector = new PhiAccrualFailureDetectorOptions
             {
-                HeartbeatInterval = TimeSpan.FromSeconds(1),
+                HeartbeatInterval = TimeSpan.FromMilliseconds(500),
                 Threshold = 8.0,
-                AcceptableHeartbeatPause = TimeSpan.FromSeconds(3),
-                ExpectedResponseAfter = TimeSpan.FromSeconds(1),
+                AcceptableHeartbeatPause = TimeSpan.FromSeconds(2),
+                ExpectedResponseAfter = TimeSpan.FromMilliseconds(500),
             },
         };
     }

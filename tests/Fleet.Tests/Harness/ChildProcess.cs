@@ -14,12 +14,15 @@ public sealed class ChildProcess : IAsyncDisposable
     public const int SigKill = 9;
     public const int SigTerm = 15;
     public const int SigQuit = 3;
+    public const int SigCont = 18; // Linux numbers: the tests' processes run there
+    public const int SigStop = 19;
 
     private static readonly ConcurrentDictionary<int, Process> Running = new();
 
     private readonly Process _process;
     private readonly object _gate = new();
     private readonly List<string> _lines = [];
+    private readonly List<DateTime> _received = [];
     private readonly StreamWriter _log;
 
     static ChildProcess()
@@ -93,6 +96,26 @@ public sealed class ChildProcess : IAsyncDisposable
     public IReadOnlyList<string> Lines
     {
         get { lock (_gate) { return _lines.ToArray(); } }
+    }
+
+    /// <summary>
+    /// When the first line matching <paramref name="match"/> arrived (UTC, as read from the pipe: the node's own
+    /// timestamps have whole seconds only), or null; lines that arrived before <paramref name="after"/> are skipped.
+    /// </summary>
+    public DateTime? FirstLineAt(Func<string, bool> match, DateTime after)
+    {
+        lock (_gate)
+        {
+            for (var i = 0; i < _lines.Count; i++)
+            {
+                if (_received[i] >= after && match(_lines[i]))
+                {
+                    return _received[i];
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The first output line matching <paramref name="match"/>, waiting for it.</summary>
@@ -174,6 +197,7 @@ public sealed class ChildProcess : IAsyncDisposable
         lock (_gate)
         {
             _lines.Add(line);
+            _received.Add(DateTime.UtcNow);
             try
             {
                 _log.WriteLine(line);

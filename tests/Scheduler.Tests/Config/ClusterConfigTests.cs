@@ -53,7 +53,7 @@ public sealed class ClusterConfigTests
         var cluster = ConfigLoader.LoadText(Prefix, "config.toml").Settings!.Cluster!;
 
         Assert.Equal(new ClusterSettings(), cluster with { SeedNodes = [], Roles = [] });
-        Assert.Equal((4053, 8558, 5, 30, 5), (cluster.Port, cluster.ManagementPort, cluster.StableAfter, cluster.OrphanScanInterval, cluster.ClaimDelay));
+        Assert.Equal((4053, 8558, 2, 30, 5), (cluster.Port, cluster.ManagementPort, cluster.StableAfter, cluster.OrphanScanInterval, cluster.ClaimDelay));
         Assert.Null(cluster.Hostname);
         Assert.Empty(cluster.SeedNodes);
     }

@@ -52,7 +52,7 @@ public sealed class ClusterHoconTests
         Assert.Equal("127.0.0.1", config.GetString("akka.remote.dot-netty.tcp.hostname"));
         Assert.Equal(4053, config.GetInt("akka.remote.dot-netty.tcp.port"));
         Assert.Empty(config.GetStringList("akka.cluster.seed-nodes"));
-        Assert.Equal(TimeSpan.FromSeconds(5), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
+        Assert.Equal(TimeSpan.FromSeconds(2), config.GetTimeSpan("akka.cluster.split-brain-resolver.stable-after"));
     }
 
     [Fact]

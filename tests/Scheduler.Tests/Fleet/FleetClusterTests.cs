@@ -79,6 +79,50 @@ public sealed class FleetClusterTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task A_fleet_actor_started_while_its_node_is_still_joining_adopts_once_the_node_is_up()
+    {
+        // B's fleet actor starts as B joins A, so its first events show B Joining: on the way in, not out of the fleet.
+        var a = Node();
+        await AwaitConditionAsync(() => Task.FromResult(FleetTestCluster.UpCount(a) == 1), Formation);
+        var b = Node(a);
+        var pods = new InMemoryPods();
+        pods.AddJobPod(OrphanSelectionTests.Pod("job-4", jobId: 4, secret: "secret-4", owner: "akka.tcp://scheduler@127.0.0.1:9#5"), PayloadJson(4));
+        var intake = CreateTestProbe();
+        var capacity = b.ActorOf(CapacityStub.Props(4, new Dictionary<string, int>()));
+        b.ActorOf(FleetActor.Props([Runner], pods, new Dictionary<string, IActorRef> { ["eu"] = intake.Ref }, capacity,
+            new FleetOptions(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(200))), FleetActor.Name);
+
+        var adopted = await intake.ExpectMsgAsync<AdoptIntoIntake>(Formation);
+        Assert.Equal(4, adopted.Job.Id);
+        Assert.Equal(FleetIds.OwnerId(Cluster.Get(b).SelfUniqueAddress), pods.OwnerOf("job-4"));
+    }
+
+    [Fact]
+    public async Task A_node_that_downed_itself_adopts_nothing_from_the_members_its_cluster_reports_removed_as_it_shuts_down()
+    {
+        // B's ActorSystem keeps running after B is downed (as a stalled or cut-off node's does until its shutdown has run),
+        // so its fleet actor hears A "removed" while A is alive and driving its job.
+        var (a, b) = await TwoNodesAsync(FleetTestCluster.DiesWithoutLeaving);
+        var ownerA = FleetIds.OwnerId(Cluster.Get(a).SelfUniqueAddress);
+        var pods = new InMemoryPods();
+        pods.AddJobPod(OrphanSelectionTests.Pod("job-6", jobId: 6, secret: "secret-6", owner: ownerA), PayloadJson(6));
+        var intake = CreateTestProbe();
+        var capacity = b.ActorOf(CapacityStub.Props(4, new Dictionary<string, int>()));
+        b.ActorOf(FleetActor.Props([Runner], pods, new Dictionary<string, IActorRef> { ["eu"] = intake.Ref }, capacity,
+            new FleetOptions(TimeSpan.FromHours(1), TimeSpan.FromMilliseconds(200))), FleetActor.Name);
+        await AwaitConditionAsync(() => Task.FromResult(pods.ListCalls >= 1), TimeSpan.FromSeconds(10));
+        var listed = pods.ListCalls;
+
+        Cluster.Get(b).Down(Cluster.Get(b).SelfAddress);
+        await AwaitConditionAsync(() => Task.FromResult(Cluster.Get(b).IsTerminated), Formation);
+
+        await intake.ExpectNoMsgAsync(TimeSpan.FromSeconds(2));
+        Assert.Equal(ownerA, pods.OwnerOf("job-6"));
+        Assert.Equal(0, pods.ClaimCalls);
+        Assert.Equal(listed, pods.ListCalls);
+    }
+
+    [Fact]
     public async Task Claims_nothing_without_free_capacity()
     {
         var a = Node();

@@ -42,4 +42,17 @@ public sealed class FleetMembershipTests
         Assert.True(live.ToHashSet().SetEquals(membership.LiveOwnerIds(Self)), because);
         Assert.Equal(claiming.Order(StringComparer.Ordinal), membership.ClaimingOwnerIds(Self).Order(StringComparer.Ordinal));
     }
+
+    [Theory]
+    [InlineData(MemberStatus.Joining, false)]
+    [InlineData(MemberStatus.WeaklyUp, false)]
+    [InlineData(MemberStatus.Up, false)]
+    [InlineData(MemberStatus.Leaving, true)]
+    [InlineData(MemberStatus.Exiting, true)]
+    [InlineData(MemberStatus.Down, true)]
+    [InlineData(MemberStatus.Removed, true)]
+    public void A_node_has_left_once_it_is_leaving_exiting_downed_or_removed_never_while_on_its_way_in(MemberStatus status, bool left)
+    {
+        Assert.Equal(left, FleetMembership.HasLeft(status));
+    }
 }

@@ -86,6 +86,13 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
     /// <summary>The next claim lands, but its answer is lost (the caller sees a timeout).</summary>
     public bool LoseNextClaimAnswer { get; set; }
 
+    /// <summary>When above 1, a pod read is answered only once this many reads are in flight together (a read that waits
+    /// 5 s for company times out): claims made one after another never get an answer.</summary>
+    public int ReadsAnsweredTogether { get; set; }
+
+    private int _readsInFlight;
+    private readonly TaskCompletionSource _enoughReads = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) => this;
 
     public void AddJobPod(V1Pod pod, string payloadJson)
@@ -128,11 +135,21 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
         }
     }
 
-    public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
+    public async Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct)
     {
+        if (ReadsAnsweredTogether > 1)
+        {
+            if (Interlocked.Increment(ref _readsInFlight) >= ReadsAnsweredTogether)
+            {
+                _enoughReads.TrySetResult();
+            }
+
+            await _enoughReads.Task.WaitAsync(TimeSpan.FromSeconds(5), ct);
+        }
+
         lock (_gate)
         {
-            return Task.FromResult(_pods.TryGetValue(name, out var pod) && pod.Metadata.NamespaceProperty == ns ? Copy(pod) : null);
+            return _pods.TryGetValue(name, out var pod) && pod.Metadata.NamespaceProperty == ns ? Copy(pod) : null;
         }
     }
 

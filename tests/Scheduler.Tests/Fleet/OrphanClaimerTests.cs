@@ -1,0 +1,63 @@
+using Scheduler.Actors.Pods;
+using Scheduler.Fleet;
+using Scheduler.Messages.Settings;
+
+namespace Scheduler.Scheduler.Tests.Fleet;
+
+/// <summary>Claiming a dead node's jobs: all at once (a failover does not adopt them one after another), one failed claim
+/// spoils none of the others, and the outcomes keep the batch's order.</summary>
+public sealed class OrphanClaimerTests
+{
+    private const string Self = "akka.tcp://scheduler@10.0.0.9:4053#9";
+    private const string Gone = "akka.tcp://scheduler@10.0.0.2:4053#2";
+    private static readonly RunnerEntry Runner = new() { Name = "eu", Kubernetes = new KubernetesSettings { Namespace = "ci" } };
+
+    private static async Task<(InMemoryPods Pods, IReadOnlyList<OrphanCandidate> Batch)> OrphansAsync(int count)
+    {
+        var pods = new InMemoryPods();
+        for (var id = 1; id <= count; id++)
+        {
+            pods.AddJobPod(OrphanSelectionTests.Pod($"job-{id}", jobId: id, secret: $"secret-{id}", owner: Gone),
+                $$"""{"id":{{id}},"token":"job-token-{{id}}"}""");
+        }
+
+        var listed = await pods.ListPodsAsync("ci", PodMetadata.JobIdLabel, CancellationToken.None);
+        var batch = OrphanSelection.Find(listed, new HashSet<string> { Self }, new HashSet<string> { "eu" })
+            .OrderBy(c => c.JobId).ToList();
+        Assert.Equal(count, batch.Count);
+        return (pods, batch);
+    }
+
+    private static OrphanClaimer Claimer(InMemoryPods pods) => new(new Dictionary<string, RunnerEntry> { ["eu"] = Runner }, pods, Self);
+
+    [Fact]
+    public async Task The_orphans_of_a_dead_node_are_claimed_together_not_one_after_another()
+    {
+        var (pods, batch) = await OrphansAsync(3);
+        // Every pod read waits until all three are in flight: claims made in turn would each time out.
+        pods.ReadsAnsweredTogether = 3;
+
+        var outcomes = await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        Assert.All(outcomes, o => Assert.IsType<Claimed>(o));
+        Assert.Equal([1L, 2L, 3L], outcomes.Select(o => ((Claimed)o).Job.Id));
+        Assert.All(["job-1", "job-2", "job-3"], pod => Assert.Equal(Self, pods.OwnerOf(pod)));
+    }
+
+    [Fact]
+    public async Task A_claim_that_times_out_leaves_the_others_claimed_and_its_pod_for_the_next_scan()
+    {
+        var (pods, batch) = await OrphansAsync(3);
+        pods.ClaimTimeouts = 1;
+
+        var outcomes = await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        // Outcomes in the batch's order, whichever claim timed out.
+        Assert.Equal(batch.Select(c => c.JobId), outcomes.Select(o => o.Candidate.JobId));
+        var failed = Assert.Single(outcomes.OfType<NotClaimed>());
+        Assert.True(failed.IsError);
+        Assert.Equal(2, outcomes.OfType<Claimed>().Count());
+        Assert.Equal(Gone, pods.OwnerOf(failed.Candidate.PodName));
+        Assert.Equal(3, pods.ClaimCalls);
+    }
+}
