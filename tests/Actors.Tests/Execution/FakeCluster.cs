@@ -151,6 +151,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Per stage: what its wait exec sends instead of the exit code (a hostile pod), given the stdout callback.</summary>
     public ConcurrentDictionary<string, Func<Func<ReadOnlyMemory<byte>, Task>, CancellationToken, Task>> WaitOutput { get; } = new();
 
+    /// <summary>Whether every call, created Secret, deleted pod and stage run is kept for the test to inspect (on, the
+    /// default). Off (benchmarks): only the counts, and a deleted pod's Secrets go with it as Kubernetes collects owned
+    /// objects, so that the fake's memory stays flat however many jobs pass.</summary>
+    public bool KeepHistory { get; init; } = true;
+
     /// <summary>The phase a new pod starts in.</summary>
     public string InitialPhase { get; set; } = "Pending";
 
@@ -284,7 +289,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                 stored = _secrets[secret.Metadata.Name] = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
             }
 
-            CreatedSecrets.Add(stored);
+            if (KeepHistory)
+            {
+                CreatedSecrets.Add(stored);
+            }
         }
 
         return loseAnswer ? throw LostAnswer("create-secret") : secret;
@@ -437,7 +445,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     public async Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
-        DeleteGracePeriods.Enqueue(("delete-pod", name, gracePeriodSeconds));
+        if (KeepHistory)
+        {
+            DeleteGracePeriods.Enqueue(("delete-pod", name, gracePeriodSeconds));
+        }
+
         await CallAsync("delete-pod", name, ct);
         lock (_gate)
         {
@@ -448,9 +460,21 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                     stage.Exit.TrySetResult(137);
                 }
             }
+
+            if (!KeepHistory)
+            {
+                foreach (var owned in _secrets.Where(s => s.Value.Metadata.OwnerReferences?.Any(o => o.Name == name) == true)
+                             .Select(s => s.Key).ToList())
+                {
+                    _secrets.Remove(owned);
+                }
+            }
         }
 
-        DeletedPods.Add(name);
+        if (KeepHistory)
+        {
+            DeletedPods.Add(name);
+        }
     }
 
     /// <summary>Events of the cluster, as the API server would list them (any type; the list call filters).</summary>
@@ -593,7 +617,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             }
 
             state = podState.Stages[stage] = new StageState();
-            _runs.AddOrUpdate((pod, stage), 1, (_, n) => n + 1);
+            if (KeepHistory)
+            {
+                _runs.AddOrUpdate((pod, stage), 1, (_, n) => n + 1);
+            }
         }
 
         var (output, exit) = StageBehaviour.GetValueOrDefault(stage, ("", 0));
@@ -714,8 +741,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     private void Record(string kind, string detail)
     {
-        History.Enqueue(new GatewayCall(kind, detail));
-        if (Clock is { } clock)
+        if (KeepHistory)
+        {
+            History.Enqueue(new GatewayCall(kind, detail));
+        }
+
+        if (KeepHistory && Clock is { } clock)
         {
             Timeline.Enqueue((new GatewayCall(kind, detail), clock()));
         }
