@@ -57,6 +57,13 @@ public static class InFlightProbe
             var pending = ThreadPool.PendingWorkItemCount;
             var (threads1, heap1) = Figures();
 
+            if (int.TryParse(Environment.GetEnvironmentVariable("DISPATCH_BENCH_HOLD"), out var hold))
+            {
+                // Time to take a heap dump of the jobs in flight (dotnet-gcdump collect -p <pid>).
+                Console.WriteLine($"holding {hold} s (pid {Environment.ProcessId})");
+                await Task.Delay(TimeSpan.FromSeconds(hold));
+            }
+
             var fake = await FakeShareAsync(gitlab.Url, n);
             var runner = heap1 - heap0 - fake;
             Console.WriteLine($"{n} jobs in flight (step_script running): thread-pool threads {threads0} -> {threads1}, queued work items {pending}");

@@ -126,7 +126,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
                 Limits = runner.Kubernetes.RetryLimits,
             }),
         };
-        return Akka.Actor.Props.Create(() =>
+        return DirectProps.Of(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
                 run));
     }
