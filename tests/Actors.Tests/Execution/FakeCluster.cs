@@ -261,20 +261,27 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
     {
         var loseAnswer = await CallAsync("create-pod", pod.Metadata.Name, ct);
+        var created = Copy(pod); // outside the lock: the copies are the slow part
+        created.Metadata.ResourceVersion = "1";
+        created.Status = new V1PodStatus { Phase = InitialPhase };
+        V1Pod answer;
         lock (_gate)
         {
             if (_pods.TryGetValue(pod.Metadata.Name, out var existing))
             {
-                return loseAnswer ? throw LostAnswer("create-pod") : Copy(existing.Pod);
+                answer = existing.Pod;
+            }
+            else
+            {
+                created.Metadata.Uid = "uid-" + Interlocked.Increment(ref _uid);
+                _pods[pod.Metadata.Name] = new PodState(created, [], []);
+                answer = created;
             }
 
-            var created = Copy(pod);
-            created.Metadata.Uid = "uid-" + Interlocked.Increment(ref _uid);
-            created.Metadata.ResourceVersion = "1";
-            created.Status = new V1PodStatus { Phase = InitialPhase };
-            _pods[pod.Metadata.Name] = new PodState(created, [], []);
-            return loseAnswer ? throw LostAnswer("create-pod") : Copy(created);
+            answer = Copy(answer);
         }
+
+        return loseAnswer ? throw LostAnswer("create-pod") : answer;
     }
 
     /// <summary>Every Secret create: the Secret as stored (so a later owner patch shows here too); <see cref="Secret"/> is
@@ -282,11 +289,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
     {
         var loseAnswer = await CallAsync("create-secret", secret.Metadata.Name, ct);
+        var copy = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret)); // outside the lock: it is the slow part
         lock (_gate)
         {
             if (!_secrets.TryGetValue(secret.Metadata.Name, out var stored))
             {
-                stored = _secrets[secret.Metadata.Name] = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
+                stored = _secrets[secret.Metadata.Name] = copy;
             }
 
             if (KeepHistory)
@@ -683,7 +691,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                     return 1;
                 }
 
-                chunk = state.Log.Skip((int)offset).ToArray();
+                chunk = offset < state.Log.Count ? state.Log.GetRange((int)offset, state.Log.Count - (int)offset).ToArray() : [];
                 grew = state.LogGrew.Task;
             }
 
