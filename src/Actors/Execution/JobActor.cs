@@ -54,7 +54,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
     private readonly ExecutionOptions _options;
     private readonly IActorRef _podWatcher;
     private readonly DateTimeOffset _admittedAt;
-    private readonly JobPlanResult _planResult;
+    private JobPlanResult _planResult;
     private readonly IKubernetesGateway? _gateway;
     private readonly CancellationTokenSource _cancel = new();
     private readonly AdoptedPod? _adopted;
