@@ -20,22 +20,41 @@ public static class DispatchRun
 {
     private static readonly RunnerIdentity Identity = new("bench", "bench", "amd64", "dispatch-bench");
 
-    public static async Task RunAsync(int runners, int concurrent, TimeSpan warmUp, TimeSpan measure)
+    /// <param name="baseline">False: the actor path only (to profile it alone).</param>
+    /// <param name="allocationTypes">Also print the types the actor path's allocated bytes go to (sampled).</param>
+    public static async Task RunAsync(int runners, int concurrent, TimeSpan warmUp, TimeSpan measure, bool baseline = true,
+        bool allocationTypes = false)
     {
         await using var gitlab = await LeanGitLab.StartAsync();
         Console.WriteLine($"lean GitLab at {gitlab.Url}; {Environment.ProcessorCount} cores; {runners} runner entries, concurrent = {concurrent}");
 
-        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure);
-        var baseline = await BaselineAsync(gitlab, runners, warmUp, measure);
-        Console.WriteLine($"loopback HTTP baseline: {baseline:F0} jobs/s ({runners} loops of request, running, trace, success)");
-        Console.WriteLine($"actor path: {jobsPerSecond:F0} jobs/s = {100 * jobsPerSecond / baseline:F0} % of the baseline; " +
+        using var sampler = allocationTypes ? new AllocationSampler() : null;
+        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure, sampler);
+        if (sampler is not null)
+        {
+            foreach (var (type, bytes, share) in sampler.Top(25))
+            {
+                Console.WriteLine($"  allocated (sampled): {100 * share,5:F1} % {bytes / 1024 / 1024,6} MiB  {type}");
+            }
+        }
+
+        if (!baseline)
+        {
+            Console.WriteLine($"actor path: {jobsPerSecond:F0} jobs/s; {requestsPerJob:F1} GitLab requests per job");
+            return;
+        }
+
+        var baselineRate = await BaselineAsync(gitlab, runners, warmUp, measure);
+        Console.WriteLine($"loopback HTTP baseline: {baselineRate:F0} jobs/s ({runners} loops of request, running, trace, success)");
+        Console.WriteLine($"actor path: {jobsPerSecond:F0} jobs/s = {100 * jobsPerSecond / baselineRate:F0} % of the baseline; " +
                           $"{requestsPerJob:F1} GitLab requests per job");
     }
 
     private static async Task<(double JobsPerSecond, double RequestsPerJob)> ActorPathAsync(LeanGitLab gitlab, int runners, int concurrent,
-        TimeSpan warmUp, TimeSpan measure)
+        TimeSpan warmUp, TimeSpan measure, AllocationSampler? sampler)
     {
-        var cluster = new FakeCluster { InitialPhase = "Running" };
+        // Lean: the fake keeps no per-call history and drops a pod's Secrets with it, so its memory stays flat over a run.
+        var cluster = new FakeCluster { InitialPhase = "Running", KeepHistory = false };
         var settings = new GlobalSettings
         {
             Concurrent = concurrent,
@@ -63,6 +82,8 @@ public static class DispatchRun
             await Task.Delay(warmUp);
             var (jobs0, requests0) = (gitlab.Succeeded + gitlab.Failed, gitlab.Requests);
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var gc0 = GcFigures.Now();
+            sampler?.Counting = true;
             var clock = Stopwatch.StartNew();
             await Task.Delay(measure / 2);
             var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
@@ -71,6 +92,8 @@ public static class DispatchRun
             var (jobs, requests) = (gitlab.Succeeded + gitlab.Failed - jobs0, gitlab.Requests - requests0);
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+            sampler?.Counting = false;
+            Console.WriteLine($"actor path: {GcFigures.Now().Since(gc0, jobs)}");
             Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
             Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
                               $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
@@ -91,10 +114,12 @@ public static class DispatchRun
         using var stop = new CancellationTokenSource(warmUp + measure);
         var clock = new Stopwatch();
         var cpu0 = TimeSpan.Zero;
+        var gc0 = GcFigures.Now();
         _ = Task.Delay(warmUp).ContinueWith(_ =>
         {
             Interlocked.Exchange(ref jobs, 0);
             cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            gc0 = GcFigures.Now();
             counting = true;
             clock.Start();
         });
@@ -127,9 +152,20 @@ public static class DispatchRun
         })));
         var done = Interlocked.Read(ref jobs);
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
+        Console.WriteLine($"loopback HTTP baseline: {GcFigures.Now().Since(gc0, done)}");
         Console.WriteLine($"loopback HTTP baseline: {done} jobs in {clock.Elapsed.TotalSeconds:F1} s; CPU {cpu / clock.Elapsed.TotalSeconds / 10:F0} % of one core, " +
                           $"{(done == 0 ? 0 : cpu * 1000 / done):F0} µs per job (GitLab fake included)");
         return done / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Bytes allocated by all threads and collections per generation, to report per job.</summary>
+    private readonly record struct GcFigures(long Allocated, int Gen0, int Gen1, int Gen2)
+    {
+        public static GcFigures Now() => new(GC.GetTotalAllocatedBytes(), GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+
+        public string Since(GcFigures before, long jobs) =>
+            $"{(jobs == 0 ? 0 : (Allocated - before.Allocated) / 1024.0 / jobs):F1} KiB allocated per job (GitLab fake included); " +
+            $"collections gen0 {Gen0 - before.Gen0}, gen1 {Gen1 - before.Gen1}, gen2 {Gen2 - before.Gen2}";
     }
 
     private static StringContent Json(string json) => new(json, new MediaTypeHeaderValue("application/json"));

@@ -33,6 +33,9 @@ public sealed class LeanGitLab : IAsyncDisposable
     public long Succeeded => Interlocked.Read(ref _succeeded);
     public long Failed => Interlocked.Read(ref _failed);
 
+    /// <summary>Whether <c>POST /jobs/request</c> hands out jobs (on) or answers 204 (no job).</summary>
+    public bool Serving { get; set; } = true;
+
     public static async Task<LeanGitLab> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -70,6 +73,12 @@ public sealed class LeanGitLab : IAsyncDisposable
 
         var path = request.Path.Value ?? "";
         var response = context.Response;
+        if (request.Method == "POST" && path.EndsWith("/jobs/request", StringComparison.Ordinal) && !Serving)
+        {
+            response.StatusCode = (int)HttpStatusCode.NoContent;
+            return;
+        }
+
         if (request.Method == "POST" && path.EndsWith("/jobs/request", StringComparison.Ordinal))
         {
             response.StatusCode = (int)HttpStatusCode.Created;

@@ -80,6 +80,8 @@ public sealed partial class JobActor
     {
         _podActor = null;
         _podReady = true;
+        // The PodActor has stopped; only names are needed from here on (a restart plans the job again).
+        _planResult = _planResult with { Plan = Plan.WithoutPodContent() };
         _log.Tell(new TraceText($"Running on {Plan.Pod.PodName} via {_adopted?.StartedVia ?? _options.StartedVia}...\n"));
         _log.Tell(new StartReading(_gateway!, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.LogContainer, Plan.ReadLog));
         Become(RunningStages);

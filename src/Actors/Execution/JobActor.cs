@@ -54,7 +54,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
     private readonly ExecutionOptions _options;
     private readonly IActorRef _podWatcher;
     private readonly DateTimeOffset _admittedAt;
-    private readonly JobPlanResult _planResult;
+    private JobPlanResult _planResult;
     private readonly IKubernetesGateway? _gateway;
     private readonly CancellationTokenSource _cancel = new();
     private readonly AdoptedPod? _adopted;
@@ -126,7 +126,7 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
                 Limits = runner.Kubernetes.RetryLimits,
             }),
         };
-        return Akka.Actor.Props.Create(() =>
+        return DirectProps.Of(() =>
             new JobActor(job, runner, concurrentId, podNameSuffix, listener, log, gateways, options, podWatcher, admittedAt, adopted,
                 run));
     }

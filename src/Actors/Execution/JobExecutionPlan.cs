@@ -1,3 +1,4 @@
+using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
@@ -31,7 +32,24 @@ public sealed record JobExecutionPlan(
     string LogContainer,
     Func<long, bool, IReadOnlyList<string>> ReadLog,
     Func<string, IReadOnlyList<string>> ReadFile,
-    IReadOnlyList<string>? MarkCanceled = null);
+    IReadOnlyList<string>? MarkCanceled = null)
+{
+    /// <summary>The plan once its pod runs: the pod and its Secrets keep only their metadata (names, namespace, labels). The
+    /// spec and the Secrets' data (the payload, the scripts) went to Kubernetes and are not needed again: a restarted
+    /// JobActor plans the job afresh. A sleeping job holds less.</summary>
+    public JobExecutionPlan WithoutPodContent() => this with
+    {
+        Pod = Pod with
+        {
+            Pod = new V1Pod { ApiVersion = Pod.Pod.ApiVersion, Kind = Pod.Pod.Kind, Metadata = Pod.Pod.Metadata },
+            JobSecret = MetadataOnly(Pod.JobSecret),
+            RegistrySecret = Pod.RegistrySecret is null ? null : MetadataOnly(Pod.RegistrySecret),
+        },
+    };
+
+    private static V1Secret MetadataOnly(V1Secret secret) =>
+        new() { ApiVersion = secret.ApiVersion, Kind = secret.Kind, Metadata = secret.Metadata, Type = secret.Type };
+}
 
 /// <summary>The plan, or why the job cannot run (a configuration the runner cannot honour).</summary>
 public sealed record JobPlanResult(JobExecutionPlan? Plan, string? Refusal);

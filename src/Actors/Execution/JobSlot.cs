@@ -73,9 +73,9 @@ public sealed class JobSlot : ReceiveActor, IWithTimers
 
     public static Props Props(int index, IKubernetesGatewayFactory gateways, ExecutionOptions options, IActorRef podWatcher)
     {
-        // Made here, not inside the expression: Akka would compile a lambda to evaluate it.
+        // Made here, once: it outlives the slot's restarts, which call the factory again.
         var state = new SlotState();
-        return Akka.Actor.Props.Create(() => new JobSlot(index, gateways, options, podWatcher, state));
+        return DirectProps.Of(() => new JobSlot(index, gateways, options, podWatcher, state));
     }
 
     public static string Name(int index) => $"slot-{index}";

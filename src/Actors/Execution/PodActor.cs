@@ -150,7 +150,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
 
     public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
         RetryBudget budget, bool adopt = false) =>
-        Akka.Actor.Props.Create(() => new PodActor(plan, gateway, settings, podWatcher, cluster, adopt, budget));
+        DirectProps.Of(() => new PodActor(plan, gateway, settings, podWatcher, cluster, adopt, budget));
 
     protected override void PreStart()
     {

@@ -1,5 +1,6 @@
 // One method per GitLab runner API endpoint (register, verify, request job, update, trace, artifacts), each with the
 // answer codes GitLab Runner handles; they share the request plumbing at the end of the file.
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -43,6 +44,7 @@ public sealed class GitLabClient
     private readonly Uri _apiBase;
     private readonly GitLabClientOptions _options;
     private readonly string _userAgent;
+    private string? _info;
 
     public GitLabClient(HttpClient http, Uri apiBase, GitLabClientOptions options)
     {
@@ -60,7 +62,6 @@ public sealed class GitLabClient
     {
         var body = new JsonObject
         {
-            ["info"] = InfoJson(),
             ["token"] = runnerToken,
             ["system_id"] = _options.SystemId,
         };
@@ -89,7 +90,6 @@ public sealed class GitLabClient
     {
         var body = new JsonObject
         {
-            ["info"] = InfoJson(),
             ["token"] = jobToken,
             ["state"] = update.State.ToString().ToLowerInvariant(),
         };
@@ -274,7 +274,6 @@ public sealed class GitLabClient
             ["run_untagged"] = registration.RunUntagged,
             ["locked"] = registration.Locked,
             ["paused"] = registration.Paused,
-            ["info"] = InfoJson(),
             ["token"] = registration.RegistrationToken,
         };
         if (registration.TagList.Count > 0)
@@ -298,7 +297,6 @@ public sealed class GitLabClient
     {
         var body = new JsonObject
         {
-            ["info"] = InfoJson(),
             ["token"] = runnerToken,
             ["system_id"] = _options.SystemId,
         };
@@ -372,7 +370,10 @@ public sealed class GitLabClient
         return parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var end) ? end : null;
     }
 
-    private JsonObject InfoJson()
+    // The runner's info is the same in every request: serialized once, written into each body as it is.
+    private string InfoJson() => _info ??= BuildInfoJson().ToJsonString();
+
+    private JsonObject BuildInfoJson()
     {
         var identity = _options.Identity;
         var features = new JsonObject();
@@ -393,12 +394,34 @@ public sealed class GitLabClient
         };
     }
 
+    /// <summary>A request whose JSON body is the runner's <c>info</c> followed by <paramref name="body"/>'s properties.</summary>
     private HttpRequestMessage JsonRequest(HttpMethod method, string path, JsonObject body, bool acceptJson)
     {
-        var request = new HttpRequestMessage(method, new Uri(_apiBase, path))
+        var json = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(json))
         {
-            Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"),
-        };
+            writer.WriteStartObject();
+            writer.WritePropertyName("info");
+            writer.WriteRawValue(InfoJson(), skipInputValidation: true);
+            foreach (var (name, value) in body)
+            {
+                writer.WritePropertyName(name);
+                if (value is null)
+                {
+                    writer.WriteNullValue();
+                }
+                else
+                {
+                    value.WriteTo(writer);
+                }
+            }
+
+            writer.WriteEndObject();
+        }
+
+        var content = new ByteArrayContent(json.WrittenSpan.ToArray());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        var request = new HttpRequestMessage(method, new Uri(_apiBase, path)) { Content = content };
         AddCommonHeaders(request);
         if (acceptJson)
         {
@@ -495,6 +518,12 @@ public sealed class GitLabClient
 
         private static string? ExtractMessage(string body)
         {
+            // Only an object can hold a message; most answers (an empty 200, "200") are not one, and parsing them would throw.
+            if (!body.AsSpan().TrimStart().StartsWith("{", StringComparison.Ordinal))
+            {
+                return null;
+            }
+
             try
             {
                 using var document = JsonDocument.Parse(body);

@@ -151,6 +151,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Per stage: what its wait exec sends instead of the exit code (a hostile pod), given the stdout callback.</summary>
     public ConcurrentDictionary<string, Func<Func<ReadOnlyMemory<byte>, Task>, CancellationToken, Task>> WaitOutput { get; } = new();
 
+    /// <summary>Whether every call, created Secret, deleted pod and stage run is kept for the test to inspect (on, the
+    /// default). Off (benchmarks): only the counts, and a deleted pod's Secrets go with it as Kubernetes collects owned
+    /// objects, so that the fake's memory stays flat however many jobs pass.</summary>
+    public bool KeepHistory { get; init; } = true;
+
     /// <summary>The phase a new pod starts in.</summary>
     public string InitialPhase { get; set; } = "Pending";
 
@@ -256,20 +261,27 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public async Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct)
     {
         var loseAnswer = await CallAsync("create-pod", pod.Metadata.Name, ct);
+        var created = Copy(pod); // outside the lock: the copies are the slow part
+        created.Metadata.ResourceVersion = "1";
+        created.Status = new V1PodStatus { Phase = InitialPhase };
+        V1Pod answer;
         lock (_gate)
         {
             if (_pods.TryGetValue(pod.Metadata.Name, out var existing))
             {
-                return loseAnswer ? throw LostAnswer("create-pod") : Copy(existing.Pod);
+                answer = existing.Pod;
+            }
+            else
+            {
+                created.Metadata.Uid = "uid-" + Interlocked.Increment(ref _uid);
+                _pods[pod.Metadata.Name] = new PodState(created, [], []);
+                answer = created;
             }
 
-            var created = Copy(pod);
-            created.Metadata.Uid = "uid-" + Interlocked.Increment(ref _uid);
-            created.Metadata.ResourceVersion = "1";
-            created.Status = new V1PodStatus { Phase = InitialPhase };
-            _pods[pod.Metadata.Name] = new PodState(created, [], []);
-            return loseAnswer ? throw LostAnswer("create-pod") : Copy(created);
+            answer = Copy(answer);
         }
+
+        return loseAnswer ? throw LostAnswer("create-pod") : answer;
     }
 
     /// <summary>Every Secret create: the Secret as stored (so a later owner patch shows here too); <see cref="Secret"/> is
@@ -277,14 +289,18 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
     {
         var loseAnswer = await CallAsync("create-secret", secret.Metadata.Name, ct);
+        var copy = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret)); // outside the lock: it is the slow part
         lock (_gate)
         {
             if (!_secrets.TryGetValue(secret.Metadata.Name, out var stored))
             {
-                stored = _secrets[secret.Metadata.Name] = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret));
+                stored = _secrets[secret.Metadata.Name] = copy;
             }
 
-            CreatedSecrets.Add(stored);
+            if (KeepHistory)
+            {
+                CreatedSecrets.Add(stored);
+            }
         }
 
         return loseAnswer ? throw LostAnswer("create-secret") : secret;
@@ -437,7 +453,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     public async Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
     {
-        DeleteGracePeriods.Enqueue(("delete-pod", name, gracePeriodSeconds));
+        if (KeepHistory)
+        {
+            DeleteGracePeriods.Enqueue(("delete-pod", name, gracePeriodSeconds));
+        }
+
         await CallAsync("delete-pod", name, ct);
         lock (_gate)
         {
@@ -448,9 +468,21 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                     stage.Exit.TrySetResult(137);
                 }
             }
+
+            if (!KeepHistory)
+            {
+                foreach (var owned in _secrets.Where(s => s.Value.Metadata.OwnerReferences?.Any(o => o.Name == name) == true)
+                             .Select(s => s.Key).ToList())
+                {
+                    _secrets.Remove(owned);
+                }
+            }
         }
 
-        DeletedPods.Add(name);
+        if (KeepHistory)
+        {
+            DeletedPods.Add(name);
+        }
     }
 
     /// <summary>Events of the cluster, as the API server would list them (any type; the list call filters).</summary>
@@ -593,7 +625,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             }
 
             state = podState.Stages[stage] = new StageState();
-            _runs.AddOrUpdate((pod, stage), 1, (_, n) => n + 1);
+            if (KeepHistory)
+            {
+                _runs.AddOrUpdate((pod, stage), 1, (_, n) => n + 1);
+            }
         }
 
         var (output, exit) = StageBehaviour.GetValueOrDefault(stage, ("", 0));
@@ -656,7 +691,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                     return 1;
                 }
 
-                chunk = state.Log.Skip((int)offset).ToArray();
+                chunk = offset < state.Log.Count ? state.Log.GetRange((int)offset, state.Log.Count - (int)offset).ToArray() : [];
                 grew = state.LogGrew.Task;
             }
 
@@ -714,8 +749,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     private void Record(string kind, string detail)
     {
-        History.Enqueue(new GatewayCall(kind, detail));
-        if (Clock is { } clock)
+        if (KeepHistory)
+        {
+            History.Enqueue(new GatewayCall(kind, detail));
+        }
+
+        if (KeepHistory && Clock is { } clock)
         {
             Timeline.Enqueue((new GatewayCall(kind, detail), clock()));
         }
