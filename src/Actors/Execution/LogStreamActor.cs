@@ -53,7 +53,8 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private readonly TimeSpan _reattachDelay;
     private readonly TraceMaskRules _rules;
     private readonly TraceCursor _cursor;
-    private readonly ArrayBufferWriter<byte> _masked = new(64 * 1024);
+    // Grows to the largest chunk masked and stays there: a sleeping job's quiet trace keeps it small.
+    private readonly ArrayBufferWriter<byte> _masked = new();
     private CancellationTokenSource? _readCancel;
 
     public ITimerScheduler Timers { get; set; } = null!;

@@ -14,7 +14,8 @@ public sealed class TraceMasker
 
     private readonly SecretMatcher _secrets;
     private readonly TokenSanitizer? _tokens;
-    private readonly ArrayBufferWriter<byte> _between = new(16 * 1024);
+    // Grows with the output it holds back; a job with a quiet trace keeps it small (every job in flight has one).
+    private readonly ArrayBufferWriter<byte> _between = new();
 
     /// <param name="secrets">Values to hide; empty values are ignored. Longer values win where two start at one byte.</param>
     public TraceMasker(IEnumerable<string> secrets)
