@@ -134,7 +134,7 @@ public static class StageCommands
     public static IReadOnlyList<string> ReadLog(HelperInvocation helper, long offset, bool follow)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        List<string> argv = [.. helper.Prefix, "helper", "read-log", "--path", OutputLog, "--offset", offset.ToString(CultureInfo.InvariantCulture)];
+        List<string> argv = [.. helper.Command("read-log"), "--path", OutputLog, "--offset", offset.ToString(CultureInfo.InvariantCulture)];
         if (follow)
         {
             argv.Add("--follow");
