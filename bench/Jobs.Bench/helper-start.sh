@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start time and peak RSS of the pods' helper: the native scheduler-helper against the managed `scheduler helper`, in the
-# same run, each reading a small log once (`read-log` without --follow: it starts, reads, exits). Prints medians of N runs.
+# same run, each reading a small log once (`read-log` without --follow: it starts, reads, exits), beside `cat` of the same
+# log as the baseline (a process start measured the same way). Prints medians of N runs.
 # Usage: bench/Jobs.Bench/helper-start.sh [N]   (after dotnet publish src/PodHelper -c Release -o artifacts/pod-helper
 #        and dotnet build src/Scheduler -c Release, or SCHEDULER_DLL naming a Release scheduler.dll)
 set -euo pipefail
@@ -20,7 +21,7 @@ measure() {
   for _ in $(seq "$runs"); do
     local start end rss
     start=$(date +%s%N)
-    rss=$( { /usr/bin/time -f '%M' "$@" read-log --path "$log" >/dev/null; } 2>&1 | tail -n 1)
+    rss=$( { /usr/bin/time -f '%M' "$@" >/dev/null; } 2>&1 | tail -n 1)
     end=$(date +%s%N)
     echo "$(( (end - start) / 1000000 )) $rss"
   done
@@ -34,8 +35,10 @@ report() {
     "$(cut -d' ' -f1 <<<"$data" | median)" "$(cut -d' ' -f2 <<<"$data" | median | awk '{ print $1 / 1024 }')"
 }
 
-native_data=$(measure "$native")
-managed_data=$(measure "${managed[@]}")
+baseline_data=$(measure cat "$log")
+native_data=$(measure "$native" read-log --path "$log")
+managed_data=$(measure "${managed[@]}" read-log --path "$log")
 echo "helper start, $runs runs each, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+report "baseline: cat" "$baseline_data"
 report "native scheduler-helper" "$native_data"
 report "managed scheduler helper (dotnet)" "$managed_data"

@@ -321,6 +321,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     {
         StopReader();
         _cursor.DrainUpTo = null;
+        _cursor.Following = false; // a restart from here reads once more to the end, never follows again
         Timers.Cancel(DrainIdleTimer);
         FlushMasker();
         _cursor.DrainRequester?.Tell(new LogDrained());
