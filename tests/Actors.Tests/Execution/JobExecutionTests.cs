@@ -445,6 +445,24 @@ public sealed class JobExecutionTests : TestKit
     }
 
     [Fact]
+    public async Task A_job_reads_its_whole_log_with_one_exec_and_runs_one_exec_per_stage()
+    {
+        Behave("get_sources", "fetched\n", 0);
+        Behave("step_script", "built\n", 0);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(50), "k8s runner", listener));
+
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Contains("fetched\n", job.Trace, StringComparison.Ordinal);
+        Assert.Contains("built\n", job.Trace, StringComparison.Ordinal);
+        Assert.Equal(1, _cluster.Count("read-log")); // read on to the size after_script reported: no final read
+        Assert.Equal(3, _cluster.Count("run"));      // get_sources, step_script, after_script
+    }
+
+    [Fact]
     public async Task The_log_reader_reattaches_at_its_offset_after_a_drop_without_gap_or_duplicate()
     {
         Behave("get_sources", "0123456789abcdef\n", 0);

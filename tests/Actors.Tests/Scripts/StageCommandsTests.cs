@@ -51,7 +51,8 @@ public sealed class StageCommandsTests
         var stage = pod.Stage("step_script");
         // A first run whose connection drops: its process tree is killed while it waits, as a runtime may do.
         var dropped = pod.Start(StageCommands.Run(stage));
-        SpinWait.SpinUntil(() => Directory.Exists(Path.Combine(pod.RunDir, "step_script.lock")), TimeSpan.FromSeconds(10));
+        // Once the stage runner has started (its pid file), the exec is waiting for the marker.
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(Path.Combine(pod.RunDir, "step_script.pid")), TimeSpan.FromSeconds(10)));
         dropped.Kill(entireProcessTree: true);
         dropped.WaitForExit();
 
@@ -106,8 +107,41 @@ public sealed class StageCommandsTests
     [Theory]
     [InlineData(0L, false, "scheduler helper read-log --path /var/run/scheduler/run/output.log --offset 0")]
     [InlineData(1234L, true, "scheduler helper read-log --path /var/run/scheduler/run/output.log --offset 1234 --follow")]
-    public void Read_log_runs_the_helper(long offset, bool follow, string expected) =>
-        Assert.Equal(expected, string.Join(' ', StageCommands.ReadLog(HelperInvocation.Default, offset, follow)));
+    public void Read_log_runs_the_managed_helper_without_a_native_one(long offset, bool follow, string expected) =>
+        Assert.Equal(expected, string.Join(' ', StageCommands.ReadLog(HelperInvocation.Default with { Native = null }, offset, follow)));
+
+    [Fact]
+    public void Read_log_runs_the_native_helper_when_there_is_one() =>
+        Assert.Equal(["/opt/scheduler-helper", "read-log", "--path", "/var/run/scheduler/run/output.log", "--offset", "5"],
+            StageCommands.ReadLog(new HelperInvocation(["scheduler"]) { Native = ["/opt/scheduler-helper"] }, 5, follow: false));
+
+    [Theory]
+    [InlineData(true, "native\n")]
+    [InlineData(false, "managed\n")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void In_images_the_pod_runs_scheduler_helper_when_the_image_has_it_else_scheduler_helper(bool imageHasNative, string expected)
+    {
+        // A PATH with stand-ins for the two, as an image with and without the native helper would have.
+        var bin = Directory.CreateTempSubdirectory("helper-path-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(bin, "scheduler"), "#!/bin/sh\n[ \"$1\" = helper ] && [ \"$2\" = read-log ] && echo managed\n");
+            File.SetUnixFileMode(Path.Combine(bin, "scheduler"), (UnixFileMode)0b111_101_101);
+            if (imageHasNative)
+            {
+                File.WriteAllText(Path.Combine(bin, "scheduler-helper"), "#!/bin/sh\n[ \"$1\" = read-log ] && echo native\n");
+                File.SetUnixFileMode(Path.Combine(bin, "scheduler-helper"), (UnixFileMode)0b111_101_101);
+            }
+
+            var argv = StageCommands.ReadLog(HelperInvocation.Default, 0, follow: false);
+            var (code, output) = PodSandbox.Run(argv, new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" });
+            Assert.Equal((0, expected), (code, output));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
 
     [Fact]
     public void Read_log_keeps_the_helper_prefix() =>
