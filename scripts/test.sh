@@ -17,7 +17,7 @@ done
 # What the tests need beyond the SDK, installed from Debian when missing (as root, with apt-get): bubblewrap (the
 # embedded cluster's sandbox; without it, unshare), skopeo and umoci (images are pulled and unpacked), docker-registry,
 # apache2-utils' htpasswd and busybox-static (the image tests' loopback registry and test images), git-lfs (the Git LFS
-# test), node and npm (the tests' npm tools below).
+# test), node and npm (the tests' npm tools below), clang and zlib1g-dev (NativeAOT builds the pods' scheduler-helper).
 missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
@@ -27,6 +27,8 @@ command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 git lfs version >/dev/null 2>&1 || missing+=(git-lfs)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]}"
@@ -44,6 +46,11 @@ if command -v npm >/dev/null 2>&1; then
       || echo "could not install tests/tools/$tool; the tests that use it will fail"
   done
 fi
+
+# The pods' native helper (src/PodHelper): the embedded cluster's pods run it from artifacts/pod-helper, and
+# NativeHelperTests compare it with the managed one (in CI they fail when it is missing).
+dotnet publish src/PodHelper/PodHelper.csproj -c Release -o artifacts/pod-helper 2>&1 | tail -n 1 \
+  || echo "could not build the native helper (needs clang); pods run the managed scheduler helper"
 
 log=$(mktemp)
 status=0

@@ -174,6 +174,26 @@ public sealed class StageProtocolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_dropped_run_exec_leaves_the_stage_running_and_running_it_again_only_waits()
+    {
+        var stage = _scripts.Find(JobScripts.AfterScript)!;
+
+        // The connection drops while the run exec waits: the embedded cluster then kills the exec's process tree.
+        using var drop = new CancellationTokenSource(TimeSpan.FromMilliseconds(700));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ExecAsync(stage.Container, StageCommands.Run(stage), drop.Token));
+        var marker = await ExecAsync(stage.Container, ["sh", "-c", "test -e \"$1\" && echo exists || echo absent", "sh", StageCommands.ExitMarker(stage)]);
+        Assert.Equal("absent\n", Encoding.UTF8.GetString(marker.Stdout)); // the drop came before the stage's end
+
+        // A stage killed with the dropped exec would never write its marker: the wait is bounded so the test fails instead.
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var (code, stdout, stderr) = await ExecAsync(stage.Container, StageCommands.Run(stage), bounded.Token);
+        Assert.True(code == 0, stderr);
+        var log = await LogAsync();
+        Assert.Equal(new ExitMarkerText(0, Encoding.UTF8.GetByteCount(log)), StageCommands.ParseExitMarker(Encoding.UTF8.GetString(stdout)));
+        Assert.Single(log.Split('\n'), line => line == "after-done"); // it ran once, to its end
+    }
+
+    [Fact]
     public async Task A_second_launch_does_not_run_the_stage_twice()
     {
         var stage = _scripts.Find(JobScripts.StepScript)!;

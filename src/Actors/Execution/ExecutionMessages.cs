@@ -17,13 +17,16 @@ internal sealed record TraceText(string Text);
 internal sealed record StopStartingPod(string Reason);
 
 // ---- JobActor ⇄ StageActor ----
-internal sealed record StageExited(string Stage, int ExitCode);
+/// <summary><paramref name="LogSize"/>: the output log's size when the stage ended, as its marker says (null: not recorded).</summary>
+internal sealed record StageExited(string Stage, int ExitCode, long? LogSize = null);
 internal sealed record StageBroken(string Stage, string Message);
 
 // ---- JobActor ⇄ LogStreamActor ----
 internal sealed record StartReading(IKubernetesGateway Gateway, string Namespace, string Pod, string Container,
     Func<long, bool, IReadOnlyList<string>> ReadLog);
-internal sealed record DrainLog;
+/// <summary>End the trace's reading. <paramref name="UpTo"/>: the output log's size the last stage reported; the follow
+/// reader reads on to it and no final read is made (null: one final read to the end of the file, as before).</summary>
+internal sealed record DrainLog(long? UpTo = null);
 internal sealed record LogDrained;
 internal sealed record FinishTrace(string FinalText, JobFinished Finished);
 internal sealed record TraceFinished;

@@ -120,7 +120,7 @@ public sealed partial class JobActor
     {
         if (_drainOnFinish)
         {
-            _log.Tell(new DrainLog());
+            _log.Tell(new DrainLog(_endLogSize));
         }
         else
         {

@@ -17,6 +17,9 @@ public sealed partial class JobActor
     private PlannedStage? _currentStage;
     private IActorRef? _currentStageActor;
     private (PlannedStage Stage, int Index)? _ownerCheckStage;
+    // The output log's size the last stage reported when it exited; null while a stage runs (its output may go on) or when
+    // the marker did not say. The end reads the log up to it instead of making a final read.
+    private long? _endLogSize;
 
     private void RunningStages()
     {
@@ -83,6 +86,7 @@ public sealed partial class JobActor
     private void LaunchStage(PlannedStage stage)
     {
         _currentStage = stage;
+        _endLogSize = null;
         _logger.Info("job {JobId} of runner {Runner}: stage {Stage} started in pod {Pod}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
         _currentStageActor = Context.ActorOf(
@@ -133,6 +137,7 @@ public sealed partial class JobActor
             exited.ExitCode, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, exited.Stage, true, exited.ExitCode));
         _progress = JobDecisions.AfterExit(_progress, _currentStage, exited.ExitCode);
+        _endLogSize = exited.LogSize;
         _currentStage = null;
         _currentStageActor = null;
         Timers.Cancel(StageTimer);

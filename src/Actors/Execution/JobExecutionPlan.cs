@@ -8,15 +8,15 @@ namespace Scheduler.Actors.Execution;
 /// <summary>When a stage runs, given the job's result so far.</summary>
 public enum StageCondition { Always, OnSuccess, OnFailure }
 
-/// <summary>One stage as the actors run it: where, when, and the exec argv of each step of the stage protocol.</summary>
+/// <summary>One stage as the actors run it: where, when, and the exec argv of the stage protocol (<paramref name="Run"/>:
+/// launch and wait in one exec, printing the exit marker; <paramref name="Kill"/>).</summary>
 /// <param name="IgnoreFailure">Its exit code never fails the job (after_script).</param>
 /// <param name="Timeout">A limit of its own (after_script), or null when only the job timeout applies.</param>
 public sealed record PlannedStage(
     string Name,
     string Container,
     StageCondition When,
-    IReadOnlyList<string> Launch,
-    IReadOnlyList<string> Wait,
+    IReadOnlyList<string> Run,
     IReadOnlyList<string> Kill,
     bool IgnoreFailure = false,
     TimeSpan? Timeout = null);

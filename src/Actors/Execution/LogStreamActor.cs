@@ -11,7 +11,10 @@ namespace Scheduler.Actors.Execution;
 /// The job's trace. Runner-side text (TraceText) and the pod's output log go through one masker and one output
 /// limiter and reach the Listener as contiguous JobTraceChunks. The pod log is read by one follow exec in the helper
 /// container for the whole job; the raw bytes received are counted, so after a dropped connection the reader runs
-/// again from exactly that offset (no gap, no duplicate). DrainLog ends following with one non-follow read;
+/// again from exactly that offset (no gap, no duplicate). DrainLog with the size the last stage reported lets the follow
+/// reader read on to that size, and then the trace's reading is complete without another exec; a reader that makes no
+/// progress towards it for <see cref="DrainIdle"/> (a marker that claims more than the log holds) falls back to what a
+/// DrainLog without a size does: it ends following with one non-follow read to the end of the file;
 /// FinishTrace appends the final line and sends JobFinished, the last message the Listener gets for the job;
 /// HandOverTrace instead stops where it is and sends JobHandedOver (the node that adopts the job produces the trace again).
 /// It is the JobActor's sibling, not its child, so that it keeps its offsets when the JobActor crashes and restarts.
@@ -22,7 +25,12 @@ namespace Scheduler.Actors.Execution;
 public sealed class LogStreamActor : ReceiveActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
+    private const string DrainIdleTimer = "drain-idle";
     private const int MaxDrainAttempts = 10;
+
+    /// <summary>How long a drain up to a reported size waits for the follow reader's next bytes before it makes the final
+    /// read instead: the size comes from the pod, and a job can make it say more than the log will ever hold.</summary>
+    public static readonly TimeSpan DrainIdle = TimeSpan.FromSeconds(10);
 
     /// <summary>Bytes read but not yet masked, per reader: beyond this the reader waits.</summary>
     public const int MaxBytesInFlight = 1024 * 1024;
@@ -31,6 +39,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private sealed record LogBytes(int Generation, byte[] Buffer, int Length, InFlightWindow Window);
     private sealed record ReadEnded(int Generation, bool Dropped, string? Error);
     private sealed record Reattach(int Generation);
+    private sealed record DrainStalled;
 
     /// <summary>Where the trace stands: the offsets, the masker's and limiter's state, what is being read. Made once with the
     /// Props, so a restarted LogStreamActor goes on at the same offsets and neither loses nor repeats a byte.</summary>
@@ -45,6 +54,8 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         public bool Following { get; set; }
         public IActorRef? DrainRequester { get; set; }
         public int DrainAttempts { get; set; }
+        /// <summary>The size the follow reader reads on to before the drain is complete; null: no such drain.</summary>
+        public long? DrainUpTo { get; set; }
         public bool Finished { get; set; }
     }
 
@@ -78,7 +89,8 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
                 StartRead(follow: _cursor.Following);
             }
         });
-        Receive<DrainLog>(_ => OnDrain());
+        Receive<DrainLog>(OnDrain);
+        Receive<DrainStalled>(_ => OnDrainStalled());
         Receive<FinishTrace>(OnFinish);
         Receive<HandOverTrace>(OnHandOver);
         Receive<CrashForTest>(_ => throw new InjectedCrashException());
@@ -104,6 +116,10 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         if (_cursor.Source is not null && !_cursor.Finished)
         {
             StartRead(follow: _cursor.Following);
+            if (_cursor.DrainUpTo is not null && _cursor.DrainRequester is not null)
+            {
+                Timers.StartSingleTimer(DrainIdleTimer, new DrainStalled(), DrainIdle);
+            }
         }
     }
 
@@ -191,13 +207,26 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
                 return;
             }
 
-            _cursor.RawOffset += bytes.Length;
+            // Draining up to the reported size: bytes past it (a process the stage left behind) are not the job's trace.
+            var length = _cursor.DrainUpTo is { } upTo ? (int)Math.Min(bytes.Length, Math.Max(0, upTo - _cursor.RawOffset)) : bytes.Length;
+            _cursor.RawOffset += length;
             _masked.ResetWrittenCount();
-            _cursor.Masker.Process(bytes.Buffer.AsSpan(0, bytes.Length), _masked);
+            _cursor.Masker.Process(bytes.Buffer.AsSpan(0, length), _masked);
             Emit(_masked.WrittenSpan);
             if (_cursor.Limiter.LimitReached && _cursor.DrainRequester is not null)
             {
                 CompleteDrain(); // the rest of the output is not read
+            }
+            else if (_cursor.DrainUpTo is { } end && _cursor.DrainRequester is not null)
+            {
+                if (_cursor.RawOffset >= end)
+                {
+                    CompleteDrain();
+                }
+                else
+                {
+                    Timers.StartSingleTimer(DrainIdleTimer, new DrainStalled(), DrainIdle); // progress: wait again
+                }
             }
         }
         finally
@@ -243,7 +272,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         CompleteDrain();
     }
 
-    private void OnDrain()
+    private void OnDrain(DrainLog drain)
     {
         _cursor.DrainRequester = Sender;
         if (_cursor.Source is null || _cursor.Limiter.LimitReached)
@@ -252,6 +281,38 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
             return;
         }
 
+        if (drain.UpTo is { } upTo && _cursor.Following)
+        {
+            if (_cursor.RawOffset >= upTo)
+            {
+                CompleteDrain(); // everything the stages wrote has been read
+                return;
+            }
+
+            // The follow reader (or its reattach after a drop) reads on from its offset; no exec of its own.
+            _cursor.DrainUpTo = upTo;
+            Timers.StartSingleTimer(DrainIdleTimer, new DrainStalled(), DrainIdle);
+            return;
+        }
+
+        StartFinalRead();
+    }
+
+    // No bytes towards the reported size for DrainIdle: the size is not trusted further, one final read ends the log.
+    private void OnDrainStalled()
+    {
+        if (_cursor.DrainUpTo is null || _cursor.DrainRequester is null || _cursor.Finished)
+        {
+            return;
+        }
+
+        StartFinalRead();
+    }
+
+    private void StartFinalRead()
+    {
+        _cursor.DrainUpTo = null;
+        Timers.Cancel(DrainIdleTimer);
         _cursor.Following = false;
         _cursor.DrainAttempts = 0;
         StartRead(follow: false);
@@ -260,6 +321,9 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     private void CompleteDrain()
     {
         StopReader();
+        _cursor.DrainUpTo = null;
+        _cursor.Following = false; // a restart from here reads once more to the end, never follows again
+        Timers.Cancel(DrainIdleTimer);
         FlushMasker();
         _cursor.DrainRequester?.Tell(new LogDrained());
         _cursor.DrainRequester = null;

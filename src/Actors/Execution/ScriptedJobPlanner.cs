@@ -38,8 +38,7 @@ public sealed class ScriptedJobPlanner(RunnerIdentity identity, HelperInvocation
                 StageRunsWhen.OnFailure => StageCondition.OnFailure,
                 _ => StageCondition.Always,
             },
-            StageCommands.Launch(stage),
-            StageCommands.Wait(stage),
+            StageCommands.Run(stage),
             StageCommands.Kill(stage),
             stage.IgnoreFailure,
             stage.Timeout)).ToList();

@@ -7,23 +7,22 @@ using Scheduler.Actors.Scripts;
 namespace Scheduler.Actors.Execution;
 
 /// <summary>
-/// Runs one stage in its container: exec Launch (idempotent: a stage already launched is not run again), then exec
-/// Wait, which prints the exit code from the stage's exit marker. A dropped connection means "reattach": Launch or
-/// Wait is run again after a pause, never taken as the end. An exec the API refuses with a transient answer (429, 5xx, a
-/// timeout) is run again after a backoff from the job's <see cref="RetryBudget"/> (both are idempotent); a permanent refusal
-/// or a spent budget breaks the stage. Reports StageExited or StageBroken to its parent.
+/// Runs one stage in its container with one exec, Run: it launches the stage (idempotent: a stage already launched is not
+/// run again; detached: the exec's end never ends the stage) and waits for its exit marker, which it prints (the exit code
+/// and the output log's size then). A dropped connection means "reattach": Run is run again after a pause, which only waits,
+/// and a drop is never taken as the end. An exec the API refuses with a transient answer (429, 5xx, a timeout) is run again
+/// after a backoff from the job's <see cref="RetryBudget"/>; a permanent refusal or a spent budget breaks the stage. Reports
+/// StageExited or StageBroken to its parent.
 /// </summary>
 public sealed class StageActor : ReceiveActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
 
-    private enum Step { Launch, Wait }
-
-    private sealed record ExecDone(Step Step, int ExitCode, string Stdout);
-    private sealed record ExecOversized(Step Step, int Limit);
-    private sealed record ExecDropped(Step Step, string Message);
-    private sealed record ExecFailed(Step Step, Exception Error);
-    private sealed record Retry(Step Step);
+    private sealed record ExecDone(int ExitCode, string Stdout);
+    private sealed record ExecOversized(int Limit);
+    private sealed record ExecDropped(string Message);
+    private sealed record ExecFailed(Exception Error);
+    private sealed record Retry;
 
     private readonly PlannedStage _stage;
     private readonly string _namespace;
@@ -47,18 +46,18 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         _budget = budget;
 
         Receive<ExecDone>(OnDone);
-        Receive<ExecDropped>(dropped => Timers.StartSingleTimer(ReattachTimer, new Retry(dropped.Step), _reattachDelay));
+        Receive<ExecDropped>(_ => Timers.StartSingleTimer(ReattachTimer, new Retry(), _reattachDelay));
         Receive<ExecFailed>(OnFailed);
         Receive<ExecOversized>(oversized => Finish(new StageBroken(_stage.Name,
             $"waiting for stage {_stage.Name} failed: its exit marker holds more than {oversized.Limit} bytes, not an exit code")));
-        Receive<Retry>(retry => Run(retry.Step));
+        Receive<Retry>(_ => Run());
     }
 
     public static Props Props(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay,
         RetryBudget budget) =>
         Akka.Actor.Props.Create(() => new StageActor(stage, ns, pod, gateway, reattachDelay, budget));
 
-    protected override void PreStart() => Run(Step.Launch);
+    protected override void PreStart() => Run();
 
     protected override void PostStop()
     {
@@ -68,7 +67,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
 
     private void OnFailed(ExecFailed failed)
     {
-        var step = failed.Step == Step.Launch ? "launching" : "waiting for";
+        const string step = "running";
         switch (KubernetesFaults.Classify(failed.Error, _cancel.Token))
         {
             case FaultKind.Stopped:
@@ -79,7 +78,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
                 {
                     _log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
                         KubernetesFaults.Describe(failed.Error), _attempt, delay.TotalSeconds);
-                    Timers.StartSingleTimer(ReattachTimer, new Retry(failed.Step), delay);
+                    Timers.StartSingleTimer(ReattachTimer, new Retry(), delay);
                     return;
                 }
 
@@ -95,32 +94,20 @@ public sealed class StageActor : ReceiveActor, IWithTimers
     private void OnDone(ExecDone done)
     {
         _attempt = 0;
-        if (done.Step == Step.Launch)
-        {
-            if (done.ExitCode != 0)
-            {
-                Finish(new StageBroken(_stage.Name, $"launching stage {_stage.Name} failed with exit code {done.ExitCode}"));
-                return;
-            }
-
-            Run(Step.Wait);
-            return;
-        }
-
-        if (done.ExitCode != 0 || StageCommands.ParseExitCode(done.Stdout) is not { } stageExit)
+        if (done.ExitCode != 0 || StageCommands.ParseExitMarker(done.Stdout) is not { } marker)
         {
             Finish(new StageBroken(_stage.Name, done.ExitCode != 0
-                ? $"waiting for stage {_stage.Name} failed (exit code {done.ExitCode}, output \"{Printable(done.Stdout.Trim())}\")"
+                ? $"running stage {_stage.Name} failed (exit code {done.ExitCode}, output \"{Printable(done.Stdout.Trim())}\")"
                 : $"waiting for stage {_stage.Name} failed: its exit marker holds \"{Printable(done.Stdout.Trim())}\", not an exit code"));
             return;
         }
 
-        Finish(new StageExited(_stage.Name, stageExit));
+        Finish(new StageExited(_stage.Name, marker.ExitCode, marker.LogSize));
     }
 
-    private void Run(Step step)
+    private void Run()
     {
-        var argv = step == Step.Launch ? _stage.Launch : _stage.Wait;
+        var argv = _stage.Run;
         var (gateway, ns, pod, container) = (_gateway, _namespace, _pod, _stage.Container);
         var ct = _cancel.Token;
         ExecAsync().PipeTo(Self);
@@ -148,19 +135,19 @@ public sealed class StageActor : ReceiveActor, IWithTimers
                     length += chunk.Length;
                     return Task.CompletedTask;
                 }, tooMuch.Token);
-                return length > stdout.Length ? new ExecOversized(step, stdout.Length) : new ExecDone(step, code, Encoding.UTF8.GetString(stdout, 0, length));
+                return length > stdout.Length ? new ExecOversized(stdout.Length) : new ExecDone(code, Encoding.UTF8.GetString(stdout, 0, length));
             }
             catch (Exception) when (length > stdout.Length && !ct.IsCancellationRequested)
             {
-                return new ExecOversized(step, stdout.Length);
+                return new ExecOversized(stdout.Length);
             }
             catch (ExecConnectionLostException e)
             {
-                return new ExecDropped(step, e.Message);
+                return new ExecDropped(e.Message);
             }
             catch (Exception e)
             {
-                return new ExecFailed(step, e);
+                return new ExecFailed(e);
             }
         }
     }

@@ -281,12 +281,15 @@ public static partial class JobScripts
     }
 
     // after_script sees how the job ended (GitLab Runner's CI_JOB_STATUS): canceled when the runner marked it so, else from
-    // step_script's exit marker.
+    // step_script's exit marker, whose first word is the exit code (the log's size follows it).
     private static string JobStatusBody()
     {
         var marker = ShellText.Quote(StageCommands.RunDir + "/" + StepScript + ".exit");
-        return $"if [ -f {ShellText.Quote(CanceledMarker)} ]; then CI_JOB_STATUS=canceled; "
-               + $"elif [ -f {marker} ] && [ \"$(cat {marker})\" = 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; fi\n"
+        return "scheduler_exit_code=\n"
+               + $"[ -f {marker} ] && read -r scheduler_exit_code scheduler_log_size <{marker}\n"
+               + $"if [ -f {ShellText.Quote(CanceledMarker)} ]; then CI_JOB_STATUS=canceled; "
+               + "elif [ \"$scheduler_exit_code\" = 0 ]; then CI_JOB_STATUS=success; else CI_JOB_STATUS=failed; fi\n"
+               + "unset scheduler_exit_code scheduler_log_size\n"
                + "export CI_JOB_STATUS\n";
     }
 

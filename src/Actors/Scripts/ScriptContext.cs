@@ -264,9 +264,10 @@ internal sealed class ScriptContext
         }
     }
 
-    /// <summary>A <c>scheduler helper</c> command line, every word quoted.</summary>
+    /// <summary>A helper command line (the native <c>scheduler-helper</c> when it has the command, else <c>scheduler
+    /// helper</c>), every word quoted.</summary>
     public string Helper(string subcommand, params string[] args) =>
-        ShellText.QuoteAll([.. Options.Helper.Prefix, "helper", subcommand, .. args]);
+        ShellText.QuoteAll([.. Options.Helper.Command(subcommand), .. args]);
 
     /// <summary>Expands with the public, unmasked variables and the predefined ones (a secret expands to nothing): for
     /// values that become paths or arguments in a script.</summary>

@@ -5,17 +5,21 @@ namespace Scheduler.Actors.Scripts;
 
 /// <summary>
 /// The argv of every command the runner execs in a job's pod (docs/execution.md). Pure: the actors never build shell strings.
-/// Launch, Wait and Kill need only a POSIX sh (busybox included) and coreutils-level tools; the shell text is fixed and every
-/// variable part is passed as a positional argument, never spliced into it.
+/// Run (Launch and Wait in one exec: what the runner uses), Launch, Wait and Kill need only a POSIX sh (busybox included) and
+/// coreutils-level tools; the shell text is fixed and every variable part is passed as a positional argument, never spliced
+/// into it.
 /// </summary>
 /// <remarks>
 /// Launch makes <c>&lt;stage&gt;.lock</c> with <c>mkdir</c> (atomic: a second launch does nothing and prints
 /// <c>already launched</c>, where a first one prints <c>launched</c>; the runner needs only the exit code) and starts a detached
 /// shell with stdin, stdout and stderr off the exec's streams, so the exec ends at once and a dropped connection cannot
-/// reach the stage. That shell runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole process group;
+/// reach the stage. Run starts it the same way from a subshell that exits at once, so the stage is never a descendant of the
+/// exec (a runtime that kills the exec's process tree on a dropped connection cannot reach it), then waits for its marker in
+/// the same exec. That shell runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole process group;
 /// without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP, appends the
-/// script's output to <see cref="OutputLog"/> and writes the exit code to <c>&lt;stage&gt;.exit</c> through a rename. A TERM
-/// from Kill ends the script (exit code 143) and the marker is still written.
+/// script's output to <see cref="OutputLog"/> and writes the exit code and the output log's size at the stage's end to
+/// <c>&lt;stage&gt;.exit</c> through a rename (the runner reads the log up to that size and needs no final read of its own).
+/// A TERM from Kill ends the script (exit code 143) and the marker is still written.
 /// </remarks>
 public static class StageCommands
 {
@@ -27,9 +31,12 @@ public static class StageCommands
     public const string SecretKeyPrefix = "stage.";
     /// <summary>The exit code a stage ended by Kill reports (128 + SIGTERM).</summary>
     public const int KilledExitCode = 143;
-    /// <summary>The most the runner reads of a Wait exec's output: an exit code and its newline fit many times over; a
-    /// pod that sends more (a hostile marker, a tampered <c>head</c>) breaks the stage and its exec is closed.</summary>
+    /// <summary>The most the runner reads of a Run or Wait exec's output: an exit code, a log size and a newline fit; a pod
+    /// that sends more (a hostile marker, a tampered <c>head</c>) breaks the stage and its exec is closed.</summary>
     public const int MaxWaitOutputBytes = 64;
+
+    /// <summary>The most the pod prints of an exit marker (<c>head -c</c>): below <see cref="MaxWaitOutputBytes"/>.</summary>
+    internal const int MarkerPrintBytes = 40;
 
     // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below.
     internal const string LaunchScript =
@@ -59,7 +66,29 @@ public static class StageCommands
         wait "$c"
         r=$?
         if [ "$k" = 1 ] && [ "$r" -gt 128 ]; then wait "$c"; r=$?; fi
-        echo "$r" >"$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"
+        n=$(wc -c <"$1/output.log" 2>/dev/null) || n=
+        echo "$r" $n >"$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"
+        """;
+
+    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above. Launch (idempotent: the lock decides) and wait
+    // in one exec. The subshell that starts the stage exits at once, so the stage runner is reparented away from this exec's
+    // process tree: a dropped connection that ends this exec (and its children) leaves the stage running, and the runner
+    // runs this again, which only waits. The marker is polled often at first (short stages end within a second) and more
+    // slowly after that.
+    internal const string RunScript =
+        """
+        mkdir -p "$1" || exit 1
+        if mkdir "$1/$2.lock" 2>/dev/null; then
+          s=
+          if command -v setsid >/dev/null 2>&1; then s=setsid; fi
+          ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+        fi
+        n=0
+        while [ ! -f "$1/$2.exit" ]; do
+          if [ "$n" -lt 40 ]; then n=$((n + 1)); d=0.05; else d=0.25; fi
+          sleep "$d" 2>/dev/null || sleep 1
+        done
+        head -c "$5" "$1/$2.exit"
         """;
 
     // $1 exit marker path. The marker is in a directory the job can write: only its first bytes are printed, so a job that
@@ -67,7 +96,7 @@ public static class StageCommands
     internal const string WaitScript =
         """
         while [ ! -f "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
-        head -c 16 "$1"
+        head -c "$2" "$1"
         """;
 
     // $1 run dir, $2 stage name. A finished stage (its marker exists) is not signalled: its pid may have been reused.
@@ -87,16 +116,25 @@ public static class StageCommands
     public static IReadOnlyList<string> Launch(StagePlan stage) =>
         ["sh", "-c", LaunchScript, "launch", RunDir, CheckedName(stage), ScriptPath(stage), StageRunnerScript];
 
-    /// <summary>Exec argv that blocks until the stage's exit marker exists and prints the exit code (see <see cref="ParseExitCode"/>).
+    /// <summary>Exec argv that blocks until the stage's exit marker exists and prints it (see <see cref="ParseExitMarker"/>).
     /// Safe to run again after a dropped connection.</summary>
-    public static IReadOnlyList<string> Wait(StagePlan stage) => ["sh", "-c", WaitScript, "wait", ExitMarker(stage)];
+    public static IReadOnlyList<string> Wait(StagePlan stage) =>
+        ["sh", "-c", WaitScript, "wait", ExitMarker(stage), MarkerPrintBytes.ToString(CultureInfo.InvariantCulture)];
+
+    /// <summary>Exec argv that launches the stage (as <see cref="Launch"/>: detached, idempotent) and waits for its exit marker
+    /// (as <see cref="Wait"/>) in one exec, printing the marker (see <see cref="ParseExitMarker"/>). Safe to run again after a
+    /// dropped connection: the stage is not launched again, the exec only waits. Exit code 1 when the run directory cannot
+    /// be made.</summary>
+    public static IReadOnlyList<string> Run(StagePlan stage) =>
+        ["sh", "-c", RunScript, "run", RunDir, CheckedName(stage), ScriptPath(stage), StageRunnerScript,
+            MarkerPrintBytes.ToString(CultureInfo.InvariantCulture)];
 
     /// <summary>Exec argv, in the helper container, that streams the job's output log from byte <paramref name="offset"/>;
     /// with <paramref name="follow"/> it keeps streaming as the log grows until the runner cancels it.</summary>
     public static IReadOnlyList<string> ReadLog(HelperInvocation helper, long offset, bool follow)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        List<string> argv = [.. helper.Prefix, "helper", "read-log", "--path", OutputLog, "--offset", offset.ToString(CultureInfo.InvariantCulture)];
+        List<string> argv = [.. helper.Command("read-log"), "--path", OutputLog, "--offset", offset.ToString(CultureInfo.InvariantCulture)];
         if (follow)
         {
             argv.Add("--follow");
@@ -130,13 +168,33 @@ public static class StageCommands
 
     public static string ExitMarker(StagePlan stage) => RunDir + "/" + CheckedName(stage) + ".exit";
 
-    /// <summary>The exit code printed by <see cref="Wait"/> (0 to 255, as a process's exit status), or null when the text
-    /// is not one (a truncated stream, a marker the job overwrote).</summary>
-    public static int? ParseExitCode(string waitOutput)
+    /// <summary>The exit code of a marker printed by <see cref="Run"/> or <see cref="Wait"/>, or null when the marker is not
+    /// one (see <see cref="ParseExitMarker"/>).</summary>
+    public static int? ParseExitCode(string waitOutput) => ParseExitMarker(waitOutput)?.ExitCode;
+
+    /// <summary>A marker printed by <see cref="Run"/> or <see cref="Wait"/>: the exit code (0 to 255, as a process's exit
+    /// status) and, when the stage runner could measure it, the output log's size in bytes at the stage's end (null from a
+    /// marker without it, as older stage runners wrote). Null when the text is neither (a truncated stream, a marker the job
+    /// overwrote). The size is a claim of the pod: the log reader treats it as a hint, never as a promise of bytes.</summary>
+    public static ExitMarkerText? ParseExitMarker(string waitOutput)
     {
-        var text = waitOutput.Trim();
-        return text.Length is > 0 and <= 3 && text.All(char.IsAsciiDigit)
-               && int.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture) is var code and <= 255 ? code : null;
+        var parts = waitOutput.Trim().Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length is 0 or > 2 || parts.Any(p => !p.All(char.IsAsciiDigit)))
+        {
+            return null;
+        }
+
+        if (parts[0].Length > 3 || int.Parse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture) is not (var code and <= 255))
+        {
+            return null;
+        }
+
+        if (parts.Length == 1)
+        {
+            return new ExitMarkerText(code, null);
+        }
+
+        return parts[1].Length <= 18 ? new ExitMarkerText(code, long.Parse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture)) : null;
     }
 
     /// <summary>Stage names become file names and Secret keys: lower-case letters, digits and '_' only.</summary>
@@ -146,3 +204,6 @@ public static class StageCommands
     private static string CheckedName(StagePlan stage) =>
         IsValidStageName(stage.Name) ? stage.Name : throw new ArgumentException($"invalid stage name \"{stage.Name}\"", nameof(stage));
 }
+
+/// <summary>What a stage's exit marker says: its exit code and the output log's size when it ended (null: not recorded).</summary>
+public sealed record ExitMarkerText(int ExitCode, long? LogSize);

@@ -43,18 +43,37 @@ public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyLis
     public StagePlan? Find(string name) => Stages.FirstOrDefault(stage => stage.Name == name);
 }
 
-/// <summary>How a pod runs <c>scheduler helper</c>: the argv prefix, <c>["scheduler"]</c> in our image, or the host's
-/// build (e.g. <c>["/usr/share/dotnet/dotnet", "/abs/scheduler.dll"]</c>) on the embedded cluster, whose containers see
-/// the host's filesystem.</summary>
+/// <summary>How a pod runs the helper commands. <paramref name="Prefix"/> runs the managed <c>scheduler helper</c>:
+/// <c>["scheduler"]</c> in our image, or the host's build (e.g. <c>["/usr/share/dotnet/dotnet", "/abs/scheduler.dll"]</c>) on
+/// the embedded cluster, whose containers see the host's filesystem. <see cref="Native"/>, when set, runs the native
+/// <c>scheduler-helper</c> (src/PodHelper: no .NET start in the pod) for the commands it has (<see cref="NativeCommands"/>);
+/// the others (the artifact uploader and downloader, which need the runner's GitLab client) stay managed.</summary>
 public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
 {
-    /// <summary><c>scheduler</c> on the PATH: the helper image is the runner's own image.</summary>
-    public static HelperInvocation Default { get; } = new(["scheduler"]);
+    /// <summary>The commands <c>scheduler-helper</c> has (src/Scheduler/Helper/PodCommands.cs registers them in both).</summary>
+    public static IReadOnlyList<string> NativeCommands { get; } = ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver"];
+
+    /// <summary>In our image: <c>scheduler-helper</c> when the helper image has it, else <c>scheduler helper</c>, decided in
+    /// the pod by one <c>sh</c> (a helper image of an older build, or a custom one, still works).</summary>
+    public static IReadOnlyList<string> NativeOrManagedOnPath { get; } =
+        ["sh", "-c", "if command -v scheduler-helper >/dev/null 2>&1; then exec scheduler-helper \"$@\"; fi; exec scheduler helper \"$@\"", "scheduler-helper"];
+
+    /// <summary><c>scheduler</c> on the PATH: the helper image is the runner's own image, which has <c>scheduler-helper</c> too.</summary>
+    public static HelperInvocation Default { get; } = new(["scheduler"]) { Native = NativeOrManagedOnPath };
+
+    /// <summary>The argv prefix of the native <c>scheduler-helper</c> (its commands follow it directly, without
+    /// <c>helper</c>); null: the managed helper runs every command.</summary>
+    public IReadOnlyList<string>? Native { get; init; }
 
     /// <summary>A framework-dependent <c>scheduler.dll</c> run by a dotnet host.</summary>
     public static HelperInvocation ForAssembly(string dotnetHost, string assemblyPath) => new([dotnetHost, assemblyPath]);
 
-    public override string ToString() => $"HelperInvocation [{string.Join(' ', Prefix)}]";
+    /// <summary>The argv of a helper command up to its options: the native helper's when it has the command.</summary>
+    public IReadOnlyList<string> Command(string subcommand) =>
+        Native is { } native && NativeCommands.Contains(subcommand) ? [.. native, subcommand] : [.. Prefix, "helper", subcommand];
+
+    public override string ToString() =>
+        $"HelperInvocation [{string.Join(' ', Prefix)}]{(Native is null ? "" : $" native [{string.Join(' ', Native)}]")}";
 }
 
 /// <summary>Options of script generation that do not come from the job or the runner entry.</summary>

@@ -14,10 +14,11 @@ public static class ExecHelper
         var processPath = Environment.ProcessPath;
         if (processPath is not null && Path.GetFileName(processPath) == "scheduler")
         {
-            return new HelperInvocation([Helper.PodReachableCopy.BuildFile(processPath)]);
+            return Helper.HelperLocation.WithNative(new HelperInvocation([Helper.PodReachableCopy.BuildFile(processPath)]));
         }
 
-        return HelperInvocation.ForAssembly(DotnetHost(), Helper.PodReachableCopy.BuildFile(typeof(ExecHelper).Assembly.Location));
+        return Helper.HelperLocation.WithNative(
+            HelperInvocation.ForAssembly(DotnetHost(), Helper.PodReachableCopy.BuildFile(typeof(ExecHelper).Assembly.Location)));
     }
 
     /// <summary>The dotnet host of the running runtime: <c>&lt;root&gt;/shared/Microsoft.NETCore.App/&lt;version&gt;/</c> is

@@ -19,12 +19,13 @@ namespace Scheduler.Actors.Tests.Execution;
 internal sealed record GatewayCall(string Kind, string Detail);
 
 /// <summary>
-/// An in-memory Kubernetes behind <see cref="IKubernetesGateway"/> that models the stage protocol: Launch is
-/// idempotent (a lock per stage), a launched stage appends its output to the pod's log and ends with a scripted exit
-/// code (or when the test finishes it), Wait blocks until the stage ends, ReadLog streams the log from an offset.
-/// Faults: drop the next Wait of a stage, drop the log reader after some bytes, and for any call kind (the names that
-/// <see cref="History"/> records: "create-pod", "create-secret", "own-secret", "read-pod", "list-pods", "claim-pod", …, and
-/// the exec verbs "launch", "wait") fail it N times with an HTTP status (<see cref="FailNext"/>), make it "time out" (an
+/// An in-memory Kubernetes behind <see cref="IKubernetesGateway"/> that models the stage protocol: Run launches the stage
+/// idempotently (a lock per stage; a launched stage appends its output to the pod's log and ends with a scripted exit
+/// code, or when the test finishes it) and then blocks until the stage ends, printing the exit code and the log's size
+/// then; ReadLog streams the log from an offset.
+/// Faults: drop the next Run of a stage after it launched (while it waits), drop the log reader after some bytes, and for
+/// any call kind (the names that <see cref="History"/> records: "create-pod", "create-secret", "own-secret", "read-pod",
+/// "list-pods", "claim-pod", …, and the exec verbs "run", "kill", "read-log") fail it N times with an HTTP status (<see cref="FailNext"/>), make it "time out" (an
 /// <see cref="OperationCanceledException"/> while the caller's token is not cancelled, as the client's own timeout does:
 /// <see cref="TimeOutNext"/>) or hold it until the test releases it (<see cref="HoldNext"/>). Every call is counted and
 /// reported to <see cref="Probe"/> before its fault applies.
@@ -34,6 +35,19 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     private sealed class StageState
     {
         public readonly TaskCompletionSource<int> Exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The log's size when the stage ended, as the stage runner writes it into the marker.</summary>
+        public long LogSizeAtExit { get; private set; }
+
+        public void End(int code, long logSize)
+        {
+            if (!Exit.Task.IsCompleted)
+            {
+                LogSizeAtExit = logSize;
+            }
+
+            Exit.TrySetResult(code);
+        }
     }
 
     private sealed record PodState(V1Pod Pod, Dictionary<string, StageState> Stages, List<byte> Log)
@@ -148,7 +162,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Per stage: what it prints and its exit code; null exit code = runs until <see cref="FinishStage"/> or Kill.</summary>
     public ConcurrentDictionary<string, (string Output, int? ExitCode)> StageBehaviour { get; } = new();
 
-    /// <summary>Per stage: what its wait exec sends instead of the exit code (a hostile pod), given the stdout callback.</summary>
+    /// <summary>Per stage: what its run exec sends instead of the exit marker (a hostile pod), given the stdout callback.</summary>
     public ConcurrentDictionary<string, Func<Func<ReadOnlyMemory<byte>, Task>, CancellationToken, Task>> WaitOutput { get; } = new();
 
     /// <summary>Whether every call, created Secret, deleted pod and stage run is kept for the test to inspect (on, the
@@ -211,6 +225,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
     }
 
+    /// <summary>The next Run execs of the stage drop their connection once the stage is launched (while they wait).</summary>
     public void DropNextWait(string stage, int times = 1) => _waitDrops[stage] = times;
 
     public void DropLogReaderAfter(long bytes) => _dropLogAfterBytes = bytes;
@@ -245,7 +260,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     {
         lock (_gate)
         {
-            _pods[pod].Stages[stage].Exit.TrySetResult(exitCode);
+            _pods[pod].Stages[stage].End(exitCode, _pods[pod].Log.Count);
         }
     }
 
@@ -465,7 +480,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             {
                 foreach (var stage in state.Stages.Values)
                 {
-                    stage.Exit.TrySetResult(137);
+                    stage.End(137, state.Log.Count);
                 }
             }
 
@@ -573,11 +588,9 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         await CallAsync(verb, $"{pod} {string.Join(' ', command.Skip(1))}", ct);
         switch (verb)
         {
-            case "launch":
-                Launch(pod, command[1]);
-                return 0;
-            case "wait":
+            case "run":
             {
+                Launch(pod, command[1]);
                 var stage = StageOf(pod, command[1]);
                 if (_waitDrops.TryGetValue(command[1], out var left) && left > 0)
                 {
@@ -592,7 +605,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                     return 0;
                 }
 
-                await onStdout!(Encoding.UTF8.GetBytes(code.ToString(CultureInfo.InvariantCulture) + "\n"));
+                await onStdout!(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{code} {stage.LogSizeAtExit}\n")));
                 return 0;
             }
             case "kill":
@@ -635,7 +648,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         Append(pod, output);
         if (exit is { } code)
         {
-            state.Exit.TrySetResult(code);
+            lock (_gate)
+            {
+                state.End(code, _pods.TryGetValue(pod, out var podState) ? podState.Log.Count : 0);
+            }
         }
     }
 
@@ -645,7 +661,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         {
             if (_pods.TryGetValue(pod, out var podState) && podState.Stages.TryGetValue(stage, out var state))
             {
-                state.Exit.TrySetResult(143);
+                state.End(143, podState.Log.Count);
             }
         }
     }
@@ -788,7 +804,7 @@ internal sealed class FakePlanner(IReadOnlyList<FakeStage> stages, IReadOnlyList
             return new JobPlanResult(null, pod.Refusal);
         }
 
-        var planned = stages.Select(s => new PlannedStage(s.Name, s.Container, s.When, ["launch", s.Name], ["wait", s.Name],
+        var planned = stages.Select(s => new PlannedStage(s.Name, s.Container, s.When, ["run", s.Name],
             ["kill", s.Name], s.IgnoreFailure, s.Timeout)).ToList();
         return new JobPlanResult(new JobExecutionPlan(pod.Plan, planned, artifacts ?? [], PodBuilder.HelperContainer,
             (offset, follow) => ["read-log", offset.ToString(CultureInfo.InvariantCulture), follow ? "follow" : "once"],

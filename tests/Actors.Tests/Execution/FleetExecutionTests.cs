@@ -128,7 +128,7 @@ public sealed class FleetExecutionTests : TestKit
 
         var listenerB = CreateTestProbe();
         nodeB.Tell(new AdoptJob(job, Runner, new AdoptedPod("default", pod, 0, "host-a", Clock.Now), listenerB));
-        await AwaitAssertAsync(() => Assert.Equal(2, Calls("wait", "step_script")));
+        await AwaitAssertAsync(() => Assert.Equal(2, Calls("run", "step_script")));
         _cluster.FinishStage(pod, "step_script", 0);
         var adopted = await FinishedAsync(listenerB);
 
@@ -176,7 +176,7 @@ public sealed class FleetExecutionTests : TestKit
         var node = StartNode("node-a", NodeA, "host-a");
         var listener = CreateTestProbe();
         node.Tell(new RunJob(Job(23), Runner, listener));
-        await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", "get_sources")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", "get_sources")));
         var pod = _cluster.PodOf(23)!;
 
         await ClaimAsync(pod, NodeB);
@@ -200,7 +200,7 @@ public sealed class FleetExecutionTests : TestKit
         var node = StartNode("node-a", NodeA, "host-a", stages: [new FakeStage("step_script", PodBuilder.BuildContainer, StageCondition.OnSuccess)]);
         var listener = CreateTestProbe();
         node.Tell(new RunJob(Job(24), Runner, listener));
-        await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", "step_script")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", "step_script")));
         var pod = _cluster.PodOf(24)!;
         var readsBefore = _cluster.Count("read-pod");
 
@@ -224,7 +224,7 @@ public sealed class FleetExecutionTests : TestKit
         var node = StartNode("node-a", NodeA, "host-a");
         var listener = CreateTestProbe();
         node.Tell(new RunJob(Job(25), Runner, listener));
-        await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", "get_sources")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", "get_sources")));
         var pod = _cluster.PodOf(25)!;
 
         // The API server is unavailable for a while: the check before step_script fails, is retried with backoff, and the
@@ -303,7 +303,7 @@ public sealed class FleetExecutionTests : TestKit
         {
             var node = system.ActorOf(RunnerSupervisor.Props(Settings(), _cluster, Options(ownerId, "host-a")), "runner");
             node.Tell(new RunJob(Job(30), Runner, ActorRefs.Nobody));
-            await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", "step_script")));
+            await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", "step_script")));
 
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
             await system.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(15));
@@ -348,7 +348,7 @@ public sealed class FleetExecutionTests : TestKit
         Assert.Equal(3, capacityAfter.Running);
         Assert.Equal(0, capacityAfter.Free);
         // The adopted pod was read, not created again; its job runs there.
-        await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", adoptedPod.Name + " step_script")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", adoptedPod.Name + " step_script")));
         Assert.Equal(1, Calls("create-pod", adoptedPod.Name));
         Assert.Equal(1, _cluster.Runs(adoptedPod.Name, "get_sources"));
     }
@@ -360,7 +360,7 @@ public sealed class FleetExecutionTests : TestKit
         var adoptedPod = await ExistingPodAsync(Job(34, timeout: 60), concurrentId: 0, Clock.Now - TimeSpan.FromSeconds(50));
         var listener = CreateTestProbe();
         node.Tell(new AdoptJob(Job(34, timeout: 60), Runner, adoptedPod, listener));
-        await AwaitAssertAsync(() => Assert.Equal(1, Calls("wait", "step_script")));
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("run", "step_script")));
 
         Clock.Advance(TimeSpan.FromSeconds(9));
         await Task.Delay(200);

@@ -145,7 +145,7 @@ public sealed class JobCleanupSettingsTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(TestData.Job([TestData.Masked("REGISTRY_PASSWORD", "hunter2-secret")]) with { Id = 8 }, "k8s runner", listener));
         var pod = (await CallAsync("create-pod")).Detail;
-        await CallAsync("wait", "step_script"); // launched: the stage exists
+        await CallAsync("run", "step_script"); // launched: the stage exists
         _cluster.Events.Enqueue(Event(pod, "Warning", "Back-off pulling image \"svc:1\"", 12));
         _cluster.Events.Enqueue(Event(pod, "Warning", "Failed to pull image \"svc:1\": auth hunter2-secret\nrefused", 10));
         _cluster.Events.Enqueue(Event(pod, "Normal", "Pulled image \"alpine:3.20\"", 11));

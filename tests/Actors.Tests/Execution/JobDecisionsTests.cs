@@ -7,7 +7,7 @@ namespace Scheduler.Actors.Tests.Execution;
 public sealed class JobDecisionsTests
 {
     private static PlannedStage Stage(string name, StageCondition when, bool ignoreFailure = false) =>
-        new(name, "build", when, ["launch"], ["wait"], ["kill"], ignoreFailure);
+        new(name, "build", when, ["run"], ["kill"], ignoreFailure);
 
     private static readonly IReadOnlyList<PlannedStage> Stages =
     [

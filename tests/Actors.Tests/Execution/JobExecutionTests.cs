@@ -325,7 +325,7 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal(failureReason, job.Result.FailureReason);
         Assert.Contains("pull access denied", job.Result.Message);
         Assert.Single(_cluster.DeletedPods);
-        Assert.Equal(0, _cluster.Count("launch"));
+        Assert.Equal(0, _cluster.Count("run"));
     }
 
     // ---- Cancellation and timeouts ----
@@ -337,7 +337,7 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(9), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
 
         runner.Tell(new CancelJob(9, Graceful: false));
         var job = await FinishedAsync(listener);
@@ -357,7 +357,7 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(10), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
         var pod = _cluster.PodOf(10)!;
 
         runner.Tell(new CancelJob(10, Graceful: true));
@@ -385,7 +385,7 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(11), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
         var pod = _cluster.PodOf(11)!;
 
         runner.Tell(new CancelJob(11, Graceful: true));
@@ -405,7 +405,7 @@ public sealed class JobExecutionTests : TestKit
         _cluster.Clock = () => Clock.Now;
         var admittedAt = Clock.Now; // virtual time does not move until the test advances it
         runner.Tell(new RunJob(Job(11, timeout: 60), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
 
         Clock.Advance(TimeSpan.FromSeconds(59));
         await JobActorCaughtUpAsync(11);
@@ -425,7 +425,7 @@ public sealed class JobExecutionTests : TestKit
     // ---- Faults: dropped connections and a crashing JobActor ----
 
     [Fact]
-    public async Task A_dropped_wait_is_run_again_and_never_taken_as_the_end_of_the_stage()
+    public async Task A_dropped_run_exec_is_run_again_only_waits_and_is_never_taken_as_the_end_of_the_stage()
     {
         Behave("step_script", "done\n", 0);
         _cluster.DropNextWait("step_script", times: 2);
@@ -433,13 +433,33 @@ public sealed class JobExecutionTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(12), "k8s runner", listener));
 
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(12)!;
         await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
         var job = await FinishedAsync(listener);
 
         Assert.Equal(JobState.Success, job.Result.State);
         Assert.Equal(1, job.Stages.Count(s => s is { Stage: "step_script", Finished: true }));
-        Assert.Equal(5, _cluster.Count("wait")); // step_script three times (two dropped), get_sources and after_script once
+        Assert.Equal(5, _cluster.Count("run")); // step_script three times (two dropped), get_sources and after_script once
+        Assert.Equal(1, _cluster.Runs(pod, "step_script")); // the runs after a drop only waited
+    }
+
+    [Fact]
+    public async Task A_job_reads_its_whole_log_with_one_exec_and_runs_one_exec_per_stage()
+    {
+        Behave("get_sources", "fetched\n", 0);
+        Behave("step_script", "built\n", 0);
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(50), "k8s runner", listener));
+
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Contains("fetched\n", job.Trace, StringComparison.Ordinal);
+        Assert.Contains("built\n", job.Trace, StringComparison.Ordinal);
+        Assert.Equal(1, _cluster.Count("read-log")); // read on to the size after_script reported: no final read
+        Assert.Equal(3, _cluster.Count("run"));      // get_sources, step_script, after_script
     }
 
     [Fact]
@@ -451,7 +471,7 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(13), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
 
         await AdvanceUntilAsync(() => _cluster.Count("read-log") >= 2);
         var second = _cluster.History.Where(c => c.Kind == "read-log").ElementAt(1);
@@ -474,14 +494,14 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(14), "k8s runner", listener));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
         var pod = _cluster.PodOf(14)!;
         Assert.Contains("building once", _cluster.LogText(pod));
 
         Sys.ActorSelection("/user/runner/coordinator/slot-0/job-14").Tell(Kill.Instance);
         await AdvanceUntilAsync(() => _cluster.Count("create-pod") == 2, stepSeconds: 0.5); // after its restart backoff
         await CallAsync("create-pod");                  // the restarted actor finds its pod by name
-        await CallAsync("wait", "step_script");         // and waits for the stage that was running
+        await CallAsync("run", "step_script");         // and waits for the stage that was running
         _cluster.FinishStage(pod, "step_script", 0);
         var job = await FinishedAsync(listener);
 
@@ -507,7 +527,7 @@ public sealed class JobExecutionTests : TestKit
         var (listener, next) = (CreateTestProbe(), CreateTestProbe());
         runner.Tell(new RunJob(Job(18), "k8s runner", listener));
         runner.Tell(new RunJob(Job(19), "k8s runner", next));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
         var pod = _cluster.PodOf(18)!;
 
         for (var crash = 1; crash <= 4; crash++)
@@ -605,8 +625,8 @@ public sealed class JobExecutionTests : TestKit
 
         await listeners[0].ExpectMsgAsync<JobAdmitted>();
         await listeners[1].ExpectMsgAsync<JobAdmitted>();
-        await CallAsync("wait", "step_script");
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
+        await CallAsync("run", "step_script");
         // The coordinator answers after it has handled the three jobs: an admission of the third would be there already.
         var capacity = await runner.Ask<CapacityStatus>(GetCapacity.Instance, TimeSpan.FromSeconds(5));
         Assert.Equal((2, 1), (capacity.RunningPerRunner["k8s runner"], capacity.Waiting));
@@ -616,7 +636,7 @@ public sealed class JobExecutionTests : TestKit
         _cluster.FinishStage(_cluster.PodOf(20)!, "step_script", 0);
         Assert.Equal(JobState.Success, (await FinishedAsync(listeners[0])).Result.State);
         Assert.Equal(new JobAdmitted(22, "k8s runner"), await listeners[2].ExpectMsgAsync<JobAdmitted>());
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
         Assert.Equal(2, _cluster.LiveRunsOfAnyPod("step_script"));
 
         _cluster.FinishStage(_cluster.PodOf(21)!, "step_script", 0);
@@ -647,7 +667,7 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal((1, 1, 1), (capacity.RunningPerRunner["limited"], capacity.RunningPerRunner["free"], capacity.Waiting));
         Assert.False(second.HasMessages);
         await AwaitAssertAsync(() => Assert.NotNull(_cluster.PodOf(30)));
-        await CallAsync("wait", "step_script");
+        await CallAsync("run", "step_script");
 
         _cluster.FinishStage(_cluster.PodOf(30)!, "step_script", 0);
         await FinishedAsync(first);

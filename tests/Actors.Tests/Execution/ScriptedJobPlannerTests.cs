@@ -33,8 +33,7 @@ public sealed class ScriptedJobPlannerTests
             plan.Stages.Select(s => (s.Name, s.Container, s.IgnoreFailure)));
         foreach (var (planned, stage) in plan.Stages.Zip(scripts.Stages))
         {
-            Assert.Equal(StageCommands.Launch(stage), planned.Launch);
-            Assert.Equal(StageCommands.Wait(stage), planned.Wait);
+            Assert.Equal(StageCommands.Run(stage), planned.Run);
             Assert.Equal(StageCommands.Kill(stage), planned.Kill);
             Assert.Equal(stage.Timeout, planned.Timeout);
             Assert.True(plan.Pod.JobSecret.StringData?.ContainsKey(stage.SecretKey) == true || plan.Pod.JobSecret.Data?.ContainsKey(stage.SecretKey) == true,

@@ -161,8 +161,11 @@ public sealed class SupervisionTests : TestKit
         var pod = await AwaitPodAsync(76);
         await AwaitAssertAsync(() => Assert.Equal(1, _cluster.LiveRunsOfAnyPod("step_script")));
 
-        // From now on every new read of the log is refused: the final drain cannot read the output's end.
+        // From now on every new read of the log is refused, and the follow reader drops at the stage's last output: neither
+        // it (up to the size the stage reports) nor the final read that follows it can read the output's end.
         _cluster.FailNext("read-log", 100, System.Net.HttpStatusCode.ServiceUnavailable);
+        _cluster.DropLogReaderAfter(0);
+        _cluster.Append(pod, "the end of the output\n");
         _cluster.FinishStage(pod, "step_script", 0);
         var job = await FinishedAsync(listener);
 

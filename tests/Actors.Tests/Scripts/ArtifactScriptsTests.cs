@@ -84,7 +84,9 @@ public sealed class ArtifactScriptsTests
         var upload = plan.Find(stage)!;
         Assert.Equal(runsWhen, upload.When);
         var archiver = upload.Script.IndexOf(
-            "'scheduler' 'helper' 'artifacts-archiver' '--output' '/var/run/scheduler/run/artifacts/0.zip' '--path' 'out' '--path' 'bin/*.so'",
+            // The archiver is one of the native helper's commands: the image's scheduler-helper when it is there.
+            ShellText.QuoteAll(HelperInvocation.Default.Command("artifacts-archiver")) +
+            " '--output' '/var/run/scheduler/run/artifacts/0.zip' '--path' 'out' '--path' 'bin/*.so'",
             StringComparison.Ordinal);
         var uploader = upload.Script.IndexOf(
             $"if [ -f '/var/run/scheduler/run/artifacts/0.zip' ]; then 'scheduler' 'helper' 'artifacts-uploader' '--url' '{GitLab}' '--id' '1234' " +

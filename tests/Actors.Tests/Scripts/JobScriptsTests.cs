@@ -70,7 +70,7 @@ public sealed class JobScriptsTests
         var plan = JobScripts.Build(Job(artifacts: [new JobArtifact { Paths = ["a"], When = "always" }, new JobArtifact { Paths = ["b"] }]),
             TestData.Runner(), 0, TestData.Identity, new ScriptOptions(HelperInvocation.Default));
         Assert.Equal(["/var/run/scheduler/run/artifacts/0.zip", "/var/run/scheduler/run/artifacts/1.zip"], plan.ArtifactArchives);
-        Assert.Contains("'scheduler' 'helper' 'artifacts-archiver' '--output' '/var/run/scheduler/run/artifacts/0.zip' '--path' 'a'",
+        Assert.Contains(ShellText.QuoteAll(HelperInvocation.Default.Command("artifacts-archiver")) + " '--output' '/var/run/scheduler/run/artifacts/0.zip' '--path' 'a'",
             plan.Find("upload_artifacts_on_failure")!.Script);
     }
 

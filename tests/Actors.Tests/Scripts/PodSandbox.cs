@@ -61,6 +61,21 @@ internal sealed class PodSandbox : IDisposable
     /// <summary>Runs an exec argv (from <see cref="StageCommands"/>) with the pod paths rewritten.</summary>
     public (int ExitCode, string Output) Exec(IReadOnlyList<string> argv, TimeSpan? timeout = null) => Run(argv.Select(Local).ToList(), null, timeout);
 
+    /// <summary>Starts an exec argv with the pod paths rewritten and returns at once (its output is discarded): a test ends it
+    /// as a dropped connection would.</summary>
+    public Process Start(IReadOnlyList<string> argv)
+    {
+        var start = new ProcessStartInfo(argv[0]) { UseShellExecute = false, RedirectStandardOutput = true, WorkingDirectory = "/" };
+        foreach (var arg in argv.Skip(1).Select(Local))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        return process;
+    }
+
     public static (int ExitCode, string Output) Run(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string>? env = null,
         TimeSpan? timeout = null, string? workingDirectory = null)
     {

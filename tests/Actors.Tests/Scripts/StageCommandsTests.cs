@@ -4,7 +4,7 @@ using Scheduler.Messages.Jobs;
 
 namespace Scheduler.Actors.Tests.Scripts;
 
-/// <summary>The launch / wait / kill protocol run with /bin/sh on this machine (the embedded-cluster version is in
+/// <summary>The run (launch and wait in one exec) / launch / wait / kill protocol run with /bin/sh on this machine (the embedded-cluster version is in
 /// EndToEnd.Tests/StageProtocolTests).</summary>
 public sealed class StageCommandsTests
 {
@@ -26,7 +26,40 @@ public sealed class StageCommandsTests
         var wait = pod.Exec(StageCommands.Wait(stage));
         Assert.Equal((0, 3), (wait.ExitCode, StageCommands.ParseExitCode(wait.Output)));
         Assert.Contains("finished\n", Log(pod), StringComparison.Ordinal);
-        Assert.Equal("3\n", File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")));
+        // The marker holds the exit code and the output log's size when the stage ended.
+        Assert.Equal($"3 {new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length}\n", File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")));
+    }
+
+    [Fact]
+    public void Run_launches_waits_and_reports_the_exit_code_and_the_log_size_at_the_end()
+    {
+        using var pod = Pod("echo finished", "exit 3");
+        var stage = pod.Stage("step_script");
+
+        var run = pod.Exec(StageCommands.Run(stage));
+
+        Assert.Equal(0, run.ExitCode);
+        var marker = StageCommands.ParseExitMarker(run.Output);
+        Assert.Equal(new ExitMarkerText(3, new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length), marker);
+        Assert.Contains("finished\n", Log(pod), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Run_again_after_a_drop_only_waits_and_the_stage_runs_once()
+    {
+        using var pod = Pod("sleep 1", "echo ran-once");
+        var stage = pod.Stage("step_script");
+        // A first run whose connection drops: its process tree is killed while it waits, as a runtime may do.
+        var dropped = pod.Start(StageCommands.Run(stage));
+        // Once the stage runner has started (its pid file), the exec is waiting for the marker.
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(Path.Combine(pod.RunDir, "step_script.pid")), TimeSpan.FromSeconds(10)));
+        dropped.Kill(entireProcessTree: true);
+        dropped.WaitForExit();
+
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20));
+
+        Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        Assert.Single(Log(pod).Split('\n'), line => line == "ran-once");
     }
 
     [Fact]
@@ -68,14 +101,47 @@ public sealed class StageCommandsTests
         pod.Exec(StageCommands.Launch(stage));
         Assert.Equal(0, StageCommands.ParseExitCode(pod.Exec(StageCommands.Wait(stage)).Output));
         Assert.Equal(0, pod.Exec(StageCommands.Kill(stage)).ExitCode);
-        Assert.Equal("0\n", File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")));
+        Assert.Equal(0, StageCommands.ParseExitMarker(File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")))?.ExitCode);
     }
 
     [Theory]
     [InlineData(0L, false, "scheduler helper read-log --path /var/run/scheduler/run/output.log --offset 0")]
     [InlineData(1234L, true, "scheduler helper read-log --path /var/run/scheduler/run/output.log --offset 1234 --follow")]
-    public void Read_log_runs_the_helper(long offset, bool follow, string expected) =>
-        Assert.Equal(expected, string.Join(' ', StageCommands.ReadLog(HelperInvocation.Default, offset, follow)));
+    public void Read_log_runs_the_managed_helper_without_a_native_one(long offset, bool follow, string expected) =>
+        Assert.Equal(expected, string.Join(' ', StageCommands.ReadLog(HelperInvocation.Default with { Native = null }, offset, follow)));
+
+    [Fact]
+    public void Read_log_runs_the_native_helper_when_there_is_one() =>
+        Assert.Equal(["/opt/scheduler-helper", "read-log", "--path", "/var/run/scheduler/run/output.log", "--offset", "5"],
+            StageCommands.ReadLog(new HelperInvocation(["scheduler"]) { Native = ["/opt/scheduler-helper"] }, 5, follow: false));
+
+    [Theory]
+    [InlineData(true, "native\n")]
+    [InlineData(false, "managed\n")]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void In_images_the_pod_runs_scheduler_helper_when_the_image_has_it_else_scheduler_helper(bool imageHasNative, string expected)
+    {
+        // A PATH with stand-ins for the two, as an image with and without the native helper would have.
+        var bin = Directory.CreateTempSubdirectory("helper-path-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(bin, "scheduler"), "#!/bin/sh\n[ \"$1\" = helper ] && [ \"$2\" = read-log ] && echo managed\n");
+            File.SetUnixFileMode(Path.Combine(bin, "scheduler"), (UnixFileMode)0b111_101_101);
+            if (imageHasNative)
+            {
+                File.WriteAllText(Path.Combine(bin, "scheduler-helper"), "#!/bin/sh\n[ \"$1\" = read-log ] && echo native\n");
+                File.SetUnixFileMode(Path.Combine(bin, "scheduler-helper"), (UnixFileMode)0b111_101_101);
+            }
+
+            var argv = StageCommands.ReadLog(HelperInvocation.Default, 0, follow: false);
+            var (code, output) = PodSandbox.Run(argv, new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" });
+            Assert.Equal((0, expected), (code, output));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
 
     [Fact]
     public void Read_log_keeps_the_helper_prefix() =>
@@ -106,10 +172,31 @@ public sealed class StageCommandsTests
     [InlineData("+1", null)]
     [InlineData("99999999999", null)]
     [InlineData("0x1", null)]
+    [InlineData("0 1234\n", 0)]
+    [InlineData("3      77\n", 3)]
     public void Exit_codes_are_parsed_from_waits_output(string output, int? expected) => Assert.Equal(expected, StageCommands.ParseExitCode(output));
 
+    [Theory]
+    [InlineData("0 1234\n", 0, 1234L)]
+    [InlineData("143 0", 143, 0L)]
+    [InlineData("7\n", 7, null)]
+    [InlineData("3      77\n", 3, 77L)] // wc -c pads its number on some systems
+    [InlineData("255 999999999999999999", 255, 999999999999999999L)]
+    public void Markers_give_the_exit_code_and_the_log_size(string output, int code, long? size) =>
+        Assert.Equal(new ExitMarkerText(code, size), StageCommands.ParseExitMarker(output));
+
+    [Theory]
+    [InlineData("0 -1")]
+    [InlineData("0 12 13")]
+    [InlineData("0 1e3")]
+    [InlineData("0 9999999999999999999")]
+    [InlineData("256 10")]
+    [InlineData("x 10")]
+    [InlineData("")]
+    public void Markers_that_are_not_a_code_and_a_size_are_refused(string output) => Assert.Null(StageCommands.ParseExitMarker(output));
+
     [Fact]
-    public void Wait_prints_at_most_16_bytes_of_a_marker_the_job_filled()
+    public void Wait_and_run_print_at_most_40_bytes_of_a_marker_the_job_filled()
     {
         using var pod = Pod("true");
         var stage = pod.Stage("step_script");
@@ -122,7 +209,11 @@ public sealed class StageCommandsTests
 
         var wait = pod.Exec(StageCommands.Wait(stage));
         Assert.Equal(0, wait.ExitCode);
-        Assert.Equal(16, wait.Output.Length);
+        Assert.Equal(40, wait.Output.Length);
         Assert.Null(StageCommands.ParseExitCode(wait.Output));
+        var run = pod.Exec(StageCommands.Run(stage));
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(40, run.Output.Length);
+        Assert.True(run.Output.Length < StageCommands.MaxWaitOutputBytes);
     }
 }
