@@ -99,6 +99,8 @@ public static class InFlightProbe
         var planner = new FakePlanner(FakePlanner.StandardStages);
         var runner = Runner(url);
         var lean = await LeanGitLab.StartAsync();
+        using var stop = new CancellationTokenSource();
+        var runs = new List<Task<int>>();
         for (var i = 1; i <= n; i++)
         {
             var job = JobPayloadParser.Parse(lean.JobJson(1_000_000 + i)).Payload!;
@@ -115,14 +117,17 @@ public static class InFlightProbe
                 await cluster.SetSecretOwnerAsync(plan.Pod.Namespace, secret.Metadata.Name, JobPodPlan.OwnerReferenceOf(pod), CancellationToken.None);
             }
 
+            // A stage's exec waits for its exit: get_sources ends at once, step_script sleeps until the probe ends.
             foreach (var stage in plan.Stages.Take(2))
             {
-                await cluster.ExecAsync(plan.Pod.Namespace, plan.Pod.PodName, stage.Container, stage.Launch, null, CancellationToken.None);
+                runs.Add(cluster.ExecAsync(plan.Pod.Namespace, plan.Pod.PodName, stage.Container, stage.Run, _ => Task.CompletedTask, stop.Token));
             }
         }
 
         await lean.DisposeAsync();
         var (_, after) = Figures();
+        await stop.CancelAsync();
+        await Task.WhenAll(runs.Select(run => run.ContinueWith(_ => { }, TaskScheduler.Default)));
         GC.KeepAlive(cluster);
         return after - before;
     }
