@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 
@@ -16,18 +15,21 @@ public sealed class StageCommandsTests
     [Fact]
     public void Launch_returns_at_once_and_wait_reports_the_exit_code()
     {
-        using var pod = Pod("sleep 1", "echo finished", "exit 3");
+        // The script cannot end before the test opens its gate: a launch that returned while it still runs did not wait for it.
+        var gate = Path.Combine(Path.GetTempPath(), "stage-gate-" + Guid.NewGuid().ToString("N"));
+        using var pod = Pod($"while [ ! -f '{gate}' ]; do sleep 0.05; done", "echo finished", "exit 3");
         var stage = pod.Stage("step_script");
-        var clock = Stopwatch.StartNew();
         var launch = pod.Exec(StageCommands.Launch(stage));
         Assert.Equal(0, launch.ExitCode);
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.9), $"launch took {clock.Elapsed}");
+        Assert.False(File.Exists(Path.Combine(pod.RunDir, "step_script.exit")), "launch returned after the stage ended");
+        File.WriteAllText(gate, "");
 
         var wait = pod.Exec(StageCommands.Wait(stage));
         Assert.Equal((0, 3), (wait.ExitCode, StageCommands.ParseExitCode(wait.Output)));
         Assert.Contains("finished\n", Log(pod), StringComparison.Ordinal);
         // The marker holds the exit code and the output log's size when the stage ended.
         Assert.Equal($"3 {new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length}\n", File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")));
+        File.Delete(gate);
     }
 
     [Fact]
