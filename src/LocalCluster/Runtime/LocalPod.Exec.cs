@@ -102,7 +102,7 @@ internal sealed partial class LocalPod
             await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
-                await AfterExitAsync(copies, stdout, stderr);
+                await AfterExitAsync(copies, stdout, stderr, cancellationToken);
             }
             stopCopy.Cancel();
             // The copies end with the cancellation: nothing is written into the output streams once this returns.
@@ -192,13 +192,14 @@ internal sealed partial class LocalPod
     /// <summary>
     /// Once the command has exited, its output is still read to the end of its pipes, however long the client takes to
     /// take it; only a pipe that stays open and quiet for <see cref="ExitGrace"/> (a background process of the command
-    /// holds it) ends the copies.
+    /// holds it) ends the copies, and so does the exec's cancellation (the client is gone).
     /// </summary>
-    private static async Task AfterExitAsync(Task copies, OutputCopy stdout, OutputCopy stderr)
+    private static async Task AfterExitAsync(Task copies, OutputCopy stdout, OutputCopy stderr, CancellationToken cancellationToken)
     {
         var reads = (stdout.Reads, stderr.Reads);
-        while (await Task.WhenAny(copies, Task.Delay(ExitGrace)) != copies)
+        while (await Task.WhenAny(copies, Task.Delay(ExitGrace, CancellationToken.None)) != copies)
         {
+            if (cancellationToken.IsCancellationRequested) return;
             var now = (stdout.Reads, stderr.Reads);
             if ((stdout.WaitsForInput && now.Item1 == reads.Item1) || (stderr.WaitsForInput && now.Item2 == reads.Item2)) return;
             reads = now;
