@@ -68,8 +68,8 @@ try
         await using var gitLab = await FakeGitLabServer.StartAsync();
         var token = gitLab.AddRunner();
         await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
-        await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)");
-        await TraceJobAsync(gitLab, token, bytes, "trace");
+        await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)", root);
+        await TraceJobAsync(gitLab, token, bytes, "trace", root);
     }
 }
 finally
@@ -78,10 +78,17 @@ finally
 }
 
 // One job printing `bytes` through the whole path, timed from its first byte at GitLab to the final update accepted.
-static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label)
+static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label, string root)
 {
+    var before = LogTimeline.Existing(root);
+    var queued = Stopwatch.GetTimestamp();
     var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none").Script(TraceScript(bytes)));
+    // Where the time goes, from timestamps: when the pod's output log (on the node, under the cluster's state directory)
+    // held the job's bytes, beside when GitLab did. A log written long before GitLab has it means the read and relay bound it.
+    using var stopSampling = new CancellationTokenSource();
+    var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, stopSampling.Token));
     await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
+    var firstAtGitLab = Stopwatch.GetTimestamp();
     var process = Process.GetCurrentProcess();
     process.Refresh();
     var cpuBefore = process.TotalProcessorTime;
@@ -93,6 +100,7 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     await WaitAsync(() => job.IsFinished || gitLab.RequestsTo(FakeEndpoint.PatchTrace)
         .Where(r => r.Status == 202 && r.Path.EndsWith(patchPath, StringComparison.Ordinal)).Sum(r => (long)r.Body.Length) >= bytes, TimeSpan.FromMinutes(30));
     var streamed = clock.Elapsed;
+    var allAtGitLab = Stopwatch.GetTimestamp();
     await WaitAsync(() => job.IsFinished, TimeSpan.FromMinutes(30));
     var elapsed = clock.Elapsed;
     process.Refresh();
@@ -101,10 +109,13 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     var received = trace.Length / 1024.0 / 1024.0;
     var checksumOk = TraceChecksum.Of(trace) == job.Checksum;
     var patches = gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count(r => r.Path.EndsWith(patchPath, StringComparison.Ordinal));
+    await stopSampling.CancelAsync();
+    var log = await timeline;
     Console.WriteLine($"{label} of {bytes / 1048576.0:F0} MiB: {received:F1} MiB at GitLab ({job.Status}, checksum {(checksumOk ? "matches" : "DIFFERS")}) " +
                       $"in {elapsed.TotalSeconds:F1} s after the first byte: {received / elapsed.TotalSeconds:F1} MiB/s " +
                       $"(the job's bytes all at GitLab after {streamed.TotalSeconds:F1} s: {bytes / 1048576.0 / streamed.TotalSeconds:F1} MiB/s); {patches} PATCHes; " +
                       $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB");
+    Console.WriteLine($"  where the time went: {log.Describe(bytes, firstAtGitLab, allAtGitLab)}");
 }
 
 // 100-byte lines: 99 characters and a newline (`yes` ends on SIGPIPE when `head` has enough: not a failure of the job).
@@ -285,6 +296,63 @@ static double Percentile(IEnumerable<double> values, int percentile)
     var sorted = values.Order().ToList();
     var index = (int)Math.Ceiling(percentile / 100.0 * sorted.Count) - 1;
     return sorted.Count == 0 ? double.NaN : sorted[Math.Clamp(index, 0, sorted.Count - 1)];
+}
+
+/// <summary>
+/// The pod's output log as it grew (sampled on the node every few ms) beside the first byte at the listener's GitLab: when
+/// the log began and when it held every byte, so the writer's time and the read-relay-upload's lag show apart.
+/// </summary>
+internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogComplete, long LogLength)
+{
+    private static readonly EnumerationOptions Search = new() { RecurseSubdirectories = true, IgnoreInaccessible = true };
+
+    /// <summary>The output logs on the node now: the job's is the one that appears after these.</summary>
+    public static HashSet<string> Existing(string root) => [.. Directory.EnumerateFiles(root, "output.log", Search)];
+
+    public static async Task<LogTimeline> SampleAsync(string root, HashSet<string> before, long queued, long bytes, CancellationToken stop)
+    {
+        string? path = null;
+        long first = 0, complete = 0, length = 0;
+        while (!stop.IsCancellationRequested && complete == 0)
+        {
+            try
+            {
+                path ??= Directory.EnumerateFiles(root, "output.log", Search).FirstOrDefault(p => !before.Contains(p));
+                if (path is not null)
+                {
+                    length = new FileInfo(path).Length;
+                    if (length > 0 && first == 0) first = Stopwatch.GetTimestamp();
+                    if (length >= bytes) complete = Stopwatch.GetTimestamp();
+                }
+            }
+            catch (IOException)
+            {
+                // The pod's directory went away under the search.
+            }
+
+            try
+            {
+                await Task.Delay(path is null ? 20 : 2, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return new LogTimeline(queued, first, complete, length);
+    }
+
+    /// <summary>Each moment in seconds after the job was queued.</summary>
+    public string Describe(long bytes, long firstAtGitLab, long allAtGitLab)
+    {
+        string At(long timestamp) => $"{Stopwatch.GetElapsedTime(Queued, timestamp).TotalSeconds:F2} s";
+        if (LogFirstByte == 0) return "the pod's output log was not found on the node";
+        if (LogComplete == 0) return $"the pod's output log reached only {LogLength / 1048576.0:F1} of {bytes / 1048576.0:F0} MiB";
+        var writing = Stopwatch.GetElapsedTime(LogFirstByte, LogComplete).TotalSeconds;
+        return $"after the job was queued: the pod's log began at {At(LogFirstByte)} and held every byte at {At(LogComplete)} " +
+               $"({bytes / 1048576.0 / Math.Max(1e-3, writing):F0} MiB/s); GitLab had its first byte at {At(firstAtGitLab)} " +
+               $"and every byte at {At(allAtGitLab)}, {Stopwatch.GetElapsedTime(LogComplete, allAtGitLab).TotalSeconds:F2} s after the log";
+    }
 }
 
 /// <summary>When each job's pod appeared, from a pod watch on the embedded cluster (Stopwatch timestamps).</summary>

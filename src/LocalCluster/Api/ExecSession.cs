@@ -243,11 +243,13 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
     /// so a fast writer makes few large messages (fewer frames, TLS records and client reads per byte) and a quiet one is sent
     /// at once. A full pipe makes the writer wait, so the container is slowed rather than buffered without bound.
     /// </summary>
-    private sealed class ChannelWriteStream : WriteOnlyStream
+    private sealed class ChannelWriteStream : WriteOnlyStream, IFillableOutput
     {
         public const int MaxMessageBytes = 64 * 1024;
+        // Segments of a message's size: the runtime reads the process's pipe straight into them (IFillableOutput), and a
+        // segment is only left behind with less than a read's minimum free, so the bound below is on memory as well as bytes.
         private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 4 * MaxMessageBytes, resumeWriterThreshold: 2 * MaxMessageBytes,
-            useSynchronizationContext: false));
+            minimumSegmentSize: MaxMessageBytes, useSynchronizationContext: false));
         private readonly Task _pump;
         private bool _completed;
 
@@ -268,6 +270,24 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
             }
 
             if (result.IsCompleted) throw new IOException("the exec client disconnected"); // the pump stopped: nothing more is sent
+        }
+
+        public Memory<byte> GetMemory(int minimum) => _pipe.Writer.GetMemory(minimum);
+
+        public async ValueTask CommitAsync(int count, CancellationToken cancellationToken)
+        {
+            FlushResult result;
+            try
+            {
+                _pipe.Writer.Advance(count);
+                result = await _pipe.Writer.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new IOException("the exec client disconnected", e);
+            }
+
+            if (result.IsCompleted) throw new IOException("the exec client disconnected");
         }
 
         /// <summary>Sends what is still in the pipe; afterwards nothing more is written. A failed send ends it quietly (the caller

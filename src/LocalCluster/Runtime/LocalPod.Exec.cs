@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using k8s;
@@ -91,17 +92,21 @@ internal sealed partial class LocalPod
         try
         {
             var stdin = streams.Stdin is { } input ? CopyStdinAsync(input, process, stopCopy.Token) : CloseStdin(process);
-            // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty.
-            using var outputGate = new SemaphoreSlim(1, 1);
+            // A terminal has one output: with tty and no stderr stream, stderr goes to stdout as it would on a pty; the two
+            // copies then take turns on it.
             var stderrTarget = streams.Stderr ?? (tty ? streams.Stdout : null);
-            var stdout = CopyOutputAsync(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
-            var stderr = CopyOutputAsync(process.StandardError.BaseStream, stderrTarget, outputGate);
+            using var outputGate = ReferenceEquals(stderrTarget, streams.Stdout) && stderrTarget is not null ? new SemaphoreSlim(1, 1) : null;
+            var stdout = new OutputCopy(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
+            var stderr = new OutputCopy(process.StandardError.BaseStream, stderrTarget, outputGate);
+            var copies = Task.WhenAll(stdout.RunAsync(stopCopy.Token), stderr.RunAsync(stopCopy.Token));
             await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
-                await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
+                await AfterExitAsync(copies, stdout, stderr, cancellationToken);
             }
             stopCopy.Cancel();
+            // The copies end with the cancellation: nothing is written into the output streams once this returns.
+            await copies;
             cancellationToken.ThrowIfCancellationRequested();
             return process.ExitCode;
         }
@@ -184,30 +189,99 @@ internal sealed partial class LocalPod
         }
     }
 
-    private static async Task CopyOutputAsync(Stream source, Stream? target, SemaphoreSlim gate)
+    /// <summary>
+    /// Once the command has exited, its output is still read to the end of its pipes, however long the client takes to
+    /// take it; only a pipe that stays open and quiet for <see cref="ExitGrace"/> (a background process of the command
+    /// holds it) ends the copies, and so does the exec's cancellation (the client is gone).
+    /// </summary>
+    private static async Task AfterExitAsync(Task copies, OutputCopy stdout, OutputCopy stderr, CancellationToken cancellationToken)
     {
-        var buffer = new byte[8192];
-        try
+        var reads = (stdout.Reads, stderr.Reads);
+        while (await Task.WhenAny(copies, Task.Delay(ExitGrace, CancellationToken.None)) != copies)
         {
-            int read;
-            while ((read = await source.ReadAsync(buffer)) > 0)
+            if (cancellationToken.IsCancellationRequested) return;
+            var now = (stdout.Reads, stderr.Reads);
+            if ((stdout.WaitsForInput && now.Item1 == reads.Item1) || (stderr.WaitsForInput && now.Item2 == reads.Item2)) return;
+            reads = now;
+        }
+    }
+
+    private static readonly TimeSpan ExitGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Copies one of the process's pipes to its exec stream in reads of up to <see cref="ReadBytes"/> (a pipe holds
+    /// 64 KiB): straight into the stream's own buffers when it takes them (<see cref="IFillableOutput"/>), else through one
+    /// pooled buffer. A stream that is not wanted is still read, so the command never blocks on it.
+    /// </summary>
+    private sealed class OutputCopy(Stream source, Stream? target, SemaphoreSlim? gate)
+    {
+        public const int ReadBytes = 64 * 1024;
+        // A fillable output's buffer is read into until less than this is left of it (so a buffer is mostly used).
+        private const int MinimumRead = 4 * 1024;
+        private int _reads;
+        private volatile bool _waitsForInput;
+
+        /// <summary>Reads finished so far; with <see cref="WaitsForInput"/>, tells a quiet pipe from a slow client.</summary>
+        public int Reads => Volatile.Read(ref _reads);
+
+        /// <summary>Whether the copy waits for the process (a read), not for the client (a write).</summary>
+        public bool WaitsForInput => _waitsForInput;
+
+        public async Task RunAsync(CancellationToken cancellationToken)
+        {
+            byte[]? buffer = null;
+            try
             {
-                if (target is null) continue;
-                await gate.WaitAsync();
-                try
+                if (gate is null && target is IFillableOutput fillable)
                 {
-                    await target.WriteAsync(buffer.AsMemory(0, read));
-                    await target.FlushAsync();
+                    int filled;
+                    while ((filled = await CountedAsync(source.ReadAsync(fillable.GetMemory(MinimumRead), cancellationToken))) > 0)
+                    {
+                        await fillable.CommitAsync(filled, cancellationToken);
+                    }
+
+                    return;
                 }
-                finally
+
+                buffer = ArrayPool<byte>.Shared.Rent(ReadBytes);
+                int read;
+                while ((read = await CountedAsync(source.ReadAsync(buffer.AsMemory(0, ReadBytes), cancellationToken))) > 0)
                 {
-                    gate.Release();
+                    if (target is null) continue;
+                    if (gate is not null) await gate.WaitAsync(cancellationToken);
+                    try
+                    {
+                        await target.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                        await target.FlushAsync(cancellationToken);
+                    }
+                    finally
+                    {
+                        gate?.Release();
+                    }
                 }
             }
+            catch (Exception exception) when (exception is IOException or ObjectDisposedException or OperationCanceledException)
+            {
+                // Either side closed, or the copy was stopped.
+            }
+            finally
+            {
+                if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
-        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+
+        private async ValueTask<int> CountedAsync(ValueTask<int> read)
         {
-            // Either side closed.
+            _waitsForInput = true;
+            try
+            {
+                return await read;
+            }
+            finally
+            {
+                _waitsForInput = false;
+                Interlocked.Increment(ref _reads);
+            }
         }
     }
 }
