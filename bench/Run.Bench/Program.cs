@@ -1,3 +1,5 @@
+// One program for the run benchmarks: pickup, the trace, and the trace's baselines (raw exec cat, PATCH loop), which must
+// run in the same process and conditions as the figures they are compared with.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;

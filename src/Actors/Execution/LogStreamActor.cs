@@ -1,3 +1,5 @@
+// One actor for the job's whole trace: the follow reader, the masker and limiter, the drain to the size the last stage
+// reported and the hand-over share one cursor, so that a restart neither loses nor repeats a byte. Long for that reason.
 using System.Buffers;
 using System.Text;
 using Akka.Actor;

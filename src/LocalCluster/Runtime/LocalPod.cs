@@ -1,3 +1,6 @@
+// LocalPod is split by concern (LocalPod.Exec, .Images, .Kill, .Lifecycle, .Status); this file keeps what they share:
+// the pod's state, its start (volumes, env, containers in order) and the waits for what it needs. Long because a pod's
+// start is one sequence that reads best in one place.
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using k8s;
