@@ -57,6 +57,7 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     private readonly object _gate = new();
     private readonly Dictionary<string, PodState> _pods = [];
+    private readonly Dictionary<(string Pod, string Stage), int> _finishOnLaunch = [];
     private readonly List<Channel<(WatchEventType, V1Pod)>> _watchers = [];
     private readonly ConcurrentDictionary<string, int> _counts = new();
     private readonly ConcurrentDictionary<string, int> _waitDrops = new();
@@ -256,11 +257,20 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
         }
     }
 
+    /// <summary>Ends the stage with <paramref name="exitCode"/>. A test sees a stage's run exec when it is called, which may be
+    /// just before the stage is launched: such a stage ends as soon as it is launched.</summary>
     public void FinishStage(string pod, string stage, int exitCode)
     {
         lock (_gate)
         {
-            _pods[pod].Stages[stage].End(exitCode, _pods[pod].Log.Count);
+            if (_pods[pod].Stages.TryGetValue(stage, out var state))
+            {
+                state.End(exitCode, _pods[pod].Log.Count);
+            }
+            else
+            {
+                _finishOnLaunch[(pod, stage)] = exitCode;
+            }
         }
     }
 
@@ -646,6 +656,14 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
         var (output, exit) = StageBehaviour.GetValueOrDefault(stage, ("", 0));
         Append(pod, output);
+        lock (_gate)
+        {
+            if (_finishOnLaunch.Remove((pod, stage), out var finished))
+            {
+                exit = finished;
+            }
+        }
+
         if (exit is { } code)
         {
             lock (_gate)
