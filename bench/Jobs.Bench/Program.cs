@@ -9,6 +9,7 @@ using Scheduler.Messages.Protocol;
 
 // Usage: jobs-bench [--jobs N] [--concurrent N] [--inflight N (0: skip)] [--sleep SECONDS]
 // Starts the embedded cluster in-process and runs jobs through the actor tree (RunnerSupervisor), printing:
+//   a baseline: `sh -c true` and a `git clone` of the bench repository, bare on this machine;
 //   throughput of --jobs trivial jobs (`true`) with `concurrent = --concurrent`: jobs per second, wall time per job,
 //   time in stages vs. scheduler overhead per job, time per stage, Kubernetes API requests per job;
 //   --inflight jobs sleeping --sleep seconds at once: the runner's memory per job in flight.
@@ -27,6 +28,16 @@ try
 
     await using var server = await EmbeddedCluster.StartAsync(Path.Combine(root, "cluster"), CancellationToken.None);
     Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
+
+    // 0. Baseline: what a trivial job's stages do at the least, run bare on this machine (no pod, no exec): a shell that
+    //    does nothing, and a clone of the same repository.
+    {
+        var clones = Directory.CreateDirectory(Path.Combine(root, "baseline")).FullName;
+        var shell = Enumerable.Range(0, 10).Select(_ => Timed("sh", ["-c", "true"], clones)).ToList();
+        var clone = Enumerable.Range(0, 10).Select(i => Timed("git", ["clone", "-q", repoDir, Path.Combine(clones, $"c{i}")], clones)).ToList();
+        Console.WriteLine($"baseline, bare on this machine, p50 of 10: sh -c true {Percentile(shell, 50):F0} ms, " +
+                          $"git clone of the bench repository {Percentile(clone, 50):F0} ms");
+    }
 
     // 1. Throughput, overhead and API cost of trivial jobs.
     {
@@ -128,6 +139,19 @@ static void Git(string dir, params string[] args)
     }
     using var process = Process.Start(start)!;
     process.WaitForExit();
+}
+
+static double Timed(string file, string[] args, string dir)
+{
+    var start = new ProcessStartInfo(file) { WorkingDirectory = dir, RedirectStandardError = true };
+    foreach (var arg in args)
+    {
+        start.ArgumentList.Add(arg);
+    }
+    var clock = Stopwatch.StartNew();
+    using var process = Process.Start(start)!;
+    process.WaitForExit();
+    return clock.Elapsed.TotalMilliseconds;
 }
 
 static double Percentile(IEnumerable<double> values, int percentile)
