@@ -114,15 +114,18 @@ public static partial class JobScripts
               if [ "$_clean" != none ] && [ "$_strategy" != clone ]; then set -f; _git clean $_clean -q; set +f; fi
               _has_lfs=
               if [ "$_lfs_skip" != 1 ]; then
-                if _git lfs version >/dev/null 2>&1; then
-                  _has_lfs=1
-                  # git lfs pull starts a dozen git processes even where nothing is stored in LFS: it runs only when a
-                  # file of the checkout has the lfs filter (git check-attr reads every attributes source, macros included).
-                  if _git ls-files -z | _git check-attr -z --stdin filter | tr '\000' '\n' | grep -x lfs >/dev/null; then
-                    _gitauth lfs pull
+                # git-lfs starts a dozen processes (it runs git itself) even where nothing is stored in LFS: the checkout's
+                # objects are pulled only when one of its files has the lfs filter (git check-attr reads every attributes
+                # source, macros included); submodules, which may have LFS objects of their own, still ask git-lfs.
+                _lfs_files=
+                if _git ls-files -z | _git check-attr -z --stdin filter | tr '\000' '\n' | grep -x lfs >/dev/null; then _lfs_files=1; fi
+                if [ -n "$_lfs_files" ] || [ "$_submodules" != none ]; then
+                  if _git lfs version >/dev/null 2>&1; then
+                    _has_lfs=1
+                    if [ -n "$_lfs_files" ]; then _gitauth lfs pull; fi
+                  else
+                    echo "Skipping Git LFS objects: git-lfs is not installed in the helper image"
                   fi
-                else
-                  echo "Skipping Git LFS objects: git-lfs is not installed in the helper image"
                 fi
               fi
               if [ "$_submodules" != none ]; then
