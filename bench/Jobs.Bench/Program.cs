@@ -7,10 +7,11 @@ using Scheduler.Hosting;
 using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Protocol;
 
-// Usage: jobs-bench [--jobs N] [--concurrent N] [--inflight N] [--sleep SECONDS]
+// Usage: jobs-bench [--jobs N] [--concurrent N] [--inflight N (0: skip)] [--sleep SECONDS]
 // Starts the embedded cluster in-process and runs jobs through the actor tree (RunnerSupervisor), printing:
+//   a baseline: `sh -c true` and a `git clone` of the bench repository, bare on this machine;
 //   throughput of --jobs trivial jobs (`true`) with `concurrent = --concurrent`: jobs per second, wall time per job,
-//   time in stages vs. scheduler overhead per job, Kubernetes API requests per job;
+//   time in stages vs. scheduler overhead per job, time per stage, Kubernetes API requests per job;
 //   --inflight jobs sleeping --sleep seconds at once: the runner's memory per job in flight.
 var settings = BenchArgs.Parse(args);
 var root = Directory.CreateTempSubdirectory("jobs-bench-").FullName;
@@ -28,6 +29,16 @@ try
     await using var server = await EmbeddedCluster.StartAsync(Path.Combine(root, "cluster"), CancellationToken.None);
     Console.WriteLine($"embedded cluster at {server.Url}; {Environment.ProcessorCount} cores");
 
+    // 0. Baseline: what a trivial job's stages do at the least, run bare on this machine (no pod, no exec): a shell that
+    //    does nothing, and a clone of the same repository.
+    {
+        var clones = Directory.CreateDirectory(Path.Combine(root, "baseline")).FullName;
+        var shell = Enumerable.Range(0, 10).Select(_ => Timed("sh", ["-c", "true"], clones)).ToList();
+        var clone = Enumerable.Range(0, 10).Select(i => Timed("git", ["clone", "-q", repoDir, Path.Combine(clones, $"c{i}")], clones)).ToList();
+        Console.WriteLine($"baseline, bare on this machine, p50 of 10: sh -c true {Percentile(shell, 50):F0} ms, " +
+                          $"git clone of the bench repository {Percentile(clone, 50):F0} ms");
+    }
+
     // 1. Throughput, overhead and API cost of trivial jobs.
     {
         await using var session = Start(settings.Concurrent, server);
@@ -44,12 +55,19 @@ try
                           $"in stages p50 {Percentile(runs.Select(r => r.InStages.TotalMilliseconds), 50):F0} ms, " +
                           $"overhead (wall - stages) p50 {Percentile(runs.Select(r => (r.Wall - r.InStages).TotalMilliseconds), 50):F0} ms, " +
                           $"p99 {Percentile(runs.Select(r => (r.Wall - r.InStages).TotalMilliseconds), 99):F0} ms");
+        var stageNames = runs.SelectMany(r => r.PerStage.Keys).Distinct().ToList();
+        Console.WriteLine("  per stage p50 (p90): " + string.Join(", ", stageNames.Select(name =>
+        {
+            var times = runs.Where(r => r.PerStage.ContainsKey(name)).Select(r => r.PerStage[name].TotalMilliseconds).ToList();
+            return $"{name} {Percentile(times, 50):F0} ({Percentile(times, 90):F0}) ms";
+        })));
         var resourceRequests = requests.Where(kv => !kv.Key.Contains("discovery", StringComparison.Ordinal)).Sum(kv => kv.Value);
         Console.WriteLine($"  Kubernetes API requests per job: {resourceRequests / (double)settings.Jobs:F1} " +
                           $"({string.Join(", ", requests.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value / (double)settings.Jobs:F1}"))})");
     }
 
-    // 2. Memory per job in flight.
+    // 2. Memory per job in flight (--inflight 0 skips it).
+    if (settings.InFlight > 0)
     {
         await using var session = Start(settings.InFlight, server);
         var sleeping = Job(repository, $"job: {{ script: [\"sleep {settings.SleepSeconds}\"] }}", "job");
@@ -123,6 +141,19 @@ static void Git(string dir, params string[] args)
     process.WaitForExit();
 }
 
+static double Timed(string file, string[] args, string dir)
+{
+    var start = new ProcessStartInfo(file) { WorkingDirectory = dir, RedirectStandardError = true };
+    foreach (var arg in args)
+    {
+        start.ArgumentList.Add(arg);
+    }
+    var clock = Stopwatch.StartNew();
+    using var process = Process.Start(start)!;
+    process.WaitForExit();
+    return clock.Elapsed.TotalMilliseconds;
+}
+
 static double Percentile(IEnumerable<double> values, int percentile)
 {
     var sorted = values.Order().ToList();
@@ -136,7 +167,7 @@ static double Percentile(IEnumerable<double> values, int percentile)
 
 /// <summary>One job's result, wall time (JobAdmitted to JobFinished: queueing for a slot excluded) and the time between its
 /// stages' starts and ends.</summary>
-internal sealed record TimedRun(JobResult Result, TimeSpan Wall, TimeSpan InStages)
+internal sealed record TimedRun(JobResult Result, TimeSpan Wall, TimeSpan InStages, IReadOnlyDictionary<string, TimeSpan> PerStage)
 {
     public static async Task<TimedRun> RunAsync(ExecSession session, JobPayload job, Action<string>? onStageStart = null)
     {
@@ -145,16 +176,18 @@ internal sealed record TimedRun(JobResult Result, TimeSpan Wall, TimeSpan InStag
         var listener = session.System.ActorOf(Props.Create(() => new TimingListener(job.Id, stages, finished)));
         session.Supervisor.Tell(new RunJob(job, "bench", listener));
         var result = await finished.Task;
-        return new TimedRun(result, stages.SinceAdmitted, stages.Total);
+        return new TimedRun(result, stages.SinceAdmitted, stages.Total, stages.PerStage);
     }
 }
 
 internal sealed class StageClock(Action<string>? onStageStart)
 {
     private readonly Dictionary<string, TimeSpan> _starts = [];
+    private readonly Dictionary<string, TimeSpan> _perStage = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private TimeSpan? _admitted;
     public TimeSpan Total { get; private set; }
+    public IReadOnlyDictionary<string, TimeSpan> PerStage => _perStage;
     public TimeSpan SinceAdmitted => _clock.Elapsed - (_admitted ?? TimeSpan.Zero);
 
     public void Admitted() => _admitted ??= _clock.Elapsed;
@@ -170,6 +203,7 @@ internal sealed class StageClock(Action<string>? onStageStart)
         if (_starts.Remove(stage, out var start))
         {
             Total += _clock.Elapsed - start;
+            _perStage[stage] = _perStage.GetValueOrDefault(stage) + (_clock.Elapsed - start);
         }
     }
 }

@@ -67,14 +67,15 @@ public static partial class JobScripts
             if [ "$_depth" -gt 0 ]; then echo "Fetching changes with git depth set to $_depth..."; else echo "Fetching changes..."; fi
             mkdir -p "$CI_PROJECT_DIR"
             cd "$CI_PROJECT_DIR"
+            # A repository made here has no origin to remove: one git process less for every fresh checkout.
             if [ -d .git ]; then
               echo "Reinitialized existing Git repository in $CI_PROJECT_DIR/.git/"
+              _git remote remove origin >/dev/null 2>&1 || true
             else
               _git init -q
               echo "Initialized empty Git repository in $CI_PROJECT_DIR/.git/"
               echo "Created fresh repository."
             fi
-            _git remote remove origin >/dev/null 2>&1 || true
 
             """);
         body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
@@ -109,14 +110,22 @@ public static partial class JobScripts
         body.Append("  _git checkout -f -q ").Append(ShellText.Quote(target)).Append('\n');
         body.Append("""
               _clean="${GIT_CLEAN_FLAGS:--ffdx}"
-              if [ "$_clean" != none ]; then set -f; _git clean $_clean -q; set +f; fi
+              # clone emptied the directory: the checkout wrote tracked files only, so there is nothing to clean.
+              if [ "$_clean" != none ] && [ "$_strategy" != clone ]; then set -f; _git clean $_clean -q; set +f; fi
               _has_lfs=
               if [ "$_lfs_skip" != 1 ]; then
-                if _git lfs version >/dev/null 2>&1; then
-                  _has_lfs=1
-                  _gitauth lfs pull
-                else
-                  echo "Skipping Git LFS objects: git-lfs is not installed in the helper image"
+                # git-lfs starts a dozen processes (it runs git itself) even where nothing is stored in LFS: the checkout's
+                # objects are pulled only when one of its files has the lfs filter (git check-attr reads every attributes
+                # source, macros included); submodules, which may have LFS objects of their own, still ask git-lfs.
+                _lfs_files=
+                if _git ls-files -z | _git check-attr -z --stdin filter | tr '\000' '\n' | grep -x lfs >/dev/null; then _lfs_files=1; fi
+                if [ -n "$_lfs_files" ] || [ "$_submodules" != none ]; then
+                  if _git lfs version >/dev/null 2>&1; then
+                    _has_lfs=1
+                    if [ -n "$_lfs_files" ]; then _gitauth lfs pull; fi
+                  else
+                    echo "Skipping Git LFS objects: git-lfs is not installed in the helper image"
+                  fi
                 fi
               fi
               if [ "$_submodules" != none ]; then

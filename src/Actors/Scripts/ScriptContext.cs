@@ -121,8 +121,8 @@ internal sealed class ScriptContext
         script.Append(ShellDetection);
         script.Append("set -e\n");
         script.Append("if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
-        script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"$(date +%s)\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
-        script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"$(date +%s)\" ").Append(stage).Append("; exit $_r' EXIT\n");
+        script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"").Append(Now).Append("\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
+        script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"").Append(Now).Append("\" ").Append(stage).Append("; exit $_r' EXIT\n");
         // The variables are in one file of the job Secret for all stages; file variables go to a directory of this stage's.
         script.Append(TempDirVariable).Append('=').Append(ShellText.Quote(StageCommands.RunDir + "/tmp." + stage)).Append('\n');
         if (helper && !UmaskDisabled)
@@ -133,7 +133,7 @@ internal sealed class ScriptContext
         script.Append(". ").Append(ShellText.Quote(JobScriptPlan.VariablesScriptPath)).Append('\n');
         if (changeDirectory)
         {
-            script.Append("mkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n");
+            script.Append("[ -d \"$CI_PROJECT_DIR\" ] || mkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n");
         }
 
         if (attemptsVariable is null)
@@ -157,6 +157,10 @@ internal sealed class ScriptContext
         script.Append("exit 0\n");
         return script.ToString();
     }
+
+    // The time in seconds for the section lines: bash 5 (the shell most images' detection finds) has it without a process,
+    // other shells run date.
+    internal const string Now = "${EPOCHSECONDS:-$(date +%s)}";
 
     // GitLab Runner's shell detection for containers: bash where the image has it, else sh, else busybox's. The script
     // runs itself again under the shell found; the marker argument says it already did.

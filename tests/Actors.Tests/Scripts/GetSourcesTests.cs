@@ -183,6 +183,85 @@ public sealed class GetSourcesTests : IDisposable
         return (code, output, File.ReadAllText(argvLog));
     }
 
+    [Theory]
+    [InlineData(null, false)]
+    [InlineData("*.txt text\n", false)]
+    [InlineData("*.bin filter=lfs diff=lfs merge=lfs -text\n", true)]
+    [InlineData("[attr]big filter=lfs -text\ndata/*.bin big\n", true)]
+    public void Git_lfs_runs_only_when_a_file_of_the_checkout_has_the_lfs_filter(string? attributes, bool pulled)
+    {
+        var sha = attributes is null ? _first : CommitOnBranch("attributes", new Dictionary<string, string>
+        {
+            [".gitattributes"] = attributes, ["data/x.bin"] = "not a pointer\n",
+        });
+        using var pod = Pod(sha, TestData.Public("GIT_STRATEGY", "clone"));
+
+        var (code, output, argv) = RunWithRecordingGit(pod);
+
+        Assert.True(code == 0, output);
+        Assert.Equal(pulled, argv.Contains("lfs version", StringComparison.Ordinal));
+        Assert.Equal(pulled, argv.Contains("lfs pull", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("clone", false, false)]
+    [InlineData("fetch", true, true)]
+    public void Clean_and_remote_removal_run_only_where_an_earlier_checkout_can_have_left_something(string strategy, bool cleaned,
+        bool removed)
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", strategy));
+        Assert.Equal(0, pod.RunStage("get_sources").ExitCode);
+        File.WriteAllText(Path.Combine(pod.ProjectDir, "junk"), "x");
+
+        var (code, output, argv) = RunWithRecordingGit(pod);
+
+        Assert.True(code == 0, output);
+        Assert.False(File.Exists(Path.Combine(pod.ProjectDir, "junk")));
+        Assert.Equal("second\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+        Assert.Equal(cleaned, argv.Contains(" clean -ffdx -q", StringComparison.Ordinal));
+        Assert.Equal(removed, argv.Contains(" remote remove origin", StringComparison.Ordinal));
+    }
+
+    // A commit with these files on a branch of the origin of its own; returns its id.
+    private string CommitOnBranch(string branch, Dictionary<string, string> files)
+    {
+        var work = Path.Combine(_dir, branch + "-work");
+        Git(_dir, "clone", "-q", _bare, work);
+        foreach (var (file, content) in files)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(work, file))!);
+            File.WriteAllText(Path.Combine(work, file), content);
+            Git(work, "add", file);
+        }
+
+        // The commit stores the files as they are: no LFS filter of this machine's.
+        Git(work, "-c", "filter.lfs.clean=", "-c", "filter.lfs.smudge=", "-c", "filter.lfs.process=", "-c", "filter.lfs.required=false",
+            "commit", "-q", "-m", branch);
+        Git(work, "push", "-q", _bare, "HEAD:refs/heads/" + branch);
+        return Git(work, "rev-parse", "HEAD").Trim();
+    }
+
+    // Runs get_sources with a git on the PATH that records every command line and answers `git lfs` itself (an image
+    // with git-lfs, whatever this machine has), so the test sees which git commands the stage ran.
+    private (int Code, string Output, string Argv) RunWithRecordingGit(PodSandbox pod)
+    {
+        var bin = Path.Combine(_dir, "bin-recording");
+        Directory.CreateDirectory(bin);
+        var argvLog = Path.Combine(_dir, "argv-recording.log");
+        File.WriteAllText(argvLog, "");
+        var realGit = PodSandbox.Run(["sh", "-c", "command -v git"]).Output.Trim();
+        var wrapper = Path.Combine(bin, "git");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{argvLog}'\n"
+                                   + "for a in \"$@\"; do [ \"$a\" = lfs ] && exit 0; done\n"
+                                   + $"exec '{realGit}' \"$@\"\n");
+        PodSandbox.Run(["chmod", "700", wrapper]);
+        var (code, output) = pod.RunStage("get_sources", new Dictionary<string, string>
+        {
+            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
+        });
+        return (code, output, File.ReadAllText(argvLog));
+    }
+
     /// <summary>Asks for Basic credentials, as GitLab does, and records what git sends; never serves a repository. With
     /// <see cref="RedirectTo"/>, every request is sent there instead.</summary>
     private sealed class BasicAuthServer : IDisposable

@@ -184,6 +184,19 @@ public sealed class JobScriptsTests
         Assert.Matches("section_end:\\d+:step_script\r\u001b\\[0K\n$", output);
     }
 
+    [Theory]
+    [InlineData("bash")] // EPOCHSECONDS: no process
+    [InlineData("sh")] // dash here, busybox in many images: date
+    public void The_section_time_is_the_unix_time_in_every_shell(string shell)
+    {
+        var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var (code, output) = PodSandbox.Run([shell, "-c", "printf '%s' \"" + ScriptContext.Now + "\""]);
+        var after = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        Assert.True(code == 0, output);
+        Assert.InRange(long.Parse(output, System.Globalization.CultureInfo.InvariantCulture), before, after);
+    }
+
     [Fact]
     public void A_failing_stage_still_ends_its_section()
     {

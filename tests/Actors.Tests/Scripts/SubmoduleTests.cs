@@ -72,6 +72,29 @@ public sealed class SubmoduleTests : IDisposable
             Steps = [new JobStep { Name = "script", Script = ["true"] }],
         });
 
+    // A repository with a file the lfs filter covers (stored as it is: the pod's git-lfs is what the test is about).
+    private PodSandbox LfsPod(params JobVariable[] variables)
+    {
+        var bare = Path.Combine(_dir, "lfs.git");
+        var work = Path.Combine(_dir, "lfs-work");
+        Git(_dir, "init", "-q", "--bare", "-b", "main", bare);
+        Git(_dir, "init", "-q", "-b", "main", work);
+        File.WriteAllText(Path.Combine(work, ".gitattributes"), "*.bin filter=lfs -text\n");
+        File.WriteAllText(Path.Combine(work, "data.bin"), "data\n");
+        // No LFS filter or hook of this machine's: the files are stored as they are.
+        string[] plain = ["-c", "filter.lfs.clean=", "-c", "filter.lfs.smudge=", "-c", "filter.lfs.process=", "-c", "filter.lfs.required=false",
+            "-c", "core.hooksPath=/dev/null"];
+        Git(work, [.. plain, "add", ".gitattributes", "data.bin"]);
+        Git(work, [.. plain, "commit", "-q", "-m", "lfs"]);
+        Git(work, [.. plain, "push", "-q", bare, "main"]);
+        var sha = Git(work, "rev-parse", "HEAD").Trim();
+        return new(TestData.Job(variables: variables) with
+        {
+            GitInfo = new GitInfo { RepoUrl = "file://" + bare, Sha = sha, Ref = "main" },
+            Steps = [new JobStep { Name = "script", Script = ["true"] }],
+        });
+    }
+
     private static (int Code, string Output) GetSources(PodSandbox pod) => pod.RunStage("get_sources", AllowFileProtocol);
 
     [Fact]
@@ -161,10 +184,12 @@ public sealed class SubmoduleTests : IDisposable
         }
     }
 
+    // Without LFS files in the checkout (and no submodule strategy) git-lfs is not asked, so there is nothing to say.
     [Theory]
-    [InlineData(null, true)]
-    [InlineData("1", false)]
-    public void Without_git_lfs_in_the_image_the_log_says_lfs_objects_are_skipped(string? skipSmudge, bool said)
+    [InlineData(null, true, true)]
+    [InlineData("1", true, false)]
+    [InlineData(null, false, false)]
+    public void Without_git_lfs_in_the_image_the_log_says_lfs_objects_are_skipped(string? skipSmudge, bool lfsFiles, bool said)
     {
         // An image without git-lfs: a git on the PATH that has no lfs command, whatever this machine has.
         var bin = Path.Combine(_dir, "bin-without-lfs");
@@ -174,7 +199,8 @@ public sealed class SubmoduleTests : IDisposable
         File.WriteAllText(wrapper, "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = lfs ] && { echo \"git: 'lfs' is not a git command.\" >&2; exit 1; }; done\n"
                                    + $"exec '{realGit}' \"$@\"\n");
         PodSandbox.Run(["chmod", "700", wrapper]);
-        using var pod = skipSmudge is null ? Pod() : Pod(TestData.Public("GIT_LFS_SKIP_SMUDGE", skipSmudge));
+        JobVariable[] variables = skipSmudge is null ? [] : [TestData.Public("GIT_LFS_SKIP_SMUDGE", skipSmudge)];
+        using var pod = lfsFiles ? LfsPod(variables) : Pod(variables);
         var env = new Dictionary<string, string>(AllowFileProtocol) { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
 
         var (code, output) = pod.RunStage("get_sources", env);
