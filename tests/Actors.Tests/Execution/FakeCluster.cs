@@ -467,13 +467,18 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     public async Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct)
     {
-        await CallAsync("read-secret", name, ct);
+        // The answer is what the cluster held when the call was recorded: a test that sees the call and then adds the
+        // Secret knows this read did not find it.
+        V1Secret? found;
         lock (_gate)
         {
-            return _secrets.TryGetValue(name, out var secret) && secret.Metadata.NamespaceProperty == ns
+            found = _secrets.TryGetValue(name, out var secret) && secret.Metadata.NamespaceProperty == ns
                 ? KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret))
                 : null;
         }
+
+        await CallAsync("read-secret", name, ct);
+        return found;
     }
 
     public async Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
@@ -537,8 +542,9 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
 
     public async Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct)
     {
+        var exists = ServiceAccounts.ContainsKey(name); // as when the call was recorded (see ReadSecretAsync)
         await CallAsync("read-service-account", name, ct);
-        return ServiceAccounts.ContainsKey(name);
+        return exists;
     }
 
     public async Task CreateNamespaceAsync(string name, CancellationToken ct)
