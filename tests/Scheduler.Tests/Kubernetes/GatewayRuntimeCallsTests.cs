@@ -20,11 +20,20 @@ public sealed class GatewayRuntimeCallsTests : EmbeddedGatewayTestBase
     [Fact]
     public async Task A_pod_delete_asks_for_the_given_grace_period_instead_of_the_pod_s_own()
     {
-        await Gateway.CreatePodAsync(SleepingPod("graceful"), CancellationToken.None);
+        // The container says when it ignores TERM: a TERM that came before its trap would end it at once, and the pod with it.
+        var trapSet = "/tmp/graceful-trap-" + Guid.NewGuid().ToString("N");
+        var pod0 = SleepingPod("graceful");
+        pod0.Spec.Containers[0].Command = ["sh", "-c", $"trap '' TERM; : >{trapSet}; while :; do sleep 1; done"];
+        await Gateway.CreatePodAsync(pod0, CancellationToken.None);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while ((await Gateway.ReadPodAsync("default", "graceful", timeout.Token))?.Status?.Phase != "Running")
         {
             await Task.Delay(100, timeout.Token); // a running pod terminates gracefully; an unstarted one goes at once
+        }
+
+        while (await Gateway.ExecAsync("default", "graceful", "main", ["test", "-f", trapSet], null, timeout.Token) != 0)
+        {
+            await Task.Delay(50, timeout.Token);
         }
 
         await Gateway.DeletePodAsync("default", "graceful", 7, CancellationToken.None);
