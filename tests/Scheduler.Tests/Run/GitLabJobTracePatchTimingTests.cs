@@ -30,12 +30,15 @@ public sealed class GitLabJobTracePatchTimingTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task Full_patches_go_at_once_and_a_partial_one_waits_for_the_interval()
     {
+        // An interval longer than the test (the listener's and GitLab's): every patch seen here was sent because of the
+        // bytes, not a tick.
+        _gitLab.TraceUpdateIntervalSeconds = 300;
         var (client, job) = await StartJobAsync();
-        // An interval longer than the test: every patch seen here was sent because of the bytes, not a tick.
         var listener = Listener(client, job, TimeSpan.FromMinutes(5));
         var header = "Running with scheduler\n"u8.ToArray();
         listener.Tell(new JobTraceChunk(job.Id, 0, header));
         await AwaitAssertAsync(() => Assert.Equal(header.Length, _gitLab.Job(job.Id)!.TraceLength), TimeSpan.FromSeconds(10));
+        await Task.Delay(500); // the answer reaches the listener: no patch is in flight when the output below arrives
 
         // 2.5 MiB more, in the log reader's chunk size, after the first patch was accepted.
         var output = Bytes(40 * Chunk);
@@ -58,6 +61,7 @@ public sealed class GitLabJobTracePatchTimingTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public async Task After_a_failed_patch_more_output_does_not_send_again_before_the_interval()
     {
+        _gitLab.TraceUpdateIntervalSeconds = 4;
         var (client, job) = await StartJobAsync();
         var interval = TimeSpan.FromSeconds(4);
         var listener = Listener(client, job, interval);
