@@ -72,6 +72,8 @@ try
         }
 
         await using var gitLab = await FakeGitLabServer.StartAsync();
+        // GitLab's trace update interval while someone watches the job (the fake's default, 1 s, is shorter than any GitLab's).
+        gitLab.TraceUpdateIntervalSeconds = 3;
         var token = gitLab.AddRunner();
         await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
         await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)", root, profiled: false);
