@@ -13,7 +13,8 @@ using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Run;
 
-// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N]   (--jobs 0: the trace figures only)
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N] [--ceilings 0|1]
+//   (--jobs 0: the trace figures only; --ceilings 0: without the two baselines, e.g. to profile the trace alone)
 // `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
 //   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
 //   --check-interval seconds, then with Workhorse-style long polling;
@@ -62,16 +63,21 @@ try
         // Each figure is taken after a first, untimed pass of the same path with 16 MiB, as a runner that has been up a while
         // runs it: a first pass is mostly the JIT's tiered recompilation of the hot code (a third of the CPU in a profile).
         const long warmUp = 16L * 1024 * 1024;
-        await TransportCeilingAsync(cluster, warmUp, print: false);
-        await TransportCeilingAsync(cluster, bytes, print: true);
-        await UploadCeilingAsync(warmUp, print: false);
-        await UploadCeilingAsync(bytes, print: true);
+        if (options.Ceilings)
+        {
+            await TransportCeilingAsync(cluster, warmUp, print: false);
+            await TransportCeilingAsync(cluster, bytes, print: true);
+            await UploadCeilingAsync(warmUp, print: false);
+            await UploadCeilingAsync(bytes, print: true);
+        }
 
         await using var gitLab = await FakeGitLabServer.StartAsync();
+        // GitLab's trace update interval while someone watches the job (the fake's default, 1 s, is shorter than any GitLab's).
+        gitLab.TraceUpdateIntervalSeconds = 3;
         var token = gitLab.AddRunner();
         await using var host = Start(cluster, gitLab, token, options.CheckIntervalSeconds, outputLimitKiB: (int)(bytes / 1024) + 1024);
-        await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)", root);
-        await TraceJobAsync(gitLab, token, bytes, "trace", root);
+        await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)", root, profiled: false);
+        await TraceJobAsync(gitLab, token, bytes, "trace", root, profiled: true);
     }
 }
 finally
@@ -80,7 +86,7 @@ finally
 }
 
 // One job printing `bytes` through the whole path, timed from its first byte at GitLab to the final update accepted.
-static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label, string root)
+static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label, string root, bool profiled)
 {
     var before = LogTimeline.Existing(root);
     var queued = Stopwatch.GetTimestamp();
@@ -89,8 +95,9 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     // held the job's bytes, beside when GitLab did. A log written long before GitLab has it means the read and relay bound it.
     using var stopSampling = new CancellationTokenSource();
     var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, stopSampling.Token));
-    await WaitAsync(() => job.TraceBytes().Length > 0, TimeSpan.FromSeconds(120));
+    await WaitAsync(() => job.TraceLength > 0, TimeSpan.FromSeconds(120));
     var firstAtGitLab = Stopwatch.GetTimestamp();
+    if (profiled) PerfControl.Send("enable");
     var process = Process.GetCurrentProcess();
     process.Refresh();
     var cpuBefore = process.TotalProcessorTime;
@@ -105,6 +112,7 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     var allAtGitLab = Stopwatch.GetTimestamp();
     await WaitAsync(() => job.IsFinished, TimeSpan.FromMinutes(30));
     var elapsed = clock.Elapsed;
+    if (profiled) PerfControl.Send("disable");
     process.Refresh();
     var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
     var trace = job.TraceBytes();
@@ -357,6 +365,23 @@ internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogCompl
     }
 }
 
+/// <summary>
+/// With RUN_BENCH_PERF_CONTROL naming perf's control FIFO (<c>perf record -D -1 --control fifo:PATH</c>), perf samples only
+/// the timed part of the warm trace job: first byte at GitLab → final update accepted.
+/// </summary>
+internal static class PerfControl
+{
+    private static readonly string? Fifo = Environment.GetEnvironmentVariable("RUN_BENCH_PERF_CONTROL");
+
+    public static void Send(string command)
+    {
+        if (!string.IsNullOrEmpty(Fifo))
+        {
+            File.AppendAllText(Fifo, command + "\n");
+        }
+    }
+}
+
 /// <summary>When each job's pod appeared, from a pod watch on the embedded cluster (Stopwatch timestamps).</summary>
 internal sealed class PodCreations : IDisposable
 {
@@ -420,11 +445,11 @@ internal sealed class PodCreations : IDisposable
     }
 }
 
-internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMiB)
+internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMiB, bool Ceilings)
 {
     public static BenchArgs Parse(string[] args)
     {
-        var result = new BenchArgs(20, 3, 100);
+        var result = new BenchArgs(20, 3, 100, true);
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             var value = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
@@ -433,6 +458,7 @@ internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMi
                 "--jobs" => result with { Jobs = value },
                 "--check-interval" => result with { CheckIntervalSeconds = value },
                 "--trace-mib" => result with { TraceMiB = value },
+                "--ceilings" => result with { Ceilings = value != 0 },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }

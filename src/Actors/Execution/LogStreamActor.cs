@@ -102,7 +102,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     {
         // Made once here, not in the constructor: the trace's position survives restarts of the actor.
         var cursor = new TraceCursor(rules, outputLimitBytes);
-        return Akka.Actor.Props.Create(() => new LogStreamActor(jobId, listener, rules, reattachDelay, cursor));
+        return DirectProps.Of(() => new LogStreamActor(jobId, listener, rules, reattachDelay, cursor));
     }
 
     /// <summary>The secret values of a job: masked variables' values and the job token.</summary>

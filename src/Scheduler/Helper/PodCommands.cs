@@ -20,7 +20,7 @@ public static class PodCommands
         var path = new Option<string>("--path") { Description = "The log file", Required = true };
         var offset = new Option<long>("--offset") { Description = "Byte offset to start at", DefaultValueFactory = _ => 0 };
         var follow = new Option<bool>("--follow") { Description = "Keep streaming as the file grows, until cancelled" };
-        var pollMs = new Option<int>("--poll-ms") { Description = "Milliseconds between reads when following", DefaultValueFactory = _ => 200 };
+        var pollMs = new Option<int>("--poll-ms") { Description = "The longest wait in milliseconds between reads when following (the first is 1 ms after new bytes)", DefaultValueFactory = _ => 200 };
         var command = new Command("read-log", "Stream a file from a byte offset to stdout") { path, offset, follow, pollMs };
         command.SetAction(async (parse, cancellationToken) =>
         {

@@ -5,7 +5,13 @@ namespace Scheduler.Helper;
 /// may not have written it.</summary>
 public static class ReadLog
 {
+    /// <summary>The longest wait between two looks at a file that stopped growing.</summary>
     public static readonly TimeSpan DefaultPoll = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The first wait after the end of the file: a writer that is only between two writes is caught up with at
+    /// once, and the wait doubles up to the poll while the file stays as it is.</summary>
+    public static readonly TimeSpan FirstWait = TimeSpan.FromMilliseconds(1);
+
     private const int ChunkSize = 64 * 1024;
 
     /// <returns>0 when the file was read to its end (without follow) or the read was cancelled.</returns>
@@ -14,22 +20,29 @@ public static class ReadLog
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         var buffer = new byte[ChunkSize];
         var position = offset;
+        var wait = FirstWait < poll ? FirstWait : poll;
+        FileStream? file = null;
         try
         {
             while (true)
             {
-                if (File.Exists(path))
-                {
-                    await using var file = new FileStream(path, new FileStreamOptions
+                // The log is only ever appended to, so one handle serves the whole follow; it is opened once the file exists.
+                // A local file's read does not block for long: it is read synchronously, a thread-pool hop per read saved.
+                file ??= File.Exists(path)
+                    ? new FileStream(path, new FileStreamOptions
                     {
                         Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0,
-                    });
-                    file.Seek(position, SeekOrigin.Begin);
+                    })
+                    : null;
+                var grew = false;
+                if (file is not null)
+                {
                     int read;
-                    while ((read = await file.ReadAsync(buffer, cancellationToken)) > 0)
+                    while ((read = RandomAccess.Read(file.SafeFileHandle, buffer, position)) > 0)
                     {
                         await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
                         position += read;
+                        grew = true;
                     }
 
                     await output.FlushAsync(cancellationToken);
@@ -40,13 +53,22 @@ public static class ReadLog
                     return 0;
                 }
 
-                // A short sleep between reads: the log's writers are other processes, and a poll costs one stat and one read.
-                await Task.Delay(poll, cancellationToken);
+                // The log's writers are other processes: look again soon after new bytes, less often while it stays quiet
+                // (each look is one read).
+                wait = grew ? FirstWait : TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, poll.Ticks));
+                await Task.Delay(wait, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             return 0;
+        }
+        finally
+        {
+            if (file is not null)
+            {
+                await file.DisposeAsync();
+            }
         }
     }
 }

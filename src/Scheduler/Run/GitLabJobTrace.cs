@@ -3,6 +3,7 @@
 using System.Buffers;
 using Akka.Actor;
 using Akka.Event;
+using Scheduler.Actors.Execution;
 using Scheduler.Actors.Intake;
 using Scheduler.Actors.Trace;
 using Scheduler.GitLab;
@@ -16,7 +17,7 @@ namespace Scheduler.Run;
 
 /// <summary>
 /// The listener of one job: keeps its trace, sends it to GitLab in patches of at most 1 MiB every trace update interval
-/// (GitLab's <c>X-GitLab-Trace-Update-Interval</c>, default 3 s), resends from GitLab's offset after a 416, follows
+/// (GitLab's <c>X-GitLab-Trace-Update-Interval</c>, default 3 s) and at once whenever a full patch is waiting, resends from GitLab's offset after a 416, follows
 /// <c>Job-Status</c> (canceling → graceful cancel; canceled/failed/403 → cancel at once), and on <see cref="JobFinished"/>
 /// sends the rest of the trace and then the final update (state, failure_reason, exit_code, checksum, byte size),
 /// retried until GitLab accepts or clearly refuses it. It stops itself then, which frees the intake's slot.
@@ -86,6 +87,8 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private TimeSpan _interval;
     private bool _firstPatchTried;
     private bool _catchingUp;
+    // False from a failed patch until the next one is accepted: output arriving then waits for the tick.
+    private bool _sendFullPatches = true;
     // The pause between retries after the end: the listener's own interval, not GitLab's (up to 60 s), as GitLab Runner resets
     // its interval to 3 s for the final update.
     private readonly TimeSpan _retryPause;
@@ -150,11 +153,9 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     public static Props Props(JobPayload job, string runnerName, IActorRef supervisor, GitLabClient client, RunnerMetrics? metrics,
         TimeSpan? updateInterval = null, string? traceDirectory = null, int finalRetryLimit = MaxFinalPatchFailures)
     {
-        // Resolved outside the expression: Akka compiles any argument that is not a plain variable, per job.
         var interval = updateInterval ?? DefaultUpdateInterval;
         var directory = traceDirectory ?? DefaultTraceDirectory;
-        return Akka.Actor.Props.Create(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval, directory,
-            finalRetryLimit));
+        return DirectProps.Of(() => new GitLabJobTrace(job, runnerName, supervisor, client, metrics, interval, directory, finalRetryLimit));
     }
 
     protected override void PreStart() => Timers.StartPeriodicTimer(FlushTimer, Flush.Instance, _interval);
@@ -192,6 +193,15 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         {
             _firstPatchTried = true;
             _catchingUp = false;
+            SendPatch();
+            return;
+        }
+
+        // A full patch goes at once rather than at the next tick: a job printing fast would otherwise wait an update
+        // interval with megabytes ready. Not after a failed patch: that waits for the tick, so a failing GitLab is not
+        // retried at the pace output arrives.
+        if (_sendFullPatches && !_patchInFlight && Available - _upload.Confirmed >= TraceUploadState.MaxPatchBytes)
+        {
             SendPatch();
         }
     }
@@ -279,6 +289,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _patchInFlight = false;
         var result = done.Result;
         AdoptInterval(result.UpdateInterval);
+        _sendFullPatches = result.Outcome == PatchOutcome.Accepted;
         var moved = false;
         switch (result.Outcome)
         {

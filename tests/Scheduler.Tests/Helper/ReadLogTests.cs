@@ -53,6 +53,59 @@ public sealed class ReadLogTests
     }
 
     [Fact]
+    public async Task Follow_waits_for_a_file_that_does_not_exist_yet_and_streams_it_from_the_offset()
+    {
+        using var dir = new TemporaryDirectory();
+        var path = Path.Combine(dir.Path, "output.log");
+        var output = new SynchronizedStream();
+        using var cancel = new CancellationTokenSource();
+        var reading = ReadLog.RunAsync(path, 3, follow: true, TimeSpan.FromMilliseconds(20), output, cancel.Token);
+
+        await Task.Delay(100);
+        await File.AppendAllTextAsync(path, "abcdef");
+        Assert.True(await output.WaitForAsync("def"));
+        await File.AppendAllTextAsync(path, "gh");
+        Assert.True(await output.WaitForAsync("defgh"));
+
+        await cancel.CancelAsync();
+        Assert.Equal(0, await reading.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task Follow_keeps_up_with_a_writer_appending_in_pieces_and_every_byte_arrives_once_in_order()
+    {
+        // A writer appending pieces of every size, with and without pauses: the reader reaches the end of the file many
+        // times and must neither skip nor repeat a byte when the file grows again.
+        using var dir = new TemporaryDirectory();
+        var path = Path.Combine(dir.Path, "output.log");
+        var written = new MemoryStream();
+        var random = new Random(7);
+        var output = new SynchronizedStream();
+        using var cancel = new CancellationTokenSource();
+        await using (var writer = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0))
+        {
+            var reading = ReadLog.RunAsync(path, 0, follow: true, TimeSpan.FromMilliseconds(50), output, cancel.Token);
+            for (var i = 0; i < 300; i++)
+            {
+                var piece = new byte[random.Next(1, i % 10 == 0 ? 200_000 : 3_000)];
+                random.NextBytes(piece);
+                await writer.WriteAsync(piece);
+                written.Write(piece);
+                if (i % 7 == 0)
+                {
+                    await Task.Delay(random.Next(0, 30));
+                }
+            }
+
+            Assert.True(await output.WaitForLengthAsync(written.Length), $"read {output.Length} of {written.Length} bytes");
+            await cancel.CancelAsync();
+            Assert.Equal(0, await reading.WaitAsync(TimeSpan.FromSeconds(5)));
+        }
+
+        Assert.Equal(written.ToArray(), output.Bytes);
+    }
+
+    [Fact]
     public async Task A_negative_offset_is_refused() =>
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => ReadLog.RunAsync("/x", -1, false, ReadLog.DefaultPoll, Stream.Null, CancellationToken.None));
 
@@ -90,6 +143,38 @@ public sealed class ReadLogTests
         {
             Write(buffer.ToArray(), 0, buffer.Length);
             return ValueTask.CompletedTask;
+        }
+
+        public byte[] Bytes
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return ToArray();
+                }
+            }
+        }
+
+        public override long Length
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return base.Length;
+                }
+            }
+        }
+
+        public async Task<bool> WaitForLengthAsync(long length)
+        {
+            for (var i = 0; i < 500 && Length < length; i++)
+            {
+                await Task.Delay(20);
+            }
+
+            return Length == length;
         }
 
         public async Task<bool> WaitForAsync(string text)
