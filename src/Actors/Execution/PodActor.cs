@@ -25,7 +25,7 @@ namespace Scheduler.Actors.Execution;
 /// deleting what this actor made (the Secrets, and the pod when it cannot own them; with cleanup_grace_period_seconds and
 /// within cleanup_resources_timeout).
 /// </summary>
-public sealed class PodActor : ReceiveActor, IWithTimers
+public sealed class PodActor : UntypedActor, IWithTimers
 {
     private const string PollTimer = "poll";
     private const string TimeoutTimer = "poll-timeout";
@@ -83,69 +83,93 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _cluster = cluster;
         _budget = budget;
         _checks = ResourceChecks(plan);
+    }
 
-        Receive<StepDone>(done =>
+    // A switch rather than ReceiveActor's handler table, which would be built for every job's pod.
+    protected override void OnReceive(object message)
+    {
+        switch (message)
         {
-            _callInFlight = false;
-            if (_stopReason is null || done.Step == Step.FindPod)
-            {
-                OnStepDone(done);
-                return;
-            }
+            case StepDone done:
+                OnStepDoneWhileStopping(done);
+                break;
+            case StepFailed failed:
+                _callInFlight = false;
+                if (_stopReason is not null && KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
+                {
+                    Fail(_stopReason);
+                    break;
+                }
 
-            // Asked to stop while the call was out: note what it made, then give it all back.
-            if (done.Step == Step.CreateSecret)
-            {
-                _secretsMade = done.Index + 1;
-            }
-            else if (done.Step == Step.CreatePod)
-            {
-                _pod = (V1Pod)done.Result!;
-            }
+                OnStepFailed(failed);
+                break;
+            case RetryStep retry:
+                Run(retry.Step, retry.Index);
+                break;
+            case StopStartingPod stop:
+                // The job ended (canceled, timed out) before its pod was made: stop retrying and delete what was made, after
+                // the call in flight (if any) answers, so that it cannot leave something behind.
+                _stopReason ??= stop.Reason;
+                Timers.Cancel(RetryTimer);
+                if (!_callInFlight && !_failing && _pod is null)
+                {
+                    Fail(_stopReason);
+                }
 
-            Fail(_stopReason);
-        });
-        Receive<StepFailed>(failed =>
+                break;
+            case CleanedUp cleaned:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message));
+                break;
+            case Read read:
+                _readInFlight = false;
+                _lastReadError = null;
+                if (read.Pod is not null)
+                {
+                    TellParentTrace(read.Pod);
+                }
+
+                Check(read.Pod);
+                break;
+            case ReadFailed failed:
+                OnReadFailed(failed);
+                break;
+            case PodUpdated update:
+                Check(update.Pod);
+                break;
+            case PollTick:
+                StartRead();
+                break;
+            case PollTimedOut:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
+                    $"timed out waiting for pod to start (last phase: {_lastPhase}" +
+                    (_lastReadError is null ? ")" : $"; the last read of the pod failed: {_lastReadError})")));
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void OnStepDoneWhileStopping(StepDone done)
+    {
+        _callInFlight = false;
+        if (_stopReason is null || done.Step == Step.FindPod)
         {
-            _callInFlight = false;
-            if (_stopReason is not null && KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
-            {
-                Fail(_stopReason);
-                return;
-            }
+            OnStepDone(done);
+            return;
+        }
 
-            OnStepFailed(failed);
-        });
-        Receive<RetryStep>(retry => Run(retry.Step, retry.Index));
-        Receive<StopStartingPod>(stop =>
+        // Asked to stop while the call was out: note what it made, then give it all back.
+        if (done.Step == Step.CreateSecret)
         {
-            // The job ended (canceled, timed out) before its pod was made: stop retrying and delete what was made, after
-            // the call in flight (if any) answers, so that it cannot leave something behind.
-            _stopReason ??= stop.Reason;
-            Timers.Cancel(RetryTimer);
-            if (!_callInFlight && !_failing && _pod is null)
-            {
-                Fail(_stopReason);
-            }
-        });
-        Receive<CleanedUp>(cleaned => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message)));
-        Receive<Read>(read =>
+            _secretsMade = done.Index + 1;
+        }
+        else if (done.Step == Step.CreatePod)
         {
-            _readInFlight = false;
-            _lastReadError = null;
-            if (read.Pod is not null)
-            {
-                TellParentTrace(read.Pod);
-            }
+            _pod = (V1Pod)done.Result!;
+        }
 
-            Check(read.Pod);
-        });
-        Receive<ReadFailed>(OnReadFailed);
-        Receive<PodUpdated>(update => Check(update.Pod));
-        Receive<PollTick>(_ => StartRead());
-        Receive<PollTimedOut>(_ => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
-            $"timed out waiting for pod to start (last phase: {_lastPhase}" +
-            (_lastReadError is null ? ")" : $"; the last read of the pod failed: {_lastReadError})"))));
+        Fail(_stopReason);
     }
 
     public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
