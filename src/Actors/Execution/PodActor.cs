@@ -57,7 +57,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private readonly bool _adopt;
     private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter? _log;
     private int _attempt;
     private int _secretsMade;
     private V1Pod? _pod;
@@ -71,6 +71,9 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private int _resourceChecks;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // Made when first needed (a warning): Akka builds the logger's source from the actor's path, a string per actor.
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
     public PodActor(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
         bool adopt, RetryBudget budget)
@@ -239,7 +242,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
             return;
         }
 
-        _log.Info("{Kind} {Name} is not in {Namespace} yet; checking again in {Seconds:0} s (attempt {Attempt})", check.Kind, check.Name, _plan.Namespace,
+        Log.Info("{Kind} {Name} is not in {Namespace} yet; checking again in {Seconds:0} s (attempt {Attempt})", check.Kind, check.Name, _plan.Namespace,
             ResourceCheckInterval.TotalSeconds, _resourceChecks);
         Timers.StartSingleTimer(RetryTimer, new RetryStep(Step.CheckResource, index), ResourceCheckInterval);
     }
@@ -374,7 +377,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private void BudgetNotMade(string why)
     {
         var name = PodDisruptionBudgets.NameOf(_plan.PodName);
-        _log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
+        Log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
         Context.Parent.Tell(new TraceText(
             $"\u001b[0;33mWARNING: could not create the PodDisruptionBudget {_plan.Namespace}/{name}: {why}; the job's pod is not protected from evictions\u001b[0;m\n"));
         OnCreated(_pod!);
@@ -425,7 +428,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
         _attempt++;
         if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay, limit))
         {
-            _log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
+            Log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
                 delay.TotalSeconds);
             Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
             return;
@@ -554,7 +557,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 return;
             case FaultKind.Transient:
                 _lastReadError = KubernetesFaults.Describe(failed.Error);
-                _log.Warning("could not read the pod {Pod}: {Error}; reading again at the next poll", Where, _lastReadError);
+                Log.Warning("could not read the pod {Pod}: {Error}; reading again at the next poll", Where, _lastReadError);
                 return;
             default:
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,

@@ -31,10 +31,13 @@ public sealed class StageActor : UntypedActor, IWithTimers
     private readonly TimeSpan _reattachDelay;
     private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter? _log;
     private int _attempt;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // Made when first needed (a warning): Akka builds the logger's source from the actor's path, a string per actor.
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
     public StageActor(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay, RetryBudget budget)
     {
@@ -96,7 +99,7 @@ public sealed class StageActor : UntypedActor, IWithTimers
                 _attempt++;
                 if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
                 {
-                    _log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
+                    Log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
                         KubernetesFaults.Describe(failed.Error), _attempt, delay.TotalSeconds);
                     Timers.StartSingleTimer(ReattachTimer, new Retry(), delay);
                     return;
