@@ -17,8 +17,9 @@ namespace Scheduler.Actors.Execution;
 /// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
 /// of each Secret; with <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
 /// that cannot be made is a warning in the trace, the job runs unprotected). With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
-/// again). Then it waits for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's
-/// shared watch only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
+/// again). Then it waits for Running: the node's shared watch tells it of changes, a poll_interval timer reads the pod when
+/// the watch said nothing about it since the last tick (else the tick's waiting line comes from the watch's event), and a
+/// poll_timeout timer gives up. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
 /// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
 /// from the job's <see cref="RetryBudget"/>; so is any error whose text matches a <c>retry_limits</c> fragment, up to that
 /// fragment's limit. A failed poll read waits for the next poll. A permanent one, or a spent budget, fails at once, after
@@ -62,6 +63,9 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private int _secretsMade;
     private V1Pod? _pod;
     private bool _readInFlight;
+
+    /// <summary>The pod as the latest watch event since the last poll tick showed it; null when the watch said nothing since.</summary>
+    private V1Pod? _heardSinceTick;
     private bool _failing;
     private bool _callInFlight;
     private string? _stopReason;
@@ -137,10 +141,11 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 OnReadFailed(failed);
                 break;
             case PodUpdated update:
+                _heardSinceTick = update.Pod;
                 Check(update.Pod);
                 break;
             case PollTick:
-                StartRead();
+                OnPollTick();
                 break;
             case PollTimedOut:
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
@@ -518,6 +523,21 @@ public sealed class PodActor : UntypedActor, IWithTimers
         }
 
         Check(created);
+    }
+
+    // A watch that spoke since the last tick is live and has shown the pod as it is: the tick prints the waiting line from
+    // that event instead of reading the pod again. A tick with no event since the last reads it, so a lost event is noticed
+    // one poll_interval later at most.
+    private void OnPollTick()
+    {
+        if (_heardSinceTick is { } heard)
+        {
+            _heardSinceTick = null;
+            TellParentTrace(heard);
+            return;
+        }
+
+        StartRead();
     }
 
     private void StartRead()
