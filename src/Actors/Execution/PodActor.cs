@@ -141,7 +141,8 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 OnReadFailed(failed);
                 break;
             case PodUpdated update:
-                _heardSinceTick = update.Pod;
+                // A deletion is for a read to confirm (the pod is gone): the next tick reads.
+                _heardSinceTick = update.Type == k8s.WatchEventType.Deleted ? null : update.Pod;
                 Check(update.Pod);
                 break;
             case PollTick:

@@ -257,6 +257,21 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
+    public async Task A_poll_tick_after_a_deletion_event_reads_the_pod()
+    {
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        var actor = Start(plan, Budget());
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await _watcher.ExpectMsgAsync<WatchPod>(TimeSpan.FromSeconds(10));
+
+        actor.Tell(new PodUpdated(k8s.WatchEventType.Deleted, _cluster.Pod(plan.PodName)!));
+        Clock.Advance(TimeSpan.FromSeconds(3));
+
+        await AwaitConditionAsync(() => Task.FromResult(Calls("read-pod") == 1), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task A_permanent_refusal_of_a_pod_read_fails_with_the_status()
     {
         _cluster.InitialPhase = "Pending";
