@@ -22,14 +22,16 @@ public static class DispatchRun
 
     /// <param name="baseline">False: the actor path only (to profile it alone).</param>
     /// <param name="allocationTypes">Also print the types the actor path's allocated bytes go to (sampled).</param>
+    /// <param name="fakeCluster">The actor tests' FakeCluster (JSON copies, one lock) instead of <see cref="LeanCluster"/>:
+    /// as the figures before 2026-12-05 were taken.</param>
     public static async Task RunAsync(int runners, int concurrent, TimeSpan warmUp, TimeSpan measure, bool baseline = true,
-        bool allocationTypes = false)
+        bool allocationTypes = false, bool fakeCluster = false)
     {
         await using var gitlab = await LeanGitLab.StartAsync();
         Console.WriteLine($"lean GitLab at {gitlab.Url}; {Environment.ProcessorCount} cores; {runners} runner entries, concurrent = {concurrent}");
 
         using var sampler = allocationTypes ? new AllocationSampler() : null;
-        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure, sampler);
+        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure, sampler, fakeCluster);
         if (sampler is not null)
         {
             foreach (var (type, bytes, share) in sampler.Top(25))
@@ -51,10 +53,12 @@ public static class DispatchRun
     }
 
     private static async Task<(double JobsPerSecond, double RequestsPerJob)> ActorPathAsync(LeanGitLab gitlab, int runners, int concurrent,
-        TimeSpan warmUp, TimeSpan measure, AllocationSampler? sampler)
+        TimeSpan warmUp, TimeSpan measure, AllocationSampler? sampler, bool fakeCluster)
     {
-        // Lean: the fake keeps no per-call history and drops a pod's Secrets with it, so its memory stays flat over a run.
-        var cluster = new FakeCluster { InitialPhase = "Running", KeepHistory = false };
+        // Either fake keeps no per-call history and drops a pod's Secrets with it, so its memory stays flat over a run.
+        var lean = fakeCluster ? null : new LeanCluster();
+        IKubernetesGatewayFactory cluster = lean ?? (IKubernetesGatewayFactory)new FakeCluster { InitialPhase = "Running", KeepHistory = false };
+        Console.WriteLine($"Kubernetes: {(lean is null ? "the actor tests' FakeCluster" : "LeanCluster")}");
         var settings = new GlobalSettings
         {
             Concurrent = concurrent,
@@ -80,7 +84,7 @@ public static class DispatchRun
         try
         {
             await Task.Delay(warmUp);
-            var (jobs0, requests0) = (gitlab.Succeeded + gitlab.Failed, gitlab.Requests);
+            var (jobs0, requests0, calls0) = (gitlab.Succeeded + gitlab.Failed, gitlab.Requests, lean?.Calls ?? 0);
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var gc0 = GcFigures.Now();
             sampler?.Counting = true;
@@ -89,7 +93,7 @@ public static class DispatchRun
             var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
                 Scheduler.Messages.Protocol.GetCapacity.Instance, TimeSpan.FromSeconds(10));
             await Task.Delay(measure / 2);
-            var (jobs, requests) = (gitlab.Succeeded + gitlab.Failed - jobs0, gitlab.Requests - requests0);
+            var (jobs, requests, calls) = (gitlab.Succeeded + gitlab.Failed - jobs0, gitlab.Requests - requests0, (lean?.Calls ?? 0) - calls0);
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
             sampler?.Counting = false;
@@ -97,12 +101,44 @@ public static class DispatchRun
             Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
             Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
                               $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
+            if (lean is not null && jobs > 0)
+            {
+                Console.WriteLine($"actor path: {calls / (double)jobs:F1} Kubernetes calls per job; LeanCluster alone: {LeanClusterCost(lean, calls / (double)jobs):F1} µs CPU per job");
+            }
+
             return (jobs / elapsed, jobs == 0 ? 0 : requests / (double)jobs);
         }
         finally
         {
             await host.DisposeAsync();
         }
+    }
+
+    // The lean Kubernetes' own cost: the calls of a job (Secret create and owner, pod create, the stages' execs, the pod's
+    // delete) made directly, timed by thread CPU on this thread, so that the runner's share can be told apart.
+    private static double LeanClusterCost(LeanCluster lean, double callsPerJob)
+    {
+        const int Jobs = 20_000;
+        var pod = new k8s.Models.V1Pod { Metadata = new k8s.Models.V1ObjectMeta { Name = "p", NamespaceProperty = "default" } };
+        var secret = new k8s.Models.V1Secret { Metadata = new k8s.Models.V1ObjectMeta { Name = "s", NamespaceProperty = "default" } };
+        var owner = new k8s.Models.V1OwnerReference { Name = "p" };
+        Func<ReadOnlyMemory<byte>, Task> sink = _ => Task.CompletedTask;
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var made = 0;
+        for (var i = 0; i < Jobs; i++)
+        {
+            lean.CreateSecretAsync(secret, default).GetAwaiter().GetResult();
+            lean.SetSecretOwnerAsync("default", "s", owner, default).GetAwaiter().GetResult();
+            lean.CreatePodAsync(pod, default).GetAwaiter().GetResult();
+            for (var stage = 0; stage < callsPerJob - 4; stage++)
+            {
+                made += lean.ExecAsync("default", "p", "build", ["run", "step"], sink, default).GetAwaiter().GetResult();
+            }
+
+            lean.DeletePodAsync("default", "p", null, default).GetAwaiter().GetResult();
+        }
+
+        return (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds * 1000 / Jobs + made;
     }
 
     private static async Task<double> BaselineAsync(LeanGitLab gitlab, int loops, TimeSpan warmUp, TimeSpan measure)

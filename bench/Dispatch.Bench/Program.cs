@@ -2,6 +2,7 @@ using Scheduler.Dispatch.Bench;
 
 // Usage: dispatch-bench [--runners N] [--concurrent N] [--seconds S]     jobs/s through the actor path beside a loopback baseline
 //                      [--no-baseline] [--allocation-types]                the actor path alone; the types its bytes go to
+//                      [--fake-cluster]                                    the actor tests' FakeCluster instead of LeanCluster
 //        dispatch-bench --inflight N                                         runner memory and threads per job in flight
 //        dispatch-bench --exec N [--sleep SECONDS] [--kubeconfig PATH]   threads and memory of N open execs
 var exec = 0;
@@ -13,6 +14,7 @@ var concurrent = 64;
 var seconds = 5;
 var baseline = !args.Contains("--no-baseline");
 var allocationTypes = args.Contains("--allocation-types");
+var fakeCluster = args.Contains("--fake-cluster");
 for (var i = 0; i < args.Length - 1; i++)
 {
     switch (args[i])
@@ -37,5 +39,5 @@ else if (exec > 0)
 }
 else
 {
-    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(seconds), baseline, allocationTypes);
+    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(seconds), baseline, allocationTypes, fakeCluster);
 }

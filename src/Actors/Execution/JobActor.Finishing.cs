@@ -59,50 +59,68 @@ public sealed partial class JobActor
         ContinueFinish();
     }
 
-    private void Finishing()
+    private void Finishing(object message)
     {
-        Receive<TraceText>(OnTraceText);
-        Receive<PodCreated>(created =>
+        switch (message)
         {
-            OnPodCreated(created);
-            StopChild(ref _podActor);
-            ContinueFinish();
-        });
-        Receive<PodNotStarted>(_ => PodActorDone());
-        Receive<PodReady>(_ => PodActorDone());
-        Receive<PodReportOverdue>(_ =>
-        {
-            _podCreated = true; // unknown: delete by name, which is harmless when there is no pod
-            PodActorDone();
-        });
-        Receive<LogDrained>(_ => PrintWarningEvents());
-        Receive<WarningEventsListed>(OnWarningEventsListed);
-        Receive<OwnerChecked>(OnDeleteOwnerChecked);
-        Receive<RetryOwnerCheck>(retry => CheckOwner(retry.Purpose, retry.Attempt));
-        Receive<PodDeleted>(deleted =>
-        {
-            if (deleted.Error is not null)
-            {
-                Warn($"Error cleaning up pod: {deleted.Error}");
-            }
+            case TraceText text:
+                OnTraceText(text);
+                break;
+            case PodCreated created:
+                OnPodCreated(created);
+                StopChild(ref _podActor);
+                ContinueFinish();
+                break;
+            case PodNotStarted or PodReady:
+                PodActorDone();
+                break;
+            case PodReportOverdue:
+                _podCreated = true; // unknown: delete by name, which is harmless when there is no pod
+                PodActorDone();
+                break;
+            case LogDrained:
+                PrintWarningEvents();
+                break;
+            case WarningEventsListed listed:
+                OnWarningEventsListed(listed);
+                break;
+            case OwnerChecked check:
+                OnDeleteOwnerChecked(check);
+                break;
+            case RetryOwnerCheck retry:
+                CheckOwner(retry.Purpose, retry.Attempt);
+                break;
+            case PodDeleted deleted:
+                if (deleted.Error is not null)
+                {
+                    Warn($"Error cleaning up pod: {deleted.Error}");
+                }
 
-            DeleteNamespace();
-        });
-        Receive<NamespaceDeleted>(deleted =>
-        {
-            if (deleted.Error is not null)
-            {
-                Warn($"Error cleaning up namespace: {deleted.Error}");
-            }
+                DeleteNamespace();
+                break;
+            case NamespaceDeleted deleted:
+                if (deleted.Error is not null)
+                {
+                    Warn($"Error cleaning up namespace: {deleted.Error}");
+                }
 
-            FinishTrace();
-        });
-        Receive<TraceFinished>(_ => OnTraceFinished());
-        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
-        Receive<PodUpdated>(OnPodUpdated);
-        Receive<CrashForTest>(_ => throw new InjectedCrashException());
-        // Cancel, timeout, a stage's late exit, a kill's answer, collected artifacts: the job is ending already.
-        ReceiveAny(_ => { });
+                FinishTrace();
+                break;
+            case TraceFinished:
+                OnTraceFinished();
+                break;
+            case HandOverRequested handOver:
+                HandOver(handOver.Reason);
+                break;
+            case PodUpdated update:
+                OnPodUpdated(update);
+                break;
+            case CrashForTest:
+                throw new InjectedCrashException();
+            default:
+                // Cancel, timeout, a stage's late exit, a kill's answer, collected artifacts: the job is ending already.
+                break;
+        }
     }
 
     private void PodActorDone()

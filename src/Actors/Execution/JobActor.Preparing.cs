@@ -13,27 +13,43 @@ public sealed partial class JobActor
     private IActorRef? _podActor;
     private bool _podCreated;
 
-    private void Preparing()
+    private void Preparing(object message)
     {
-        Receive<TraceText>(OnTraceText);
-        Receive<PodUpdated>(OnPodUpdated);
-        Receive<PodCreated>(OnPodCreated);
-        Receive<PodReady>(OnPodReady);
-        Receive<PodNotStarted>(notStarted =>
+        switch (message)
         {
-            _podActor = null;
-            Finish(JobDecisions.Failed(notStarted.FailureReason, null, notStarted.Message), drain: false);
-        });
-        Receive<CancelRequested>(cancel =>
-        {
-            Warn(cancel.Graceful ? "Job canceled: stopping the script, after_script still runs" : "Job canceled");
-            _progress = _progress with { Canceled = true };
-            Finish(JobDecisions.Canceled, drain: false);
-        });
-        Receive<JobTimedOut>(_ => OnJobTimeout());
-        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
-        Receive<CrashForTest>(_ => throw new InjectedCrashException());
-        ReceiveAny(message => Dropped(message, "preparing"));
+            case TraceText text:
+                OnTraceText(text);
+                break;
+            case PodUpdated update:
+                OnPodUpdated(update);
+                break;
+            case PodCreated created:
+                OnPodCreated(created);
+                break;
+            case PodReady ready:
+                OnPodReady(ready);
+                break;
+            case PodNotStarted notStarted:
+                _podActor = null;
+                Finish(JobDecisions.Failed(notStarted.FailureReason, null, notStarted.Message), drain: false);
+                break;
+            case CancelRequested cancel:
+                Warn(cancel.Graceful ? "Job canceled: stopping the script, after_script still runs" : "Job canceled");
+                _progress = _progress with { Canceled = true };
+                Finish(JobDecisions.Canceled, drain: false);
+                break;
+            case JobTimedOut:
+                OnJobTimeout();
+                break;
+            case HandOverRequested handOver:
+                HandOver(handOver.Reason);
+                break;
+            case CrashForTest:
+                throw new InjectedCrashException();
+            default:
+                Dropped(message, "preparing");
+                break;
+        }
     }
 
     private void StartPreparing(bool announce)

@@ -21,39 +21,64 @@ public sealed partial class JobActor
     // the marker did not say. The end reads the log up to it instead of making a final read.
     private long? _endLogSize;
 
-    private void RunningStages()
+    private void RunningStages(object message)
     {
-        Receive<TraceText>(OnTraceText);
-        Receive<PodUpdated>(OnPodUpdated);
-        Receive<StageExited>(OnStageExited);
-        Receive<StageBroken>(broken =>
-            Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true));
-        Receive<CancelRequested>(OnCancel);
-        Receive<JobTimedOut>(_ => OnJobTimeout());
-        Receive<StageTimedOut>(timedOut =>
+        switch (message)
         {
-            if (_currentStage?.Name == timedOut.Stage)
-            {
-                Warn($"{timedOut.Stage} timed out");
-                KillCurrentStage();
-            }
-        });
-        Receive<OwnerChecked>(OnStageOwnerChecked);
-        Receive<RetryOwnerCheck>(retry => CheckOwner(retry.Purpose, retry.Attempt));
-        Receive<ArtifactsCollected>(collected =>
-        {
-            foreach (var warning in collected.Warnings)
-            {
-                Warn(warning);
-            }
+            case TraceText text:
+                OnTraceText(text);
+                break;
+            case PodUpdated update:
+                OnPodUpdated(update);
+                break;
+            case StageExited exited:
+                OnStageExited(exited);
+                break;
+            case StageBroken broken:
+                Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true);
+                break;
+            case CancelRequested cancel:
+                OnCancel(cancel);
+                break;
+            case JobTimedOut:
+                OnJobTimeout();
+                break;
+            case StageTimedOut timedOut:
+                if (_currentStage?.Name == timedOut.Stage)
+                {
+                    Warn($"{timedOut.Stage} timed out");
+                    KillCurrentStage();
+                }
 
-            Finish(JobDecisions.Outcome(_progress), drain: true);
-        });
-        Receive<HandOverRequested>(handOver => HandOver(handOver.Reason));
-        Receive<KillSent>(_ => { });
-        Receive<CancelMarked>(_ => StopForCancel());
-        Receive<CrashForTest>(_ => throw new InjectedCrashException());
-        ReceiveAny(message => Dropped(message, "running stages"));
+                break;
+            case OwnerChecked check:
+                OnStageOwnerChecked(check);
+                break;
+            case RetryOwnerCheck retry:
+                CheckOwner(retry.Purpose, retry.Attempt);
+                break;
+            case ArtifactsCollected collected:
+                foreach (var warning in collected.Warnings)
+                {
+                    Warn(warning);
+                }
+
+                Finish(JobDecisions.Outcome(_progress), drain: true);
+                break;
+            case HandOverRequested handOver:
+                HandOver(handOver.Reason);
+                break;
+            case KillSent:
+                break;
+            case CancelMarked:
+                StopForCancel();
+                break;
+            case CrashForTest:
+                throw new InjectedCrashException();
+            default:
+                Dropped(message, "running stages");
+                break;
+        }
     }
 
     private void RunNextStage()

@@ -30,7 +30,7 @@ namespace Scheduler.Actors.Execution;
 /// names this node (read before each stage and the delete, followed on the shared watch); a read that fails transiently is
 /// retried, and only a pod that is gone or names another owner stops the job here.
 /// </summary>
-public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnboundedStash
 {
     private const string JobTimeoutTimer = "job-timeout";
     private const string StageTimer = "stage-timeout";
@@ -108,8 +108,11 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
             }
         }
 
-        Preparing();
     }
+
+    // The states are methods switching on the message (Become(Finishing), …) rather than ReceiveActor handler tables, which
+    // Akka builds again at every state change of every job.
+    protected override void OnReceive(object message) => Preparing(message);
 
     /// <param name="log">The job's LogStreamActor, which outlives this actor's restarts.</param>
     /// <param name="admittedAt">When the job timeout starts: admission, or the adopted pod's creation.</param>
@@ -177,23 +180,26 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
         StartPreparing(announce: true);
     }
 
-    private void Resuming()
+    private void Resuming(object message)
     {
-        Receive<Resume>(_ =>
+        switch (message)
         {
-            Become(Preparing);
-            Stash.UnstashAll();
-            StartPreparing(announce: false);
-        });
-        Receive<JobTimedOut>(_ =>
-        {
-            // The job's time is up while resuming: finish it from here (the pod is found by name and deleted).
-            Timers.Cancel(ResumeTimer);
-            Become(Preparing);
-            Stash.UnstashAll();
-            OnJobTimeout();
-        });
-        ReceiveAny(_ => Stash.Stash());
+            case Resume:
+                Become(Preparing);
+                Stash.UnstashAll();
+                StartPreparing(announce: false);
+                break;
+            case JobTimedOut:
+                // The job's time is up while resuming: finish it from here (the pod is found by name and deleted).
+                Timers.Cancel(ResumeTimer);
+                Become(Preparing);
+                Stash.UnstashAll();
+                OnJobTimeout();
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
     }
 
     protected override void PreRestart(Exception reason, object message)
@@ -301,10 +307,12 @@ public sealed partial class JobActor : ReceiveActor, IWithTimers, IWithUnbounded
     }
 
     // From here on nothing drives the job: results of calls still in flight (a stage's exit, a delete) are dropped.
-    private void HandingOver()
+    private void HandingOver(object message)
     {
-        Receive<TraceFinished>(_ => OnTraceFinished());
-        ReceiveAny(_ => { });
+        if (message is TraceFinished)
+        {
+            OnTraceFinished();
+        }
     }
 
     /// <summary>One GET of the pod: the fencing check before a stage and before the delete. A transient failure comes back

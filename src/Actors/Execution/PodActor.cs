@@ -17,15 +17,16 @@ namespace Scheduler.Actors.Execution;
 /// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
 /// of each Secret; with <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
 /// that cannot be made is a warning in the trace, the job runs unprotected). With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
-/// again). Then it waits for Running: a poll_interval timer reads the pod, a poll_timeout timer gives up, and the node's
-/// shared watch only makes it react sooner. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
+/// again). Then it waits for Running: the node's shared watch tells it of changes, a poll_interval timer reads the pod when
+/// the watch said nothing about it since the last tick (else the tick's waiting line comes from the watch's event), and a
+/// poll_timeout timer gives up. Reports PodCreated, then PodReady or PodNotStarted to its parent, then stops.
 /// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
 /// from the job's <see cref="RetryBudget"/>; so is any error whose text matches a <c>retry_limits</c> fragment, up to that
 /// fragment's limit. A failed poll read waits for the next poll. A permanent one, or a spent budget, fails at once, after
 /// deleting what this actor made (the Secrets, and the pod when it cannot own them; with cleanup_grace_period_seconds and
 /// within cleanup_resources_timeout).
 /// </summary>
-public sealed class PodActor : ReceiveActor, IWithTimers
+public sealed class PodActor : UntypedActor, IWithTimers
 {
     private const string PollTimer = "poll";
     private const string TimeoutTimer = "poll-timeout";
@@ -57,11 +58,14 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private readonly bool _adopt;
     private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter? _log;
     private int _attempt;
     private int _secretsMade;
     private V1Pod? _pod;
     private bool _readInFlight;
+
+    /// <summary>The pod as the latest watch event since the last poll tick showed it; null when the watch said nothing since.</summary>
+    private V1Pod? _heardSinceTick;
     private bool _failing;
     private bool _callInFlight;
     private string? _stopReason;
@@ -71,6 +75,9 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private int _resourceChecks;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // Made when first needed (a warning): Akka builds the logger's source from the actor's path, a string per actor.
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
     public PodActor(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
         bool adopt, RetryBudget budget)
@@ -83,69 +90,95 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _cluster = cluster;
         _budget = budget;
         _checks = ResourceChecks(plan);
+    }
 
-        Receive<StepDone>(done =>
+    // A switch rather than ReceiveActor's handler table, which would be built for every job's pod.
+    protected override void OnReceive(object message)
+    {
+        switch (message)
         {
-            _callInFlight = false;
-            if (_stopReason is null || done.Step == Step.FindPod)
-            {
-                OnStepDone(done);
-                return;
-            }
+            case StepDone done:
+                OnStepDoneWhileStopping(done);
+                break;
+            case StepFailed failed:
+                _callInFlight = false;
+                if (_stopReason is not null && KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
+                {
+                    Fail(_stopReason);
+                    break;
+                }
 
-            // Asked to stop while the call was out: note what it made, then give it all back.
-            if (done.Step == Step.CreateSecret)
-            {
-                _secretsMade = done.Index + 1;
-            }
-            else if (done.Step == Step.CreatePod)
-            {
-                _pod = (V1Pod)done.Result!;
-            }
+                OnStepFailed(failed);
+                break;
+            case RetryStep retry:
+                Run(retry.Step, retry.Index);
+                break;
+            case StopStartingPod stop:
+                // The job ended (canceled, timed out) before its pod was made: stop retrying and delete what was made, after
+                // the call in flight (if any) answers, so that it cannot leave something behind.
+                _stopReason ??= stop.Reason;
+                Timers.Cancel(RetryTimer);
+                if (!_callInFlight && !_failing && _pod is null)
+                {
+                    Fail(_stopReason);
+                }
 
-            Fail(_stopReason);
-        });
-        Receive<StepFailed>(failed =>
+                break;
+            case CleanedUp cleaned:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message));
+                break;
+            case Read read:
+                _readInFlight = false;
+                _lastReadError = null;
+                if (read.Pod is not null)
+                {
+                    TellParentTrace(read.Pod);
+                }
+
+                Check(read.Pod);
+                break;
+            case ReadFailed failed:
+                OnReadFailed(failed);
+                break;
+            case PodUpdated update:
+                // A deletion is for a read to confirm (the pod is gone): the next tick reads.
+                _heardSinceTick = update.Type == k8s.WatchEventType.Deleted ? null : update.Pod;
+                Check(update.Pod);
+                break;
+            case PollTick:
+                OnPollTick();
+                break;
+            case PollTimedOut:
+                Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
+                    $"timed out waiting for pod to start (last phase: {_lastPhase}" +
+                    (_lastReadError is null ? ")" : $"; the last read of the pod failed: {_lastReadError})")));
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void OnStepDoneWhileStopping(StepDone done)
+    {
+        _callInFlight = false;
+        if (_stopReason is null || done.Step == Step.FindPod)
         {
-            _callInFlight = false;
-            if (_stopReason is not null && KubernetesFaults.Classify(failed.Error, _cancel.Token) != FaultKind.Stopped)
-            {
-                Fail(_stopReason);
-                return;
-            }
+            OnStepDone(done);
+            return;
+        }
 
-            OnStepFailed(failed);
-        });
-        Receive<RetryStep>(retry => Run(retry.Step, retry.Index));
-        Receive<StopStartingPod>(stop =>
+        // Asked to stop while the call was out: note what it made, then give it all back.
+        if (done.Step == Step.CreateSecret)
         {
-            // The job ended (canceled, timed out) before its pod was made: stop retrying and delete what was made, after
-            // the call in flight (if any) answers, so that it cannot leave something behind.
-            _stopReason ??= stop.Reason;
-            Timers.Cancel(RetryTimer);
-            if (!_callInFlight && !_failing && _pod is null)
-            {
-                Fail(_stopReason);
-            }
-        });
-        Receive<CleanedUp>(cleaned => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, cleaned.Message)));
-        Receive<Read>(read =>
+            _secretsMade = done.Index + 1;
+        }
+        else if (done.Step == Step.CreatePod)
         {
-            _readInFlight = false;
-            _lastReadError = null;
-            if (read.Pod is not null)
-            {
-                TellParentTrace(read.Pod);
-            }
+            _pod = (V1Pod)done.Result!;
+        }
 
-            Check(read.Pod);
-        });
-        Receive<ReadFailed>(OnReadFailed);
-        Receive<PodUpdated>(update => Check(update.Pod));
-        Receive<PollTick>(_ => StartRead());
-        Receive<PollTimedOut>(_ => Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,
-            $"timed out waiting for pod to start (last phase: {_lastPhase}" +
-            (_lastReadError is null ? ")" : $"; the last read of the pod failed: {_lastReadError})"))));
+        Fail(_stopReason);
     }
 
     public static Props Props(JobPodPlan plan, IKubernetesGateway gateway, KubernetesSettings settings, IActorRef podWatcher, string cluster,
@@ -215,7 +248,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
             return;
         }
 
-        _log.Info("{Kind} {Name} is not in {Namespace} yet; checking again in {Seconds:0} s (attempt {Attempt})", check.Kind, check.Name, _plan.Namespace,
+        Log.Info("{Kind} {Name} is not in {Namespace} yet; checking again in {Seconds:0} s (attempt {Attempt})", check.Kind, check.Name, _plan.Namespace,
             ResourceCheckInterval.TotalSeconds, _resourceChecks);
         Timers.StartSingleTimer(RetryTimer, new RetryStep(Step.CheckResource, index), ResourceCheckInterval);
     }
@@ -350,7 +383,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
     private void BudgetNotMade(string why)
     {
         var name = PodDisruptionBudgets.NameOf(_plan.PodName);
-        _log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
+        Log.Warning("could not create the PodDisruptionBudget {Namespace}/{Name}: {Error}", _plan.Namespace, name, why);
         Context.Parent.Tell(new TraceText(
             $"\u001b[0;33mWARNING: could not create the PodDisruptionBudget {_plan.Namespace}/{name}: {why}; the job's pod is not protected from evictions\u001b[0;m\n"));
         OnCreated(_pod!);
@@ -401,7 +434,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         _attempt++;
         if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay, limit))
         {
-            _log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
+            Log.Warning("{Call}: {Error}; retry {Attempt} in {Seconds:0.0} s", what, KubernetesFaults.Describe(failed.Error), _attempt,
                 delay.TotalSeconds);
             Timers.StartSingleTimer(RetryTimer, new RetryStep(failed.Step, failed.Index), delay);
             return;
@@ -493,6 +526,21 @@ public sealed class PodActor : ReceiveActor, IWithTimers
         Check(created);
     }
 
+    // A watch that spoke since the last tick is live and has shown the pod as it is: the tick prints the waiting line from
+    // that event instead of reading the pod again. A tick with no event since the last reads it, so a lost event is noticed
+    // one poll_interval later at most.
+    private void OnPollTick()
+    {
+        if (_heardSinceTick is { } heard)
+        {
+            _heardSinceTick = null;
+            TellParentTrace(heard);
+            return;
+        }
+
+        StartRead();
+    }
+
     private void StartRead()
     {
         if (_readInFlight)
@@ -530,7 +578,7 @@ public sealed class PodActor : ReceiveActor, IWithTimers
                 return;
             case FaultKind.Transient:
                 _lastReadError = KubernetesFaults.Describe(failed.Error);
-                _log.Warning("could not read the pod {Pod}: {Error}; reading again at the next poll", Where, _lastReadError);
+                Log.Warning("could not read the pod {Pod}: {Error}; reading again at the next poll", Where, _lastReadError);
                 return;
             default:
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure,

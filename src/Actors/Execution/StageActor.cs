@@ -14,7 +14,7 @@ namespace Scheduler.Actors.Execution;
 /// after a backoff from the job's <see cref="RetryBudget"/>; a permanent refusal or a spent budget breaks the stage. Reports
 /// StageExited or StageBroken to its parent.
 /// </summary>
-public sealed class StageActor : ReceiveActor, IWithTimers
+public sealed class StageActor : UntypedActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
 
@@ -31,10 +31,13 @@ public sealed class StageActor : ReceiveActor, IWithTimers
     private readonly TimeSpan _reattachDelay;
     private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter? _log;
     private int _attempt;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // Made when first needed (a warning): Akka builds the logger's source from the actor's path, a string per actor.
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
 
     public StageActor(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay, RetryBudget budget)
     {
@@ -44,18 +47,38 @@ public sealed class StageActor : ReceiveActor, IWithTimers
         _gateway = gateway;
         _reattachDelay = reattachDelay;
         _budget = budget;
+    }
 
-        Receive<ExecDone>(OnDone);
-        Receive<ExecDropped>(_ => Timers.StartSingleTimer(ReattachTimer, new Retry(), _reattachDelay));
-        Receive<ExecFailed>(OnFailed);
-        Receive<ExecOversized>(oversized => Finish(new StageBroken(_stage.Name,
-            $"waiting for stage {_stage.Name} failed: its exit marker holds more than {oversized.Limit} bytes, not an exit code")));
-        Receive<Retry>(_ => Run());
+    // A switch rather than ReceiveActor's handler table, which is built for each of the three stages of every job.
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case ExecDone done:
+                OnDone(done);
+                break;
+            case ExecDropped:
+                Timers.StartSingleTimer(ReattachTimer, new Retry(), _reattachDelay);
+                break;
+            case ExecFailed failed:
+                OnFailed(failed);
+                break;
+            case ExecOversized oversized:
+                Finish(new StageBroken(_stage.Name,
+                    $"waiting for stage {_stage.Name} failed: its exit marker holds more than {oversized.Limit} bytes, not an exit code"));
+                break;
+            case Retry:
+                Run();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     public static Props Props(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay,
         RetryBudget budget) =>
-        Akka.Actor.Props.Create(() => new StageActor(stage, ns, pod, gateway, reattachDelay, budget));
+        DirectProps.Of(() => new StageActor(stage, ns, pod, gateway, reattachDelay, budget)); // three per job: no expression to walk
 
     protected override void PreStart() => Run();
 
@@ -76,7 +99,7 @@ public sealed class StageActor : ReceiveActor, IWithTimers
                 _attempt++;
                 if (_budget.TryTake(_attempt, KubernetesFaults.RetryAfter(failed.Error), out var delay))
                 {
-                    _log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
+                    Log.Warning("stage {Stage}: {Step} it failed ({Error}); retry {Attempt} in {Seconds:0.0} s", _stage.Name, step,
                         KubernetesFaults.Describe(failed.Error), _attempt, delay.TotalSeconds);
                     Timers.StartSingleTimer(ReattachTimer, new Retry(), delay);
                     return;

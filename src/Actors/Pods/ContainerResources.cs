@@ -34,6 +34,13 @@ public static class ContainerResources
     private static readonly string[] AllResources = ["cpu", "memory", "ephemeral_storage"];
     private static readonly string[] PodResources = ["cpu", "memory"];
 
+    /// <summary>The config key, its maximum's key, GitLab Runner's field name and the job variable of one (prefix, resource,
+    /// kind).</summary>
+    private sealed record Names(string Key, string MaxKey, string Field, string Variable);
+
+    // The same for every job: made once (per job they were a fifth of the strings a pod's plan allocated).
+    private static readonly Dictionary<(string Prefix, string Resource, string Kind), Names> NameTable = BuildNames();
+
     /// <summary>The config.toml keys beyond the 12.5 ones that this class reads from
     /// <see cref="KubernetesSettings.Resources"/>: <c>ephemeral_storage_*</c>, every <c>*_overwrite_max_allowed</c> and
     /// <c>pod_cpu_*</c>/<c>pod_memory_*</c>.</summary>
@@ -80,12 +87,12 @@ public static class ContainerResources
         var list = new Dictionary<string, ResourceQuantity>();
         foreach (var resource in prefix == "pod_" ? PodResources : AllResources)
         {
-            var key = $"{prefix}{resource}_{kind}";
+            var names = NameTable[(prefix, resource, kind)];
+            var key = names.Key;
             var current = defaults is not null
                 ? defaults.TryGetValue(ResourceName(resource), out var inherited) ? inherited.ToString() : null
                 : ConfigValue(settings, key);
-            var value = Evaluate(FieldName(prefix, resource, kind), current, settings.Resources.GetValueOrDefault(key + "_overwrite_max_allowed"),
-                VariableName(prefix, resource, kind), lookup, context);
+            var value = Evaluate(names.Field, current, settings.Resources.GetValueOrDefault(names.MaxKey), names.Variable, lookup, context);
             if (string.IsNullOrEmpty(value))
             {
                 continue;
@@ -156,6 +163,9 @@ public static class ContainerResources
 
     /// <summary><c>KUBERNETES_[HELPER_|SERVICE_|POD_]CPU|MEMORY|EPHEMERAL_STORAGE_REQUEST|LIMIT</c>.</summary>
     public static string VariableName(string prefix, string resource, string kind) =>
+        NameTable.TryGetValue((prefix, resource, kind), out var names) ? names.Variable : MakeVariableName(prefix, resource, kind);
+
+    private static string MakeVariableName(string prefix, string resource, string kind) =>
         $"KUBERNETES_{prefix}{resource}_{kind}".ToUpperInvariant();
 
     // GitLab Runner's field names in its messages: CPULimit, HelperMemoryRequest, ServiceEphemeralStorageLimit, PodCPURequest.
@@ -164,6 +174,25 @@ public static class ContainerResources
         var owner = prefix switch { "helper_" => "Helper", "service_" => "Service", "pod_" => "Pod", _ => "" };
         var name = resource switch { "cpu" => "CPU", "memory" => "Memory", _ => "EphemeralStorage" };
         return owner + name + (kind == "limit" ? "Limit" : "Request");
+    }
+
+    private static Dictionary<(string Prefix, string Resource, string Kind), Names> BuildNames()
+    {
+        var table = new Dictionary<(string, string, string), Names>();
+        foreach (var prefix in new[] { "", "service_", "helper_", "pod_" })
+        {
+            foreach (var resource in AllResources)
+            {
+                foreach (var kind in Kinds)
+                {
+                    var key = $"{prefix}{resource}_{kind}";
+                    table[(prefix, resource, kind)] = new Names(key, key + "_overwrite_max_allowed", FieldName(prefix, resource, kind),
+                        MakeVariableName(prefix, resource, kind));
+                }
+            }
+        }
+
+        return table;
     }
 
     private static List<string> BuildConfigKeys()

@@ -397,7 +397,9 @@ public sealed class GitLabClient
     /// <summary>A request whose JSON body is the runner's <c>info</c> followed by <paramref name="body"/>'s properties.</summary>
     private HttpRequestMessage JsonRequest(HttpMethod method, string path, JsonObject body, bool acceptJson)
     {
-        var json = new ArrayBufferWriter<byte>(1024);
+        // One buffer per thread, reused (this method does not await): each request copies out only the bytes it wrote.
+        var json = t_json ??= new ArrayBufferWriter<byte>(4096);
+        json.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(json))
         {
             writer.WriteStartObject();
@@ -430,6 +432,9 @@ public sealed class GitLabClient
 
         return request;
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_json;
 
     private void AddCommonHeaders(HttpRequestMessage request)
     {

@@ -232,6 +232,46 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
+    public async Task A_poll_tick_after_a_watch_event_reads_nothing_and_a_lost_event_is_found_by_the_next_read()
+    {
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        var actor = Start(plan, Budget());
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await _watcher.ExpectMsgAsync<WatchPod>(TimeSpan.FromSeconds(10));
+        await ExpectMsgAsync<TraceText>(TimeSpan.FromSeconds(10)); // the waiting line of the created pod
+
+        // The watch speaks within the interval: the tick prints the waiting line from its event and reads nothing.
+        actor.Tell(new PodUpdated(k8s.WatchEventType.Modified, _cluster.Pod(plan.PodName)!));
+        Clock.Advance(TimeSpan.FromSeconds(3));
+        var line = await ExpectMsgAsync<TraceText>(TimeSpan.FromSeconds(10));
+        Assert.Contains("status is Pending", line.Text);
+        Assert.Equal(0, Calls("read-pod"));
+
+        // The watch's next event is lost: the tick after an interval without events reads the pod and finds it running.
+        _cluster.SetPodStatus(plan.PodName, "Running", notify: false);
+        Clock.Advance(TimeSpan.FromSeconds(3));
+        var ready = await FishForMessageAsync(m => m is PodReady or PodNotStarted, TimeSpan.FromSeconds(10));
+        Assert.IsType<PodReady>(ready);
+        Assert.Equal(1, Calls("read-pod"));
+    }
+
+    [Fact]
+    public async Task A_poll_tick_after_a_deletion_event_reads_the_pod()
+    {
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        var actor = Start(plan, Budget());
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await _watcher.ExpectMsgAsync<WatchPod>(TimeSpan.FromSeconds(10));
+
+        actor.Tell(new PodUpdated(k8s.WatchEventType.Deleted, _cluster.Pod(plan.PodName)!));
+        Clock.Advance(TimeSpan.FromSeconds(3));
+
+        await AwaitConditionAsync(() => Task.FromResult(Calls("read-pod") == 1), TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
     public async Task A_permanent_refusal_of_a_pod_read_fails_with_the_status()
     {
         _cluster.InitialPhase = "Pending";

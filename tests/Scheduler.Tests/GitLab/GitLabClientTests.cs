@@ -73,6 +73,31 @@ public sealed class GitLabClientTests : FakeGitLabTest
         Assert.Equal(queued.Id, received.Job.Id);
     }
 
+    [Fact]
+    public async Task Request_bodies_written_one_after_another_each_carry_only_their_own_json()
+    {
+        // The body is written into a buffer that the client reuses on the same thread: a short body after a long one must
+        // not carry the long one's tail. Each call writes its body before its first await, so these all write on this thread.
+        var runner = GitLab.AddRunner();
+        var client = Client();
+        var job = await StartJobAsync(client, runner);
+        var sent = Enumerable.Range(0, 20).Select(i => i % 2 == 0 ? new string('x', 5000 + i) : $"short-{i}").ToList();
+
+        var updates = sent.Select(reason => client.UpdateJobAsync(job.Id, job.Token,
+            new JobUpdate(JobState.Running, reason, Checksum: reason.Length > 100 ? "crc32:" + reason : null))).ToList();
+        await Task.WhenAll(updates);
+
+        var bodies = GitLab.RequestsTo(FakeEndpoint.UpdateJob).Skip(1).Select(r => JsonNode.Parse(r.BodyText)!.AsObject()).ToList();
+        Assert.Equal(sent.Order(), bodies.Select(b => b["failure_reason"]!.GetValue<string>()).Order());
+        Assert.All(bodies, body =>
+        {
+            var reason = body["failure_reason"]!.GetValue<string>();
+            Assert.Equal(reason.Length > 100, body.ContainsKey("checksum"));
+            Assert.Equal(job.Token, body["token"]!.GetValue<string>());
+            Assert.Equal("kubernetes", body["info"]!["executor"]!.GetValue<string>());
+        });
+    }
+
     [Theory]
     [InlineData("{\"id\": 5")]
     [InlineData("[]")]
