@@ -38,28 +38,51 @@ public static class StageCommands
     /// <summary>The most the pod prints of an exit marker (<c>head -c</c>): below <see cref="MaxWaitOutputBytes"/>.</summary>
     internal const int MarkerPrintBytes = 40;
 
-    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below.
+    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below. The stage runner takes the lock itself, so a
+    // launch whose runner never started leaves none; Launch returns once the lock is taken (or fails after ~10 s).
     internal const string LaunchScript =
         """
-        mkdir -p "$1" || exit 1
-        mkdir "$1/$2.lock" 2>/dev/null || { echo already launched; exit 0; }
+        [ -d "$1" ] || mkdir -p "$1" || exit 1
+        if [ -e "$1/$2.lock" ]; then echo already launched; exit 0; fi
         s=
         if command -v setsid >/dev/null 2>&1; then s=setsid; fi
-        $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &
+        ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+        n=0
+        while [ ! -e "$1/$2.lock" ]; do
+          n=$((n + 1))
+          if [ "$n" -gt 2000 ]; then echo "the stage runner did not start"; exit 1; fi
+          sleep 0.005 2>/dev/null || sleep 1
+        done
         echo launched
         exit 0
         """;
 
-    // Runs detached: $1 run dir, $2 stage name, $3 script path. The script runs as a child so that a TERM interrupts the
-    // wait at once and is passed on; the marker is written however the script ended. The output log is made writable by
-    // every container's user, as the run directory is: the helper (often root) starts the first stage, and a build
-    // container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
+    // Runs detached: $1 run dir, $2 stage name, $3 script path. It first waits (a few iterations at most) until the subshell
+    // that started it has exited: from then on it is no descendant of the exec, so a runtime that ends a dropped exec's process
+    // tree cannot reach it. Then it takes the lock, <stage>.lock, created with noclobber (O_EXCL: of two runners started at
+    // once, one gets it and the other exits without touching anything); a runner that never got this far leaves no lock, and
+    // the next Run starts one. The script runs as a child so that a TERM interrupts the wait at once and is passed on; it is
+    // started under the shell GitLab Runner's detection finds (the list the script itself tries, with the argument that says
+    // the detection is done), one process less than the script running itself again. The marker is written however the
+    // script ended, in one write to a file the readers wait to be non-empty (so none sees half a number). The output log is
+    // made writable by every container's user, as the run directory is: the helper (often root) starts the first stage, and
+    // a build container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
     internal const string StageRunnerScript =
-        """
+        $$"""
+        trap '' HUP
+        i=0
+        while [ "$i" -lt 1000 ] && kill -0 "$PPID" 2>/dev/null; do i=$((i + 1)); done
+        set -C
+        true 2>/dev/null >"$1/$2.lock" || exit 0
+        set +C
         (umask 0000 && : >>"$1/output.log") 2>/dev/null
         echo $$ >"$1/$2.pid"
-        trap '' HUP
-        sh "$3" >>"$1/output.log" 2>&1 &
+        x=sh
+        a=
+        for c in {{ScriptContext.ShellCandidates}}; do
+          if [ -x "$c" ]; then x=$c; a=--detected-shell; break; fi
+        done
+        "$x" "$3" $a >>"$1/output.log" 2>&1 &
         c=$!
         k=0
         trap 'k=1; kill -TERM "$c" 2>/dev/null' TERM INT
@@ -67,25 +90,28 @@ public static class StageCommands
         r=$?
         if [ "$k" = 1 ] && [ "$r" -gt 128 ]; then wait "$c"; r=$?; fi
         n=$(wc -c <"$1/output.log" 2>/dev/null) || n=
-        echo "$r" $n >"$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"
+        echo "$r" $n >"$1/$2.exit"
         """;
 
-    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above. Launch (idempotent: the lock decides) and wait
-    // in one exec. The subshell that starts the stage exits at once, so the stage runner is reparented away from this exec's
-    // process tree: a dropped connection that ends this exec (and its children) leaves the stage running, and the runner
-    // runs this again, which only waits. The marker is polled often at first (short stages end within a second) and more
-    // slowly after that. The run directory is made only when missing: one process less for every stage but the first.
+    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above, $5 the marker's bytes to print. Launch and wait
+    // in one exec. Idempotent: only a stage runner that takes the lock runs the stage, so two runs at once, or a run after a
+    // dropped connection, start it once. While there is neither a marker nor a lock (nobody started the stage yet, or the
+    // exec that started it was killed before its runner took the lock), a runner is started: at once, then every 40 polls.
+    // The subshell that starts it exits at once, so the runner is reparented away from this exec's process tree. The marker
+    // is polled every 5 ms at first (a short stage is seen within a few ms), every 25 ms up to about two seconds, then every
+    // 250 ms. The run directory is made only when missing: one process less for every stage but the first.
     internal const string RunScript =
         """
         [ -d "$1" ] || mkdir -p "$1" || exit 1
-        if mkdir "$1/$2.lock" 2>/dev/null; then
-          s=
-          if command -v setsid >/dev/null 2>&1; then s=setsid; fi
-          ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
-        fi
+        s=
+        if command -v setsid >/dev/null 2>&1; then s=setsid; fi
         n=0
-        while [ ! -f "$1/$2.exit" ]; do
-          if [ "$n" -lt 40 ]; then n=$((n + 1)); d=0.05; else d=0.25; fi
+        while [ ! -s "$1/$2.exit" ]; do
+          if [ $((n % 40)) -eq 0 ] && [ ! -e "$1/$2.lock" ]; then
+            ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+          fi
+          if [ "$n" -lt 20 ]; then d=0.005; elif [ "$n" -lt 90 ]; then d=0.025; else d=0.25; fi
+          n=$((n + 1))
           sleep "$d" 2>/dev/null || sleep 1
         done
         head -c "$5" "$1/$2.exit"
@@ -95,7 +121,7 @@ public static class StageCommands
     // fills it cannot make the runner read megabytes (the runner bounds what it reads too, see MaxWaitOutputBytes).
     internal const string WaitScript =
         """
-        while [ ! -f "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
+        while [ ! -s "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
         head -c "$2" "$1"
         """;
 
