@@ -69,6 +69,7 @@ public static partial class JobScripts
             # A repository made here has no origin to remove and nothing to pack: no `remote remove`, and no automatic
             # maintenance after its fetch (git runs `maintenance run --auto` after every fetch otherwise). git init makes
             # the directory and its parents itself.
+            _fresh=
             _maint=
             if [ -d "$CI_PROJECT_DIR/.git" ]; then
               cd "$CI_PROJECT_DIR"
@@ -79,11 +80,22 @@ public static partial class JobScripts
               cd "$CI_PROJECT_DIR"
               echo "Initialized empty Git repository in $CI_PROJECT_DIR/.git/"
               echo "Created fresh repository."
+              _fresh=1
               _maint="-c maintenance.auto=false"
             fi
 
             """);
-        body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
+        var remoteAdd = "_git remote add origin " + ShellText.Quote(plainUrl);
+        if (OriginConfig(plainUrl) is { } origin)
+        {
+            // In a repository made here, the origin is written as `git remote add` writes it: one git process less.
+            body.Append("if [ -n \"$_fresh\" ]; then printf '%s\\n' ").Append(ShellText.Quote(origin)).Append(" >>.git/config; else ")
+                .Append(remoteAdd).Append("; fi\n");
+        }
+        else
+        {
+            body.Append(remoteAdd).Append('\n');
+        }
         if (credentialUser is not null)
         {
             // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
@@ -121,14 +133,11 @@ public static partial class JobScripts
               _has_lfs=
               if [ "$_lfs_skip" != 1 ]; then
                 # git-lfs starts a dozen processes (it runs git itself) even where nothing is stored in LFS: the checkout's
-                # objects are pulled only when one of its files has the lfs filter (git check-attr reads every attributes
+                # objects are pulled only when one of its files has the lfs filter (the attr pathspec reads every attributes
                 # source, macros included); submodules, which may have LFS objects of their own, still ask git-lfs.
-                # check-attr reads the paths ls-files quotes; the answer is matched in the shell, without tr and grep.
+                # One git process: ls-files with the attr pathspec magic lists the files whose filter is lfs.
                 _lfs_files=
-                _attrs=$(_git ls-files | _git check-attr --stdin filter) || _attrs=
-                case "$_attrs" in *": filter: lfs" | *": filter: lfs
-            "*) _lfs_files=1 ;; esac
-                unset _attrs
+                if [ -n "$(_git ls-files -- ':(attr:filter=lfs)')" ]; then _lfs_files=1; fi
                 if [ -n "$_lfs_files" ] || [ "$_submodules" != none ]; then
                   if _git lfs version >/dev/null 2>&1; then
                     _has_lfs=1
@@ -166,6 +175,14 @@ public static partial class JobScripts
 
         return body.ToString();
     }
+
+    /// <summary>The <c>origin</c> section <c>git remote add origin &lt;url&gt;</c> writes to <c>.git/config</c>, the URL quoted
+    /// as git's config syntax reads it back; null for a URL with a control character (left to git itself).</summary>
+    internal static string? OriginConfig(string url) =>
+        url.Any(char.IsControl)
+            ? null
+            : "[remote \"origin\"]\n\turl = \"" + url.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+              + "\"\n\tfetch = +refs/heads/*:refs/remotes/origin/*";
 
     // `[ -f .git/objects/<2>/<rest> ] || `: a commit id of 40 or 64 lower-case hex digits is looked for as a loose object;
     // anything else is left to git.

@@ -57,11 +57,10 @@ public static class StageCommands
         exit 0
         """;
 
-    // Runs detached: $1 run dir, $2 stage name, $3 script path. It first waits (a few iterations at most) until the subshell
-    // that started it has exited: from then on it is no descendant of the exec, so a runtime that ends a dropped exec's process
-    // tree cannot reach it. Then it takes the lock, <stage>.lock, created with noclobber (O_EXCL: of two runners started at
-    // once, one gets it and the other exits without touching anything); a runner that never got this far leaves no lock, and
-    // the next Run starts one. The script runs as a child so that a TERM interrupts the wait at once and is passed on; it is
+    // Runs detached: $1 run dir, $2 stage name, $3 script path. It first takes the lock, <stage>.lock, created with
+    // noclobber (O_EXCL: of two runners started at once, one gets it and the other exits without touching anything); a
+    // runner that never got this far leaves no lock, and the next Run starts one. (The subshell that started it exits
+    // right after the fork, long before this shell has been exec'd: from then on it is no descendant of the exec.) The script runs as a child so that a TERM interrupts the wait at once and is passed on; it is
     // started under the shell GitLab Runner's detection finds (the list the script itself tries, with the argument that says
     // the detection is done), one process less than the script running itself again. The marker is written however the
     // script ended, in one write to a file the readers wait to be non-empty (so none sees half a number). The output log is
@@ -70,8 +69,6 @@ public static class StageCommands
     internal const string StageRunnerScript =
         $$"""
         trap '' HUP
-        i=0
-        while [ "$i" -lt 1000 ] && kill -0 "$PPID" 2>/dev/null; do i=$((i + 1)); done
         set -C
         true 2>/dev/null >"$1/$2.lock" || exit 0
         set +C
