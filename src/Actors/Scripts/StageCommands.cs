@@ -10,16 +10,17 @@ namespace Scheduler.Actors.Scripts;
 /// into it.
 /// </summary>
 /// <remarks>
-/// Launch makes <c>&lt;stage&gt;.lock</c> with <c>mkdir</c> (atomic: a second launch does nothing and prints
-/// <c>already launched</c>, where a first one prints <c>launched</c>; the runner needs only the exit code) and starts a detached
-/// shell with stdin, stdout and stderr off the exec's streams, so the exec ends at once and a dropped connection cannot
-/// reach the stage. Run starts it the same way from a subshell that exits at once, so the stage is never a descendant of the
-/// exec (a runtime that kills the exec's process tree on a dropped connection cannot reach it), then waits for its marker in
-/// the same exec. That shell runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole process group;
-/// without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP, appends the
-/// script's output to <see cref="OutputLog"/> and writes the exit code and the output log's size at the stage's end to
-/// <c>&lt;stage&gt;.exit</c> through a rename (the runner reads the log up to that size and needs no final read of its own).
-/// A TERM from Kill ends the script (exit code 143) and the marker is still written.
+/// The stage runner, a detached shell with stdin, stdout and stderr off the exec's streams, takes <c>&lt;stage&gt;.lock</c>
+/// itself, an <c>O_EXCL</c> create (<c>set -C</c>): of two runners only one runs the stage, and an exec killed before its
+/// runner took the lock leaves none, so the next Run starts the stage. Launch starts a runner when there is no lock and
+/// returns once the lock is taken (it prints <c>launched</c>, or <c>already launched</c> when the lock was there; the runner
+/// needs only the exit code). Run starts one the same way from a subshell that exits at once, so the stage is never a
+/// descendant of the exec (a runtime that kills the exec's process tree on a dropped connection cannot reach it), then waits
+/// for its end in the same exec. The runner runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole
+/// process group; without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP,
+/// appends the script's output to <see cref="OutputLog"/> and writes the exit code and the output log's size at the stage's
+/// end to <c>&lt;stage&gt;.exit</c> in one write (readers wait for a non-empty file; the runner reads the log up to that size
+/// and needs no final read of its own). A TERM from Kill ends the script (exit code 143) and the marker is still written.
 /// </remarks>
 public static class StageCommands
 {
@@ -79,7 +80,7 @@ public static class StageCommands
         for c in {{ScriptContext.ShellCandidates}}; do
           if [ -x "$c" ]; then x=$c; a=--detected-shell; break; fi
         done
-        "$x" "$3" $a >>"$1/output.log" 2>&1 &
+        "$x" "$3" $a 3>&- >>"$1/output.log" 2>&1 &
         c=$!
         k=0
         trap 'k=1; kill -TERM "$c" 2>/dev/null' TERM INT
@@ -92,22 +93,27 @@ public static class StageCommands
 
     // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above, $5 the marker's bytes to print. Launch and wait
     // in one exec. Idempotent: only a stage runner that takes the lock runs the stage, so two runs at once, or a run after a
-    // dropped connection, start it once. While there is neither a marker nor a lock (nobody started the stage yet, or the
-    // exec that started it was killed before its runner took the lock), a runner is started: at once, then every 40 polls.
-    // The subshell that starts it exits at once, so the runner is reparented away from this exec's process tree. The marker
-    // is polled every 5 ms at first (a short stage is seen within a few ms), every 25 ms up to about two seconds, then every
-    // 250 ms. The run directory is made only when missing: one process less for every stage but the first.
+    // dropped connection, start it once. When there is neither a marker nor a lock (nobody started the stage yet, or the
+    // exec that started it was killed before its runner took the lock), a runner is started from a subshell that exits at
+    // once, so it is reparented away from this exec's process tree. It holds the write end of this pipeline's pipe (fd 3,
+    // closed for the script) until it exits, so the read ends when the stage has ended: no poll, no sleep process, and the
+    // end is seen at once. Otherwise (a run after a drop, a runner that lost the lock or failed to start) the marker is
+    // polled every 5 ms at first, every 25 ms up to about two seconds, then every 250 ms; every 40 polls without a lock,
+    // another runner is started. The run directory is made only when missing: one process less for every stage but the first.
     internal const string RunScript =
         """
         [ -d "$1" ] || mkdir -p "$1" || exit 1
         s=
         if command -v setsid >/dev/null 2>&1; then s=setsid; fi
-        n=0
+        if [ ! -s "$1/$2.exit" ] && [ ! -e "$1/$2.lock" ]; then
+          ( $s sh -c "$4" stage "$1" "$2" "$3" 3>&1 </dev/null >/dev/null 2>&1 & ) | { read -r _ || :; }
+        fi
+        n=1
         while [ ! -s "$1/$2.exit" ]; do
           if [ $((n % 40)) -eq 0 ] && [ ! -e "$1/$2.lock" ]; then
             ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
           fi
-          if [ "$n" -lt 20 ]; then d=0.005; elif [ "$n" -lt 90 ]; then d=0.025; else d=0.25; fi
+          if [ "$n" -le 20 ]; then d=0.005; elif [ "$n" -le 90 ]; then d=0.025; else d=0.25; fi
           n=$((n + 1))
           sleep "$d" 2>/dev/null || sleep 1
         done

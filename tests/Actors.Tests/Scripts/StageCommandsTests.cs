@@ -140,6 +140,45 @@ public sealed class StageCommandsTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void The_run_that_starts_the_stage_sees_its_end_without_polling()
+    {
+        using var pod = Pod("echo ran");
+        var stage = pod.Stage("step_script");
+        var bin = Directory.CreateDirectory(Path.Combine(pod.Root, "bin")).FullName;
+        var calls = Path.Combine(pod.Root, "sleep.calls");
+        var sleep = Path.Combine(bin, "sleep");
+        File.WriteAllText(sleep, $"#!/bin/sh\necho x >> '{calls}'\nexec /bin/sleep \"$@\"\n");
+        File.SetUnixFileMode(sleep, (UnixFileMode)0b111_101_101);
+
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20), new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" });
+
+        Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        Assert.False(File.Exists(calls), "the run polled for the marker");
+    }
+
+    [Fact]
+    public void A_process_the_stage_leaves_running_does_not_hold_the_run()
+    {
+        // The run waits for its stage runner to close a pipe; the script and what it starts do not get that pipe.
+        using var pod = Pod("/bin/sleep 60 & echo $! > left.pid", "echo left");
+        var stage = pod.Stage("step_script");
+        try
+        {
+            var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20));
+            Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        }
+        finally
+        {
+            var left = Path.Combine(pod.ProjectDir, "left.pid");
+            if (File.Exists(left))
+            {
+                Process.GetProcessById(int.Parse(File.ReadAllText(left).Trim(), System.Globalization.CultureInfo.InvariantCulture)).Kill();
+            }
+        }
+    }
+
+    [Fact]
     public void An_empty_marker_is_not_taken_for_the_stages_end()
     {
         // The marker is written in one write, not renamed into place: a reader waits for its bytes. An empty marker that was
