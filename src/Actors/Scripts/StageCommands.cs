@@ -61,12 +61,13 @@ public static class StageCommands
     // Runs detached: $1 run dir, $2 stage name, $3 script path. It first takes the lock, <stage>.lock, created with
     // noclobber (O_EXCL: of two runners started at once, one gets it and the other exits without touching anything); a
     // runner that never got this far leaves no lock, and the next Run starts one. (The subshell that started it exits
-    // right after the fork, long before this shell has been exec'd: from then on it is no descendant of the exec.) The script runs as a child so that a TERM interrupts the wait at once and is passed on; it is
-    // started under the shell GitLab Runner's detection finds (the list the script itself tries, with the argument that says
-    // the detection is done), one process less than the script running itself again. The marker is written however the
-    // script ended, in one write to a file the readers wait to be non-empty (so none sees half a number). The output log is
-    // made writable by every container's user, as the run directory is: the helper (often root) starts the first stage, and
-    // a build container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
+    // right after the fork, long before this shell has been exec'd: from then on it is no descendant of the exec.) The
+    // script runs as a child so that a TERM interrupts the wait at once and is passed on; it is started under the shell
+    // GitLab Runner's detection finds (the list the script itself tries, with the argument that says the detection is
+    // done), one process less than the script running itself again. The marker is written however the script ended, in one
+    // write to a file the readers wait to be non-empty (so none sees half a number). The output log is made writable by
+    // every container's user, as the run directory is: the helper (often root) starts the first stage, and a build
+    // container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
     internal const string StageRunnerScript =
         $$"""
         trap '' HUP
