@@ -194,6 +194,21 @@ public sealed class StageProtocolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Two_runs_at_once_run_the_stage_once_and_both_report_its_marker()
+    {
+        var stage = _scripts.Find(JobScripts.StepScript)!;
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        var runs = await Task.WhenAll(ExecAsync(stage.Container, StageCommands.Run(stage), bounded.Token),
+            ExecAsync(stage.Container, StageCommands.Run(stage), bounded.Token));
+
+        var log = await LogAsync();
+        Assert.All(runs, run => Assert.Equal(new ExitMarkerText(3, Encoding.UTF8.GetByteCount(log)),
+            StageCommands.ParseExitMarker(Encoding.UTF8.GetString(run.Stdout))));
+        Assert.Single(log.Split('\n'), line => line == "hello from 4242 with swordfish");
+    }
+
+    [Fact]
     public async Task A_second_launch_does_not_run_the_stage_twice()
     {
         var stage = _scripts.Find(JobScripts.StepScript)!;

@@ -29,8 +29,9 @@ public static partial class JobScripts
         {
             // A local path (`scheduler exec`'s own repository, read from the host by a pod with a uid of its own): git serves
             // a repository to its owner only unless safe.directory says otherwise, which many gits (2.39 among them) read
-            // only from the global or system config, never from -c; a global config of this subshell's own says it.
-            body.Append("_gcfg=$(mktemp) && trap 'rm -f \"$_gcfg\"' EXIT && printf '[safe]\\n\\tdirectory = *\\n' > \"$_gcfg\" && export GIT_CONFIG_GLOBAL=\"$_gcfg\"\n");
+            // only from the global or system config, never from -c; a global config of this subshell's own says it. It is a
+            // file of the stage's in the run directory (an emptyDir that goes with the pod): no mktemp, nothing to remove.
+            body.Append("_gcfg=\"$_scheduler_tmp.gitconfig\" && printf '[safe]\\n\\tdirectory = *\\n' > \"$_gcfg\" && export GIT_CONFIG_GLOBAL=\"$_gcfg\"\n");
         }
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
         body.Append(CleanGitConfigBody(runner));
@@ -42,7 +43,7 @@ public static partial class JobScripts
         body.Append("""
             case "$_strategy" in
               none) echo "Skipping Git repository setup"; mkdir -p "$CI_PROJECT_DIR"; exit 0 ;;
-              clone) rm -rf "$CI_PROJECT_DIR" ;;
+              clone) if [ -e "$CI_PROJECT_DIR" ] || [ -L "$CI_PROJECT_DIR" ]; then rm -rf "$CI_PROJECT_DIR"; fi ;;
               fetch) ;;
               *) echo "ERROR: unknown GIT_STRATEGY \"$_strategy\": use clone, fetch or none"; exit 1 ;;
             esac
@@ -65,20 +66,36 @@ public static partial class JobScripts
             _fetch_flags="${GIT_FETCH_EXTRA_FLAGS:---prune --quiet}"
             if [ "$_fetch_flags" = none ]; then _fetch_flags=; fi
             if [ "$_depth" -gt 0 ]; then echo "Fetching changes with git depth set to $_depth..."; else echo "Fetching changes..."; fi
-            mkdir -p "$CI_PROJECT_DIR"
-            cd "$CI_PROJECT_DIR"
-            # A repository made here has no origin to remove: one git process less for every fresh checkout.
-            if [ -d .git ]; then
+            # A repository made here has no origin to remove and nothing to pack: no `remote remove`, and no automatic
+            # maintenance after its fetch (git runs `maintenance run --auto` after every fetch otherwise). git init makes
+            # the directory and its parents itself.
+            _fresh=
+            _maint=
+            if [ -d "$CI_PROJECT_DIR/.git" ]; then
+              cd "$CI_PROJECT_DIR"
               echo "Reinitialized existing Git repository in $CI_PROJECT_DIR/.git/"
               _git remote remove origin >/dev/null 2>&1 || true
             else
-              _git init -q
+              _git init -q "$CI_PROJECT_DIR"
+              cd "$CI_PROJECT_DIR"
               echo "Initialized empty Git repository in $CI_PROJECT_DIR/.git/"
               echo "Created fresh repository."
+              _fresh=1
+              _maint="-c maintenance.auto=false"
             fi
 
             """);
-        body.Append("_git remote add origin ").Append(ShellText.Quote(plainUrl)).Append('\n');
+        var remoteAdd = "_git remote add origin " + ShellText.Quote(plainUrl);
+        if (OriginConfig(plainUrl) is { } origin)
+        {
+            // In a repository made here, the origin is written as `git remote add` writes it: one git process less.
+            body.Append("if [ -n \"$_fresh\" ]; then printf '%s\\n' ").Append(ShellText.Quote(origin)).Append(" >>.git/config; else ")
+                .Append(remoteAdd).Append("; fi\n");
+        }
+        else
+        {
+            body.Append(remoteAdd).Append('\n');
+        }
         if (credentialUser is not null)
         {
             // The token is never on a command line (ps shows every argv) nor in the script: git asks a credential helper,
@@ -96,12 +113,13 @@ public static partial class JobScripts
         body.Append("_url=").Append(ShellText.Quote(plainUrl)).Append('\n');
         body.Append("if [ \"$_depth\" -gt 0 ]; then set -- --depth \"$_depth\"; else set --; fi\n");
         // The extra flags are words, as GitLab Runner splits them; no globbing.
-        body.Append("set -f\n_gitauth fetch $_fetch_flags \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append("\nset +f\n");
+        body.Append("set -f\n_gitauth $_maint fetch $_fetch_flags \"$@\" \"$_url\" ").Append(ShellText.QuoteAll(refspecs)).Append("\nset +f\n");
         if (git.Sha.Length > 0)
         {
-            // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet.
-            body.Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}")).Append(" 2>/dev/null || _gitauth fetch -q \"$@\" \"$_url\" ")
-                .Append(ShellText.Quote(git.Sha)).Append('\n');
+            // The commit may be outside the refspecs (a merge request ref): fetch it by id when it is not there yet. A small
+            // fetch leaves its objects loose: when the commit's file is there, no git process needs to say so.
+            body.Append(LooseObjectTest(git.Sha)).Append("_git cat-file -e ").Append(ShellText.Quote(git.Sha + "^{commit}"))
+                .Append(" 2>/dev/null || _gitauth $_maint fetch -q \"$@\" \"$_url\" ").Append(ShellText.Quote(git.Sha)).Append('\n');
         }
 
         var target = git.Sha.Length > 0 ? git.Sha : "FETCH_HEAD";
@@ -115,10 +133,11 @@ public static partial class JobScripts
               _has_lfs=
               if [ "$_lfs_skip" != 1 ]; then
                 # git-lfs starts a dozen processes (it runs git itself) even where nothing is stored in LFS: the checkout's
-                # objects are pulled only when one of its files has the lfs filter (git check-attr reads every attributes
+                # objects are pulled only when one of its files has the lfs filter (the attr pathspec reads every attributes
                 # source, macros included); submodules, which may have LFS objects of their own, still ask git-lfs.
+                # One git process: ls-files with the attr pathspec magic lists the files whose filter is lfs.
                 _lfs_files=
-                if _git ls-files -z | _git check-attr -z --stdin filter | tr '\000' '\n' | grep -x lfs >/dev/null; then _lfs_files=1; fi
+                if [ -n "$(_git ls-files -- ':(attr:filter=lfs)')" ]; then _lfs_files=1; fi
                 if [ -n "$_lfs_files" ] || [ "$_submodules" != none ]; then
                   if _git lfs version >/dev/null 2>&1; then
                     _has_lfs=1
@@ -156,6 +175,21 @@ public static partial class JobScripts
 
         return body.ToString();
     }
+
+    /// <summary>The <c>origin</c> section <c>git remote add origin &lt;url&gt;</c> writes to <c>.git/config</c>, the URL quoted
+    /// as git's config syntax reads it back; null for a URL with a control character (left to git itself).</summary>
+    internal static string? OriginConfig(string url) =>
+        url.Any(char.IsControl)
+            ? null
+            : "[remote \"origin\"]\n\turl = \"" + url.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)
+              + "\"\n\tfetch = +refs/heads/*:refs/remotes/origin/*";
+
+    // `[ -f .git/objects/<2>/<rest> ] || `: a commit id of 40 or 64 lower-case hex digits is looked for as a loose object;
+    // anything else is left to git.
+    internal static string LooseObjectTest(string sha) =>
+        sha.Length is 40 or 64 && sha.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'))
+            ? "[ -f .git/objects/" + sha[..2] + "/" + sha[2..] + " ] || "
+            : "";
 
     // clean_git_config, as GitLab Runner: before the fetch, the checkout's .git/config and hooks go (and its submodules', for
     // the normal and recursive strategies), so nothing an earlier job wrote there (core.hooksPath, a hook, an alias) runs in

@@ -120,7 +120,8 @@ internal sealed class ScriptContext
             .Append(JobSecretLayout.MountPath).Append(", never written here.\n");
         script.Append(ShellDetection);
         script.Append("set -e\n");
-        script.Append("if (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
+        // bash has pipefail: set without the subshell that tests for it in other shells (dash stops at an unknown option).
+        script.Append("if [ -n \"${BASH_VERSION-}\" ] || (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
         script.Append("printf 'section_start:%s:%s\\r\\033[0K%s\\n' \"").Append(Now).Append("\" ").Append(stage).Append(' ').Append(ShellText.Quote(header)).Append('\n');
         script.Append("trap '_r=$?; printf \"section_end:%s:%s\\r\\033[0K\\n\" \"").Append(Now).Append("\" ").Append(stage).Append("; exit $_r' EXIT\n");
         // The variables are in one file of the job Secret for all stages; file variables go to a directory of this stage's.
@@ -162,12 +163,16 @@ internal sealed class ScriptContext
     // other shells run date.
     internal const string Now = "${EPOCHSECONDS:-$(date +%s)}";
 
-    // GitLab Runner's shell detection for containers: bash where the image has it, else sh, else busybox's. The script
-    // runs itself again under the shell found; the marker argument says it already did.
+    /// <summary>GitLab Runner's shell detection for containers, in its order: bash where the image has it, else sh, else
+    /// busybox's.</summary>
+    internal const string ShellCandidates = "/usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh";
+
+    // The script runs itself again under the shell found; the marker argument says it already did (the stage runner, see
+    // StageCommands, detects the shell itself and starts the script under it with the marker: one process less).
     internal const string ShellDetection =
-        """
+        $$"""
         if [ "${1-}" = --detected-shell ]; then shift; else
-          for _sh in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do
+          for _sh in {{ShellCandidates}}; do
             if [ -x "$_sh" ]; then exec "$_sh" "$0" --detected-shell; fi
           done
           echo "shell not found"; exit 1
@@ -215,7 +220,7 @@ internal sealed class ScriptContext
 
         if (!_jobKeys.Contains("CI_JOB_TOKEN"))
         {
-            AppendSecretRead(script, "CI_JOB_TOKEN", JobSecretLayout.TokenKey);
+            AppendSecretRead(script, "CI_JOB_TOKEN", JobSecretLayout.TokenKey, Job.Token);
         }
 
         foreach (var (key, value) in _environment.Where(p => !_jobKeys.Contains(p.Key)))
@@ -236,7 +241,7 @@ internal sealed class ScriptContext
 
         foreach (var variable in _jobVariables.Where(v => !v.File && !v.IsShowable))
         {
-            AppendSecretRead(script, variable.Key, JobSecretLayout.VariablePrefix + variable.Key, Exported(variable));
+            AppendSecretRead(script, variable.Key, JobSecretLayout.VariablePrefix + variable.Key, variable.Value, Exported(variable));
         }
 
         foreach (var variable in _jobVariables.Where(v => !v.File && v.IsShowable))
@@ -252,16 +257,33 @@ internal sealed class ScriptContext
 
     private static bool Exported(JobVariable variable) => EnvironmentLimit.Fits(variable.Key, variable.Value);
 
-    // Reads the whole file, trailing newlines included (a bare $(cat) would strip them).
-    private static void AppendSecretRead(StringBuilder script, string name, string secretKey, bool export = true)
+    /// <summary>The largest secret value (in bytes) read with the shell's own <c>read</c>; a larger one is read by
+    /// <c>cat</c>, since some shells (dash) read a byte per system call.</summary>
+    internal const int BuiltinReadLimit = 1024;
+
+    // Reads the whole file, trailing newlines included (a bare $(cat) would strip them). A small value (the job token, most
+    // masked variables) is read line by line with read, a builtin: no process in every stage; the last line is kept
+    // whether or not it ends with a newline.
+    private static void AppendSecretRead(StringBuilder script, string name, string secretKey, string value, bool export = true)
     {
         if (!export)
         {
             script.Append("unset ").Append(name).Append('\n');
         }
 
-        script.Append(name).Append("=$(cat ").Append(ShellText.Quote(JobSecretLayout.MountPath + "/" + secretKey)).Append("; printf x)\n");
-        script.Append(name).Append("=${").Append(name).Append("%x}\n");
+        var file = ShellText.Quote(JobSecretLayout.MountPath + "/" + secretKey);
+        if (Encoding.UTF8.GetByteCount(value) <= BuiltinReadLimit)
+        {
+            script.Append(name).Append("=; while IFS= read -r _scheduler_line; do ").Append(name).Append("=\"$").Append(name)
+                .Append("$_scheduler_line\n\"; done <").Append(file).Append('\n');
+            script.Append(name).Append("=\"$").Append(name).Append("$_scheduler_line\"; unset _scheduler_line\n");
+        }
+        else
+        {
+            script.Append(name).Append("=$(cat ").Append(file).Append("; printf x)\n");
+            script.Append(name).Append("=${").Append(name).Append("%x}\n");
+        }
+
         if (export)
         {
             script.Append("export ").Append(name).Append('\n');

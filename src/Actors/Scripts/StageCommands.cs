@@ -10,16 +10,17 @@ namespace Scheduler.Actors.Scripts;
 /// into it.
 /// </summary>
 /// <remarks>
-/// Launch makes <c>&lt;stage&gt;.lock</c> with <c>mkdir</c> (atomic: a second launch does nothing and prints
-/// <c>already launched</c>, where a first one prints <c>launched</c>; the runner needs only the exit code) and starts a detached
-/// shell with stdin, stdout and stderr off the exec's streams, so the exec ends at once and a dropped connection cannot
-/// reach the stage. Run starts it the same way from a subshell that exits at once, so the stage is never a descendant of the
-/// exec (a runtime that kills the exec's process tree on a dropped connection cannot reach it), then waits for its marker in
-/// the same exec. That shell runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole process group;
-/// without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP, appends the
-/// script's output to <see cref="OutputLog"/> and writes the exit code and the output log's size at the stage's end to
-/// <c>&lt;stage&gt;.exit</c> through a rename (the runner reads the log up to that size and needs no final read of its own).
-/// A TERM from Kill ends the script (exit code 143) and the marker is still written.
+/// The stage runner, a detached shell with stdin, stdout and stderr off the exec's streams, takes <c>&lt;stage&gt;.lock</c>
+/// itself, an <c>O_EXCL</c> create (<c>set -C</c>): of two runners only one runs the stage, and an exec killed before its
+/// runner took the lock leaves none, so the next Run starts the stage. Launch starts a runner when there is no lock and
+/// returns once the lock is taken (it prints <c>launched</c>, or <c>already launched</c> when the lock was there; the runner
+/// needs only the exit code). Run starts one the same way from a subshell that exits at once, so the stage is never a
+/// descendant of the exec (a runtime that kills the exec's process tree on a dropped connection cannot reach it), then waits
+/// for its end in the same exec. The runner runs in its own session when <c>setsid</c> exists (so Kill can TERM the whole
+/// process group; without it, Kill reaches the stage shell only), records its pid in <c>&lt;stage&gt;.pid</c>, ignores SIGHUP,
+/// appends the script's output to <see cref="OutputLog"/> and writes the exit code and the output log's size at the stage's
+/// end to <c>&lt;stage&gt;.exit</c> in one write (readers wait for a non-empty file; the runner reads the log up to that size
+/// and needs no final read of its own). A TERM from Kill ends the script (exit code 143) and the marker is still written.
 /// </remarks>
 public static class StageCommands
 {
@@ -38,28 +39,49 @@ public static class StageCommands
     /// <summary>The most the pod prints of an exit marker (<c>head -c</c>): below <see cref="MaxWaitOutputBytes"/>.</summary>
     internal const int MarkerPrintBytes = 40;
 
-    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below.
+    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner below. The stage runner takes the lock itself, so a
+    // launch whose runner never started leaves none; Launch returns once the lock is taken (or fails after ~10 s).
     internal const string LaunchScript =
         """
-        mkdir -p "$1" || exit 1
-        mkdir "$1/$2.lock" 2>/dev/null || { echo already launched; exit 0; }
+        [ -d "$1" ] || mkdir -p "$1" || exit 1
+        if [ -e "$1/$2.lock" ]; then echo already launched; exit 0; fi
         s=
         if command -v setsid >/dev/null 2>&1; then s=setsid; fi
-        $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 &
+        ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+        n=0
+        while [ ! -e "$1/$2.lock" ]; do
+          n=$((n + 1))
+          if [ "$n" -gt 2000 ]; then echo "the stage runner did not start"; exit 1; fi
+          sleep 0.005 2>/dev/null || sleep 1
+        done
         echo launched
         exit 0
         """;
 
-    // Runs detached: $1 run dir, $2 stage name, $3 script path. The script runs as a child so that a TERM interrupts the
-    // wait at once and is passed on; the marker is written however the script ended. The output log is made writable by
+    // Runs detached: $1 run dir, $2 stage name, $3 script path. It first takes the lock, <stage>.lock, created with
+    // noclobber (O_EXCL: of two runners started at once, one gets it and the other exits without touching anything); a
+    // runner that never got this far leaves no lock, and the next Run starts one. (The subshell that started it exits
+    // right after the fork, long before this shell has been exec'd: from then on it is no descendant of the exec.) The
+    // script runs as a child so that a TERM interrupts the wait at once and is passed on; it is started under the shell
+    // GitLab Runner's detection finds (the list the script itself tries, with the argument that says the detection is
+    // done), one process less than the script running itself again. The marker is written however the script ended, in one
+    // write to a file the readers wait to be non-empty (so none sees half a number). The output log is made writable by
     // every container's user, as the run directory is: the helper (often root) starts the first stage, and a build
     // container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
     internal const string StageRunnerScript =
-        """
+        $$"""
+        trap '' HUP
+        set -C
+        true 2>/dev/null >"$1/$2.lock" || exit 0
+        set +C
         (umask 0000 && : >>"$1/output.log") 2>/dev/null
         echo $$ >"$1/$2.pid"
-        trap '' HUP
-        sh "$3" >>"$1/output.log" 2>&1 &
+        x=sh
+        a=
+        for c in {{ScriptContext.ShellCandidates}}; do
+          if [ -x "$c" ]; then x=$c; a=--detected-shell; break; fi
+        done
+        "$x" "$3" $a 3>&- >>"$1/output.log" 2>&1 &
         c=$!
         k=0
         trap 'k=1; kill -TERM "$c" 2>/dev/null' TERM INT
@@ -67,25 +89,33 @@ public static class StageCommands
         r=$?
         if [ "$k" = 1 ] && [ "$r" -gt 128 ]; then wait "$c"; r=$?; fi
         n=$(wc -c <"$1/output.log" 2>/dev/null) || n=
-        echo "$r" $n >"$1/$2.exit.tmp" && mv -f "$1/$2.exit.tmp" "$1/$2.exit"
+        echo "$r" $n >"$1/$2.exit"
         """;
 
-    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above. Launch (idempotent: the lock decides) and wait
-    // in one exec. The subshell that starts the stage exits at once, so the stage runner is reparented away from this exec's
-    // process tree: a dropped connection that ends this exec (and its children) leaves the stage running, and the runner
-    // runs this again, which only waits. The marker is polled often at first (short stages end within a second) and more
-    // slowly after that. The run directory is made only when missing: one process less for every stage but the first.
+    // $1 run dir, $2 stage name, $3 script path, $4 the stage runner above, $5 the marker's bytes to print. Launch and wait
+    // in one exec. Idempotent: only a stage runner that takes the lock runs the stage, so two runs at once, or a run after a
+    // dropped connection, start it once. When there is neither a marker nor a lock (nobody started the stage yet, or the
+    // exec that started it was killed before its runner took the lock), a runner is started from a subshell that exits at
+    // once, so it is reparented away from this exec's process tree. It holds the write end of this pipeline's pipe (fd 3,
+    // closed for the script) until it exits, so the read ends when the stage has ended: no poll, no sleep process, and the
+    // end is seen at once. Otherwise (a run after a drop, a runner that lost the lock or failed to start) the marker is
+    // polled every 5 ms at first, every 25 ms up to about two seconds, then every 250 ms; every 40 polls without a lock,
+    // another runner is started. The run directory is made only when missing: one process less for every stage but the first.
     internal const string RunScript =
         """
         [ -d "$1" ] || mkdir -p "$1" || exit 1
-        if mkdir "$1/$2.lock" 2>/dev/null; then
-          s=
-          if command -v setsid >/dev/null 2>&1; then s=setsid; fi
-          ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+        s=
+        if command -v setsid >/dev/null 2>&1; then s=setsid; fi
+        if [ ! -s "$1/$2.exit" ] && [ ! -e "$1/$2.lock" ]; then
+          ( $s sh -c "$4" stage "$1" "$2" "$3" 3>&1 </dev/null >/dev/null 2>&1 & ) | { read -r _ || :; }
         fi
-        n=0
-        while [ ! -f "$1/$2.exit" ]; do
-          if [ "$n" -lt 40 ]; then n=$((n + 1)); d=0.05; else d=0.25; fi
+        n=1
+        while [ ! -s "$1/$2.exit" ]; do
+          if [ $((n % 40)) -eq 0 ] && [ ! -e "$1/$2.lock" ]; then
+            ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+          fi
+          if [ "$n" -le 20 ]; then d=0.005; elif [ "$n" -le 90 ]; then d=0.025; else d=0.25; fi
+          n=$((n + 1))
           sleep "$d" 2>/dev/null || sleep 1
         done
         head -c "$5" "$1/$2.exit"
@@ -95,7 +125,7 @@ public static class StageCommands
     // fills it cannot make the runner read megabytes (the runner bounds what it reads too, see MaxWaitOutputBytes).
     internal const string WaitScript =
         """
-        while [ ! -f "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
+        while [ ! -s "$1" ]; do sleep 0.2 2>/dev/null || sleep 1; done
         head -c "$2" "$1"
         """;
 

@@ -222,6 +222,111 @@ public sealed class GetSourcesTests : IDisposable
         Assert.Equal(removed, argv.Contains(" remote remove origin", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("clone", false)]
+    [InlineData("fetch", true)]
+    public void Automatic_maintenance_runs_only_after_a_fetch_into_an_existing_repository(string strategy, bool maintained)
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", strategy));
+        var first = Path.Combine(_dir, "trace-first");
+        var again = Path.Combine(_dir, "trace-again");
+
+        var (code, output) = pod.RunStage("get_sources", new Dictionary<string, string> { ["GIT_TRACE"] = first });
+        Assert.True(code == 0, output);
+        (code, output) = pod.RunStage("get_sources", new Dictionary<string, string> { ["GIT_TRACE"] = again });
+        Assert.True(code == 0, output);
+
+        // GIT_TRACE names every command git starts, its own included (run_command: git maintenance run --auto …).
+        Assert.Contains(" fetch ", File.ReadAllText(first), StringComparison.Ordinal);
+        Assert.DoesNotContain("maintenance run", File.ReadAllText(first), StringComparison.Ordinal);
+        Assert.Equal(maintained, File.ReadAllText(again).Contains("maintenance run", StringComparison.Ordinal));
+        Assert.Equal("second\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+    }
+
+    [Theory]
+    [InlineData(false, false)] // a small fetch leaves loose objects: the commit's file says it is there
+    [InlineData(true, true)] // packed objects (fetch.unpackLimit=1): git is asked
+    public void A_fetched_commit_is_checked_out_without_a_second_fetch(bool packed, bool asked)
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", "clone"));
+        var env = packed
+            ? new Dictionary<string, string> { ["GIT_CONFIG_COUNT"] = "1", ["GIT_CONFIG_KEY_0"] = "fetch.unpackLimit", ["GIT_CONFIG_VALUE_0"] = "1" }
+            : null;
+
+        var (code, output, argv) = RunWithRecordingGit(pod, env);
+
+        Assert.True(code == 0, output);
+        Assert.Equal("second\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+        Assert.Equal(asked, argv.Contains(" cat-file -e ", StringComparison.Ordinal));
+        Assert.Single(argv.Split('\n'), line => line.Contains(" fetch ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_commit_outside_the_refspecs_is_fetched_by_its_id()
+    {
+        // A merge request's head lives under refs/merge-requests/, which the default refspecs do not fetch.
+        var sha = CommitOnBranch("mr-source", new Dictionary<string, string> { ["MR"] = "merge request\n" });
+        Git(_bare, "update-ref", "refs/merge-requests/1/head", sha);
+        Git(_bare, "update-ref", "-d", "refs/heads/mr-source");
+        using var pod = Pod(sha, TestData.Public("GIT_STRATEGY", "clone"));
+
+        var (code, output, argv) = RunWithRecordingGit(pod);
+
+        Assert.True(code == 0, output);
+        Assert.Equal("merge request\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "MR")));
+        Assert.Equal(2, argv.Split('\n').Count(line => line.Contains(" fetch ", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData("0123456789abcdef0123456789abcdef01234567", "[ -f .git/objects/01/23456789abcdef0123456789abcdef01234567 ] || ")]
+    [InlineData("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "[ -f .git/objects/01/23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ] || ")]
+    [InlineData("0123456789abcdef", "")] // a short id: git resolves it
+    [InlineData("0123456789ABCDEF0123456789ABCDEF01234567", "")] // object files are named in lower case
+    [InlineData("../../../../etc/passwd/0123456789abcdef012345", "")]
+    [InlineData("0123456789abcdef0123456789abcdef0123456g", "")]
+    public void Only_a_full_lower_case_commit_id_is_looked_for_as_a_loose_object(string sha, string expected) =>
+        Assert.Equal(expected, Scheduler.Actors.Scripts.JobScripts.LooseObjectTest(sha));
+
+    [Theory]
+    [InlineData("clone")]
+    [InlineData("fetch")]
+    public void The_checkout_has_its_origin_whether_made_here_or_reused(string strategy)
+    {
+        using var pod = Pod(_second, TestData.Public("GIT_STRATEGY", strategy));
+        for (var run = 0; run < 2; run++)
+        {
+            var (code, output) = pod.RunStage("get_sources");
+            Assert.True(code == 0, output);
+            Assert.Equal($"remote.origin.url file://{_bare}\nremote.origin.fetch +refs/heads/*:refs/remotes/origin/*\n",
+                Git(pod.ProjectDir, "-c", "safe.directory=*", "config", "--get-regexp", "^remote\\."));
+        }
+    }
+
+    [Theory]
+    [InlineData("https://gitlab.example.com/group/proj.git")]
+    [InlineData("/tmp/a dir/with \"quotes\" and \\ a backslash; # and a hash \\\"")]
+    [InlineData("https://gitlab.example.com/grüppe/pröj.git")]
+    public void The_origin_written_into_a_new_repository_reads_back_as_the_one_git_remote_add_writes(string url)
+    {
+        var written = Path.Combine(_dir, "written");
+        var added = Path.Combine(_dir, "added");
+        Git(_dir, "init", "-q", written);
+        Git(_dir, "init", "-q", added);
+        File.AppendAllText(Path.Combine(written, ".git", "config"), Scheduler.Actors.Scripts.JobScripts.OriginConfig(url) + "\n");
+        Git(added, "remote", "add", "origin", url);
+
+        Assert.Equal(Git(added, "config", "--get-regexp", "^remote\\."), Git(written, "config", "--get-regexp", "^remote\\."));
+        Assert.Equal(url + "\n", Git(written, "remote", "get-url", "origin"));
+    }
+
+    [Theory]
+    [InlineData("https://h/p.git\n[core]\n\tfsmonitor = evil")]
+    [InlineData("https://h/p.git\r")]
+    [InlineData("https://h/p\u0000.git")]
+    public void A_url_with_a_control_character_is_left_to_git_remote_add(string url) =>
+        Assert.Null(Scheduler.Actors.Scripts.JobScripts.OriginConfig(url));
+
     // A commit with these files on a branch of the origin of its own; returns its id.
     private string CommitOnBranch(string branch, Dictionary<string, string> files)
     {
@@ -243,7 +348,7 @@ public sealed class GetSourcesTests : IDisposable
 
     // Runs get_sources with a git on the PATH that records every command line and answers `git lfs` itself (an image
     // with git-lfs, whatever this machine has), so the test sees which git commands the stage ran.
-    private (int Code, string Output, string Argv) RunWithRecordingGit(PodSandbox pod)
+    private (int Code, string Output, string Argv) RunWithRecordingGit(PodSandbox pod, Dictionary<string, string>? env = null)
     {
         var bin = Path.Combine(_dir, "bin-recording");
         Directory.CreateDirectory(bin);
@@ -255,10 +360,8 @@ public sealed class GetSourcesTests : IDisposable
                                    + "for a in \"$@\"; do [ \"$a\" = lfs ] && exit 0; done\n"
                                    + $"exec '{realGit}' \"$@\"\n");
         PodSandbox.Run(["chmod", "700", wrapper]);
-        var (code, output) = pod.RunStage("get_sources", new Dictionary<string, string>
-        {
-            ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH"),
-        });
+        env = new Dictionary<string, string>(env ?? []) { ["PATH"] = bin + ":" + Environment.GetEnvironmentVariable("PATH") };
+        var (code, output) = pod.RunStage("get_sources", env);
         return (code, output, File.ReadAllText(argvLog));
     }
 

@@ -125,6 +125,49 @@ public sealed class JobScriptsTests
         Assert.StartsWith(expected, printed, StringComparison.Ordinal);
     }
 
+    public static TheoryData<string, string> SecretValuesInEveryShell()
+    {
+        var data = new TheoryData<string, string>();
+        string[] values =
+        [
+            "line\n\n", "no newline", "two\nlines", "", "\n", "  spaced\t ", "back\\slash \\n $X `x` \"q\" 'q'",
+            new string('s', ScriptContext.BuiltinReadLimit), new string('l', ScriptContext.BuiltinReadLimit + 1) + "\n\n",
+        ];
+        foreach (var shell in new[] { "/bin/dash", "/bin/bash", "/bin/busybox" })
+        {
+            foreach (var value in values)
+            {
+                data.Add(shell, value);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SecretValuesInEveryShell))]
+    public void Secret_values_and_the_job_token_are_read_whole_in_every_shell(string shell, string value)
+    {
+        Assert.True(File.Exists(shell), $"this test needs {shell} (scripts/test.sh installs busybox-static)");
+        using var pod = new PodSandbox(Job(script: ["printf '[%s][%s]' \"$KEY\" \"$CI_JOB_TOKEN\""], variables: [TestData.Masked("KEY", value)]));
+        var (code, output) = pod.RunStage("step_script", shell: shell.EndsWith("busybox", StringComparison.Ordinal) ? [shell, "sh"] : [shell]);
+        Assert.True(code == 0, output);
+        Assert.Contains($"[{value}][{TestData.JobToken}]", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10, false)]
+    [InlineData(ScriptContext.BuiltinReadLimit, false)]
+    [InlineData(ScriptContext.BuiltinReadLimit + 1, true)]
+    public void Small_secrets_are_read_without_a_process_and_large_ones_with_cat(int length, bool cat)
+    {
+        var plan = JobScripts.Build(Job(variables: [TestData.Masked("KEY", new string('v', length))]), TestData.Runner(), 0, TestData.Identity,
+            new ScriptOptions(HelperInvocation.Default));
+        var read = plan.VariablesScript.Split('\n').Where(line => line.StartsWith("KEY=", StringComparison.Ordinal)).ToList();
+        Assert.Equal(cat, read.Any(line => line.Contains("$(cat ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("$(cat ", plan.VariablesScript.Split("KEY=")[0], StringComparison.Ordinal); // the job token: read
+    }
+
     [Fact]
     public void Runner_environment_is_exported_and_job_variables_win()
     {

@@ -51,24 +51,32 @@ internal sealed class PodSandbox : IDisposable
     public StagePlan Stage(string name) => Plan.Find(name) ?? throw new InvalidOperationException($"no stage {name} in the plan");
 
     /// <summary>Runs a stage script in the foreground, as the launcher would, and returns its exit code and output.</summary>
-    public (int ExitCode, string Output) RunStage(string name, IReadOnlyDictionary<string, string>? env = null)
+    /// <param name="shell">A shell to run the script with, as the stage runner does once it has detected it (the script's
+    /// own detection is then skipped); null: <c>sh</c>, and the script detects its shell itself.</param>
+    public (int ExitCode, string Output) RunStage(string name, IReadOnlyDictionary<string, string>? env = null, string[]? shell = null)
     {
         var script = Path.Combine(Root, name + ".sh");
         File.WriteAllText(script, Local(Stage(name).Script));
-        return Run(["sh", script], env);
+        return Run(shell is null ? ["sh", script] : [.. shell, script, "--detected-shell"], env);
     }
 
     /// <summary>Runs an exec argv (from <see cref="StageCommands"/>) with the pod paths rewritten.</summary>
-    public (int ExitCode, string Output) Exec(IReadOnlyList<string> argv, TimeSpan? timeout = null) => Run(argv.Select(Local).ToList(), null, timeout);
+    public (int ExitCode, string Output) Exec(IReadOnlyList<string> argv, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? env = null) =>
+        Run(argv.Select(Local).ToList(), env, timeout);
 
     /// <summary>Starts an exec argv with the pod paths rewritten and returns at once (its output is discarded): a test ends it
     /// as a dropped connection would.</summary>
-    public Process Start(IReadOnlyList<string> argv)
+    public Process Start(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string>? env = null)
     {
         var start = new ProcessStartInfo(argv[0]) { UseShellExecute = false, RedirectStandardOutput = true, WorkingDirectory = "/" };
         foreach (var arg in argv.Skip(1).Select(Local))
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in env ?? new Dictionary<string, string>())
+        {
+            start.Environment[key] = value;
         }
 
         var process = Process.Start(start)!;

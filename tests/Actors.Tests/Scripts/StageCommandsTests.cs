@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Scheduler.Actors.Scripts;
 using Scheduler.Messages.Jobs;
 
@@ -62,6 +63,134 @@ public sealed class StageCommandsTests
 
         Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
         Assert.Single(Log(pod).Split('\n'), line => line == "ran-once");
+    }
+
+    // A PATH whose setsid is a stand-in with this body (sh): how the launch starts the stage runner is in the test's hands.
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static Dictionary<string, string> SetsidStandIn(PodSandbox pod, string body)
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(pod.Root, "bin")).FullName;
+        var setsid = Path.Combine(bin, "setsid");
+        File.WriteAllText(setsid, "#!/bin/sh\n" + body + "\n");
+        File.SetUnixFileMode(setsid, (UnixFileMode)0b111_101_101);
+        return new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" };
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void A_run_killed_before_its_stage_runner_started_leaves_no_lock_and_the_next_run_starts_the_stage()
+    {
+        using var pod = Pod("echo ran-once");
+        var stage = pod.Stage("step_script");
+        var calls = Path.Combine(pod.Root, "setsid.calls");
+        // The stage runner never starts: its start hangs until the exec, and what it started, are killed.
+        var env = SetsidStandIn(pod, $"echo $$ >> '{calls}'; exec sleep 60");
+        var killed = pod.Start(StageCommands.Run(stage), env);
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(calls), TimeSpan.FromSeconds(10)), "the run did not try to start the stage");
+        killed.Kill(entireProcessTree: true);
+        killed.WaitForExit();
+        foreach (var pid in File.ReadAllLines(calls))
+        {
+            Process.GetProcessById(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)).Kill();
+        }
+
+        Assert.False(File.Exists(Path.Combine(pod.RunDir, "step_script.lock")) || Directory.Exists(Path.Combine(pod.RunDir, "step_script.lock")),
+            "a stage that never started holds its lock");
+        // Bounded: a run that only waits for a stage nobody started would never end.
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20));
+
+        Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        Assert.Single(Log(pod).Split('\n'), line => line == "ran-once");
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Two_runs_at_once_start_two_stage_runners_and_the_stage_runs_once()
+    {
+        using var pod = Pod("echo ran-once");
+        var stage = pod.Stage("step_script");
+        var calls = Path.Combine(pod.Root, "setsid.calls");
+        // Each runner starts 300 ms late, so both runs find no lock and start one.
+        var env = SetsidStandIn(pod, $"echo x >> '{calls}'; sleep 0.3; exec \"$@\"");
+
+        var runs = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(() => pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20), env))));
+
+        Assert.Equal(2, File.ReadAllLines(calls).Length);
+        var size = new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length;
+        Assert.All(runs, run => Assert.Equal(new ExitMarkerText(0, size), StageCommands.ParseExitMarker(run.Output)));
+        Assert.Single(Log(pod).Split('\n'), line => line == "ran-once");
+        Assert.Single(Log(pod).Split('\n'), line => line.StartsWith("section_start:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void A_run_whose_stage_runner_failed_to_start_starts_another()
+    {
+        using var pod = Pod("echo ran-once");
+        var stage = pod.Stage("step_script");
+        var calls = Path.Combine(pod.Root, "setsid.calls");
+        // The first start fails (as a fork refused under a pid limit would): nothing runs, no lock is taken.
+        var env = SetsidStandIn(pod, $"echo x >> '{calls}'; [ \"$(wc -l < '{calls}')\" -gt 1 ] || exit 1; exec \"$@\"");
+
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20), env);
+
+        Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        Assert.Equal(2, File.ReadAllLines(calls).Length);
+        Assert.Single(Log(pod).Split('\n'), line => line == "ran-once");
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void The_run_that_starts_the_stage_sees_its_end_without_polling()
+    {
+        using var pod = Pod("echo ran");
+        var stage = pod.Stage("step_script");
+        var bin = Directory.CreateDirectory(Path.Combine(pod.Root, "bin")).FullName;
+        var calls = Path.Combine(pod.Root, "sleep.calls");
+        var sleep = Path.Combine(bin, "sleep");
+        File.WriteAllText(sleep, $"#!/bin/sh\necho x >> '{calls}'\nexec /bin/sleep \"$@\"\n");
+        File.SetUnixFileMode(sleep, (UnixFileMode)0b111_101_101);
+
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20), new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" });
+
+        Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        Assert.False(File.Exists(calls), "the run polled for the marker");
+    }
+
+    [Fact]
+    public void A_process_the_stage_leaves_running_does_not_hold_the_run()
+    {
+        // The run waits for its stage runner to close a pipe; the script and what it starts do not get that pipe.
+        using var pod = Pod("/bin/sleep 60 & echo $! > left.pid", "echo left");
+        var stage = pod.Stage("step_script");
+        try
+        {
+            var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20));
+            Assert.Equal(0, StageCommands.ParseExitCode(run.Output));
+        }
+        finally
+        {
+            var left = Path.Combine(pod.ProjectDir, "left.pid");
+            if (File.Exists(left))
+            {
+                Process.GetProcessById(int.Parse(File.ReadAllText(left).Trim(), System.Globalization.CultureInfo.InvariantCulture)).Kill();
+            }
+        }
+    }
+
+    [Fact]
+    public void An_empty_marker_is_not_taken_for_the_stages_end()
+    {
+        // The marker is written in one write, not renamed into place: a reader waits for its bytes. An empty marker that was
+        // there first (the job made it) is not an exit code either.
+        using var pod = Pod("echo ran");
+        var stage = pod.Stage("step_script");
+        Directory.CreateDirectory(pod.RunDir);
+        File.WriteAllText(pod.Local(StageCommands.ExitMarker(stage)), "");
+
+        var run = pod.Exec(StageCommands.Run(stage), TimeSpan.FromSeconds(20));
+
+        Assert.Equal(new ExitMarkerText(0, new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length), StageCommands.ParseExitMarker(run.Output));
     }
 
     [Fact]
