@@ -255,6 +255,44 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal("oops\n", Encoding.UTF8.GetString(terminal.ToArray()));
     }
 
+    [Theory]
+    [InlineData(null, null)] // the pod's volume group is its own gid: nsenter changes the user
+    [InlineData(3000L, 4000L)] // supplementary groups: setpriv sets them
+    public async Task Exec_runs_with_the_containers_uid_gid_and_supplementary_groups(long? fsGroup, long? supplementalGroup)
+    {
+        var pod = Pod("ids", Shell("main", "id -u; id -g; id -G; sleep 30"));
+        pod.Spec.SecurityContext = new V1PodSecurityContext { FsGroup = fsGroup, SupplementalGroups = supplementalGroup is { } g ? [g] : null };
+        _runtime.PodCreated(pod);
+        await _host.WaitForStatusAsync("ids", s => s.Phase == "Running");
+        string container;
+        do
+        {
+            await Task.Delay(20);
+            container = await LogsAsync("ids");
+        } while (container.Split('\n').Length < 4);
+
+        using var output = new MemoryStream();
+        var code = await _runtime.ExecAsync(new ExecRequest("ci", "ids", "main", ["sh", "-c", "id -u; id -g; id -G"], false),
+            new ExecStreams(null, output, null), CancellationToken.None);
+
+        Assert.Equal(0, code);
+        Assert.Equal(container, Encoding.UTF8.GetString(output.ToArray()));
+        Assert.Equal(fsGroup is null ? "65532\n65532\n65532\n" : "65532\n65532\n65532 3000 4000\n", container);
+    }
+
+    [Theory]
+    [InlineData("/no/such/binary", 127, "No such file or directory")]
+    [InlineData("/etc", 126, "Permission denied")]
+    public async Task A_container_command_that_cannot_start_exits_as_from_a_shell(string command, int exitCode, string message)
+    {
+        _runtime.PodCreated(Pod("nostart", new V1Container { Name = "main", Image = "alpine:3", Command = [command] }));
+
+        var final = await CompletedAsync("nostart");
+
+        Assert.Equal(exitCode, final.Container("main").State.Terminated.ExitCode);
+        Assert.Contains(message, await LogsAsync("nostart"));
+    }
+
     [Fact]
     public async Task Exec_into_a_finished_pod_or_unknown_container_is_refused()
     {
