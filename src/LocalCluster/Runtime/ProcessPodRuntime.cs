@@ -45,7 +45,8 @@ public sealed class ProcessPodRuntime : IPodRuntime
     /// With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap, and optionally how
     /// often a pod waiting for its volumes looks again untold (<see cref="PodEnvironment.ConfigRetryInterval"/>).
     /// </summary>
-    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null)
+    /// <remarks><paramref name="directExec"/> false sends every exec through nsenter, the way taken where the joiner cannot work.</remarks>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = true)
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
@@ -53,8 +54,12 @@ public sealed class ProcessPodRuntime : IPodRuntime
             new ImageStore(node.StateDir, Environment.IsPrivilegedProcess))
         {
             ConfigRetryInterval = configRetryInterval ?? PodEnvironment.RetryInterval,
+            Joiner = directExec ? NamespaceJoiner.TryCreate(Environment.IsPrivilegedProcess) : null,
         };
     }
+
+    /// <summary>Whether execs start their command straight in the container (<see cref="NamespaceJoiner"/>), not through nsenter.</summary>
+    internal bool ExecsJoinDirectly => _env.Joiner?.Usable == true;
 
     public SandboxKind Sandbox => _env.Sandbox;
 
@@ -122,5 +127,6 @@ public sealed class ProcessPodRuntime : IPodRuntime
         }
         await Task.WhenAll(pods.Select(pod => pod.KillAsync(0)));
         _env.Spawner.Dispose();
+        _env.Joiner?.Dispose();
     }
 }

@@ -406,7 +406,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal("Running", _host.Latest("bystander")!.Phase);
     }
 
-    // Finds host processes whose command line is exactly the given one (this test's unique sleep length).
+    // Finds host processes whose command line is exactly the given one (this test's unique sleep length); the program
+    // may be named by its path (an exec's argv[0] is the path its command was found at).
     private static async Task<List<int>> WaitForProcessesAsync(string commandLine, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
@@ -417,7 +418,11 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
                 .Where(name => int.TryParse(name, out _))
                 .Where(name =>
                 {
-                    try { return File.ReadAllText($"/proc/{name}/cmdline").Replace('\0', ' ').Trim() == commandLine; }
+                    try
+                    {
+                        var words = File.ReadAllText($"/proc/{name}/cmdline").TrimEnd('\0').Split('\0');
+                        return string.Join(' ', [Path.GetFileName(words[0]), .. words[1..]]) == commandLine;
+                    }
                     catch (IOException) { return false; }
                 })
                 .Select(name => int.Parse(name!))
