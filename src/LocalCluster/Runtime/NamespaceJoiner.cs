@@ -45,6 +45,9 @@ internal sealed class NamespaceJoiner : IDisposable
     /// <summary>Whether the joiner still works; false after a failed return to the runtime's own state.</summary>
     public bool Usable => _usable;
 
+    /// <summary>For tests: the next return to the runtime's own state counts as failed, as if a step of it had.</summary>
+    internal bool FailNextReturn { get; set; }
+
     /// <summary>
     /// Starts the command of <paramref name="startInfo"/> (its file name as the command's first word, its arguments and
     /// environment; its working directory is ignored) inside the container. Null when the joiner cannot (it is no
@@ -93,28 +96,24 @@ internal sealed class NamespaceJoiner : IDisposable
                 continue;
             }
             JoinStart? result = null;
-            Exception? failure = null;
-            var entered = false;
             try
             {
-                entered = Enter(target);
-                if (entered) result = Start(target, startInfo);
+                if (Enter(target)) result = Start(target, startInfo);
             }
-            catch (Exception exception)
+            catch (Exception)
             {
-                failure = exception;
+                // Whatever failed before the command started (a user the kernel refused, a group out of range): the exec
+                // takes another way in. Nothing may escape this thread, whose death would take the runtime with it.
+                result = null;
             }
-            // Back to the runtime's own namespaces and root, whatever happened; a thread that cannot get back is given up.
-            if (!host.Restore())
+            // Back to the runtime's own namespaces and root, whatever happened; a thread that cannot get back is given up
+            // (a command it did start is still handed over: it runs in its container as it should).
+            if (!host.Restore() || FailNextReturn)
             {
                 _usable = false;
                 host.Dispose();
-                result = null;
-                failure = null;
             }
-            if (failure is not null) started.SetException(failure);
-            else started.SetResult(entered ? result : null);
-            if (!_usable) return;
+            started.SetResult(result);
         }
         host.Dispose();
     }
@@ -166,14 +165,28 @@ internal sealed class NamespaceJoiner : IDisposable
             // As execvp: a file without #! or an ELF header is a shell script.
             startInfo.ArgumentList.Insert(0, path);
             startInfo.FileName = "/bin/sh";
+            return StartOrExplain(startInfo, command);
+        }
+        catch (Win32Exception exception)
+        {
+            return Explain(exception, command);
+        }
+    }
+
+    private static JoinStart StartOrExplain(ProcessStartInfo startInfo, string command)
+    {
+        try
+        {
             return new JoinStart(Process.Start(startInfo));
         }
         catch (Win32Exception exception)
         {
-            return new JoinStart(null, exception.NativeErrorCode == Syscalls.ENoEnt ? 127 : 126,
-                $"exec: {command}: {new Win32Exception(exception.NativeErrorCode).Message}");
+            return Explain(exception, command);
         }
     }
+
+    private static JoinStart Explain(Win32Exception exception, string command) =>
+        new(null, exception.NativeErrorCode == Syscalls.ENoEnt ? 127 : 126, $"exec: {command}: {new Win32Exception(exception.NativeErrorCode).Message}");
 
     /// <summary>The command as execvp finds it: a name with a slash as it is, else the first PATH entry that has it.</summary>
     private static string? Resolve(string command, string searchPath)
@@ -223,8 +236,13 @@ internal sealed class NamespaceJoiner : IDisposable
                    && new FileInfo("/proc/thread-self/ns/pid_for_children").LinkTarget == new FileInfo("/proc/thread-self/ns/pid").LinkTarget;
         }
 
+        private bool _disposed;
+
         public void Dispose()
         {
+            // Once only: a descriptor number closed twice may by then be another one of the runtime's.
+            if (_disposed) return;
+            _disposed = true;
             foreach (var fd in new[] { mount, pid, uts }) Syscalls.Close(fd);
         }
     }

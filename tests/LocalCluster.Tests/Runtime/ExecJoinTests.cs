@@ -211,6 +211,22 @@ public sealed class ExecJoinTests : IAsyncLifetime
         Assert.Equal("0", File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("Uid:", StringComparison.Ordinal)).Split('\t')[1]);
     }
 
+    [Fact]
+    public async Task A_joiner_that_cannot_return_hands_over_its_command_and_execs_go_through_nsenter_from_then_on()
+    {
+        var runtime = Runtime(direct: true);
+        await RunningAsync(runtime, WorkPod("fallback", "exec sleep 60"));
+
+        runtime.FailJoinerReturn();
+        var handedOver = await ExecAsync(runtime, "fallback", "sh", "-c", "echo once >> /work/count; hostname");
+        var next = await ExecAsync(runtime, "fallback", "sh", "-c", "echo twice >> /work/count; cat /work/count; id -u");
+
+        Assert.Equal((0, "fallback\n"), (handedOver.ExitCode, handedOver.Stdout));
+        Assert.False(runtime.ExecsJoinDirectly);
+        // The first command ran exactly once (not again through nsenter), and the next went through nsenter.
+        Assert.Equal((0, "once\ntwice\n65532\n"), (next.ExitCode, next.Stdout));
+    }
+
     /// <summary>Host pids of processes whose command line contains <paramref name="marker"/>.</summary>
     private static List<int> HostPidsRunning(string marker)
     {
