@@ -151,7 +151,7 @@ internal sealed class NamespaceJoiner : IDisposable
         }
         if (!Syscalls.SetIdentity(target.Uid, target.Gid, target.Groups)) throw new Win32Exception(Marshal.GetLastPInvokeError(), "changing to the container's user failed");
         var command = startInfo.FileName;
-        var path = Resolve(command, target.SearchPath);
+        var path = Resolve(command, target.SearchPath, target.WorkingDir);
         if (path is null) return new JoinStart(null, 127, $"exec: {command}: not found");
         if (Directory.Exists(path)) return new JoinStart(null, 126, $"exec: {command}: Is a directory");
         startInfo.FileName = path;
@@ -188,16 +188,17 @@ internal sealed class NamespaceJoiner : IDisposable
     private static JoinStart Explain(Win32Exception exception, string command) =>
         new(null, exception.NativeErrorCode == Syscalls.ENoEnt ? 127 : 126, $"exec: {command}: {new Win32Exception(exception.NativeErrorCode).Message}");
 
-    /// <summary>The command as execvp finds it: a name with a slash as it is, else the first PATH entry that has it.</summary>
-    private static string? Resolve(string command, string searchPath)
+    /// <summary>
+    /// The command as execvp finds it: a name with a slash as it is (the start then reports what is wrong with it), else
+    /// the first PATH entry that has it. A relative result is made absolute from the working directory, where the thread
+    /// is: .NET would otherwise look for it next to the runtime's own executable first.
+    /// </summary>
+    private static string? Resolve(string command, string searchPath, string workingDir)
     {
-        if (command.Contains('/')) return File.Exists(command) || Directory.Exists(command) ? command : null;
-        foreach (var dir in searchPath.Split(':'))
-        {
-            var candidate = Path.Combine(dir.Length == 0 ? "." : dir, command);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
+        var found = command.Contains('/') ? command : searchPath.Split(':')
+            .Select(dir => Path.Combine(dir.Length == 0 ? "." : dir, command))
+            .FirstOrDefault(File.Exists);
+        return found is null || found.StartsWith('/') ? found : workingDir.TrimEnd('/') + "/" + found;
     }
 
     /// <summary>The joiner thread's own namespaces and groups, to return to after each exec.</summary>

@@ -96,10 +96,12 @@ public sealed class ExecJoinTests : IAsyncLifetime
     [InlineData(true, "no-such-command", 127)]
     [InlineData(true, "/etc", 126)]
     [InlineData(true, "/work/not-executable", 126)]
+    [InlineData(true, "./not-there", 127)]
     [InlineData(false, "/no/such/binary", 127)]
     [InlineData(false, "no-such-command", 127)]
     [InlineData(false, "/etc", 126)]
     [InlineData(false, "/work/not-executable", 126)]
+    [InlineData(false, "./not-there", 127)]
     public async Task A_command_that_cannot_start_exits_as_from_a_shell_with_a_message(bool direct, string command, int exitCode)
     {
         var runtime = Runtime(direct);
@@ -114,15 +116,18 @@ public sealed class ExecJoinTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_script_without_an_interpreter_line_runs_in_the_shell_as_execvp_does(bool direct)
+    [InlineData(true, "/work/script")]
+    [InlineData(true, "../script")]
+    [InlineData(false, "/work/script")]
+    [InlineData(false, "../script")]
+    public async Task A_script_without_an_interpreter_line_runs_in_the_shell_as_execvp_does(bool direct, string command)
     {
         var runtime = Runtime(direct);
         await RunningAsync(runtime, WorkPod("script", "printf 'echo ran as $(id -u) with $1\\nexit 5\\n' > /work/script; chmod +x /work/script; exec sleep 60"));
         for (var i = 0; i < 200 && (await ExecAsync(runtime, "script", "test", "-x", "/work/script")).ExitCode != 0; i++) await Task.Delay(25);
 
-        var (code, stdout, _) = await ExecAsync(runtime, "script", "/work/script", "arg1");
+        // A relative command is found from the working directory (/work/deep).
+        var (code, stdout, _) = await ExecAsync(runtime, "script", command, "arg1");
 
         Assert.Equal(5, code);
         Assert.Equal("ran as 65532 with arg1\n", stdout);
