@@ -81,9 +81,12 @@ internal sealed partial class LocalPod
             ? await InsideContainerAsync(container, outer, outerPid)
             : null;
         Process? process = null;
+        var killNow = false;
         if (inside is { } joinPid && joiner is not null)
         {
-            var started = await joiner.StartAsync(JoinTargetOf(joinPid, sandbox, environment), JoinStartInfo(command, environment));
+            // Counted among the pod's processes on the joiner's thread, the moment it runs.
+            var started = await joiner.StartAsync(JoinTargetOf(joinPid, sandbox, environment), JoinStartInfo(command, environment),
+                running => killNow = Register(container, running, direct: true, throughNsenter: false));
             if (started is { Process: null, Error: { } error })
             {
                 await ReportStartFailureAsync(error, streams.Stderr ?? (tty ? streams.Stdout : null), cancellationToken);
@@ -91,18 +94,13 @@ internal sealed partial class LocalPod
             }
             process = started?.Process;
         }
-        var direct = process is not null;
-        var throughNsenter = !direct && inside is not null && NsenterAvailable;
-        process ??= await _env.Spawner.StartAsync(StartInfo(throughNsenter
-            ? SandboxCommand.BuildJoin(inside!.Value, sandbox, NsenterSetsWorkingDir.Value)
-            : SandboxCommand.Build(_env.Sandbox, sandbox), environment));
-        bool killNow;
-        lock (_lock)
+        if (process is null)
         {
-            container.Execs.Add(process);
-            if (direct) _directExecs.Add(process);
-            else if (throughNsenter) _joinedExecs.Add(process);
-            killNow = _stopRequested || container.IsTerminated;
+            var throughNsenter = inside is not null && NsenterAvailable;
+            process = await _env.Spawner.StartAsync(StartInfo(throughNsenter
+                ? SandboxCommand.BuildJoin(inside!.Value, sandbox, NsenterSetsWorkingDir.Value)
+                : SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            killNow = Register(container, process, direct: false, throughNsenter);
         }
         if (killNow) _ = KillExecAsync(process);
         using var stopCopy = new CancellationTokenSource();
@@ -136,6 +134,18 @@ internal sealed partial class LocalPod
                 _directExecs.Remove(process);
             }
             process.Dispose();
+        }
+    }
+
+    /// <summary>Counts an exec's process among the pod's; true when the pod is stopping or the container has ended (kill it now).</summary>
+    private bool Register(LocalContainer container, Process process, bool direct, bool throughNsenter)
+    {
+        lock (_lock)
+        {
+            container.Execs.Add(process);
+            if (direct) _directExecs.Add(process);
+            else if (throughNsenter) _joinedExecs.Add(process);
+            return _stopRequested || container.IsTerminated;
         }
     }
 

@@ -23,7 +23,7 @@ internal sealed record JoinStart(Process? Process, int ExitCode = 0, string? Err
 /// </summary>
 internal sealed class NamespaceJoiner : IDisposable
 {
-    private readonly BlockingCollection<(JoinTarget Target, ProcessStartInfo StartInfo, TaskCompletionSource<JoinStart?> Started)> _queue = new();
+    private readonly BlockingCollection<(JoinTarget Target, ProcessStartInfo StartInfo, Action<Process>? OnStarted, TaskCompletionSource<JoinStart?> Started)> _queue = new();
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _usable;
 
@@ -52,8 +52,11 @@ internal sealed class NamespaceJoiner : IDisposable
     /// Starts the command of <paramref name="startInfo"/> (its file name as the command's first word, its arguments and
     /// environment; its working directory is ignored) inside the container. Null when the joiner cannot (it is no
     /// longer usable, or the container's namespaces could not be entered): the caller takes another way in.
+    /// <paramref name="onStarted"/> is called on the joiner's thread as soon as the command runs, before the task completes,
+    /// so that the caller can count it among the pod's processes before anyone can see it run (a pod stopped meanwhile
+    /// then sends it SIGTERM like the others).
     /// </summary>
-    public Task<JoinStart?> StartAsync(JoinTarget target, ProcessStartInfo startInfo)
+    public Task<JoinStart?> StartAsync(JoinTarget target, ProcessStartInfo startInfo, Action<Process>? onStarted = null)
     {
         var started = new TaskCompletionSource<JoinStart?>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_usable)
@@ -63,7 +66,7 @@ internal sealed class NamespaceJoiner : IDisposable
         }
         try
         {
-            _queue.Add((target, startInfo, started));
+            _queue.Add((target, startInfo, onStarted, started));
         }
         catch (InvalidOperationException)
         {
@@ -88,7 +91,7 @@ internal sealed class NamespaceJoiner : IDisposable
         _usable = host is not null;
         _ready.SetResult(_usable);
         if (host is null) return;
-        foreach (var (target, startInfo, started) in _queue.GetConsumingEnumerable())
+        foreach (var (target, startInfo, onStarted, started) in _queue.GetConsumingEnumerable())
         {
             if (!_usable)
             {
@@ -99,6 +102,7 @@ internal sealed class NamespaceJoiner : IDisposable
             try
             {
                 if (Enter(target)) result = Start(target, startInfo);
+                if (result?.Process is { } process) onStarted?.Invoke(process);
             }
             catch (Exception)
             {
