@@ -92,6 +92,16 @@ internal static partial class HostProcesses
         }
     }
 
+    /// <summary>
+    /// SIGKILL to a process and every process below it, the whole tree read first (a child whose parent dies first is
+    /// reparented, and a walk after the kill would miss it).
+    /// </summary>
+    public static void KillTree(Process process)
+    {
+        if (PidOf(process) is not { } pid || HasExited(process)) return;
+        foreach (var member in (List<int>)[pid, .. Descendants(pid, 1)]) Signal(member, SigKill);
+    }
+
     /// <summary>Whether the process has exited (or was disposed after exiting).</summary>
     public static bool HasExited(Process process)
     {

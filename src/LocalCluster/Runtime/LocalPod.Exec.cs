@@ -73,21 +73,36 @@ internal sealed partial class LocalPod
             outer = container.Process;
         }
 
-        // As root, the exec joins the running container (so a detached child survives it); otherwise it gets a
-        // sandbox of its own with the same mounts, where background processes end with the exec.
-        var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot && NsenterAvailable
+        // As root, the exec joins the running container (so a detached child survives it): started straight in it by the
+        // joiner, else through nsenter. Otherwise it gets a sandbox of its own with the same mounts, where background
+        // processes end with the exec.
+        var joiner = _env.Joiner is { Usable: true } usable ? usable : null;
+        var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot && (joiner is not null || NsenterAvailable)
             ? await InsideContainerAsync(container, outer, outerPid)
             : null;
-        var argv = inside is { } target ? SandboxCommand.BuildJoin(target, sandbox, NsenterSetsWorkingDir.Value) : SandboxCommand.Build(_env.Sandbox, sandbox);
-        var process = await _env.Spawner.StartAsync(StartInfo(argv, environment));
-        bool killNow;
-        lock (_lock)
+        Process? process = null;
+        var killNow = false;
+        if (inside is { } joinPid && joiner is not null)
         {
-            container.Execs.Add(process);
-            if (inside is not null) _joinedExecs.Add(process);
-            killNow = _stopRequested || container.IsTerminated;
+            // Counted among the pod's processes on the joiner's thread, the moment it runs.
+            var started = await joiner.StartAsync(JoinTargetOf(joinPid, sandbox, environment), JoinStartInfo(command, environment),
+                running => killNow = Register(container, running, direct: true, throughNsenter: false));
+            if (started is { Process: null, Error: { } error })
+            {
+                await ReportStartFailureAsync(error, streams.Stderr ?? (tty ? streams.Stdout : null), cancellationToken);
+                return started.ExitCode;
+            }
+            process = started?.Process;
         }
-        if (killNow) _ = HostProcesses.KillSandboxAsync(process);
+        if (process is null)
+        {
+            var throughNsenter = inside is not null && NsenterAvailable;
+            process = await _env.Spawner.StartAsync(StartInfo(throughNsenter
+                ? SandboxCommand.BuildJoin(inside!.Value, sandbox, NsenterSetsWorkingDir.Value)
+                : SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            killNow = Register(container, process, direct: false, throughNsenter);
+        }
+        if (killNow) _ = KillExecAsync(process);
         using var stopCopy = new CancellationTokenSource();
         try
         {
@@ -99,7 +114,7 @@ internal sealed partial class LocalPod
             var stdout = new OutputCopy(process.StandardOutput.BaseStream, streams.Stdout, outputGate);
             var stderr = new OutputCopy(process.StandardError.BaseStream, stderrTarget, outputGate);
             var copies = Task.WhenAll(stdout.RunAsync(stopCopy.Token), stderr.RunAsync(stopCopy.Token));
-            await using (cancellationToken.Register(() => _ = HostProcesses.KillSandboxAsync(process)))
+            await using (cancellationToken.Register(() => _ = KillExecAsync(process)))
             {
                 await process.WaitForExitAsync(CancellationToken.None);
                 await AfterExitAsync(copies, stdout, stderr, cancellationToken);
@@ -116,9 +131,64 @@ internal sealed partial class LocalPod
             {
                 container.Execs.Remove(process);
                 _joinedExecs.Remove(process);
+                _directExecs.Remove(process);
             }
             process.Dispose();
         }
+    }
+
+    /// <summary>Counts an exec's process among the pod's; true when the pod is stopping or the container has ended (kill it now).</summary>
+    private bool Register(LocalContainer container, Process process, bool direct, bool throughNsenter)
+    {
+        lock (_lock)
+        {
+            container.Execs.Add(process);
+            if (direct) _directExecs.Add(process);
+            else if (throughNsenter) _joinedExecs.Add(process);
+            return _stopRequested || container.IsTerminated;
+        }
+    }
+
+    /// <summary>The container's user, groups and working directory, as its own process has them, and its PATH.</summary>
+    private static JoinTarget JoinTargetOf(int joinPid, SandboxSpec sandbox, IReadOnlyDictionary<string, string> environment) =>
+        new(joinPid, sandbox.RunAsUser ?? 0, sandbox.RunAsGroup ?? 0, sandbox.SupplementalGroups,
+            string.IsNullOrEmpty(sandbox.WorkingDir) ? "/" : sandbox.WorkingDir,
+            environment.TryGetValue("PATH", out var path) ? path : ContainerEnvironment.DefaultPath);
+
+    private static ProcessStartInfo JoinStartInfo(IReadOnlyList<string> command, IReadOnlyDictionary<string, string> environment)
+    {
+        var startInfo = StartInfo(command, environment);
+        // Found on the container's PATH, in the container, by the joiner; not on the runtime's.
+        startInfo.FileName = command[0];
+        return startInfo;
+    }
+
+    /// <summary>A command that could not start: its message on stderr (as a shell would print it), then the exit code.</summary>
+    private static async Task ReportStartFailureAsync(string error, Stream? stderr, CancellationToken cancellationToken)
+    {
+        if (stderr is null) return;
+        try
+        {
+            await stderr.WriteAsync(System.Text.Encoding.UTF8.GetBytes(error + "\n"), cancellationToken);
+            await stderr.FlushAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is IOException or ObjectDisposedException)
+        {
+            // The client went away.
+        }
+    }
+
+    /// <summary>
+    /// Kills an exec: one the joiner started is the command itself, and goes with everything below it at once; one
+    /// started through nsenter or a sandbox of its own is killed from the inside out (<see cref="HostProcesses.KillSandboxAsync"/>).
+    /// </summary>
+    private Task KillExecAsync(Process process)
+    {
+        bool direct;
+        lock (_lock) direct = _directExecs.Contains(process);
+        if (!direct) return HostProcesses.KillSandboxAsync(process);
+        HostProcesses.KillTree(process);
+        return HostProcesses.WaitExitAsync(process);
     }
 
     // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.

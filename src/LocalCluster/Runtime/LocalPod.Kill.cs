@@ -34,23 +34,25 @@ internal sealed partial class LocalPod
         gracePeriodSeconds = await RunPreStopHooksAsync(gracePeriodSeconds);
         List<Process> processes;
         HashSet<Process> joined;
+        HashSet<Process> direct;
         lock (_lock)
         {
             _stopRequested = true;
             processes = AllProcesses();
             joined = [.. _joinedExecs];
+            direct = [.. _directExecs];
         }
         _stopping.Cancel();
         var exited = Task.WhenAll(processes.Select(HostProcesses.WaitExitAsync));
         if (gracePeriodSeconds > 0 && !exited.IsCompleted)
         {
             var grace = Task.Delay(TimeSpan.FromSeconds(Math.Min(gracePeriodSeconds, 86_400)));
-            await TerminateAsync(processes, joined, Task.WhenAny(exited, grace));
+            await TerminateAsync(processes, joined, direct, Task.WhenAny(exited, grace));
             await Task.WhenAny(exited, grace);
         }
         // Processes may have been started while we signalled; they saw _stopRequested and were killed at birth.
         lock (_lock) processes = AllProcesses();
-        await Task.WhenAll(processes.Select(HostProcesses.KillSandboxAsync));
+        await Task.WhenAll(processes.Select(KillExecAsync));
         var started = _containers.Concat(_initContainers).Where(c => c.HasStarted).Select(c => c.Exited.Task);
         await Task.WhenAll(started).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { });
     }
@@ -60,10 +62,11 @@ internal sealed partial class LocalPod
     /// have forked its command yet: it is looked at again, at growing intervals, until its command appears or
     /// <paramref name="done"/> completes. That is the only wait here that looks rather than being told.
     /// </summary>
-    private async Task TerminateAsync(List<Process> processes, HashSet<Process> joined, Task done)
+    private async Task TerminateAsync(List<Process> processes, HashSet<Process> joined, HashSet<Process> direct, Task done)
     {
         // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
-        // below unshare, where the command itself is pid 1 of the namespace (depth 1); an exec's are nsenter's children.
+        // below unshare, where the command itself is pid 1 of the namespace (depth 1); an exec's are nsenter's children,
+        // or the exec's process itself and what it started when the joiner started it.
         var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
         var pending = processes;
         var delay = TimeSpan.FromMilliseconds(5);
@@ -73,7 +76,8 @@ internal sealed partial class LocalPod
             foreach (var process in pending)
             {
                 if (HostProcesses.PidOf(process) is not { } pid || HostProcesses.HasExited(process)) continue;
-                var commands = HostProcesses.Descendants(pid, joined.Contains(process) ? 1 : commandDepth);
+                var commands = direct.Contains(process) ? [pid, .. HostProcesses.Descendants(pid, 1)]
+                    : HostProcesses.Descendants(pid, joined.Contains(process) ? 1 : commandDepth);
                 if (commands.Count == 0) notYet.Add(process);
                 foreach (var command in commands) HostProcesses.Signal(command, HostProcesses.SigTerm);
             }

@@ -19,6 +19,9 @@ internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessS
     /// announce needs it (a hostPath of the right type appearing on the host). Secrets, ConfigMaps and claims wake it at once.
     /// </summary>
     public TimeSpan ConfigRetryInterval { get; init; } = RetryInterval;
+
+    /// <summary>Starts exec'd commands straight in their container (root only); null: execs go through nsenter.</summary>
+    public NamespaceJoiner? Joiner { get; init; }
 }
 
 /// <summary>
@@ -37,7 +40,8 @@ internal sealed partial class LocalPod
     private readonly List<LocalContainer> _containers;
     private readonly Dictionary<string, (string Status, string? Reason, string? Message, DateTime Since)> _conditions = new();
     private readonly HashSet<string> _recordedEvents = [];
-    private readonly HashSet<Process> _joinedExecs = []; // guarded by _lock: execs that joined a container's namespaces
+    private readonly HashSet<Process> _joinedExecs = []; // guarded by _lock: execs that joined a container's namespaces through nsenter
+    private readonly HashSet<Process> _directExecs = []; // guarded by _lock: execs started in the container by the joiner (the command itself)
     private string? _lastPublished;
     private Task _lifecycle = Task.CompletedTask;
 
@@ -311,7 +315,7 @@ internal sealed partial class LocalPod
             execs = [.. container.Execs];
         }
         // Exec'd processes live in the container: they end with it.
-        foreach (var exec in execs) _ = HostProcesses.KillSandboxAsync(exec);
+        foreach (var exec in execs) _ = KillExecAsync(exec);
         // Terminated is reported before followers of the log finish, so a client that saw the end sees the status.
         Publish();
         log.Complete();

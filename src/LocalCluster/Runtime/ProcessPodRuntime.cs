@@ -22,9 +22,10 @@ namespace Scheduler.LocalCluster.Runtime;
 /// new top-level paths (/builds, /scripts-…) stay in the sandbox; a missing mount point under an existing host directory
 /// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
-/// <item>Exec, when the runtime runs as root, joins the running container's mount, pid and UTS namespaces (nsenter), as
-/// in Kubernetes: a process it starts in the background survives the exec. Without root, each exec gets a sandbox of its
-/// own with the container's mounts, and its background processes end with it.</item>
+/// <item>Exec, when the runtime runs as root, joins the running container's mount, pid and UTS namespaces, as in
+/// Kubernetes: a process it starts in the background survives the exec. The command is started straight in the container
+/// (<see cref="NamespaceJoiner"/>), or through nsenter where that cannot work. Without root, each exec gets a sandbox of
+/// its own with the container's mounts, and its background processes end with it.</item>
 /// <item>Env values reach the process through its environment, never its argv.</item>
 /// </list>
 /// </remarks>
@@ -45,7 +46,8 @@ public sealed class ProcessPodRuntime : IPodRuntime
     /// With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap, and optionally how
     /// often a pod waiting for its volumes looks again untold (<see cref="PodEnvironment.ConfigRetryInterval"/>).
     /// </summary>
-    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null)
+    /// <remarks><paramref name="directExec"/> false sends every exec through nsenter, the way taken where the joiner cannot work.</remarks>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = true)
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
@@ -53,8 +55,15 @@ public sealed class ProcessPodRuntime : IPodRuntime
             new ImageStore(node.StateDir, Environment.IsPrivilegedProcess))
         {
             ConfigRetryInterval = configRetryInterval ?? PodEnvironment.RetryInterval,
+            Joiner = directExec ? NamespaceJoiner.TryCreate(Environment.IsPrivilegedProcess) : null,
         };
     }
+
+    /// <summary>Whether execs start their command straight in the container (<see cref="NamespaceJoiner"/>), not through nsenter.</summary>
+    internal bool ExecsJoinDirectly => _env.Joiner?.Usable == true;
+
+    /// <summary>For tests: the joiner's next return to the runtime's own state fails (<see cref="NamespaceJoiner.FailNextReturn"/>).</summary>
+    internal void FailJoinerReturn() => _env.Joiner!.FailNextReturn = true;
 
     public SandboxKind Sandbox => _env.Sandbox;
 
@@ -122,5 +131,6 @@ public sealed class ProcessPodRuntime : IPodRuntime
         }
         await Task.WhenAll(pods.Select(pod => pod.KillAsync(0)));
         _env.Spawner.Dispose();
+        _env.Joiner?.Dispose();
     }
 }

@@ -75,8 +75,9 @@ public sealed record SandboxSpec
 }
 
 /// <summary>
-/// Builds the argv that runs a container command in its sandbox. Pure: no I/O. The command always goes through
-/// <c>/bin/sh -c 'exec "$@"'</c> so a missing command exits 127 and a non-executable one 126, as in a shell.
+/// Builds the argv that runs a container command in its sandbox. Pure: no I/O. A missing command exits 127 and a
+/// non-executable one 126, as in a shell: setpriv (which changes the user of a container on the host's filesystem when the
+/// runtime is root) reports them itself; otherwise the command goes through <c>/bin/sh -c 'exec "$@"'</c>, one program more.
 /// </summary>
 public static class SandboxCommand
 {
@@ -109,7 +110,11 @@ public static class SandboxCommand
     /// and a process it leaves in the background outlives it, reparented to the container's init. Root only. The
     /// command starts in the container's working directory, as its user, with the environment of the process.
     /// With <paramref name="nsenterSetsWorkingDir"/> (util-linux 2.38's <c>--wdns</c>) nsenter changes directory itself;
-    /// otherwise a shell does it, one more program started for every exec.
+    /// otherwise a shell does it, one more program started for every exec. nsenter changes the user itself (one program
+    /// fewer than setpriv after it) whenever that loses nothing: it clears the supplementary groups, so a container that
+    /// has some (its pod's volume group when that is not its own gid, supplementalGroups) goes through setpriv, which sets
+    /// them. In an image there is no setpriv, and nsenter always changes the user (the groups are dropped there).
+    /// Either way a command that cannot be started exits 127 (not found) or 126 (not executable), as from a shell.
     /// </summary>
     public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec, bool nsenterSetsWorkingDir = false)
     {
@@ -117,13 +122,13 @@ public static class SandboxCommand
         var argv = new List<string> { "nsenter", "--target", containerPid.ToString(System.Globalization.CultureInfo.InvariantCulture), "--mount", "--pid", "--uts" };
         if (nsenterSetsWorkingDir) argv.Add("--wdns=" + workingDir);
         var changesIdentity = spec.RunAsUser is not null || spec.RunAsGroup is not null;
-        // In an image there is no setpriv: nsenter changes the identity itself (and drops supplementary groups).
-        if (changesIdentity && spec.Image is not null)
+        var nsenterChangesIdentity = changesIdentity && (spec.Image is not null || spec.SupplementalGroups.Count == 0);
+        if (nsenterChangesIdentity)
         {
             argv.AddRange(["--setgid", (spec.RunAsGroup ?? 0).ToString(), "--setuid", (spec.RunAsUser ?? 0).ToString()]);
         }
         argv.Add("--");
-        if (changesIdentity && spec.Image is null) argv.AddRange(SetPriv(spec));
+        if (changesIdentity && !nsenterChangesIdentity) argv.AddRange(SetPriv(spec));
         if (!nsenterSetsWorkingDir) argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
         argv.AddRange(spec.Command);
         return argv;
@@ -197,8 +202,8 @@ public static class SandboxCommand
             argv.AddRange(["--unshare-user", "--uid", (spec.RunAsUser ?? 0).ToString(), "--gid", (spec.RunAsGroup ?? 0).ToString()]);
         }
         argv.Add("--");
-        if (changesIdentity && spec.RuntimeIsRoot) argv.AddRange(SetPriv(spec));
-        argv.AddRange(ExecShim);
+        // setpriv execs the command itself, with the shell's exit codes (127, 126): no shell is needed before it.
+        argv.AddRange(changesIdentity && spec.RuntimeIsRoot ? SetPriv(spec) : ExecShim);
         argv.AddRange(spec.Command);
         return argv;
     }
@@ -293,8 +298,7 @@ public static class SandboxCommand
             "setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork",
             "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", string.Join("\n", script), "sh",
         };
-        if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
-        argv.AddRange(ExecShim);
+        argv.AddRange(spec.RunAsUser is not null || spec.RunAsGroup is not null ? SetPriv(spec) : ExecShim);
         argv.AddRange(spec.Command);
         return argv;
     }

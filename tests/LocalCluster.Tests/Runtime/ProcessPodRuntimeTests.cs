@@ -255,6 +255,44 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal("oops\n", Encoding.UTF8.GetString(terminal.ToArray()));
     }
 
+    [Theory]
+    [InlineData(null, null)] // the pod's volume group is its own gid: nsenter changes the user
+    [InlineData(3000L, 4000L)] // supplementary groups: setpriv sets them
+    public async Task Exec_runs_with_the_containers_uid_gid_and_supplementary_groups(long? fsGroup, long? supplementalGroup)
+    {
+        var pod = Pod("ids", Shell("main", "id -u; id -g; id -G; sleep 30"));
+        pod.Spec.SecurityContext = new V1PodSecurityContext { FsGroup = fsGroup, SupplementalGroups = supplementalGroup is { } g ? [g] : null };
+        _runtime.PodCreated(pod);
+        await _host.WaitForStatusAsync("ids", s => s.Phase == "Running");
+        string container;
+        do
+        {
+            await Task.Delay(20);
+            container = await LogsAsync("ids");
+        } while (container.Split('\n').Length < 4);
+
+        using var output = new MemoryStream();
+        var code = await _runtime.ExecAsync(new ExecRequest("ci", "ids", "main", ["sh", "-c", "id -u; id -g; id -G"], false),
+            new ExecStreams(null, output, null), CancellationToken.None);
+
+        Assert.Equal(0, code);
+        Assert.Equal(container, Encoding.UTF8.GetString(output.ToArray()));
+        Assert.Equal(fsGroup is null ? "65532\n65532\n65532\n" : "65532\n65532\n65532 3000 4000\n", container);
+    }
+
+    [Theory]
+    [InlineData("/no/such/binary", 127, "No such file or directory")]
+    [InlineData("/etc", 126, "Permission denied")]
+    public async Task A_container_command_that_cannot_start_exits_as_from_a_shell(string command, int exitCode, string message)
+    {
+        _runtime.PodCreated(Pod("nostart", new V1Container { Name = "main", Image = "alpine:3", Command = [command] }));
+
+        var final = await CompletedAsync("nostart");
+
+        Assert.Equal(exitCode, final.Container("main").State.Terminated.ExitCode);
+        Assert.Contains(message, await LogsAsync("nostart"));
+    }
+
     [Fact]
     public async Task Exec_into_a_finished_pod_or_unknown_container_is_refused()
     {
@@ -368,7 +406,8 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
         Assert.Equal("Running", _host.Latest("bystander")!.Phase);
     }
 
-    // Finds host processes whose command line is exactly the given one (this test's unique sleep length).
+    // Finds host processes whose command line is exactly the given one (this test's unique sleep length); the program
+    // may be named by its path (an exec's argv[0] is the path its command was found at).
     private static async Task<List<int>> WaitForProcessesAsync(string commandLine, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
@@ -379,7 +418,11 @@ public sealed class ProcessPodRuntimeTests : IAsyncLifetime
                 .Where(name => int.TryParse(name, out _))
                 .Where(name =>
                 {
-                    try { return File.ReadAllText($"/proc/{name}/cmdline").Replace('\0', ' ').Trim() == commandLine; }
+                    try
+                    {
+                        var words = File.ReadAllText($"/proc/{name}/cmdline").TrimEnd('\0').Split('\0');
+                        return string.Join(' ', [Path.GetFileName(words[0]), .. words[1..]]) == commandLine;
+                    }
                     catch (IOException) { return false; }
                 })
                 .Select(name => int.Parse(name!))

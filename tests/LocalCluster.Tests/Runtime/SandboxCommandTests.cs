@@ -31,8 +31,9 @@ public sealed class SandboxCommandTests
             Spec(null, null, null, true, new SandboxMount("/n/child", "/builds/cache", false), new SandboxMount("/n/parent", "/builds", false)),
             $"{Prefix} --bind /n/parent /builds --bind /n/child /builds/cache --chdir / -- {Shim}"
         },
-        { Spec(null, 1000), $"{Prefix} --chdir / -- setpriv --reuid 1000 --regid 0 --clear-groups -- {Shim}" },
-        { Spec(null, 1000, 2000), $"{Prefix} --chdir / -- setpriv --reuid 1000 --regid 2000 --clear-groups -- {Shim}" },
+        // setpriv execs the command itself (127 and 126 as from a shell): no shell before it.
+        { Spec(null, 1000), $"{Prefix} --chdir / -- setpriv --reuid 1000 --regid 0 --clear-groups -- echo hi" },
+        { Spec(null, 1000, 2000), $"{Prefix} --chdir / -- setpriv --reuid 1000 --regid 2000 --clear-groups -- echo hi" },
         { Spec(null, 1000, 2000, false), $"{Prefix} --chdir / --unshare-user --uid 1000 --gid 2000 -- {Shim}" },
     };
 
@@ -78,7 +79,7 @@ public sealed class SandboxCommandTests
         Assert.StartsWith("set -e # sandbox setup\nhostname 'job-1'\n", script);
         Assert.Contains(expectedMounts, script);
         Assert.EndsWith("mkdir -p '/builds/x'\ncd '/builds/x'\nexec \"$@\"", script);
-        Assert.Equal("sh setpriv --reuid 1000 --regid 0 --clear-groups -- " + Shim, string.Join(" ", argv.Skip(17)));
+        Assert.Equal("sh setpriv --reuid 1000 --regid 0 --clear-groups -- echo hi", string.Join(" ", argv.Skip(17)));
     }
 
     [Theory]

@@ -20,14 +20,19 @@ public sealed class SandboxJoinTests
             SandboxCommand.BuildJoin(4321, Spec("/work"), nsenterSetsWorkingDir: true));
 
     [Fact]
-    public void With_wdns_the_user_still_changes_with_setpriv() =>
-        Assert.Equal(["--wdns=/", "--", "setpriv", "--reuid", "1000", "--regid", "0", "--clear-groups", "--", "sh", "-c", "echo hi"],
+    public void Without_supplementary_groups_nsenter_changes_the_user_itself() =>
+        Assert.Equal(["--wdns=/", "--setgid", "0", "--setuid", "1000", "--", "sh", "-c", "echo hi"],
             SandboxCommand.BuildJoin(7, Spec(user: 1000), nsenterSetsWorkingDir: true).Skip(6));
 
     [Fact]
+    public void With_supplementary_groups_the_user_changes_with_setpriv_which_sets_them() =>
+        Assert.Equal(["--wdns=/", "--", "setpriv", "--reuid", "1000", "--regid", "0", "--groups", "3000,4000", "--", "sh", "-c", "echo hi"],
+            SandboxCommand.BuildJoin(7, Spec(user: 1000) with { SupplementalGroups = [3000, 4000] }, nsenterSetsWorkingDir: true).Skip(6));
+
+    [Fact]
     public void Exec_runs_as_the_containers_user() =>
-        Assert.Equal(["setpriv", "--reuid", "1000", "--regid", "0", "--clear-groups", "--", "/bin/sh"],
-            SandboxCommand.BuildJoin(7, Spec(user: 1000)).SkipWhile(word => word != "setpriv").Take(8));
+        Assert.Equal(["--setgid", "0", "--setuid", "1000", "--", "/bin/sh"],
+            SandboxCommand.BuildJoin(7, Spec(user: 1000)).Skip(6).Take(6));
 
     [Theory]
     [InlineData("/var/run/scheduler/job", "/run/scheduler/job")]
