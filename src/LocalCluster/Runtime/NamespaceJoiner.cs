@@ -27,6 +27,20 @@ internal sealed class NamespaceJoiner : IDisposable
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _usable;
 
+    // Assemblies loaded on a joiner's thread while it is inside a container (see WarmUp): counted, so tests can hold it at 0.
+    [ThreadStatic] private static bool t_insideContainer;
+    private static int s_loadsInsideContainers;
+
+    static NamespaceJoiner() =>
+        AppDomain.CurrentDomain.AssemblyLoad += (_, _) =>
+        {
+            if (t_insideContainer) Interlocked.Increment(ref s_loadsInsideContainers);
+        };
+
+    /// <summary>How many assemblies the runtime loaded on a joiner's thread while inside a container (0 when the warm-up
+    /// covered every path; for tests).</summary>
+    internal static int AssemblyLoadsInsideContainers => Volatile.Read(ref s_loadsInsideContainers);
+
     private NamespaceJoiner()
     {
         new Thread(Run) { IsBackground = true, Name = "exec-namespace-joiner" }.Start();
@@ -83,6 +97,7 @@ internal sealed class NamespaceJoiner : IDisposable
         try
         {
             host = HostState.Capture();
+            WarmUp();
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or Win32Exception)
         {
@@ -101,6 +116,7 @@ internal sealed class NamespaceJoiner : IDisposable
             JoinStart? result = null;
             try
             {
+                t_insideContainer = true;
                 if (Enter(target)) result = Start(target, startInfo);
                 if (result?.Process is { } process) onStarted?.Invoke(process);
             }
@@ -117,9 +133,38 @@ internal sealed class NamespaceJoiner : IDisposable
                 _usable = false;
                 host.Dispose();
             }
+            t_insideContainer = false;
             started.SetResult(result);
         }
         host.Dispose();
+    }
+
+    /// <summary>
+    /// Runs once, in the runtime's own namespaces, every path the thread takes inside a container: path lookups, a start
+    /// with redirected streams, a failed start and its message. The runtime loads an assembly by its path the first time
+    /// code needs it, and inside a container that path is the image's, a file the job chose; an assembly loaded there would
+    /// run as the runtime (root). Loaded here, from the runtime's own files, none is looked up inside a container.
+    /// </summary>
+    private static void WarmUp()
+    {
+        var shell = Resolve("sh", "/usr/bin:/bin", "/") ?? throw new IOException("no sh on the runtime's PATH");
+        _ = Directory.Exists(shell);
+        var startInfo = new ProcessStartInfo(shell, ["-c", "exit 0"])
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        startInfo.Environment.Clear();
+        startInfo.Environment["PATH"] = "/usr/bin:/bin";
+        using (var process = new JoinStart(Process.Start(startInfo)).Process)
+        {
+            process?.WaitForExit();
+        }
+        var missing = new ProcessStartInfo("/nonexistent/scheduler-joiner-warm-up") { UseShellExecute = false };
+        _ = StartOrExplain(missing, "scheduler-joiner-warm-up");
+        _ = Explain(new Win32Exception(Syscalls.ENoExec), "scheduler-joiner-warm-up");
     }
 
     /// <summary>Enters the container's namespaces and working directory as root; false when its namespaces are gone.</summary>

@@ -115,6 +115,26 @@ public sealed class ExecJoinTests : IAsyncLifetime
         Assert.Contains(command, stderr);
     }
 
+    [Fact]
+    public async Task The_runtime_loads_no_assembly_while_inside_a_container()
+    {
+        // Inside a container the runtime's assembly paths are the image's files: every path the joiner takes there must
+        // have been taken once before, from the runtime's own namespaces (its warm-up).
+        var runtime = Runtime(direct: true);
+        await RunningAsync(runtime, WorkPod("loads", "printf 'exit 3\\n' > /work/script; chmod +x /work/script; exec sleep 60"));
+        for (var i = 0; i < 200 && (await ExecAsync(runtime, "loads", "test", "-x", "/work/script")).ExitCode != 0; i++) await Task.Delay(25);
+
+        var codes = new List<int>();
+        foreach (var command in new[] { "true", "/no/such/binary", "no-such-command", "/etc", "/work/script", "./not-there" })
+        {
+            codes.Add((await ExecAsync(runtime, "loads", command)).ExitCode);
+        }
+
+        Assert.Equal([0, 127, 127, 126, 3, 127], codes);
+        Assert.True(runtime.ExecsJoinDirectly);
+        Assert.Equal(0, NamespaceJoiner.AssemblyLoadsInsideContainers);
+    }
+
     [Theory]
     [InlineData(true, "/work/script")]
     [InlineData(true, "../script")]
