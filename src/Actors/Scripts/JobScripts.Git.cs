@@ -30,8 +30,9 @@ public static partial class JobScripts
             // A local path (`scheduler exec`'s own repository, read from the host by a pod with a uid of its own): git serves
             // a repository to its owner only unless safe.directory says otherwise, which many gits (2.39 among them) read
             // only from the global or system config, never from -c; a global config of this subshell's own says it. It is a
-            // file of the stage's in the run directory (an emptyDir that goes with the pod): no mktemp, nothing to remove.
-            body.Append("_gcfg=\"$_scheduler_tmp.gitconfig\" && printf '[safe]\\n\\tdirectory = *\\n' > \"$_gcfg\" && export GIT_CONFIG_GLOBAL=\"$_gcfg\"\n");
+            // file of the stage's in the run directory (an emptyDir that goes with the pod): no mktemp, nothing to remove. Only
+            // its owner may write it (the run directory is every container's): a config can run commands (core.fsmonitor).
+            body.Append("_gcfg=\"$_scheduler_tmp.gitconfig\" && (umask 077 && printf '[safe]\\n\\tdirectory = *\\n' > \"$_gcfg\") && export GIT_CONFIG_GLOBAL=\"$_gcfg\"\n");
         }
         body.Append($"_strategy=\"${{GIT_STRATEGY:-{defaultStrategy}}}\"\n");
         body.Append(CleanGitConfigBody(runner));
@@ -135,9 +136,11 @@ public static partial class JobScripts
                 # git-lfs starts a dozen processes (it runs git itself) even where nothing is stored in LFS: the checkout's
                 # objects are pulled only when one of its files has the lfs filter (the attr pathspec reads every attributes
                 # source, macros included); submodules, which may have LFS objects of their own, still ask git-lfs.
-                # One git process: ls-files with the attr pathspec magic lists the files whose filter is lfs.
-                _lfs_files=
-                if [ -n "$(_git ls-files -- ':(attr:filter=lfs)')" ]; then _lfs_files=1; fi
+                # One git process: ls-files with the attr pathspec magic lists the files whose filter is lfs. The job's
+                # pathspec settings (GIT_LITERAL_PATHSPECS turns the magic off) are left out of it; a git that fails it
+                # (older than 2.13) counts as a checkout with LFS files, so LFS is never skipped unasked.
+                _lfs_files=$(unset GIT_LITERAL_PATHSPECS GIT_GLOB_PATHSPECS GIT_NOGLOB_PATHSPECS GIT_ICASE_PATHSPECS
+                  _git ls-files -- ':(attr:filter=lfs)' 2>/dev/null) || _lfs_files=1
                 if [ -n "$_lfs_files" ] || [ "$_submodules" != none ]; then
                   if _git lfs version >/dev/null 2>&1; then
                     _has_lfs=1

@@ -64,27 +64,31 @@ public static class StageCommands
     // right after the fork, long before this shell has been exec'd: from then on it is no descendant of the exec.) The
     // script runs as a child so that a TERM interrupts the wait at once and is passed on; it is started under the shell
     // GitLab Runner's detection finds (the list the script itself tries, with the argument that says the detection is
-    // done), one process less than the script running itself again. The marker is written however the script ended, in one
-    // write to a file the readers wait to be non-empty (so none sees half a number). The output log is made writable by
-    // every container's user, as the run directory is: the helper (often root) starts the first stage, and a build
-    // container running as the job's user (image:kubernetes:user, run_as_user) must still append to it.
+    // done), one process less than the script running itself again. The TERM trap is set before the pid is written (Kill
+    // finds the runner only by it), so a Kill before the script has started ends the script as it starts. The marker is
+    // written however the script ended, in one write to a file the readers wait to be non-empty (so none sees half a
+    // number). The output log is made writable by every container's user, as the run directory is: the helper (often root)
+    // starts the first stage, and a build container running as the job's user (image:kubernetes:user, run_as_user) must
+    // still append to it.
     internal const string StageRunnerScript =
         $$"""
         trap '' HUP
         set -C
         true 2>/dev/null >"$1/$2.lock" || exit 0
         set +C
+        c=
+        k=0
+        trap 'k=1; [ -z "$c" ] || kill -TERM "$c" 2>/dev/null' TERM INT
         (umask 0000 && : >>"$1/output.log") 2>/dev/null
         echo $$ >"$1/$2.pid"
         x=sh
         a=
-        for c in {{ScriptContext.ShellCandidates}}; do
-          if [ -x "$c" ]; then x=$c; a=--detected-shell; break; fi
+        for s in {{ScriptContext.ShellCandidates}}; do
+          if [ -x "$s" ]; then x=$s; a=--detected-shell; break; fi
         done
         "$x" "$3" $a 3>&- >>"$1/output.log" 2>&1 &
         c=$!
-        k=0
-        trap 'k=1; kill -TERM "$c" 2>/dev/null' TERM INT
+        [ "$k" = 0 ] || kill -TERM "$c" 2>/dev/null
         wait "$c"
         r=$?
         if [ "$k" = 1 ] && [ "$r" -gt 128 ]; then wait "$c"; r=$?; fi

@@ -203,6 +203,22 @@ public sealed class GetSourcesTests : IDisposable
         Assert.Equal(pulled, argv.Contains("lfs pull", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Git_lfs_is_not_skipped_when_the_job_turns_pathspec_magic_off()
+    {
+        // GIT_LITERAL_PATHSPECS=1 makes `:(attr:…)` a literal path, which matches nothing: the check must not see it.
+        var sha = CommitOnBranch("literal", new Dictionary<string, string>
+        {
+            [".gitattributes"] = "*.bin filter=lfs diff=lfs merge=lfs -text\n", ["data/x.bin"] = "not a pointer\n",
+        });
+        using var pod = Pod(sha, TestData.Public("GIT_STRATEGY", "clone"), TestData.Public("GIT_LITERAL_PATHSPECS", "1"));
+
+        var (code, output, argv) = RunWithRecordingGit(pod);
+
+        Assert.True(code == 0, output);
+        Assert.Contains("lfs pull", argv, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("clone", false, false)]
     [InlineData("fetch", true, true)]
