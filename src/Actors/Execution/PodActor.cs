@@ -528,7 +528,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
     // A watch that spoke since the last tick is live and has shown the pod as it is: the tick prints the waiting line from
     // that event instead of reading the pod again. A tick with no event since the last reads it, so a lost event is noticed
-    // one poll_interval later at most.
+    // within two poll_intervals (an event just after a tick spares the next tick's read).
     private void OnPollTick()
     {
         if (_heardSinceTick is { } heard)
