@@ -23,7 +23,7 @@ internal sealed record JoinStart(Process? Process, int ExitCode = 0, string? Err
 /// </summary>
 internal sealed class NamespaceJoiner : IDisposable
 {
-    private readonly BlockingCollection<(JoinTarget Target, ProcessStartInfo StartInfo, Action<Process>? OnStarted, TaskCompletionSource<JoinStart?> Started)> _queue = new();
+    private readonly BlockingCollection<JoinRequest> _queue = new();
     private readonly TaskCompletionSource<bool> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _usable;
 
@@ -63,6 +63,36 @@ internal sealed class NamespaceJoiner : IDisposable
     internal bool FailNextReturn { get; set; }
 
     /// <summary>
+    /// How long a request may wait for the thread before the joiner is given up: every exec of the node goes through this
+    /// one thread, and a start that hangs (a working directory or a command on a stalled filesystem) would hold every
+    /// exec behind it, Kill and the stages' Run included. The waiting request, and every later one, go through nsenter.
+    /// </summary>
+    internal TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>For tests: the thread waits on this before entering the next request's container.</summary>
+    internal ManualResetEventSlim? HoldNextStart { get; set; }
+
+    /// <summary>For tests: requests the thread skipped because they had waited too long and went another way.</summary>
+    internal int SkippedRequests => Volatile.Read(ref _skipped);
+
+    private int _skipped;
+
+    /// <summary>One exec to start. Taken by the thread or abandoned by its wait's timeout, whichever comes first.</summary>
+    private sealed class JoinRequest(JoinTarget target, ProcessStartInfo startInfo, Action<Process>? onStarted)
+    {
+        private int _state; // 0 queued, 1 taken by the thread, 2 abandoned
+
+        public JoinTarget Target { get; } = target;
+        public ProcessStartInfo StartInfo { get; } = startInfo;
+        public Action<Process>? OnStarted { get; } = onStarted;
+        public TaskCompletionSource<JoinStart?> Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool TryTake() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+        public bool TryAbandon() => Interlocked.CompareExchange(ref _state, 2, 0) == 0;
+    }
+
+    /// <summary>
     /// Starts the command of <paramref name="startInfo"/> (its file name as the command's first word, its arguments and
     /// environment; its working directory is ignored) inside the container. Null when the joiner cannot (it is no
     /// longer usable, or the container's namespaces could not be entered): the caller takes another way in.
@@ -72,21 +102,32 @@ internal sealed class NamespaceJoiner : IDisposable
     /// </summary>
     public Task<JoinStart?> StartAsync(JoinTarget target, ProcessStartInfo startInfo, Action<Process>? onStarted = null)
     {
-        var started = new TaskCompletionSource<JoinStart?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var request = new JoinRequest(target, startInfo, onStarted);
         if (!_usable)
         {
-            started.SetResult(null);
-            return started.Task;
+            request.Started.SetResult(null);
+            return request.Started.Task;
         }
         try
         {
-            _queue.Add((target, startInfo, onStarted, started));
+            _queue.Add(request);
+            _ = AbandonIfNotTakenAsync(request);
         }
         catch (InvalidOperationException)
         {
-            started.SetResult(null);
+            request.Started.TrySetResult(null);
         }
-        return started.Task;
+        return request.Started.Task;
+    }
+
+    private async Task AbandonIfNotTakenAsync(JoinRequest request)
+    {
+        await Task.WhenAny(request.Started.Task, Task.Delay(QueueTimeout)).ConfigureAwait(false);
+        if (request.TryAbandon())
+        {
+            _usable = false;
+            request.Started.TrySetResult(null);
+        }
     }
 
     public void Dispose() => _queue.CompleteAdding();
@@ -106,13 +147,21 @@ internal sealed class NamespaceJoiner : IDisposable
         _usable = host is not null;
         _ready.SetResult(_usable);
         if (host is null) return;
-        foreach (var (target, startInfo, onStarted, started) in _queue.GetConsumingEnumerable())
+        foreach (var request in _queue.GetConsumingEnumerable())
         {
-            if (!_usable)
+            if (!request.TryTake())
             {
-                started.SetResult(null);
+                // It waited too long and went through nsenter: started here too, it would run twice.
+                Interlocked.Increment(ref _skipped);
                 continue;
             }
+            if (!_usable)
+            {
+                request.Started.SetResult(null);
+                continue;
+            }
+            HoldNextStart?.Wait();
+            var (target, startInfo, onStarted, started) = (request.Target, request.StartInfo, request.OnStarted, request.Started);
             JoinStart? result = null;
             try
             {
@@ -130,8 +179,14 @@ internal sealed class NamespaceJoiner : IDisposable
             // (a command it did start is still handed over: it runs in its container as it should).
             if (!host.Restore() || FailNextReturn)
             {
+                // The thread may still be in the container, as its user: it runs no more of the runtime's code than it
+                // must. It answers this request and those queued behind it (they go through nsenter) and ends.
                 _usable = false;
                 host.Dispose();
+                started.SetResult(result);
+                _queue.CompleteAdding();
+                foreach (var queued in _queue.GetConsumingEnumerable()) queued.Started.TrySetResult(null);
+                return;
             }
             t_insideContainer = false;
             started.SetResult(result);

@@ -237,6 +237,35 @@ public sealed class ExecJoinTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_request_the_joiner_cannot_take_in_time_goes_another_way_and_is_never_started_by_it()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "the joiner needs root");
+        using var joiner = NamespaceJoiner.TryCreate(runtimeIsRoot: true);
+        Assert.NotNull(joiner);
+        // A start that hangs (a stalled filesystem) is played by holding the thread before its first request.
+        using var hold = new ManualResetEventSlim(false);
+        joiner.QueueTimeout = TimeSpan.FromMilliseconds(300);
+        joiner.HoldNextStart = hold;
+        var marker = Path.Combine(Path.GetTempPath(), "joiner-skipped-" + Guid.NewGuid().ToString("N"));
+        var target = new JoinTarget(Environment.ProcessId, 4321, 4322, [], "/", ContainerEnvironment.DefaultPath);
+
+        var held = joiner.StartAsync(target, new ProcessStartInfo("id") { RedirectStandardOutput = true });
+        var waiting = joiner.StartAsync(target, new ProcessStartInfo("sh", ["-c", $"echo ran > {marker}"]));
+
+        Assert.Null(await waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.False(joiner.Usable);
+        Assert.Null(await joiner.StartAsync(target, new ProcessStartInfo("true")));
+        joiner.HoldNextStart = null;
+        hold.Set();
+        // The held request was taken before the thread stopped: it still starts, once.
+        using var process = (await held.WaitAsync(TimeSpan.FromSeconds(10)))!.Process!;
+        Assert.StartsWith("uid=4321", await process.StandardOutput.ReadToEndAsync());
+        for (var i = 0; i < 400 && joiner.SkippedRequests == 0; i++) await Task.Delay(25);
+        Assert.Equal(1, joiner.SkippedRequests);
+        Assert.False(File.Exists(marker));
+    }
+
+    [Fact]
     public async Task A_joiner_that_cannot_return_hands_over_its_command_and_execs_go_through_nsenter_from_then_on()
     {
         var runtime = Runtime(direct: true);
