@@ -46,6 +46,14 @@ public static class ReadLog
                     }
 
                     await output.FlushAsync(cancellationToken);
+
+                    // A job can remove or replace the log (its run directory is writable): a quiet handle whose file is no
+                    // longer the one at the path is reopened by path, so later stages' output is not read from a dead file.
+                    if (!grew && follow && !IsStillAtPath(path, file))
+                    {
+                        await file.DisposeAsync();
+                        file = null;
+                    }
                 }
 
                 if (!follow)
@@ -70,5 +78,13 @@ public static class ReadLog
                 await file.DisposeAsync();
             }
         }
+    }
+
+    // Without an inode to compare (no stat in .NET's API), a file at the path of another length than the open one's is
+    // another file: the open one is quiet, so it did not just grow. A replacement of the same length goes unnoticed.
+    private static bool IsStillAtPath(string path, FileStream file)
+    {
+        var atPath = new FileInfo(path);
+        return atPath.Exists && atPath.Length == RandomAccess.GetLength(file.SafeFileHandle);
     }
 }

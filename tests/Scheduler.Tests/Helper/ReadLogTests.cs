@@ -72,6 +72,27 @@ public sealed class ReadLogTests
     }
 
     [Fact]
+    public async Task Follow_reads_a_replaced_log_from_the_path_not_the_removed_file()
+    {
+        using var dir = new TemporaryDirectory();
+        var path = Path.Combine(dir.Path, "output.log");
+        await File.WriteAllTextAsync(path, "abc");
+        var output = new SynchronizedStream();
+        using var cancel = new CancellationTokenSource();
+        var reading = ReadLog.RunAsync(path, 0, follow: true, TimeSpan.FromMilliseconds(20), output, cancel.Token);
+        Assert.True(await output.WaitForAsync("abc"));
+
+        // Removed and written again (a job's `rm`, then the next stage's output): the reader goes on from its position.
+        File.Delete(path);
+        await Task.Delay(60);
+        await File.WriteAllTextAsync(path, "xyzdef");
+        Assert.True(await output.WaitForAsync("abcdef"));
+
+        await cancel.CancelAsync();
+        Assert.Equal(0, await reading.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public async Task Follow_keeps_up_with_a_writer_appending_in_pieces_and_every_byte_arrives_once_in_order()
     {
         // A writer appending pieces of every size, with and without pauses: the reader reaches the end of the file many
