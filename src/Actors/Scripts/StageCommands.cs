@@ -32,6 +32,9 @@ public static class StageCommands
     public const string SecretKeyPrefix = "stage.";
     /// <summary>The exit code a stage ended by Kill reports (128 + SIGTERM).</summary>
     public const int KilledExitCode = 143;
+    /// <summary>The exit code Run records for a stage whose runner is gone without a marker (128 + SIGKILL: it was
+    /// killed, most often by the kernel's out-of-memory killer). Written as text in <see cref="RunScript"/>.</summary>
+    public const int RunnerLostExitCode = 137;
     /// <summary>The most the runner reads of a Run or Wait exec's output: an exit code, a log size and a newline fit; a pod
     /// that sends more (a hostile marker, a tampered <c>head</c>) breaks the stage and its exec is closed.</summary>
     public const int MaxWaitOutputBytes = 64;
@@ -104,7 +107,11 @@ public static class StageCommands
     // closed for the script) until it exits, so the read ends when the stage has ended: no poll, no sleep process, and the
     // end is seen at once. Otherwise (a run after a drop, a runner that lost the lock or failed to start) the marker is
     // polled every 5 ms at first, every 25 ms up to about two seconds, then every 250 ms; every 40 polls without a lock,
-    // another runner is started. The run directory is made only when missing: one process less for every stage but the first.
+    // another runner is started. Every 40 polls with a lock, a runner whose pid is gone from /proc without a marker (killed
+    // with SIGKILL, by the out-of-memory killer most often) is taken as lost: what is left of its process group is killed,
+    // a line saying so goes to the log, and the marker records 137, so the job fails at once instead of at its timeout. A
+    // reused pid only keeps the run waiting, as before. The run directory is made only when missing: one process less for
+    // every stage but the first.
     internal const string RunScript =
         """
         [ -d "$1" ] || mkdir -p "$1" || exit 1
@@ -115,8 +122,21 @@ public static class StageCommands
         fi
         n=1
         while [ ! -s "$1/$2.exit" ]; do
-          if [ $((n % 40)) -eq 0 ] && [ ! -e "$1/$2.lock" ]; then
-            ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+          if [ $((n % 40)) -eq 0 ]; then
+            if [ ! -e "$1/$2.lock" ]; then
+              ( $s sh -c "$4" stage "$1" "$2" "$3" </dev/null >/dev/null 2>&1 & )
+            else
+              p=
+              { read -r p <"$1/$2.pid"; } 2>/dev/null
+              case $p in ''|*[!0-9]*) ;; *)
+                if [ -d /proc/self ] && [ ! -d "/proc/$p" ] && [ ! -s "$1/$2.exit" ]; then
+                  kill -s KILL -- "-$p" 2>/dev/null || kill -KILL "-$p" 2>/dev/null
+                  echo "ERROR: the stage's runner ended without recording the stage's exit code (killed, out of memory?)" >>"$1/output.log"
+                  m=$(wc -c <"$1/output.log" 2>/dev/null) || m=
+                  echo 137 $m >"$1/$2.exit"
+                fi
+              esac
+            fi
           fi
           if [ "$n" -le 20 ]; then d=0.005; elif [ "$n" -le 90 ]; then d=0.025; else d=0.25; fi
           n=$((n + 1))

@@ -105,6 +105,33 @@ public sealed class StageCommandsTests
 
     [Fact]
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void A_stage_runner_killed_without_a_marker_fails_the_stage_at_once_and_its_script_goes_with_it()
+    {
+        var started = Path.Combine(Path.GetTempPath(), "stage-started-" + Guid.NewGuid().ToString("N"));
+        using var pod = Pod($"echo $$ > '{started}'", "sleep 60", "echo not-reached");
+        var stage = pod.Stage("step_script");
+        var run = pod.Start(StageCommands.Run(stage));
+        Assert.True(SpinWait.SpinUntil(() => File.Exists(started) && new FileInfo(started).Length > 0, TimeSpan.FromSeconds(10)),
+            "the stage did not start");
+        var runner = int.Parse(File.ReadAllText(Path.Combine(pod.RunDir, "step_script.pid")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        var script = int.Parse(File.ReadAllText(started).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+        // The runner alone, as the out-of-memory killer picks one process: its script lives on, reparented.
+        Process.GetProcessById(runner).Kill();
+        Assert.True(run.WaitForExit(TimeSpan.FromSeconds(20)), "the run waited on for a runner that is gone");
+
+        var marker = StageCommands.ParseExitMarker(File.ReadAllText(Path.Combine(pod.RunDir, "step_script.exit")));
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(StageCommands.RunnerLostExitCode, marker?.ExitCode);
+        Assert.Equal(new FileInfo(Path.Combine(pod.RunDir, "output.log")).Length, marker?.LogSize);
+        Assert.Contains("the stage's runner ended without recording the stage's exit code", Log(pod), StringComparison.Ordinal);
+        Assert.True(SpinWait.SpinUntil(() => !Directory.Exists($"/proc/{script}"), TimeSpan.FromSeconds(10)), "the script was left running");
+        Assert.DoesNotContain("not-reached", Log(pod), StringComparison.Ordinal);
+        File.Delete(started);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task Two_runs_at_once_start_two_stage_runners_and_the_stage_runs_once()
     {
         using var pod = Pod("echo ran-once");

@@ -167,10 +167,13 @@ public sealed class LifecycleHookTests : IAsyncLifetime
     public async Task A_preStop_hook_runs_on_delete_before_the_container_stops()
     {
         // The container ends on SIGTERM: the hook's file proves it ran while the container was still there.
-        var pod = HookPod("pre", "trap 'echo term >> /out/order; exit 0' TERM; while true; do sleep 0.1; done",
+        var pod = HookPod("pre", "trap 'echo term >> /out/order; exit 0' TERM; : > /out/trap-set; while true; do sleep 0.1; done",
             new V1Lifecycle { PreStop = Exec("echo prestop >> /out/order") }, grace: 10);
         _runtime.PodCreated(pod);
         await _host.WaitForStatusAsync("pre", s => s.Phase == "Running", timeoutSeconds: 20);
+        // Running is reported once the container's process has started, which may be before its shell set the trap.
+        for (var i = 0; i < 400 && !File.Exists(Path.Combine(_hostDir, "trap-set")); i++) await Task.Delay(25);
+        Assert.True(File.Exists(Path.Combine(_hostDir, "trap-set")), "the container never set its trap");
 
         await _runtime.KillPodAsync("ci", "pre", pod.Metadata.Uid, 10);
 
