@@ -66,6 +66,12 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
     /// <summary>The pod as the latest watch event since the last poll tick showed it; null when the watch said nothing since.</summary>
     private V1Pod? _heardSinceTick;
+
+    /// <summary>Whether the pod is made and reported (<see cref="OnCreated"/>); until then watch events are only kept.</summary>
+    private bool _created;
+
+    /// <summary>The pod as the latest watch event before <see cref="OnCreated"/> showed it (newer than the create's answer).</summary>
+    private V1Pod? _heardBeforeCreated;
     private bool _failing;
     private bool _callInFlight;
     private string? _stopReason;
@@ -139,6 +145,11 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 break;
             case ReadFailed failed:
                 OnReadFailed(failed);
+                break;
+            case PodUpdated update when !_created:
+                // The watch follows the pod from its create on; until the pod is reported (its Secret owned, its budget
+                // made) the latest event is kept for OnCreated to judge.
+                _heardBeforeCreated = update.Type == k8s.WatchEventType.Deleted ? null : update.Pod;
                 break;
             case PodUpdated update:
                 // A deletion is for a read to confirm (the pod is gone): the next tick reads.
@@ -263,6 +274,14 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private void Run(Step step, int index)
     {
         _callInFlight = true;
+        if (step == Step.CreatePod)
+        {
+            // Followed before it exists: a pod that runs within the create's round trip and the owner patch (the embedded
+            // cluster starts one in milliseconds) would otherwise be Running before anyone listens, and be seen only at
+            // the next poll_interval's read.
+            _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
+        }
+
         var (gateway, plan, pod, ct, checks) = (_gateway, _plan, _pod, _cancel.Token, _checks);
         CallAsync().PipeTo(Self);
         return;
@@ -512,18 +531,22 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
     private void OnCreated(V1Pod created)
     {
+        _created = true;
         Context.Parent.Tell(new PodCreated(created));
         var interval = TimeSpan.FromSeconds(_settings.PollInterval > 0 ? _settings.PollInterval : 3);
         var timeout = TimeSpan.FromSeconds(_settings.PollTimeout > 0 ? _settings.PollTimeout : 180);
         Timers.StartPeriodicTimer(PollTimer, new PollTick(), interval);
         Timers.StartSingleTimer(TimeoutTimer, new PollTimedOut(), timeout);
         _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
-        if (PodStatus.Judge(created) is PodVerdict.Waiting)
+        // An event heard while the pod was being made is newer than the create's answer.
+        var current = _heardBeforeCreated ?? created;
+        _heardBeforeCreated = null;
+        if (PodStatus.Judge(current) is PodVerdict.Waiting)
         {
-            TellParentTrace(created);
+            TellParentTrace(current);
         }
 
-        Check(created);
+        Check(current);
     }
 
     // A watch that spoke since the last tick is live and has shown the pod as it is: the tick prints the waiting line from

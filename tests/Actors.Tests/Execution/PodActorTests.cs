@@ -257,6 +257,27 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
+    public async Task A_pod_that_runs_while_its_secret_is_being_owned_is_ready_at_once_without_waiting_for_a_poll()
+    {
+        // The pod is created Pending and runs before the owner patch answers: the watch's event comes while the pod is
+        // still being made, and must not be lost (it used to be: the pod was followed only once made).
+        _cluster.InitialPhase = "Pending";
+        var plan = Plan();
+        var ownerPatch = _cluster.HoldNext("own-secret");
+        var actor = Start(plan, Budget());
+        await _watcher.ExpectMsgAsync<WatchPod>(TimeSpan.FromSeconds(10));
+        await AwaitConditionAsync(() => Task.FromResult(Calls("own-secret") == 1), TimeSpan.FromSeconds(10));
+        _cluster.SetPodStatus(plan.PodName, "Running", notify: false);
+        actor.Tell(new PodUpdated(k8s.WatchEventType.Modified, _cluster.Pod(plan.PodName)!));
+
+        ownerPatch.SetResult();
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, Calls("read-pod"));
+    }
+
+    [Fact]
     public async Task A_poll_tick_after_a_deletion_event_reads_the_pod()
     {
         _cluster.InitialPhase = "Pending";
