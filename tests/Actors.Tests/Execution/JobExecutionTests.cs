@@ -84,6 +84,17 @@ public sealed class JobExecutionTests : TestKit
     }
 
     /// <summary>Collects what the listener hears into <paramref name="messages"/> until one message matches.</summary>
+    // The watch is open (an event the cluster sends reaches the PodActor) and the pod is made, its PodActor waiting for it
+    // to run (the pod is followed from its create on, so the watch opening says nothing about that): its waiting line is
+    // in the trace.
+    private async Task<List<object>> PodWaitingAsync(TestProbe listener)
+    {
+        await CallAsync("watch");
+        var heard = new List<object>();
+        await HearUntilAsync(listener, heard, m => m is JobTraceChunk chunk && Encoding.UTF8.GetString(chunk.Bytes).Contains("Waiting for pod"));
+        return heard;
+    }
+
     private static async Task HearUntilAsync(TestProbe listener, List<object> messages, Func<object, bool> until, TimeSpan? max = null)
     {
         while (true)
@@ -249,12 +260,12 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(5), "k8s runner", listener));
-        await CallAsync("watch");
+        var heard = await PodWaitingAsync(listener);
         var pod = _cluster.PodOf(5)!;
 
         _cluster.SetPodStatus(pod, "Running", notify: false);
         Clock.Advance(TimeSpan.FromSeconds(3));
-        var job = await FinishedAsync(listener);
+        var job = await FinishedAsync(listener, heard: heard);
 
         Assert.Equal(JobState.Success, job.Result.State);
         Assert.Contains($"Waiting for pod default/{pod} to be running, status is Pending", job.Trace);
@@ -268,10 +279,10 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(6), "k8s runner", listener));
-        await CallAsync("watch");
+        var heard = await PodWaitingAsync(listener);
 
         _cluster.SetPodStatus(_cluster.PodOf(6)!, "Running");
-        var job = await FinishedAsync(listener);
+        var job = await FinishedAsync(listener, heard: heard);
 
         Assert.Equal(JobState.Success, job.Result.State);
         Assert.Equal(0, _cluster.Count("read-pod"));
@@ -284,7 +295,7 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner(Settings(kubernetes: new KubernetesSettings { PollInterval = 3, PollTimeout = 30 }));
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(7), "k8s runner", listener));
-        await CallAsync("watch");
+        var heard = await PodWaitingAsync(listener);
         _cluster.SetPodStatus(_cluster.PodOf(7)!, "Pending", notify: false, condition: new V1PodCondition
         {
             Type = "PodScheduled", Status = "False", Reason = "Unschedulable", Message = "0/1 nodes are available: 1 Insufficient cpu.",
@@ -293,7 +304,6 @@ public sealed class JobExecutionTests : TestKit
         Clock.Advance(TimeSpan.FromSeconds(3));
         await CallAsync("read-pod");
         // The read's answer has reached the PodActor once its waiting line (with the reason) is in the trace.
-        var heard = new List<object>();
         await HearUntilAsync(listener, heard, m => m is JobTraceChunk chunk && Encoding.UTF8.GetString(chunk.Bytes).Contains("Unschedulable"));
         Clock.Advance(TimeSpan.FromSeconds(27));
         var job = await FinishedAsync(listener, heard: heard);
@@ -316,10 +326,10 @@ public sealed class JobExecutionTests : TestKit
         var runner = StartRunner();
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(8), "k8s runner", listener));
-        await CallAsync("watch");
+        var heard = await PodWaitingAsync(listener);
 
         _cluster.SetPodStatus(_cluster.PodOf(8)!, "Pending", waitingReason, "pull access denied for nothing:latest");
-        var job = await FinishedAsync(listener);
+        var job = await FinishedAsync(listener, heard: heard);
 
         Assert.Equal(JobState.Failed, job.Result.State);
         Assert.Equal(failureReason, job.Result.FailureReason);
