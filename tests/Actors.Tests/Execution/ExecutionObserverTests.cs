@@ -88,6 +88,13 @@ public sealed class ExecutionObserverTests : TestKit
         await _calls.FishForMessageAsync(m => m is GatewayCall call && call.Kind == kind && call.Detail.Contains(detailContains),
             TimeSpan.FromSeconds(15));
 
+    private async Task<string> AwaitPodAsync(long jobId)
+    {
+        string? pod = null;
+        await AwaitAssertAsync(() => Assert.NotNull(pod = _cluster.PodOf(jobId)), TimeSpan.FromSeconds(15));
+        return pod!;
+    }
+
     private int CallsExceptWatch() => _cluster.History.Count(c => c.Kind != "watch");
 
     private async Task<SeenPhases> PhasesAsync(int pending, int running)
@@ -182,8 +189,8 @@ public sealed class ExecutionObserverTests : TestKit
 
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(Job(7), Runner, listener));
-        await CallAsync("watch", "default");
-        var pod = _cluster.PodOf(7)!;
+        await CallAsync("watch", "default"); // the PodActor follows the pod from its create on, so the watch may open first
+        var pod = await AwaitPodAsync(7);
         _cluster.SetPodStatus(pod, "Pending");
         await PhasesAsync(pending: 1, running: 0);
         _cluster.SetPodStatus(pod, "Running");
