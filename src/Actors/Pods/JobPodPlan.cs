@@ -39,7 +39,7 @@ public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? Registr
 
     public IReadOnlyList<V1Secret> Secrets => RegistrySecret is null ? [JobSecret] : [JobSecret, RegistrySecret];
 
-    /// <summary>The pod, then the Secrets (how the plan is shown; the runner creates the Secrets first).</summary>
+    /// <summary>The pod, then the Secrets (how the plan is shown; the runner creates the registry Secret first).</summary>
     public IReadOnlyList<IKubernetesObject<V1ObjectMeta>> AllObjects => [Pod, .. Secrets];
 
     /// <summary>The ownerReference that ties a Secret to <paramref name="created"/> (the pod as the API server returned it,
