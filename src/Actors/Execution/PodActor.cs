@@ -1,4 +1,4 @@
-// PodActor is one actor whose steps (Secrets, pod, owner references, PodDisruptionBudget, start checks, cleanup) share
+// PodActor is one actor whose steps (Secrets, pod, owner reference, PodDisruptionBudget, start checks, cleanup) share
 // one retry budget and its timers; each step is a short handler, and the pure rules live in Pods/ and Faults/.
 using Akka.Actor;
 using Akka.Event;
@@ -13,9 +13,13 @@ namespace Scheduler.Actors.Execution;
 /// <summary>
 /// Starts the job's pod: with <c>namespace_per_job</c> creates the job's namespace first; waits for the service account and
 /// the configured imagePullSecrets to exist (<c>resource_availability_check_max_attempts</c> more checks, 5 s apart, as GitLab
-/// Runner); creates its Secrets (no owner yet, so the pod finds its mounts at once), then the pod (a fixed name:
-/// one that exists already, after a lost answer or for a restarted JobActor, is read instead), then makes the pod the owner
-/// of each Secret; with <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
+/// Runner); creates the registry Secret (an imagePullSecret must exist before the pod: kubelet pulls without a missing
+/// one and fails), then the pod (a fixed name: one that exists already, after a lost answer or for a restarted JobActor, is
+/// read instead), then the job Secret with the pod as its owner in the create's body (a 409 is the Secret made before a
+/// lost answer or a restart, made with that owner), then makes the pod the registry Secret's owner. The job Secret comes
+/// after the pod so that it needs no owner patch: one write fewer per job than GitLab Runner's order (Secrets, pod,
+/// patches); the pod waits for its mount meanwhile (kubelet: a FailedMount event and a retry from about 0.5 s on a node
+/// faster than the create's round trip). With <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
 /// that cannot be made is a warning in the trace, the job runs unprotected). With <c>adopt</c> it only reads the existing pod of an adopted job (a pod that is gone is not created
 /// again). Then it waits for Running: the node's shared watch tells it of changes, a poll_interval timer reads the pod when
 /// the watch said nothing about it since the last tick (else the tick's waiting line comes from the watch's event), and a
@@ -23,8 +27,8 @@ namespace Scheduler.Actors.Execution;
 /// Every call comes back as a message. A transient fault (429, 5xx, a timeout, a reset) is retried after a backoff taken
 /// from the job's <see cref="RetryBudget"/>; so is any error whose text matches a <c>retry_limits</c> fragment, up to that
 /// fragment's limit. A failed poll read waits for the next poll. A permanent one, or a spent budget, fails at once, after
-/// deleting what this actor made (the Secrets, and the pod when it cannot own them; with cleanup_grace_period_seconds and
-/// within cleanup_resources_timeout).
+/// deleting what this actor made (the pod, which would wait for ever for a job Secret that cannot be made, and the Secrets;
+/// with cleanup_grace_period_seconds and within cleanup_resources_timeout).
 /// </summary>
 public sealed class PodActor : UntypedActor, IWithTimers
 {
@@ -35,8 +39,8 @@ public sealed class PodActor : UntypedActor, IWithTimers
     /// <summary>GitLab Runner's pause between two checks of a resource the pod needs.</summary>
     internal static readonly TimeSpan ResourceCheckInterval = TimeSpan.FromSeconds(5);
 
-    // The calls that start the pod, in order; Index is the Secret's for the Secret steps, the check's for CheckResource.
-    private enum Step { CreateNamespace, CheckResource, CreateSecret, CreatePod, OwnSecret, CreateBudget, FindPod }
+    // The calls that start the pod, in order; Index is the check's for CheckResource.
+    private enum Step { CreateNamespace, CheckResource, CreatePullSecret, CreatePod, CreateJobSecret, OwnPullSecret, CreateBudget, FindPod }
 
     /// <summary>A resource the pod refers to but does not bring: its service account or an imagePullSecret of the config.</summary>
     private sealed record ResourceCheck(string Kind, string Name);
@@ -60,8 +64,12 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private readonly CancellationTokenSource _cancel = new();
     private ILoggingAdapter? _log;
     private int _attempt;
-    private int _secretsMade;
+    private bool _pullSecretMade;
+    private bool _jobSecretMade;
     private V1Pod? _pod;
+
+    /// <summary>The job Secret with the made pod as its owner (the body of every create try).</summary>
+    private V1Secret? _ownedJobSecret;
     private bool _readInFlight;
 
     /// <summary>The pod as the latest watch event since the last poll tick showed it; null when the watch said nothing since.</summary>
@@ -124,7 +132,8 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 // the call in flight (if any) answers, so that it cannot leave something behind.
                 _stopReason ??= stop.Reason;
                 Timers.Cancel(RetryTimer);
-                if (!_callInFlight && !_failing && _pod is null)
+                // Not yet reported: also between a made pod and its job Secret, whose retry was just cancelled.
+                if (!_callInFlight && !_failing && !_created)
                 {
                     Fail(_stopReason);
                 }
@@ -180,14 +189,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
         }
 
         // Asked to stop while the call was out: note what it made, then give it all back.
-        if (done.Step == Step.CreateSecret)
-        {
-            _secretsMade = done.Index + 1;
-        }
-        else if (done.Step == Step.CreatePod)
-        {
-            _pod = (V1Pod)done.Result!;
-        }
+        NoteMade(done);
 
         Fail(_stopReason);
     }
@@ -245,7 +247,23 @@ public sealed class PodActor : UntypedActor, IWithTimers
         }
     }
 
-    private void StartCreating() => Run(_plan.Secrets.Count > 0 ? Step.CreateSecret : Step.CreatePod, 0);
+    private void StartCreating() => Run(_plan.RegistrySecret is null ? Step.CreatePod : Step.CreatePullSecret, 0);
+
+    private void NoteMade(StepDone done)
+    {
+        switch (done.Step)
+        {
+            case Step.CreatePullSecret:
+                _pullSecretMade = true;
+                break;
+            case Step.CreatePod:
+                _pod = (V1Pod)done.Result!;
+                break;
+            case Step.CreateJobSecret:
+                _jobSecretMade = true;
+                break;
+        }
+    }
 
     // Not there (or the read failed): look again after the interval, at most resource_availability_check_max_attempts times more.
     private void ResourceMissing(int index, string? error)
@@ -282,7 +300,13 @@ public sealed class PodActor : UntypedActor, IWithTimers
             _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
         }
 
-        var (gateway, plan, pod, ct, checks) = (_gateway, _plan, _pod, _cancel.Token, _checks);
+        if (step == Step.CreateJobSecret)
+        {
+            // Made once: the owner is the pod as its create (or the read after a 409) answered, with its uid.
+            _ownedJobSecret ??= _plan.JobSecretOwnedBy(_pod!);
+        }
+
+        var (gateway, plan, pod, ct, checks, jobSecret) = (_gateway, _plan, _pod, _cancel.Token, _checks, _ownedJobSecret);
         CallAsync().PipeTo(Self);
         return;
 
@@ -296,9 +320,10 @@ public sealed class PodActor : UntypedActor, IWithTimers
                     Step.CheckResource when checks[index].Kind == "ServiceAccount" =>
                         await gateway.ServiceAccountExistsAsync(plan.Namespace, checks[index].Name, ct),
                     Step.CheckResource => await gateway.ReadSecretAsync(plan.Namespace, checks[index].Name, ct) is not null,
-                    Step.CreateSecret => await gateway.CreateSecretAsync(plan.Secrets[index], ct),
+                    Step.CreatePullSecret => await gateway.CreateSecretAsync(plan.RegistrySecret!, ct),
                     Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
-                    Step.OwnSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.Secrets[index].Metadata.Name,
+                    Step.CreateJobSecret => await gateway.CreateSecretAsync(jobSecret!, ct),
+                    Step.OwnPullSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.RegistrySecret!.Metadata.Name,
                         JobPodPlan.OwnerReferenceOf(pod!), ct),
                     Step.CreateBudget => await gateway.CreatePodDisruptionBudgetAsync(PodDisruptionBudgets.For(pod!), ct),
                     _ => await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct),
@@ -341,35 +366,27 @@ public sealed class PodActor : UntypedActor, IWithTimers
             case Step.CheckResource:
                 ResourceMissing(done.Index, null);
                 break;
-            case Step.CreateSecret:
-                _secretsMade = done.Index + 1;
-                Next(done.Index + 1 < _plan.Secrets.Count ? (Step.CreateSecret, done.Index + 1) : (Step.CreatePod, 0));
+            case Step.CreatePullSecret:
+                NoteMade(done);
+                Run(Step.CreatePod, 0);
                 break;
             case Step.CreatePod:
-                _pod = (V1Pod)done.Result!;
-                if (_plan.Secrets.Count > 0)
-                {
-                    Next((Step.OwnSecret, 0));
-                }
-                else
-                {
-                    AfterPodMade();
-                }
-
+                NoteMade(done);
+                Run(Step.CreateJobSecret, 0);
                 break;
-            case Step.OwnSecret when done.Result is null:
-                Fail($"could not create the pod {Where}: its Secret {_plan.Secrets[done.Index].Metadata.Name} is gone");
+            case Step.CreateJobSecret when _plan.RegistrySecret is not null:
+                NoteMade(done);
+                Run(Step.OwnPullSecret, 0);
                 break;
-            case Step.OwnSecret:
-                if (done.Index + 1 < _plan.Secrets.Count)
-                {
-                    Next((Step.OwnSecret, done.Index + 1));
-                }
-                else
-                {
-                    AfterPodMade();
-                }
-
+            case Step.CreateJobSecret:
+                NoteMade(done);
+                AfterPodMade();
+                break;
+            case Step.OwnPullSecret when done.Result is null:
+                Fail($"could not create the pod {Where}: its Secret {_plan.RegistrySecret!.Metadata.Name} is gone");
+                break;
+            case Step.OwnPullSecret:
+                AfterPodMade();
                 break;
             case Step.CreateBudget:
                 OnCreated(_pod!);
@@ -382,8 +399,6 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 break;
         }
     }
-
-    private void Next((Step Step, int Index) next) => Run(next.Step, next.Index);
 
     // The budget needs the pod's uid (its owner), so it comes once the pod exists.
     private void AfterPodMade()
@@ -424,9 +439,10 @@ public sealed class PodActor : UntypedActor, IWithTimers
         var what = failed.Step switch
         {
             Step.CreateNamespace => $"could not create the job's namespace {_plan.Namespace}",
-            Step.CreateSecret => $"could not create the Secret {_plan.Secrets[failed.Index].Metadata.Name} of the pod {Where}",
+            Step.CreatePullSecret => $"could not create the Secret {_plan.RegistrySecret!.Metadata.Name} of the pod {Where}",
             Step.CreatePod => $"could not create the pod {Where}",
-            Step.OwnSecret => $"could not make the pod {Where} the owner of its Secret {_plan.Secrets[failed.Index].Metadata.Name}",
+            Step.CreateJobSecret => $"could not create the Secret {_plan.JobSecret.Metadata.Name} of the pod {Where}",
+            Step.OwnPullSecret => $"could not make the pod {Where} the owner of its Secret {_plan.RegistrySecret!.Metadata.Name}",
             Step.CreateBudget => $"could not create the PodDisruptionBudget of the pod {Where}",
             _ => $"could not read the adopted pod {Where}",
         };
@@ -471,8 +487,9 @@ public sealed class PodActor : UntypedActor, IWithTimers
             : $"the job's {_budget.Settings.MaxRetriesPerJob} retries of Kubernetes calls are spent)"));
     }
 
-    // Deletes what this actor made before it reports: Secrets without an owner, and a pod that does not own its Secrets,
-    // would outlive the job. An adopted pod is never deleted here.
+    // Deletes what this actor made before it reports: a registry Secret without an owner would outlive the job, and a pod
+    // without its job Secret would wait for its mount until poll_timeout (a made job Secret goes with its pod, and is
+    // deleted as well). An adopted pod is never deleted here.
     private void Fail(string message)
     {
         if (_failing)
@@ -482,13 +499,24 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
         _failing = true;
         Timers.CancelAll();
-        if (_adopt || (_pod is null && _secretsMade == 0))
+        if (_adopt || (_pod is null && !_pullSecretMade))
         {
             Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, message));
             return;
         }
 
-        var (gateway, plan, podMade, secrets) = (_gateway, _plan, _pod is not null, _plan.Secrets.Take(_secretsMade).ToList());
+        var secrets = new List<V1Secret>();
+        if (_jobSecretMade)
+        {
+            secrets.Add(_plan.JobSecret);
+        }
+
+        if (_pullSecretMade)
+        {
+            secrets.Add(_plan.RegistrySecret!);
+        }
+
+        var (gateway, plan, podMade) = (_gateway, _plan, _pod is not null);
         var (grace, timeout, stopped) = (_settings.CleanupGracePeriodSeconds, _settings.CleanupResourcesTimeout, _cancel.Token);
         CleanUpAsync().PipeTo(Self);
         return;

@@ -91,6 +91,12 @@ public static class PodStatus
         return text.ToString();
     }
 
+    /// <summary>Whether a Warning event is only the pod's wait for its job Secret, which the runner creates just after the pod
+    /// (kubelet's FailedMount, then a retry): expected, so not for a failed job's trace. Any other mount failure is.</summary>
+    public static bool IsJobSecretMountWait(Corev1Event warning, string jobSecretName) =>
+        warning.Reason == "FailedMount"
+        && warning.Message?.Contains($"secret \"{jobSecretName}\" not found", StringComparison.Ordinal) == true;
+
     private static IEnumerable<V1ContainerStatus> AllContainerStatuses(V1Pod pod) =>
         (pod.Status?.InitContainerStatuses ?? []).Concat(pod.Status?.ContainerStatuses ?? []);
 }

@@ -28,9 +28,10 @@ public static class PodMetadata
     public const string StartedViaAnnotation = "scheduler/started-via";
 }
 
-/// <summary>Every object the runner creates for one job. The Secrets are created first (so the pod finds its mounts when it
-/// starts), then the pod; then each Secret gets the pod as its ownerReference (<see cref="OwnerReferenceOf"/>) so it is
-/// garbage-collected with the pod.</summary>
+/// <summary>Every object the runner creates for one job, each garbage-collected with the pod (its ownerReference,
+/// <see cref="OwnerReferenceOf"/>). The registry Secret is created first (kubelet does not wait for a missing pull
+/// Secret), then the pod, then the job Secret with the pod as its owner in the create's body (<see cref="JobSecretOwnedBy"/>;
+/// the pod waits for that mount), then the registry Secret gets the pod as its owner.</summary>
 public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? RegistrySecret, ResolvedOverwrites Overwrites)
 {
     public string Namespace => Pod.Metadata.NamespaceProperty;
@@ -38,7 +39,7 @@ public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? Registr
 
     public IReadOnlyList<V1Secret> Secrets => RegistrySecret is null ? [JobSecret] : [JobSecret, RegistrySecret];
 
-    /// <summary>The pod, then the Secrets (how the plan is shown; the runner creates the Secrets first).</summary>
+    /// <summary>The pod, then the Secrets (how the plan is shown; the runner creates the registry Secret first).</summary>
     public IReadOnlyList<IKubernetesObject<V1ObjectMeta>> AllObjects => [Pod, .. Secrets];
 
     /// <summary>The ownerReference that ties a Secret to <paramref name="created"/> (the pod as the API server returned it,
@@ -52,6 +53,26 @@ public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? Registr
 
         return new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = created.Metadata.Name, Uid = created.Metadata.Uid };
     }
+
+    /// <summary>The job Secret as it is created: a copy whose ownerReference names <paramref name="created"/> (the pod as
+    /// the API server returned it, with its uid). The copy shares the data (never changed); the plan itself is not changed.</summary>
+    public V1Secret JobSecretOwnedBy(V1Pod created) => new()
+    {
+        ApiVersion = JobSecret.ApiVersion,
+        Kind = JobSecret.Kind,
+        Type = JobSecret.Type,
+        Immutable = JobSecret.Immutable,
+        Data = JobSecret.Data,
+        StringData = JobSecret.StringData,
+        Metadata = new V1ObjectMeta
+        {
+            Name = JobSecret.Metadata.Name,
+            NamespaceProperty = JobSecret.Metadata.NamespaceProperty,
+            Labels = JobSecret.Metadata.Labels,
+            Annotations = JobSecret.Metadata.Annotations,
+            OwnerReferences = [OwnerReferenceOf(created)],
+        },
+    };
 
     /// <summary>Copies of the Secrets whose ownerReference names <paramref name="created"/> (the pod as the API server
     /// returned it, with its uid). The plan itself is not changed.</summary>

@@ -22,8 +22,10 @@ public sealed record NotClaimed(OrphanCandidate Candidate, string Why, bool IsEr
 /// <summary>
 /// Claims orphaned job pods for this node through Kubernetes: re-reads each pod (the scan may be old), checks it is still
 /// orphaned, reads its payload from the job Secret, then claims it by a resourceVersion-conditional update of its owner,
-/// so of several nodes claiming the same pod exactly one succeeds. Runs outside the actor; the fleet actor pipes the result
-/// back to itself.
+/// so of several nodes claiming the same pod exactly one succeeds. A pod whose job Secret does not exist is deleted instead:
+/// its node made the pod and stopped before the Secret (made just after the pod), so the pod waits for that mount for ever,
+/// and the job cannot be resumed without the payload the Secret would hold. Runs outside the actor; the fleet actor pipes
+/// the result back to itself.
 /// </summary>
 public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runners, IKubernetesGatewayFactory gateways, string ownerId)
 {
@@ -64,6 +66,15 @@ public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runne
         }
 
         var secret = await gateway.ReadSecretAsync(fresh.Namespace, fresh.JobSecretName, ct);
+        if (secret is null)
+        {
+            // Nobody can make the Secret now (its owner is gone, and only it had the payload): no claim, a delete, which
+            // every node may do (a pod that is gone already is success); a failed delete leaves it for the next scan.
+            await gateway.DeletePodAsync(fresh.Namespace, fresh.PodName, null, ct);
+            return new NotClaimed(candidate, $"its job secret {fresh.JobSecretName} does not exist (its node stopped after " +
+                                             "making the pod, before the Secret): the job cannot be resumed; its pod was deleted", IsError: true);
+        }
+
         if (PayloadJson(secret) is not { } json)
         {
             return new NotClaimed(candidate, $"its job secret {fresh.JobSecretName} has no {JobSecretLayout.PayloadKey}", IsError: true);

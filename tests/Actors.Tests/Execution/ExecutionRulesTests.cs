@@ -100,6 +100,24 @@ public sealed class PodStatusTests
         Assert.Equal(FailureReasons.RunnerSystemFailure, Assert.IsType<PodVerdict.Failed>(PodStatus.Judge(null)).FailureReason);
     }
 
+    [Theory]
+    // The job Secret is created just after the pod: kubelet's wait for it is expected (its and the embedded cluster's words).
+    [InlineData("FailedMount", "MountVolume.SetUp failed for volume \"scripts\" : secret \"job-1-secret\" not found", true)]
+    [InlineData("FailedMount", "secret \"job-1-secret\" not found", true)]
+    // Anything else is for the trace: another Secret, another mount failure, another reason.
+    [InlineData("FailedMount", "MountVolume.SetUp failed for volume \"creds\" : secret \"operator-made\" not found", false)]
+    [InlineData("FailedMount", "secret \"job-1-secret-old\" not found", false)]
+    [InlineData("FailedMount", "MountVolume.SetUp failed for volume \"data\" : configmap \"job-1-secret\" not found", false)]
+    [InlineData("FailedMount", "Unable to attach or mount volumes: timed out waiting for the condition", false)]
+    [InlineData("Failed", "secret \"job-1-secret\" not found", false)]
+    [InlineData("FailedMount", null, false)]
+    public void Only_the_wait_for_the_job_secret_is_an_expected_mount_failure(string reason, string? message, bool expected)
+    {
+        var warning = new Corev1Event { Type = "Warning", Reason = reason, Message = message };
+
+        Assert.Equal(expected, PodStatus.IsJobSecretMountWait(warning, "job-1-secret"));
+    }
+
     [Fact]
     public void The_waiting_line_names_the_pod_its_phase_unmet_conditions_and_waiting_containers()
     {

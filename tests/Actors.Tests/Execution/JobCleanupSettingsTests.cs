@@ -165,6 +165,30 @@ public sealed class JobCleanupSettingsTests : TestKit
         Assert.True(second < trace.LastIndexOf("Job failed", StringComparison.Ordinal), trace); // before the final line
     }
 
+    [Fact]
+    public async Task A_failed_job_does_not_print_the_wait_for_its_job_secret_made_just_after_the_pod()
+    {
+        Behave("step_script", "building\n", null); // runs until the test ends it
+        var runner = StartRunner(Kubernetes());
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 9 }, "k8s runner", listener));
+        var pod = (await CallAsync("create-pod")).Detail;
+        var secret = (await CallAsync("create-secret")).Detail;
+        await CallAsync("run", "step_script");
+        var waited = Event(pod, "Warning", $"MountVolume.SetUp failed for volume \"scripts\" : secret \"{secret}\" not found", 10);
+        var missing = Event(pod, "Warning", "MountVolume.SetUp failed for volume \"creds\" : secret \"operator-made\" not found", 11);
+        waited.Reason = missing.Reason = "FailedMount";
+        _cluster.Events.Enqueue(waited);
+        _cluster.Events.Enqueue(missing);
+        _cluster.FinishStage(pod, "step_script", 1);
+
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Failed, job.Result.State);
+        Assert.DoesNotContain($"secret \"{secret}\" not found", job.Trace);
+        Assert.Contains("WARNING: Event retrieved from the cluster: MountVolume.SetUp failed for volume \"creds\"", job.Trace);
+    }
+
     [Theory]
     [InlineData(true, 0)]   // succeeded: nothing to explain
     [InlineData(false, 1)]  // print_pod_warning_events = false

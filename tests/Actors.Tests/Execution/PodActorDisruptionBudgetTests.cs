@@ -52,7 +52,7 @@ public sealed class PodActorDisruptionBudgetTests : TestKit
 
         var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
 
-        Assert.Equal(["create-secret", "create-pod", "own-secret", "create-pdb"], CallOrder());
+        Assert.Equal(["create-pod", "create-secret", "create-pdb"], CallOrder());
         var budget = _cluster.PodDisruptionBudget(plan.PodName + "-pdb");
         Assert.NotNull(budget);
         Assert.Equal(plan.Namespace, budget.Metadata.NamespaceProperty);
@@ -72,7 +72,7 @@ public sealed class PodActorDisruptionBudgetTests : TestKit
         await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
 
         Assert.Equal(0, _cluster.Count("create-pdb"));
-        Assert.Equal(["create-secret", "create-pod", "own-secret"], CallOrder());
+        Assert.Equal(["create-pod", "create-secret"], CallOrder());
     }
 
     [Fact]

@@ -204,7 +204,9 @@ public sealed class PodActorStartSettingsTests : TestKit
     [Fact]
     public async Task What_a_failed_start_deletes_is_deleted_with_the_cleanup_grace_period()
     {
-        var plan = TestData.Plan();
+        // The registry Secret's owner patch is the last step: the pod and both Secrets are made by then.
+        var plan = TestData.Plan(job: TestData.Job(credentials:
+            [new JobCredential { Type = "registry", Url = "registry.example.com", Username = "u", Password = "p" }]));
         _cluster.FailNext("own-secret", 1, HttpStatusCode.Forbidden);
 
         Start(plan, Budget(Fast), Settings(new KubernetesSettings { CleanupGracePeriodSeconds = 3 }));
@@ -212,5 +214,6 @@ public sealed class PodActorStartSettingsTests : TestKit
         await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
         Assert.Contains(("delete-pod", plan.PodName, (long?)3), _cluster.DeleteGracePeriods);
         Assert.Contains(("delete-secret", plan.JobSecret.Metadata.Name, (long?)3), _cluster.DeleteGracePeriods);
+        Assert.Contains(("delete-secret", plan.RegistrySecret!.Metadata.Name, (long?)3), _cluster.DeleteGracePeriods);
     }
 }

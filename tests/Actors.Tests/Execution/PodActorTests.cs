@@ -15,7 +15,8 @@ namespace Scheduler.Actors.Tests.Execution;
 
 /// <summary>The PodActor against Kubernetes faults, on virtual time: transient ones (timeouts, 429, 5xx) are retried with
 /// backoff within the job's budget, permanent ones fail at once with the status, and what was made before a failure is
-/// deleted. The Secrets come first, then the pod, then the Secrets' owner.</summary>
+/// deleted. The registry Secret comes first, then the pod, then the job Secret (its owner in the create), then the registry
+/// Secret's owner.</summary>
 public sealed class PodActorTests : TestKit
 {
     private static readonly Config VirtualTime =
@@ -84,11 +85,12 @@ public sealed class PodActorTests : TestKit
         _cluster.FailNext("create-pod", 2, HttpStatusCode.InternalServerError);
 
         Start(plan, budget);
-        await AdvanceUntilAsync(() => Calls("create-pod") == 3, TimeSpan.FromSeconds(1));
+        await AdvanceUntilAsync(() => Calls("create-secret") == 2, TimeSpan.FromSeconds(1));
 
         await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
         await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
         Assert.Equal(3, budget.Used);
+        Assert.Equal(3, Calls("create-pod"));
         Assert.Equal(2, Calls("create-secret"));
         Assert.Single(_cluster.PodNames());
     }
@@ -96,7 +98,7 @@ public sealed class PodActorTests : TestKit
     [Fact]
     public async Task A_permanent_refusal_of_the_pod_fails_at_once_with_the_status_and_deletes_the_secret_made_for_it()
     {
-        var plan = Plan();
+        var plan = Plan(withRegistry: true);
         var budget = Budget();
         _cluster.FailNext("create-pod", 1, HttpStatusCode.Forbidden);
 
@@ -111,7 +113,9 @@ public sealed class PodActorTests : TestKit
         Assert.Equal(0, budget.Used);
         Assert.Empty(_cluster.PodNames());
         Assert.Empty(_cluster.SecretNames());
-        Assert.Contains(plan.JobSecret.Metadata.Name, _cluster.DeletedSecrets);
+        Assert.Contains(plan.RegistrySecret!.Metadata.Name, _cluster.DeletedSecrets);
+        // The job Secret (the job token, the variables) comes after the pod: a refused pod never had one.
+        Assert.Equal(1, Calls("create-secret"));
     }
 
     [Fact]
@@ -148,7 +152,7 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
-    public async Task The_secrets_are_made_before_the_pod_and_then_owned_by_it()
+    public async Task The_registry_secret_comes_before_the_pod_and_the_job_secret_after_it_made_with_its_owner()
     {
         var plan = Plan(withRegistry: true);
         Assert.Equal(2, plan.Secrets.Count);
@@ -156,8 +160,13 @@ public sealed class PodActorTests : TestKit
         Start(plan, Budget());
 
         var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
-        var order = _cluster.History.Select(c => c.Kind).Where(k => k is "create-secret" or "create-pod" or "own-secret").ToList();
-        Assert.Equal(["create-secret", "create-secret", "create-pod", "own-secret", "own-secret"], order);
+        var order = _cluster.History.Where(c => c.Kind is "create-secret" or "create-pod" or "own-secret")
+            .Select(c => (c.Kind, c.Detail)).ToList();
+        Assert.Equal([("create-secret", plan.RegistrySecret!.Metadata.Name), ("create-pod", plan.PodName),
+            ("create-secret", plan.JobSecret.Metadata.Name), ("own-secret", plan.RegistrySecret.Metadata.Name)], order);
+        // The job Secret had its owner in the create's body: no patch.
+        var made = Assert.Single(_cluster.CreatedSecrets, s => s.Metadata.Name == plan.JobSecret.Metadata.Name);
+        Assert.Equal(created.Pod.Metadata.Uid, Assert.Single(made.Metadata.OwnerReferences).Uid);
         foreach (var secret in plan.Secrets)
         {
             var owner = Assert.Single(_cluster.Secret(secret.Metadata.Name)!.Metadata.OwnerReferences);
@@ -169,10 +178,9 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
-    public async Task A_secret_that_cannot_be_made_fails_the_pod_before_it_is_created()
+    public async Task A_registry_secret_that_cannot_be_made_fails_the_pod_before_it_is_created()
     {
         var plan = Plan(withRegistry: true);
-        _cluster.PassNext("create-secret"); // the first one is made
         _cluster.FailNext("create-secret", 1, HttpStatusCode.UnprocessableEntity);
 
         Start(plan, Budget());
@@ -187,7 +195,7 @@ public sealed class PodActorTests : TestKit
     [Fact]
     public async Task A_secret_whose_owner_cannot_be_set_takes_the_pod_and_the_secrets_with_it()
     {
-        var plan = Plan();
+        var plan = Plan(withRegistry: true);
         _cluster.FailNext("own-secret", 1, HttpStatusCode.Forbidden);
 
         Start(plan, Budget());
@@ -203,14 +211,14 @@ public sealed class PodActorTests : TestKit
     [Fact]
     public async Task An_owner_patch_that_times_out_is_retried()
     {
-        var plan = Plan();
+        var plan = Plan(withRegistry: true);
         _cluster.TimeOutNext("own-secret");
 
         Start(plan, Budget());
         await AdvanceUntilAsync(() => Calls("own-secret") == 2, TimeSpan.FromSeconds(1));
 
         await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
-        Assert.NotNull(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences);
+        Assert.NotNull(_cluster.Secret(plan.RegistrySecret!.Metadata.Name)!.Metadata.OwnerReferences);
     }
 
     [Fact]
@@ -257,20 +265,20 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
-    public async Task A_pod_that_runs_while_its_secret_is_being_owned_is_ready_at_once_without_waiting_for_a_poll()
+    public async Task A_pod_that_runs_while_its_job_secret_is_being_made_is_ready_at_once_without_waiting_for_a_poll()
     {
-        // The pod is created Pending and runs before the owner patch answers: the watch's event comes while the pod is
-        // still being made, and must not be lost (it used to be: the pod was followed only once made).
+        // The pod is created Pending and runs before the job Secret's create answers: the watch's event comes while the
+        // pod is still being made, and must not be lost (it used to be: the pod was followed only once made).
         _cluster.InitialPhase = "Pending";
         var plan = Plan();
-        var ownerPatch = _cluster.HoldNext("own-secret");
+        var jobSecretCreate = _cluster.HoldNext("create-secret");
         var actor = Start(plan, Budget());
         await _watcher.ExpectMsgAsync<WatchPod>(TimeSpan.FromSeconds(10));
-        await AwaitConditionAsync(() => Task.FromResult(Calls("own-secret") == 1), TimeSpan.FromSeconds(10));
+        await AwaitConditionAsync(() => Task.FromResult(Calls("create-secret") == 1), TimeSpan.FromSeconds(10));
         _cluster.SetPodStatus(plan.PodName, "Running", notify: false);
         actor.Tell(new PodUpdated(k8s.WatchEventType.Modified, _cluster.Pod(plan.PodName)!));
 
-        ownerPatch.SetResult();
+        jobSecretCreate.SetResult();
 
         await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
         await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
@@ -320,5 +328,135 @@ public sealed class PodActorTests : TestKit
         await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
         Assert.Equal(1, Calls("create-pod")); // the test's own
         Assert.Equal(0, Calls("create-secret"));
+    }
+
+    // ---- the job Secret, made after the pod with the pod as its owner ----
+
+    [Fact]
+    public async Task The_job_secret_is_made_after_the_pod_with_the_pod_as_its_owner_and_no_owner_patch()
+    {
+        var plan = Plan();
+
+        Start(plan, Budget());
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        var order = _cluster.History.Select(c => c.Kind).Where(k => k is "create-secret" or "create-pod" or "own-secret").ToList();
+        Assert.Equal(["create-pod", "create-secret"], order);
+        var owner = Assert.Single(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences);
+        Assert.Equal(("v1", "Pod", plan.PodName, created.Pod.Metadata.Uid), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid));
+        Assert.Equal(plan.JobSecret.Data, _cluster.Secret(plan.JobSecret.Metadata.Name)!.Data);
+        Assert.Null(plan.JobSecret.Metadata.OwnerReferences); // the plan is built again by a restarted JobActor
+    }
+
+    [Fact]
+    public async Task A_job_secret_create_whose_answer_was_lost_is_made_once_with_its_owner()
+    {
+        var plan = Plan();
+        _cluster.LoseNextAnswer("create-secret");
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => Calls("create-secret") == 2, TimeSpan.FromSeconds(1));
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+        Assert.Equal(plan.JobSecret.Metadata.Name, Assert.Single(_cluster.SecretNames()));
+        Assert.Equal(created.Pod.Metadata.Uid, Assert.Single(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences).Uid);
+        Assert.Single(_cluster.PodNames());
+    }
+
+    [Fact]
+    public async Task A_restarted_start_finds_the_pod_and_its_job_secret_made_before_and_makes_neither_again()
+    {
+        // A JobActor restarted after both were made: the pod's create answers with the existing pod, the Secret's with a 409.
+        var plan = Plan();
+        var first = await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        await _cluster.CreateSecretAsync(plan.JobSecretOwnedBy(first), CancellationToken.None);
+
+        Start(plan, Budget());
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+        Assert.Equal(first.Metadata.Uid, created.Pod.Metadata.Uid);
+        Assert.Single(_cluster.PodNames());
+        Assert.Equal(first.Metadata.Uid, Assert.Single(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences).Uid);
+        Assert.Empty(_cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task A_restarted_start_whose_job_secret_is_refused_deletes_the_pod_it_found()
+    {
+        // The pod was made before the restart; its Secret now cannot be: the pod would wait for its mount, so it goes.
+        var plan = Plan();
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        _cluster.FailNext("create-secret", 1, HttpStatusCode.Forbidden);
+
+        Start(plan, Budget());
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("403", failed.Message, StringComparison.Ordinal);
+        Assert.Contains($"Secret {plan.JobSecret.Metadata.Name}", failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestData.JobToken, failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task A_job_secret_refused_after_the_pod_takes_the_pod_and_the_registry_secret_with_it()
+    {
+        var plan = Plan(withRegistry: true);
+        _cluster.PassNext("create-secret"); // the registry Secret, before the pod
+        _cluster.FailNext("create-secret", 1, HttpStatusCode.UnprocessableEntity);
+
+        Start(plan, Budget());
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("422", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(1, Calls("create-pod"));
+        Assert.Equal(0, Calls("own-secret"));
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Contains(plan.RegistrySecret!.Metadata.Name, _cluster.DeletedSecrets);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task When_the_budget_is_spent_on_the_job_secret_the_pod_is_deleted()
+    {
+        var plan = Plan();
+        var budget = Budget(Fast with { MaxRetriesPerJob = 2 });
+        _cluster.FailNext("create-secret", 10, HttpStatusCode.ServiceUnavailable);
+
+        Start(plan, budget);
+        await AdvanceUntilAsync(() => Calls("create-secret") == 3, TimeSpan.FromSeconds(1));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("503", failed.Message, StringComparison.Ordinal);
+        Assert.Contains("retries", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task A_job_that_ends_while_the_job_secret_waits_for_its_retry_deletes_the_pod_and_reports_at_once()
+    {
+        var plan = Plan();
+        _cluster.FailNext("create-secret", 1, HttpStatusCode.ServiceUnavailable);
+        IActorRef? actor = null;
+        // Logged as the retry timer is set (virtual time stands still): the stop comes while nothing is in flight.
+        await EventFilter.Warning(contains: "retry 1").ExpectOneAsync(() =>
+        {
+            actor = Start(plan, Budget());
+            return Task.CompletedTask;
+        });
+
+        actor!.Tell(new StopStartingPod("the job was canceled"));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("canceled", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Equal(1, Calls("create-secret"));
     }
 }

@@ -122,14 +122,15 @@ public sealed class SupervisionTests : TestKit
         var listener = CreateTestProbe();
         runner.Tell(new RunJob(TestData.Job() with { Id = 74 }, "k8s runner", listener));
         await AwaitAssertAsync(() => Assert.True(_cluster.Count("create-pod") >= 1));
-        Assert.NotEmpty(_cluster.SecretNames());
+        Assert.Empty(_cluster.SecretNames()); // the job Secret comes after the pod
 
         runner.Tell(new CancelJob(74, Graceful: false));
         var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(10));
 
         Assert.Equal(JobState.Canceled, finished.Result.State);
-        await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames())); // the Secrets made before the pod are deleted
+        await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames()));
         Assert.Empty(_cluster.PodNames());
+        Assert.Equal(0, _cluster.Count("create-secret"));
     }
 
     [Fact]
@@ -149,7 +150,7 @@ public sealed class SupervisionTests : TestKit
         Assert.Equal((JobState.Failed, FailureReasons.JobExecutionTimeout), (finished.Result.State, finished.Result.FailureReason));
         await AwaitAssertAsync(() => Assert.Empty(_cluster.PodNames()));
         await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames()));
-        Assert.Equal(0, _cluster.Count("own-secret")); // stopped before it went on
+        Assert.Equal(0, _cluster.Count("create-secret")); // stopped before it went on to the job Secret
     }
 
     [Fact]

@@ -102,6 +102,23 @@ public sealed class PodSecretsTests
     }
 
     [Fact]
+    public void The_job_secret_as_created_names_the_pod_as_owner_keeps_name_labels_and_data_and_leaves_the_plan_unchanged()
+    {
+        var plan = TestData.Plan();
+        var created = new V1Pod { Metadata = new V1ObjectMeta { Name = plan.PodName, Uid = "1f2e3d4c" } };
+
+        var owned = plan.JobSecretOwnedBy(created);
+
+        var owner = Assert.Single(owned.Metadata.OwnerReferences);
+        Assert.Equal(("v1", "Pod", plan.PodName, "1f2e3d4c"), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid));
+        Assert.Equal((plan.JobSecret.Metadata.Name, plan.Namespace, "Opaque"), (owned.Metadata.Name, owned.Metadata.NamespaceProperty, owned.Type));
+        Assert.Equal(plan.JobSecret.Metadata.Labels, owned.Metadata.Labels);
+        Assert.Equal(TestData.JobToken, Text(owned, JobSecretLayout.TokenKey));
+        Assert.Null(plan.JobSecret.Metadata.OwnerReferences);
+        Assert.Throws<ArgumentException>(() => plan.JobSecretOwnedBy(new V1Pod { Metadata = new V1ObjectMeta { Name = "x" } }));
+    }
+
+    [Fact]
     public void No_secret_value_appears_anywhere_in_the_pod()
     {
         var json = File.ReadAllText(Path.Combine(TestData.RepositoryRoot(), "examples", "job.json"));

@@ -192,7 +192,47 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
     public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw NotUsed();
     public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct) => throw NotUsed();
-    public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotUsed();
+    /// <summary>How many of the next pod deletes fail with a 503.</summary>
+    public int DeleteFailures { get; set; }
+
+    public int DeleteCalls { get; private set; }
+
+    public bool HasPod(string name)
+    {
+        lock (_gate)
+        {
+            return _pods.ContainsKey(name);
+        }
+    }
+
+    /// <summary>Removes a job pod's Secret, as when its node stopped after making the pod and before the Secret.</summary>
+    public void RemoveSecret(string name)
+    {
+        lock (_gate)
+        {
+            _secrets.Remove(name);
+        }
+    }
+
+    public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            DeleteCalls++;
+            if (DeleteFailures > 0)
+            {
+                DeleteFailures--;
+                throw new k8s.Autorest.HttpOperationException("delete: 503 (fault)")
+                {
+                    Response = new k8s.Autorest.HttpResponseMessageWrapper(
+                        new HttpResponseMessage(System.Net.HttpStatusCode.ServiceUnavailable), ""),
+                };
+            }
+
+            _pods.Remove(name);
+            return Task.CompletedTask;
+        }
+    }
     public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw NotUsed();
     public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw NotUsed();
     public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw NotUsed();

@@ -60,4 +60,41 @@ public sealed class OrphanClaimerTests
         Assert.Equal(Gone, pods.OwnerOf(failed.Candidate.PodName));
         Assert.Equal(3, pods.ClaimCalls);
     }
+
+    [Fact]
+    public async Task A_pod_whose_job_secret_was_never_made_is_deleted_not_claimed_and_the_others_are_claimed()
+    {
+        // Its node made the pod and died before the job Secret (made just after the pod): the pod would wait for its mount.
+        var (pods, batch) = await OrphansAsync(2);
+        pods.RemoveSecret("secret-1");
+
+        var outcomes = await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        var skipped = Assert.IsType<NotClaimed>(outcomes[0]);
+        Assert.True(skipped.IsError);
+        Assert.Contains("secret-1 does not exist", skipped.Why, StringComparison.Ordinal);
+        Assert.Contains("its pod was deleted", skipped.Why, StringComparison.Ordinal);
+        Assert.False(pods.HasPod("job-1"));
+        Assert.Equal(2L, Assert.IsType<Claimed>(outcomes[1]).Job.Id);
+        Assert.Equal(1, pods.ClaimCalls);
+    }
+
+    [Fact]
+    public async Task A_failed_delete_of_a_pod_without_its_job_secret_leaves_it_orphaned_for_the_next_scan()
+    {
+        var (pods, batch) = await OrphansAsync(1);
+        pods.RemoveSecret("secret-1");
+        pods.DeleteFailures = 1;
+
+        var first = await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        Assert.True(Assert.IsType<NotClaimed>(Assert.Single(first)).IsError);
+        Assert.True(pods.HasPod("job-1"));
+        Assert.Equal(Gone, pods.OwnerOf("job-1")); // not claimed: still an orphan, so the next scan finds it again
+        var second = await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+        Assert.Contains("its pod was deleted", Assert.IsType<NotClaimed>(Assert.Single(second)).Why, StringComparison.Ordinal);
+        Assert.False(pods.HasPod("job-1"));
+        Assert.Equal(2, pods.DeleteCalls);
+        Assert.Equal(0, pods.ClaimCalls);
+    }
 }
