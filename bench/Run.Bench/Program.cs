@@ -124,7 +124,7 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     // Where the time goes, from timestamps: when the pod's output log (on the node, under the cluster's state directory)
     // held the job's bytes, beside when GitLab did. A log written long before GitLab has it means the read and relay bound it.
     using var stopSampling = new CancellationTokenSource();
-    var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, stopSampling.Token));
+    var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, job.Id, stopSampling.Token));
     await WaitAsync(() => job.TraceLength > 0, TimeSpan.FromSeconds(120));
     var firstAtGitLab = Stopwatch.GetTimestamp();
     if (profiled) PerfControl.Send("enable");
@@ -170,7 +170,7 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
 
     var jobPatches = gitLab.RequestsTo(FakeEndpoint.PatchTrace).Where(r => r.Path.EndsWith(patchPath, StringComparison.Ordinal)).ToList();
     Console.WriteLine($"  the upload: {PatchTimeline.Describe(jobPatches)}");
-    Console.WriteLine($"  the job's bytes in the log and at GitLab: {log.Progress(bytes, queuedUtc, jobPatches)}");
+    Console.WriteLine($"  the job's bytes in the log, read by the runner and at GitLab: {log.Progress(bytes, queuedUtc, jobPatches)}");
 }
 
 // 100-byte lines: 99 characters and a newline (`yes` ends on SIGPIPE when `head` has enough: not a failure of the job).
@@ -357,20 +357,45 @@ static double Percentile(IEnumerable<double> values, int percentile)
 /// The pod's output log as it grew (sampled on the node every few ms) beside the first byte at the listener's GitLab: when
 /// the log began and when it held every byte, so the writer's time and the read-relay-upload's lag show apart.
 /// </summary>
-internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogComplete, long LogLength, IReadOnlyList<(long At, long Length)> Samples)
+internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogComplete, long LogLength, IReadOnlyList<(long At, long Length)> Samples,
+    IReadOnlyList<(long At, long Length)> TraceFileSamples)
 {
     private static readonly EnumerationOptions Search = new() { RecurseSubdirectories = true, IgnoreInaccessible = true };
 
     /// <summary>The output logs on the node now: the job's is the one that appears after these.</summary>
     public static HashSet<string> Existing(string root) => [.. Directory.EnumerateFiles(root, "output.log", Search)];
 
-    public static async Task<LogTimeline> SampleAsync(string root, HashSet<string> before, long queued, long bytes, CancellationToken stop)
+    public static async Task<LogTimeline> SampleAsync(string root, HashSet<string> before, long queued, long bytes, long jobId, CancellationToken stop)
     {
         string? path = null;
         long first = 0, complete = 0, length = 0;
         var samples = new List<(long At, long Length)>();
-        while (!stop.IsCancellationRequested && complete == 0)
+        // The listener's trace file (GitLabJobTrace.DefaultTraceDirectory): what the runner had read and masked so far.
+        // Files left by runs that were killed may carry the same job id: only a file that appears now is the job's.
+        var traceDirectory = GitLabJobTrace.DefaultTraceDirectory;
+        var oldTraces = Directory.Exists(traceDirectory) ? Directory.GetFiles(traceDirectory, $"job-{jobId}-*.trace").ToHashSet() : [];
+        string? tracePath = null;
+        var traceSamples = new List<(long At, long Length)>();
+        var traceLength = 0L;
+        while (!stop.IsCancellationRequested && (complete == 0 || traceLength < bytes))
         {
+            try
+            {
+                tracePath ??= Directory.Exists(traceDirectory)
+                    ? Directory.EnumerateFiles(traceDirectory, $"job-{jobId}-*.trace").FirstOrDefault(f => !oldTraces.Contains(f))
+                    : null;
+                if (tracePath is not null)
+                {
+                    traceLength = new FileInfo(tracePath).Length;
+                    traceSamples.Add((Stopwatch.GetTimestamp(), traceLength));
+                }
+            }
+            catch (IOException)
+            {
+                // The listener deleted its file: the job is over.
+                traceLength = long.MaxValue;
+            }
+
             try
             {
                 path ??= Directory.EnumerateFiles(root, "output.log", Search).FirstOrDefault(p => !before.Contains(p));
@@ -396,14 +421,19 @@ internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogCompl
             }
         }
 
-        return new LogTimeline(queued, first, complete, length, samples);
+        return new LogTimeline(queued, first, complete, length, samples, traceSamples);
     }
 
-    /// <summary>When the pod's log and GitLab each held a quarter, half, three quarters and all of the job's bytes (seconds
-    /// after the job was queued): a lag that stays the same points at the reader's start, one that grows at the rate.</summary>
+    /// <summary>When the pod's log, the runner's trace file (read, masked, handed to the listener) and GitLab each held 1 %, a
+    /// quarter, half, three quarters and all of the job's bytes (seconds after the job was queued): the reader's lag and the
+    /// upload's apart; a lag that stays the same points at a start, one that grows at a rate.</summary>
     public string Progress(long bytes, DateTime queuedUtc, IReadOnlyList<RecordedRequest> patches)
     {
         string Log(long length) => Samples.FirstOrDefault(s => s.Length >= length) is { At: > 0 } sample
+            ? $"{Stopwatch.GetElapsedTime(Queued, sample.At).TotalSeconds:F2}"
+            : "-";
+        // The trace file begins with the runner's header (a few hundred bytes), so it lags the log by at most that much.
+        string Read(long length) => TraceFileSamples.FirstOrDefault(s => s.Length >= length) is { At: > 0 } sample
             ? $"{Stopwatch.GetElapsedTime(Queued, sample.At).TotalSeconds:F2}"
             : "-";
         var atGitLab = patches.Where(p => p.Status == 202).OrderBy(p => p.ReceivedAt).ToList();
@@ -423,7 +453,7 @@ internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogCompl
         return string.Join(", ", new[] { 1, 25, 50, 75, 100 }.Select(percent =>
         {
             var length = bytes * percent / 100;
-            return $"{percent} %: log {Log(length)} s, GitLab {GitLab(length)} s";
+            return $"{percent} %: log {Log(length)} s, runner's trace file {Read(length)} s, GitLab {GitLab(length)} s";
         }));
     }
 
