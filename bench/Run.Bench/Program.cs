@@ -596,7 +596,15 @@ internal static class PatchTimeline
 /// <summary>`scheduler run --config FILE --kubeconfig KCFG --host-helper` as a child process, so its CPU is its own.</summary>
 internal sealed class RunnerProcess : IAsyncDisposable
 {
-    private RunnerProcess(Process process) => Process = process;
+    private readonly Stream[] _logs;
+    private readonly Task[] _copies;
+
+    private RunnerProcess(Process process, Stream[] logs, Task[] copies)
+    {
+        Process = process;
+        _logs = logs;
+        _copies = copies;
+    }
 
     public Process Process { get; }
 
@@ -649,10 +657,9 @@ internal sealed class RunnerProcess : IAsyncDisposable
         }
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("scheduler run did not start");
-        var log = Path.Combine(directory, "runner.log");
-        _ = process.StandardOutput.BaseStream.CopyToAsync(File.Create(log + ".out"));
-        _ = process.StandardError.BaseStream.CopyToAsync(File.Create(log + ".err"));
-        return new RunnerProcess(process);
+        Stream[] logs = [File.Create(Path.Combine(directory, "runner.out")), File.Create(Path.Combine(directory, "runner.err"))];
+        Task[] copies = [process.StandardOutput.BaseStream.CopyToAsync(logs[0]), process.StandardError.BaseStream.CopyToAsync(logs[1])];
+        return new RunnerProcess(process, logs, copies);
     }
 
     public async ValueTask DisposeAsync()
@@ -661,6 +668,12 @@ internal sealed class RunnerProcess : IAsyncDisposable
         {
             Process.Kill(entireProcessTree: true);
             await Process.WaitForExitAsync();
+        }
+
+        await Task.WhenAll(_copies);
+        foreach (var log in _logs)
+        {
+            await log.DisposeAsync();
         }
 
         Process.Dispose();
