@@ -13,8 +13,10 @@ using Scheduler.Messages.Jobs;
 using Scheduler.Messages.Settings;
 using Scheduler.Run;
 
-// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N] [--ceilings 0|1]
-//   (--jobs 0: the trace figures only; --ceilings 0: without the two baselines, e.g. to profile the trace alone)
+// Usage: run-bench [--jobs N] [--check-interval S] [--trace-mib N] [--ceilings 0|1] [--runner-process 0|1] [--runner-warm-ups N]
+//   [--runner-jit-tiers 0|1|2] (2, the default: the runner process once with the JIT's tiers, as shipped, once without)
+//   (--jobs 0: the trace figures only; --ceilings 0: without the two baselines, e.g. to profile the trace alone;
+//   --runner-process 0: without the trace of a `scheduler run` in its own process, whose CPU is the runner's alone)
 // `scheduler run` in-process (RunHost) against the fake GitLab, on the embedded cluster in the same process. Prints:
 //   pickup latency (job queued in GitLab → its pod created) over --jobs jobs run one after another, first polling every
 //   --check-interval seconds, then with Workhorse-style long polling;
@@ -79,6 +81,32 @@ try
         await TraceJobAsync(gitLab, token, warmUp, "first trace job (cold: the JIT's tiers at work)", root, profiled: false);
         await TraceJobAsync(gitLab, token, bytes, "trace", root, profiled: true);
     }
+
+    foreach (var jitTiers in options.RunnerProcess ? options.RunnerJitTiers : [])
+    {
+        // The same trace with `scheduler run` in a process of its own, against the same embedded cluster and a fake GitLab
+        // in this process: the runner's CPU is counted apart from the fakes' (the exec relay, Kestrel on both sides).
+        var bytes = options.TraceMiB * 1024L * 1024;
+        const long warmUp = 16L * 1024 * 1024;
+        await using var gitLab = await FakeGitLabServer.StartAsync();
+        gitLab.TraceUpdateIntervalSeconds = 3;
+        var token = gitLab.AddRunner();
+        await using var runner = await RunnerProcess.StartAsync(Path.Combine(root, $"runner-{jitTiers}"), cluster.KubeconfigPath, gitLab.Url, token,
+            outputLimitKiB: (int)(bytes / 1024) + 1024, jitTiers);
+        var tiers = jitTiers ? "the JIT's tiers on" : "the JIT's tiers off";
+        // A runner that has been up a while has compiled its hot code at its last tier; a first 16 MiB does not get there
+        // (the JIT still compiled ~2,000 methods during a 100 MiB trace after two such jobs), so the runner warms up longer.
+        for (var i = 1; i <= (jitTiers ? options.RunnerWarmUps : 1); i++)
+        {
+            await TraceJobAsync(gitLab, token, 2 * warmUp, $"warm-up trace job {i}, runner in its own process ({tiers})", root,
+                profiled: false, runner.Process);
+        }
+
+        // RUN_BENCH_RUNNER_PERF names a perf.data file: the runner process alone is sampled during its timed trace (with
+        // DOTNET_PerfMapEnabled=1 in the environment, perf names the JIT's frames).
+        using var perf = RunnerProfile.Start(Environment.GetEnvironmentVariable("RUN_BENCH_RUNNER_PERF"), runner.Process.Id);
+        await TraceJobAsync(gitLab, token, bytes, $"trace, runner in its own process ({tiers})", root, profiled: false, runner.Process);
+    }
 }
 finally
 {
@@ -86,21 +114,25 @@ finally
 }
 
 // One job printing `bytes` through the whole path, timed from its first byte at GitLab to the final update accepted.
-static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label, string root, bool profiled)
+static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long bytes, string label, string root, bool profiled,
+    Process? runner = null)
 {
     var before = LogTimeline.Existing(root);
     var queued = Stopwatch.GetTimestamp();
+    var queuedUtc = DateTime.UtcNow;
     var job = gitLab.EnqueueJob(token, new FakeJobBuilder().Variable("GIT_STRATEGY", "none").Script(TraceScript(bytes)));
     // Where the time goes, from timestamps: when the pod's output log (on the node, under the cluster's state directory)
     // held the job's bytes, beside when GitLab did. A log written long before GitLab has it means the read and relay bound it.
     using var stopSampling = new CancellationTokenSource();
-    var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, stopSampling.Token));
+    var timeline = Task.Run(() => LogTimeline.SampleAsync(root, before, queued, bytes, job.Id, stopSampling.Token));
     await WaitAsync(() => job.TraceLength > 0, TimeSpan.FromSeconds(120));
     var firstAtGitLab = Stopwatch.GetTimestamp();
     if (profiled) PerfControl.Send("enable");
     var process = Process.GetCurrentProcess();
     process.Refresh();
     var cpuBefore = process.TotalProcessorTime;
+    runner?.Refresh();
+    var runnerCpuBefore = runner?.TotalProcessorTime ?? TimeSpan.Zero;
     var clock = Stopwatch.StartNew();
     // When GitLab holds as many bytes as the job printed (the stream), then when the final update is accepted (the job's end:
     // the last log read, the pod's deletion, the final PATCH and PUT). Counted from the patches' bodies, not the trace: a copy
@@ -115,6 +147,8 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     if (profiled) PerfControl.Send("disable");
     process.Refresh();
     var cpu = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
+    runner?.Refresh();
+    var runnerCpu = runner is null ? 0 : (runner.TotalProcessorTime - runnerCpuBefore).TotalSeconds;
     var trace = job.TraceBytes();
     var received = trace.Length / 1024.0 / 1024.0;
     var checksumOk = TraceChecksum.Of(trace) == job.Checksum;
@@ -124,8 +158,19 @@ static async Task TraceJobAsync(FakeGitLabServer gitLab, string token, long byte
     Console.WriteLine($"{label} of {bytes / 1048576.0:F0} MiB: {received:F1} MiB at GitLab ({job.Status}, checksum {(checksumOk ? "matches" : "DIFFERS")}) " +
                       $"in {elapsed.TotalSeconds:F1} s after the first byte: {received / elapsed.TotalSeconds:F1} MiB/s " +
                       $"(the job's bytes all at GitLab after {streamed.TotalSeconds:F1} s: {bytes / 1048576.0 / streamed.TotalSeconds:F1} MiB/s); {patches} PATCHes; " +
-                      $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB");
+                      (runner is null
+                          ? $"process CPU {cpu:F1} s = {cpu / received:F3} CPU s per MiB"
+                          : $"the runner's process CPU {runnerCpu:F2} s = {runnerCpu / received:F4} CPU s per MiB, the fakes' (this process: " +
+                            $"embedded cluster, fake GitLab) {cpu:F2} s = {cpu / received:F4}, together {(cpu + runnerCpu) / received:F4}"));
     Console.WriteLine($"  where the time went: {log.Describe(bytes, firstAtGitLab, allAtGitLab)}");
+    if (runner is not null && Environment.GetEnvironmentVariable("RUN_BENCH_RUNNER_JIT_LIST") is { Length: > 0 } jitList && File.Exists(jitList))
+    {
+        Console.WriteLine($"  methods the runner's JIT compiled so far: {File.ReadLines(jitList).Count()}");
+    }
+
+    var jobPatches = gitLab.RequestsTo(FakeEndpoint.PatchTrace).Where(r => r.Path.EndsWith(patchPath, StringComparison.Ordinal)).ToList();
+    Console.WriteLine($"  the upload: {PatchTimeline.Describe(jobPatches)}");
+    Console.WriteLine($"  the job's bytes in the log, read by the runner and at GitLab: {log.Progress(bytes, queuedUtc, jobPatches)}");
 }
 
 // 100-byte lines: 99 characters and a newline (`yes` ends on SIGPIPE when `head` has enough: not a failure of the job).
@@ -312,25 +357,52 @@ static double Percentile(IEnumerable<double> values, int percentile)
 /// The pod's output log as it grew (sampled on the node every few ms) beside the first byte at the listener's GitLab: when
 /// the log began and when it held every byte, so the writer's time and the read-relay-upload's lag show apart.
 /// </summary>
-internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogComplete, long LogLength)
+internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogComplete, long LogLength, IReadOnlyList<(long At, long Length)> Samples,
+    IReadOnlyList<(long At, long Length)> TraceFileSamples)
 {
     private static readonly EnumerationOptions Search = new() { RecurseSubdirectories = true, IgnoreInaccessible = true };
 
     /// <summary>The output logs on the node now: the job's is the one that appears after these.</summary>
     public static HashSet<string> Existing(string root) => [.. Directory.EnumerateFiles(root, "output.log", Search)];
 
-    public static async Task<LogTimeline> SampleAsync(string root, HashSet<string> before, long queued, long bytes, CancellationToken stop)
+    public static async Task<LogTimeline> SampleAsync(string root, HashSet<string> before, long queued, long bytes, long jobId, CancellationToken stop)
     {
         string? path = null;
         long first = 0, complete = 0, length = 0;
-        while (!stop.IsCancellationRequested && complete == 0)
+        var samples = new List<(long At, long Length)>();
+        // The listener's trace file (GitLabJobTrace.DefaultTraceDirectory): what the runner had read and masked so far.
+        // Files left by runs that were killed may carry the same job id: only a file that appears now is the job's.
+        var traceDirectory = GitLabJobTrace.DefaultTraceDirectory;
+        var oldTraces = Directory.Exists(traceDirectory) ? Directory.GetFiles(traceDirectory, $"job-{jobId}-*.trace").ToHashSet() : [];
+        string? tracePath = null;
+        var traceSamples = new List<(long At, long Length)>();
+        var traceLength = 0L;
+        while (!stop.IsCancellationRequested && (complete == 0 || traceLength < bytes))
         {
+            try
+            {
+                tracePath ??= Directory.Exists(traceDirectory)
+                    ? Directory.EnumerateFiles(traceDirectory, $"job-{jobId}-*.trace").FirstOrDefault(f => !oldTraces.Contains(f))
+                    : null;
+                if (tracePath is not null)
+                {
+                    traceLength = new FileInfo(tracePath).Length;
+                    traceSamples.Add((Stopwatch.GetTimestamp(), traceLength));
+                }
+            }
+            catch (IOException)
+            {
+                // The listener deleted its file: the job is over.
+                traceLength = long.MaxValue;
+            }
+
             try
             {
                 path ??= Directory.EnumerateFiles(root, "output.log", Search).FirstOrDefault(p => !before.Contains(p));
                 if (path is not null)
                 {
                     length = new FileInfo(path).Length;
+                    samples.Add((Stopwatch.GetTimestamp(), length));
                     if (length > 0 && first == 0) first = Stopwatch.GetTimestamp();
                     if (length >= bytes) complete = Stopwatch.GetTimestamp();
                 }
@@ -349,7 +421,40 @@ internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogCompl
             }
         }
 
-        return new LogTimeline(queued, first, complete, length);
+        return new LogTimeline(queued, first, complete, length, samples, traceSamples);
+    }
+
+    /// <summary>When the pod's log, the runner's trace file (read, masked, handed to the listener) and GitLab each held 1 %, a
+    /// quarter, half, three quarters and all of the job's bytes (seconds after the job was queued): the reader's lag and the
+    /// upload's apart; a lag that stays the same points at a start, one that grows at a rate.</summary>
+    public string Progress(long bytes, DateTime queuedUtc, IReadOnlyList<RecordedRequest> patches)
+    {
+        string Log(long length) => Samples.FirstOrDefault(s => s.Length >= length) is { At: > 0 } sample
+            ? $"{Stopwatch.GetElapsedTime(Queued, sample.At).TotalSeconds:F2}"
+            : "-";
+        // The trace file begins with the runner's header (a few hundred bytes), so it lags the log by at most that much.
+        string Read(long length) => TraceFileSamples.FirstOrDefault(s => s.Length >= length) is { At: > 0 } sample
+            ? $"{Stopwatch.GetElapsedTime(Queued, sample.At).TotalSeconds:F2}"
+            : "-";
+        var atGitLab = patches.Where(p => p.Status == 202).OrderBy(p => p.ReceivedAt).ToList();
+        string GitLab(long length)
+        {
+            long sum = 0;
+            foreach (var patch in atGitLab)
+            {
+                sum += patch.Body.Length;
+                if (sum >= length) return $"{(patch.ReceivedAt - queuedUtc).TotalSeconds:F2}";
+            }
+
+            return "-";
+        }
+
+        // GitLab's trace begins with the runner's header: the job's bytes are at most that much behind the log's.
+        return string.Join(", ", new[] { 1, 25, 50, 75, 100 }.Select(percent =>
+        {
+            var length = bytes * percent / 100;
+            return $"{percent} %: log {Log(length)} s, runner's trace file {Read(length)} s, GitLab {GitLab(length)} s";
+        }));
     }
 
     /// <summary>Each moment in seconds after the job was queued.</summary>
@@ -445,11 +550,12 @@ internal sealed class PodCreations : IDisposable
     }
 }
 
-internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMiB, bool Ceilings)
+internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMiB, bool Ceilings, bool RunnerProcess, int RunnerWarmUps,
+    bool[] RunnerJitTiers)
 {
     public static BenchArgs Parse(string[] args)
     {
-        var result = new BenchArgs(20, 3, 100, true);
+        var result = new BenchArgs(20, 3, 100, true, true, 4, [true, false]);
         for (var i = 0; i + 1 < args.Length; i += 2)
         {
             var value = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
@@ -459,10 +565,155 @@ internal sealed record BenchArgs(int Jobs, int CheckIntervalSeconds, int TraceMi
                 "--check-interval" => result with { CheckIntervalSeconds = value },
                 "--trace-mib" => result with { TraceMiB = value },
                 "--ceilings" => result with { Ceilings = value != 0 },
+                "--runner-process" => result with { RunnerProcess = value != 0 },
+                "--runner-warm-ups" => result with { RunnerWarmUps = value },
+                "--runner-jit-tiers" => result with { RunnerJitTiers = value switch { 0 => [false], 1 => [true], _ => [true, false] } },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }
 
         return result;
+    }
+}
+
+/// <summary>When the trace's patches reached the fake GitLab: how long the upload waited for bytes between them, which says
+/// whether reading (gaps) or uploading (patches back to back) bounded the stream.</summary>
+internal static class PatchTimeline
+{
+    public static string Describe(IReadOnlyList<RecordedRequest> patches)
+    {
+        var full = patches.Where(p => p.Status == 202).OrderBy(p => p.ReceivedAt).ToList();
+        if (full.Count < 3) return $"{full.Count} patches accepted";
+        var gaps = full.Zip(full.Skip(1), (a, b) => (b.ReceivedAt - a.ReceivedAt).TotalMilliseconds).Order().ToList();
+        var span = (full[^1].ReceivedAt - full[0].ReceivedAt).TotalSeconds;
+        var mib = full.Sum(p => (long)p.Body.Length) / 1048576.0;
+        return $"{full.Count} patches accepted over {span:F2} s ({mib / Math.Max(1e-3, span):F0} MiB/s between the first and the last); " +
+               $"between two: p10 {gaps[gaps.Count / 10]:F1} ms, p50 {gaps[gaps.Count / 2]:F1} ms, p90 {gaps[gaps.Count * 9 / 10]:F1} ms, " +
+               $"max {gaps[^1]:F1} ms";
+    }
+}
+
+/// <summary>`scheduler run --config FILE --kubeconfig KCFG --host-helper` as a child process, so its CPU is its own.</summary>
+internal sealed class RunnerProcess : IAsyncDisposable
+{
+    private readonly Stream[] _logs;
+    private readonly Task[] _copies;
+
+    private RunnerProcess(Process process, Stream[] logs, Task[] copies)
+    {
+        Process = process;
+        _logs = logs;
+        _copies = copies;
+    }
+
+    public Process Process { get; }
+
+    public static async Task<RunnerProcess> StartAsync(string directory, string kubeconfig, string gitLabUrl, string token, int outputLimitKiB,
+        bool jitTiers)
+    {
+        Directory.CreateDirectory(directory);
+        var config = Path.Combine(directory, "config.toml");
+        await File.WriteAllTextAsync(config, $"""
+            concurrent = 1
+            check_interval = 1
+            log_level = "warn"
+
+            [[runners]]
+              name = "bench"
+              url = "{gitLabUrl}"
+              token = "{token}"
+              executor = "kubernetes"
+              output_limit = {outputLimitKiB}
+              [runners.kubernetes]
+                namespace = "default"
+                image = "alpine:3.20"
+            """);
+        // RUN_BENCH_SCHEDULER_DLL runs another build's runner (e.g. main's, for a before/after in the same conditions).
+        var dll = Environment.GetEnvironmentVariable("RUN_BENCH_SCHEDULER_DLL") is { Length: > 0 } other
+            ? other
+            : Path.Combine(AppContext.BaseDirectory, "scheduler.dll");
+        var info = new ProcessStartInfo(Scheduler.Helper.HelperLocation.DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        // RUN_BENCH_RUNNER_JIT_LIST names a file: the runner lists there every method the JIT compiles, with its tier.
+        if (!jitTiers)
+        {
+            // Every method compiled once, fully optimised, when first called: none is recompiled during the timed trace,
+            // as in a runner that has been up for many jobs (without the last tier's profile-guided code).
+            info.Environment["DOTNET_TieredCompilation"] = "0";
+        }
+
+        if (Environment.GetEnvironmentVariable("RUN_BENCH_RUNNER_JIT_LIST") is { Length: > 0 } jitList)
+        {
+            info.Environment["DOTNET_JitDisasmSummary"] = "1";
+            info.Environment["DOTNET_JitStdOutFile"] = jitList;
+        }
+
+        foreach (var argument in new[] { dll, "run", "--config", config, "--kubeconfig", kubeconfig, "--host-helper" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = Process.Start(info) ?? throw new InvalidOperationException("scheduler run did not start");
+        Stream[] logs = [File.Create(Path.Combine(directory, "runner.out")), File.Create(Path.Combine(directory, "runner.err"))];
+        Task[] copies = [process.StandardOutput.BaseStream.CopyToAsync(logs[0]), process.StandardError.BaseStream.CopyToAsync(logs[1])];
+        return new RunnerProcess(process, logs, copies);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+        }
+
+        await Task.WhenAll(_copies);
+        foreach (var log in _logs)
+        {
+            await log.DisposeAsync();
+        }
+
+        Process.Dispose();
+    }
+}
+
+/// <summary>`perf record -g -p PID` over the runner process while it runs the timed trace; stopped (SIGINT) on dispose.</summary>
+internal sealed class RunnerProfile : IDisposable
+{
+    private readonly Process? _perf;
+
+    private RunnerProfile(Process? perf) => _perf = perf;
+
+    public static RunnerProfile Start(string? output, int pid)
+    {
+        if (string.IsNullOrEmpty(output))
+        {
+            return new RunnerProfile(null);
+        }
+
+        var info = new ProcessStartInfo("perf") { RedirectStandardError = true };
+        foreach (var argument in new[] { "record", "-F", "999", "-g", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var perf = Process.Start(info);
+        Thread.Sleep(500); // perf attaches before the trace starts
+        return new RunnerProfile(perf);
+    }
+
+    public void Dispose()
+    {
+        if (_perf is null || _perf.HasExited)
+        {
+            return;
+        }
+
+        Process.Start("kill", ["-INT", _perf.Id.ToString(CultureInfo.InvariantCulture)])?.WaitForExit();
+        _perf.WaitForExit(30_000);
+        _perf.Dispose();
     }
 }
