@@ -81,6 +81,7 @@ public static class DispatchRun
             Planner = new FakePlanner(FakePlanner.StandardStages),
         }, http,
             Identity, "s_0123456789ab") { HoconOverrides = "akka.loglevel = WARNING" });
+        using var exceptions = new ExceptionCounter();
         try
         {
             await Task.Delay(warmUp);
@@ -88,6 +89,7 @@ public static class DispatchRun
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var gc0 = GcFigures.Now();
             sampler?.Counting = true;
+            exceptions.Counting = true;
             var clock = Stopwatch.StartNew();
             await Task.Delay(measure / 2);
             var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
@@ -97,10 +99,13 @@ public static class DispatchRun
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
             sampler?.Counting = false;
+            exceptions.Counting = false;
             Console.WriteLine($"actor path: {GcFigures.Now().Since(gc0, jobs)}");
             Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
             Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
                               $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
+            Console.WriteLine($"actor path: {(jobs == 0 ? 0 : exceptions.Total / (double)jobs):F2} exceptions thrown per job" +
+                              string.Concat(exceptions.Top(4).Select(e => $"; {e.Count / (double)Math.Max(1, jobs):F2} {e.Kind}")));
             if (lean is not null && jobs > 0)
             {
                 Console.WriteLine($"actor path: {calls / (double)jobs:F1} Kubernetes calls per job; LeanCluster alone: {LeanClusterCost(lean, calls / (double)jobs):F1} µs CPU per job");
