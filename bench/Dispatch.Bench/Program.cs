@@ -3,6 +3,7 @@ using Scheduler.Dispatch.Bench;
 // Usage: dispatch-bench [--runners N] [--concurrent N] [--seconds S]     jobs/s through the actor path beside a loopback baseline
 //                      [--no-baseline] [--allocation-types]                the actor path alone; the types its bytes go to
 //                      [--fake-cluster]                                    the actor tests' FakeCluster instead of LeanCluster
+//                      [--exceptions]                                      the exceptions thrown per job, by origin
 //                      [--warmup S]                                        seconds of jobs before measuring (default 2; the
 //                                                                          JIT's tiering is not over after 2 s)
 //        dispatch-bench --inflight N                                         runner memory and threads per job in flight
@@ -18,6 +19,7 @@ var warmup = 2;
 var baseline = !args.Contains("--no-baseline");
 var allocationTypes = args.Contains("--allocation-types");
 var fakeCluster = args.Contains("--fake-cluster");
+var exceptions = args.Contains("--exceptions");
 for (var i = 0; i < args.Length - 1; i++)
 {
     switch (args[i])
@@ -43,5 +45,6 @@ else if (exec > 0)
 }
 else
 {
-    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), baseline, allocationTypes, fakeCluster);
+    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), baseline, allocationTypes, fakeCluster,
+        exceptions);
 }
