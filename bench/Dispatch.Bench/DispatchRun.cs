@@ -25,13 +25,14 @@ public static class DispatchRun
     /// <param name="fakeCluster">The actor tests' FakeCluster (JSON copies, one lock) instead of <see cref="LeanCluster"/>:
     /// as the figures before 2026-12-05 were taken.</param>
     public static async Task RunAsync(int runners, int concurrent, TimeSpan warmUp, TimeSpan measure, bool baseline = true,
-        bool allocationTypes = false, bool fakeCluster = false)
+        bool allocationTypes = false, bool fakeCluster = false, bool exceptions = false)
     {
         await using var gitlab = await LeanGitLab.StartAsync();
         Console.WriteLine($"lean GitLab at {gitlab.Url}; {Environment.ProcessorCount} cores; {runners} runner entries, concurrent = {concurrent}");
 
         using var sampler = allocationTypes ? new AllocationSampler() : null;
-        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure, sampler, fakeCluster);
+        var (jobsPerSecond, requestsPerJob) = await ActorPathAsync(gitlab, runners, concurrent, warmUp, measure, sampler, fakeCluster,
+            exceptions);
         if (sampler is not null)
         {
             foreach (var (type, bytes, share) in sampler.Top(25))
@@ -53,7 +54,7 @@ public static class DispatchRun
     }
 
     private static async Task<(double JobsPerSecond, double RequestsPerJob)> ActorPathAsync(LeanGitLab gitlab, int runners, int concurrent,
-        TimeSpan warmUp, TimeSpan measure, AllocationSampler? sampler, bool fakeCluster)
+        TimeSpan warmUp, TimeSpan measure, AllocationSampler? sampler, bool fakeCluster, bool countExceptions)
     {
         // Either fake keeps no per-call history and drops a pod's Secrets with it, so its memory stays flat over a run.
         var lean = fakeCluster ? null : new LeanCluster();
@@ -81,6 +82,7 @@ public static class DispatchRun
             Planner = new FakePlanner(FakePlanner.StandardStages),
         }, http,
             Identity, "s_0123456789ab") { HoconOverrides = "akka.loglevel = WARNING" });
+        using var exceptions = countExceptions ? new ExceptionCounter() : null;
         try
         {
             await Task.Delay(warmUp);
@@ -88,6 +90,7 @@ public static class DispatchRun
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var gc0 = GcFigures.Now();
             sampler?.Counting = true;
+            exceptions?.Counting = true;
             var clock = Stopwatch.StartNew();
             await Task.Delay(measure / 2);
             var capacity = await Akka.Actor.Futures.Ask<Scheduler.Messages.Protocol.CapacityStatus>(host.Supervisor,
@@ -97,10 +100,17 @@ public static class DispatchRun
             var elapsed = clock.Elapsed.TotalSeconds;
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
             sampler?.Counting = false;
+            exceptions?.Counting = false;
             Console.WriteLine($"actor path: {GcFigures.Now().Since(gc0, jobs)}");
             Console.WriteLine($"actor path: {capacity.Running} jobs in flight halfway (so {1000 * capacity.Running / Math.Max(1, jobs / elapsed):F0} ms per job from admission to its end)");
             Console.WriteLine($"actor path: {jobs} jobs finished in {elapsed:F1} s ({gitlab.Failed} failed in all); " +
                               $"CPU {cpu / elapsed / 10:F0} % of one core, {(jobs == 0 ? 0 : cpu * 1000 / jobs):F0} µs per job (GitLab fake included)");
+            if (exceptions is not null)
+            {
+                Console.WriteLine($"actor path: {(jobs == 0 ? 0 : exceptions.Total / (double)jobs):F2} exceptions thrown per job" +
+                                  string.Concat(exceptions.Top(4).Select(e => $"; {e.Count / (double)Math.Max(1, jobs):F2} {e.Kind}")));
+            }
+
             if (lean is not null && jobs > 0)
             {
                 Console.WriteLine($"actor path: {calls / (double)jobs:F1} Kubernetes calls per job; LeanCluster alone: {LeanClusterCost(lean, calls / (double)jobs):F1} µs CPU per job");

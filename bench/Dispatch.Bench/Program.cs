@@ -3,6 +3,9 @@ using Scheduler.Dispatch.Bench;
 // Usage: dispatch-bench [--runners N] [--concurrent N] [--seconds S]     jobs/s through the actor path beside a loopback baseline
 //                      [--no-baseline] [--allocation-types]                the actor path alone; the types its bytes go to
 //                      [--fake-cluster]                                    the actor tests' FakeCluster instead of LeanCluster
+//                      [--exceptions]                                      the exceptions thrown per job, by origin
+//                      [--warmup S]                                        seconds of jobs before measuring (default 2; the
+//                                                                          JIT's tiering is not over after 2 s)
 //        dispatch-bench --inflight N                                         runner memory and threads per job in flight
 //        dispatch-bench --exec N [--sleep SECONDS] [--kubeconfig PATH]   threads and memory of N open execs
 var exec = 0;
@@ -12,9 +15,11 @@ string? kubeconfig = null;
 var runners = 4;
 var concurrent = 64;
 var seconds = 5;
+var warmup = 2;
 var baseline = !args.Contains("--no-baseline");
 var allocationTypes = args.Contains("--allocation-types");
 var fakeCluster = args.Contains("--fake-cluster");
+var exceptions = args.Contains("--exceptions");
 for (var i = 0; i < args.Length - 1; i++)
 {
     switch (args[i])
@@ -26,6 +31,7 @@ for (var i = 0; i < args.Length - 1; i++)
         case "--runners": runners = int.Parse(args[++i]); break;
         case "--concurrent": concurrent = int.Parse(args[++i]); break;
         case "--seconds": seconds = int.Parse(args[++i]); break;
+        case "--warmup": warmup = int.Parse(args[++i]); break;
     }
 }
 
@@ -39,5 +45,6 @@ else if (exec > 0)
 }
 else
 {
-    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(seconds), baseline, allocationTypes, fakeCluster);
+    await DispatchRun.RunAsync(runners, concurrent, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(seconds), baseline, allocationTypes, fakeCluster,
+        exceptions);
 }

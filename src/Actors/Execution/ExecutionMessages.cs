@@ -16,7 +16,7 @@ internal sealed record TraceText(string Text);
 /// (or PodCreated when the pod was made and owns its Secrets already).</summary>
 internal sealed record StopStartingPod(string Reason);
 
-// ---- JobActor ⇄ StageActor ----
+// ---- a stage's end (StageRun.Judge, in the JobActor) ----
 /// <summary><paramref name="LogSize"/>: the output log's size when the stage ended, as its marker says (null: not recorded).</summary>
 internal sealed record StageExited(string Stage, int ExitCode, long? LogSize = null);
 internal sealed record StageBroken(string Stage, string Message);

@@ -43,7 +43,7 @@ public sealed partial class JobActor
         _result = result;
         _drainOnFinish = drain && _podReady;
         Timers.CancelAll();
-        StopChild(ref _currentStageActor);
+        EndStageRun();
         _ownerCheckStage = null;
         Become(Finishing);
         if (_podActor is not null && !_podCreated)

@@ -4,8 +4,8 @@ using Scheduler.Messages.Protocol;
 
 namespace Scheduler.Actors.Execution;
 
-// Phase 2: the stages, one StageActor at a time, in the order JobDecisions gives; in a fleet the pod's owner is read before
-// each. Then, for `scheduler exec`, the artifact archives are copied out. A cancel kills the running stage (gracefully:
+// Phase 2: the stages, one at a time (a StageRun this actor drives: its Run exec, reattached after a drop, retried after a
+// transient refusal), in the order JobDecisions gives; in a fleet the pod's owner is read before each. Then, for `scheduler exec`, the artifact archives are copied out. A cancel kills the running stage (gracefully:
 // after_script and the on-failure stages still run); the job timeout and a broken stage finish the job.
 public sealed partial class JobActor
 {
@@ -14,8 +14,10 @@ public sealed partial class JobActor
     private sealed record KillSent;
     private sealed record CancelMarked;
 
+    private const string StageRetryTimer = "stage-retry";
+
     private PlannedStage? _currentStage;
-    private IActorRef? _currentStageActor;
+    private StageRun? _stageRun;
     private (PlannedStage Stage, int Index)? _ownerCheckStage;
     // The output log's size the last stage reported when it exited; null while a stage runs (its output may go on) or when
     // the marker did not say. The end reads the log up to it instead of making a final read.
@@ -31,11 +33,15 @@ public sealed partial class JobActor
             case PodUpdated update:
                 OnPodUpdated(update);
                 break;
-            case StageExited exited:
-                OnStageExited(exited);
+            case StageRun.Result result:
+                OnStageResult(result);
                 break;
-            case StageBroken broken:
-                Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true);
+            case StageRun.Retry retry:
+                if (retry.Run == _stageRun)
+                {
+                    retry.Run.ExecAsync().PipeTo(Self);
+                }
+
                 break;
             case CancelRequested cancel:
                 OnCancel(cancel);
@@ -114,9 +120,8 @@ public sealed partial class JobActor
         _endLogSize = null;
         _logger.Info("job {JobId} of runner {Runner}: stage {Stage} started in pod {Pod}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
-        _currentStageActor = Context.ActorOf(
-            StageActor.Props(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget),
-            "stage-" + stage.Name);
+        _stageRun = new StageRun(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget);
+        _stageRun.ExecAsync().PipeTo(Self);
         if (stage.Timeout is { } limit)
         {
             Timers.StartSingleTimer(StageTimer, new StageTimedOut(stage.Name), limit);
@@ -151,6 +156,44 @@ public sealed partial class JobActor
         LaunchStage(pending.Stage);
     }
 
+    private void OnStageResult(StageRun.Result result)
+    {
+        if (result.Run != _stageRun)
+        {
+            Dropped(result, "running stages"); // a run that is over (timed out and killed, or the job's actor restarted)
+            return;
+        }
+
+        var step = result.Run.Judge(result);
+        if (step.Warning is { } warning)
+        {
+            _logger.Warning("job {JobId} of runner {Runner}: {Warning}", _job.Id, _runner.Name, warning);
+        }
+
+        switch (step.Outcome)
+        {
+            case StageExited exited:
+                OnStageExited(exited);
+                return;
+            case StageBroken broken:
+                Finish(JobDecisions.Failed(FailureReasons.RunnerSystemFailure, null, broken.Message), drain: true);
+                return;
+        }
+
+        if (step.Retry is { } delay)
+        {
+            Timers.StartSingleTimer(StageRetryTimer, new StageRun.Retry(result.Run), delay);
+        }
+    }
+
+    // The stage's run is over: an exec still in flight is canceled, and whatever it answers is dropped.
+    private void EndStageRun()
+    {
+        _stageRun?.Dispose();
+        _stageRun = null;
+        Timers.Cancel(StageRetryTimer);
+    }
+
     private void OnStageExited(StageExited exited)
     {
         if (_currentStage?.Name != exited.Stage)
@@ -164,7 +207,7 @@ public sealed partial class JobActor
         _progress = JobDecisions.AfterExit(_progress, _currentStage, exited.ExitCode);
         _endLogSize = exited.LogSize;
         _currentStage = null;
-        _currentStageActor = null;
+        EndStageRun();
         Timers.Cancel(StageTimer);
         RunNextStage();
     }

@@ -14,7 +14,7 @@ namespace Scheduler.Actors.Execution;
 /// <list type="number">
 /// <item><b>Preparing</b> (JobActor.Preparing.cs): the PodActor creates the pod and its Secrets (or reads an adopted pod) and
 /// waits for Running;</item>
-/// <item><b>Running stages</b> (JobActor.Stages.cs): the stages in order, each by a StageActor, the owner checked before each
+/// <item><b>Running stages</b> (JobActor.Stages.cs): the stages in order, each a <see cref="StageRun"/>, the owner checked before each
 /// in a fleet, then the artifacts copied out for <c>scheduler exec</c>;</item>
 /// <item><b>Finishing</b> (JobActor.Finishing.cs): drain the log, check the owner, delete the pod, the final trace line and
 /// JobFinished;</item>
@@ -211,6 +211,8 @@ public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnbounded
 
     protected override void PostStop()
     {
+        _stageRun?.Dispose(); // no timer call here: the timers go with the actor
+        _stageRun = null;
         _cancel.Cancel();
         _cancel.Dispose();
         if (_planResult.Plan is { } watched)
@@ -297,6 +299,7 @@ public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnbounded
         _logger.Info("job {JobId} of runner {Runner}: pod {Pod} handed over: {Reason}", _job.Id, _runner.Name, PodName, reason);
         Timers.CancelAll();
         _cancel.Cancel();
+        EndStageRun();
         foreach (var child in Context.GetChildren())
         {
             Context.Stop(child);
@@ -386,7 +389,7 @@ public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnbounded
         return verdict;
     }
 
-    // A message that does not belong to the phase: a late answer of a phase that is over (a PodActor's or StageActor's last
+    // A message that does not belong to the phase: a late answer of a phase that is over (a PodActor's or a stage run's last
     // word, a retry timer of a check that no longer matters). Nothing to do, but visible when debugging.
     private void Dropped(object message, string phase) =>
         _logger.Debug("job {JobId}: {Message} dropped while {Phase}", _job.Id, message.GetType().Name, phase);

@@ -474,6 +474,9 @@ public sealed class GitLabClient
     {
         private const int MaxBodyChars = 4 * 1024 * 1024;
 
+        /// <summary>The answer headers <see cref="Header"/> is asked for.</summary>
+        private static readonly string[] ReadHeaders = ["X-GitLab-Last-Update", "Job-Status", "X-GitLab-Trace-Update-Interval", "Range"];
+
         public static RawResponse NetworkError(string message) =>
             new(0, new Dictionary<string, string>(), "", null) { NetworkMessage = message };
 
@@ -481,10 +484,15 @@ public sealed class GitLabClient
 
         public static async Task<RawResponse> ReadAsync(HttpResponseMessage message, CancellationToken cancellationToken)
         {
-            var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-            foreach (var (name, values) in message.Headers.NonValidated)
+            // Only the headers the client reads are kept: copying every header of every answer cost a dictionary and a
+            // string per header on each of a job's requests.
+            var headers = new Dictionary<string, string>(ReadHeaders.Length, StringComparer.OrdinalIgnoreCase);
+            foreach (var name in ReadHeaders)
             {
-                headers[name] = string.Join(",", values);
+                if (message.Headers.NonValidated.TryGetValues(name, out var values))
+                {
+                    headers[name] = values.Count == 1 ? values.ToString() : string.Join(",", values);
+                }
             }
 
             var body = await message.Content.ReadAsStringAsync(cancellationToken);

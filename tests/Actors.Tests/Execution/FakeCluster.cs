@@ -166,6 +166,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// <summary>Per stage: what its run exec sends instead of the exit marker (a hostile pod), given the stdout callback.</summary>
     public ConcurrentDictionary<string, Func<Func<ReadOnlyMemory<byte>, Task>, CancellationToken, Task>> WaitOutput { get; } = new();
 
+    /// <summary>Per stage: its next run exec does not wait for the stage: it ignores cancellation and sends what the task gives,
+    /// once it completes (a connection the runner gave up on that answers after all).</summary>
+    public ConcurrentDictionary<string, Task<string>> LateRunAnswer { get; } = new();
+
     /// <summary>Whether every call, created Secret, deleted pod and stage run is kept for the test to inspect (on, the
     /// default). Off (benchmarks): only the counts, and a deleted pod's Secrets go with it as Kubernetes collects owned
     /// objects, so that the fake's memory stays flat however many jobs pass.</summary>
@@ -612,6 +616,12 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
                 {
                     _waitDrops[command[1]] = left - 1;
                     throw new ExecConnectionLostException("connection dropped (fault)");
+                }
+
+                if (LateRunAnswer.TryRemove(command[1], out var late))
+                {
+                    await onStdout!(Encoding.UTF8.GetBytes(await late));
+                    return 0;
                 }
 
                 var code = await stage.Exit.Task.WaitAsync(ct);

@@ -530,6 +530,32 @@ public sealed class JobExecutionTests : TestKit
     }
 
     [Fact]
+    public async Task A_run_exec_that_answers_after_the_job_actor_restarted_is_not_taken_as_the_end_of_the_stage()
+    {
+        Behave("step_script", "building\n", null);
+        var late = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _cluster.LateRunAnswer["step_script"] = late.Task;
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(16), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(16)!;
+
+        Sys.ActorSelection("/user/runner/coordinator/slot-0/job-16").Tell(Kill.Instance);
+        await AdvanceUntilAsync(() => _cluster.Count("create-pod") == 2, stepSeconds: 0.5); // after its restart backoff
+        await CallAsync("run", "step_script"); // the restarted actor waits for the stage again
+        late.SetResult("9 0\n");               // the first instance's exec answers now, with another exit code
+        await Task.Delay(300);
+        await JobActorCaughtUpAsync(16);
+        _cluster.FinishStage(pod, "step_script", 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal([0], job.Stages.Where(s => s is { Stage: "step_script", Finished: true }).Select(s => s.ExitCode));
+        Assert.Equal(1, _cluster.Runs(pod, "step_script"));
+    }
+
+    [Fact]
     public async Task A_job_actor_that_keeps_crashing_is_stopped_and_its_job_fails_as_a_system_failure_freeing_its_slot()
     {
         Behave("step_script", "", null);
