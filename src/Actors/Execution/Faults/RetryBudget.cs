@@ -39,7 +39,7 @@ public sealed record RetrySettings(int MaxRetriesPerJob, TimeSpan BaseDelay, Tim
 
 /// <summary>
 /// The retries left to one job. Made once per job (outside the actors that use it, so restarts do not refill it) and
-/// shared by the job's actors (its PodActor and StageActors, which may briefly overlap across a restart): taking a retry is
+/// shared by the job's PodActor and its JobActor's stage runs (which may briefly overlap across a restart): taking a retry is
 /// atomic.
 /// </summary>
 public sealed class RetryBudget(RetrySettings settings, Func<double>? jitter = null)
