@@ -22,6 +22,9 @@ public sealed record ExecutionOptions(
     /// <summary>Pause before restarting a pod watch that ended or failed.</summary>
     public TimeSpan WatchRestartDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long a pod watch stays open after the last pod followed through it is left.</summary>
+    public TimeSpan WatchIdleLinger { get; init; } = PodWatcher.DefaultIdleLinger;
+
     /// <summary>In a fleet: this node's owner id (its cluster UniqueAddress). Pods get it as their <c>scheduler/owner</c>
     /// annotation and a job is driven only while its pod names this id. Null on a single node: no fencing, no adoption.</summary>
     public string? OwnerId { get; init; }

@@ -8,9 +8,11 @@ namespace Scheduler.Actors.Execution;
 /// <summary>
 /// The node's pod watches: one per (cluster, namespace), started by the first subscriber that needs it (a PodActor that
 /// waits for Running; in a fleet a JobActor, which reacts to an owner change) and kept while any actor follows a pod
-/// there (on a single node each JobActor follows its pod without starting a watch, to keep it counted). Events are
-/// fanned out to every actor that asked about the pod. A watch that ends or fails is started again after a pause. It
-/// only makes PodActors react sooner: their poll timers are the guarantee.
+/// there (on a single node each JobActor follows its pod without starting a watch, to keep it counted), and for an idle
+/// linger after its last pod is left: the next job's pod usually comes within it, and reusing the open watch saves a
+/// watch request (and its initial events) per job. Events are fanned out to every actor that asked about the pod. A
+/// watch that ends or fails is started again after a pause, unless no one follows a pod there. It only makes PodActors
+/// react sooner: their poll timers are the guarantee.
 /// It reports to the <see cref="IExecutionObserver"/> each restart of a watch and the phases of the pods it follows (each
 /// pod once, by the phase of its latest event; a pod that is deleted or no longer followed leaves the count).
 /// </summary>
@@ -20,6 +22,8 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
     private sealed record WatchEvent(WatchKey Key, int Generation, WatchEventType Type, V1Pod Pod);
     private sealed record WatchEnded(WatchKey Key, int Generation);
     private sealed record RestartWatch(WatchKey Key);
+    private sealed record IdleLingerEnded(WatchKey Key);
+    private sealed record IdleTimerKey(WatchKey Key);
 
     private sealed class ActiveWatch(IKubernetesGateway gateway)
     {
@@ -34,15 +38,17 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
 
     private readonly Dictionary<WatchKey, ActiveWatch> _watches = [];
     private readonly TimeSpan _restartDelay;
+    private readonly TimeSpan _idleLinger;
     private readonly IExecutionObserver _observer;
     private Dictionary<string, int> _reportedPhases = [];
     private int _nextGeneration;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public PodWatcher(TimeSpan restartDelay, IExecutionObserver observer)
+    public PodWatcher(TimeSpan restartDelay, IExecutionObserver observer, TimeSpan idleLinger)
     {
         _restartDelay = restartDelay;
+        _idleLinger = idleLinger;
         _observer = observer;
 
         Receive<WatchPod>(OnWatchPod);
@@ -52,7 +58,21 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         {
             if (_watches.TryGetValue(ended.Key, out var watch) && watch.Generation == ended.Generation)
             {
-                Timers.StartSingleTimer(ended.Key, new RestartWatch(ended.Key), _restartDelay);
+                if (watch.Subscribers.Count == 0)
+                {
+                    Drop(ended.Key, watch); // lingering idle: nothing to restart it for
+                }
+                else
+                {
+                    Timers.StartSingleTimer(ended.Key, new RestartWatch(ended.Key), _restartDelay);
+                }
+            }
+        });
+        Receive<IdleLingerEnded>(idle =>
+        {
+            if (_watches.TryGetValue(idle.Key, out var watch) && watch.Subscribers.Count == 0)
+            {
+                Drop(idle.Key, watch);
             }
         });
         Receive<RestartWatch>(restart =>
@@ -78,8 +98,15 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         });
     }
 
-    public static Props Props(TimeSpan restartDelay, IExecutionObserver? observer = null) =>
-        Akka.Actor.Props.Create(() => new PodWatcher(restartDelay, observer ?? NoExecutionObserver.Instance));
+    /// <summary>Props of the node's watcher.</summary>
+    /// <param name="idleLinger">How long a watch stays open after the last pod followed through it is left (default 30 s).</param>
+    public static Props Props(TimeSpan restartDelay, IExecutionObserver? observer = null, TimeSpan? idleLinger = null) =>
+        Akka.Actor.Props.Create(() => new PodWatcher(restartDelay, observer ?? NoExecutionObserver.Instance,
+            idleLinger ?? DefaultIdleLinger));
+
+    /// <summary>A few of GitLab's 3 s job requests: long enough for the next job's pod on a busy runner, short enough that
+    /// watches of namespaces no job uses any more (namespace_per_job) do not pile up.</summary>
+    public static readonly TimeSpan DefaultIdleLinger = TimeSpan.FromSeconds(30);
 
     // The standard phases at zero from the start, so that the series exist before the first pod.
     protected override void PreStart() => ReportPhases(force: true);
@@ -115,6 +142,7 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
         }
 
         Context.Watch(Sender);
+        Timers.Cancel(new IdleTimerKey(key));
         if (watch.Cancel is null && request.StartsWatch)
         {
             Start(key, watch); // the first subscriber that needs the watch starts it
@@ -188,12 +216,25 @@ public sealed class PodWatcher : ReceiveActor, IWithTimers
 
         if (watch.Subscribers.Count == 0)
         {
-            watch.Cancel?.Cancel();
-            Timers.Cancel(key);
-            _watches.Remove(key);
+            if (watch.Cancel is not null && !Timers.IsTimerActive(key))
+            {
+                Timers.StartSingleTimer(new IdleTimerKey(key), new IdleLingerEnded(key), _idleLinger);
+            }
+            else
+            {
+                Drop(key, watch); // never started, or waiting to restart: nothing worth keeping
+            }
         }
 
         ReportPhases(force: false);
+    }
+
+    private void Drop(WatchKey key, ActiveWatch watch)
+    {
+        watch.Cancel?.Cancel();
+        Timers.Cancel(key);
+        Timers.Cancel(new IdleTimerKey(key));
+        _watches.Remove(key);
     }
 
     private void Start(WatchKey key, ActiveWatch watch)

@@ -23,7 +23,7 @@ public sealed class RunnerSupervisor : ReceiveActor
 
     public RunnerSupervisor(GlobalSettings settings, IKubernetesGatewayFactory gateways, ExecutionOptions options)
     {
-        _podWatcher = Context.ActorOf(PodWatcher.Props(options.WatchRestartDelay, options.Observer), "pod-watch");
+        _podWatcher = Context.ActorOf(PodWatcher.Props(options.WatchRestartDelay, options.Observer, options.WatchIdleLinger), "pod-watch");
         var coordinator = Context.ActorOf(JobCoordinator.Props(settings, gateways, options, _podWatcher), "coordinator");
 
         Receive<ReserveSlot>(reserve => coordinator.Forward(reserve));
