@@ -10,7 +10,8 @@ using Scheduler.LocalCluster.Runtime;
 // and the disk used by 20 running pods of the image (their writable layers) next to the image's own size; nothing else.
 // Starts the embedded cluster in-process and prints:
 //   pod create -> Running latency (p50, p99; Running as a watch reports it) over --starts pods created one after another;
-//   exec round trip (p50, p99) of `true` over --execs execs;
+//   exec round trip (p50, p99) of `true` over --execs execs: KubernetesClient's exec, and the runner's gateway with a new
+//   connection per exec and with execs as streams of one HTTP/2 connection;
 //   --pods pods with one sleeping container held at once: time to all Running, server memory, time to delete all.
 var settings = BenchArgs.Parse(args);
 var stateDir = Directory.CreateTempSubdirectory("localcluster-bench-").FullName;
@@ -60,12 +61,22 @@ try
     Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods; " +
                       $"baseline bare bwrap sandbox of `true` p50 {bwrap:F1} ms; ratio {Percentile(startLatencies, 50) / bwrap:F2}x");
 
-    // 2. exec round trip.
+    // 2. exec round trip: KubernetesClient's own exec (a new connection each), and the runner's gateway with a new connection
+    // per exec and with its execs as streams of one HTTP/2 connection (what it uses on the embedded cluster), alternated.
     await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
     await running.WaitAsync("exec-target", TimeSpan.FromSeconds(30));
+    using var perExecClient = new Kubernetes(server.ClientConfiguration());
+    using var sharedClient = new Kubernetes(server.ClientConfiguration());
+    Scheduler.Kubernetes.SharedConnectionExec.Use(sharedClient);
+    var limiter = new Scheduler.Kubernetes.ApiRateLimiter(1_000_000, 1_000_000);
+    var perExecGateway = new Scheduler.Kubernetes.KubernetesGateway(perExecClient, limiter);
+    var sharedGateway = new Scheduler.Kubernetes.KubernetesGateway(sharedClient, limiter);
+    await sharedGateway.ExecAsync(ns, "exec-target", "main", ["true"], null, CancellationToken.None); // opens the connection
     var getLatencies = new List<double>();
     var spawnLatencies = new List<double>();
     var execLatencies = new List<double>();
+    var perExecLatencies = new List<double>();
+    var sharedLatencies = new List<double>();
     for (var i = 0; i < settings.Execs; i++)
     {
         spawnLatencies.Add(await Baseline.SpawnAsync("true", []));
@@ -76,6 +87,12 @@ try
         var exitCode = await client.NamespacedPodExecAsync("exec-target", ns, "main", ["true"], false,
             (stdin, stdout, stderr) => { stdin.Dispose(); return stdout.CopyToAsync(Stream.Null); }, CancellationToken.None);
         execLatencies.Add(watch.Elapsed.TotalMilliseconds);
+        foreach (var (gateway, latencies) in new[] { (perExecGateway, perExecLatencies), (sharedGateway, sharedLatencies) })
+        {
+            watch.Restart();
+            exitCode |= await gateway.ExecAsync(ns, "exec-target", "main", ["true"], null, CancellationToken.None);
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+        }
         if (exitCode != 0)
         {
             Console.WriteLine($"exec returned {exitCode}");
@@ -84,6 +101,11 @@ try
     var spawn = Percentile(spawnLatencies, 50);
     Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs; " +
                       $"baseline bare spawn of `true` p50 {spawn:F2} ms, GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
+    foreach (var (what, latencies) in new[] { ("a connection per exec", perExecLatencies), ("one shared HTTP/2 connection", sharedLatencies) })
+    {
+        Console.WriteLine($"exec round trip through the runner's gateway, {what}: p50 {Percentile(latencies, 50):F1} ms, p99 {Percentile(latencies, 99):F1} ms; " +
+                          $"ratio to bare spawn {Percentile(latencies, 50) / spawn:F1}x");
+    }
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
     // 3. many pods at once, after the same number of bare bwrap sandboxes of `sleep` started at once (their baseline).
