@@ -4,13 +4,15 @@ using k8s.Models;
 using Scheduler.LocalCluster;
 using Scheduler.LocalCluster.Runtime;
 
-// Usage: localcluster-bench [--pods N] [--starts N] [--execs N] [--image-archive FILE]
+// Usage: localcluster-bench [--pods N] [--starts N] [--execs N] [--exec-mib N] [--image-archive FILE]
 // With --image-archive (an OCI or docker archive, e.g. busybox from `skopeo copy … oci-archive:FILE`): loads it (timed),
 // then pod create -> Running in that image vs on the host (the runner's own image), interleaved, over --starts pods each,
 // and the disk used by 20 running pods of the image (their writable layers) next to the image's own size; nothing else.
 // Starts the embedded cluster in-process and prints:
 //   pod create -> Running latency (p50, p99; Running as a watch reports it) over --starts pods created one after another;
-//   exec round trip (p50, p99) of `true` over --execs execs;
+//   exec round trip (p50, p99) of `true` over --execs execs: KubernetesClient's exec, and the runner's gateway with a new
+//   connection per exec and with execs as streams of one HTTP/2 connection;
+//   the same execs' time split into opening the WebSocket and the rest, each way; an exec `cat` of --exec-mib MiB each way;
 //   --pods pods with one sleeping container held at once: time to all Running, server memory, time to delete all.
 var settings = BenchArgs.Parse(args);
 var stateDir = Directory.CreateTempSubdirectory("localcluster-bench-").FullName;
@@ -60,12 +62,22 @@ try
     Console.WriteLine($"pod create -> Running: p50 {Percentile(startLatencies, 50):F1} ms, p99 {Percentile(startLatencies, 99):F1} ms over {settings.Starts} pods; " +
                       $"baseline bare bwrap sandbox of `true` p50 {bwrap:F1} ms; ratio {Percentile(startLatencies, 50) / bwrap:F2}x");
 
-    // 2. exec round trip.
+    // 2. exec round trip: KubernetesClient's own exec (a new connection each), and the runner's gateway with a new connection
+    // per exec and with its execs as streams of one HTTP/2 connection (what it uses on the embedded cluster), alternated.
     await client.CoreV1.CreateNamespacedPodAsync(SleepingPod("exec-target"), ns);
     await running.WaitAsync("exec-target", TimeSpan.FromSeconds(30));
+    using var perExecClient = new Kubernetes(server.ClientConfiguration());
+    using var sharedClient = new Kubernetes(server.ClientConfiguration());
+    Scheduler.Kubernetes.SharedConnectionExec.Use(sharedClient);
+    var limiter = new Scheduler.Kubernetes.ApiRateLimiter(1_000_000, 1_000_000);
+    var perExecGateway = new Scheduler.Kubernetes.KubernetesGateway(perExecClient, limiter);
+    var sharedGateway = new Scheduler.Kubernetes.KubernetesGateway(sharedClient, limiter);
+    await sharedGateway.ExecAsync(ns, "exec-target", "main", ["true"], null, CancellationToken.None); // opens the connection
     var getLatencies = new List<double>();
     var spawnLatencies = new List<double>();
     var execLatencies = new List<double>();
+    var perExecLatencies = new List<double>();
+    var sharedLatencies = new List<double>();
     for (var i = 0; i < settings.Execs; i++)
     {
         spawnLatencies.Add(await Baseline.SpawnAsync("true", []));
@@ -76,6 +88,12 @@ try
         var exitCode = await client.NamespacedPodExecAsync("exec-target", ns, "main", ["true"], false,
             (stdin, stdout, stderr) => { stdin.Dispose(); return stdout.CopyToAsync(Stream.Null); }, CancellationToken.None);
         execLatencies.Add(watch.Elapsed.TotalMilliseconds);
+        foreach (var (gateway, latencies) in new[] { (perExecGateway, perExecLatencies), (sharedGateway, sharedLatencies) })
+        {
+            watch.Restart();
+            exitCode |= await gateway.ExecAsync(ns, "exec-target", "main", ["true"], null, CancellationToken.None);
+            latencies.Add(watch.Elapsed.TotalMilliseconds);
+        }
         if (exitCode != 0)
         {
             Console.WriteLine($"exec returned {exitCode}");
@@ -84,6 +102,55 @@ try
     var spawn = Percentile(spawnLatencies, 50);
     Console.WriteLine($"exec round trip (`true`): p50 {Percentile(execLatencies, 50):F1} ms, p99 {Percentile(execLatencies, 99):F1} ms over {settings.Execs} execs; " +
                       $"baseline bare spawn of `true` p50 {spawn:F2} ms, GET of the pod p50 {Percentile(getLatencies, 50):F2} ms; ratio to bare spawn {Percentile(execLatencies, 50) / spawn:F1}x");
+    foreach (var (what, latencies) in new[] { ("a connection per exec", perExecLatencies), ("one shared HTTP/2 connection", sharedLatencies) })
+    {
+        Console.WriteLine($"exec round trip through the runner's gateway, {what}: p50 {Percentile(latencies, 50):F1} ms, p99 {Percentile(latencies, 99):F1} ms; " +
+                          $"ratio to bare spawn {Percentile(latencies, 50) / spawn:F1}x");
+    }
+    // Where an exec's time goes, each way: opening its WebSocket (a connection, TLS and the upgrade; or a stream of the shared
+    // connection), then the rest (the command's start, run and exit, the status and the close).
+    var clients = new[] { ("a connection per exec", perExecClient), ("one shared HTTP/2 connection", sharedClient) };
+    var opening = clients.ToDictionary(c => c.Item1, _ => new List<double>());
+    var rest = clients.ToDictionary(c => c.Item1, _ => new List<double>());
+    for (var i = 0; i < Math.Min(settings.Execs, 30); i++)
+    {
+        foreach (var (what, execClient) in clients)
+        {
+            var watch = Stopwatch.StartNew();
+            using var socket = await execClient.WebSocketNamespacedPodExecAsync("exec-target", ns, ["true"], "main",
+                webSocketSubProtocol: "v4.channel.k8s.io");
+            opening[what].Add(watch.Elapsed.TotalMilliseconds);
+            watch.Restart();
+            Scheduler.Kubernetes.KubernetesGateway.ExitOf(await Scheduler.Kubernetes.ExecChannels.ReadAsync(socket, null, CancellationToken.None), "exec-target");
+            rest[what].Add(watch.Elapsed.TotalMilliseconds);
+        }
+    }
+    foreach (var (what, _) in clients)
+    {
+        Console.WriteLine($"  {what}: opening the WebSocket p50 {Percentile(opening[what], 50):F1} ms, the rest p50 {Percentile(rest[what], 50):F1} ms");
+    }
+
+    // Output through each way: one exec `cat` of --exec-mib MiB, alternated, three times each.
+    await sharedGateway.ExecAsync(ns, "exec-target", "main", ["sh", "-c", $"head -c {settings.ExecMiB * 1048576L} /dev/urandom > /tmp/localcluster-bench-bytes"], null, CancellationToken.None);
+    var rates = clients.ToDictionary(c => c.Item1, _ => new List<double>());
+    for (var i = 0; i < 3; i++)
+    {
+        foreach (var (what, gateway) in new[] { (clients[0].Item1, perExecGateway), (clients[1].Item1, sharedGateway) })
+        {
+            long received = 0;
+            var watch = Stopwatch.StartNew();
+            await gateway.ExecAsync(ns, "exec-target", "main", ["cat", "/tmp/localcluster-bench-bytes"], chunk =>
+            {
+                received += chunk.Length;
+                return Task.CompletedTask;
+            }, CancellationToken.None);
+            rates[what].Add(received / 1048576.0 / watch.Elapsed.TotalSeconds);
+        }
+    }
+    foreach (var (what, _) in clients)
+    {
+        Console.WriteLine($"exec `cat` of {settings.ExecMiB} MiB through the gateway, {what}: median {Percentile(rates[what], 50):F0} MiB/s ({string.Join(", ", rates[what].Select(r => r.ToString("F0")))})");
+    }
     await client.CoreV1.DeleteNamespacedPodAsync("exec-target", ns, gracePeriodSeconds: 0);
 
     // 3. many pods at once, after the same number of bare bwrap sandboxes of `sleep` started at once (their baseline).
@@ -209,7 +276,7 @@ internal static partial class Baseline
     private static extern int Kill(int pid, int signal);
 }
 
-internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null)
+internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageArchive = null, int ExecMiB = 64)
 {
     public static BenchArgs Parse(string[] args)
     {
@@ -227,6 +294,7 @@ internal sealed record BenchArgs(int Pods, int Starts, int Execs, string? ImageA
                 "--pods" => result with { Pods = value },
                 "--starts" => result with { Starts = value },
                 "--execs" => result with { Execs = value },
+                "--exec-mib" => result with { ExecMiB = value },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }

@@ -26,6 +26,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
+    // The servers this process runs, by URL: a client of one may use what only this server offers (execs over HTTP/2).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Uri, LocalClusterServer> Serving = new();
+
     private LocalClusterServer(WebApplication app, Cluster cluster, FaultInjector faults, CancellationTokenSource stopping, Uri url, string kubeconfigPath, RequestCounters requests, string token,
         System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {
@@ -96,6 +99,9 @@ public sealed class LocalClusterServer : IAsyncDisposable
             kestrel.Limits.MinResponseDataRate = null;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MaxRequestBodySize = 4 * 1024 * 1024;
+            // A client's execs and watches are streams of its one HTTP/2 connection (two long ones per running job); at
+            // Kestrel's default of 100, the 101st would wait for another to end.
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 4096;
         });
         var app = builder.Build();
         // kubectl may ask for the WebSocket upgrade with POST (the verb of its SPDY path); the handshake is the same.
@@ -125,7 +131,23 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var url = new Uri($"https://127.0.0.1:{new Uri(address).Port}");
         Directory.CreateDirectory(Path.GetDirectoryName(kubeconfigPath)!);
         await WritePrivateAsync(kubeconfigPath, Kubeconfig(url, token, ServingCertificate.AuthorityData(certificate)), ct).ConfigureAwait(false);
-        return new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token, certificate);
+        var server = new LocalClusterServer(app, cluster, faults, stopping, url, kubeconfigPath, requests, token, certificate);
+        Serving[url] = server;
+        return server;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="host"/> is a server this process runs and <paramref name="trusted"/> holds its certificate (so a
+    /// client trusting it talks to that server and no other). Such a client may run execs as streams of its HTTP/2 connection
+    /// (RFC 8441), which Kestrel serves and a real API server does not.
+    /// </summary>
+    public static bool IsServing(Uri host, System.Security.Cryptography.X509Certificates.X509Certificate2Collection trusted)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(trusted);
+        var url = new Uri($"{host.Scheme}://{host.Authority}");
+        return Serving.TryGetValue(url, out var server) && server._disposed == 0
+               && trusted.Any(c => c.RawData.AsSpan().SequenceEqual(server.Certificate.RawData));
     }
 
     /// <summary>The kubeconfig holds the token: only its owner may read it (0600 from the start, never world-readable).</summary>
@@ -177,6 +199,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        Serving.TryRemove(new KeyValuePair<Uri, LocalClusterServer>(Url, this));
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

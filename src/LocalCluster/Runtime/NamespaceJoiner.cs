@@ -69,6 +69,10 @@ internal sealed class NamespaceJoiner : IDisposable
     /// </summary>
     internal TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>For tests: run on the thread after each return to the runtime's own state (e.g. to start a thread from it, as the
+    /// thread pool may).</summary>
+    internal Action? AfterReturn { get; set; }
+
     /// <summary>For tests: the thread waits on this before entering the next request's container.</summary>
     internal ManualResetEventSlim? HoldNextStart { get; set; }
 
@@ -189,6 +193,7 @@ internal sealed class NamespaceJoiner : IDisposable
                 return;
             }
             t_insideContainer = false;
+            AfterReturn?.Invoke();
             started.SetResult(result);
         }
         host.Dispose();
@@ -225,6 +230,11 @@ internal sealed class NamespaceJoiner : IDisposable
     /// <summary>Enters the container's namespaces and working directory as root; false when its namespaces are gone.</summary>
     private static bool Enter(JoinTarget target)
     {
+        // The kernel lets a thread enter a mount namespace only with a filesystem context of its own, and a thread started
+        // from this one since shares its context: the thread pool starts a worker on the thread that queues work when
+        // none is free, as this one does when it answers a request. So a context of its own again first; the other
+        // thread keeps the copy it shares, with the runtime's root and directory.
+        if (Syscalls.Unshare(Syscalls.CloneFs) != 0) return false;
         var pid = target.ContainerPid.ToString(System.Globalization.CultureInfo.InvariantCulture);
         // Opened together before any is entered: once in the container's mount namespace, /proc is the container's.
         var uts = Syscalls.OpenNamespace($"/proc/{pid}/ns/uts");

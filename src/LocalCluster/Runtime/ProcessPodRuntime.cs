@@ -65,6 +65,9 @@ public sealed class ProcessPodRuntime : IPodRuntime
     /// <summary>For tests: the joiner's next return to the runtime's own state fails (<see cref="NamespaceJoiner.FailNextReturn"/>).</summary>
     internal void FailJoinerReturn() => _env.Joiner!.FailNextReturn = true;
 
+    /// <summary>For tests: run on the joiner's thread after each return (<see cref="NamespaceJoiner.AfterReturn"/>).</summary>
+    internal void AfterJoinerReturn(Action action) => _env.Joiner!.AfterReturn = action;
+
     public SandboxKind Sandbox => _env.Sandbox;
 
     /// <summary>The node's images (pulled, loaded and unpacked).</summary>

@@ -350,7 +350,8 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
     }
 }
 
-/// <summary>Gives each runner entry (and each job bearer token overwrite) its gateway; all share one rate limiter.</summary>
+/// <summary>Gives each runner entry (and each job bearer token overwrite) its gateway; all share one rate limiter. A gateway to
+/// the embedded cluster of this process runs its execs as streams of one HTTP/2 connection (<see cref="SharedConnectionExec"/>).</summary>
 public sealed class KubernetesGatewayFactory(
     Func<RunnerEntry, string?, KubernetesClientConfiguration> configurationFor,
     ApiRateLimiter limiter) : IKubernetesGatewayFactory, IDisposable
@@ -360,7 +361,13 @@ public sealed class KubernetesGatewayFactory(
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) =>
         _gateways.GetOrAdd((runner.Name, bearerTokenOverwrite), _ =>
         {
-            var client = new k8s.Kubernetes(configurationFor(runner, bearerTokenOverwrite));
+            var configuration = configurationFor(runner, bearerTokenOverwrite);
+            var client = new k8s.Kubernetes(configuration);
+            if (SharedConnectionExec.IsEmbeddedCluster(configuration))
+            {
+                SharedConnectionExec.Use(client);
+            }
+
             return (client, new KubernetesGateway(client, limiter));
         }).Gateway;
 

@@ -281,6 +281,41 @@ public sealed class ExecJoinTests : IAsyncLifetime
         Assert.Equal((0, "once\ntwice\n65532\n"), (next.ExitCode, next.Stdout));
     }
 
+    [Fact]
+    public async Task A_thread_started_from_the_joiner_does_not_stop_it_joining_nor_follow_it_into_a_container()
+    {
+        // The thread pool starts a worker on the thread that queues work when none is free, and the joiner queues work when
+        // it answers a request: such a thread shares the joiner's filesystem context, which kept the joiner out of every
+        // later container (execs then went through nsenter). The thread must stay in the runtime's root meanwhile.
+        var runtime = Runtime(direct: true);
+        await RunningAsync(runtime, WorkPod("shared", "echo inside > /work/marker; exec sleep 60"));
+        using var release = new ManualResetEventSlim();
+        var roots = new List<string>();
+        Thread? started = null;
+        runtime.AfterJoinerReturn(() =>
+        {
+            if (started is not null) return;
+            started = new Thread(() =>
+            {
+                release.Wait();
+                lock (roots) roots.Add(Directory.GetCurrentDirectory() + " " + File.Exists("/work/marker"));
+            });
+            started.Start();
+        });
+
+        Assert.Equal(0, (await ExecAsync(runtime, "shared", "true")).ExitCode);
+        var next = await ExecAsync(runtime, "shared", "sh", "-c", "cat /work/marker; hostname");
+        var third = await ExecAsync(runtime, "shared", "id", "-u");
+        release.Set();
+        started!.Join();
+
+        Assert.Equal((0, "inside\nshared\n"), (next.ExitCode, next.Stdout));
+        Assert.Equal((0, "65532\n"), (third.ExitCode, third.Stdout));
+        Assert.True(runtime.ExecsJoinDirectly);
+        // The thread kept the runtime's own root and directory while the joiner was in the container.
+        Assert.Equal(["/ False"], roots);
+    }
+
     /// <summary>Host pids of processes whose command line contains <paramref name="marker"/>.</summary>
     private static List<int> HostPidsRunning(string marker)
     {
