@@ -29,7 +29,7 @@ public static class ArtifactCollector
                 {
                     await using (var file = new FileStream(target, FileMode.Create, FileAccess.Write))
                     {
-                        var code = await gateway.ExecAsync(plan.Pod.Namespace, plan.Pod.PodName, plan.LogContainer,
+                        var code = await gateway.ExecStreamingAsync(plan.Pod.Namespace, plan.Pod.PodName, plan.LogContainer,
                             plan.ReadFile(archive), async chunk => await file.WriteAsync(chunk, ct), ct);
                         if (code != 0)
                         {

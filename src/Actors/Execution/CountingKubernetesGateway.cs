@@ -114,4 +114,11 @@ public sealed class CountingKubernetesGateway(IKubernetesGateway inner, Kubernet
         count.Add();
         return inner.ExecAsync(ns, pod, container, command, onStdout, ct);
     }
+
+    public Task<int> ExecStreamingAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task> onStdout, CancellationToken ct)
+    {
+        count.Add();
+        return inner.ExecStreamingAsync(ns, pod, container, command, onStdout, ct);
+    }
 }

@@ -69,6 +69,12 @@ public interface IKubernetesGateway
     /// (the command may still be running).</summary>
     Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
         Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct);
+
+    /// <summary>As <see cref="ExecAsync"/>, for a command whose output is the bulk of a job's bytes (the followed log, an
+    /// artifact archive): a gateway may give it a connection of its own instead of sharing one with the short execs.</summary>
+    Task<int> ExecStreamingAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task> onStdout, CancellationToken ct) =>
+        ExecAsync(ns, pod, container, command, onStdout, ct);
 }
 
 /// <summary>An exec connection ended before its exit status arrived: the command may still be running.</summary>

@@ -160,7 +160,7 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         {
             try
             {
-                var code = await gateway.ExecAsync(source.Namespace, source.Pod, source.Container, argv, async chunk =>
+                var code = await gateway.ExecStreamingAsync(source.Namespace, source.Pod, source.Container, argv, async chunk =>
                 {
                     // Backpressure: while the actor is behind, the exec stream is not read on.
                     await window.WaitForRoomAsync(cancel.Token);

@@ -18,7 +18,9 @@ namespace Scheduler.Kubernetes;
 /// connected) must answer within <see cref="RequestTimeout"/>: a hung call ends as a <see cref="TimeoutException"/>, which the
 /// actors treat as transient, instead of waiting for the HTTP client's own 100 s.
 /// </summary>
-public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter, TimeSpan? requestTimeout = null) : IKubernetesGateway
+/// <param name="streamingClient">The client for execs whose output is the bulk of a job's bytes; null: <paramref name="client"/>.</param>
+public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter, TimeSpan? requestTimeout = null,
+    IKubernetes? streamingClient = null) : IKubernetesGateway
 {
     private const string ExecSubprotocol = "v4.channel.k8s.io";
 
@@ -253,7 +255,15 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
     }
 
-    public async Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+    public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct) =>
+        ExecOnAsync(client, ns, pod, container, command, onStdout, ct);
+
+    public Task<int> ExecStreamingAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+        Func<ReadOnlyMemory<byte>, Task> onStdout, CancellationToken ct) =>
+        ExecOnAsync(streamingClient ?? client, ns, pod, container, command, onStdout, ct);
+
+    private async Task<int> ExecOnAsync(IKubernetes on, string ns, string pod, string container, IReadOnlyList<string> command,
         Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct)
     {
         await limiter.WaitAsync(ct);
@@ -264,7 +274,7 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         try
         {
             // The subprotocol is named: IKubernetes' default for it is null, which an API server refuses.
-            socket = await client.WebSocketNamespacedPodExecAsync(pod, ns, command, container, stderr: true, stdin: false,
+            socket = await on.WebSocketNamespacedPodExecAsync(pod, ns, command, container, stderr: true, stdin: false,
                 stdout: true, tty: false, webSocketSubProtocol: ExecSubprotocol, cancellationToken: connecting.Token);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
@@ -351,31 +361,36 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
 }
 
 /// <summary>Gives each runner entry (and each job bearer token overwrite) its gateway; all share one rate limiter. A gateway to
-/// the embedded cluster of this process runs its execs as streams of one HTTP/2 connection (<see cref="SharedConnectionExec"/>).</summary>
+/// the embedded cluster of this process runs its short execs as streams of one HTTP/2 connection (<see cref="SharedConnectionExec"/>);
+/// its streaming execs (the followed log, artifact archives) keep a connection each, where a MiB costs about half the CPU
+/// it costs as HTTP/2 frames.</summary>
 public sealed class KubernetesGatewayFactory(
     Func<RunnerEntry, string?, KubernetesClientConfiguration> configurationFor,
     ApiRateLimiter limiter) : IKubernetesGatewayFactory, IDisposable
 {
-    private readonly ConcurrentDictionary<(string Runner, string? Token), (k8s.Kubernetes Client, KubernetesGateway Gateway)> _gateways = new();
+    private readonly ConcurrentDictionary<(string Runner, string? Token), (k8s.Kubernetes Client, k8s.Kubernetes? Streaming, KubernetesGateway Gateway)> _gateways = new();
 
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) =>
         _gateways.GetOrAdd((runner.Name, bearerTokenOverwrite), _ =>
         {
             var configuration = configurationFor(runner, bearerTokenOverwrite);
             var client = new k8s.Kubernetes(configuration);
-            if (SharedConnectionExec.IsEmbeddedCluster(configuration))
+            if (!SharedConnectionExec.IsEmbeddedCluster(configuration))
             {
-                SharedConnectionExec.Use(client);
+                return (client, null, new KubernetesGateway(client, limiter));
             }
 
-            return (client, new KubernetesGateway(client, limiter));
+            SharedConnectionExec.Use(client);
+            var streaming = new k8s.Kubernetes(configuration);
+            return (client, streaming, new KubernetesGateway(client, limiter, streamingClient: streaming));
         }).Gateway;
 
     public void Dispose()
     {
-        foreach (var (client, _) in _gateways.Values)
+        foreach (var (client, streaming, _) in _gateways.Values)
         {
             client.Dispose();
+            streaming?.Dispose();
         }
 
         _gateways.Clear();
