@@ -275,6 +275,70 @@ public sealed class ExecutionObserverTests : TestKit
         Assert.Equal(1, seen.Counts["Succeeded"]);
     }
 
+    [Fact]
+    public async Task A_watch_stays_open_for_its_idle_linger_after_its_last_pod_and_the_next_pod_is_heard_through_it()
+    {
+        var gateway = new ScriptedWatchGateway();
+        var watcher = Sys.ActorOf(PodWatcher.Props(TimeSpan.FromSeconds(5), new ProbeObserver(_observed), TimeSpan.FromSeconds(30)));
+        await PhasesAsync(pending: 0, running: 0);
+        var (first, second) = (CreateTestProbe(), CreateTestProbe());
+        watcher.Tell(new WatchPod("c", "ns", "pod-a", gateway), first);
+        var stream = await gateway.NextWatchAsync();
+        stream.Send(WatchEventType.Added, Pod("pod-a", "Running"));
+        await PhasesAsync(pending: 0, running: 1);
+        watcher.Tell(new UnwatchPod("c", "ns", "pod-a"), first);
+        await PhasesAsync(pending: 0, running: 0); // handled: the linger runs from here
+
+        Clock.Advance(TimeSpan.FromSeconds(29));
+        watcher.Tell(new WatchPod("c", "ns", "pod-b", gateway), second);
+        stream.Send(WatchEventType.Added, Pod("pod-b", "Pending"));
+        Assert.Equal("pod-b", (await second.ExpectMsgAsync<PodUpdated>()).Pod.Metadata.Name);
+        await PhasesAsync(pending: 1, running: 0);
+        Assert.Equal((1, 0), (gateway.WatchesStarted, gateway.WatchesStopped)); // the same watch, still open
+
+        watcher.Tell(new UnwatchPod("c", "ns", "pod-b"), second);
+        await PhasesAsync(pending: 0, running: 0);
+        Clock.Advance(TimeSpan.FromSeconds(29)); // the timer started again at the second pod's unwatch
+        await Task.Delay(200);
+        Assert.Equal(0, gateway.WatchesStopped);
+        Clock.Advance(TimeSpan.FromSeconds(2));
+        await AwaitAssertAsync(() => Assert.Equal(1, gateway.WatchesStopped), TimeSpan.FromSeconds(5));
+
+        watcher.Tell(new WatchPod("c", "ns", "pod-c", gateway), second); // after the linger: a new watch
+        await gateway.NextWatchAsync();
+        Assert.Equal(2, gateway.WatchesStarted);
+    }
+
+    [Fact]
+    public async Task An_idle_watch_that_ends_is_not_started_again()
+    {
+        var gateway = new ScriptedWatchGateway();
+        var watcher = Sys.ActorOf(PodWatcher.Props(TimeSpan.FromSeconds(5), new ProbeObserver(_observed), TimeSpan.FromSeconds(30)));
+        await PhasesAsync(pending: 0, running: 0);
+        var pod = CreateTestProbe();
+        watcher.Tell(new WatchPod("c", "ns", "pod-a", gateway), pod);
+        var stream = await gateway.NextWatchAsync();
+        stream.Send(WatchEventType.Added, Pod("pod-a", "Running"));
+        await PhasesAsync(pending: 0, running: 1);
+        watcher.Tell(new UnwatchPod("c", "ns", "pod-a"), pod);
+        await PhasesAsync(pending: 0, running: 0);
+
+        stream.End();
+        await AwaitAssertAsync(() => Assert.Equal(1, gateway.WatchesStopped), TimeSpan.FromSeconds(5));
+        for (var i = 0; i < 10; i++)
+        {
+            Clock.Advance(TimeSpan.FromSeconds(1)); // past the 5 s restart pause
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, gateway.WatchesStarted);
+        Assert.False(_observed.HasMessages, "an idle watch that ended was counted as restarted");
+
+        watcher.Tell(new WatchPod("c", "ns", "pod-b", gateway), pod); // the next pod starts a new one at once
+        await gateway.NextWatchAsync();
+        Assert.Equal(2, gateway.WatchesStarted);
+    }
+
     private static V1Pod Pod(string name, string? phase) => new()
     {
         Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ns" },
@@ -287,7 +351,12 @@ public sealed class ExecutionObserverTests : TestKit
         private readonly Channel<WatchStream> _started = Channel.CreateUnbounded<WatchStream>();
         private int _watchesStarted;
 
+        private int _watchesStopped;
+
         public int WatchesStarted => Volatile.Read(ref _watchesStarted);
+
+        /// <summary>Watches whose stream the watcher stopped reading (cancelled) or that the test ended.</summary>
+        public int WatchesStopped => Volatile.Read(ref _watchesStopped);
 
         public async Task<WatchStream> NextWatchAsync() =>
             await _started.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
@@ -298,9 +367,16 @@ public sealed class ExecutionObserverTests : TestKit
             Interlocked.Increment(ref _watchesStarted);
             var stream = new WatchStream();
             _started.Writer.TryWrite(stream);
-            await foreach (var item in stream.Events.Reader.ReadAllAsync(ct))
+            try
             {
-                yield return item;
+                await foreach (var item in stream.Events.Reader.ReadAllAsync(ct))
+                {
+                    yield return item;
+                }
+            }
+            finally
+            {
+                Interlocked.Increment(ref _watchesStopped);
             }
         }
 
