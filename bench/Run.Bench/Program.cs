@@ -209,7 +209,8 @@ static async Task TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServe
     var process = Process.GetCurrentProcess();
     var cpuBefore = process.TotalProcessorTime;
     var clock = Stopwatch.StartNew();
-    var code = await gateway.ExecAsync("default", pod, "main", ["cat", "/tmp/bytes"], chunk =>
+    // As the trace's log reader execs: a streaming exec (its own connection on the embedded cluster).
+    var code = await gateway.ExecStreamingAsync("default", pod, "main", ["cat", "/tmp/bytes"], chunk =>
     {
         received += chunk.Length;
         reads++;

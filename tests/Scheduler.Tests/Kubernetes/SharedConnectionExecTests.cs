@@ -101,6 +101,27 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_streaming_exec_goes_over_the_streaming_client_and_the_short_execs_over_the_shared_connection()
+    {
+        await RunningPodAsync("p9");
+        using var streaming = new k8s.Kubernetes(_server.ClientConfiguration());
+        var gateway = new KubernetesGateway(_client, new ApiRateLimiter(100, 100), streamingClient: streaming);
+        long received = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+
+        var code = await gateway.ExecStreamingAsync("default", "p9", "main", ["sh", "-c", "head -c 300000 /dev/zero"], chunk =>
+        {
+            received += chunk.Length;
+            return Task.CompletedTask;
+        }, timeout.Token);
+
+        Assert.Equal((0, 300_000L), (code, received));
+        Assert.Empty(_requests.Execs); // not a stream of the shared connection
+        Assert.Equal((0, ""), await ExecAsync(gateway, "p9", "true"));
+        Assert.Equal([("CONNECT", HttpVersion.Version20)], _requests.Execs);
+    }
+
+    [Fact]
     public async Task A_dropped_exec_is_lost_and_the_exec_beside_it_on_the_same_connection_goes_on()
     {
         await RunningPodAsync("p2");
