@@ -680,6 +680,33 @@ public sealed class JobExecutionTests : TestKit
         await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // not left running
     }
 
+    [Fact]
+    public async Task A_job_actor_stopped_for_good_deletes_its_pod_even_when_stopping_the_run_exec_throws()
+    {
+        Behave("step_script", "", null);
+        _cluster.RunExecStarted["step_script"] = ct => ct.Register(() => throw new InvalidOperationException("callback broke"));
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(24), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(24)!;
+
+        for (var crash = 1; crash <= 4; crash++)
+        {
+            Sys.ActorSelection("/user/runner/coordinator/slot-0/job-24").Tell(Kill.Instance);
+            if (crash < 4)
+            {
+                var creates = crash + 1;
+                await AdvanceUntilAsync(() => _cluster.Count("create-pod") == creates, stepSeconds: 0.5); // after the backoff
+                await CallAsync("run", "step_script"); // restarted: it waits for its stage again, a run exec in flight
+            }
+        }
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(15));
+        Assert.Equal(FailureReasons.RunnerSystemFailure, finished.Result.FailureReason);
+        await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // PostStop's clean-up ran, the run stopped last
+    }
+
     // ---- Masking and limits ----
 
     [Fact]
