@@ -120,7 +120,8 @@ public sealed partial class JobActor
         _endLogSize = null;
         _logger.Info("job {JobId} of runner {Runner}: stage {Stage} started in pod {Pod}", _job.Id, _runner.Name, stage.Name, PodName);
         _listener.Tell(new JobStageChanged(_job.Id, stage.Name, false, null));
-        _stageRun = new StageRun(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget);
+        _stageRun = new StageRun(stage, Plan.Pod.Namespace, Plan.Pod.PodName, _gateway!, _options.ReattachDelay, _budget,
+            StageCancelFailed);
         _stageRun.ExecAsync().PipeTo(Self);
         if (stage.Timeout is { } limit)
         {
@@ -165,6 +166,14 @@ public sealed partial class JobActor
         }
 
         var step = result.Run.Judge(result);
+        if (step == StageStep.Nothing)
+        {
+            // Only a stopped run ends in nothing, and a stopped run is no longer current: a bug, but not one to hang the job on.
+            _logger.Error("job {JobId} of runner {Runner}: the current run of stage {Stage} was stopped; the stage fails", _job.Id, _runner.Name,
+                result.Run.Stage.Name);
+            step = StageRun.ForCurrentRun(step, result.Run.Stage.Name);
+        }
+
         if (step.Warning is { } warning)
         {
             _logger.Warning("job {JobId} of runner {Runner}: {Warning}", _job.Id, _runner.Name, warning);
@@ -185,6 +194,10 @@ public sealed partial class JobActor
             Timers.StartSingleTimer(StageRetryTimer, new StageRun.Retry(result.Run), delay);
         }
     }
+
+    // What an exec's cancel callbacks threw when its run was stopped: logged, the job goes on (a bug of the client, not the job's).
+    private void StageCancelFailed(Exception error) =>
+        _logger.Warning(error, "job {JobId} of runner {Runner}: stopping a stage's exec threw", _job.Id, _runner.Name);
 
     // The stage's run is over: an exec still in flight is canceled, and whatever it answers is dropped.
     private void EndStageRun()

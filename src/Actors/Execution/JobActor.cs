@@ -211,8 +211,6 @@ public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnbounded
 
     protected override void PostStop()
     {
-        _stageRun?.Dispose(); // no timer call here: the timers go with the actor
-        _stageRun = null;
         _cancel.Cancel();
         _cancel.Dispose();
         if (_planResult.Plan is { } watched)
@@ -234,6 +232,11 @@ public sealed partial class JobActor : UntypedActor, IWithTimers, IWithUnbounded
         {
             _options.Observer.JobKubernetesRequests(_job.Id, _run.Requests.Requests);
         }
+
+        // Last: the exec's cancel callbacks run here (Dispose never throws, but nothing above depends on them either).
+        // No timer call here: the timers go with the actor.
+        _stageRun?.Dispose();
+        _stageRun = null;
     }
 
     private bool FleetNodeShuttingDown() =>

@@ -33,10 +33,15 @@ internal sealed class StageRun : IDisposable
     private readonly TimeSpan _reattachDelay;
     private readonly RetryBudget _budget;
     private readonly CancellationTokenSource _cancel = new();
+    private readonly Action<Exception>? _cancelFailed;
     private int _attempt;
+    private bool _disposed;
 
-    public StageRun(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay, RetryBudget budget)
+    /// <param name="cancelFailed">Told what the exec's cancel callbacks threw when the run is stopped (to log it).</param>
+    public StageRun(PlannedStage stage, string ns, string pod, IKubernetesGateway gateway, TimeSpan reattachDelay, RetryBudget budget,
+        Action<Exception>? cancelFailed = null)
     {
+        _cancelFailed = cancelFailed;
         Stage = stage;
         _namespace = ns;
         _pod = pod;
@@ -52,12 +57,12 @@ internal sealed class StageRun : IDisposable
     {
         // The output comes from the pod (the exit marker is in a directory the job can write): at most MaxWaitOutputBytes are
         // kept, and an exec that sends more is closed, so a pod that streams megabytes cannot grow the runner's memory.
-        var ct = _cancel.Token;
         var stdout = new byte[StageCommands.MaxWaitOutputBytes];
         var length = 0;
-        using var tooMuch = CancellationTokenSource.CreateLinkedTokenSource(ct);
         try
         {
+            // Inside the try: on a run already stopped the token throws, and that too must come back as a result.
+            using var tooMuch = CancellationTokenSource.CreateLinkedTokenSource(_cancel.Token);
             var code = await _gateway.ExecAsync(_namespace, _pod, Stage.Container, Stage.Run, chunk =>
             {
                 if (length + chunk.Length > stdout.Length)
@@ -75,7 +80,7 @@ internal sealed class StageRun : IDisposable
                 ? new ExecOversized(this, stdout.Length)
                 : new ExecDone(this, code, Encoding.UTF8.GetString(stdout, 0, length));
         }
-        catch (Exception) when (length > stdout.Length && !ct.IsCancellationRequested)
+        catch (Exception) when (length > stdout.Length && !_cancel.IsCancellationRequested)
         {
             return new ExecOversized(this, stdout.Length);
         }
@@ -109,12 +114,37 @@ internal sealed class StageRun : IDisposable
         }
     }
 
-    /// <summary>Stops the run: an exec in flight is canceled (its result, if any, is then <see cref="StageStep.Nothing"/>).</summary>
+    /// <summary>Stops the run: an exec in flight is canceled (its result, if any, is then <see cref="StageStep.Nothing"/>).
+    /// Called from the JobActor's handlers and PostStop, so it never throws and a second call does nothing: what the exec's
+    /// cancel callbacks throw goes to <c>cancelFailed</c> (given to the constructor) instead of restarting the actor.</summary>
     public void Dispose()
     {
-        _cancel.Cancel();
-        _cancel.Dispose();
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        try
+        {
+            _cancel.Cancel();
+        }
+        catch (AggregateException e)
+        {
+            _cancelFailed?.Invoke(e);
+        }
+        finally
+        {
+            _cancel.Dispose();
+        }
     }
+
+    /// <summary>What the JobActor does with a step of its current run: "nothing to do" is only for a run that is over, so for
+    /// the current one it would leave the stage waiting for a timeout; it breaks the stage instead (pure).</summary>
+    public static StageStep ForCurrentRun(StageStep step, string stage) =>
+        step == StageStep.Nothing
+            ? StageStep.End(new StageBroken(stage, $"stage {stage}: its run was stopped while the stage was still running"))
+            : step;
 
     private StageStep OnFailed(ExecFailed failed)
     {

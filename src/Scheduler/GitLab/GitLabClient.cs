@@ -73,7 +73,7 @@ public sealed class GitLabClient
         using var request = JsonRequest(HttpMethod.Post, "jobs/request", body, acceptJson: true);
         request.Headers.TryAddWithoutValidation("RUNNER-TOKEN", runnerToken);
         var response = await SendAsync(RequestJobEndpoint, request, cancellationToken);
-        var header = response.Header("X-GitLab-Last-Update");
+        var header = response.Header(AnswerHeaders.LastUpdate);
         return response.Status switch
         {
             201 => ParseJob(response, header),
@@ -123,7 +123,7 @@ public sealed class GitLabClient
         using var request = JsonRequest(HttpMethod.Put, $"jobs/{jobId}", body, acceptJson: false);
         request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
         var response = await SendAsync(UpdateJobEndpoint, request, cancellationToken);
-        var jobStatus = response.Header("Job-Status");
+        var jobStatus = response.Header(AnswerHeaders.JobStatus);
         var interval = response.UpdateInterval;
         // A 200 to a final update is its acknowledgement, whatever the job's status now; during the run (running or
         // pending), Job-Status canceled or failed means the job was stopped on GitLab's side.
@@ -158,7 +158,7 @@ public sealed class GitLabClient
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("text/plain");
         request.Content.Headers.TryAddWithoutValidation("Content-Range", patch.ContentRange);
         var response = await SendAsync(PatchTraceEndpoint, request, cancellationToken);
-        var jobStatus = response.Header("Job-Status");
+        var jobStatus = response.Header(AnswerHeaders.JobStatus);
         var interval = response.UpdateInterval;
         if (jobStatus is "canceled" or "failed" || response.Status == 403)
         {
@@ -167,9 +167,9 @@ public sealed class GitLabClient
 
         return response.Status switch
         {
-            202 => new PatchTraceResult(PatchOutcome.Accepted, 202, RangeEnd(response.Header("Range")) ?? start + content.Length,
+            202 => new PatchTraceResult(PatchOutcome.Accepted, 202, RangeEnd(response.Header(AnswerHeaders.Range)) ?? start + content.Length,
                 jobStatus, interval, "accepted"),
-            416 => new PatchTraceResult(PatchOutcome.RangeMismatch, 416, RangeEnd(response.Header("Range")) ?? 0,
+            416 => new PatchTraceResult(PatchOutcome.RangeMismatch, 416, RangeEnd(response.Header(AnswerHeaders.Range)) ?? 0,
                 jobStatus, interval, "range mismatch"),
             404 => new PatchTraceResult(PatchOutcome.NotFound, 404, null, jobStatus, interval, response.Message("not found")),
             _ => new PatchTraceResult(PatchOutcome.Failed, response.Status, null, jobStatus, interval, response.Message("failed")),
@@ -474,9 +474,6 @@ public sealed class GitLabClient
     {
         private const int MaxBodyChars = 4 * 1024 * 1024;
 
-        /// <summary>The answer headers <see cref="Header"/> is asked for.</summary>
-        private static readonly string[] ReadHeaders = ["X-GitLab-Last-Update", "Job-Status", "X-GitLab-Trace-Update-Interval", "Range"];
-
         public static RawResponse NetworkError(string message) =>
             new(0, new Dictionary<string, string>(), "", null) { NetworkMessage = message };
 
@@ -486,8 +483,8 @@ public sealed class GitLabClient
         {
             // Only the headers the client reads are kept: copying every header of every answer cost a dictionary and a
             // string per header on each of a job's requests.
-            var headers = new Dictionary<string, string>(ReadHeaders.Length, StringComparer.OrdinalIgnoreCase);
-            foreach (var name in ReadHeaders)
+            var headers = new Dictionary<string, string>(AnswerHeaders.Kept.Length, StringComparer.OrdinalIgnoreCase);
+            foreach (var name in AnswerHeaders.Kept)
             {
                 if (message.Headers.NonValidated.TryGetValues(name, out var values))
                 {
@@ -510,10 +507,11 @@ public sealed class GitLabClient
             return new RawResponse((int)message.StatusCode, headers, body, retryAfter);
         }
 
-        public string? Header(string name) => Headers.TryGetValue(name, out var value) ? value.Trim() : null;
+        /// <summary>A kept header's value; a name that is not kept throws (it would always read null).</summary>
+        public string? Header(string name) => Headers.TryGetValue(AnswerHeaders.Require(name), out var value) ? value.Trim() : null;
 
         public TimeSpan? UpdateInterval =>
-            int.TryParse(Header("X-GitLab-Trace-Update-Interval"), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
+            int.TryParse(Header(AnswerHeaders.TraceUpdateInterval), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
                 ? TimeSpan.FromSeconds(Math.Min(seconds, 15 * 60))
                 : null;
 
@@ -561,5 +559,33 @@ public sealed class GitLabClient
                 return null;
             }
         }
+    }
+}
+
+/// <summary>The answer headers the client reads. An answer keeps only these (copying every header of every answer cost a
+/// dictionary and a string per header), so a header is read by one of these names, and a name missing from
+/// <see cref="Kept"/> throws instead of silently reading null.</summary>
+internal static class AnswerHeaders
+{
+    public const string LastUpdate = "X-GitLab-Last-Update";
+    public const string JobStatus = "Job-Status";
+    public const string TraceUpdateInterval = "X-GitLab-Trace-Update-Interval";
+    public const string Range = "Range";
+
+    /// <summary>The headers an answer keeps: every name above.</summary>
+    public static readonly string[] Kept = [LastUpdate, JobStatus, TraceUpdateInterval, Range];
+
+    /// <summary>The name, when an answer keeps it; otherwise a bug of the client, which throws.</summary>
+    public static string Require(string name)
+    {
+        foreach (var kept in Kept)
+        {
+            if (string.Equals(kept, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return name;
+            }
+        }
+
+        throw new ArgumentException($"the answer header {name} is not kept: add it to {nameof(AnswerHeaders)}.{nameof(Kept)}", nameof(name));
     }
 }

@@ -170,6 +170,10 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     /// once it completes (a connection the runner gave up on that answers after all).</summary>
     public ConcurrentDictionary<string, Task<string>> LateRunAnswer { get; } = new();
 
+    /// <summary>Per stage: told the token of each of its run execs as it starts (a client that registers its own cancel
+    /// callbacks on it, which may throw).</summary>
+    public ConcurrentDictionary<string, Action<CancellationToken>> RunExecStarted { get; } = new();
+
     /// <summary>Whether every call, created Secret, deleted pod and stage run is kept for the test to inspect (on, the
     /// default). Off (benchmarks): only the counts, and a deleted pod's Secrets go with it as Kubernetes collects owned
     /// objects, so that the fake's memory stays flat however many jobs pass.</summary>
@@ -612,6 +616,11 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             {
                 Launch(pod, command[1]);
                 var stage = StageOf(pod, command[1]);
+                if (RunExecStarted.TryGetValue(command[1], out var started))
+                {
+                    started(ct);
+                }
+
                 if (_waitDrops.TryGetValue(command[1], out var left) && left > 0)
                 {
                     _waitDrops[command[1]] = left - 1;

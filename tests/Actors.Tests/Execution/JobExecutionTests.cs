@@ -455,6 +455,103 @@ public sealed class JobExecutionTests : TestKit
     }
 
     [Fact]
+    public async Task A_run_exec_refused_503_once_is_run_again_after_the_pause_with_a_warning_and_the_job_succeeds()
+    {
+        Behave("get_sources", "fetched\n", 0);
+        Behave("step_script", "done\n", 0);
+        _cluster.FailNext("run", 1, HttpStatusCode.ServiceUnavailable); // the job's first run exec: get_sources
+        var warnings = CreateTestProbe();
+        Sys.EventStream.Subscribe(warnings.Ref, typeof(Akka.Event.Warning));
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(20), "k8s runner", listener));
+
+        await CallAsync("run", "get_sources");
+        var warning = (Akka.Event.Warning)await warnings.FishForMessageAsync(
+            m => m is Akka.Event.Warning w && w.Message.ToString()!.Contains("503", StringComparison.Ordinal), TimeSpan.FromSeconds(15));
+        await JobActorCaughtUpAsync(20);
+        Assert.Equal(1, _cluster.Count("run")); // nothing runs again before the pause is over
+        var pod = _cluster.PodOf(20)!;
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Contains("retry 1", warning.Message.ToString(), StringComparison.Ordinal);
+        Assert.Equal(JobState.Success, job.Result.State);
+        Assert.Equal(1, _cluster.Runs(pod, "get_sources"));
+        Assert.Equal(1, _cluster.Runs(pod, "step_script"));
+        Assert.Equal(4, _cluster.Count("run")); // get_sources twice (refused once), step_script and after_script once
+    }
+
+    [Fact]
+    public async Task A_graceful_cancel_during_the_reattach_pause_ends_canceled_and_still_runs_after_script()
+    {
+        Behave("step_script", "working\n", null);
+        Behave("after_script", "after\n", 0);
+        _cluster.DropNextWait("step_script");
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(21), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(21)!;
+        await Task.Delay(200);
+        await JobActorCaughtUpAsync(21); // the drop is in: the stage waits out its reattach pause (virtual time stands still)
+
+        runner.Tell(new CancelJob(21, Graceful: true));
+        await CallAsync("kill", "step_script");
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Count > 0);
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.Contains(new JobStageChanged(21, "step_script", true, 143), job.Stages);
+        Assert.Equal(1, _cluster.Runs(pod, "step_script"));
+        Assert.Equal(1, _cluster.Runs(pod, "after_script"));
+        Assert.Contains("after\n", job.Trace);
+        Assert.Equal([pod], _cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task A_run_exec_that_answers_after_a_forceful_cancel_is_dropped()
+    {
+        Behave("step_script", "building\n", null);
+        var late = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _cluster.LateRunAnswer["step_script"] = late.Task;
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(22), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(22)!;
+
+        runner.Tell(new CancelJob(22, Graceful: false));
+        await CallAsync("kill", "step_script");
+        late.SetResult("9 0\n"); // the canceled run's exec answers after all, with an exit code
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.DoesNotContain(job.Stages, s => s is { Stage: "step_script", Finished: true });
+        Assert.Equal(0, _cluster.Runs(pod, "after_script"));
+        Assert.Equal([pod], _cluster.DeletedPods);
+    }
+
+    [Fact]
+    public async Task A_forceful_cancel_finishes_the_job_even_when_stopping_the_run_exec_throws()
+    {
+        Behave("step_script", "working\n", null);
+        _cluster.RunExecStarted["step_script"] = ct => ct.Register(() => throw new InvalidOperationException("callback broke"));
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(23), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(23)!;
+
+        runner.Tell(new CancelJob(23, Graceful: false));
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Canceled, job.Result.State);
+        Assert.Equal([pod], _cluster.DeletedPods);
+        Assert.Equal(1, _cluster.Count("create-pod")); // the actor did not restart
+    }
+
+    [Fact]
     public async Task A_job_reads_its_whole_log_with_one_exec_and_runs_one_exec_per_stage()
     {
         Behave("get_sources", "fetched\n", 0);
@@ -581,6 +678,33 @@ public sealed class JobExecutionTests : TestKit
         Assert.Equal((JobState.Failed, FailureReasons.RunnerSystemFailure), (finished.Result.State, finished.Result.FailureReason));
         Assert.Equal(new JobAdmitted(19, "k8s runner"), await next.ExpectMsgAsync<JobAdmitted>());
         await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // not left running
+    }
+
+    [Fact]
+    public async Task A_job_actor_stopped_for_good_deletes_its_pod_even_when_stopping_the_run_exec_throws()
+    {
+        Behave("step_script", "", null);
+        _cluster.RunExecStarted["step_script"] = ct => ct.Register(() => throw new InvalidOperationException("callback broke"));
+        var runner = StartRunner();
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(Job(24), "k8s runner", listener));
+        await CallAsync("run", "step_script");
+        var pod = _cluster.PodOf(24)!;
+
+        for (var crash = 1; crash <= 4; crash++)
+        {
+            Sys.ActorSelection("/user/runner/coordinator/slot-0/job-24").Tell(Kill.Instance);
+            if (crash < 4)
+            {
+                var creates = crash + 1;
+                await AdvanceUntilAsync(() => _cluster.Count("create-pod") == creates, stepSeconds: 0.5); // after the backoff
+                await CallAsync("run", "step_script"); // restarted: it waits for its stage again, a run exec in flight
+            }
+        }
+
+        var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(15));
+        Assert.Equal(FailureReasons.RunnerSystemFailure, finished.Result.FailureReason);
+        await AwaitAssertAsync(() => Assert.Contains(pod, _cluster.DeletedPods)); // PostStop's clean-up ran, the run stopped last
     }
 
     // ---- Masking and limits ----

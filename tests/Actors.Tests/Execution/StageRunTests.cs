@@ -137,12 +137,14 @@ public sealed class StageRunTests
     {
         _cluster.StageBehaviour["step_script"] = ("building\n", null);
         _cluster.DropNextWait("step_script", times: 2);
-        var run = await StartAsync(new RetryBudget(Fast, () => 1.0));
+        var budget = new RetryBudget(Fast, () => 1.0);
+        var run = await StartAsync(budget);
 
         for (var drop = 0; drop < 2; drop++)
         {
             var step = run.Judge((StageRun.Result)await run.ExecAsync());
             Assert.Equal(new StageStep(null, Reattach, null), step); // a drop is never the end, and takes nothing from the budget
+            Assert.Equal(0, budget.Used);
         }
 
         var waiting = run.ExecAsync();
@@ -169,6 +171,69 @@ public sealed class StageRunTests
         var result = (StageRun.Result)await waiting.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Same(run, result.Run);
         Assert.Equal(StageStep.Nothing, run.Judge(result));
+    }
+
+    [Fact]
+    public async Task Stopping_a_run_whose_exec_cancel_callback_throws_does_not_throw_and_hands_the_error_on()
+    {
+        _cluster.StageBehaviour["step_script"] = ("building\n", null);
+        _cluster.RunExecStarted["step_script"] = ct => ct.Register(() => throw new InvalidOperationException("callback broke"));
+        var errors = new List<Exception>();
+        var plan = TestData.Plan();
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        var run = new StageRun(Build, plan.Namespace, plan.PodName, _cluster, Reattach, new RetryBudget(Fast, () => 1.0), errors.Add);
+
+        var waiting = run.ExecAsync();
+        await Task.Delay(100);
+        run.Dispose();
+        run.Dispose(); // a second stop does nothing
+
+        var error = Assert.Single(errors);
+        Assert.Contains("callback broke", error.ToString(), StringComparison.Ordinal);
+        var result = (StageRun.Result)await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(StageStep.Nothing, run.Judge(result));
+    }
+
+    [Fact]
+    public async Task An_exec_of_a_run_already_stopped_comes_back_as_a_result_that_means_nothing()
+    {
+        var run = await StartAsync(new RetryBudget(Fast, () => 1.0));
+        run.Dispose();
+
+        var result = (StageRun.Result)await run.ExecAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Same(run, result.Run);
+        Assert.Equal(StageStep.Nothing, run.Judge(result));
+        Assert.Equal(0, _cluster.Count("run"));
+    }
+
+    [Theory]
+    [InlineData("nothing", "StageBroken", false)]
+    [InlineData("exited", "StageExited", false)]
+    [InlineData("broken", "StageBroken", false)]
+    [InlineData("retry", null, true)]
+    public void A_step_of_the_current_run_never_leaves_the_stage_without_an_end_or_a_retry(string given, string? outcome, bool retried)
+    {
+        var step = given switch
+        {
+            "nothing" => StageStep.Nothing,
+            "exited" => StageStep.End(new StageExited("step_script", 3, null)),
+            "broken" => StageStep.End(new StageBroken("step_script", "x")),
+            _ => StageStep.RetryIn(Reattach, null),
+        };
+
+        var current = StageRun.ForCurrentRun(step, "step_script");
+
+        Assert.Equal(outcome, current.Outcome?.GetType().Name);
+        Assert.Equal(retried ? Reattach : null, current.Retry);
+        if (given == "nothing")
+        {
+            Assert.Contains("step_script", ((StageBroken)current.Outcome!).Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal(step, current); // what already ends the stage or retries it is kept as it is
+        }
     }
 
     [Fact]

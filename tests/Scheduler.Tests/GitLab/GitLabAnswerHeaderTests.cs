@@ -69,4 +69,30 @@ public sealed class GitLabAnswerHeaderTests
         Assert.Equal("abc123", Assert.IsType<RequestJobResult.NoJob>(single).LastUpdate);
         Assert.Equal("a,b", Assert.IsType<RequestJobResult.NoJob>(twice).LastUpdate);
     }
+
+    [Fact]
+    public void Every_header_name_the_client_reads_is_kept_and_any_other_name_throws()
+    {
+        var names = typeof(AnswerHeaders).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Where(f => f.IsLiteral)
+            .Select(f => (string)f.GetRawConstantValue()!)
+            .ToList();
+
+        Assert.Equal(4, names.Count);
+        Assert.Equal(names.Order(), AnswerHeaders.Kept.Order());
+        Assert.All(names, name => Assert.Equal(name.ToUpperInvariant(), AnswerHeaders.Require(name.ToUpperInvariant())));
+        Assert.Throws<ArgumentException>(() => AnswerHeaders.Require("X-GitLab-Something-New"));
+    }
+
+    [Fact]
+    public void The_client_reads_headers_only_by_the_kept_names()
+    {
+        // A literal name would bypass AnswerHeaders: every Header(...) call must name one of its constants.
+        var source = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "src", "Scheduler", "GitLab", "GitLabClient.cs"));
+        var calls = System.Text.RegularExpressions.Regex.Matches(source, @"\bHeader\(([^)]*)\)").Select(m => m.Groups[1].Value).ToList();
+
+        Assert.NotEmpty(calls);
+        Assert.All(calls, argument => Assert.True(argument.StartsWith("AnswerHeaders.", StringComparison.Ordinal) || argument == "string name",
+            $"Header({argument}) does not read a name of AnswerHeaders"));
+    }
 }
