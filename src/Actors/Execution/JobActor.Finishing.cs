@@ -157,7 +157,7 @@ public sealed partial class JobActor
             return;
         }
 
-        var (gateway, ns, name, jobSecret) = (_gateway, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.Pod.JobSecret.Metadata.Name);
+        var (gateway, ns, name, jobSecret, ran) = (_gateway, Plan.Pod.Namespace, Plan.Pod.PodName, Plan.Pod.JobSecret.Metadata.Name, _podReady);
         ListAsync().PipeTo(Self);
         return;
 
@@ -167,7 +167,7 @@ public sealed partial class JobActor
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
                 var events = await gateway.ListWarningEventsAsync(ns, name, WarningEventLimit, timeout.Token);
-                return new WarningEventsListed(WarningEventLines(events.Where(e => !PodStatus.IsJobSecretMountWait(e, jobSecret))), null);
+                return new WarningEventsListed(WarningEventLines(events.Where(e => !PodStatus.IsJobSecretMountWait(e, jobSecret, ran))), null);
             }
             catch (Exception e)
             {

@@ -19,7 +19,8 @@ public interface IKubernetesGateway
     /// <summary>Creates the pod; when it already exists, reads and returns the existing one.</summary>
     Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct);
 
-    /// <summary>Creates the Secret; when it already exists, returns <paramref name="secret"/> as given.</summary>
+    /// <summary>Creates the Secret; when it already exists (409), reads and returns the existing one, whose owner and data
+    /// may differ from <paramref name="secret"/>.</summary>
     Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct);
 
     /// <summary>Creates the policy/v1 PodDisruptionBudget; when it already exists (a retry after a lost answer), returns

@@ -15,8 +15,9 @@ namespace Scheduler.Actors.Execution;
 /// the configured imagePullSecrets to exist (<c>resource_availability_check_max_attempts</c> more checks, 5 s apart, as GitLab
 /// Runner); creates the registry Secret (an imagePullSecret must exist before the pod: kubelet pulls without a missing
 /// one and fails), then the pod (a fixed name: one that exists already, after a lost answer or for a restarted JobActor, is
-/// read instead), then the job Secret with the pod as its owner in the create's body (a 409 is the Secret made before a
-/// lost answer or a restart, made with that owner), then makes the pod the registry Secret's owner. The job Secret comes
+/// read instead), then the job Secret with the pod as its owner in the create's body (after a 409 the existing Secret is
+/// kept only when it names this pod's uid; one left by an earlier pod of the same name, or being deleted, is deleted and
+/// made again, within the job's retry budget), then makes the pod the registry Secret's owner. The job Secret comes
 /// after the pod so that it needs no owner patch: one write fewer per job than GitLab Runner's order (Secrets, pod,
 /// patches); the pod waits for its mount meanwhile (kubelet: a FailedMount event and a retry from about 0.5 s on a node
 /// faster than the create's round trip). With <c>pod_disruption_budget</c> then creates the pod's PodDisruptionBudget (owned by the pod; a budget
@@ -28,7 +29,8 @@ namespace Scheduler.Actors.Execution;
 /// from the job's <see cref="RetryBudget"/>; so is any error whose text matches a <c>retry_limits</c> fragment, up to that
 /// fragment's limit. A failed poll read waits for the next poll. A permanent one, or a spent budget, fails at once, after
 /// deleting what this actor made (the pod, which would wait for ever for a job Secret that cannot be made, and the Secrets;
-/// with cleanup_grace_period_seconds and within cleanup_resources_timeout).
+/// with cleanup_grace_period_seconds and within cleanup_resources_timeout). A pod whose create may have landed without an
+/// answer (a timeout, a 5xx, a stop while it was out) is deleted by its name.
 /// </summary>
 public sealed class PodActor : UntypedActor, IWithTimers
 {
@@ -40,7 +42,11 @@ public sealed class PodActor : UntypedActor, IWithTimers
     internal static readonly TimeSpan ResourceCheckInterval = TimeSpan.FromSeconds(5);
 
     // The calls that start the pod, in order; Index is the check's for CheckResource.
-    private enum Step { CreateNamespace, CheckResource, CreatePullSecret, CreatePod, CreateJobSecret, OwnPullSecret, CreateBudget, FindPod }
+    private enum Step
+    {
+        CreateNamespace, CheckResource, CreatePullSecret, CreatePod, CreateJobSecret, DeleteStaleJobSecret, OwnPullSecret, CreateBudget,
+        FindPod,
+    }
 
     /// <summary>A resource the pod refers to but does not bring: its service account or an imagePullSecret of the config.</summary>
     private sealed record ResourceCheck(string Kind, string Name);
@@ -67,6 +73,13 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private bool _pullSecretMade;
     private bool _jobSecretMade;
     private V1Pod? _pod;
+
+    /// <summary>Whether a pod create was sent and its outcome is unknown (no answer, or a transient error): the pod may exist.</summary>
+    private bool _podMayExist;
+
+    /// <summary>How many times an earlier pod's job Secret was found and replaced (each takes from the retry budget).</summary>
+    private int _staleSecretRounds;
+    private TimeSpan _recreateDelay;
 
     /// <summary>The job Secret with the made pod as its owner (the body of every create try).</summary>
     private V1Secret? _ownedJobSecret;
@@ -258,6 +271,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 break;
             case Step.CreatePod:
                 _pod = (V1Pod)done.Result!;
+                _podMayExist = false;
                 break;
             case Step.CreateJobSecret:
                 _jobSecretMade = true;
@@ -298,6 +312,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
             // cluster starts one in milliseconds) would otherwise be Running before anyone listens, and be seen only at
             // the next poll_interval's read.
             _podWatcher.Tell(new WatchPod(_cluster, _plan.Namespace, _plan.PodName, _gateway));
+            _podMayExist = true;
         }
 
         if (step == Step.CreateJobSecret)
@@ -323,6 +338,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
                     Step.CreatePullSecret => await gateway.CreateSecretAsync(plan.RegistrySecret!, ct),
                     Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
                     Step.CreateJobSecret => await gateway.CreateSecretAsync(jobSecret!, ct),
+                    Step.DeleteStaleJobSecret => await DeleteJobSecretAsync(),
                     Step.OwnPullSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.RegistrySecret!.Metadata.Name,
                         JobPodPlan.OwnerReferenceOf(pod!), ct),
                     Step.CreateBudget => await gateway.CreatePodDisruptionBudgetAsync(PodDisruptionBudgets.For(pod!), ct),
@@ -339,6 +355,12 @@ public sealed class PodActor : UntypedActor, IWithTimers
         async Task<object?> CreateNamespaceAsync()
         {
             await gateway.CreateNamespaceAsync(plan.Namespace, ct);
+            return null;
+        }
+
+        async Task<object?> DeleteJobSecretAsync()
+        {
+            await gateway.DeleteSecretAsync(plan.Namespace, plan.JobSecret.Metadata.Name, null, ct);
             return null;
         }
     }
@@ -374,6 +396,13 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 NoteMade(done);
                 Run(Step.CreateJobSecret, 0);
                 break;
+            case Step.CreateJobSecret when done.Result is V1Secret existing && !JobPodPlan.IsJobSecretOf(existing, _pod!):
+                NoteMade(done);
+                StaleJobSecret(existing);
+                break;
+            case Step.DeleteStaleJobSecret:
+                Timers.StartSingleTimer(RetryTimer, new RetryStep(Step.CreateJobSecret, 0), _recreateDelay);
+                break;
             case Step.CreateJobSecret when _plan.RegistrySecret is not null:
                 NoteMade(done);
                 Run(Step.OwnPullSecret, 0);
@@ -398,6 +427,26 @@ public sealed class PodActor : UntypedActor, IWithTimers
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, $"the adopted pod {Where} is gone"));
                 break;
         }
+    }
+
+    // A 409 met a job Secret that is not this pod's (a restarted job whose earlier pod is gone, its Secret not yet collected,
+    // or one being deleted): the collector would delete it under the new pod, which would then wait for its mount until
+    // poll_timeout. Delete it and create it again after a backoff; each round takes from the job's retry budget.
+    private void StaleJobSecret(V1Secret existing)
+    {
+        _staleSecretRounds++;
+        var owner = existing.Metadata?.OwnerReferences?.FirstOrDefault()?.Uid ?? "none";
+        var why = existing.Metadata?.DeletionTimestamp is null ? $"its owner is {owner}" : "it is being deleted";
+        if (!_budget.TryTake(_staleSecretRounds, null, out _recreateDelay))
+        {
+            Fail($"could not create the Secret {_plan.JobSecret.Metadata.Name} of the pod {Where}: an earlier Secret of that name is " +
+                 $"in the way ({why}, the pod is {_pod!.Metadata.Uid}; tried {_staleSecretRounds} times)");
+            return;
+        }
+
+        Log.Info("the Secret {Name} in {Namespace} is not the pod's ({Why}): deleting it and creating it again", _plan.JobSecret.Metadata.Name,
+            _plan.Namespace, why);
+        Run(Step.DeleteStaleJobSecret, 0);
     }
 
     // The budget needs the pod's uid (its owner), so it comes once the pod exists.
@@ -442,6 +491,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
             Step.CreatePullSecret => $"could not create the Secret {_plan.RegistrySecret!.Metadata.Name} of the pod {Where}",
             Step.CreatePod => $"could not create the pod {Where}",
             Step.CreateJobSecret => $"could not create the Secret {_plan.JobSecret.Metadata.Name} of the pod {Where}",
+            Step.DeleteStaleJobSecret => $"could not delete the earlier Secret {_plan.JobSecret.Metadata.Name} of the pod {Where}",
             Step.OwnPullSecret => $"could not make the pod {Where} the owner of its Secret {_plan.RegistrySecret!.Metadata.Name}",
             Step.CreateBudget => $"could not create the PodDisruptionBudget of the pod {Where}",
             _ => $"could not read the adopted pod {Where}",
@@ -450,6 +500,12 @@ public sealed class PodActor : UntypedActor, IWithTimers
         if (kind == FaultKind.Stopped)
         {
             return;
+        }
+
+        if (failed.Step == Step.CreatePod && kind == FaultKind.Permanent)
+        {
+            // The server refused it: no pod (a lost answer or a 5xx leaves the flag set, the pod may exist).
+            _podMayExist = false;
         }
 
         // retry_limits: an error whose text has a configured fragment is retried, up to that fragment's limit.
@@ -499,7 +555,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
         _failing = true;
         Timers.CancelAll();
-        if (_adopt || (_pod is null && !_pullSecretMade))
+        if (_adopt || (_pod is null && !_podMayExist && !_pullSecretMade))
         {
             Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, message));
             return;
@@ -516,7 +572,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
             secrets.Add(_plan.RegistrySecret!);
         }
 
-        var (gateway, plan, podMade) = (_gateway, _plan, _pod is not null);
+        var (gateway, plan, podMade) = (_gateway, _plan, _pod is not null || _podMayExist);
         var (grace, timeout, stopped) = (_settings.CleanupGracePeriodSeconds, _settings.CleanupResourcesTimeout, _cancel.Token);
         CleanUpAsync().PipeTo(Self);
         return;

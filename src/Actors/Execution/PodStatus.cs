@@ -92,10 +92,16 @@ public static class PodStatus
     }
 
     /// <summary>Whether a Warning event is only the pod's wait for its job Secret, which the runner creates just after the pod
-    /// (kubelet's FailedMount, then a retry): expected, so not for a failed job's trace. Any other mount failure is.</summary>
-    public static bool IsJobSecretMountWait(Corev1Event warning, string jobSecretName) =>
-        warning.Reason == "FailedMount"
-        && warning.Message?.Contains($"secret \"{jobSecretName}\" not found", StringComparison.Ordinal) == true;
+    /// (kubelet's FailedMount, then a retry): expected once the pod reached Running, so not for a failed job's trace. Any
+    /// other mount failure is, and so is this one for a pod that never ran (it may be why). kubelet words it
+    /// <c>secret "x" not found</c> with the Watch change-detection strategy and <c>secrets "x" not found</c> (the API's
+    /// NotFound) with Cache or Get.</summary>
+    public static bool IsJobSecretMountWait(Corev1Event warning, string jobSecretName, bool podReachedRunning) =>
+        podReachedRunning
+        && warning.Reason == "FailedMount"
+        && warning.Message is { } message
+        && (message.Contains($"secret \"{jobSecretName}\" not found", StringComparison.Ordinal)
+            || message.Contains($"secrets \"{jobSecretName}\" not found", StringComparison.Ordinal));
 
     private static IEnumerable<V1ContainerStatus> AllContainerStatuses(V1Pod pod) =>
         (pod.Status?.InitContainerStatuses ?? []).Concat(pod.Status?.ContainerStatuses ?? []);

@@ -74,6 +74,14 @@ public sealed record JobPodPlan(V1Pod Pod, V1Secret JobSecret, V1Secret? Registr
         },
     };
 
+    /// <summary>Whether <paramref name="existing"/> (the job Secret a create met, after a 409) is the one made for
+    /// <paramref name="created"/>: it names that pod's uid as its owner and is not being deleted. A Secret left by an earlier
+    /// pod of the same name (a restarted job) names the old uid, and the garbage collector would delete it under the new pod.</summary>
+    public static bool IsJobSecretOf(V1Secret existing, V1Pod created) =>
+        existing.Metadata?.DeletionTimestamp is null
+        && !string.IsNullOrEmpty(created.Metadata?.Uid)
+        && existing.Metadata?.OwnerReferences?.Any(owner => owner.Kind == "Pod" && owner.Uid == created.Metadata.Uid) == true;
+
     /// <summary>Copies of the Secrets whose ownerReference names <paramref name="created"/> (the pod as the API server
     /// returned it, with its uid). The plan itself is not changed.</summary>
     public IReadOnlyList<V1Secret> SecretsOwnedBy(V1Pod created)

@@ -22,13 +22,26 @@ public sealed record NotClaimed(OrphanCandidate Candidate, string Why, bool IsEr
 /// <summary>
 /// Claims orphaned job pods for this node through Kubernetes: re-reads each pod (the scan may be old), checks it is still
 /// orphaned, reads its payload from the job Secret, then claims it by a resourceVersion-conditional update of its owner,
-/// so of several nodes claiming the same pod exactly one succeeds. A pod whose job Secret does not exist is deleted instead:
-/// its node made the pod and stopped before the Secret (made just after the pod), so the pod waits for that mount for ever,
-/// and the job cannot be resumed without the payload the Secret would hold. Runs outside the actor; the fleet actor pipes
-/// the result back to itself.
+/// so of several nodes claiming the same pod exactly one succeeds. A pod whose job Secret does not exist is deleted instead
+/// once it is older than <see cref="MissingSecretGrace"/>: its node made the pod and stopped before the Secret (made just
+/// after the pod), so the pod waits for that mount for ever, and the job cannot be resumed without the payload the Secret
+/// would hold. A younger one is left for a later scan: its node may be alive, not yet a member in this node's view, with
+/// the Secret's create still being retried. Runs outside the actor; the fleet actor pipes the result back to itself.
 /// </summary>
-public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runners, IKubernetesGatewayFactory gateways, string ownerId)
+/// <param name="clock">The time a pod's age is measured against (its creationTimestamp); null: the system clock.</param>
+public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runners, IKubernetesGatewayFactory gateways, string ownerId,
+    TimeProvider? clock = null)
 {
+    /// <summary>
+    /// How old a pod without its job Secret must be before it is deleted. A fixed minute, not the orphan scan interval
+    /// (configurable down to 1 s, and unrelated to the gap): it covers the seconds a new node takes to be seen as a member, a
+    /// Secret create retried a few times after 429/5xx (backoff from 0.5 s), and some skew between this node's clock and
+    /// the API server's creationTimestamp. A dead node's pod waits at most this plus one scan interval longer.
+    /// </summary>
+    public static readonly TimeSpan MissingSecretGrace = TimeSpan.FromMinutes(1);
+
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
     /// <summary>
     /// Claims every candidate of <paramref name="batch"/> at once: each claim is its own few API calls and independent of the
     /// others (a failover adopts all jobs of the dead node within one round trip rather than one after another). The
@@ -66,6 +79,12 @@ public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runne
         }
 
         var secret = await gateway.ReadSecretAsync(fresh.Namespace, fresh.JobSecretName, ct);
+        if (secret is null && _clock.GetUtcNow() - fresh.StartedAt < MissingSecretGrace)
+        {
+            return new NotClaimed(candidate, $"its job secret {fresh.JobSecretName} does not exist yet and the pod is younger than " +
+                                             $"{MissingSecretGrace.TotalSeconds:0} s (its node may still make it): left for a later scan", IsError: false);
+        }
+
         if (secret is null)
         {
             // Nobody can make the Secret now (its owner is gone, and only it had the payload): no claim, a delete, which

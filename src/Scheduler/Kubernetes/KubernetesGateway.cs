@@ -72,7 +72,11 @@ public sealed class KubernetesGateway(IKubernetes client, ApiRateLimiter limiter
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
-            return secret;
+            // The existing Secret as it is (a rare path): the caller judges whether it is the one it meant, e.g. by its owner.
+            // One gone between the 409 and the read is created once more (a second 409 is the caller's error).
+            return await ReadSecretAsync(ns, secret.Metadata.Name, ct)
+                   ?? await BoundedAsync($"create secret {ns}/{secret.Metadata.Name}",
+                       t => client.CoreV1.CreateNamespacedSecretAsync(secret, ns, cancellationToken: t), ct);
         }
     }
 

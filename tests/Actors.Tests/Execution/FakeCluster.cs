@@ -318,14 +318,19 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
     }
 
     /// <summary>Every Secret create: the Secret as stored (so a later owner patch shows here too); <see cref="Secret"/> is
-    /// what exists now.</summary>
+    /// what exists now. One that exists already is answered as it is stored, as the real gateway reads it after a 409.</summary>
     public async Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct)
     {
         var loseAnswer = await CallAsync("create-secret", secret.Metadata.Name, ct);
         var copy = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(secret)); // outside the lock: it is the slow part
+        V1Secret? existing = null;
         lock (_gate)
         {
-            if (!_secrets.TryGetValue(secret.Metadata.Name, out var stored))
+            if (_secrets.TryGetValue(secret.Metadata.Name, out var stored))
+            {
+                existing = KubernetesJson.Deserialize<V1Secret>(KubernetesJson.Serialize(stored));
+            }
+            else
             {
                 stored = _secrets[secret.Metadata.Name] = copy;
             }
@@ -336,7 +341,16 @@ internal sealed class FakeCluster : IKubernetesGateway, IKubernetesGatewayFactor
             }
         }
 
-        return loseAnswer ? throw LostAnswer("create-secret") : secret;
+        return loseAnswer ? throw LostAnswer("create-secret") : existing ?? secret;
+    }
+
+    /// <summary>Marks the stored Secret as being deleted (a finalizer holds it), as the API server shows it then.</summary>
+    public void MarkSecretDeleting(string name)
+    {
+        lock (_gate)
+        {
+            _secrets[name].Metadata.DeletionTimestamp = DateTime.UtcNow;
+        }
     }
 
     private readonly Dictionary<string, V1PodDisruptionBudget> _budgets = [];

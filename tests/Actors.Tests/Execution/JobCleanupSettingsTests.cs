@@ -189,6 +189,29 @@ public sealed class JobCleanupSettingsTests : TestKit
         Assert.Contains("WARNING: Event retrieved from the cluster: MountVolume.SetUp failed for volume \"creds\"", job.Trace);
     }
 
+    [Fact]
+    public async Task A_pod_that_never_ran_keeps_the_wait_for_its_job_secret_in_the_trace()
+    {
+        // The pod never reached Running: its FailedMount for the job Secret may be why, so the trace keeps it.
+        _cluster.InitialPhase = "Pending";
+        var runner = StartRunner(new KubernetesSettings { PollInterval = 3, PollTimeout = 30 });
+        var listener = CreateTestProbe();
+        runner.Tell(new RunJob(TestData.Job() with { Id = 10 }, "k8s runner", listener));
+        var pod = (await CallAsync("create-pod")).Detail;
+        var secret = (await CallAsync("create-secret")).Detail;
+        var waited = Event(pod, "Warning", $"MountVolume.SetUp failed for volume \"scripts\" : secret \"{secret}\" not found", 10);
+        waited.Reason = "FailedMount";
+        _cluster.Events.Enqueue(waited);
+        await Task.Delay(200); // the PodActor is waiting for Running
+        ((TestScheduler)Sys.Scheduler).Advance(TimeSpan.FromSeconds(31));
+
+        var job = await FinishedAsync(listener);
+
+        Assert.Equal(JobState.Failed, job.Result.State);
+        Assert.Contains($"WARNING: Event retrieved from the cluster: MountVolume.SetUp failed for volume \"scripts\" : secret \"{secret}\" not found",
+            job.Trace);
+    }
+
     [Theory]
     [InlineData(true, 0)]   // succeeded: nothing to explain
     [InlineData(false, 1)]  // print_pod_warning_events = false

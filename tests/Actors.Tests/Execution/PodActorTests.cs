@@ -383,6 +383,109 @@ public sealed class PodActorTests : TestKit
     }
 
     [Fact]
+    public async Task A_job_secret_left_by_an_earlier_pod_of_the_same_name_is_replaced_by_one_the_new_pod_owns()
+    {
+        // A restarted job whose earlier pod was deleted: its Secret, not yet collected, names the old uid. Kept as it is, the
+        // collector would delete it under the new pod, which would wait for its mount until poll_timeout.
+        var plan = Plan();
+        var earlier = await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        await _cluster.CreateSecretAsync(plan.JobSecretOwnedBy(earlier), CancellationToken.None);
+        await _cluster.DeletePodAsync(plan.Namespace, plan.PodName, 0, CancellationToken.None);
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => Calls("create-secret") == 3, TimeSpan.FromSeconds(1));
+
+        var created = await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.NotEqual(earlier.Metadata.Uid, created.Pod.Metadata.Uid);
+        Assert.Equal(created.Pod.Metadata.Uid, Assert.Single(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.OwnerReferences).Uid);
+        Assert.Equal(plan.JobSecret.Data, _cluster.Secret(plan.JobSecret.Metadata.Name)!.Data);
+        Assert.Equal(1, Calls("delete-secret"));
+        await ExpectMsgAsync<PodReady>(TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task A_job_secret_being_deleted_is_made_again_rather_than_kept()
+    {
+        // The pod's own Secret, but a delete (held by a finalizer) is under way: it would be gone under the pod.
+        var plan = Plan();
+        var pod = await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        await _cluster.CreateSecretAsync(plan.JobSecretOwnedBy(pod), CancellationToken.None);
+        _cluster.MarkSecretDeleting(plan.JobSecret.Metadata.Name);
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => Calls("create-secret") == 3, TimeSpan.FromSeconds(1));
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.Null(_cluster.Secret(plan.JobSecret.Metadata.Name)!.Metadata.DeletionTimestamp);
+        Assert.Equal(1, Calls("delete-secret"));
+    }
+
+    [Fact]
+    public async Task An_earlier_pods_job_secret_with_the_retry_budget_spent_fails_the_start_and_deletes_the_pod()
+    {
+        var plan = Plan();
+        var earlier = await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        await _cluster.CreateSecretAsync(plan.JobSecretOwnedBy(earlier), CancellationToken.None);
+        await _cluster.DeletePodAsync(plan.Namespace, plan.PodName, 0, CancellationToken.None);
+
+        Start(plan, Budget(new RetrySettings(0, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(8))));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("an earlier Secret of that name is in the way", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(earlier.Metadata.Uid, failed.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(TestData.JobToken, failed.Message, StringComparison.Ordinal);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Empty(_cluster.SecretNames());
+    }
+
+    [Fact]
+    public async Task A_pod_whose_create_answer_was_lost_is_deleted_by_name_when_the_retry_budget_runs_out()
+    {
+        // The first create lands but its answer is lost; every retry then meets a 500: the actor never saw the pod.
+        var plan = Plan();
+        _cluster.LoseNextAnswer("create-pod");
+        _cluster.FailNext("create-pod", 100, HttpStatusCode.InternalServerError);
+
+        Start(plan, Budget());
+        await AdvanceUntilAsync(() => _cluster.DeletedPods.Contains(plan.PodName), TimeSpan.FromSeconds(1));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("could not create the pod", failed.Message, StringComparison.Ordinal);
+        Assert.Empty(_cluster.PodNames());
+        Assert.Equal(0, Calls("create-secret"));
+    }
+
+    [Fact]
+    public async Task A_pod_whose_create_answer_was_lost_is_deleted_by_name_when_a_stop_arrives_during_the_retry()
+    {
+        var plan = Plan();
+        _cluster.LoseNextAnswer("create-pod");
+
+        var actor = Start(plan, Budget());
+        await AwaitAssertAsync(() => Assert.Equal(1, Calls("create-pod")));
+        await Task.Delay(200); // the lost answer comes back and the retry's timer is set
+        actor.Tell(new StopStartingPod("the job was canceled"));
+
+        var failed = await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Contains("canceled", failed.Message, StringComparison.Ordinal);
+        Assert.Contains(plan.PodName, _cluster.DeletedPods);
+        Assert.Empty(_cluster.PodNames());
+    }
+
+    [Fact]
+    public async Task A_pod_create_refused_for_good_deletes_nothing()
+    {
+        // A 422 is the server's no: there is no pod to delete (and an adopted pod is never deleted here either).
+        var plan = Plan();
+        _cluster.FailNext("create-pod", 1, HttpStatusCode.UnprocessableEntity);
+
+        Start(plan, Budget());
+
+        await ExpectMsgAsync<PodNotStarted>(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, Calls("delete-pod"));
+    }
+
+    [Fact]
     public async Task A_restarted_start_whose_job_secret_is_refused_deletes_the_pod_it_found()
     {
         // The pod was made before the restart; its Secret now cannot be: the pod would wait for its mount, so it goes.

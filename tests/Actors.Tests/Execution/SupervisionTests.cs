@@ -116,21 +116,25 @@ public sealed class SupervisionTests : TestKit
     [Fact]
     public async Task A_cancel_while_the_pod_create_is_retried_ends_the_job_at_once_and_leaves_no_Secret_behind()
     {
-        // The API server answers 500 to every pod create: the PodActor backs off and retries within the job's budget.
+        // The API server answers 500 to every pod create: the PodActor backs off and retries within the job's budget. The
+        // job has registry credentials, so its registry Secret exists (made before the pod) and has no owner yet.
         _cluster.FailNext("create-pod", 100, System.Net.HttpStatusCode.InternalServerError);
         var runner = StartRunner();
         var listener = CreateTestProbe();
-        runner.Tell(new RunJob(TestData.Job() with { Id = 74 }, "k8s runner", listener));
+        var job = TestData.Job(credentials:
+            [new global::Scheduler.Messages.Jobs.JobCredential { Type = "registry", Url = "registry.example.com", Username = "u", Password = "p" }]);
+        runner.Tell(new RunJob(job with { Id = 74 }, "k8s runner", listener));
         await AwaitAssertAsync(() => Assert.True(_cluster.Count("create-pod") >= 1));
-        Assert.Empty(_cluster.SecretNames()); // the job Secret comes after the pod
+        var registrySecret = Assert.Single(_cluster.SecretNames()); // the job Secret comes after the pod, this one before
 
         runner.Tell(new CancelJob(74, Graceful: false));
         var finished = (JobFinished)await listener.FishForMessageAsync(m => m is JobFinished, TimeSpan.FromSeconds(10));
 
         Assert.Equal(JobState.Canceled, finished.Result.State);
         await AwaitAssertAsync(() => Assert.Empty(_cluster.SecretNames()));
+        Assert.Contains(registrySecret, _cluster.DeletedSecrets);
         Assert.Empty(_cluster.PodNames());
-        Assert.Equal(0, _cluster.Count("create-secret"));
+        Assert.Equal(1, _cluster.Count("create-secret")); // the registry Secret only
     }
 
     [Fact]

@@ -97,4 +97,64 @@ public sealed class OrphanClaimerTests
         Assert.Equal(2, pods.DeleteCalls);
         Assert.Equal(0, pods.ClaimCalls);
     }
+
+    [Fact]
+    public async Task A_young_pod_without_its_job_secret_is_left_for_a_later_scan_and_deleted_once_past_the_grace()
+    {
+        // Its node may be alive but not yet a member here, its Secret's create retried after a 429: not deleted at once.
+        var created = new DateTimeOffset(2026, 12, 5, 12, 0, 0, TimeSpan.Zero);
+        var clock = new SetClock(created + TimeSpan.FromSeconds(20));
+        var pods = new InMemoryPods();
+        var pod = OrphanSelectionTests.Pod("job-1", jobId: 1, secret: "secret-1", owner: Gone);
+        pod.Metadata.CreationTimestamp = created.UtcDateTime;
+        pods.AddJobPod(pod, """{"id":1,"token":"job-token-1"}""");
+        pods.RemoveSecret("secret-1");
+        var listed = await pods.ListPodsAsync("ci", PodMetadata.JobIdLabel, CancellationToken.None);
+        var batch = OrphanSelection.Find(listed, new HashSet<string> { Self }, new HashSet<string> { "eu" });
+        var claimer = new OrphanClaimer(new Dictionary<string, RunnerEntry> { ["eu"] = Runner }, pods, Self, clock);
+
+        var young = await claimer.ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        var left = Assert.IsType<NotClaimed>(Assert.Single(young));
+        Assert.False(left.IsError);
+        Assert.Contains("left for a later scan", left.Why, StringComparison.Ordinal);
+        Assert.True(pods.HasPod("job-1"));
+        Assert.Equal(Gone, pods.OwnerOf("job-1"));
+        Assert.Equal((0, 0), (pods.DeleteCalls, pods.ClaimCalls));
+
+        // Just past the grace, at a later scan: its node is gone for good, the pod would wait for its mount for ever.
+        clock.Now = created + OrphanClaimer.MissingSecretGrace + TimeSpan.FromSeconds(1);
+        var old = await claimer.ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        Assert.Contains("its pod was deleted", Assert.IsType<NotClaimed>(Assert.Single(old)).Why, StringComparison.Ordinal);
+        Assert.False(pods.HasPod("job-1"));
+        Assert.Equal((1, 0), (pods.DeleteCalls, pods.ClaimCalls));
+    }
+
+    [Fact]
+    public async Task A_young_pod_whose_job_secret_exists_is_claimed_at_once()
+    {
+        // The grace is only for the missing Secret: a dead node's complete job is adopted without waiting.
+        var created = new DateTimeOffset(2026, 12, 5, 12, 0, 0, TimeSpan.Zero);
+        var pods = new InMemoryPods();
+        var pod = OrphanSelectionTests.Pod("job-1", jobId: 1, secret: "secret-1", owner: Gone);
+        pod.Metadata.CreationTimestamp = created.UtcDateTime;
+        pods.AddJobPod(pod, """{"id":1,"token":"job-token-1"}""");
+        var listed = await pods.ListPodsAsync("ci", PodMetadata.JobIdLabel, CancellationToken.None);
+        var batch = OrphanSelection.Find(listed, new HashSet<string> { Self }, new HashSet<string> { "eu" });
+        var claimer = new OrphanClaimer(new Dictionary<string, RunnerEntry> { ["eu"] = Runner }, pods, Self,
+            new SetClock(created + TimeSpan.FromSeconds(1)));
+
+        var outcomes = await claimer.ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None);
+
+        Assert.Equal(1L, Assert.IsType<Claimed>(Assert.Single(outcomes)).Job.Id);
+        Assert.Equal(Self, pods.OwnerOf("job-1"));
+    }
+
+    private sealed class SetClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
 }

@@ -157,6 +157,30 @@ public sealed class KubernetesGatewayTests : EmbeddedGatewayTestBase
     }
 
     [Fact]
+    public async Task A_secret_create_that_meets_a_409_returns_the_existing_secret_with_its_own_owner()
+    {
+        // A restarted job's pod has a new uid; the Secret left by its earlier pod still names the old one, and the caller
+        // must see that to replace it.
+        var old = await Gateway.CreatePodAsync(SleepingPod("p3"), CancellationToken.None);
+        V1Secret OwnedBy(string uid) => new()
+        {
+            Metadata = new V1ObjectMeta
+            {
+                Name = "p3-job", NamespaceProperty = "default",
+                OwnerReferences = [new V1OwnerReference { ApiVersion = "v1", Kind = "Pod", Name = "p3", Uid = uid }],
+            },
+            StringData = new Dictionary<string, string> { ["job-token"] = "t" },
+        };
+        await Gateway.CreateSecretAsync(OwnedBy(old.Metadata.Uid), CancellationToken.None);
+
+        var answer = await Gateway.CreateSecretAsync(OwnedBy("a-newer-uid"), CancellationToken.None);
+
+        Assert.Equal(old.Metadata.Uid, answer.Metadata.OwnerReferences.Single().Uid);
+        Assert.False(string.IsNullOrEmpty(answer.Metadata.Uid)); // read from the server, not the body given
+        Assert.Equal(1, Server.Requests.Count("get", "secrets"));
+    }
+
+    [Fact]
     public async Task The_watch_reports_pods_matching_the_label_selector()
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
