@@ -45,7 +45,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private enum Step
     {
         CreateNamespace, CheckResource, CreatePullSecret, CreatePod, CreateJobSecret, DeleteStaleJobSecret, OwnPullSecret, CreateBudget,
-        FindPod,
+        FindPod, OwnAdoptedPullSecret,
     }
 
     /// <summary>A resource the pod refers to but does not bring: its service account or an imagePullSecret of the config.</summary>
@@ -195,7 +195,7 @@ public sealed class PodActor : UntypedActor, IWithTimers
     private void OnStepDoneWhileStopping(StepDone done)
     {
         _callInFlight = false;
-        if (_stopReason is null || done.Step == Step.FindPod)
+        if (_stopReason is null || done.Step is Step.FindPod or Step.OwnAdoptedPullSecret)
         {
             OnStepDone(done);
             return;
@@ -339,8 +339,8 @@ public sealed class PodActor : UntypedActor, IWithTimers
                     Step.CreatePod => await gateway.CreatePodAsync(plan.Pod, ct),
                     Step.CreateJobSecret => await gateway.CreateSecretAsync(jobSecret!, ct),
                     Step.DeleteStaleJobSecret => await DeleteJobSecretAsync(),
-                    Step.OwnPullSecret => await gateway.SetSecretOwnerAsync(plan.Namespace, plan.RegistrySecret!.Metadata.Name,
-                        JobPodPlan.OwnerReferenceOf(pod!), ct),
+                    Step.OwnPullSecret or Step.OwnAdoptedPullSecret => await gateway.SetSecretOwnerAsync(plan.Namespace,
+                        plan.RegistrySecret!.Metadata.Name, JobPodPlan.OwnerReferenceOf(pod!), ct),
                     Step.CreateBudget => await gateway.CreatePodDisruptionBudgetAsync(PodDisruptionBudgets.For(pod!), ct),
                     _ => await gateway.ReadPodAsync(plan.Namespace, plan.PodName, ct),
                 };
@@ -420,8 +420,17 @@ public sealed class PodActor : UntypedActor, IWithTimers
             case Step.CreateBudget:
                 OnCreated(_pod!);
                 break;
+            case Step.FindPod when done.Result is V1Pod existing && _plan.RegistrySecret is not null:
+                // A node that died between the pod's create and the registry Secret's owner patch left that Secret (registry
+                // credentials) without an owner: it would outlive the job. The patch is idempotent.
+                _pod = existing;
+                Run(Step.OwnAdoptedPullSecret, 0);
+                break;
             case Step.FindPod when done.Result is V1Pod existing:
                 OnCreated(existing);
+                break;
+            case Step.OwnAdoptedPullSecret:
+                OnCreated(_pod!);
                 break;
             case Step.FindPod:
                 Report(new PodNotStarted(FailureReasons.RunnerSystemFailure, $"the adopted pod {Where} is gone"));
@@ -474,6 +483,15 @@ public sealed class PodActor : UntypedActor, IWithTimers
 
     private void OnStepFailed(StepFailed failed)
     {
+        if (failed.Step == Step.OwnAdoptedPullSecret)
+        {
+            // The adopted job runs on: its pod has its images already. Only the Secret may outlive it.
+            Log.Warning("could not make the adopted pod {Pod} the owner of its Secret {Secret}: {Error}", Where,
+                _plan.RegistrySecret!.Metadata.Name, KubernetesFaults.Describe(failed.Error));
+            OnCreated(_pod!);
+            return;
+        }
+
         if (failed.Step == Step.CheckResource)
         {
             // As GitLab Runner: a check that fails counts as "not there yet".

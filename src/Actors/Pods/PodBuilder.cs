@@ -26,6 +26,9 @@ namespace Scheduler.Actors.Pods;
 /// </remarks>
 public static partial class PodBuilder
 {
+    /// <summary>The name of the pod's registry Secret (its imagePullSecret with the job's registry credentials).</summary>
+    public static string RegistrySecretNameOf(string podName) => podName + "-registry";
+
     public const string DefaultBuildsDir = JobContainers.DefaultBuildsDir;
     public const string DefaultNamespace = "default";
     public const string BuildsVolumeName = "repo";
@@ -102,7 +105,7 @@ public static partial class PodBuilder
         var prefix = PodNaming.Prefix(runner.Token, job.JobInfo.ProjectId, concurrentId);
         var podName = PodNaming.PodName(prefix, nameSuffix());
         var jobSecretName = podName + "-job";
-        var registrySecretName = podName + "-registry";
+        var registrySecretName = RegistrySecretNameOf(podName);
 
         var buildsDir = string.IsNullOrEmpty(runner.BuildsDir) ? DefaultBuildsDir : runner.BuildsDir;
         var helperPullPolicy = PullPolicy(k8sSettings, [], "helper image");

@@ -90,6 +90,13 @@ public sealed class OrphanClaimer(IReadOnlyDictionary<string, RunnerEntry> runne
             // Nobody can make the Secret now (its owner is gone, and only it had the payload): no claim, a delete, which
             // every node may do (a pod that is gone already is success); a failed delete leaves it for the next scan.
             await gateway.DeletePodAsync(fresh.Namespace, fresh.PodName, null, ct);
+            // Its registry Secret (registry credentials) got its owner after the job Secret, so it has none: delete it too.
+            var registrySecret = PodBuilder.RegistrySecretNameOf(fresh.PodName);
+            if (pod.Spec?.ImagePullSecrets?.Any(reference => reference.Name == registrySecret) == true)
+            {
+                await gateway.DeleteSecretAsync(fresh.Namespace, registrySecret, null, ct);
+            }
+
             return new NotClaimed(candidate, $"its job secret {fresh.JobSecretName} does not exist (its node stopped after " +
                                              "making the pod, before the Secret): the job cannot be resumed; its pod was deleted", IsError: true);
         }

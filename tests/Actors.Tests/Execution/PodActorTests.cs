@@ -330,6 +330,36 @@ public sealed class PodActorTests : TestKit
         Assert.Equal(0, Calls("create-secret"));
     }
 
+    [Fact]
+    public async Task Adopting_makes_the_pod_the_owner_of_a_registry_secret_left_without_one()
+    {
+        var plan = Plan(withRegistry: true);
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        _cluster.AddSecret(plan.RegistrySecret!.Metadata.Name); // its node died before the owner patch
+
+        Start(plan, Budget(), adopt: true);
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        var owner = Assert.Single(_cluster.Secret(plan.RegistrySecret.Metadata.Name)!.Metadata.OwnerReferences);
+        Assert.Equal(plan.PodName, owner.Name);
+        Assert.Equal(0, Calls("create-secret"));
+    }
+
+    [Fact]
+    public async Task An_adopted_job_goes_on_when_its_registry_secret_cannot_be_owned()
+    {
+        var plan = Plan(withRegistry: true);
+        await _cluster.CreatePodAsync(plan.Pod, CancellationToken.None);
+        _cluster.AddSecret(plan.RegistrySecret!.Metadata.Name);
+        _cluster.FailNext("own-secret", 1, System.Net.HttpStatusCode.Forbidden);
+
+        Start(plan, Budget(), adopt: true);
+
+        await ExpectMsgAsync<PodCreated>(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, Calls("own-secret"));
+        Assert.Empty(_cluster.DeletedPods);
+    }
+
     // ---- the job Secret, made after the pod with the pod as its owner ----
 
     [Fact]

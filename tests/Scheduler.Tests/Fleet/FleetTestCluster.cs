@@ -238,7 +238,32 @@ internal sealed class InMemoryPods : IKubernetesGateway, IKubernetesGatewayFacto
     public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw NotUsed();
     public Task DeleteNamespaceAsync(string name, CancellationToken ct) => throw NotUsed();
     public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) => throw NotUsed();
-    public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw NotUsed();
+    public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct)
+    {
+        lock (_gate)
+        {
+            _secrets.Remove(name); // a Secret that is gone already is success, as on the API server
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A Secret beside the job pods (e.g. a pod's registry Secret).</summary>
+    public void AddSecret(string name)
+    {
+        lock (_gate)
+        {
+            _secrets[name] = new V1Secret { Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "ci" } };
+        }
+    }
+
+    public bool HasSecret(string name)
+    {
+        lock (_gate)
+        {
+            return _secrets.ContainsKey(name);
+        }
+    }
     public IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw NotUsed();
 
     public Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,

@@ -1,3 +1,4 @@
+using k8s.Models;
 using Scheduler.Actors.Pods;
 using Scheduler.Fleet;
 using Scheduler.Messages.Settings;
@@ -77,6 +78,29 @@ public sealed class OrphanClaimerTests
         Assert.False(pods.HasPod("job-1"));
         Assert.Equal(2L, Assert.IsType<Claimed>(outcomes[1]).Job.Id);
         Assert.Equal(1, pods.ClaimCalls);
+    }
+
+    [Fact]
+    public async Task A_pod_deleted_for_its_missing_job_secret_takes_its_registry_secret_with_it()
+    {
+        // The registry Secret (registry credentials) gets its owner only after the job Secret: here it has none.
+        var pods = new InMemoryPods();
+        var pod = OrphanSelectionTests.Pod("job-1", jobId: 1, secret: "secret-1", owner: Gone);
+        var registrySecret = PodBuilder.RegistrySecretNameOf("job-1");
+        pod.Spec = new V1PodSpec { ImagePullSecrets = [new V1LocalObjectReference { Name = registrySecret }] };
+        pods.AddJobPod(pod, """{"id":1,"token":"job-token-1"}""");
+        pods.AddSecret(registrySecret);
+        pods.AddSecret("someone-elses-secret");
+        pods.RemoveSecret("secret-1");
+        var batch = OrphanSelection.Find(await pods.ListPodsAsync("ci", PodMetadata.JobIdLabel, CancellationToken.None),
+            new HashSet<string> { Self }, new HashSet<string> { "eu" });
+
+        var outcome = Assert.Single(await Claimer(pods).ClaimAllAsync(batch, new HashSet<string> { Self }, CancellationToken.None));
+
+        Assert.IsType<NotClaimed>(outcome);
+        Assert.False(pods.HasPod("job-1"));
+        Assert.False(pods.HasSecret(registrySecret));
+        Assert.True(pods.HasSecret("someone-elses-secret"));
     }
 
     [Fact]
