@@ -73,8 +73,21 @@ public static class ContainerIdentity
         }
         var groups = new List<long> { VolumeGroup(request.FsGroup, pod) };
         groups.AddRange(request.SupplementalGroups);
+        // Kubernetes' range for ids. The system calls take 32 bits: 4294967296 would be 0 (root), -1 "unchanged" (root).
+        foreach (var id in groups.Prepend(gid).Prepend(uid))
+        {
+            if (id is < 0 or > MaxId)
+            {
+                return IdentityDecision.Refused($"container's user or group {id} is not between 0 and {MaxId} " +
+                                                $"(pod: \"{podLabel}\", container: {containerName})");
+            }
+        }
+
         return new IdentityDecision(uid, gid, groups.Where(g => g != gid).Distinct().ToList(), null);
     }
+
+    /// <summary>The largest uid or gid Kubernetes accepts (its API validation's bound).</summary>
+    public const long MaxId = int.MaxValue;
 
     /// <summary>The group that owns the pod's volumes: fsGroup as Kubernetes applies it, else the pod's own gid.</summary>
     public static long VolumeGroup(long? fsGroup, PodUser pod) => fsGroup ?? pod.Gid;

@@ -23,9 +23,11 @@ namespace Scheduler.LocalCluster.Runtime;
 /// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
 /// <item>Exec, when the runtime runs as root, joins the running container's mount, pid and UTS namespaces, as in
-/// Kubernetes: a process it starts in the background survives the exec. The command is started straight in the container
-/// (<see cref="NamespaceJoiner"/>), or through nsenter where that cannot work. Without root, each exec gets a sandbox of
-/// its own with the container's mounts, and its background processes end with it.</item>
+/// Kubernetes: a process it starts in the background survives the exec. The command is started through nsenter. (The
+/// <see cref="NamespaceJoiner"/>, which starts it straight from a thread of the runtime, is off: while that thread is
+/// inside a container, a thread the .NET runtime creates from it, its tiering worker or a GC thread, would live on with
+/// the container's filesystem and user, and load assemblies from the job's files. Only tests turn it on.) Without root,
+/// each exec gets a sandbox of its own with the container's mounts, and its background processes end with it.</item>
 /// <item>Env values reach the process through its environment, never its argv.</item>
 /// </list>
 /// </remarks>
@@ -46,8 +48,9 @@ public sealed class ProcessPodRuntime : IPodRuntime
     /// With an explicit sandbox, e.g. to exercise the unshare path on a machine that has bubblewrap, and optionally how
     /// often a pod waiting for its volumes looks again untold (<see cref="PodEnvironment.ConfigRetryInterval"/>).
     /// </summary>
-    /// <remarks><paramref name="directExec"/> false sends every exec through nsenter, the way taken where the joiner cannot work.</remarks>
-    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = true)
+    /// <remarks><paramref name="directExec"/> true starts execs through the <see cref="NamespaceJoiner"/> (for its tests: off
+    /// everywhere else, see the class's remarks); false sends every exec through nsenter.</remarks>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = false)
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);

@@ -51,4 +51,37 @@ public sealed class ContainerIdentityTests
         Assert.NotNull(decision.Refusal);
         Assert.StartsWith(refusal, decision.Refusal);
     }
+
+    // The system calls take 32 bits: 4294967296 would run as 0 (root) and -1 means "unchanged" (root), so an id outside
+    // Kubernetes' range is refused wherever it comes from.
+    public static TheoryData<string, IdentityRequest, long> OutOfRange => new()
+    {
+        { "runAsUser 2^32", new IdentityRequest { RunAsUser = 4294967296 }, 4294967296 },
+        { "runAsUser -1", new IdentityRequest { RunAsUser = -1 }, -1 },
+        { "the image's User 2^32 (USER 4294967296)", new IdentityRequest { ImageUser = (4294967296, 5) }, 4294967296 },
+        { "the image's passwd uid -1", new IdentityRequest { ImageUser = (-1, 5) }, -1 },
+        { "runAsGroup 2^32", new IdentityRequest { RunAsUser = 1000, RunAsGroup = 4294967296 }, 4294967296 },
+        { "fsGroup -1", new IdentityRequest { RunAsUser = 1000, FsGroup = -1 }, -1 },
+        { "a supplemental group 2^31", new IdentityRequest { RunAsUser = 1000, SupplementalGroups = [2147483648] }, 2147483648 },
+    };
+
+    [Theory]
+    [MemberData(nameof(OutOfRange))]
+    public void An_id_outside_kubernetes_range_is_refused(string @case, IdentityRequest request, long id)
+    {
+        var decision = ContainerIdentity.Decide(request, Pod, allowRoot: false, "p_default(u)", "main");
+
+        Assert.True(decision.Refusal is not null, @case);
+        Assert.StartsWith($"container's user or group {id} is not between 0 and 2147483647", decision.Refusal);
+    }
+
+    [Fact]
+    public void The_largest_id_kubernetes_accepts_runs()
+    {
+        var decision = ContainerIdentity.Decide(new IdentityRequest { RunAsUser = 2147483647, RunAsGroup = 2147483647 }, Pod,
+            allowRoot: false, "p_default(u)", "main");
+
+        Assert.Null(decision.Refusal);
+        Assert.Equal((2147483647L, 2147483647L), (decision.Uid, decision.Gid));
+    }
 }
