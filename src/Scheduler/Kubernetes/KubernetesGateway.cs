@@ -372,10 +372,11 @@ public sealed class KubernetesGatewayFactory(
     Func<RunnerEntry, string?, KubernetesClientConfiguration> configurationFor,
     ApiRateLimiter limiter) : IKubernetesGatewayFactory, IDisposable
 {
-    private readonly ConcurrentDictionary<(string Runner, string? Token), (k8s.Kubernetes Client, k8s.Kubernetes? Streaming, KubernetesGateway Gateway)> _gateways = new();
+    // Lazy: GetOrAdd may run its factory twice in a race, and a second pair of clients would never be disposed.
+    private readonly ConcurrentDictionary<(string Runner, string? Token), Lazy<(k8s.Kubernetes Client, k8s.Kubernetes? Streaming, KubernetesGateway Gateway)>> _gateways = new();
 
     public IKubernetesGateway For(RunnerEntry runner, string? bearerTokenOverwrite) =>
-        _gateways.GetOrAdd((runner.Name, bearerTokenOverwrite), _ =>
+        _gateways.GetOrAdd((runner.Name, bearerTokenOverwrite), _ => new(() =>
         {
             var configuration = configurationFor(runner, bearerTokenOverwrite);
             var client = new k8s.Kubernetes(configuration);
@@ -387,11 +388,11 @@ public sealed class KubernetesGatewayFactory(
             SharedConnectionExec.Use(client);
             var streaming = new k8s.Kubernetes(configuration);
             return (client, streaming, new KubernetesGateway(client, limiter, streamingClient: streaming));
-        }).Gateway;
+        })).Value.Gateway;
 
     public void Dispose()
     {
-        foreach (var (client, streaming, _) in _gateways.Values)
+        foreach (var (client, streaming, _) in _gateways.Values.Where(lazy => lazy.IsValueCreated).Select(lazy => lazy.Value))
         {
             client.Dispose();
             streaming?.Dispose();

@@ -25,7 +25,9 @@ public static class SharedConnectionExec
     public static bool IsEmbeddedCluster(KubernetesClientConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return Uri.TryCreate(configuration.Host, UriKind.Absolute, out var host)
+        // With skip-TLS-verify the client could be talking to any server at that address: not known to be ours.
+        return !configuration.SkipTlsVerify
+               && Uri.TryCreate(configuration.Host, UriKind.Absolute, out var host)
                && configuration.SslCaCerts is { Count: > 0 } trusted
                && LocalCluster.LocalClusterServer.IsServing(host, trusted);
     }

@@ -225,6 +225,7 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
         // Another CA, no CA, another port, another host: a real API server, or a server posing as this one.
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = configuration.Host, SslCaCerts = [SelfSigned()] }));
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = configuration.Host, SkipTlsVerify = true }));
+        Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = configuration.Host, SslCaCerts = configuration.SslCaCerts, SkipTlsVerify = true }));
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = $"https://127.0.0.1:{(port == 1 ? 2 : port - 1)}", SslCaCerts = configuration.SslCaCerts }));
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = $"https://kubernetes.example:{port}", SslCaCerts = configuration.SslCaCerts }));
 
