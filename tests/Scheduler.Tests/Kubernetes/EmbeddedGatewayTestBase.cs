@@ -9,6 +9,9 @@ public abstract class EmbeddedGatewayTestBase : IAsyncLifetime
 {
     private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "gateway-tests", Guid.NewGuid().ToString("N"));
 
+    /// <summary>The cluster's state directory, removed after the test.</summary>
+    protected string StateDir => _stateDir;
+
     protected LocalClusterServer Server { get; private set; } = null!;
     protected k8s.Kubernetes Client { get; private set; } = null!;
     protected KubernetesGateway Gateway { get; private set; } = null!;
@@ -20,9 +23,12 @@ public abstract class EmbeddedGatewayTestBase : IAsyncLifetime
             StateDir = _stateDir,
             RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
         });
-        Client = new k8s.Kubernetes(Server.ClientConfiguration());
+        Client = CreateClient(Server.ClientConfiguration());
         Gateway = new KubernetesGateway(Client, new ApiRateLimiter(100, 100));
     }
+
+    /// <summary>The client the gateway uses; a test class may give it a handler or another exec transport.</summary>
+    protected virtual k8s.Kubernetes CreateClient(k8s.KubernetesClientConfiguration configuration) => new(configuration);
 
     public async Task DisposeAsync()
     {

@@ -21,43 +21,22 @@ namespace Scheduler.Scheduler.Tests.Kubernetes;
 
 /// <summary>The gateway's execs as streams of the client's HTTP/2 connection, against the embedded cluster and against a server
 /// that does not offer them.</summary>
-public sealed class SharedConnectionExecTests : IAsyncLifetime
+public sealed class SharedConnectionExecTests : EmbeddedGatewayTestBase
 {
-    private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "shared-exec-tests", Guid.NewGuid().ToString("N"));
     private readonly ExecRequests _requests = new();
-    private LocalClusterServer _server = null!;
-    private k8s.Kubernetes _client = null!;
 
-    public async Task InitializeAsync()
+    protected override k8s.Kubernetes CreateClient(KubernetesClientConfiguration configuration)
     {
-        _server = await LocalClusterServer.StartAsync(new LocalClusterOptions
-        {
-            StateDir = _stateDir,
-            RuntimeFactory = (node, host) => new ProcessPodRuntime(node, host),
-        });
-        _client = new k8s.Kubernetes(_server.ClientConfiguration(), _requests);
-        SharedConnectionExec.Use(_client);
+        var client = new k8s.Kubernetes(configuration, _requests);
+        SharedConnectionExec.Use(client);
+        return client;
     }
 
-    public async Task DisposeAsync()
-    {
-        _client.Dispose();
-        await _server.DisposeAsync();
-        try
-        {
-            Directory.Delete(_stateDir, recursive: true);
-        }
-        catch (IOException)
-        {
-            // best effort cleanup of a temp dir
-        }
-    }
-
-    private KubernetesGateway Gateway(TimeSpan? requestTimeout = null) => new(_client, new ApiRateLimiter(100, 100), requestTimeout);
+    private KubernetesGateway SharedGateway(TimeSpan? requestTimeout = null) => new(Client, new ApiRateLimiter(100, 100), requestTimeout);
 
     private async Task RunningPodAsync(string name)
     {
-        await _client.CoreV1.CreateNamespacedPodAsync(new V1Pod
+        await Client.CoreV1.CreateNamespacedPodAsync(new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = name },
             Spec = new V1PodSpec
@@ -67,7 +46,7 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
             },
         }, "default");
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while ((await _client.CoreV1.ReadNamespacedPodAsync(name, "default", cancellationToken: timeout.Token)).Status?.Phase != "Running")
+        while ((await Client.CoreV1.ReadNamespacedPodAsync(name, "default", cancellationToken: timeout.Token)).Status?.Phase != "Running")
         {
             await Task.Delay(50, timeout.Token);
         }
@@ -89,7 +68,7 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task Execs_go_as_http2_streams_with_their_exit_codes_and_output_as_before()
     {
         await RunningPodAsync("p1");
-        var gateway = Gateway();
+        var gateway = SharedGateway();
 
         Assert.Equal((0, ""), await ExecAsync(gateway, "p1", "true"));
         Assert.Equal((3, ""), await ExecAsync(gateway, "p1", "sh", "-c", "echo to-stderr >&2; exit 3"));
@@ -104,8 +83,8 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task A_streaming_exec_goes_over_the_streaming_client_and_the_short_execs_over_the_shared_connection()
     {
         await RunningPodAsync("p9");
-        using var streaming = new k8s.Kubernetes(_server.ClientConfiguration());
-        var gateway = new KubernetesGateway(_client, new ApiRateLimiter(100, 100), streamingClient: streaming);
+        using var streaming = new k8s.Kubernetes(Server.ClientConfiguration());
+        var gateway = new KubernetesGateway(Client, new ApiRateLimiter(100, 100), streamingClient: streaming);
         long received = 0;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
 
@@ -125,13 +104,13 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task A_dropped_exec_is_lost_and_the_exec_beside_it_on_the_same_connection_goes_on()
     {
         await RunningPodAsync("p2");
-        var gateway = Gateway();
+        var gateway = SharedGateway();
         var beside = ExecAsync(gateway, "p2", "sh", "-c", "sleep 1; echo still-here");
         await Task.Delay(300);
 
-        _server.Faults = new FaultSettings { ExecDropAfterBytes = 4 };
+        Server.Faults = new FaultSettings { ExecDropAfterBytes = 4 };
         await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync(gateway, "p2", "sh", "-c", "printf 0123456789; sleep 2"));
-        _server.Faults = FaultSettings.None;
+        Server.Faults = FaultSettings.None;
 
         Assert.Equal((0, "still-here\n"), await beside);
         Assert.Equal((0, "again\n"), await ExecAsync(gateway, "p2", "echo", "again"));
@@ -141,9 +120,9 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task An_exec_whose_stream_drops_while_the_command_runs_is_lost_not_ended()
     {
         await RunningPodAsync("p3");
-        _server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(300) };
+        Server.Faults = new FaultSettings { ExecDropAfter = TimeSpan.FromMilliseconds(300) };
 
-        var lost = await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync(Gateway(), "p3", "sh", "-c", "sleep 5"));
+        var lost = await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync(SharedGateway(), "p3", "sh", "-c", "sleep 5"));
         Assert.Contains("p3", lost.Message);
     }
 
@@ -151,13 +130,13 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task An_exec_the_server_never_answers_ends_at_the_request_timeout_and_the_connection_still_serves()
     {
         await RunningPodAsync("p4");
-        var gateway = Gateway(TimeSpan.FromSeconds(1));
-        _server.Faults = new FaultSettings { HangRate = 1, HangFor = TimeSpan.FromSeconds(30) };
+        var gateway = SharedGateway(TimeSpan.FromSeconds(1));
+        Server.Faults = new FaultSettings { HangRate = 1, HangFor = TimeSpan.FromSeconds(30) };
 
         var lost = await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync(gateway, "p4", "true"));
         Assert.Contains("could not connect within 1 s", lost.Message);
 
-        _server.Faults = FaultSettings.None;
+        Server.Faults = FaultSettings.None;
         Assert.Equal((0, ""), await ExecAsync(gateway, "p4", "true"));
     }
 
@@ -165,26 +144,26 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     public async Task A_server_whose_certificate_the_configuration_does_not_trust_gets_no_exec()
     {
         await RunningPodAsync("p5");
-        var marker = Path.Combine(_stateDir, "must-not-exist");
-        var configuration = _server.ClientConfiguration();
+        var marker = Path.Combine(StateDir, "must-not-exist");
+        var configuration = Server.ClientConfiguration();
         configuration.SslCaCerts = [SelfSigned()];
         using var untrusting = new k8s.Kubernetes(configuration);
         SharedConnectionExec.Use(untrusting);
         var gateway = new KubernetesGateway(untrusting, new ApiRateLimiter(100, 100));
-        var execsBefore = _server.Requests.Count("create", "pods/exec") + _server.Requests.Count("get", "pods/exec");
+        var execsBefore = Server.Requests.Count("create", "pods/exec") + Server.Requests.Count("get", "pods/exec");
 
         await Assert.ThrowsAsync<ExecConnectionLostException>(() => ExecAsync(gateway, "p5", "touch", marker));
 
         Assert.False(File.Exists(marker));
-        Assert.Equal(execsBefore, _server.Requests.Count("create", "pods/exec") + _server.Requests.Count("get", "pods/exec"));
+        Assert.Equal(execsBefore, Server.Requests.Count("create", "pods/exec") + Server.Requests.Count("get", "pods/exec"));
     }
 
     [Fact]
     public async Task An_exec_with_a_wrong_bearer_token_is_refused_and_not_run()
     {
         await RunningPodAsync("p6");
-        var marker = Path.Combine(_stateDir, "must-not-exist");
-        var configuration = _server.ClientConfiguration();
+        var marker = Path.Combine(StateDir, "must-not-exist");
+        var configuration = Server.ClientConfiguration();
         configuration.AccessToken = "not-the-token";
         using var wrongToken = new k8s.Kubernetes(configuration);
         SharedConnectionExec.Use(wrongToken);
@@ -217,7 +196,7 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
     [Fact]
     public async Task Only_a_configuration_of_an_embedded_cluster_this_process_serves_is_taken_for_one()
     {
-        var configuration = _server.ClientConfiguration();
+        var configuration = Server.ClientConfiguration();
         var port = new Uri(configuration.Host).Port;
         Assert.True(SharedConnectionExec.IsEmbeddedCluster(configuration));
         Assert.True(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = configuration.Host + "/", SslCaCerts = configuration.SslCaCerts }));
@@ -229,7 +208,7 @@ public sealed class SharedConnectionExecTests : IAsyncLifetime
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = $"https://127.0.0.1:{(port == 1 ? 2 : port - 1)}", SslCaCerts = configuration.SslCaCerts }));
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(new KubernetesClientConfiguration { Host = $"https://kubernetes.example:{port}", SslCaCerts = configuration.SslCaCerts }));
 
-        await _server.DisposeAsync();
+        await Server.DisposeAsync();
         Assert.False(SharedConnectionExec.IsEmbeddedCluster(configuration));
     }
 
