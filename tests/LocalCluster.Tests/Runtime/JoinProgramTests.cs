@@ -252,6 +252,49 @@ public sealed class JoinProgramTests : IAsyncLifetime
         Assert.Equal((137, 143), (killed.ExitCode, terminated.ExitCode));
     }
 
+    [Fact]
+    public async Task An_exec_whose_container_process_has_another_start_time_is_refused_as_not_running_and_the_next_finds_it_again()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "an exec joins its container only where the runtime is root");
+        Assert.True(File.Exists(Program), $"{Program} was not built: is clang installed?");
+        // A pod of its own, to reach the process the runtime keeps for its container.
+        using var spawner = new ProcessSpawner();
+        var env = new PodEnvironment(new NodeSettings { StateDir = _stateDir }, _host, spawner, SandboxKind.Bubblewrap, RuntimeIsRoot: true,
+            new Scheduler.LocalCluster.Images.ImageStore(_stateDir, runtimeIsRoot: true)) { JoinProgram = PodEnvironment.FindJoinProgram(runtimeIsRoot: true) };
+        var v1Pod = WorkPod("reused", "exec sleep 60");
+        var pod = new LocalPod(v1Pod, env);
+        pod.Start();
+        try
+        {
+            await _host.WaitForStatusAsync("reused", s => s.Phase == "Running");
+            Assert.Equal(0, await PodExecAsync(pod, new MemoryStream(), "true"));
+            var container = pod.SelectContainer("main");
+            var found = container.JoinProcess!;
+
+            // The pid it keeps is now another process's: the same number, a later start.
+            container.JoinProcess = found with { StartTime = found.StartTime + 1 };
+            var stderr = new MemoryStream();
+            var refused = await Assert.ThrowsAsync<PodRuntimeException>(() => PodExecAsync(pod, stderr, "touch", "/work/ran"));
+
+            Assert.Equal((400, "container main is not running in pod reused"), (refused.HttpStatus, refused.Message));
+            Assert.Contains("refusing to join", Encoding.UTF8.GetString(stderr.ToArray()));
+            Assert.Null(container.JoinProcess);
+            // Nothing ran; the next exec looks for the container's process again and joins it.
+            Assert.Equal(1, await PodExecAsync(pod, new MemoryStream(), "test", "-e", "/work/ran"));
+            Assert.Equal(found, container.JoinProcess);
+        }
+        finally
+        {
+            await pod.KillAsync(0);
+        }
+    }
+
+    private static async Task<int> PodExecAsync(LocalPod pod, MemoryStream stderr, params string[] command)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        return await pod.ExecAsync(new ExecRequest("ci", pod.Name, "main", command, false), new ExecStreams(null, new MemoryStream(), stderr), timeout.Token);
+    }
+
     // The program itself, run against a process of the test's own namespaces.
 
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string file, params string[] args)
