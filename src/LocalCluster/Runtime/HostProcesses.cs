@@ -190,8 +190,9 @@ internal static partial class HostProcesses
     }
 
     /// <summary>A descendant of <paramref name="outerPid"/> that lives in other pid and mount namespaces than the runtime:
-    /// a process inside the container that <paramref name="outerPid"/> sandboxes, or null when there is none (yet).</summary>
-    public static int? InsideContainer(int outerPid, SandboxKind sandbox)
+    /// a process inside the container that <paramref name="outerPid"/> sandboxes, with its start time, or null when there
+    /// is none (yet).</summary>
+    public static ContainerProcess? InsideContainer(int outerPid, SandboxKind sandbox)
     {
         var ownPid = Namespace("self", "pid");
         var ownMount = Namespace("self", "mnt");
@@ -204,13 +205,42 @@ internal static partial class HostProcesses
         foreach (var pid in candidates)
         {
             var id = pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount
-                && !IsSandboxSetup(id))
+            // The start time is read before and after the checks: the same both times, the checks read that process.
+            if (StartTime(pid) is { } started
+                && Namespace(id, "pid") is { } pidNs && pidNs != ownPid && Namespace(id, "mnt") is { } mountNs && mountNs != ownMount
+                && !IsSandboxSetup(id) && StartTime(pid) == started)
             {
-                return pid;
+                return new ContainerProcess(pid, started);
             }
         }
         return null;
+    }
+
+    /// <summary>When a process started (field 22 of /proc/&lt;pid&gt;/stat, clock ticks after boot), or null when it is gone.</summary>
+    public static ulong? StartTime(int pid)
+    {
+        try
+        {
+            return ParseStartTime(File.ReadAllText($"/proc/{pid}/stat"));
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Field 22 of a /proc/&lt;pid&gt;/stat line. Field 2, the command name in parentheses, may hold spaces and
+    /// parentheses itself: the fields are counted from its last ')'. Null when the line has no such field.
+    /// </summary>
+    public static ulong? ParseStartTime(string stat)
+    {
+        var close = stat.LastIndexOf(')');
+        if (close < 0) return null;
+        var fields = stat[(close + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        // fields[0] is field 3 (the state).
+        return fields.Length > 19 && ulong.TryParse(fields[19], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+            ? ticks : null;
     }
 
     // The sandbox's own programs, before they exec the container's command.

@@ -16,7 +16,7 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
 
     public Process? Process { get; set; }
     /// <summary>A process inside the running container that execs join (its command), once found; null for a new run.</summary>
-    public int? JoinPid { get; set; }
+    public ContainerProcess? JoinProcess { get; set; }
     public ContainerLog? Log { get; set; }
     /// <summary>The sandbox it runs in; exec reuses it with another command.</summary>
     public SandboxSpec? Sandbox { get; set; }
@@ -42,7 +42,7 @@ internal sealed class LocalContainer(V1Container spec, bool isInit, string conta
     {
         LastTermination = Terminated();
         Process = null;
-        JoinPid = null;
+        JoinProcess = null;
         Sandbox = null;
         StartedAt = null;
         FinishedAt = null;

@@ -74,19 +74,21 @@ internal sealed partial class LocalPod
         }
 
         // As root, the exec joins the running container (so a detached child survives it): started straight in it by the
-        // joiner, else through nsenter. Otherwise it gets a sandbox of its own with the same mounts, where background
-        // processes end with the exec.
+        // joiner (when on), else through the join program, else nsenter. Otherwise it gets a sandbox of its own with the
+        // same mounts, where background processes end with the exec.
         var joiner = _env.Joiner is { Usable: true } usable ? usable : null;
-        var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot && (joiner is not null || NsenterAvailable)
+        var joinProgram = _env.JoinProgram;
+        var inside = outer is not null && HostProcesses.PidOf(outer) is { } outerPid && _env.RuntimeIsRoot
+                     && (joiner is not null || joinProgram is not null || NsenterAvailable)
             ? await InsideContainerAsync(container, outer, outerPid)
             : null;
         Process? process = null;
         var killNow = false;
-        if (inside is { } joinPid && joiner is not null)
+        if (inside is not null && joiner is not null)
         {
             // Counted among the pod's processes on the joiner's thread, the moment it runs.
-            var started = await joiner.StartAsync(JoinTargetOf(joinPid, sandbox, environment), JoinStartInfo(command, environment),
-                running => killNow = Register(container, running, direct: true, throughNsenter: false));
+            var started = await joiner.StartAsync(JoinTargetOf(inside.Pid, sandbox, environment), JoinStartInfo(command, environment),
+                running => killNow = Register(container, running, direct: true, joined: false));
             if (started is { Process: null, Error: { } error })
             {
                 await ReportStartFailureAsync(error, streams.Stderr ?? (tty ? streams.Stdout : null), cancellationToken);
@@ -94,13 +96,17 @@ internal sealed partial class LocalPod
             }
             process = started?.Process;
         }
+        var throughJoinProgram = false;
         if (process is null)
         {
-            var throughNsenter = inside is not null && NsenterAvailable;
-            process = await _env.Spawner.StartAsync(StartInfo(throughNsenter
-                ? SandboxCommand.BuildJoin(inside!.Value, sandbox, NsenterSetsWorkingDir.Value)
+            // Either way the command is the join program's or nsenter's child: the process tree the kill walks is the same.
+            throughJoinProgram = inside is not null && joinProgram is not null;
+            var joined = throughJoinProgram || (inside is not null && NsenterAvailable);
+            process = await _env.Spawner.StartAsync(StartInfo(
+                throughJoinProgram ? SandboxCommand.BuildJoinProgram(joinProgram!, inside!, sandbox)
+                : joined ? SandboxCommand.BuildJoin(inside!.Pid, sandbox, NsenterSetsWorkingDir.Value)
                 : SandboxCommand.Build(_env.Sandbox, sandbox), environment));
-            killNow = Register(container, process, direct: false, throughNsenter);
+            killNow = Register(container, process, direct: false, joined);
         }
         if (killNow) _ = KillExecAsync(process);
         using var stopCopy = new CancellationTokenSource();
@@ -123,6 +129,12 @@ internal sealed partial class LocalPod
             // The copies end with the cancellation: nothing is written into the output streams once this returns.
             await copies;
             cancellationToken.ThrowIfCancellationRequested();
+            if (throughJoinProgram && process.ExitCode == SandboxCommand.JoinRefused && JoinTargetIsGone(container, inside!))
+            {
+                // The join program refused a process that is no longer the container's: the exec never started (a command
+                // of its own that exits 125 in a container still running keeps its code).
+                throw new PodRuntimeException(400, "BadRequest", $"container {container.Name} is not running in pod {Name}");
+            }
             return process.ExitCode;
         }
         finally
@@ -138,15 +150,29 @@ internal sealed partial class LocalPod
     }
 
     /// <summary>Counts an exec's process among the pod's; true when the pod is stopping or the container has ended (kill it now).</summary>
-    private bool Register(LocalContainer container, Process process, bool direct, bool throughNsenter)
+    private bool Register(LocalContainer container, Process process, bool direct, bool joined)
     {
         lock (_lock)
         {
             container.Execs.Add(process);
             if (direct) _directExecs.Add(process);
-            else if (throughNsenter) _joinedExecs.Add(process);
+            else if (joined) _joinedExecs.Add(process);
             return _stopRequested || container.IsTerminated;
         }
+    }
+
+    /// <summary>
+    /// Whether the process an exec joined is not the container's any more (ended, or its pid another process's): it is
+    /// then forgotten, so that an exec into the container's next run looks for its process again.
+    /// </summary>
+    private bool JoinTargetIsGone(LocalContainer container, ContainerProcess target)
+    {
+        if (HostProcesses.StartTime(target.Pid) == target.StartTime) return false;
+        lock (_lock)
+        {
+            if (container.JoinProcess == target) container.JoinProcess = null;
+        }
+        return true;
     }
 
     /// <summary>The container's user, groups and working directory, as its own process has them, and its PATH.</summary>
@@ -180,7 +206,7 @@ internal sealed partial class LocalPod
 
     /// <summary>
     /// Kills an exec: one the joiner started is the command itself, and goes with everything below it at once; one
-    /// started through nsenter or a sandbox of its own is killed from the inside out (<see cref="HostProcesses.KillSandboxAsync"/>).
+    /// started through the join program, nsenter or a sandbox of its own is killed from the inside out (<see cref="HostProcesses.KillSandboxAsync"/>).
     /// </summary>
     private Task KillExecAsync(Process process)
     {
@@ -191,7 +217,7 @@ internal sealed partial class LocalPod
         return HostProcesses.WaitExitAsync(process);
     }
 
-    // Execs that joined their container: the command is nsenter's child (depth 1), not below a sandbox init.
+    // Execs that joined their container: the command is the join program's or nsenter's child (depth 1), not below a sandbox init.
 
     private static readonly bool NsenterAvailable = File.Exists(HostProcesses.ResolveExecutable("nsenter"));
 
@@ -213,22 +239,22 @@ internal sealed partial class LocalPod
     // A container that has just started may not have its root ready yet: wait for it (a sandbox takes a few ms to
     // build, seconds on a loaded machine), looking again at growing intervals, then null. The answer is kept for the
     // container's run: its command's process lives as long as the container does.
-    private async Task<int?> InsideContainerAsync(LocalContainer container, Process outer, int outerPid)
+    private async Task<ContainerProcess?> InsideContainerAsync(LocalContainer container, Process outer, int outerPid)
     {
         lock (_lock)
         {
-            if (container.Process == outer && container.JoinPid is { } known) return known;
+            if (container.Process == outer && container.JoinProcess is { } known) return known;
         }
         var delay = TimeSpan.FromMilliseconds(1);
         for (var waited = TimeSpan.Zero; waited < TimeSpan.FromSeconds(10); waited += delay)
         {
-            if (HostProcesses.InsideContainer(outerPid, _env.Sandbox) is { } pid)
+            if (HostProcesses.InsideContainer(outerPid, _env.Sandbox) is { } found)
             {
                 lock (_lock)
                 {
-                    if (container.Process == outer) container.JoinPid = pid;
+                    if (container.Process == outer) container.JoinProcess = found;
                 }
-                return pid;
+                return found;
             }
             if (HostProcesses.HasExited(outer)) return null;
             await Task.Delay(delay);

@@ -65,7 +65,7 @@ internal sealed partial class LocalPod
     private async Task TerminateAsync(List<Process> processes, HashSet<Process> joined, HashSet<Process> direct, Task done)
     {
         // The container's own processes: below bubblewrap's outer process and its pid-1 init (depth 2), or
-        // below unshare, where the command itself is pid 1 of the namespace (depth 1); an exec's are nsenter's children,
+        // below unshare, where the command itself is pid 1 of the namespace (depth 1); an exec's are the join program's or nsenter's children,
         // or the exec's process itself and what it started when the joiner started it.
         var commandDepth = _env.Sandbox == SandboxKind.Unshare ? 1 : 2;
         var pending = processes;

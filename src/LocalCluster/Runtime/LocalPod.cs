@@ -22,6 +22,19 @@ internal sealed record PodEnvironment(NodeSettings Node, IPodHost Host, ProcessS
 
     /// <summary>Starts exec'd commands straight in their container (root only); null: execs go through nsenter.</summary>
     public NamespaceJoiner? Joiner { get; init; }
+
+    /// <summary>
+    /// The join program execs enter their container through (<see cref="SandboxCommand.BuildJoinProgram"/>), where the
+    /// runtime is root and the program was built; null: execs go through nsenter.
+    /// </summary>
+    public string? JoinProgram { get; init; }
+
+    /// <summary>The join program at <paramref name="path"/> (by default next to the runtime's assemblies) when it is there and the runtime is root.</summary>
+    public static string? FindJoinProgram(bool runtimeIsRoot, string? path = null)
+    {
+        path ??= Path.Combine(AppContext.BaseDirectory, SandboxCommand.JoinProgramName);
+        return runtimeIsRoot && File.Exists(path) ? path : null;
+    }
 }
 
 /// <summary>
@@ -40,7 +53,7 @@ internal sealed partial class LocalPod
     private readonly List<LocalContainer> _containers;
     private readonly Dictionary<string, (string Status, string? Reason, string? Message, DateTime Since)> _conditions = new();
     private readonly HashSet<string> _recordedEvents = [];
-    private readonly HashSet<Process> _joinedExecs = []; // guarded by _lock: execs that joined a container's namespaces through nsenter
+    private readonly HashSet<Process> _joinedExecs = []; // guarded by _lock: execs that joined a container's namespaces through the join program or nsenter
     private readonly HashSet<Process> _directExecs = []; // guarded by _lock: execs started in the container by the joiner (the command itself)
     private string? _lastPublished;
     private Task _lifecycle = Task.CompletedTask;

@@ -23,7 +23,8 @@ namespace Scheduler.LocalCluster.Runtime;
 /// (e.g. /etc/x) is created on the host, and the unshare fallback creates every missing mount point on the host.</item>
 /// <item>Readiness/liveness/startup probes are not run: a running container is ready. Exec with <c>tty</c> gets no pty; its stderr joins stdout when no stderr stream was requested.</item>
 /// <item>Exec, when the runtime runs as root, joins the running container's mount, pid and UTS namespaces, as in
-/// Kubernetes: a process it starts in the background survives the exec. The command is started through nsenter. (The
+/// Kubernetes: a process it starts in the background survives the exec. The command is started through the join program
+/// (Native/join.c), or nsenter where it was not built. (The
 /// <see cref="NamespaceJoiner"/>, which starts it straight from a thread of the runtime, is off: while that thread is
 /// inside a container, a thread the .NET runtime creates from it, its tiering worker or a GC thread, would live on with
 /// the container's filesystem and user, and load assemblies from the job's files. Only tests turn it on.) Without root,
@@ -49,8 +50,9 @@ public sealed class ProcessPodRuntime : IPodRuntime
     /// often a pod waiting for its volumes looks again untold (<see cref="PodEnvironment.ConfigRetryInterval"/>).
     /// </summary>
     /// <remarks><paramref name="directExec"/> true starts execs through the <see cref="NamespaceJoiner"/> (for its tests: off
-    /// everywhere else, see the class's remarks); false sends every exec through nsenter.</remarks>
-    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = false)
+    /// everywhere else, see the class's remarks); false sends every exec through the join program, or nsenter without it.
+    /// <paramref name="joinProgram"/>: where the join program is (null: next to the assemblies).</remarks>
+    internal ProcessPodRuntime(NodeSettings node, IPodHost host, SandboxKind sandbox, TimeSpan? configRetryInterval = null, bool directExec = false, string? joinProgram = null)
     {
         if (string.IsNullOrEmpty(node.StateDir)) node = node with { StateDir = Path.Combine(Path.GetTempPath(), "scheduler-local-node") };
         Directory.CreateDirectory(node.StateDir);
@@ -59,8 +61,12 @@ public sealed class ProcessPodRuntime : IPodRuntime
         {
             ConfigRetryInterval = configRetryInterval ?? PodEnvironment.RetryInterval,
             Joiner = directExec ? NamespaceJoiner.TryCreate(Environment.IsPrivilegedProcess) : null,
+            JoinProgram = PodEnvironment.FindJoinProgram(Environment.IsPrivilegedProcess, joinProgram),
         };
     }
+
+    /// <summary>Whether execs enter their container through the join program (else nsenter, or the joiner when on).</summary>
+    internal bool ExecsUseJoinProgram => _env.JoinProgram is not null;
 
     /// <summary>Whether execs start their command straight in the container (<see cref="NamespaceJoiner"/>), not through nsenter.</summary>
     internal bool ExecsJoinDirectly => _env.Joiner?.Usable == true;

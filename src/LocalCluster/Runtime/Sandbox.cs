@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Scheduler.LocalCluster.Runtime;
 
 /// <summary>How a container's process gets its private view of the host.</summary>
@@ -44,6 +46,12 @@ public sealed record ImageRoot(string Lower, string Upper, string Work, string M
         new[] { "/mnt", "/media", "/srv", "/opt" }.FirstOrDefault(directoryExists)
         ?? throw new InvalidOperationException("none of /mnt, /media, /srv, /opt exists to enter a container's image root through");
 }
+
+/// <summary>
+/// A process inside a running container that execs join: its pid and its start time (field 22 of /proc/&lt;pid&gt;/stat,
+/// clock ticks after boot), which tell it from a later process given the same pid.
+/// </summary>
+public sealed record ContainerProcess(int Pid, ulong StartTime);
 
 /// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
 public sealed record SandboxSpec
@@ -105,7 +113,8 @@ public static class SandboxCommand
     };
 
     /// <summary>
-    /// An exec into a running container, as Kubernetes does it: the command joins the mount, pid and UTS namespaces of
+    /// An exec into a running container, as Kubernetes does it, where the join program is missing
+    /// (<see cref="BuildJoinProgram"/>): the command joins the mount, pid and UTS namespaces of
     /// <paramref name="containerPid"/> (a process inside the container) with nsenter, so it sees the container's volumes,
     /// and a process it leaves in the background outlives it, reparented to the container's init. Root only. The
     /// command starts in the container's working directory, as its user, with the environment of the process.
@@ -130,6 +139,41 @@ public static class SandboxCommand
         argv.Add("--");
         if (changesIdentity && !nsenterChangesIdentity) argv.AddRange(SetPriv(spec));
         if (!nsenterSetsWorkingDir) argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
+        argv.AddRange(spec.Command);
+        return argv;
+    }
+
+    /// <summary>The join program's file name, next to the runtime's assemblies (built from <c>Native/join.c</c>).</summary>
+    public const string JoinProgramName = "scheduler-join";
+
+    /// <summary>The join program's exit code when it refused to join (the container's process is gone, or its pid is another's now).</summary>
+    public const int JoinRefused = 125;
+
+    /// <summary>
+    /// An exec into a running container through the join program (<c>Native/join.c</c>), one program instead of
+    /// nsenter and sometimes setpriv or a shell: it refuses <paramref name="target"/>'s pid when the process there has
+    /// another start time (the container's process ended and its pid was given to another), joins the mount, pid and UTS
+    /// namespaces of the process, changes to the container's working directory as root, then starts the command as its
+    /// child (so the process tree is nsenter's: the command at depth 1) as the container's user, gid and supplementary
+    /// groups, in an image too. Exit codes as from a shell (127 not found, 126 not executable), <see cref="JoinRefused"/>
+    /// when it could not join, 1 when the working directory cannot be entered. Root only.
+    /// </summary>
+    public static IReadOnlyList<string> BuildJoinProgram(string program, ContainerProcess target, SandboxSpec spec)
+    {
+        var workingDir = string.IsNullOrEmpty(spec.WorkingDir) ? "/" : spec.WorkingDir;
+        var argv = new List<string>
+        {
+            program, "--target", target.Pid.ToString(CultureInfo.InvariantCulture),
+            "--start-time", target.StartTime.ToString(CultureInfo.InvariantCulture), "--wd", workingDir,
+        };
+        if (spec.RunAsUser is not null || spec.RunAsGroup is not null)
+        {
+            argv.AddRange(["--user", (spec.RunAsUser ?? 0).ToString(CultureInfo.InvariantCulture), "--group", (spec.RunAsGroup ?? 0).ToString(CultureInfo.InvariantCulture)]);
+            argv.AddRange(spec.SupplementalGroups.Count == 0
+                ? ["--clear-groups"]
+                : ["--groups", string.Join(",", spec.SupplementalGroups.Select(g => g.ToString(CultureInfo.InvariantCulture)))]);
+        }
+        argv.Add("--");
         argv.AddRange(spec.Command);
         return argv;
     }
