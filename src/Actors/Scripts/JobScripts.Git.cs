@@ -22,9 +22,14 @@ public static partial class JobScripts
             body.Append(CommandsBody([runner.PreGetSourcesScript]));
         }
 
-        // The repository part runs in a subshell of its own: GIT_STRATEGY none leaves it early, and post_get_sources_script
-        // still runs, as in GitLab Runner.
-        body.Append("(\n");
+        // With a post_get_sources_script the repository part runs in a subshell of its own: GIT_STRATEGY none leaves it
+        // early, and the post script still runs, as in GitLab Runner. Without one, the stage's own subshell (the attempts
+        // loop's) is enough: a process less.
+        var postScript = !string.IsNullOrWhiteSpace(runner.PostGetSourcesScript);
+        if (postScript)
+        {
+            body.Append("(\n");
+        }
         if (plainUrl.StartsWith('/'))
         {
             // A local path (`scheduler exec`'s own repository, read from the host by a pod with a uid of its own): git serves
@@ -69,7 +74,8 @@ public static partial class JobScripts
             if [ "$_depth" -gt 0 ]; then echo "Fetching changes with git depth set to $_depth..."; else echo "Fetching changes..."; fi
             # A repository made here has no origin to remove and nothing to pack: no `remote remove`, and no automatic
             # maintenance after its fetch (git runs `maintenance run --auto` after every fetch otherwise). git init makes
-            # the directory and its parents itself.
+            # the directory and its parents itself, from no template: the sample hooks it would copy are never run, and
+            # GitLab Runner gives init a template of its own as well.
             _fresh=
             _maint=
             if [ -d "$CI_PROJECT_DIR/.git" ]; then
@@ -77,7 +83,7 @@ public static partial class JobScripts
               echo "Reinitialized existing Git repository in $CI_PROJECT_DIR/.git/"
               _git remote remove origin >/dev/null 2>&1 || true
             else
-              _git init -q "$CI_PROJECT_DIR"
+              _git init -q --template= "$CI_PROJECT_DIR"
               cd "$CI_PROJECT_DIR"
               echo "Initialized empty Git repository in $CI_PROJECT_DIR/.git/"
               echo "Created fresh repository."
@@ -170,10 +176,10 @@ public static partial class JobScripts
             fi
 
             """);
-        body.Append(")\n");
-        if (!string.IsNullOrWhiteSpace(runner.PostGetSourcesScript))
+        if (postScript)
         {
-            body.Append("cd \"$CI_PROJECT_DIR\"\n").Append(CommandsBody([runner.PostGetSourcesScript]));
+            body.Append(")\n");
+            body.Append("cd \"$CI_PROJECT_DIR\"\n").Append(CommandsBody([runner.PostGetSourcesScript!]));
         }
 
         return body.ToString();

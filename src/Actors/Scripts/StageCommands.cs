@@ -72,7 +72,7 @@ public static class StageCommands
     // written however the script ended, in one write to a file the readers wait to be non-empty (so none sees half a
     // number). The output log is made writable by every container's user, as the run directory is: the helper (often root)
     // starts the first stage, and a build container running as the job's user (image:kubernetes:user, run_as_user) must
-    // still append to it.
+    // still append to it; it is made by the first stage only (a subshell less in the others).
     internal const string StageRunnerScript =
         $$"""
         trap '' HUP
@@ -82,7 +82,7 @@ public static class StageCommands
         c=
         k=0
         trap 'k=1; [ -z "$c" ] || kill -TERM "$c" 2>/dev/null' TERM INT
-        (umask 0000 && : >>"$1/output.log") 2>/dev/null
+        [ -e "$1/output.log" ] || (umask 0000 && : >>"$1/output.log") 2>/dev/null
         echo $$ >"$1/$2.pid"
         x=sh
         a=

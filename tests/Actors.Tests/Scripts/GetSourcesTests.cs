@@ -61,6 +61,19 @@ public sealed class GetSourcesTests : IDisposable
     }
 
     [Fact]
+    public void A_fresh_repository_is_made_without_git_s_template()
+    {
+        // No sample hooks, description or info/exclude copied in: one git process less work, and nothing of the image's
+        // template directory (init.templateDir) comes into the checkout.
+        using var pod = Pod(_first, TestData.Public("GIT_STRATEGY", "clone"));
+        var (code, output) = pod.RunStage("get_sources");
+        Assert.True(code == 0, output);
+        Assert.Equal("first\n", File.ReadAllText(Path.Combine(pod.ProjectDir, "README")));
+        Assert.False(Directory.Exists(Path.Combine(pod.ProjectDir, ".git", "hooks")), output);
+        Assert.False(File.Exists(Path.Combine(pod.ProjectDir, ".git", "description")), output);
+    }
+
+    [Fact]
     public void Fetch_reuses_the_repository_and_cleans_the_work_tree()
     {
         using var pod = Pod(_second);
