@@ -393,7 +393,8 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
     {
         var wasReached = _cursor.Limiter.LimitReached;
         // Each JobTraceChunk owns a new array: pieces of at most MaxTraceChunkBytes stay off the large object heap, whose
-        // fresh pages cost a page fault each (a profile of a 100 MiB trace in 256 KiB reads: ~15 % of the runner's CPU).
+        // fresh pages cost a page fault each. Reads can be larger than that (ExecChannels hands on up to 256 KiB; with such
+        // reads the large arrays were ~15 % of the runner's CPU in a profile of a 100 MiB trace).
         while (!masked.IsEmpty && !_cursor.Limiter.LimitReached)
         {
             var piece = masked[..Math.Min(masked.Length, MaxTraceChunkBytes)];

@@ -19,12 +19,11 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
 {
     public const string V5 = "v5.channel.k8s.io";
     public const string V4 = "v4.channel.k8s.io";
-    // Channel 4 (terminal resize) is read and ignored.
-    /// <summary>The most output one message carries. With its channel byte a full message is 256 KiB, one read of the
-    /// runner's streaming buffer (ExecChannels); larger messages than the 64 KiB of a pipe mean fewer frames, TLS records,
-    /// client reads and thread switches per byte of a streaming log. Each output channel holds at most four of them.</summary>
-    public const int MaxMessageBytes = 256 * 1024 - 1;
+    /// <summary>The most output one message carries. Messages of 256 KiB made a 100 MiB trace no faster and cost the raw
+    /// transport more CPU per MiB (docs/benchmarks.md). Each output channel holds at most four of them.</summary>
+    public const int MaxMessageBytes = 64 * 1024;
 
+    // Channel 4 (terminal resize) is read and ignored.
     private const byte StdinChannel = 0, StdoutChannel = 1, StderrChannel = 2, StatusChannel = 3, CloseChannel = 255;
 
     public async Task HandleAsync(HttpContext context, string ns, string podName)

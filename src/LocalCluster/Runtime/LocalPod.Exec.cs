@@ -280,12 +280,12 @@ internal sealed partial class LocalPod
 
     /// <summary>
     /// Copies one of the process's pipes to its exec stream in reads of up to <see cref="ReadBytes"/> (a pipe holds
-    /// 64 KiB unless its writer enlarged it, as read-log does): straight into the stream's own buffers when it takes them (<see cref="IFillableOutput"/>), else through one
+    /// 64 KiB): straight into the stream's own buffers when it takes them (<see cref="IFillableOutput"/>), else through one
     /// pooled buffer. A stream that is not wanted is still read, so the command never blocks on it.
     /// </summary>
     private sealed class OutputCopy(Stream source, Stream? target, SemaphoreSlim? gate)
     {
-        public const int ReadBytes = 256 * 1024;
+        public const int ReadBytes = 64 * 1024;
         // A fillable output's buffer is read into until less than this is left of it (so a buffer is mostly used).
         private const int MinimumRead = 4 * 1024;
         private int _reads;

@@ -9,7 +9,7 @@ namespace Scheduler.Kubernetes;
 /// into one small pooled buffer, so an open exec holds no thread and a few KiB (KubernetesClient's StreamDemuxer rents 1 MiB
 /// per connection and its MuxedStream reads block a thread-pool thread per channel). A connection whose stdout fills the
 /// small buffer (a log being read, not an exit marker) moves to a <see cref="StreamingBufferSize"/> one, so a large message
-/// (the embedded cluster sends up to 256 KiB with the channel byte) arrives in one read and one callback.
+/// (the embedded cluster's 64 KiB plus the channel byte, or more) arrives in one read and one callback, not two.
 /// </summary>
 public static class ExecChannels
 {
