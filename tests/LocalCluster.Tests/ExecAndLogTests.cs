@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
+using Scheduler.LocalCluster.Api;
 using static Scheduler.LocalCluster.Tests.TestObjects;
 
 namespace Scheduler.LocalCluster.Tests;
@@ -125,7 +126,53 @@ public sealed class ExecAndLogTests
         Assert.Equal("Success", (string?)status!["status"]);
         Assert.Equal(0, afterStatus);
         Assert.True(stdoutMessages < writes / 4, $"{writes} writes went out as {stdoutMessages} messages");
-        Assert.True(largest <= 64 * 1024, $"a message of {largest} bytes");
+        Assert.True(largest <= ExecSession.MaxMessageBytes, $"a message of {largest} bytes");
+    }
+
+    [Fact]
+    public async Task A_large_output_goes_out_whole_and_in_order_in_messages_of_at_most_the_relay_limit()
+    {
+        await using var cluster = await TestCluster.StartAsync();
+        await cluster.Client.CoreV1.CreateNamespacedPodAsync(Pod("p"), "default");
+        await WaitForPhase(cluster.Client, "p", "Running");
+        using var socket = cluster.Socket();
+        socket.Options.AddSubProtocol("v4.channel.k8s.io");
+        const int size = 3 * 1024 * 1024 + 123;
+        var url = new Uri($"wss://127.0.0.1:{cluster.Server.Url.Port}/api/v1/namespaces/default/pods/p/exec?command=blob&command={size}&stdout=true&stderr=true");
+        await socket.ConnectAsync(url, CancellationToken.None);
+
+        var stdout = new MemoryStream();
+        var sizes = new List<int>();
+        JsonNode? status = null;
+        var buffer = new byte[16 * 1024];
+        while (true)
+        {
+            var message = new MemoryStream();
+            WebSocketReceiveResult result;
+            do
+            {
+                result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+                message.Write(buffer, 0, result.Count);
+            } while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
+
+            if (result.MessageType == WebSocketMessageType.Close) break;
+            var bytes = message.ToArray();
+            if (bytes[0] == 1 && bytes.Length > 1)
+            {
+                sizes.Add(bytes.Length - 1);
+                stdout.Write(bytes, 1, bytes.Length - 1);
+            }
+
+            if (bytes[0] == 3) status = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 1, bytes.Length - 1));
+        }
+
+        var received = stdout.ToArray();
+        Assert.Equal(size, received.Length);
+        Assert.True(received.Select((b, i) => b == (byte)(i % 251)).All(ok => ok), "the bytes arrived out of order");
+        Assert.Equal("Success", (string?)status!["status"]);
+        // One write of megabytes is cut into messages of the relay's limit, never more.
+        Assert.All(sizes, s => Assert.InRange(s, 1, ExecSession.MaxMessageBytes));
+        Assert.Equal(ExecSession.MaxMessageBytes, sizes.Max());
     }
 
     [Fact]

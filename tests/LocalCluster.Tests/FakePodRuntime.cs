@@ -119,6 +119,14 @@ internal sealed class FakePodRuntime(NodeSettings node, IPodHost host) : IPodRun
                 await streams.Stdout!.WriteAsync(Encoding.UTF8.GetBytes($"chunk {i}\n"), cancellationToken);
             return 0;
         }
+        if (command is ["blob", var size])
+        {
+            // One write of `size` bytes counting 0..250 over and over: a check of order as well as of length.
+            var blob = new byte[int.Parse(size)];
+            for (var i = 0; i < blob.Length; i++) blob[i] = (byte)(i % 251);
+            await streams.Stdout!.WriteAsync(blob, cancellationToken);
+            return 0;
+        }
         throw new PodRuntimeException(500, "InternalError", $"unknown command {string.Join(' ', command)}");
     }
 

@@ -19,6 +19,10 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
 {
     public const string V5 = "v5.channel.k8s.io";
     public const string V4 = "v4.channel.k8s.io";
+    /// <summary>The most output one message carries. Messages of 256 KiB made a 100 MiB trace no faster and cost the raw
+    /// transport more CPU per MiB (docs/benchmarks.md). Each output channel holds at most four of them.</summary>
+    public const int MaxMessageBytes = 64 * 1024;
+
     // Channel 4 (terminal resize) is read and ignored.
     private const byte StdinChannel = 0, StdoutChannel = 1, StderrChannel = 2, StatusChannel = 3, CloseChannel = 255;
 
@@ -245,7 +249,7 @@ internal sealed class ExecSession(Cluster cluster, FaultSettings faults, Cancell
     /// </summary>
     private sealed class ChannelWriteStream : WriteOnlyStream, IFillableOutput
     {
-        public const int MaxMessageBytes = 64 * 1024;
+        public const int MaxMessageBytes = ExecSession.MaxMessageBytes;
         // Segments of a message's size: the runtime reads the process's pipe straight into them (IFillableOutput), and a
         // segment is only left behind with less than a read's minimum free, so the bound below is on memory as well as bytes.
         private readonly Pipe _pipe = new(new PipeOptions(pauseWriterThreshold: 4 * MaxMessageBytes, resumeWriterThreshold: 2 * MaxMessageBytes,

@@ -33,6 +33,7 @@ public static class PodCommands
             }
 
             await using var stdout = Console.OpenStandardOutput();
+            ReadLog.TryEnlargePipe(1, ReadLog.PipeBytes);
             try
             {
                 return await ReadLog.RunAsync(parse.GetValue(path)!, from, parse.GetValue(follow), TimeSpan.FromMilliseconds(poll), stdout, cancellationToken);

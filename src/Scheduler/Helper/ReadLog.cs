@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Scheduler.Helper;
 
 /// <summary><c>scheduler helper read-log</c>: streams a file from a byte offset; with follow, keeps streaming as the file
@@ -12,7 +14,15 @@ public static class ReadLog
     /// once, and the wait doubles up to the poll while the file stays as it is.</summary>
     public static readonly TimeSpan FirstWait = TimeSpan.FromMilliseconds(1);
 
-    private const int ChunkSize = 64 * 1024;
+    /// <summary>The largest read and write: with the pipe enlarged to <see cref="PipeBytes"/> one write is one read of the
+    /// exec relay on the other end (a default pipe of 64 KiB splits it into four, each a wake-up of both processes).</summary>
+    public const int ChunkSize = 256 * 1024;
+
+    /// <summary>The size read-log asks for its stdout pipe: Linux's default limit for an unprivileged process
+    /// (/proc/sys/fs/pipe-max-size), room for a few chunks so the writer rarely waits for the reader.</summary>
+    public const int PipeBytes = 1024 * 1024;
+
+    private const int SetPipeSize = 1031, GetPipeSize = 1032; // F_SETPIPE_SZ, F_GETPIPE_SZ
 
     /// <returns>0 when the file was read to its end (without follow) or the read was cancelled.</returns>
     public static async Task<int> RunAsync(string path, long offset, bool follow, TimeSpan poll, Stream output, CancellationToken cancellationToken)
@@ -79,6 +89,42 @@ public static class ReadLog
             }
         }
     }
+
+    /// <summary>Asks Linux to enlarge the pipe behind <paramref name="fd"/> to <paramref name="bytes"/>; best effort: a descriptor
+    /// that is not a pipe (a file, a terminal), a size over the system's limit (EPERM) or another system leaves it as it
+    /// is, and the log is read all the same in smaller pieces.</summary>
+    /// <returns>The pipe's size afterwards, or null when it was not changed.</returns>
+    public static int? TryEnlargePipe(int fd, int bytes)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        try
+        {
+            return Fcntl(fd, SetPipeSize, bytes) < 0 ? null : Fcntl(fd, GetPipeSize, 0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The size of the pipe behind <paramref name="fd"/>, or null when it is not a pipe.</summary>
+    public static int? PipeSize(int fd)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        var size = Fcntl(fd, GetPipeSize, 0);
+        return size < 0 ? null : size;
+    }
+
+    [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static extern int Fcntl(int fd, int command, int argument);
 
     // Without an inode to compare (no stat in .NET's API), a file at the path of another length than the open one's is
     // another file: the open one is quiet, so it did not just grow. A replacement of the same length goes unnoticed.

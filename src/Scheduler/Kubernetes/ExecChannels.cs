@@ -8,8 +8,8 @@ namespace Scheduler.Kubernetes;
 /// 3 status JSON); a message the WebSocket hands over in parts carries the byte in its first part only. Reads asynchronously
 /// into one small pooled buffer, so an open exec holds no thread and a few KiB (KubernetesClient's StreamDemuxer rents 1 MiB
 /// per connection and its MuxedStream reads block a thread-pool thread per channel). A connection whose stdout fills the
-/// small buffer (a log being read, not an exit marker) moves to a <see cref="StreamingBufferSize"/> one, so a message of
-/// the usual 8 KiB plus its channel byte arrives in one read and one callback, not two.
+/// small buffer (a log being read, not an exit marker) moves to a <see cref="StreamingBufferSize"/> one, so a large message
+/// (the embedded cluster's 64 KiB plus the channel byte, or more) arrives in one read and one callback, not two.
 /// </summary>
 public static class ExecChannels
 {
@@ -17,7 +17,7 @@ public static class ExecChannels
     public const int BufferSize = 8 * 1024;
 
     /// <summary>The receive buffer once stdout has filled the first one: also the largest stdout chunk handed on.</summary>
-    public const int StreamingBufferSize = 64 * 1024;
+    public const int StreamingBufferSize = 256 * 1024;
 
     /// <summary>A status longer than this is not a Kubernetes status: the rest is dropped (and it will not parse).</summary>
     public const int MaxStatusBytes = 64 * 1024;

@@ -102,6 +102,42 @@ public sealed class LogStreamBoundsTests(ITestOutputHelper output) : TestKit(out
         Assert.Equal("[MASKED] [MASKED] custom_[MASKED] glpat-[MASKED] https://x/?private_token=[MASKED]", masked);
     }
 
+    [Fact]
+    public void Large_reads_reach_the_listener_in_contiguous_chunks_off_the_large_object_heap_masked_across_every_boundary()
+    {
+        // Reads of the exec relay's 256 KiB, with a secret across a trace chunk's boundary (64 KiB) and one across two reads.
+        const string secret = "hunter2-long-secret";
+        const int read = 256 * 1024;
+        var log = new byte[3 * read + 1000];
+        for (var i = 0; i < log.Length; i++) log[i] = (byte)('a' + i % 23);
+        foreach (var at in new[] { LogStreamActor.MaxTraceChunkBytes - 7, read - 5, 2 * read + 3 })
+        {
+            Encoding.ASCII.GetBytes(secret).CopyTo(log, at);
+        }
+
+        var expected = Encoding.ASCII.GetString(log).Replace(secret, "[MASKED]", StringComparison.Ordinal);
+        var gateway = new FixedLogGateway(log, read);
+        var actor = Sys.ActorOf(LogStreamActor.Props(1, TestActor, TraceMaskRules.ValuesOnly([secret]), long.MaxValue, TimeSpan.FromMilliseconds(50)));
+        actor.Tell(new StartReading(gateway, "ns", "pod", "helper", (offset, follow) => ["read-log", offset.ToString(), follow ? "follow" : "once"]));
+        actor.Tell(new DrainLog(log.Length), TestActor);
+
+        var trace = new List<byte>();
+        var chunks = new List<JobTraceChunk>();
+        while (true)
+        {
+            var message = ExpectMsg<object>(TimeSpan.FromSeconds(10));
+            if (message is LogDrained) break;
+            var chunk = Assert.IsType<JobTraceChunk>(message);
+            Assert.Equal(trace.Count, chunk.Offset);
+            chunks.Add(chunk);
+            trace.AddRange(chunk.Bytes);
+        }
+
+        Assert.Equal(expected, Encoding.ASCII.GetString(trace.ToArray()));
+        Assert.All(chunks, chunk => Assert.InRange(chunk.Bytes.Length, 1, LogStreamActor.MaxTraceChunkBytes));
+        Assert.Equal(LogStreamActor.MaxTraceChunkBytes, chunks.Max(chunk => chunk.Bytes.Length));
+    }
+
     /// <summary>A pod whose output never ends: a follow read streams 'x' chunks as fast as they are taken.</summary>
     private sealed class EndlessLogGateway : IKubernetesGateway
     {
@@ -132,6 +168,47 @@ public sealed class LogStreamBoundsTests(ITestOutputHelper output) : TestKit(out
             {
                 Ended.TrySetResult();
             }
+        }
+
+        public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1Secret> CreateSecretAsync(V1Secret secret, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1PodDisruptionBudget> CreatePodDisruptionBudgetAsync(V1PodDisruptionBudget budget, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1Pod?> ReadPodAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1Pod?> ClaimPodAsync(string ns, string name, string expectedResourceVersion, string owner, CancellationToken ct) =>
+            throw new NotSupportedException();
+        public Task<V1Secret?> ReadSecretAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task<V1Secret?> SetSecretOwnerAsync(string ns, string name, V1OwnerReference owner, CancellationToken ct) =>
+            throw new NotSupportedException();
+        public Task DeleteSecretAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw new NotSupportedException();
+        public Task DeletePodAsync(string ns, string name, long? gracePeriodSeconds, CancellationToken ct) => throw new NotSupportedException();
+        public Task<IReadOnlyList<Corev1Event>> ListWarningEventsAsync(string ns, string podName, int limit, CancellationToken ct) => throw new NotSupportedException();
+        public Task<bool> ServiceAccountExistsAsync(string ns, string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task CreateNamespaceAsync(string name, CancellationToken ct) => throw new NotSupportedException();
+        public Task DeleteNamespaceAsync(string name, CancellationToken ct) => throw new NotSupportedException();
+
+        public async IAsyncEnumerable<(WatchEventType Type, V1Pod Pod)> WatchPodsAsync(string ns, string labelSelector,
+            [EnumeratorCancellation] CancellationToken ct)
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            yield break;
+        }
+    }
+
+    /// <summary>A pod whose log holds fixed bytes: a follow read hands them on in reads of a given size from the offset, then
+    /// waits for more that never come.</summary>
+    private sealed class FixedLogGateway(byte[] log, int readBytes) : IKubernetesGateway
+    {
+        public async Task<int> ExecAsync(string ns, string pod, string container, IReadOnlyList<string> command,
+            Func<ReadOnlyMemory<byte>, Task>? onStdout, CancellationToken ct)
+        {
+            for (var at = (int)long.Parse(command[1]); at < log.Length; at += readBytes)
+            {
+                await onStdout!(log.AsMemory(at, Math.Min(readBytes, log.Length - at)));
+            }
+
+            await Task.Delay(Timeout.Infinite, ct);
+            return 0;
         }
 
         public Task<V1Pod> CreatePodAsync(V1Pod pod, CancellationToken ct) => throw new NotSupportedException();

@@ -213,4 +213,68 @@ public sealed class ReadLogTests
             return false;
         }
     }
+
+    [Fact]
+    public async Task Its_output_pipe_is_enlarged_so_one_chunk_is_one_read_and_everything_arrives_through_it()
+    {
+        using var dir = new TemporaryDirectory();
+        var content = Enumerable.Range(0, 3 * ReadLog.ChunkSize + 77).Select(i => (byte)(i % 251)).ToArray();
+        var path = Path.Combine(dir.Path, "output.log");
+        await File.WriteAllBytesAsync(path, content);
+        using var pipe = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        using var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, pipe.ClientSafePipeHandle);
+        var fd = (int)writer.SafePipeHandle.DangerousGetHandle();
+
+        var size = ReadLog.TryEnlargePipe(fd, ReadLog.PipeBytes);
+
+        if (OperatingSystem.IsLinux() && size is null)
+        {
+            // A system whose limit is below the size asked for (EPERM): the pipe stays as it was, which is harmless.
+            Assert.True(ReadLog.PipeSize(fd) is >= 4096);
+        }
+        else if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(ReadLog.PipeBytes, size);
+            Assert.True(ReadLog.PipeSize(fd) >= ReadLog.ChunkSize, "a chunk must fit in the pipe");
+        }
+
+        var reading = Task.Run(async () =>
+        {
+            var received = new MemoryStream();
+            await pipe.CopyToAsync(received);
+            return received.ToArray();
+        });
+        Assert.Equal(0, await ReadLog.RunAsync(path, 0, follow: false, ReadLog.DefaultPoll, writer, CancellationToken.None));
+        writer.Dispose();
+        Assert.Equal(content, await reading.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void A_refused_pipe_size_leaves_the_pipe_as_it_was()
+    {
+        // -1 is more than 2 GiB to the kernel: EINVAL, refused as a size over pipe-max-size is for an unprivileged process
+        // (EPERM, which a test running as root cannot provoke).
+        const int bytes = -1;
+        using var pipe = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        using var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, pipe.ClientSafePipeHandle);
+        var fd = (int)writer.SafePipeHandle.DangerousGetHandle();
+        var before = ReadLog.PipeSize(fd);
+
+        var size = ReadLog.TryEnlargePipe(fd, bytes);
+
+        Assert.Null(size);
+        Assert.Equal(before, ReadLog.PipeSize(fd));
+    }
+
+    [Fact]
+    public void Asking_for_a_pipe_size_on_a_file_or_a_closed_descriptor_is_harmless()
+    {
+        using var dir = new TemporaryDirectory();
+        var path = dir.Write("output.log", "x");
+        using var file = File.OpenRead(path);
+
+        Assert.Null(ReadLog.TryEnlargePipe((int)file.SafeFileHandle.DangerousGetHandle(), ReadLog.PipeBytes));
+        Assert.Null(ReadLog.TryEnlargePipe(-1, ReadLog.PipeBytes));
+        Assert.Null(ReadLog.PipeSize(-1));
+    }
 }

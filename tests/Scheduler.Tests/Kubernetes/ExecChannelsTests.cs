@@ -123,6 +123,37 @@ public sealed class ExecChannelsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_full_relay_message_is_one_callback_and_a_larger_one_arrives_in_bounded_parts_without_losing_a_byte()
+    {
+        // The embedded cluster's relay sends up to 256 KiB with the channel byte: one read each once the connection streams.
+        var full = Enumerable.Range(0, 4).Select(i => new string((char)('a' + i), ExecChannels.StreamingBufferSize - 1)).ToList();
+        // A server that sends more in one message than the buffer holds: handed on in parts, none larger than the buffer.
+        var oversized = new string('z', ExecChannels.StreamingBufferSize * 2 + 5);
+        foreach (var message in full)
+        {
+            await SendAsync(1, message);
+        }
+
+        await SendAsync(1, oversized);
+        await SendAsync(3, Success);
+        await CloseAsync();
+
+        var chunks = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var outcome = await ExecChannels.ReadAsync(_client, chunk =>
+        {
+            chunks.Add(Encoding.UTF8.GetString(chunk.Span));
+            return Task.CompletedTask;
+        }, timeout.Token);
+
+        Assert.Equal(string.Concat(full) + oversized, string.Concat(chunks));
+        Assert.All(chunks, chunk => Assert.InRange(chunk.Length, 1, ExecChannels.StreamingBufferSize));
+        // The first message fills the small buffer (two reads); every later full message arrives whole in one callback.
+        Assert.Equal(full.Skip(1), chunks.Skip(2).Take(full.Count - 1));
+        Assert.Equal(0, KubernetesGateway.ExitCodeOf(outcome.Status!));
+    }
+
+    [Fact]
     public async Task A_connection_that_drops_before_the_status_gives_no_status()
     {
         await SendAsync(1, "partial output");
