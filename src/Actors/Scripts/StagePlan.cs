@@ -46,17 +46,29 @@ public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyLis
 /// <summary>How a pod runs the helper commands. <paramref name="Prefix"/> runs the managed <c>scheduler helper</c>:
 /// <c>["scheduler"]</c> in our image, or the host's build (e.g. <c>["/usr/share/dotnet/dotnet", "/abs/scheduler.dll"]</c>) on
 /// the embedded cluster, whose containers see the host's filesystem. <see cref="Native"/>, when set, runs the native
-/// <c>scheduler-helper</c> (src/PodHelper: no .NET start in the pod) for the commands it has (<see cref="NativeCommands"/>);
-/// the others (the artifact uploader and downloader, which need the runner's GitLab client) stay managed.</summary>
+/// <c>scheduler-helper</c> (src/PodHelper: no .NET start in the pod) for the commands it has (<see cref="NativeCommands"/>:
+/// every command the stage scripts run).</summary>
 public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
 {
     /// <summary>The commands <c>scheduler-helper</c> has (src/Scheduler/Helper/PodCommands.cs registers them in both).</summary>
-    public static IReadOnlyList<string> NativeCommands { get; } = ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver"];
+    public static IReadOnlyList<string> NativeCommands { get; } =
+        ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver", "artifacts-uploader", "artifacts-downloader"];
 
-    /// <summary>In our image: <c>scheduler-helper</c> when the helper image has it, else <c>scheduler helper</c>, decided in
-    /// the pod by one <c>sh</c> (a helper image of an older build, or a custom one, still works).</summary>
+    /// <summary>The commands an older <c>scheduler-helper</c> may lack (they became native later): before running one, the
+    /// pod asks the native helper for its help, and runs <c>scheduler helper</c> when it does not know the command.</summary>
+    public static IReadOnlyList<string> LaterNativeCommands { get; } = ["artifacts-uploader", "artifacts-downloader"];
+
+    /// <summary>In our image: <c>scheduler-helper</c> when the helper image has it (and, for <see cref="LaterNativeCommands"/>,
+    /// it has the command), else <c>scheduler helper</c>, decided in the pod by one <c>sh</c> (a helper image of an older
+    /// build, or a custom one, still works).</summary>
     public static IReadOnlyList<string> NativeOrManagedOnPath { get; } =
-        ["sh", "-c", "if command -v scheduler-helper >/dev/null 2>&1; then exec scheduler-helper \"$@\"; fi; exec scheduler helper \"$@\"", "scheduler-helper"];
+    [
+        "sh", "-c",
+        "if command -v scheduler-helper >/dev/null 2>&1; then "
+        + $"case \"$1\" in {string.Join('|', LaterNativeCommands)}) scheduler-helper \"$1\" --help >/dev/null 2>&1 || exec scheduler helper \"$@\";; esac; "
+        + "exec scheduler-helper \"$@\"; fi; exec scheduler helper \"$@\"",
+        "scheduler-helper",
+    ];
 
     /// <summary><c>scheduler</c> on the PATH: the helper image is the runner's own image, which has <c>scheduler-helper</c> too.</summary>
     public static HelperInvocation Default { get; } = new(["scheduler"]) { Native = NativeOrManagedOnPath };
