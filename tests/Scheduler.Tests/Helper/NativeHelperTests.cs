@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
-using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Scheduler.Actors.Scripts;
 using Scheduler.FakeGitLab;
+using Scheduler.GitLab;
 using Scheduler.Helper;
 using Scheduler.Messages.Jobs;
 using Scheduler.Scheduler.Tests.GitLab;
@@ -262,6 +263,38 @@ public sealed class NativeHelperTests(ITestOutputHelper output) : FakeGitLabTest
     }
 
     [Fact]
+    public async Task Over_https_the_native_uploader_trusts_the_jobs_CA_file_and_nothing_else()
+    {
+        if (Native() is not { } native)
+        {
+            return;
+        }
+
+        using var certificates = new global::Scheduler.Scheduler.Tests.Fleet.TestCertificates("self-managed GitLab CA");
+        var (certificatePath, keyPath, _) = certificates.Issue("gitlab");
+        using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        using var serving = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        await using var https = await FakeGitLabServer.StartHttpsAsync(serving);
+        using var http = GitLabHttp.CreateClient(File.ReadAllText(certificates.CaPath));
+        Assert.True(GitLabUrl.TryApiBase(https.Url, out var apiBase, out var urlError), urlError);
+        var client = new GitLabClient(http, apiBase, new GitLabClientOptions(Identity, ""));
+        var runner = https.AddRunner();
+        https.EnqueueJob(runner);
+        var job = Assert.IsType<RequestJobResult.Received>(await client.RequestJobAsync(runner, null)).Job;
+        await client.UpdateJobAsync(job.Id, job.Token, new JobUpdate(JobState.Running));
+        var upload = Upload(https.Url, job.Id, TokenFile(job.Token), ZipOf("tls", "over https\n"));
+
+        // Without the CA the certificate is refused (a network error, retried, then given up); with it the upload lands.
+        var untrusted = await RunAsync([native, .. upload]);
+        var trusted = await RunAsync([native, .. upload], new() { ["CI_SERVER_TLS_CA_FILE"] = certificates.CaPath });
+
+        Assert.Equal(1, untrusted.Code);
+        Assert.Contains("network error", untrusted.Output);
+        Assert.True(trusted.Code == 0, trusted.Output);
+        Assert.Single(https.Job(job.Id)!.Artifacts);
+    }
+
+    [Fact]
     public async Task A_download_redirected_to_another_host_arrives_there_without_the_job_token()
     {
         if (Native() is not { } native)
@@ -374,12 +407,17 @@ public sealed class NativeHelperTests(ITestOutputHelper output) : FakeGitLabTest
             .Select(e => (e.FullName, new StreamReader(e.Open()).ReadToEnd())).ToHashSet();
     }
 
-    private static async Task<(int Code, string Output)> RunAsync(IReadOnlyList<string> argv)
+    private static async Task<(int Code, string Output)> RunAsync(IReadOnlyList<string> argv, Dictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(argv[0]) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
         foreach (var arg in argv.Skip(1))
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment ?? [])
+        {
+            start.Environment[name] = value;
         }
 
         using var process = Process.Start(start)!;
