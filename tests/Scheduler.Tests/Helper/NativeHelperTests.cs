@@ -208,8 +208,9 @@ public sealed class NativeHelperTests(ITestOutputHelper output) : FakeGitLabTest
         Assert.Equal(2, requests.Count);
         Assert.All(requests, r => Assert.Equal(job.Token, r.Header("JOB-TOKEN")));
         Assert.StartsWith("multipart/form-data; boundary=", requests[0].Header("Content-Type"));
-        Assert.StartsWith("scheduler ", requests[0].Header("User-Agent"));
-        Assert.Equal(requests[1].Header("User-Agent"), requests[0].Header("User-Agent"));
+        // The same User-Agent but for the revision, which is the commit each was built at (a stale native build has another).
+        Assert.Equal(WithoutRevision(requests[1].Header("User-Agent")), WithoutRevision(requests[0].Header("User-Agent")));
+        Assert.Matches(@"^scheduler \S+ \([^;]+; dotnet; linux/\w+\)$", requests[0].Header("User-Agent"));
         Assert.All(GitLab.Job(job.Id)!.Artifacts, stored => Assert.Equal(File.ReadAllBytes(archive), stored.Content));
 
         var nativeTarget = Path.Combine(_dir.Path, "native", "deps", "a.zip");
@@ -396,6 +397,9 @@ public sealed class NativeHelperTests(ITestOutputHelper output) : FakeGitLabTest
             }
         }
     }
+
+    private static string WithoutRevision(string? userAgent) =>
+        System.Text.RegularExpressions.Regex.Replace(userAgent ?? "", @"\(\w+;", "(revision;");
 
     /// <summary>The native helper's argv prefix, then the managed one's.</summary>
     private static string[][] Helpers(string native) => [[native], [.. Managed, "helper"]];
