@@ -46,31 +46,58 @@ public sealed record JobScriptPlan(IReadOnlyList<StagePlan> Stages, IReadOnlyLis
 /// <summary>How a pod runs the helper commands. <paramref name="Prefix"/> runs the managed <c>scheduler helper</c>:
 /// <c>["scheduler"]</c> in our image, or the host's build (e.g. <c>["/usr/share/dotnet/dotnet", "/abs/scheduler.dll"]</c>) on
 /// the embedded cluster, whose containers see the host's filesystem. <see cref="Native"/>, when set, runs the native
-/// <c>scheduler-helper</c> (src/PodHelper: no .NET start in the pod) for the commands it has (<see cref="NativeCommands"/>);
-/// the others (the artifact uploader and downloader, which need the runner's GitLab client) stay managed.</summary>
+/// <c>scheduler-helper</c> (src/PodHelper: no .NET start in the pod) for the commands it has (<see cref="NativeCommands"/>:
+/// every command the stage scripts run).</summary>
 public sealed record HelperInvocation(IReadOnlyList<string> Prefix)
 {
     /// <summary>The commands <c>scheduler-helper</c> has (src/Scheduler/Helper/PodCommands.cs registers them in both).</summary>
-    public static IReadOnlyList<string> NativeCommands { get; } = ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver"];
+    public static IReadOnlyList<string> NativeCommands { get; } =
+        ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver", "artifacts-uploader", "artifacts-downloader"];
+
+    /// <summary>The commands an older <c>scheduler-helper</c> lacks (they became native later): in an image, the pod asks
+    /// the native helper for the command's help first (<see cref="ProbedNativeOrManagedOnPath"/>).</summary>
+    public static IReadOnlyList<string> LaterNativeCommands { get; } = ["artifacts-uploader", "artifacts-downloader"];
 
     /// <summary>In our image: <c>scheduler-helper</c> when the helper image has it, else <c>scheduler helper</c>, decided in
     /// the pod by one <c>sh</c> (a helper image of an older build, or a custom one, still works).</summary>
     public static IReadOnlyList<string> NativeOrManagedOnPath { get; } =
         ["sh", "-c", "if command -v scheduler-helper >/dev/null 2>&1; then exec scheduler-helper \"$@\"; fi; exec scheduler helper \"$@\"", "scheduler-helper"];
 
+    /// <summary>As <see cref="NativeOrManagedOnPath"/>, and only when that <c>scheduler-helper</c> lists the command in its
+    /// <c>--help</c> (an older one does not; its help exits 0 for any command, so the list is what tells): for
+    /// <see cref="LaterNativeCommands"/>, at the cost of one more native start per call.</summary>
+    public static IReadOnlyList<string> ProbedNativeOrManagedOnPath { get; } =
+    [
+        "sh", "-c",
+        "if command -v scheduler-helper >/dev/null 2>&1; then case \"$(scheduler-helper --help 2>/dev/null)\" in *\"  $1 \"*) exec scheduler-helper \"$@\";; esac; fi; "
+        + "exec scheduler helper \"$@\"",
+        "scheduler-helper",
+    ];
+
     /// <summary><c>scheduler</c> on the PATH: the helper image is the runner's own image, which has <c>scheduler-helper</c> too.</summary>
-    public static HelperInvocation Default { get; } = new(["scheduler"]) { Native = NativeOrManagedOnPath };
+    public static HelperInvocation Default { get; } = new(["scheduler"]) { Native = NativeOrManagedOnPath, LaterNative = ProbedNativeOrManagedOnPath };
 
     /// <summary>The argv prefix of the native <c>scheduler-helper</c> (its commands follow it directly, without
     /// <c>helper</c>); null: the managed helper runs every command.</summary>
     public IReadOnlyList<string>? Native { get; init; }
 
+    /// <summary>The prefix for <see cref="LaterNativeCommands"/> when it differs from <see cref="Native"/> (a helper that may
+    /// be older than the runner); null: <see cref="Native"/>'s.</summary>
+    public IReadOnlyList<string>? LaterNative { get; init; }
+
     /// <summary>A framework-dependent <c>scheduler.dll</c> run by a dotnet host.</summary>
     public static HelperInvocation ForAssembly(string dotnetHost, string assemblyPath) => new([dotnetHost, assemblyPath]);
 
     /// <summary>The argv of a helper command up to its options: the native helper's when it has the command.</summary>
-    public IReadOnlyList<string> Command(string subcommand) =>
-        Native is { } native && NativeCommands.Contains(subcommand) ? [.. native, subcommand] : [.. Prefix, "helper", subcommand];
+    public IReadOnlyList<string> Command(string subcommand)
+    {
+        if (Native is not { } native || !NativeCommands.Contains(subcommand))
+        {
+            return [.. Prefix, "helper", subcommand];
+        }
+
+        return LaterNativeCommands.Contains(subcommand) && LaterNative is { } later ? [.. later, subcommand] : [.. native, subcommand];
+    }
 
     public override string ToString() =>
         $"HelperInvocation [{string.Join(' ', Prefix)}]{(Native is null ? "" : $" native [{string.Join(' ', Native)}]")}";

@@ -9,14 +9,12 @@ internal static class HelperCommand
 {
     internal static Command Create()
     {
-        var command = new Command("helper", "Commands that run inside a job's pod: log reading, cache and artifact archives");
+        var command = new Command("helper", "Commands that run inside a job's pod: log reading, cache and artifact archives and transfers");
         foreach (var podCommand in PodCommands.Create())
         {
             command.Subcommands.Add(podCommand);
         }
 
-        command.Subcommands.Add(Scheduler.Helper.ArtifactsUploaderCommand.Create());
-        command.Subcommands.Add(Scheduler.Helper.ArtifactsDownloaderCommand.Create());
         return command;
     }
 }

@@ -37,13 +37,14 @@ public sealed class GitLabClient
     public const string PatchTraceEndpoint = "patch_trace";
     public const string RegisterEndpoint = "register_runner";
     public const string VerifyEndpoint = "verify_runner";
-    public const string UploadArtifactsEndpoint = "upload_artifacts";
-    public const string DownloadArtifactsEndpoint = "download_artifacts";
+    public const string UploadArtifactsEndpoint = GitLabArtifacts.UploadEndpoint;
+    public const string DownloadArtifactsEndpoint = GitLabArtifacts.DownloadEndpoint;
 
     private readonly HttpClient _http;
     private readonly Uri _apiBase;
     private readonly GitLabClientOptions _options;
     private readonly string _userAgent;
+    private readonly GitLabArtifacts _artifacts;
     private string? _info;
 
     public GitLabClient(HttpClient http, Uri apiBase, GitLabClientOptions options)
@@ -51,8 +52,8 @@ public sealed class GitLabClient
         _http = http;
         _apiBase = apiBase;
         _options = options;
-        var identity = options.Identity;
-        _userAgent = $"scheduler {identity.Version} ({identity.Revision}; dotnet; linux/{identity.Architecture})";
+        _userAgent = GitLabArtifacts.UserAgent(options.Identity);
+        _artifacts = new GitLabArtifacts(http, apiBase, _userAgent, Count);
     }
 
     public Uri ApiBase => _apiBase;
@@ -176,94 +177,16 @@ public sealed class GitLabClient
         };
     }
 
-    /// <summary><c>POST /jobs/:id/artifacts</c>: one multipart <c>file</c> part named <paramref name="fileName"/>.</summary>
-    public async Task<ArtifactsResult> UploadArtifactsAsync(long jobId, string jobToken, Stream archive, string fileName,
-        string? format = null, string? type = null, string? expireIn = null, CancellationToken cancellationToken = default)
-    {
-        var query = new List<string>();
-        if (!string.IsNullOrEmpty(format))
-        {
-            query.Add("artifact_format=" + Uri.EscapeDataString(format));
-        }
+    /// <summary><c>POST /jobs/:id/artifacts</c>: one multipart <c>file</c> part named <paramref name="fileName"/>
+    /// (see <see cref="GitLabArtifacts.UploadAsync"/>).</summary>
+    public Task<ArtifactsResult> UploadArtifactsAsync(long jobId, string jobToken, Stream archive, string fileName,
+        string? format = null, string? type = null, string? expireIn = null, CancellationToken cancellationToken = default) =>
+        _artifacts.UploadAsync(jobId, jobToken, archive, fileName, format, type, expireIn, cancellationToken);
 
-        if (!string.IsNullOrEmpty(type))
-        {
-            query.Add("artifact_type=" + Uri.EscapeDataString(type));
-        }
-
-        if (!string.IsNullOrEmpty(expireIn))
-        {
-            query.Add("expire_in=" + Uri.EscapeDataString(expireIn));
-        }
-
-        var path = $"jobs/{jobId}/artifacts" + (query.Count == 0 ? "" : "?" + string.Join("&", query));
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_apiBase, path));
-        AddCommonHeaders(request);
-        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
-        var file = new StreamContent(archive);
-        file.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        var multipart = new MultipartFormDataContent { { file, "file", fileName } };
-        request.Content = multipart;
-        var length = archive.CanSeek ? archive.Length - archive.Position : 0;
-        var response = await SendAsync(UploadArtifactsEndpoint, request, cancellationToken);
-        return response.Status switch
-        {
-            201 => new ArtifactsResult(ArtifactsOutcome.Succeeded, 201, length, null, "uploaded"),
-            401 or 403 => new ArtifactsResult(ArtifactsOutcome.Forbidden, response.Status, 0, null, response.Message("forbidden")),
-            413 => new ArtifactsResult(ArtifactsOutcome.TooLarge, 413, 0, null, response.Message("too large")),
-            0 or 408 or 429 or >= 500 => new ArtifactsResult(ArtifactsOutcome.Retry, response.Status, 0, response.RetryAfter, response.Message("failed")),
-            _ => new ArtifactsResult(ArtifactsOutcome.Failed, response.Status, 0, null, response.Message("failed")),
-        };
-    }
-
-    /// <summary><c>GET /jobs/:id/artifacts</c>: the archive of job <paramref name="jobId"/>, written to <paramref name="destination"/>.
-    /// <paramref name="jobToken"/> is the dependency's token from the payload (the running job's token on current GitLab).</summary>
-    public async Task<ArtifactsResult> DownloadArtifactsAsync(long jobId, string jobToken, Stream destination, CancellationToken cancellationToken = default)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(_apiBase, $"jobs/{jobId}/artifacts"));
-        AddCommonHeaders(request);
-        request.Headers.TryAddWithoutValidation("JOB-TOKEN", jobToken);
-        HttpResponseMessage response;
-        try
-        {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-        }
-        catch (Exception ex) when (IsNetworkError(ex, cancellationToken))
-        {
-            Count(DownloadArtifactsEndpoint, 0, "GET");
-            return new ArtifactsResult(ArtifactsOutcome.Retry, 0, 0, null, $"network error: {ex.Message}");
-        }
-
-        using (response)
-        {
-            var status = (int)response.StatusCode;
-            Count(DownloadArtifactsEndpoint, status, "GET");
-            if (status == 200)
-            {
-                try
-                {
-                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
-                    var start = destination.CanSeek ? destination.Position : 0;
-                    await body.CopyToAsync(destination, cancellationToken);
-                    var written = destination.CanSeek ? destination.Position - start : 0;
-                    return new ArtifactsResult(ArtifactsOutcome.Succeeded, 200, written, null, "downloaded");
-                }
-                catch (Exception ex) when (IsNetworkError(ex, cancellationToken))
-                {
-                    return new ArtifactsResult(ArtifactsOutcome.Retry, 0, 0, null, $"network error while downloading: {ex.Message}");
-                }
-            }
-
-            var raw = await RawResponse.ReadAsync(response, cancellationToken);
-            return status switch
-            {
-                401 or 403 => new ArtifactsResult(ArtifactsOutcome.Forbidden, status, 0, null, raw.Message("forbidden")),
-                404 => new ArtifactsResult(ArtifactsOutcome.NotFound, 404, 0, null, raw.Message("not found")),
-                408 or 429 or >= 500 => new ArtifactsResult(ArtifactsOutcome.Retry, status, 0, raw.RetryAfter, raw.Message("failed")),
-                _ => new ArtifactsResult(ArtifactsOutcome.Failed, status, 0, null, raw.Message("failed")),
-            };
-        }
-    }
+    /// <summary><c>GET /jobs/:id/artifacts</c>: the archive of job <paramref name="jobId"/>, written to <paramref name="destination"/>
+    /// (see <see cref="GitLabArtifacts.DownloadAsync"/>).</summary>
+    public Task<ArtifactsResult> DownloadArtifactsAsync(long jobId, string jobToken, Stream destination, CancellationToken cancellationToken = default) =>
+        _artifacts.DownloadAsync(jobId, jobToken, destination, cancellationToken);
 
     /// <summary><c>POST /runners</c>: register with a legacy registration token.</summary>
     public async Task<RunnerCallResult> RegisterAsync(RegistrationRequest registration, CancellationToken cancellationToken = default)
@@ -462,10 +385,8 @@ public sealed class GitLabClient
     private void Count(string endpoint, int status, string method) =>
         _options.Metrics?.ApiRequest(_options.MetricsRunner, endpoint, status, method);
 
-    // Only the caller's own cancellation propagates; a timeout of the HttpClient is a network error.
     private static bool IsNetworkError(Exception ex, CancellationToken cancellationToken) =>
-        ex is HttpRequestException or IOException or InvalidOperationException
-        || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+        GitLabAnswerText.IsNetworkError(ex, cancellationToken);
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
@@ -498,13 +419,7 @@ public sealed class GitLabClient
                 body = body[..MaxBodyChars];
             }
 
-            TimeSpan? retryAfter = message.Headers.RetryAfter switch
-            {
-                { Delta: { } delta } => delta,
-                { Date: { } date } => date - DateTimeOffset.UtcNow,
-                _ => null,
-            };
-            return new RawResponse((int)message.StatusCode, headers, body, retryAfter);
+            return new RawResponse((int)message.StatusCode, headers, body, GitLabAnswerText.RetryAfter(message));
         }
 
         /// <summary>A kept header's value; a name that is not kept throws (it would always read null).</summary>
@@ -523,41 +438,7 @@ public sealed class GitLabClient
                 return $"network error: {NetworkMessage}";
             }
 
-            var text = ExtractMessage(Body);
-            return text is null ? $"{fallback} (HTTP {Status})" : $"{fallback} (HTTP {Status}): {text}";
-        }
-
-        private static string? ExtractMessage(string body)
-        {
-            // Only an object can hold a message; most answers (an empty 200, "200") are not one, and parsing them would throw.
-            if (!body.AsSpan().TrimStart().StartsWith("{", StringComparison.Ordinal))
-            {
-                return null;
-            }
-
-            try
-            {
-                using var document = JsonDocument.Parse(body);
-                if (document.RootElement.ValueKind != JsonValueKind.Object
-                    || !document.RootElement.TryGetProperty("message", out var message))
-                {
-                    return null;
-                }
-
-                return message.ValueKind switch
-                {
-                    JsonValueKind.String => message.GetString(),
-                    JsonValueKind.Object => string.Join("; ", message.EnumerateObject().Select(field =>
-                        field.Value.ValueKind == JsonValueKind.Array
-                            ? $"{field.Name}: {string.Join(", ", field.Value.EnumerateArray().Select(e => e.ToString()))}"
-                            : $"{field.Name}: {field.Value}")),
-                    _ => message.ToString(),
-                };
-            }
-            catch (JsonException)
-            {
-                return null;
-            }
+            return GitLabAnswerText.Message(Status, Body, fallback);
         }
     }
 }

@@ -88,29 +88,6 @@ public sealed record PatchTraceResult(PatchOutcome Outcome, int StatusCode, long
     public bool CancelRequested => JobStatus == "canceling";
 }
 
-public enum ArtifactsOutcome
-{
-    /// <summary>201 on upload, 200 on download.</summary>
-    Succeeded,
-
-    /// <summary>401 or 403: no retry.</summary>
-    Forbidden,
-
-    /// <summary>404 on download: the artifacts do not exist.</summary>
-    NotFound,
-
-    /// <summary>413 on upload: no retry.</summary>
-    TooLarge,
-
-    /// <summary>429, 5xx or a network error: worth retrying.</summary>
-    Retry,
-
-    /// <summary>Anything else.</summary>
-    Failed,
-}
-
-public sealed record ArtifactsResult(ArtifactsOutcome Outcome, int StatusCode, long Bytes, TimeSpan? RetryAfter, string Message);
-
 /// <summary>What GitLab returns about a runner from register or verify. The token is a secret: it is never printed.</summary>
 public sealed record RunnerCredentials(long Id, string Token, DateTimeOffset? TokenExpiresAt)
 {

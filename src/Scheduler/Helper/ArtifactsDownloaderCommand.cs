@@ -54,7 +54,7 @@ internal static class ArtifactsDownloaderCommand
             }
 
             using var http = GitLabHttp.CreateClient();
-            var client = new GitLabClient(http, apiBase, new GitLabClientOptions(RunnerIdentity.Current(), ""));
+            var client = new GitLabArtifacts(http, apiBase, GitLabArtifacts.UserAgent(RunnerIdentity.Current()));
             var partial = target + ".part";
             try
             {
@@ -71,7 +71,7 @@ internal static class ArtifactsDownloaderCommand
             {
                 await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write))
                 {
-                    result = await client.DownloadArtifactsAsync(jobId, token, file, cancellationToken);
+                    result = await client.DownloadAsync(jobId, token, file, cancellationToken);
                 }
 
                 if (result.Outcome == ArtifactsOutcome.Succeeded)

@@ -67,11 +67,11 @@ internal static class ArtifactsUploaderCommand
             var fileName = ArchiveFileName(parseResult.GetValue(nameOption)!, format);
             var what = $"Uploading artifacts as \"{type}\" to coordinator...";
             using var http = GitLabHttp.CreateClient();
-            var client = new GitLabClient(http, apiBase, new GitLabClientOptions(RunnerIdentity.Current(), ""));
+            var client = new GitLabArtifacts(http, apiBase, GitLabArtifacts.UserAgent(RunnerIdentity.Current()));
             for (var attempt = 1; ; attempt++)
             {
                 await using var archive = File.OpenRead(file);
-                var result = await client.UploadArtifactsAsync(jobId, token, archive, fileName, format, type,
+                var result = await client.UploadAsync(jobId, token, archive, fileName, format, type,
                     parseResult.GetValue(expireInOption), cancellationToken);
                 if (result.Outcome == ArtifactsOutcome.Succeeded)
                 {

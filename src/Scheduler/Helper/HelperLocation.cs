@@ -35,7 +35,7 @@ public static class HelperLocation
         }
 
         var reachable = PodReachableCopy.BuildFile(native);
-        Serilog.Log.Information("pods run the native helper {Native} (the artifact uploader and downloader stay managed)", reachable);
+        Serilog.Log.Information("pods run the native helper {Native}", reachable);
         return managed with { Native = [reachable] };
     }
 

@@ -2,18 +2,21 @@ using System.CommandLine;
 
 namespace Scheduler.Helper;
 
-/// <summary>The helper commands that need nothing of the runner (no GitLab client): log reading, cache archives and
-/// transfers, artifact archives. <c>scheduler helper …</c> and the native <c>scheduler-helper</c> (src/PodHelper) both
-/// register these, so the two run the same code. Exit codes: 0 ok, 1 failure with a one-line reason on stderr (usage
+/// <summary>The helper commands that run in job pods: log reading, cache archives and transfers, artifact archives and
+/// their upload and download (these through <see cref="GitLab.GitLabArtifacts"/>, not the runner's GitLab client).
+/// <c>scheduler helper …</c> and the native <c>scheduler-helper</c> (src/PodHelper) both register these, so the two run
+/// the same code. Exit codes: 0 ok, 1 failure with a one-line reason on stderr (usage
 /// errors included), 2 for a cache URL that cannot be read.</summary>
 public static class PodCommands
 {
     /// <summary>The subcommands defined here, by name: what the native helper can run.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver"];
+    public static IReadOnlyList<string> Names { get; } =
+        ["read-log", "cache-archiver", "cache-extractor", "artifacts-archiver", "artifacts-uploader", "artifacts-downloader"];
 
     /// <summary>A new instance of each command (System.CommandLine commands have one parent).</summary>
     public static IEnumerable<Command> Create() =>
-        [ReadLogCommand(), CacheArchiverCommand(), CacheExtractorCommand(), ArtifactsArchiverCommand()];
+        [ReadLogCommand(), CacheArchiverCommand(), CacheExtractorCommand(), ArtifactsArchiverCommand(),
+            ArtifactsUploaderCommand.Create(), ArtifactsDownloaderCommand.Create()];
 
     private static Command ReadLogCommand()
     {

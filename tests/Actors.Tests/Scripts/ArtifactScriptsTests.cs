@@ -89,7 +89,8 @@ public sealed class ArtifactScriptsTests
             " '--output' '/var/run/scheduler/run/artifacts/0.zip' '--path' 'out' '--path' 'bin/*.so'",
             StringComparison.Ordinal);
         var uploader = upload.Script.IndexOf(
-            $"if [ -f '/var/run/scheduler/run/artifacts/0.zip' ]; then 'scheduler' 'helper' 'artifacts-uploader' '--url' '{GitLab}' '--id' '1234' " +
+            // So is the uploader.
+            $"if [ -f '/var/run/scheduler/run/artifacts/0.zip' ]; then {ShellText.QuoteAll(HelperInvocation.Default.Command("artifacts-uploader"))} '--url' '{GitLab}' '--id' '1234' " +
             $"'--token-file' {TokenFile} '--file' '/var/run/scheduler/run/artifacts/0.zip' '--name' 'out-{when}' '--format' 'zip' " +
             "'--type' 'archive' '--expire-in' '7d'; fi", StringComparison.Ordinal);
         Assert.True(archiver >= 0 && uploader > archiver, upload.Script);
@@ -113,7 +114,7 @@ public sealed class ArtifactScriptsTests
         Assert.Equal(StageRunsWhen.OnSuccess, plan.Find("download_artifacts")!.When);
         Assert.Contains("cd \"$CI_PROJECT_DIR\"", script, StringComparison.Ordinal);
         Assert.Contains("printf 'Downloading artifacts for %s (%s)...\\n' 'build' 7\n_n=1\n" +
-                        $"until 'scheduler' 'helper' 'artifacts-downloader' '--url' '{GitLab}' '--id' '7' '--token-file' {TokenFile} " +
+                        $"until {ShellText.QuoteAll(HelperInvocation.Default.Command("artifacts-downloader"))} '--url' '{GitLab}' '--id' '7' '--token-file' {TokenFile} " +
                         "'--output' '/var/run/scheduler/run/dependencies/7.zip' '--extract-to' '.'; do\n", script, StringComparison.Ordinal);
         Assert.Contains("printf 'Downloading artifacts for %s (%s)...\\n' 'it'\\''s' 9\n", script, StringComparison.Ordinal);
         Assert.DoesNotContain("'8'", script, StringComparison.Ordinal);

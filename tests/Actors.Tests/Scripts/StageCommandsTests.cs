@@ -301,6 +301,43 @@ public sealed class StageCommandsTests
         }
     }
 
+    [Theory]
+    [InlineData("artifacts-uploader", "new", "native\n")]
+    [InlineData("artifacts-downloader", "new", "native\n")]
+    [InlineData("artifacts-uploader", "old", "managed\n")]   // an older scheduler-helper without the command
+    [InlineData("artifacts-downloader", "old", "managed\n")]
+    [InlineData("artifacts-uploader", "none", "managed\n")]
+    [InlineData("read-log", "old", "native\n")]              // a command every scheduler-helper has: no probe
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void In_images_the_artifact_transfers_run_natively_only_when_the_image_helper_has_them(string command, string imageHelper, string expected)
+    {
+        var bin = Directory.CreateTempSubdirectory("helper-path-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(bin, "scheduler"), $"#!/bin/sh\n[ \"$1\" = helper ] && [ \"$2\" = {command} ] && [ \"$3\" = --id ] && echo managed\n");
+            File.SetUnixFileMode(Path.Combine(bin, "scheduler"), (UnixFileMode)0b111_101_101);
+            // A stand-in for scheduler-helper whose --help lists its commands as System.CommandLine does: the new one lists
+            // the transfers, the old one does not.
+            var listed = imageHelper == "new"
+                ? "  read-log              Stream\\n  artifacts-uploader    Upload\\n  artifacts-downloader  Download\\n"
+                : "  read-log  Stream\\n  artifacts-archiver  Archive\\n";
+            if (imageHelper != "none")
+            {
+                File.WriteAllText(Path.Combine(bin, "scheduler-helper"),
+                    $"#!/bin/sh\nif [ \"$1\" = --help ]; then printf 'Commands:\\n{listed}'; exit 0; fi\n[ \"$2\" = --id ] && echo native\n");
+                File.SetUnixFileMode(Path.Combine(bin, "scheduler-helper"), (UnixFileMode)0b111_101_101);
+            }
+
+            var argv = HelperInvocation.Default.Command(command).Append("--id").ToArray();
+            var (code, output) = PodSandbox.Run(argv, new Dictionary<string, string> { ["PATH"] = bin + ":/usr/bin:/bin" });
+            Assert.Equal((0, expected), (code, output));
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
+    }
+
     [Fact]
     public void Read_log_keeps_the_helper_prefix() =>
         Assert.Equal(["/usr/share/dotnet/dotnet", "/opt/s/scheduler.dll", "helper", "read-log"],
