@@ -12,7 +12,7 @@ namespace Scheduler.LocalCluster.Tests.Runtime;
 /// dynamic program that reads them write a dbg.PID file as its user: none may be root's. The command still gets every
 /// variable with its exact value.
 /// </summary>
-public sealed class LoaderVariableIsolationTests : IAsyncLifetime
+public sealed partial class LoaderVariableIsolationTests : IAsyncLifetime
 {
     private readonly string _stateDir = Path.Combine(Path.GetTempPath(), "loader-env-tests-" + Guid.NewGuid().ToString("N"));
     private readonly string _debugDir = Directory.CreateTempSubdirectory("loader-env-debug-").FullName;
@@ -54,8 +54,9 @@ public sealed class LoaderVariableIsolationTests : IAsyncLifetime
     /// <summary>Each variable with its exact value, the prefixed one as it is, and no LD_BIND_NOW made of it.</summary>
     internal static void AssertEnvironment(Dictionary<string, string> expected, string envOutput, string what)
     {
-        var seen = envOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(line => line.Contains('='))
-            .Select(line => line.Split('=', 2)).ToDictionary(pair => pair[0], pair => pair[1]);
+        // env's lines only (a log may hold a loader's debug lines too); the last of a name wins.
+        var seen = new Dictionary<string, string>();
+        foreach (var line in envOutput.Split('\n').Where(line => EnvLine().IsMatch(line))) seen[line[..line.IndexOf('=')]] = line[(line.IndexOf('=') + 1)..];
         foreach (var (name, value) in expected)
         {
             Assert.True(seen.TryGetValue(name, out var actual) && actual == value, $"{what}: {name}={value} expected, got {(actual is null ? "nothing" : name + "=" + actual)}\n{envOutput}");
@@ -63,6 +64,9 @@ public sealed class LoaderVariableIsolationTests : IAsyncLifetime
         Assert.True(seen.TryGetValue(Injected, out var injected) && injected == "1", $"{what}: {Injected}=1 expected\n{envOutput}");
         Assert.False(seen.ContainsKey("LD_BIND_NOW"), $"{what}: a prefixed variable became LD_BIND_NOW\n{envOutput}");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*=")]
+    private static partial System.Text.RegularExpressions.Regex EnvLine();
 
     /// <summary>The owner uid of each dbg.* file the loaders wrote, by file name.</summary>
     internal static async Task<List<string>> DebugFileOwnersAsync(string debugDir)
