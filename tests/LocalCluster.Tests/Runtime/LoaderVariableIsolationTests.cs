@@ -127,4 +127,51 @@ public sealed partial class LoaderVariableIsolationTests : IAsyncLifetime
         // The command's own loader read them: the check above sees what a root program would have written.
         Assert.Contains(owners, owner => owner.StartsWith("65532 ", StringComparison.Ordinal));
     }
+
+    private async Task<string> CompletedLogAsync(ProcessPodRuntime runtime, string pod)
+    {
+        var final = await _host.WaitForStatusAsync(pod, s => s.Phase is "Succeeded" or "Failed");
+        Assert.Equal("Succeeded", final.Phase);
+        using var output = new MemoryStream();
+        await runtime.StreamLogAsync("ci", pod, new PodLogOptions(), output, CancellationToken.None);
+        return Encoding.UTF8.GetString(output.ToArray());
+    }
+
+    [Fact]
+    public async Task The_unshare_sandboxs_root_programs_do_not_see_them_and_the_command_sees_them_all()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "the unshare sandbox needs root");
+        var runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir }, _host, SandboxKind.Unshare);
+        _runtimes.Add(runtime);
+        var variables = LoaderVariables(_debugDir);
+        var container = new V1Container { Name = "main", Image = "alpine:3", Command = ["env"], Env = EnvOf(variables) };
+        runtime.PodCreated(Pod("unshared", container));
+
+        var log = await CompletedLogAsync(runtime, "unshared");
+
+        AssertEnvironment(variables, log, "a container in the unshare sandbox");
+        var owners = await DebugFileOwnersAsync(_debugDir);
+        Assert.DoesNotContain(owners, owner => owner.StartsWith("0 ", StringComparison.Ordinal));
+        Assert.Contains(owners, owner => owner.StartsWith("65532 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_root_container_gets_them_all_from_bubblewrap()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "the runtime's programs run as root only where the runtime is root");
+        var runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir, AllowRootContainers = true }, _host, SandboxKind.Bubblewrap);
+        _runtimes.Add(runtime);
+        var variables = LoaderVariables(_debugDir);
+        var container = new V1Container
+        {
+            Name = "main", Image = "alpine:3", Command = ["sh", "-c", "env; id -u"], Env = EnvOf(variables),
+            SecurityContext = new V1SecurityContext { RunAsUser = 0 },
+        };
+        runtime.PodCreated(Pod("rooted", container));
+
+        var log = await CompletedLogAsync(runtime, "rooted");
+
+        AssertEnvironment(variables, log, "a root container");
+        Assert.EndsWith("\n0\n", log);
+    }
 }
