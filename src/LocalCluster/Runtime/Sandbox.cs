@@ -37,9 +37,9 @@ public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
 /// writable layer (<paramref name="Upper"/>, with overlayfs' <paramref name="Work"/> dir), seen at <paramref name="Merged"/>.
 /// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh. <paramref name="Gateway"/>: an
 /// existing host directory that every user may enter, where the root is bound in the container's own mount namespace only
-/// (the state dir may be private to the runtime's user).
+/// (the state dir may be private to the runtime's user). <paramref name="EnvProgram"/>: the image's env program
+/// (/usr/bin/env or /bin/env), which gives an exec through nsenter its loader variables; null when it has none.
 /// </summary>
-/// <paramref name="EnvProgram"/>: the image's env program (/usr/bin/env or /bin/env), null when it has none.
 public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell, string Gateway = "/mnt", string? EnvProgram = null)
 {
     /// <summary>The first of /mnt, /media, /srv, /opt that exists: it is only covered inside the container's namespace.</summary>

@@ -60,4 +60,40 @@ public sealed class ImageLoaderVariablesTests(TestRegistry registry) : IAsyncLif
         LoaderVariableIsolationTests.AssertEnvironment(variables, Encoding.UTF8.GetString(stdout.ToArray()), "an exec in the image");
         Assert.DoesNotContain(await LoaderVariableIsolationTests.DebugFileOwnersAsync(_debugDir), owner => owner.StartsWith("0 ", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task An_exec_through_nsenter_into_an_image_without_env_is_refused_with_the_reason_rather_than_losing_them()
+    {
+        // nsenter, as where the join program was not built.
+        var runtime = new ProcessPodRuntime(new NodeSettings { StateDir = _stateDir + "-nsenter", UseImages = true }, _host,
+            SandboxKind.Bubblewrap, joinProgram: Path.Combine(_stateDir, "no-such-dir", SandboxCommand.JoinProgramName));
+        try
+        {
+            Assert.False(runtime.ExecsUseJoinProgram);
+            var plain = new V1Container { Name = "main", Image = registry.ImageA, Command = ["sleep", "4949.5"] };
+            runtime.PodCreated(Pod("pulled", plain));
+            await _host.WaitForStatusAsync("pulled", s => s.Phase == "Running", timeoutSeconds: 60);
+            // The image's shared tree loses its env program: a container started from it now has none.
+            var tree = Assert.Single(Directory.GetDirectories(Path.Combine(_stateDir + "-nsenter", "images", "rootfs")));
+            File.Delete(Path.Combine(tree, "bin", "env"));
+            var container = new V1Container { Name = "main", Image = registry.ImageA, Command = ["sleep", "4949.75"], Env = [new V1EnvVar { Name = "LD_DEBUG", Value = "libs" }] };
+            runtime.PodCreated(Pod("no-env", container));
+            await _host.WaitForStatusAsync("no-env", s => s.Phase == "Running", timeoutSeconds: 60);
+
+            var refused = await Assert.ThrowsAsync<PodRuntimeException>(() =>
+                runtime.ExecAsync(new ExecRequest("ci", "no-env", null, ["true"], false), new ExecStreams(null, new MemoryStream(), null), CancellationToken.None));
+            var withoutLoaderVariables = await runtime.ExecAsync(new ExecRequest("ci", "pulled", null, ["true"], false), new ExecStreams(null, new MemoryStream(), null), CancellationToken.None);
+
+            Assert.Equal(400, refused.HttpStatus);
+            Assert.Contains("no env program", refused.Message);
+            Assert.Contains("LD_DEBUG", refused.Message);
+            // A container without loader variables still takes execs through nsenter in that image.
+            Assert.Equal(0, withoutLoaderVariables);
+        }
+        finally
+        {
+            await runtime.DisposeAsync();
+            Directory.Delete(_stateDir + "-nsenter", recursive: true);
+        }
+    }
 }
