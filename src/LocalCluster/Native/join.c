@@ -10,6 +10,11 @@
  * the child takes the container's user and groups and execs COMMAND (found on PATH, with this process's environment);
  * the parent waits and exits as the child did, dying of the same signal when the child died of one.
  *
+ * The container's loader variables (LD_PRELOAD, GCONV_PATH, ...: the job chooses them) come under the prefix
+ * SCHEDULER_DEFERRED_ENV_, never by their names, so that no loader of a root process reads them (this program may be
+ * linked dynamically). The child, as the container's user, sets each under its own name just before exec; every entry
+ * with the prefix is the runtime's (a container's own such variable comes prefixed twice, and keeps one prefix).
+ *
  * Exit codes of its own: 125 it could not join (the process is gone or is another one), 1 DIR cannot be entered (as
  * nsenter --wdns), 127 COMMAND not found, 126 COMMAND cannot be executed (as from a shell).
  */
@@ -106,6 +111,27 @@ static void join_by_files(int procfd)
         if (setns(fds[i], spaces[i].type) != 0) fail_errno(EXIT_NOT_JOINED, "cannot enter the container's namespaces");
         close(fds[i]);
     }
+}
+
+static const char deferred_prefix[] = "SCHEDULER_DEFERRED_ENV_";
+
+/* The environment the command gets: each prefixed entry under its own name (the exact value, an empty one too). */
+static void restore_deferred_environment(void)
+{
+    size_t count = 0;
+    while (environ[count]) count++;
+    char **restored = calloc(count + 1, sizeof *restored);
+    if (!restored) fail_errno(EXIT_NOT_JOINED, "calloc");
+    size_t kept = 0;
+    for (size_t i = 0; i < count; i++) {
+        char *entry = environ[i];
+        if (strncmp(entry, deferred_prefix, sizeof deferred_prefix - 1) == 0) {
+            entry += sizeof deferred_prefix - 1;
+            if (entry[0] == '=' || !strchr(entry, '=')) continue; /* no name: nothing to set */
+        }
+        restored[kept++] = entry;
+    }
+    environ = restored;
 }
 
 /* The parent's end: exit as the command did (nsenter's continue_as_child). */
@@ -205,6 +231,8 @@ int main(int argc, char **argv)
         if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) fail_errno(EXIT_NOT_JOINED, "setresgid");
         if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) fail_errno(EXIT_NOT_JOINED, "setresuid");
     }
+    /* After the identity change: the command is the first program that sees the loader variables. */
+    restore_deferred_environment();
     execvp(command[0], command);
     int error = errno;
     fprintf(stderr, "scheduler-join: failed to execute %s: %s\n", command[0], strerror(error));

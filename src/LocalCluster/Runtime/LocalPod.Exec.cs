@@ -102,10 +102,22 @@ internal sealed partial class LocalPod
             // Either way the command is the join program's or nsenter's child: the process tree the kill walks is the same.
             throughJoinProgram = inside is not null && joinProgram is not null;
             var joined = throughJoinProgram || (inside is not null && NsenterAvailable);
-            process = await _env.Spawner.StartAsync(StartInfo(
-                throughJoinProgram ? SandboxCommand.BuildJoinProgram(joinProgram!, inside!, sandbox)
-                : joined ? SandboxCommand.BuildJoin(inside!.Pid, sandbox, NsenterSetsWorkingDir.Value)
-                : SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            IReadOnlyList<string> argv;
+            try
+            {
+                argv = throughJoinProgram ? SandboxCommand.BuildJoinProgram(joinProgram!, inside!, sandbox)
+                    : joined ? SandboxCommand.BuildJoin(inside!.Pid, sandbox, NsenterSetsWorkingDir.Value)
+                    : SandboxCommand.Build(_env.Sandbox, sandbox);
+            }
+            catch (InvalidOperationException refused) when (joined && !throughJoinProgram)
+            {
+                // An image with no env program cannot take the loader variables: the exec is refused, none is dropped.
+                throw new PodRuntimeException(400, "BadRequest", $"cannot exec in container {container.Name} of pod {Name}: {refused.Message}");
+            }
+            // The join program gets the loader variables under a reserved prefix and sets them after the identity change;
+            // the other ways get them in argv (sandbox.DeferredEnvironment).
+            var split = RootSplit(environment);
+            process = await _env.Spawner.StartAsync(StartInfo(argv, throughJoinProgram ? LoaderVariables.ForJoinProgram(split) : split.Safe));
             killNow = Register(container, process, direct: false, joined);
         }
         if (killNow) _ = KillExecAsync(process);

@@ -280,7 +280,7 @@ internal sealed partial class LocalPod
         {
             sandbox = BuildSandbox(container, environment);
             log = new ContainerLog(Path.Combine(PodDir, "logs", NodePaths.SafeSegment(container.Name), $"{container.RestartCount}.log"));
-            process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), environment));
+            process = await _env.Spawner.StartAsync(StartInfo(SandboxCommand.Build(_env.Sandbox, sandbox), RootSplit(environment).Safe));
             Event("Normal", "Created", $"Created container {container.Name}", container);
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -462,6 +462,7 @@ internal sealed partial class LocalPod
             RunAsGroup = identity.Gid,
             SupplementalGroups = identity.SupplementalGroups,
             RuntimeIsRoot = _env.RuntimeIsRoot,
+            DeferredEnvironment = RootSplit(environment).Deferred,
         };
         if (image is not null)
         {
@@ -547,11 +548,15 @@ internal sealed partial class LocalPod
     {
         var dir = Path.Combine(PodDir, "rootfs", NodePaths.SafeSegment(container.Name), container.RestartCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var root = new ImageRoot(image.RootFs, Path.Combine(dir, "upper"), Path.Combine(dir, "work"), Path.Combine(dir, "merged"),
-            HasShell: File.Exists(Path.Combine(image.RootFs, "bin/sh")) || new FileInfo(Path.Combine(image.RootFs, "bin/sh")).LinkTarget is not null,
-            Gateway: ImageRoot.FindGateway(Directory.Exists));
+            HasShell: InImage(image, "bin/sh"),
+            Gateway: ImageRoot.FindGateway(Directory.Exists),
+            EnvProgram: new[] { "/usr/bin/env", "/bin/env" }.FirstOrDefault(path => InImage(image, path.TrimStart('/'))));
         foreach (var path in new[] { root.Upper, root.Work, root.Merged }) Directory.CreateDirectory(path);
         return root;
     }
+
+    private static bool InImage(LocalImage image, string relativePath) =>
+        File.Exists(Path.Combine(image.RootFs, relativePath)) || new FileInfo(Path.Combine(image.RootFs, relativePath)).LinkTarget is not null;
 
     /// <summary>The pod's hosts file (localhost, the pod's name, spec.hostAliases) and the node's resolver config.</summary>
     private (string Hosts, string Resolv) WritePodNetworkFiles()
@@ -602,6 +607,16 @@ internal sealed partial class LocalPod
     private static bool IsUnder(string path, string directory) =>
         directory.Length > 0 && (path == directory || path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal));
 
+    /// <summary>
+    /// The container's environment as the runtime's root programs may see it, and the loader variables they must not
+    /// (<see cref="LoaderVariables"/>), which only the command's last step sets. A runtime that is not root starts no
+    /// program with more privilege than the container's: nothing is deferred.
+    /// </summary>
+    private SplitEnvironment RootSplit(IReadOnlyDictionary<string, string> environment) =>
+        _env.RuntimeIsRoot ? LoaderVariables.Split(environment) : SplitEnvironment.Unsplit(environment);
+
+    /// <param name="environment">The process env of <paramref name="argv"/>'s first program: never the container's
+    /// loader variables where it runs as root (<see cref="RootSplit"/>).</param>
     private static ProcessStartInfo StartInfo(IReadOnlyList<string> argv, IReadOnlyDictionary<string, string> environment)
     {
         // Env values (secrets among them) travel in the process environment, never in argv where ps shows them.

@@ -37,9 +37,10 @@ public sealed record HostRootEntry(string Name, string? SymlinkTarget = null)
 /// writable layer (<paramref name="Upper"/>, with overlayfs' <paramref name="Work"/> dir), seen at <paramref name="Merged"/>.
 /// All four are under the node's state dir. <paramref name="HasShell"/>: the image has /bin/sh. <paramref name="Gateway"/>: an
 /// existing host directory that every user may enter, where the root is bound in the container's own mount namespace only
-/// (the state dir may be private to the runtime's user).
+/// (the state dir may be private to the runtime's user). <paramref name="EnvProgram"/>: the image's env program
+/// (/usr/bin/env or /bin/env), which gives an exec through nsenter its loader variables; null when it has none.
 /// </summary>
-public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell, string Gateway = "/mnt")
+public sealed record ImageRoot(string Lower, string Upper, string Work, string Merged, bool HasShell, string Gateway = "/mnt", string? EnvProgram = null)
 {
     /// <summary>The first of /mnt, /media, /srv, /opt that exists: it is only covered inside the container's namespace.</summary>
     public static string FindGateway(Func<string, bool> directoryExists) =>
@@ -53,7 +54,10 @@ public sealed record ImageRoot(string Lower, string Upper, string Work, string M
 /// </summary>
 public sealed record ContainerProcess(int Pid, ulong StartTime);
 
-/// <summary>Everything that shapes one container process (or one exec) except its environment, which travels in the process env, not argv.</summary>
+/// <summary>
+/// Everything that shapes one container process (or one exec) except its environment, which travels in the process env,
+/// not argv; but for <see cref="DeferredEnvironment"/>.
+/// </summary>
 public sealed record SandboxSpec
 {
     public required string Hostname { get; init; }
@@ -80,6 +84,13 @@ public sealed record SandboxSpec
     public IReadOnlyList<string> HiddenFiles { get; init; } = [];
     /// <summary>The image's root the container runs in; null runs it on the host's filesystem.</summary>
     public ImageRoot? Image { get; init; }
+    /// <summary>
+    /// The container's loader variables (<see cref="LoaderVariables"/>), kept out of the process env of the root programs
+    /// before the container's user: its last unprivileged step sets them for the command (an env program after the
+    /// identity change, or bubblewrap's --setenv where bubblewrap runs as the container's user or the container is root).
+    /// Their values are paths and options, not secrets, so argv may show them.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>> DeferredEnvironment { get; init; } = [];
 }
 
 /// <summary>
@@ -124,6 +135,8 @@ public static class SandboxCommand
     /// has some (its pod's volume group when that is not its own gid, supplementalGroups) goes through setpriv, which sets
     /// them. In an image there is no setpriv, and nsenter always changes the user (the groups are dropped there).
     /// Either way a command that cannot be started exits 127 (not found) or 126 (not executable), as from a shell.
+    /// Loader variables reach the command through the container's env program, run after the identity change (the host's
+    /// on the host's filesystem); an image without one cannot take them, and the exec is refused.
     /// </summary>
     public static IReadOnlyList<string> BuildJoin(int containerPid, SandboxSpec spec, bool nsenterSetsWorkingDir = false)
     {
@@ -139,6 +152,13 @@ public static class SandboxCommand
         argv.Add("--");
         if (changesIdentity && !nsenterChangesIdentity) argv.AddRange(SetPriv(spec));
         if (!nsenterSetsWorkingDir) argv.AddRange(["/bin/sh", "-c", "cd \"$1\" || exit 1; shift; exec \"$@\"", "sh", workingDir]);
+        if (spec.DeferredEnvironment.Count > 0)
+        {
+            var env = spec.Image is null ? HostEnvProgram : spec.Image.EnvProgram ?? throw new InvalidOperationException(
+                "the container's image has no env program (/usr/bin/env or /bin/env) to give an exec its loader variables "
+                + $"({string.Join(", ", spec.DeferredEnvironment.Select(variable => variable.Key))}) after the user changes");
+            argv.AddRange(DeferredSteps(env, spec));
+        }
         argv.AddRange(spec.Command);
         return argv;
     }
@@ -245,9 +265,14 @@ public static class SandboxCommand
         {
             argv.AddRange(["--unshare-user", "--uid", (spec.RunAsUser ?? 0).ToString(), "--gid", (spec.RunAsGroup ?? 0).ToString()]);
         }
+        // bubblewrap is root here: loader variables wait for the env program after setpriv, unless nothing changes the
+        // user (a root container), where bubblewrap's own --setenv reaches nothing more privileged than the command.
+        var setpriv = changesIdentity && spec.RuntimeIsRoot;
+        if (!setpriv) argv.AddRange(SetEnv(spec));
         argv.Add("--");
         // setpriv execs the command itself, with the shell's exit codes (127, 126): no shell is needed before it.
-        argv.AddRange(changesIdentity && spec.RuntimeIsRoot ? SetPriv(spec) : ExecShim);
+        argv.AddRange(setpriv ? SetPriv(spec) : ExecShim);
+        if (setpriv) argv.AddRange(DeferredSteps(HostEnvProgram, spec));
         argv.AddRange(spec.Command);
         return argv;
     }
@@ -296,7 +321,11 @@ public static class SandboxCommand
         };
         if (spec.RunAsUser is not null || spec.RunAsGroup is not null) argv.AddRange(SetPriv(spec));
         argv.AddRange(["bwrap", "--bind", image.Gateway, "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-uts",
-            "--hostname", spec.Hostname, "--die-with-parent", "--chdir", workingDir, "--"]);
+            "--hostname", spec.Hostname, "--die-with-parent", "--chdir", workingDir]);
+        // bubblewrap runs as the container's user here (root only for a root container): it sets the loader variables,
+        // which unshare, sh, mount and setpriv before it never see.
+        argv.AddRange(SetEnv(spec));
+        argv.Add("--");
         if (image.HasShell) argv.AddRange(ExecShim);
         argv.AddRange(spec.Command);
         return argv;
@@ -343,9 +372,25 @@ public static class SandboxCommand
             "--kill-child", "--mount-proc", "--", "/bin/sh", "-c", string.Join("\n", script), "sh",
         };
         argv.AddRange(spec.RunAsUser is not null || spec.RunAsGroup is not null ? SetPriv(spec) : ExecShim);
+        // After the identity change (or the shell of a root container): the first program that may see loader variables.
+        argv.AddRange(DeferredSteps(HostEnvProgram, spec));
         argv.AddRange(spec.Command);
         return argv;
     }
+
+    /// <summary>The host's env program, which a container on the host's filesystem sees at the same path.</summary>
+    public const string HostEnvProgram = "/usr/bin/env";
+
+    /// <summary>
+    /// <c>env NAME=VALUE … </c> before the command, for the loader variables: run as the container's user (or as a root
+    /// container), it is the first program whose environment has them; nothing when there are none (argv as without).
+    /// </summary>
+    private static IEnumerable<string> DeferredSteps(string envProgram, SandboxSpec spec) =>
+        spec.DeferredEnvironment.Count == 0 ? [] : [envProgram, .. LoaderVariables.Assignments(spec.DeferredEnvironment)];
+
+    /// <summary>bubblewrap's <c>--setenv NAME VALUE</c> for each loader variable, where bubblewrap reaches no more privilege than the command.</summary>
+    private static IEnumerable<string> SetEnv(SandboxSpec spec) =>
+        spec.DeferredEnvironment.SelectMany(variable => new[] { "--setenv", variable.Key, variable.Value });
 
     private static string[] SetPriv(SandboxSpec spec) =>
     [
