@@ -7,8 +7,9 @@
  *
  * It refuses a PID that is no longer the container's process (another process with the same pid: its start time, field
  * 22 of /proc/PID/stat, differs), joins that process's mount, pid and UTS namespaces, changes to DIR as root, then forks:
- * the child takes the container's user and groups and execs COMMAND (found on PATH, with this process's environment);
- * the parent waits and exits as the child did, dying of the same signal when the child died of one.
+ * the child takes the container's user and groups, no-new-privileges and only stdin, stdout and stderr, and execs
+ * COMMAND (found on PATH, with this process's environment); the parent waits and exits as the child did, dying of the
+ * same signal when the child died of one.
  *
  * The container's loader variables (LD_PRELOAD, GCONV_PATH, ...: the job chooses them) come under the prefix
  * SCHEDULER_DEFERRED_ENV_, never by their names, so that no loader of a root process reads them (this program may be
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -35,6 +37,9 @@
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
 #endif
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
@@ -134,20 +139,14 @@ static void restore_deferred_environment(void)
     environ = restored;
 }
 
-/* The parent's end: exit as the command did (nsenter's continue_as_child). */
+/* The parent's end: exit as the command did. Unlike nsenter, a stopped command does not stop this program: an exec has
+   no terminal's job control to wake it, and a command continued from inside the container (where this program cannot be
+   seen) would leave it stopped for ever. */
 static void wait_and_exit_as(pid_t child)
 {
     int status;
-    for (;;) {
-        pid_t waited = waitpid(child, &status, WUNTRACED);
-        if (waited < 0) {
-            if (errno == EINTR) continue;
-            fail_errno(EXIT_FAILURE, "waitpid");
-        }
-        if (!WIFSTOPPED(status)) break;
-        /* A stopped command stops the exec too, and both go on together. */
-        kill(getpid(), SIGSTOP);
-        kill(child, SIGCONT);
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) fail_errno(EXIT_FAILURE, "waitpid");
     }
     if (WIFEXITED(status)) exit(WEXITSTATUS(status));
     int signal_number = WTERMSIG(status);
@@ -191,9 +190,12 @@ int main(int argc, char **argv)
     size_t group_count = group_list ? parse_groups(group_list) : 0;
     char **command = argv + arg + 1;
 
-    /* The pidfd holds the process that has PID now; its /proc directory is opened while the pidfd holds it. */
+    /* The pidfd holds the process that has PID now; its /proc directory is opened while the pidfd holds it. A kernel
+       without pidfd_open (before 5.3), or a filter that refuses it, leaves the /proc directory alone to hold the process:
+       once opened it never names a later process with the same pid (its files fail with ESRCH when the process is gone). */
     int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-    if (pidfd < 0) fail_errno(EXIT_NOT_JOINED, errno == ESRCH ? "the container's process is gone" : "pidfd_open");
+    if (pidfd < 0 && errno == ESRCH) fail(EXIT_NOT_JOINED, "the container's process is gone", NULL);
+    if (pidfd < 0 && errno != ENOSYS && errno != EPERM) fail_errno(EXIT_NOT_JOINED, "pidfd_open");
     char proc_path[32];
     snprintf(proc_path, sizeof proc_path, "/proc/%lld", pid);
     int procfd = open(proc_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -206,13 +208,16 @@ int main(int argc, char **argv)
     }
     /* Still alive after the check: the pid was never given to another process since pidfd_open, so the pidfd and the
        /proc directory are the process whose start time was read. */
-    if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0) fail_errno(EXIT_NOT_JOINED, "the container's process is gone");
+    if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0) fail_errno(EXIT_NOT_JOINED, "the container's process is gone");
 
-    if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS) != 0) {
+    if (pidfd < 0) {
+        join_by_files(procfd);
+    } else if (setns(pidfd, CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS) != 0) {
+        if (errno == ESRCH) fail(EXIT_NOT_JOINED, "the container's process is gone", NULL);
         if (errno != EINVAL) fail_errno(EXIT_NOT_JOINED, "cannot enter the container's namespaces");
         join_by_files(procfd);
     }
-    close(pidfd);
+    if (pidfd >= 0) close(pidfd);
     close(procfd);
     /* As root, before the user changes: the container's user need not be able to search the path's parents. */
     if (chdir(workdir) != 0) {
@@ -230,6 +235,13 @@ int main(int argc, char **argv)
         if (setgroups(group_count, groups) != 0) fail_errno(EXIT_NOT_JOINED, "setgroups");
         if (setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0) fail_errno(EXIT_NOT_JOINED, "setresgid");
         if (setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) fail_errno(EXIT_NOT_JOINED, "setresuid");
+    }
+    /* As the container's own processes (bubblewrap sets it for them): no exec gains privileges (setuid files,
+       file capabilities). */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail_errno(EXIT_NOT_JOINED, "PR_SET_NO_NEW_PRIVS");
+    /* Only stdin, stdout and stderr go into the container: any other descriptor the runtime left open stays outside. */
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+        for (int fd = 3; fd < 65536; fd++) close(fd); /* before Linux 5.9 */
     }
     /* After the identity change: the command is the first program that sees the loader variables. */
     restore_deferred_environment();

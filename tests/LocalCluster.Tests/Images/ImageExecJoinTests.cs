@@ -47,6 +47,10 @@ public sealed class ImageExecJoinTests(TestRegistry registry) : IAsyncLifetime
         await _host.WaitForStatusAsync("groups", s => s.Phase == "Running", timeoutSeconds: 60);
 
         var exec = await ExecAsync("groups", "sh", "-c", "id; grep -E '^(Uid|Gid|Groups):' /proc/self/status");
+        // It joined the container (an exec that found no container process would run in a sandbox of its own, with the
+        // same ids): its pid namespace is the container's.
+        var joined = await ExecAsync("groups", "sh", "-c", "readlink /proc/self/ns/pid");
+        Assert.Equal((0, HostPidNamespace("sleep 4646.5") + "\n"), joined);
 
         // The container's command runs in bubblewrap's user namespace, which shows groups it does not map as 65534: its
         // real ids are read from the host, where the exec's are the same.
@@ -54,6 +58,24 @@ public sealed class ImageExecJoinTests(TestRegistry registry) : IAsyncLifetime
         // 65532: the pod's volume group.
         Assert.Equal("Uid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t3000 4000 65532 \n", container);
         Assert.Equal((0, "uid=1000(app) gid=1000(app) groups=3000,4000,65532\n" + container), exec);
+    }
+
+    /// <summary>The pid namespace (<c>pid:[inode]</c>) of the host's one process whose command line is <paramref name="commandLine"/>.</summary>
+    private static string HostPidNamespace(string commandLine)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            try
+            {
+                if (!int.TryParse(Path.GetFileName(dir), out _) || File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Trim() != commandLine) continue;
+                return new FileInfo(Path.Combine(dir, "ns", "pid")).LinkTarget!;
+            }
+            catch (IOException)
+            {
+                // Gone meanwhile.
+            }
+        }
+        throw new InvalidOperationException($"no process runs {commandLine}");
     }
 
     /// <summary>The Uid, Gid and Groups lines of the host's one process whose command line is <paramref name="commandLine"/>.</summary>

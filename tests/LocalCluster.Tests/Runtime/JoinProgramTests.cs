@@ -173,6 +173,41 @@ public sealed class JoinProgramTests : IAsyncLifetime
         Assert.Equal("CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\n", caps.Stdout);
     }
 
+    [Fact]
+    public async Task An_exec_through_the_program_gains_no_privileges()
+    {
+        var runtime = Runtime(program: true);
+        await RunningAsync(runtime, WorkPod("noprivs", "exec sleep 60"));
+
+        // As the container's own processes have it (bubblewrap sets it): a setuid file gives nothing.
+        var noNewPrivs = await ExecAsync(runtime, "noprivs", "sh", "-c", "grep '^NoNewPrivs:' /proc/self/status");
+
+        Assert.Equal((0, "NoNewPrivs:\t1\n"), (noNewPrivs.ExitCode, noNewPrivs.Stdout));
+    }
+
+    [Fact]
+    public async Task A_descriptor_the_program_inherits_does_not_reach_the_command()
+    {
+        Assert.True(Environment.IsPrivilegedProcess, "the join program needs root");
+        using var sleeper = System.Diagnostics.Process.Start("sleep", "30");
+        var started = HostProcesses.StartTime(sleeper.Id)!.Value;
+        try
+        {
+            // The shell opens descriptor 7 without close-on-exec and execs the program with it; the command lists its own.
+            string[] words = [Program, .. Target(sleeper, started, "ls", "/proc/self/fd")];
+            var argv = string.Join(' ', words.Select(SandboxCommand.Quote));
+            var listed = await RunAsync("/bin/sh", "-c", "exec 7</etc/hostname; exec " + argv);
+
+            Assert.Equal(0, listed.ExitCode);
+            // ls's own directory handle (3) is the only one past the three streams.
+            Assert.Equal(["0", "1", "2", "3"], listed.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
+    }
+
     [Theory]
     [InlineData(true, "scheduler-join")]
     [InlineData(false, "nsenter")]
@@ -186,14 +221,14 @@ public sealed class JoinProgramTests : IAsyncLifetime
         var exec = runtime.ExecAsync(new ExecRequest("ci", "tree", "main", ["sh", "-c", $"echo ready; exec sleep {marker}"], false),
             new ExecStreams(null, stdout, null), CancellationToken.None);
         for (var i = 0; i < 400 && !Encoding.UTF8.GetString(stdout.ToArray()).Contains("ready"); i++) await Task.Delay(25);
-        var command = Assert.Single(HostPidsRunning("sleep " + marker));
+        var command = Assert.Single(await HostPidsRunningSoonAsync("sleep " + marker, 1));
 
         // The kill and the process-tree walk see the same shape either way: the command at depth 1 below the exec's process.
         Assert.Equal(parent, File.ReadAllText($"/proc/{ParentOf(command)}/comm").Trim());
 
         await runtime.KillPodAsync("ci", "tree", pod.Metadata.Uid, 0);
         Assert.Equal(137, await exec.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Empty(HostPidsRunning("sleep " + marker));
+        Assert.Empty(await HostPidsRunningSoonAsync("sleep " + marker, 0));
     }
 
     [Theory]
@@ -210,9 +245,9 @@ public sealed class JoinProgramTests : IAsyncLifetime
         var alive = await ExecAsync(runtime, "daemon", "sh", "-c", $"kill -0 {started.Stdout.Trim()} && echo alive");
 
         Assert.Equal((0, "alive\n"), (alive.ExitCode, alive.Stdout));
-        Assert.Single(HostPidsRunning("sleep " + marker));
+        Assert.Single(await HostPidsRunningSoonAsync("sleep " + marker, 1));
         await runtime.KillPodAsync("ci", "daemon", pod.Metadata.Uid, 0);
-        Assert.Empty(HostPidsRunning("sleep " + marker));
+        Assert.Empty(await HostPidsRunningSoonAsync("sleep " + marker, 0));
     }
 
     [Theory]
@@ -228,7 +263,7 @@ public sealed class JoinProgramTests : IAsyncLifetime
         var exec = runtime.ExecAsync(new ExecRequest("ci", "cancel", "main", ["sh", "-c", $"sleep {marker} & echo ready; wait"], false),
             new ExecStreams(null, stdout, null), cancel.Token);
         for (var i = 0; i < 400 && !Encoding.UTF8.GetString(stdout.ToArray()).Contains("ready"); i++) await Task.Delay(25);
-        Assert.Single(HostPidsRunning("sleep " + marker));
+        Assert.Single(await HostPidsRunningSoonAsync("sleep " + marker, 1));
 
         cancel.Cancel();
 
@@ -392,6 +427,21 @@ public sealed class JoinProgramTests : IAsyncLifetime
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1]);
+    }
+
+    /// <summary>
+    /// <see cref="HostPidsRunning"/> once it finds <paramref name="expected"/> processes, or after 10 s: a shell that has
+    /// printed its line may not have exec'd its command yet, and a killed process may take a moment to go.
+    /// </summary>
+    private static async Task<List<int>> HostPidsRunningSoonAsync(string marker, int expected)
+    {
+        var pids = HostPidsRunning(marker);
+        for (var i = 0; i < 400 && pids.Count != expected; i++)
+        {
+            await Task.Delay(25);
+            pids = HostPidsRunning(marker);
+        }
+        return pids;
     }
 
     /// <summary>Host pids of processes whose command line starts with <paramref name="marker"/> (not the shells that name it).</summary>
