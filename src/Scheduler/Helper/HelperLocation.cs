@@ -24,9 +24,14 @@ public static class HelperLocation
 
     /// <summary><paramref name="managed"/>, with the native helper for the commands it has when one is found (a copy pods can
     /// reach, as the managed build is); logs which one pods run.</summary>
-    public static HelperInvocation WithNative(HelperInvocation managed)
+    public static HelperInvocation WithNative(HelperInvocation managed) =>
+        WithNative(managed, FindNative(AppContext.BaseDirectory, Environment.GetEnvironmentVariable(NativePathVariable)));
+
+    /// <summary><paramref name="managed"/> with the native helper at <paramref name="native"/> (null: none) for the commands it
+    /// has. A helper built before the artifact uploader and downloader became native (an old artifacts/pod-helper, or one
+    /// SCHEDULER_HELPER names) leaves those two to the managed helper: its help, asked once here, does not list them.</summary>
+    internal static HelperInvocation WithNative(HelperInvocation managed, string? native)
     {
-        var native = FindNative(AppContext.BaseDirectory, Environment.GetEnvironmentVariable(NativePathVariable));
         if (native is null)
         {
             Serilog.Log.Information("pods run the managed helper ({Helper}): no native {Native} found (see docs/execution.md)",
@@ -35,8 +40,47 @@ public static class HelperLocation
         }
 
         var reachable = PodReachableCopy.BuildFile(native);
+        if (!HelpListsCommands(HelpOf(native), HelperInvocation.LaterNativeCommands))
+        {
+            Serilog.Log.Warning("the native helper {Native} does not have {Commands}: pods run them with the managed helper " +
+                                "(publish it again: dotnet publish src/PodHelper/PodHelper.csproj -c Release -o artifacts/pod-helper)",
+                native, string.Join(", ", HelperInvocation.LaterNativeCommands));
+            return managed with { Native = [reachable], LaterNative = [.. managed.Prefix, "helper"] };
+        }
+
         Serilog.Log.Information("pods run the native helper {Native}", reachable);
         return managed with { Native = [reachable] };
+    }
+
+    /// <summary>Whether a helper's <c>--help</c> lists every one of <paramref name="commands"/> (as System.CommandLine prints a
+    /// subcommand: two spaces, its name, a space), as the pods' own probe reads it.</summary>
+    internal static bool HelpListsCommands(string? help, IEnumerable<string> commands) =>
+        help is not null && commands.All(command => help.Contains("  " + command + " ", StringComparison.Ordinal));
+
+    // The helper's --help, or null when it cannot be run or takes longer than a few seconds.
+    private static string? HelpOf(string native)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(native, ["--help"])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            });
+            if (process is null) return null;
+            var output = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(TimeSpan.FromSeconds(10)))
+            {
+                process.Kill(entireProcessTree: true);
+                return null;
+            }
+
+            return output.Wait(TimeSpan.FromSeconds(1)) ? output.Result : null;
+        }
+        catch (Exception exception) when (exception is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The native helper: <paramref name="fromVariable"/> when set (null when that file does not exist: a named
