@@ -14,13 +14,13 @@ public static class ReadLog
     /// once, and the wait doubles up to the poll while the file stays as it is.</summary>
     public static readonly TimeSpan FirstWait = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>The largest read and write: with the pipe enlarged to <see cref="PipeBytes"/> one write is one read of the
-    /// exec relay on the other end (a default pipe of 64 KiB splits it into four, each a wake-up of both processes).</summary>
+    /// <summary>The largest read and write: one system call each for a quarter of a MiB; with the pipe at
+    /// <see cref="PipeBytes"/> a write does not wait for the reader on the other end to take it in pieces.</summary>
     public const int ChunkSize = 256 * 1024;
 
-    /// <summary>The size read-log asks for its stdout pipe: Linux's default limit for an unprivileged process
-    /// (/proc/sys/fs/pipe-max-size), room for a few chunks so the writer rarely waits for the reader.</summary>
-    public const int PipeBytes = 1024 * 1024;
+    /// <summary>The size read-log asks for its stdout pipe when it is smaller (Linux's default is 64 KiB): one chunk. Kept
+    /// small: every pipe's pages count against its creator's pipe-user-pages limit (the runtime's, which makes one per exec).</summary>
+    public const int PipeBytes = ChunkSize;
 
     private const int SetPipeSize = 1031, GetPipeSize = 1032; // F_SETPIPE_SZ, F_GETPIPE_SZ
 
@@ -90,10 +90,11 @@ public static class ReadLog
         }
     }
 
-    /// <summary>Asks Linux to enlarge the pipe behind <paramref name="fd"/> to <paramref name="bytes"/>; best effort: a descriptor
-    /// that is not a pipe (a file, a terminal), a size over the system's limit (EPERM) or another system leaves it as it
-    /// is, and the log is read all the same in smaller pieces.</summary>
-    /// <returns>The pipe's size afterwards, or null when it was not changed.</returns>
+    /// <summary>Asks Linux to enlarge the pipe behind <paramref name="fd"/> to <paramref name="bytes"/>, never to shrink it;
+    /// best effort: a descriptor that is not a pipe (a file, a terminal), a size over the system's limit (EPERM) or another
+    /// system leaves it as it is, and the log is read all the same in smaller pieces.</summary>
+    /// <returns>The pipe's size afterwards (its own when it was already as large), or null when it is not a pipe or the
+    /// change was refused.</returns>
     public static int? TryEnlargePipe(int fd, int bytes)
     {
         if (!OperatingSystem.IsLinux())
@@ -103,6 +104,17 @@ public static class ReadLog
 
         try
         {
+            var current = Fcntl(fd, GetPipeSize, 0);
+            if (current < 0)
+            {
+                return null;
+            }
+
+            if (current >= bytes)
+            {
+                return current;
+            }
+
             return Fcntl(fd, SetPipeSize, bytes) < 0 ? null : Fcntl(fd, GetPipeSize, 0);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
@@ -123,8 +135,9 @@ public static class ReadLog
         return size < 0 ? null : size;
     }
 
+    // fcntl is variadic: its third argument is read as a pointer-sized value.
     [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    private static extern int Fcntl(int fd, int command, int argument);
+    private static extern int Fcntl(int fd, int command, nint argument);
 
     // Without an inode to compare (no stat in .NET's API), a file at the path of another length than the open one's is
     // another file: the open one is quiet, so it did not just grow. A replacement of the same length goes unnoticed.

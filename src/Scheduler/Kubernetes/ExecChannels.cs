@@ -16,8 +16,10 @@ public static class ExecChannels
     /// <summary>The receive buffer a connection starts with.</summary>
     public const int BufferSize = 8 * 1024;
 
-    /// <summary>The receive buffer once stdout has filled the first one: also the largest stdout chunk handed on.</summary>
-    public const int StreamingBufferSize = 256 * 1024;
+    /// <summary>The receive buffer once stdout has filled the first one: also the largest stdout chunk handed on. One read
+    /// takes a whole message of the embedded cluster's relay (64 KiB of output and its channel byte; kubelet's are 32 KiB),
+    /// where a buffer of 64 KiB took two; it is held for as long as the connection streams (a job's log reader).</summary>
+    public const int StreamingBufferSize = 128 * 1024;
 
     /// <summary>A status longer than this is not a Kubernetes status: the rest is dropped (and it will not parse).</summary>
     public const int MaxStatusBytes = 64 * 1024;

@@ -252,9 +252,9 @@ public sealed class ReadLogTests
     [Fact]
     public void A_refused_pipe_size_leaves_the_pipe_as_it_was()
     {
-        // -1 is more than 2 GiB to the kernel: EINVAL, refused as a size over pipe-max-size is for an unprivileged process
-        // (EPERM, which a test running as root cannot provoke).
-        const int bytes = -1;
+        // int.MaxValue is more than pipe-max-size allows even root (EINVAL or EPERM), refused as a size over pipe-max-size
+        // is for an unprivileged process.
+        const int bytes = int.MaxValue;
         using var pipe = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
         using var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, pipe.ClientSafePipeHandle);
         var fd = (int)writer.SafePipeHandle.DangerousGetHandle();
@@ -264,6 +264,21 @@ public sealed class ReadLogTests
 
         Assert.Null(size);
         Assert.Equal(before, ReadLog.PipeSize(fd));
+    }
+
+    [Fact]
+    public void A_pipe_already_larger_is_not_shrunk()
+    {
+        using var pipe = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        using var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, pipe.ClientSafePipeHandle);
+        var fd = (int)writer.SafePipeHandle.DangerousGetHandle();
+        var larger = ReadLog.TryEnlargePipe(fd, 4 * ReadLog.PipeBytes);
+        Assert.Equal(4 * ReadLog.PipeBytes, larger);
+
+        var size = ReadLog.TryEnlargePipe(fd, ReadLog.PipeBytes);
+
+        Assert.Equal(4 * ReadLog.PipeBytes, size);
+        Assert.Equal(4 * ReadLog.PipeBytes, ReadLog.PipeSize(fd));
     }
 
     [Fact]

@@ -125,10 +125,19 @@ public sealed class ExecChannelsTests : IAsyncLifetime
     [Fact]
     public async Task A_full_relay_message_is_one_callback_and_a_larger_one_arrives_in_bounded_parts_without_losing_a_byte()
     {
-        // The embedded cluster's relay sends up to 256 KiB with the channel byte: one read each once the connection streams.
+        // Messages that fill the streaming buffer with their channel byte (the embedded cluster's relay sends 64 KiB and
+        // the byte): one read each once the connection streams.
         var full = Enumerable.Range(0, 4).Select(i => new string((char)('a' + i), ExecChannels.StreamingBufferSize - 1)).ToList();
         // A server that sends more in one message than the buffer holds: handed on in parts, none larger than the buffer.
         var oversized = new string('z', ExecChannels.StreamingBufferSize * 2 + 5);
+        // Read while sending: the socket's buffers need not hold everything.
+        var chunks = new List<string>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var reading = ExecChannels.ReadAsync(_client, chunk =>
+        {
+            chunks.Add(Encoding.UTF8.GetString(chunk.Span));
+            return Task.CompletedTask;
+        }, timeout.Token);
         foreach (var message in full)
         {
             await SendAsync(1, message);
@@ -137,14 +146,7 @@ public sealed class ExecChannelsTests : IAsyncLifetime
         await SendAsync(1, oversized);
         await SendAsync(3, Success);
         await CloseAsync();
-
-        var chunks = new List<string>();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var outcome = await ExecChannels.ReadAsync(_client, chunk =>
-        {
-            chunks.Add(Encoding.UTF8.GetString(chunk.Span));
-            return Task.CompletedTask;
-        }, timeout.Token);
+        var outcome = await reading;
 
         Assert.Equal(string.Concat(full) + oversized, string.Concat(chunks));
         Assert.All(chunks, chunk => Assert.InRange(chunk.Length, 1, ExecChannels.StreamingBufferSize));
