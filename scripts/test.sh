@@ -49,8 +49,9 @@ fi
 
 # The pods' native helper (src/PodHelper): the embedded cluster's pods run it from artifacts/pod-helper, and
 # NativeHelperTests compare it with the managed one (in CI they fail when it is missing).
+# A failed build leaves no older helper behind (one without the commands of this build's).
 dotnet publish src/PodHelper/PodHelper.csproj -c Release -o artifacts/pod-helper 2>&1 | tail -n 1 \
-  || echo "could not build the native helper (needs clang); pods run the managed scheduler helper"
+  || { rm -rf artifacts/pod-helper; echo "could not build the native helper (needs clang); pods run the managed scheduler helper"; }
 
 log=$(mktemp)
 status=0

@@ -165,17 +165,23 @@ public sealed class GitLabArtifacts(HttpClient http, Uri apiBase, string userAge
         return request;
     }
 
-    /// <summary>At most <see cref="MaxErrorBodyBytes"/> of the body as text; empty when it cannot be read (the status
-    /// still decides).</summary>
-    internal static async Task<string> ErrorBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>How long an error answer's body is read: the request's own time limit is over once its headers are in, and
+    /// a proxy that sends a 502's headers and then nothing would hold the job until its timeout.</summary>
+    internal static readonly TimeSpan ErrorBodyTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>At most <see cref="MaxErrorBodyBytes"/> of the body as text, read for at most <paramref name="timeout"/>
+    /// (<see cref="ErrorBodyTimeout"/>); empty when it cannot be read in that time (the status still decides).</summary>
+    internal static async Task<string> ErrorBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         var buffer = new byte[MaxErrorBodyBytes];
         var filled = 0;
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        reading.CancelAfter(timeout ?? ErrorBodyTimeout);
         try
         {
-            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            await using var body = await response.Content.ReadAsStreamAsync(reading.Token);
             int read;
-            while (filled < buffer.Length && (read = await body.ReadAsync(buffer.AsMemory(filled), cancellationToken)) > 0)
+            while (filled < buffer.Length && (read = await body.ReadAsync(buffer.AsMemory(filled), reading.Token)) > 0)
             {
                 filled += read;
             }

@@ -62,7 +62,7 @@ internal static class ArtifactsDownloaderCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                error.WriteLine($"artifacts-downloader: cannot create the folder of {target}: {ex.Message}");
+                error.WriteLine($"artifacts-downloader: cannot create the folder of {target}: {HelperArguments.Describe(ex)}");
                 return 1;
             }
 
@@ -109,7 +109,7 @@ internal static class ArtifactsDownloaderCommand
                 }
                 catch (Exception ex) when (ex is InvalidDataException or IOException or UnauthorizedAccessException)
                 {
-                    error.WriteLine($"ERROR: cannot extract the artifacts of job {jobId}: {ex.Message}");
+                    error.WriteLine($"ERROR: cannot extract the artifacts of job {jobId}: {HelperArguments.Describe(ex)}");
                     return 1;
                 }
 

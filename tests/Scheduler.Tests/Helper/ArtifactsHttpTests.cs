@@ -77,3 +77,56 @@ public sealed class ArtifactsHttpTests : IDisposable
         Assert.True(Interlocked.Read(ref sent) < 64L * 1024 * 1024, $"the server sent {Interlocked.Read(ref sent)} bytes");
     }
 }
+
+/// <summary>What the helpers say of a file or archive that failed, and how long they read an error answer.</summary>
+public sealed class HelperErrorTextTests
+{
+    public static TheoryData<Exception, string> Failures => new()
+    {
+        { new FileNotFoundException("IO_FileNotFound_FileName, /run/token", "/run/token"), "no such file /run/token" },
+        { new DirectoryNotFoundException("IO_PathNotFound_Path, /x/y"), "no such directory" },
+        { new UnauthorizedAccessException("UnauthorizedAccess_IODenied_Path, /x"), "permission denied" },
+        { new InvalidDataException("EOCDNotFound"), "not a zip archive, or a damaged one" },
+        // An error of the system's keeps its own words.
+        { new IOException("No space left on device"), "No space left on device" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public void A_failure_is_described_in_words_not_resource_keys(Exception failure, string text) =>
+        Assert.Equal(text, global::Scheduler.Helper.HelperArguments.Describe(failure));
+
+    [Fact]
+    public async Task An_error_body_that_stops_coming_is_given_up_after_its_time()
+    {
+        using var response = new HttpResponseMessage(HttpStatusCode.BadGateway) { Content = new StreamContent(new StalledStream()) };
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var body = await GitLabArtifacts.ErrorBodyAsync(response, CancellationToken.None, TimeSpan.FromMilliseconds(200))
+            .WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal("", body);
+        Assert.True(started.Elapsed >= TimeSpan.FromMilliseconds(150), $"gave up after {started.Elapsed}");
+    }
+
+    // A body whose first bytes never come (a proxy that sent the headers and stalled): reads wait until canceled.
+    private sealed class StalledStream : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return 0;
+        }
+    }
+}

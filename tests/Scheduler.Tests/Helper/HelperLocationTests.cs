@@ -1,7 +1,7 @@
 using Scheduler.Actors.Scripts;
 using Scheduler.Helper;
 
-namespace Scheduler.Tests.Helper;
+namespace Scheduler.Scheduler.Tests.Helper;
 
 /// <summary>Which helper pods on the embedded cluster run: a native helper older than the runner keeps the commands it lacks
 /// on the managed one.</summary>
