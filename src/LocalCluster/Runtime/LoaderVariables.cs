@@ -33,8 +33,23 @@ public static class LoaderVariables
         "MALLOC_TOP_PAD_", "MALLOC_TRIM_THRESHOLD_",
     };
 
-    /// <summary>Whether a dynamic program's loader or libc reads <paramref name="name"/>: every LD_*, and glibc's unsecure list.</summary>
-    public static bool IsLoaderVariable(string name) => name.StartsWith("LD_", StringComparison.Ordinal) || Unsecure.Contains(name);
+    // What else steers the root programs before the container's user: PATH (bubblewrap, nsenter and the setup shell find
+    // setpriv, mount, mkdir by name: a job's PATH would run its own file as root), a shell's imported functions and options
+    // (bash, where /bin/sh is bash, imports BASH_FUNC_name%% even as root), locale and time-zone files (LANG, LC_*, TZ name
+    // files libc then parses as root) and libmount's table paths. Without PATH a root program searches the system's
+    // default directories.
+    private static readonly HashSet<string> SteersRootPrograms = new(StringComparer.Ordinal)
+    {
+        "PATH", "SHELLOPTS", "BASHOPTS", "BASH_ENV", "ENV", "IFS", "CDPATH", "LANG", "LANGUAGE", "TZ",
+        "LIBMOUNT_FSTAB", "LIBMOUNT_MTAB", "LIBMOUNT_UTAB", "LIBMOUNT_DEBUG", "LIBBLKID_DEBUG", "LIBSMARTCOLS_DEBUG",
+    };
+
+    /// <summary>Whether a dynamic program's loader or libc reads <paramref name="name"/>, or another variable steers the
+    /// runtime's root programs: every LD_*, glibc's unsecure list, PATH, a shell's functions and options, locale and
+    /// time-zone variables.</summary>
+    public static bool IsLoaderVariable(string name) =>
+        name.StartsWith("LD_", StringComparison.Ordinal) || Unsecure.Contains(name) || SteersRootPrograms.Contains(name)
+        || name.StartsWith("LC_", StringComparison.Ordinal) || name.StartsWith("BASH_FUNC_", StringComparison.Ordinal);
 
     /// <summary>
     /// Whether <paramref name="name"/> waits for the command's last step: a loader variable, or one that carries the

@@ -155,6 +155,35 @@ public sealed partial class LoaderVariableIsolationTests : IAsyncLifetime
         Assert.Contains(owners, owner => owner.StartsWith("65532 ", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_jobs_PATH_runs_no_file_of_its_own_as_root_and_the_command_still_searches_it(bool program)
+    {
+        // Attack: a directory every user can write holds programs named as the runtime's (setpriv, which bubblewrap starts
+        // as root by name; mount, mkdir, env…), first on the container's PATH. Each writes down who ran it.
+        var runtime = Runtime(program);
+        var fakes = Path.Combine(_debugDir, "bin");
+        Directory.CreateDirectory(fakes);
+        foreach (var name in new[] { "setpriv", "unshare", "mount", "mkdir", "touch", "dirname", "hostname", "env", "nsenter", "mine" })
+        {
+            var fake = Path.Combine(fakes, name);
+            File.WriteAllText(fake, $"#!/bin/sh\necho \"$(id -u) {name}\" >> {Path.Combine(_debugDir, "ran")}\nexit 0\n");
+            FileOwnership.SetMode(fake, (UnixFileMode)0b111_101_101);
+        }
+        var container = Shell("main", "exec sleep 60");
+        container.Env = [new V1EnvVar { Name = "PATH", Value = fakes + ":/usr/sbin:/usr/bin:/sbin:/bin" }];
+        runtime.PodCreated(Pod("path", container));
+        await _host.WaitForStatusAsync("path", s => s.Phase == "Running");
+
+        // The command looks up names on its PATH, as the container's user.
+        var exec = await ExecAsync(runtime, "path", "/bin/sh", "-c", "mine; echo \"$PATH\"");
+
+        Assert.Equal((0, fakes + ":/usr/sbin:/usr/bin:/sbin:/bin\n"), exec);
+        var ran = File.Exists(Path.Combine(_debugDir, "ran")) ? await File.ReadAllLinesAsync(Path.Combine(_debugDir, "ran")) : [];
+        Assert.Equal(["65532 mine"], ran);
+    }
+
     [Fact]
     public async Task A_root_container_gets_them_all_from_bubblewrap()
     {

@@ -33,12 +33,22 @@ public sealed class LoaderVariablesTests
     [InlineData("ld_preload", false)]
     [InlineData("LD", false)]
     [InlineData("OLD_PRELOAD", false)]
-    [InlineData("PATH", false)]
+    // What else steers a root program before the container's user: its search path, a shell's imported functions and
+    // options, locale and time-zone files, libmount's tables.
+    [InlineData("PATH", true)]
+    [InlineData("BASH_FUNC_mount%%", true)]
+    [InlineData("SHELLOPTS", true)]
+    [InlineData("BASH_ENV", true)]
+    [InlineData("LANG", true)]
+    [InlineData("LC_ALL", true)]
+    [InlineData("LC_CTYPE", true)]
+    [InlineData("TZ", true)]
+    [InlineData("LIBMOUNT_FSTAB", true)]
     [InlineData("HOME", false)]
-    [InlineData("TZ", false)]
+    [InlineData("PATHS", false)]
     [InlineData("CI_JOB_TOKEN", false)]
     [InlineData("MALLOC_SOMETHING", false)]
-    public void A_loader_variable_is_every_LD_one_and_glibcs_unsecure_list(string name, bool loader) =>
+    public void A_deferred_variable_is_every_LD_one_glibcs_unsecure_list_the_search_path_shell_locale_and_libmount_ones(string name, bool loader) =>
         Assert.Equal(loader, LoaderVariables.IsLoaderVariable(name));
 
     [Fact]
@@ -50,15 +60,15 @@ public sealed class LoaderVariablesTests
             ["SCHEDULER_DEFERRED_ENV_LD_AUDIT"] = "/a.so", ["SECRET"] = "s",
         });
 
-        Assert.Equal(new Dictionary<string, string> { ["PATH"] = "/bin", ["SECRET"] = "s" }, split.Safe);
-        Assert.Equal(["GCONV_PATH=/g", "LD_PRELOAD=/tmp/x.so", "SCHEDULER_DEFERRED_ENV_LD_AUDIT=/a.so", "TZDIR="],
+        Assert.Equal(new Dictionary<string, string> { ["SECRET"] = "s" }, split.Safe);
+        Assert.Equal(["GCONV_PATH=/g", "LD_PRELOAD=/tmp/x.so", "PATH=/bin", "SCHEDULER_DEFERRED_ENV_LD_AUDIT=/a.so", "TZDIR="],
             LoaderVariables.Assignments(split.Deferred));
     }
 
     [Fact]
     public void An_environment_without_loader_variables_is_not_copied()
     {
-        var environment = new Dictionary<string, string> { ["PATH"] = "/bin", ["HOME"] = "/" };
+        var environment = new Dictionary<string, string> { ["HOME"] = "/", ["USER"] = "app" };
 
         var split = LoaderVariables.Split(environment);
 
@@ -79,7 +89,7 @@ public sealed class LoaderVariablesTests
 
         Assert.Equal(new Dictionary<string, string>
         {
-            ["PATH"] = "/bin",
+            ["SCHEDULER_DEFERRED_ENV_PATH"] = "/bin",
             ["SCHEDULER_DEFERRED_ENV_LD_PRELOAD"] = "/tmp/x.so",
             // The program strips one prefix: the command sees the container's own variable, not an LD_AUDIT.
             ["SCHEDULER_DEFERRED_ENV_SCHEDULER_DEFERRED_ENV_LD_AUDIT"] = "/a.so",
