@@ -229,6 +229,28 @@ internal static partial class HostProcesses
         }
     }
 
+    /// <summary>Whether the process has ended and waits to be reaped (state Z in /proc/&lt;pid&gt;/stat): its start time is
+    /// still there, but nothing can join it any more.</summary>
+    public static bool IsZombie(int pid)
+    {
+        try
+        {
+            return ParseState(File.ReadAllText($"/proc/{pid}/stat")) == 'Z';
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Field 3 of a /proc/&lt;pid&gt;/stat line (the state letter), counted from the command name's last ')'; null when
+    /// there is none.</summary>
+    public static char? ParseState(string stat)
+    {
+        var close = stat.LastIndexOf(')');
+        return close >= 0 && close + 2 < stat.Length && stat[close + 1] == ' ' ? stat[close + 2] : null;
+    }
+
     /// <summary>
     /// Field 22 of a /proc/&lt;pid&gt;/stat line. Field 2, the command name in parentheses, may hold spaces and
     /// parentheses itself: the fields are counted from its last ')'. Null when the line has no such field.

@@ -179,7 +179,7 @@ internal sealed partial class LocalPod
     /// </summary>
     private bool JoinTargetIsGone(LocalContainer container, ContainerProcess target)
     {
-        if (HostProcesses.StartTime(target.Pid) == target.StartTime) return false;
+        if (HostProcesses.StartTime(target.Pid) == target.StartTime && !HostProcesses.IsZombie(target.Pid)) return false;
         lock (_lock)
         {
             if (container.JoinProcess == target) container.JoinProcess = null;

@@ -386,7 +386,12 @@ public static class SandboxCommand
     /// container), it is the first program whose environment has them; nothing when there are none (argv as without).
     /// </summary>
     private static IEnumerable<string> DeferredSteps(string envProgram, SandboxSpec spec) =>
-        spec.DeferredEnvironment.Count == 0 ? [] : [envProgram, .. LoaderVariables.Assignments(spec.DeferredEnvironment)];
+        spec.DeferredEnvironment.Count == 0 ? []
+        // env takes every word with '=' before the command for one more assignment: a command named so (/opt/a=1/tool)
+        // is started by a shell after it.
+        : spec.Command.Count > 0 && spec.Command[0].Contains('=', StringComparison.Ordinal)
+            ? [envProgram, .. LoaderVariables.Assignments(spec.DeferredEnvironment), "/bin/sh", "-c", "exec \"$@\"", "sh"]
+            : [envProgram, .. LoaderVariables.Assignments(spec.DeferredEnvironment)];
 
     /// <summary>bubblewrap's <c>--setenv NAME VALUE</c> for each loader variable, where bubblewrap reaches no more privilege than the command.</summary>
     private static IEnumerable<string> SetEnv(SandboxSpec spec) =>

@@ -113,6 +113,16 @@ public sealed class JoinProgramTests : IAsyncLifetime
     public void A_processes_start_time_is_field_22_of_its_stat_line(string stat, ulong? expected) =>
         Assert.Equal(expected, HostProcesses.ParseStartTime(stat));
 
+    [Theory]
+    [InlineData("12 (sleep) S 1 12 12 0", 'S')]
+    // An ended process not yet reaped keeps its start time: its state tells that nothing can join it.
+    [InlineData("12 (sleep) Z 1 12 12 0", 'Z')]
+    [InlineData("12 (a) Z) R 1 12", 'R')]
+    [InlineData("12 (sleep)", null)]
+    [InlineData("", null)]
+    public void A_processes_state_is_field_3_of_its_stat_line(string stat, char? expected) =>
+        Assert.Equal(expected, HostProcesses.ParseState(stat));
+
     // Execs through the program, each compared with the nsenter fallback.
 
     [Theory]

@@ -122,6 +122,11 @@ public sealed class LoaderVariablesTests
             $"{Bwrap} --setenv LD_PRELOAD /tmp/x y.so --setenv TZDIR  -- /bin/sh -c exec \"$@\" sh echo hi"
         },
         {
+            "a command whose name has '=': a shell after env starts it, env would take it for an assignment", SandboxKind.Bubblewrap,
+            Spec() with { Command = ["/opt/a=1/tool", "x"] },
+            $"{Bwrap} -- setpriv --reuid 1000 --regid 0 --clear-groups -- /usr/bin/env LD_PRELOAD=/tmp/x y.so TZDIR= /bin/sh -c exec \"$@\" sh /opt/a=1/tool x"
+        },
+        {
             "unshare: env after setpriv", SandboxKind.Unshare, Spec(),
             "setpriv --reuid 1000 --regid 0 --clear-groups -- /usr/bin/env LD_PRELOAD=/tmp/x y.so TZDIR= echo hi"
         },
