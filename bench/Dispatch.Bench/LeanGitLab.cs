@@ -38,7 +38,12 @@ public sealed class LeanGitLab : IAsyncDisposable
 
     public static async Task<LeanGitLab> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // No watch of the current directory for appsettings.json (a recursive inotify watch).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();

@@ -90,7 +90,7 @@ public sealed class LocalClusterServer : IAsyncDisposable
         var stopping = new CancellationTokenSource();
 
         var certificate = ServingCertificate.Create();
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = SlimWebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

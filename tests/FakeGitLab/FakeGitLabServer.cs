@@ -96,7 +96,12 @@ public sealed class FakeGitLabServer : IAsyncDisposable
     private static async Task<FakeGitLabServer> StartAsync(IPAddress listenOn, string? urlHost,
         System.Security.Cryptography.X509Certificates.X509Certificate2? certificate, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // No watch of the current directory for appsettings.json (a recursive inotify watch).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options =>
         {

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using Scheduler.Fleet;
+using Scheduler.LocalCluster;
 
 namespace Scheduler.Metrics;
 
@@ -47,7 +48,7 @@ public sealed class MetricsEndpoint : IAsyncDisposable
             throw new ArgumentException(error, nameof(listenAddress));
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = SlimWebApplication.CreateBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(options => options.Listen(endpoint));
         var app = builder.Build();
