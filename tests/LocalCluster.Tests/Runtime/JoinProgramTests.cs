@@ -39,20 +39,10 @@ public sealed class JoinProgramTests : IAsyncLifetime
         return runtime;
     }
 
-    private async Task RunningAsync(ProcessPodRuntime runtime, V1Pod pod)
-    {
-        runtime.PodCreated(pod);
-        await _host.WaitForStatusAsync(pod.Metadata.Name, s => s.Phase == "Running");
-    }
+    private Task RunningAsync(ProcessPodRuntime runtime, V1Pod pod) => RuntimeExecs.RunningAsync(_host, runtime, pod);
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(ProcessPodRuntime runtime, string pod, params string[] command)
-    {
-        using var stdout = new MemoryStream();
-        using var stderr = new MemoryStream();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var code = await runtime.ExecAsync(new ExecRequest("ci", pod, "main", command, false), new ExecStreams(null, stdout, stderr), timeout.Token);
-        return (code, Encoding.UTF8.GetString(stdout.ToArray()), Encoding.UTF8.GetString(stderr.ToArray()));
-    }
+    private static Task<(int ExitCode, string Stdout, string Stderr)> ExecAsync(ProcessPodRuntime runtime, string pod, params string[] command) =>
+        RuntimeExecs.ExecAsync(runtime, pod, command);
 
     private static V1Pod WorkPod(string name, string script, long? fsGroup = null, long? supplementalGroup = null)
     {
