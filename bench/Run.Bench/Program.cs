@@ -405,7 +405,7 @@ internal sealed record LogTimeline(long Queued, long LogFirstByte, long LogCompl
                     length = new FileInfo(path).Length;
                     samples.Add((Stopwatch.GetTimestamp(), length));
                     if (length > 0 && first == 0) first = Stopwatch.GetTimestamp();
-                    if (length >= bytes) complete = Stopwatch.GetTimestamp();
+                    if (length >= bytes && complete == 0) complete = Stopwatch.GetTimestamp();
                 }
             }
             catch (IOException)

@@ -11,16 +11,24 @@ public sealed class SecretMatcher : StreamStage
 {
     public static readonly byte[] Mask = "[MASKED]"u8.ToArray();
 
-    // Secrets by their first byte, longest first.
-    private readonly byte[][][] _byFirst;
+    // Up to this many secrets are tried in turn at a candidate byte; more are looked up by their first byte.
+    private const int ListedSecrets = 16;
+
+    // Longest first, so the first match is the longest; with many secrets, grouped by first byte instead.
+    private readonly byte[][] _longestFirst;
+    private readonly byte[][][]? _byFirst;
 
     private SecretMatcher(byte[][] secrets)
-        : base(secrets.Select(s => s[0]).Distinct().ToArray(), secrets.Length == 0 ? 1 : secrets.Max(s => s.Length))
+        : base(SearchValues.Create(secrets.Select(s => s[0]).Distinct().ToArray()), secrets.Length == 0 ? 1 : secrets.Max(s => s.Length))
     {
-        _byFirst = new byte[256][][];
-        foreach (var group in secrets.GroupBy(s => s[0]))
+        _longestFirst = secrets.OrderByDescending(s => s.Length).ToArray();
+        if (secrets.Length > ListedSecrets)
         {
-            _byFirst[group.Key] = group.OrderByDescending(s => s.Length).ToArray();
+            _byFirst = new byte[256][][];
+            foreach (var group in _longestFirst.GroupBy(s => s[0]))
+            {
+                _byFirst[group.Key] = group.ToArray();
+            }
         }
 
         Count = secrets.Length;
@@ -37,8 +45,14 @@ public sealed class SecretMatcher : StreamStage
     protected override Decision Decide(ReadOnlySpan<byte> rest, bool final, IBufferWriter<byte> output, out int consumed)
     {
         consumed = 0;
-        foreach (var secret in _byFirst[rest[0]])
+        var first = rest[0];
+        foreach (var secret in _byFirst is null ? _longestFirst : _byFirst[first])
         {
+            if (secret[0] != first)
+            {
+                continue;
+            }
+
             if (secret.Length <= rest.Length)
             {
                 if (rest.StartsWith(secret))

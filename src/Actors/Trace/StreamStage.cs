@@ -23,11 +23,12 @@ public abstract class StreamStage
     private byte[] _pending;
     private int _pendingCount;
 
-    /// <param name="starts">Every byte a pattern can begin with.</param>
+    /// <param name="starts">Every byte a pattern can begin with (made once and shared where the patterns are the same:
+    /// building the search is most of a stage's cost for a short trace).</param>
     /// <param name="lookahead">The most bytes <see cref="Decide"/> needs from a position to decide it.</param>
-    protected StreamStage(ReadOnlySpan<byte> starts, int lookahead)
+    protected StreamStage(SearchValues<byte> starts, int lookahead)
     {
-        _starts = SearchValues.Create(starts);
+        _starts = starts;
         Lookahead = Math.Max(1, lookahead);
         _pending = new byte[2 * Lookahead];
     }

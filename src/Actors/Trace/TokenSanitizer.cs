@@ -21,26 +21,81 @@ public sealed class TokenSanitizer : StreamStage
     private static readonly SearchValues<byte> ParamEnd = SearchValues.Create(
         Enumerable.Range(0, 33).Select(b => (byte)b).Concat([(byte)127, (byte)'?', (byte)'&']).ToArray());
 
-    private readonly byte[][][] _prefixesByFirst;
-    private readonly byte[][] _paramKeys; // "key=", lower case
+    // The tables for a set of prefixes and parameters, shared by every job that has the same: most jobs have GitLab's
+    // defaults, and building the tables was a visible share of a short job's cost. Bounded: a job's own prefixes come from
+    // its payload, so sets beyond the bound are built for the job alone.
+    private const int MaxSharedTables = 64;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Tables> Shared = new(StringComparer.Ordinal);
+
+    private readonly Tables _tables;
     private Swallowing _swallowing;
 
-    private TokenSanitizer(byte[][] prefixes, byte[][] paramKeys)
-        : base(prefixes.Select(p => p[0]).Concat(paramKeys.Length > 0 ? "?&"u8.ToArray() : []).Distinct().ToArray(),
-            Math.Max(prefixes.Select(p => p.Length + 1).DefaultIfEmpty(1).Max(), paramKeys.Select(k => k.Length + 1).DefaultIfEmpty(1).Max()))
+    private TokenSanitizer(Tables tables)
+        : base(tables.Starts, tables.Lookahead)
     {
-        _prefixesByFirst = new byte[256][][];
-        foreach (var group in prefixes.GroupBy(p => p[0]))
-        {
-            _prefixesByFirst[group.Key] = group.OrderByDescending(p => p.Length).ToArray();
-        }
-
-        _paramKeys = paramKeys;
+        _tables = tables;
     }
 
-    public static TokenSanitizer For(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams) => new(
-        tokenPrefixes.Select(p => p.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).Select(Encoding.UTF8.GetBytes).ToArray(),
-        urlParams.Where(k => k.Length > 0).Select(k => Encoding.ASCII.GetBytes(k.ToLowerInvariant() + "=")).ToArray());
+    // GitLab's defaults, the rules of every job without prefixes of its own (TraceMaskRules.For hands these very lists on).
+    private static readonly Tables Defaults = Build(TraceMaskRules.DefaultTokenPrefixes, TraceMaskRules.SensitiveUrlParams);
+
+    public static TokenSanitizer For(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams) =>
+        new(ReferenceEquals(tokenPrefixes, TraceMaskRules.DefaultTokenPrefixes) && ReferenceEquals(urlParams, TraceMaskRules.SensitiveUrlParams)
+            ? Defaults
+            : SharedTables(tokenPrefixes, urlParams));
+
+    private static Tables Build(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams)
+    {
+        var (prefixes, keys) = Normalize(tokenPrefixes, urlParams);
+        return new Tables(prefixes, keys);
+    }
+
+    private static (string[] Prefixes, string[] Keys) Normalize(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams) => (
+        tokenPrefixes.Select(p => p.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).ToArray(),
+        urlParams.Where(k => k.Length > 0).Select(k => k.ToLowerInvariant()).ToArray());
+
+    private static Tables SharedTables(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams)
+    {
+        var (prefixes, keys) = Normalize(tokenPrefixes, urlParams);
+        // Each part with its length, so no two different sets make the same key whatever characters they hold.
+        var key = string.Concat(prefixes.Select(p => $"{p.Length}:{p}")) + "|" + string.Concat(keys.Select(k => $"{k.Length}:{k}"));
+        if (!Shared.TryGetValue(key, out var tables))
+        {
+            tables = new Tables(prefixes, keys);
+            if (Shared.Count < MaxSharedTables)
+            {
+                Shared.TryAdd(key, tables);
+            }
+        }
+
+        return tables;
+    }
+
+    /// <summary>What a sanitizer looks for: immutable, so one set serves every job with the same prefixes and parameters.</summary>
+    private sealed class Tables
+    {
+        public Tables(string[] prefixes, string[] lowerCaseParams)
+        {
+            var prefixBytes = prefixes.Select(Encoding.UTF8.GetBytes).ToArray();
+            ParamKeys = lowerCaseParams.Select(k => Encoding.ASCII.GetBytes(k + "=")).ToArray();
+            Starts = SearchValues.Create(prefixBytes.Select(p => p[0]).Concat(ParamKeys.Length > 0 ? "?&"u8.ToArray() : []).Distinct().ToArray());
+            Lookahead = Math.Max(prefixBytes.Select(p => p.Length + 1).DefaultIfEmpty(1).Max(), ParamKeys.Select(k => k.Length + 1).DefaultIfEmpty(1).Max());
+            PrefixesByFirst = new byte[256][][];
+            foreach (var group in prefixBytes.GroupBy(p => p[0]))
+            {
+                PrefixesByFirst[group.Key] = group.OrderByDescending(p => p.Length).ToArray();
+            }
+        }
+
+        public SearchValues<byte> Starts { get; }
+
+        public int Lookahead { get; }
+
+        public byte[][][] PrefixesByFirst { get; }
+
+        /// <summary>"key=", lower case.</summary>
+        public byte[][] ParamKeys { get; }
+    }
 
     protected override int Skip(ReadOnlySpan<byte> data)
     {
@@ -62,10 +117,10 @@ public sealed class TokenSanitizer : StreamStage
     protected override Decision Decide(ReadOnlySpan<byte> rest, bool final, IBufferWriter<byte> output, out int consumed)
     {
         consumed = 0;
-        if (rest[0] is (byte)'?' or (byte)'&' && _paramKeys.Length > 0)
+        if (rest[0] is (byte)'?' or (byte)'&' && _tables.ParamKeys.Length > 0)
         {
             var after = rest[1..];
-            foreach (var key in _paramKeys)
+            foreach (var key in _tables.ParamKeys)
             {
                 if (key.Length <= after.Length)
                 {
@@ -85,7 +140,7 @@ public sealed class TokenSanitizer : StreamStage
             }
         }
 
-        foreach (var prefix in _prefixesByFirst[rest[0]] ?? [])
+        foreach (var prefix in _tables.PrefixesByFirst[rest[0]] ?? [])
         {
             if (rest.Length <= prefix.Length)
             {

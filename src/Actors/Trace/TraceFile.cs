@@ -1,59 +1,74 @@
+using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 
 namespace Scheduler.Actors.Trace;
 
 /// <summary>
-/// A job's trace as sent so far, kept in an append-only file rather than in memory, so a long trace (or a GitLab that
-/// takes it slowly) costs disk, not the runner's memory. Any range can be read back for a resend after a 416. The file is
-/// deleted when it is disposed (and by the OS when the process ends, where it supports that). Not thread-safe.
+/// A job's trace as sent so far. The first <see cref="InMemoryBytes"/> are kept in memory; a longer trace moves to an
+/// append-only file, so a long trace (or a GitLab that takes it slowly) costs disk, not the runner's memory, while a short
+/// job makes no file at all (creating, writing and deleting one was a visible share of a short job's cost). Any range can
+/// be read back for a resend after a 416. The file is deleted when this is disposed (and by the OS when the process ends,
+/// where it supports that). Not thread-safe.
 /// </summary>
 public sealed class TraceFile : IDisposable
 {
-    private readonly FileStream _file;
-    private readonly SafeFileHandle _handle;
+    /// <summary>A trace up to this long stays in memory: bounded per job, and most short jobs print less.</summary>
+    public const int InMemoryBytes = 16 * 1024;
 
-    private TraceFile(FileStream file, string path)
+    // Directories made once per process: checking and making one for every job cost as much as the file.
+    private static readonly ConcurrentDictionary<string, bool> MadeDirectories = new(StringComparer.Ordinal);
+
+    private readonly string _directory;
+    private readonly string _name;
+    private byte[] _head = [];
+    private FileStream? _file;
+    private SafeFileHandle? _handle;
+
+    private TraceFile(string directory, string name)
     {
-        _file = file;
-        _handle = file.SafeFileHandle;
-        Path = path;
+        _directory = directory;
+        _name = name;
     }
 
-    public string Path { get; }
+    /// <summary>The file, once the trace has outgrown memory; null before.</summary>
+    public string? Path { get; private set; }
 
     public long Length { get; private set; }
 
-    /// <summary>A new, empty trace file in <paramref name="directory"/> (created if missing), readable only by this user.</summary>
-    public static TraceFile Create(string directory, string name)
-    {
-        Directory.CreateDirectory(directory);
-        var path = System.IO.Path.Combine(directory, $"{name}-{Guid.NewGuid():N}.trace");
-        var options = new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew,
-            Access = FileAccess.ReadWrite,
-            Share = FileShare.None,
-            Options = FileOptions.DeleteOnClose,
-            BufferSize = 0,
-        };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // the trace may hold what masking missed
-        }
-
-        return new TraceFile(new FileStream(path, options), path);
-    }
+    /// <summary>A new, empty trace whose file, if it needs one, goes in <paramref name="directory"/> (created if missing),
+    /// readable only by this user.</summary>
+    public static TraceFile Create(string directory, string name) => new(directory, name);
 
     public void Append(ReadOnlySpan<byte> bytes)
     {
-        RandomAccess.Write(_handle, bytes, Length);
+        if (_handle is null && Length + bytes.Length <= InMemoryBytes)
+        {
+            if (Length + bytes.Length > _head.Length)
+            {
+                Array.Resize(ref _head, (int)Math.Min(InMemoryBytes, Math.Max(1024, 2 * (Length + bytes.Length))));
+            }
+
+            bytes.CopyTo(_head.AsSpan((int)Length));
+            Length += bytes.Length;
+            return;
+        }
+
+        var handle = _handle ?? MoveToFile();
+        RandomAccess.Write(handle, bytes, Length);
         Length += bytes.Length;
     }
 
-    /// <summary>Reads <c>[offset, offset + into.Length)</c>; the range must lie inside the file.</summary>
+    /// <summary>Reads <c>[offset, offset + into.Length)</c>; the range must lie inside the trace.</summary>
     public void Read(long offset, Span<byte> into)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset + into.Length, Length);
+        if (_handle is null)
+        {
+            _head.AsSpan((int)offset, into.Length).CopyTo(into);
+            return;
+        }
+
         while (into.Length > 0)
         {
             var read = RandomAccess.Read(_handle, into, offset);
@@ -67,5 +82,47 @@ public sealed class TraceFile : IDisposable
         }
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose() => _file?.Dispose();
+
+    private SafeFileHandle MoveToFile()
+    {
+        if (!MadeDirectories.ContainsKey(_directory))
+        {
+            Directory.CreateDirectory(_directory);
+            MadeDirectories.TryAdd(_directory, true);
+        }
+
+        var path = System.IO.Path.Combine(_directory, $"{_name}-{Guid.NewGuid():N}.trace");
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            Options = FileOptions.DeleteOnClose,
+            BufferSize = 0,
+        };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // the trace may hold what masking missed
+        }
+
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, options);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // The directory went away since it was made (a temp cleaner): make it again.
+            Directory.CreateDirectory(_directory);
+            file = new FileStream(path, options);
+        }
+
+        RandomAccess.Write(file.SafeFileHandle, _head.AsSpan(0, (int)Length), 0);
+        _file = file;
+        _handle = file.SafeFileHandle;
+        _head = [];
+        Path = path;
+        return _handle;
+    }
 }

@@ -21,8 +21,10 @@ public sealed record TraceMaskRules(IReadOnlyList<string> Secrets, IReadOnlyList
 
     /// <summary>The values, the default prefixes with the job's own (GitLab's <c>features.token_mask_prefixes</c>), and the
     /// sensitive URL parameters.</summary>
-    public static TraceMaskRules For(IReadOnlyList<string> secrets, IEnumerable<string> jobPrefixes) => new(secrets,
-        DefaultTokenPrefixes.Concat(jobPrefixes.Select(p => p.Trim()).Where(p => p.Length > 0).Take(MaxJobPrefixes))
-            .Distinct(StringComparer.Ordinal).ToList(),
-        SensitiveUrlParams);
+    public static TraceMaskRules For(IReadOnlyList<string> secrets, IEnumerable<string> jobPrefixes)
+    {
+        var own = jobPrefixes.Select(p => p.Trim()).Where(p => p.Length > 0).Take(MaxJobPrefixes).ToList();
+        return new(secrets, own.Count == 0 ? DefaultTokenPrefixes : DefaultTokenPrefixes.Concat(own).Distinct(StringComparer.Ordinal).ToList(),
+            SensitiveUrlParams);
+    }
 }

@@ -12,16 +12,19 @@ public class StreamingMaskerTests
     private const byte Sentinel = (byte)'#';
 
     [Theory]
-    [InlineData(1, "ab", 3, 40)]
-    [InlineData(2, "abc", 6, 200)]
-    [InlineData(3, "aab", 2, 80)]
-    [InlineData(4, "abcdxyz", 12, 400)]
-    public void Matches_the_reference_masker_whatever_the_chunking(int seed, string alphabet, int maxSecret, int maxInput)
+    [InlineData(1, "ab", 3, 40, 4)]
+    [InlineData(2, "abc", 6, 200, 4)]
+    [InlineData(3, "aab", 2, 80, 4)]
+    [InlineData(4, "abcdxyz", 12, 400, 4)]
+    // More secrets than the matcher tries in turn: it looks them up by first byte instead.
+    [InlineData(5, "abcdxyz", 8, 300, 60)]
+    [InlineData(6, "abcdefghij", 5, 200, 40)]
+    public void Matches_the_reference_masker_whatever_the_chunking(int seed, string alphabet, int maxSecret, int maxInput, int maxSecrets)
     {
         var random = new Random(seed);
         for (var round = 0; round < 1500; round++)
         {
-            var secrets = Enumerable.Range(0, random.Next(1, 5)).Select(_ => RandomText(random, alphabet, random.Next(1, maxSecret + 1))).ToList();
+            var secrets = Enumerable.Range(0, random.Next(1, maxSecrets + 1)).Select(_ => RandomText(random, alphabet, random.Next(1, maxSecret + 1))).ToList();
             var input = Encoding.ASCII.GetBytes(RandomText(random, alphabet, random.Next(0, maxInput)));
 
             var reference = new ReferenceTraceMasker(secrets);
@@ -113,6 +116,26 @@ public class StreamingMaskerTests
         Assert.Contains("p9_", rules.TokenPrefixes);
         Assert.DoesNotContain("p10_", rules.TokenPrefixes);
         Assert.Contains("glpat-", rules.TokenPrefixes);
+    }
+
+    [Fact]
+    public void Jobs_with_the_same_prefixes_share_tables_but_not_their_place_in_the_stream()
+    {
+        // One job's stream ends inside a token; the next job's masker, built on the same shared tables, starts clean.
+        var first = new TraceMasker(TraceMaskRules.For([], []));
+        Assert.Equal("a glpat-[MASKED]", Encoding.ASCII.GetString(Run(first, ["a glpat-abc"u8.ToArray()])));
+        var second = new TraceMasker(TraceMaskRules.For([], []));
+        Assert.Equal("xyz glpat-[MASKED] ok", Encoding.ASCII.GetString(Run(second, ["xyz glpat-def ok"u8.ToArray()])));
+    }
+
+    [Fact]
+    public void Different_sets_of_job_prefixes_never_share_tables()
+    {
+        // A set whose joined text equals another's must still mask by its own prefixes.
+        var joined = new TraceMasker(TraceMaskRules.For([], ["a1:b"]));
+        var apart = new TraceMasker(TraceMaskRules.For([], ["a", "b"]));
+        Assert.Equal("a1:b[MASKED] bx", Encoding.ASCII.GetString(Run(joined, ["a1:bx bx"u8.ToArray()])));
+        Assert.Equal("a[MASKED]:b[MASKED] b[MASKED]", Encoding.ASCII.GetString(Run(apart, ["a1:bx bx"u8.ToArray()])));
     }
 
     private static string RandomText(Random random, string alphabet, int length) =>
