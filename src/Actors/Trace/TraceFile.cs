@@ -8,7 +8,9 @@ namespace Scheduler.Actors.Trace;
 /// append-only file, so a long trace (or a GitLab that takes it slowly) costs disk, not the runner's memory, while a short
 /// job makes no file at all (creating, writing and deleting one was a visible share of a short job's cost). Any range can
 /// be read back for a resend after a 416. The file is deleted when this is disposed (and by the OS when the process ends,
-/// where it supports that). Not thread-safe.
+/// where it supports that). When the file cannot be made or written (a full disk, a directory that cannot be created),
+/// the trace stays in memory from then on, whole, and <see cref="FileError"/> says why: a runner's disk fault costs
+/// memory (bounded by the job's output limit upstream), never trace bytes. Not thread-safe.
 /// </summary>
 public sealed class TraceFile : IDisposable
 {
@@ -30,8 +32,11 @@ public sealed class TraceFile : IDisposable
         _name = name;
     }
 
-    /// <summary>The file, once the trace has outgrown memory; null before.</summary>
+    /// <summary>The file, once the trace has outgrown memory; null before, and after a file error.</summary>
     public string? Path { get; private set; }
+
+    /// <summary>Why the trace went back to memory (the file could not be made or written); null while all is well.</summary>
+    public string? FileError { get; private set; }
 
     public long Length { get; private set; }
 
@@ -41,20 +46,24 @@ public sealed class TraceFile : IDisposable
 
     public void Append(ReadOnlySpan<byte> bytes)
     {
-        if (_handle is null && Length + bytes.Length <= InMemoryBytes)
+        if (_handle is null && (FileError is not null || Length + bytes.Length <= InMemoryBytes))
         {
-            if (Length + bytes.Length > _head.Length)
-            {
-                Array.Resize(ref _head, (int)Math.Min(InMemoryBytes, Math.Max(1024, 2 * (Length + bytes.Length))));
-            }
-
-            bytes.CopyTo(_head.AsSpan((int)Length));
-            Length += bytes.Length;
+            AppendInMemory(bytes);
             return;
         }
 
-        var handle = _handle ?? MoveToFile();
-        RandomAccess.Write(handle, bytes, Length);
+        try
+        {
+            var handle = _handle ?? MoveToFile();
+            RandomAccess.Write(handle, bytes, Length);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            BackToMemory(ex);
+            AppendInMemory(bytes);
+            return;
+        }
+
         Length += bytes.Length;
     }
 
@@ -83,6 +92,36 @@ public sealed class TraceFile : IDisposable
     }
 
     public void Dispose() => _file?.Dispose();
+
+    private void AppendInMemory(ReadOnlySpan<byte> bytes)
+    {
+        var needed = Length + bytes.Length;
+        if (needed > _head.Length)
+        {
+            // Within InMemoryBytes while the file is to come; past it only after a file error.
+            var limit = FileError is null ? InMemoryBytes : Array.MaxLength;
+            Array.Resize(ref _head, (int)Math.Min(limit, Math.Max(Math.Max(1024, needed), 2 * needed)));
+        }
+
+        bytes.CopyTo(_head.AsSpan((int)Length));
+        Length += bytes.Length;
+    }
+
+    // What the file held (every byte appended so far: Length only moves after a whole write) comes back into memory.
+    private void BackToMemory(Exception error)
+    {
+        FileError = $"{error.GetType().Name}: {error.Message}";
+        if (_handle is not null)
+        {
+            var held = new byte[Length];
+            Read(0, held);
+            _head = held;
+            _file!.Dispose();
+            _file = null;
+            _handle = null;
+            Path = null;
+        }
+    }
 
     private SafeFileHandle MoveToFile()
     {
@@ -118,7 +157,16 @@ public sealed class TraceFile : IDisposable
             file = new FileStream(path, options);
         }
 
-        RandomAccess.Write(file.SafeFileHandle, _head.AsSpan(0, (int)Length), 0);
+        try
+        {
+            RandomAccess.Write(file.SafeFileHandle, _head.AsSpan(0, (int)Length), 0);
+        }
+        catch
+        {
+            file.Dispose(); // deletes it: the trace is still whole in memory
+            throw;
+        }
+
         _file = file;
         _handle = file.SafeFileHandle;
         _head = [];

@@ -81,6 +81,8 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
     private readonly RunnerMetrics? _metrics;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly TraceFile _trace;
+    private readonly string _traceDirectory;
+    private bool _fileErrorReported;
     private readonly TraceCrc32 _checksum = new();
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
@@ -113,6 +115,7 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _finalRetryLimit = finalRetryLimit > 0 ? finalRetryLimit : MaxFinalPatchFailures;
         _job = job;
         _trace = TraceFile.Create(traceDirectory, $"job-{job.Id}");
+        _traceDirectory = traceDirectory;
         _runnerName = runnerName;
         _supervisor = supervisor;
         _client = client;
@@ -185,6 +188,12 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         var fresh = chunk.Bytes.AsSpan((int)skip);
         _trace.Append(fresh);
         _checksum.Append(fresh);
+        if (_trace.FileError is { } fileError && !_fileErrorReported)
+        {
+            _fileErrorReported = true;
+            _log.Warning("job {JobId}: the trace cannot be kept in a file under {Directory} ({Error}); it is kept in memory instead",
+                _job.Id, _traceDirectory, fileError);
+        }
 
         // The first bytes go out at once, not at the next tick: GitLab shows the job's start without waiting an update
         // interval. So does the first byte past GitLab's length when GitLab was ahead (an adopted job regenerating its

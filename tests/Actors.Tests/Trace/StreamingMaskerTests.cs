@@ -119,9 +119,9 @@ public class StreamingMaskerTests
     }
 
     [Fact]
-    public void Jobs_with_the_same_prefixes_share_tables_but_not_their_place_in_the_stream()
+    public void A_job_starts_clean_after_another_ended_inside_a_token()
     {
-        // One job's stream ends inside a token; the next job's masker, built on the same shared tables, starts clean.
+        // One job's stream ends inside a token; the next job's masker (the same prefixes: the same shared tables) starts clean.
         var first = new TraceMasker(TraceMaskRules.For([], []));
         Assert.Equal("a glpat-[MASKED]", Encoding.ASCII.GetString(Run(first, ["a glpat-abc"u8.ToArray()])));
         var second = new TraceMasker(TraceMaskRules.For([], []));
@@ -131,11 +131,17 @@ public class StreamingMaskerTests
     [Fact]
     public void Different_sets_of_job_prefixes_never_share_tables()
     {
-        // A set whose joined text equals another's must still mask by its own prefixes.
-        var joined = new TraceMasker(TraceMaskRules.For([], ["a1:b"]));
-        var apart = new TraceMasker(TraceMaskRules.For([], ["a", "b"]));
-        Assert.Equal("a1:b[MASKED] bx", Encoding.ASCII.GetString(Run(joined, ["a1:bx bx"u8.ToArray()])));
-        Assert.Equal("a[MASKED]:b[MASKED] b[MASKED]", Encoding.ASCII.GetString(Run(apart, ["a1:bx bx"u8.ToArray()])));
+        // Sets whose prefixes join to the same text, plainly and with their lengths, must each mask by their own prefixes.
+        foreach (var (prefixes, expected) in new (string[], string)[]
+                 {
+                     (["ab"], "ax ab[MASKED] a1:bx"),
+                     (["a", "b"], "a[MASKED] a[MASKED] a[MASKED]:b[MASKED]"),
+                     (["a1:b"], "ax abx a1:b[MASKED]"),
+                 })
+        {
+            var masker = new TraceMasker(TraceMaskRules.For([], prefixes));
+            Assert.Equal(expected, Encoding.ASCII.GetString(Run(masker, ["ax abx a1:bx"u8.ToArray()])));
+        }
     }
 
     private static string RandomText(Random random, string alphabet, int length) =>

@@ -77,6 +77,29 @@ public sealed class TraceFileTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => trace.Read(TraceFile.InMemoryBytes, new byte[11]));
     }
 
+    [Fact]
+    public void A_file_that_cannot_be_made_leaves_the_whole_trace_in_memory_and_says_why()
+    {
+        var blocker = Path.GetTempFileName(); // a regular file: no directory can be made under it
+        try
+        {
+            using var trace = TraceFile.Create(Path.Combine(blocker, "traces"), "job-4");
+            var bytes = Bytes(3 * TraceFile.InMemoryBytes, seed: 4);
+            for (var offset = 0; offset < bytes.Length; offset += 5000)
+            {
+                trace.Append(bytes.AsSpan(offset, Math.Min(5000, bytes.Length - offset)));
+            }
+
+            Assert.NotNull(trace.FileError);
+            Assert.Null(trace.Path);
+            Assert.Equal(bytes, ReadAll(trace));
+        }
+        finally
+        {
+            File.Delete(blocker);
+        }
+    }
+
     private static byte[] Bytes(int length, int seed)
     {
         var bytes = new byte[length];

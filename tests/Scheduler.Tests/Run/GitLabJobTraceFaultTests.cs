@@ -49,6 +49,43 @@ public sealed class GitLabJobTraceFaultTests : Akka.TestKit.Xunit2.TestKit, IAsy
 
     private int Patches => _gitLab.RequestsTo(FakeEndpoint.PatchTrace).Count;
 
+    [Fact]
+    public async Task A_trace_directory_that_cannot_be_made_keeps_the_trace_in_memory_and_GitLab_gets_every_byte()
+    {
+        // The trace outgrows memory where no file can be made (a path under a regular file): every byte still reaches
+        // GitLab, with the checksum of them all, and the runner says where the file could not go.
+        var blocker = Path.GetTempFileName();
+        try
+        {
+            var (client, job) = await StartJobAsync();
+            var directory = Path.Combine(blocker, "traces");
+            var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, Interval, directory));
+            Watch(listener);
+            var sent = new byte[5 * 10_000];
+            new Random(3).NextBytes(sent);
+            await EventFilter.Warning(contains: "cannot be kept in a file").ExpectOneAsync(async () =>
+            {
+                for (var offset = 0; offset < sent.Length; offset += 10_000)
+                {
+                    listener.Tell(new JobTraceChunk(job.Id, offset, sent.AsSpan(offset, 10_000).ToArray()));
+                }
+
+                await Task.Yield();
+            });
+
+            listener.Tell(Succeeded(job.Id));
+            await ExpectTerminatedAsync(listener, TimeSpan.FromSeconds(30));
+            var fake = _gitLab.Job(job.Id)!;
+            Assert.Equal("success", fake.Status);
+            Assert.Equal(sent, fake.TraceBytes());
+            Assert.Equal(TraceChecksum.Of(sent), fake.Checksum);
+        }
+        finally
+        {
+            File.Delete(blocker);
+        }
+    }
+
     [Theory]
     [InlineData(500)]
     [InlineData(400)]
