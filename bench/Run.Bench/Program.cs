@@ -68,9 +68,14 @@ try
         if (options.Ceilings)
         {
             await TransportCeilingAsync(cluster, warmUp, print: false);
-            await TransportCeilingAsync(cluster, bytes, print: true);
+            var transportCpu = await TransportCeilingAsync(cluster, bytes, print: true);
             await UploadCeilingAsync(warmUp, print: false);
-            await UploadCeilingAsync(bytes, print: true);
+            var uploadCpu = await UploadCeilingAsync(bytes, print: true);
+            // A trace in this process does the work of both (the exec relay and its reader, the PATCH client and the fake
+            // GitLab) and the runner's on top: on these cores no trace here can go faster than this, whatever the runner costs.
+            var bothCpu = transportCpu + uploadCpu;
+            Console.WriteLine($"the two ceilings' CPU together: {bothCpu:F4} CPU s per MiB; on {Environment.ProcessorCount} cores a trace through both " +
+                              $"in this process cannot pass {Environment.ProcessorCount / bothCpu:F0} MiB/s even with a runner that costs nothing");
         }
 
         await using var gitLab = await FakeGitLabServer.StartAsync();
@@ -178,7 +183,7 @@ static string TraceScript(long bytes) => $"(yes {new string('x', 98)} || true) |
 
 // The transport's ceiling: the same bytes, written to a file in a pod first, then read by one exec `cat` through the same
 // embedded cluster and the runner's exec client (KubernetesGateway, ExecChannels), each chunk dropped on arrival.
-static async Task TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServer cluster, long bytes, bool print)
+static async Task<double> TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServer cluster, long bytes, bool print)
 {
     using var client = new Kubernetes(cluster.ClientConfiguration());
     var pod = $"bench-exec-cat-{(print ? "timed" : "warm-up")}";
@@ -228,11 +233,12 @@ static async Task TransportCeilingAsync(Scheduler.LocalCluster.LocalClusterServe
     }
 
     await client.CoreV1.DeleteNamespacedPodAsync(pod, "default");
+    return cpu / mib;
 }
 
 // The upload's ceiling: the fake GitLab taking the same bytes as 1 MiB PATCHes (the listener's patch size) from a plain
 // loop, one after another, through the runner's GitLab client.
-static async Task UploadCeilingAsync(long bytes, bool print)
+static async Task<double> UploadCeilingAsync(long bytes, bool print)
 {
     await using var gitLab = await FakeGitLabServer.StartAsync();
     var token = gitLab.AddRunner();
@@ -273,6 +279,8 @@ static async Task UploadCeilingAsync(long bytes, bool print)
         Console.WriteLine($"baseline, the fake GitLab taking the same bytes in 1 MiB PATCHes from a loop (the upload's ceiling): {mib:F1} MiB in " +
                           $"{seconds:F2} s = {mib / seconds:F1} MiB/s; process CPU {cpu:F2} s = {cpu / mib:F4} CPU s per MiB");
     }
+
+    return cpu / mib;
 }
 
 // The runner's own work per trace byte, without the transport: masking (two secret values, GitLab's token prefixes, the

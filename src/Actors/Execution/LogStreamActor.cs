@@ -24,7 +24,7 @@ namespace Scheduler.Actors.Execution;
 /// <see cref="MaxBytesInFlight"/> are not processed yet (the exec stream, and so the pod's writer, waits with it), and once
 /// <c>output_limit</c> is reached the reader is stopped and nothing more is read (the job goes on; the trace says it was cut).
 /// </summary>
-public sealed class LogStreamActor : ReceiveActor, IWithTimers
+public sealed class LogStreamActor : UntypedActor, IWithTimers
 {
     private const string ReattachTimer = "reattach";
     private const string DrainIdleTimer = "drain-idle";
@@ -83,22 +83,50 @@ public sealed class LogStreamActor : ReceiveActor, IWithTimers
         _rules = rules;
         _cursor = cursor;
 
-        Receive<TraceText>(text => AppendRunnerText(text.Text));
-        Receive<StartReading>(OnStartReading);
-        Receive<LogBytes>(OnLogBytes);
-        Receive<ReadEnded>(OnReadEnded);
-        Receive<Reattach>(reattach =>
+    }
+
+    // A switch rather than ReceiveActor's handler table, which Akka builds anew for every actor (one per job).
+    protected override void OnReceive(object message)
+    {
+        switch (message)
         {
-            if (reattach.Generation == _cursor.Generation)
-            {
-                StartRead(follow: _cursor.Following);
-            }
-        });
-        Receive<DrainLog>(OnDrain);
-        Receive<DrainStalled>(_ => OnDrainStalled());
-        Receive<FinishTrace>(OnFinish);
-        Receive<HandOverTrace>(OnHandOver);
-        Receive<CrashForTest>(_ => throw new InjectedCrashException());
+            case TraceText text:
+                AppendRunnerText(text.Text);
+                break;
+            case StartReading start:
+                OnStartReading(start);
+                break;
+            case LogBytes bytes:
+                OnLogBytes(bytes);
+                break;
+            case ReadEnded ended:
+                OnReadEnded(ended);
+                break;
+            case Reattach reattach:
+                if (reattach.Generation == _cursor.Generation)
+                {
+                    StartRead(follow: _cursor.Following);
+                }
+
+                break;
+            case DrainLog drain:
+                OnDrain(drain);
+                break;
+            case DrainStalled:
+                OnDrainStalled();
+                break;
+            case FinishTrace finish:
+                OnFinish(finish);
+                break;
+            case HandOverTrace handOver:
+                OnHandOver(handOver);
+                break;
+            case CrashForTest:
+                throw new InjectedCrashException();
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     public static Props Props(long jobId, IActorRef listener, TraceMaskRules rules, long outputLimitBytes, TimeSpan reattachDelay)

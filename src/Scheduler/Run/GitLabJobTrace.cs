@@ -30,7 +30,7 @@ namespace Scheduler.Run;
 /// The trace is kept in a file (<see cref="TraceFile"/>) with its CRC32 updated as chunks arrive, not in memory: a long trace
 /// or a slow GitLab costs disk, and each patch is read back into one pooled buffer.
 /// </summary>
-public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
+public sealed class GitLabJobTrace : UntypedActor, IWithTimers
 {
     private sealed record Flush
     {
@@ -122,33 +122,60 @@ public sealed class GitLabJobTrace : ReceiveActor, IWithTimers
         _metrics = metrics;
         _interval = updateInterval;
         _retryPause = updateInterval;
+    }
 
-        Receive<JobAdmitted>(_ =>
+    // A switch rather than ReceiveActor's handler table, which Akka builds anew for every actor (one per job).
+    protected override void OnReceive(object message)
+    {
+        switch (message)
         {
-            _admittedAt = DateTimeOffset.UtcNow;
-            _metrics?.JobStarted(_runnerName);
-        });
-        Receive<JobStageChanged>(stage => _log.Debug("job {JobId}: stage {Stage} {Change}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started"));
-        Receive<JobTraceChunk>(OnChunk);
-        Receive<Flush>(_ => OnFlush());
-        Receive<TouchDone>(OnTouchDone);
-        Receive<PatchDone>(OnPatchDone);
-        Receive<JobFinished>(OnFinished);
-        Receive<SendFinal>(_ => SendFinalUpdate());
-        Receive<RetryPatch>(_ => SendPatch());
-        Receive<FinalDone>(OnFinalDone);
-        Receive<JobHandedOver>(OnHandedOver);
-        Receive<HandOverDeadline>(_ =>
-        {
-            _log.Warning("job {JobId}: handed over with {Bytes} trace bytes not confirmed by GitLab; the adopting node sends them",
-                _job.Id, Available - _upload.Confirmed);
-            Context.Stop(Self);
-        });
-        Receive<AbortJob>(abort =>
-        {
-            _abortReason = abort.FailureReason;
-            _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
-        });
+            case JobAdmitted:
+                _admittedAt = DateTimeOffset.UtcNow;
+                _metrics?.JobStarted(_runnerName);
+                break;
+            case JobStageChanged stage:
+                _log.Debug("job {JobId}: stage {Stage} {Change}", _job.Id, stage.Stage, stage.Finished ? "ended" : "started");
+                break;
+            case JobTraceChunk chunk:
+                OnChunk(chunk);
+                break;
+            case Flush:
+                OnFlush();
+                break;
+            case TouchDone done:
+                OnTouchDone(done);
+                break;
+            case PatchDone done:
+                OnPatchDone(done);
+                break;
+            case JobFinished finished:
+                OnFinished(finished);
+                break;
+            case SendFinal:
+                SendFinalUpdate();
+                break;
+            case RetryPatch:
+                SendPatch();
+                break;
+            case FinalDone done:
+                OnFinalDone(done);
+                break;
+            case JobHandedOver handedOver:
+                OnHandedOver(handedOver);
+                break;
+            case HandOverDeadline:
+                _log.Warning("job {JobId}: handed over with {Bytes} trace bytes not confirmed by GitLab; the adopting node sends them",
+                    _job.Id, Available - _upload.Confirmed);
+                Context.Stop(Self);
+                break;
+            case AbortJob abort:
+                _abortReason = abort.FailureReason;
+                _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
