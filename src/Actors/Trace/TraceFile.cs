@@ -10,7 +10,8 @@ namespace Scheduler.Actors.Trace;
 /// be read back for a resend after a 416. The file is deleted when this is disposed (and by the OS when the process ends,
 /// where it supports that). When the file cannot be made or written (a full disk, a directory that cannot be created),
 /// the trace stays in memory from then on, whole, and <see cref="FileError"/> says why: a runner's disk fault costs
-/// memory (bounded by the job's output limit upstream), never trace bytes. Not thread-safe.
+/// memory (bounded by the job's output limit upstream), never trace bytes; only a file that can then not be read back
+/// either loses them, and <see cref="Append"/> throws an <see cref="IOException"/>. Not thread-safe.
 /// </summary>
 public sealed class TraceFile : IDisposable
 {
@@ -96,23 +97,38 @@ public sealed class TraceFile : IDisposable
     private void AppendInMemory(ReadOnlySpan<byte> bytes)
     {
         var needed = Length + bytes.Length;
+        if (needed > Array.MaxLength)
+        {
+            throw new IOException($"the trace outgrew what memory can hold after its file failed ({FileError})");
+        }
+
         if (needed > _head.Length)
         {
-            // Within InMemoryBytes while the file is to come; past it only after a file error.
-            var limit = FileError is null ? InMemoryBytes : Array.MaxLength;
-            Array.Resize(ref _head, (int)Math.Min(limit, Math.Max(Math.Max(1024, needed), 2 * needed)));
+            // Doubling within InMemoryBytes while the file is to come; after a file error, at most 1 MiB beyond what is
+            // needed, so memory stays near the trace's length (itself bounded by the job's output limit upstream).
+            var size = FileError is null
+                ? Math.Min(InMemoryBytes, Math.Max(1024, 2 * needed))
+                : Math.Min(Array.MaxLength, Math.Max(needed, Math.Min(2 * needed, needed + 1024 * 1024)));
+            Array.Resize(ref _head, (int)size);
         }
 
         bytes.CopyTo(_head.AsSpan((int)Length));
         Length += bytes.Length;
     }
 
-    // What the file held (every byte appended so far: Length only moves after a whole write) comes back into memory.
+    // What the file held (every byte appended so far: Length only moves after a whole write) comes back into memory. If
+    // the file cannot be read back either, those bytes are lost: the IOException says so, and the trace is no longer whole
+    // (its owner must not report it as complete).
     private void BackToMemory(Exception error)
     {
         FileError = $"{error.GetType().Name}: {error.Message}";
         if (_handle is not null)
         {
+            if (Length > Array.MaxLength)
+            {
+                throw new IOException($"the trace file failed ({FileError}) and its {Length} bytes are more than memory can hold");
+            }
+
             var held = new byte[Length];
             Read(0, held);
             _head = held;

@@ -83,6 +83,9 @@ public sealed class GitLabJobTrace : UntypedActor, IWithTimers
     private readonly TraceFile _trace;
     private readonly string _traceDirectory;
     private bool _fileErrorReported;
+    // Set when the trace store lost bytes: the trace is no longer whole, so the job is stopped and reported as a runner
+    // failure rather than with a cut trace GitLab would take as complete.
+    private string? _traceStoreError;
     private readonly TraceCrc32 _checksum = new();
     private readonly CancellationTokenSource _stopping = new();
     private TraceUploadState _upload = TraceUploadState.Start;
@@ -212,8 +215,22 @@ public sealed class GitLabJobTrace : UntypedActor, IWithTimers
             return;
         }
 
+        if (_traceStoreError is not null)
+        {
+            return;
+        }
+
         var fresh = chunk.Bytes.AsSpan((int)skip);
-        _trace.Append(fresh);
+        try
+        {
+            _trace.Append(fresh);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TraceStoreFailed(ex);
+            return;
+        }
+
         _checksum.Append(fresh);
         if (_trace.FileError is { } fileError && !_fileErrorReported)
         {
@@ -310,10 +327,21 @@ public sealed class GitLabJobTrace : UntypedActor, IWithTimers
             return;
         }
 
-        _patchInFlight = true;
         // The buffer goes back to the pool when the answer comes (the request is over then).
         var buffer = ArrayPool<byte>.Shared.Rent(patch.Length);
-        _trace.Read(patch.Start, buffer.AsSpan(0, patch.Length));
+        try
+        {
+            _trace.Read(patch.Start, buffer.AsSpan(0, patch.Length));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            TraceStoreFailed(ex);
+            AbandonTrace("the trace could not be read back");
+            return;
+        }
+
+        _patchInFlight = true;
         _client.PatchTraceAsync(_job.Id, _job.Token, patch.Start, buffer.AsMemory(0, patch.Length), cancellationToken: _stopping.Token)
             .PipeTo(Self, success: result => new PatchDone(patch, result, buffer),
                 failure: e => new PatchDone(patch, new PatchTraceResult(PatchOutcome.Failed, 0, null, null, null, e.Message), buffer));
@@ -410,7 +438,8 @@ public sealed class GitLabJobTrace : UntypedActor, IWithTimers
     private void OnFinished(JobFinished finished)
     {
         var result = finished.Result;
-        if (_abortReason is not null && result.State != ProtocolJobState.Success)
+        // A job that succeeded is still reported failed when its trace was lost in part (the store's error).
+        if (_abortReason is not null && (result.State != ProtocolJobState.Success || _traceStoreError is not null))
         {
             result = result with { State = ProtocolJobState.Failed, FailureReason = _abortReason };
         }
@@ -427,6 +456,30 @@ public sealed class GitLabJobTrace : UntypedActor, IWithTimers
         // From here on the rest of the trace and the final update are sent by their own answers and retry timers.
         Timers.Cancel(FlushTimer);
         SendPatch();
+    }
+
+    private void TraceStoreFailed(Exception error)
+    {
+        if (_traceStoreError is not null)
+        {
+            return;
+        }
+
+        _traceStoreError = $"{error.GetType().Name}: {error.Message}";
+        _abortReason = FailureReasons.RunnerSystemFailure;
+        _log.Error("job {JobId}: the runner lost part of the job's trace ({Error}); the job is stopped and reported as a runner system failure",
+            _job.Id, _traceStoreError);
+        if (_finished is null)
+        {
+            _supervisor.Tell(new CancelJob(_job.Id, Graceful: false));
+        }
+        else
+        {
+            _finished = _finished with
+            {
+                Result = _finished.Result with { State = ProtocolJobState.Failed, FailureReason = _abortReason },
+            };
+        }
     }
 
     // The rest of the trace will not land: report the final state with what was sent, so the slot frees.

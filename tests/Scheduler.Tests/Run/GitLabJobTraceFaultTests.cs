@@ -86,6 +86,60 @@ public sealed class GitLabJobTraceFaultTests : Akka.TestKit.Xunit2.TestKit, IAsy
         }
     }
 
+    [Fact]
+    public async Task A_trace_file_that_cannot_be_read_back_ends_the_job_as_a_runner_failure_not_with_a_cut_trace()
+    {
+        // The trace outgrows memory into its file, and the file is cut behind the runner's back (as a failing disk would
+        // lose it): the rest cannot be sent, so GitLab must not be told the job succeeded with what it has.
+        var directory = Directory.CreateTempSubdirectory("trace-lost-").FullName;
+        try
+        {
+            var (client, job) = await StartJobAsync();
+            var listener = Sys.ActorOf(GitLabJobTrace.Props(job, "eu", CreateTestProbe().Ref, client, null, TimeSpan.FromMinutes(5), directory));
+            Watch(listener);
+            listener.Tell(Chunk(job.Id, 0, "Running with scheduler\n"));
+            await AwaitAssertAsync(() => Assert.Equal(1, Patches), TimeSpan.FromSeconds(10)); // the first bytes go at once
+            listener.Tell(new JobTraceChunk(job.Id, "Running with scheduler\n".Length, new byte[100_000]));
+            var file = await AwaitTraceFileAsync(directory);
+            // truncate(1) takes no lock (the runner holds the file's advisory lock, which .NET's own open would respect).
+            using (var truncate = Process.Start("truncate", ["-s", "0", file]))
+            {
+                await truncate.WaitForExitAsync();
+                Assert.Equal(0, truncate.ExitCode);
+            }
+
+            await EventFilter.Error(contains: "lost part of the job's trace").ExpectOneAsync(() =>
+            {
+                listener.Tell(Succeeded(job.Id));
+                return Task.CompletedTask;
+            });
+            await ExpectTerminatedAsync(listener, TimeSpan.FromSeconds(30));
+            var fake = _gitLab.Job(job.Id)!;
+            Assert.Equal("failed", fake.Status);
+            Assert.Equal("runner_system_failure", fake.FailureReason);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private static async Task<string> AwaitTraceFileAsync(string directory)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Directory.GetFiles(directory).FirstOrDefault() is { } file && new FileInfo(file).Length > 0)
+            {
+                return file;
+            }
+
+            await Task.Delay(10);
+        }
+
+        throw new TimeoutException("the listener made no trace file");
+    }
+
     [Theory]
     [InlineData(500)]
     [InlineData(400)]
