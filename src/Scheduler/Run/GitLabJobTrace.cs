@@ -27,8 +27,9 @@ namespace Scheduler.Run;
 /// anyway, and a final update that keeps failing is given up after as many failures. A 416 is resent at once only when it moved the
 /// offset; otherwise after a pause, so a 416 without a usable Range is never a hot loop.
 /// Every GitLab call runs outside the mailbox and comes back through PipeTo.
-/// The trace is kept in a file (<see cref="TraceFile"/>) with its CRC32 updated as chunks arrive, not in memory: a long trace
-/// or a slow GitLab costs disk, and each patch is read back into one pooled buffer.
+/// The trace is kept by a <see cref="TraceFile"/> (memory up to 16 KiB, a file past that) with its CRC32 updated as chunks
+/// arrive: a long trace or a slow GitLab costs disk, and each patch is read back into one pooled buffer. A store that
+/// loses bytes (a file that cannot be read back) stops the job as a runner system failure rather than send a cut trace.
 /// </summary>
 public sealed class GitLabJobTrace : UntypedActor, IWithTimers
 {
