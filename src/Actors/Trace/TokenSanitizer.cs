@@ -37,18 +37,12 @@ public sealed class TokenSanitizer : StreamStage
     }
 
     // GitLab's defaults, the rules of every job without prefixes of its own (TraceMaskRules.For hands these very lists on).
-    private static readonly Tables Defaults = Build(TraceMaskRules.DefaultTokenPrefixes, TraceMaskRules.SensitiveUrlParams);
+    private static readonly Tables Defaults = SharedTables(TraceMaskRules.DefaultTokenPrefixes, TraceMaskRules.SensitiveUrlParams);
 
     public static TokenSanitizer For(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams) =>
         new(ReferenceEquals(tokenPrefixes, TraceMaskRules.DefaultTokenPrefixes) && ReferenceEquals(urlParams, TraceMaskRules.SensitiveUrlParams)
             ? Defaults
             : SharedTables(tokenPrefixes, urlParams));
-
-    private static Tables Build(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams)
-    {
-        var (prefixes, keys) = Normalize(tokenPrefixes, urlParams);
-        return new Tables(prefixes, keys);
-    }
 
     private static (string[] Prefixes, string[] Keys) Normalize(IEnumerable<string> tokenPrefixes, IEnumerable<string> urlParams) => (
         tokenPrefixes.Select(p => p.Trim()).Where(p => p.Length > 0).Distinct(StringComparer.Ordinal).ToArray(),

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
 
 namespace Scheduler.Actors.Trace;
@@ -17,9 +16,6 @@ public sealed class TraceFile : IDisposable
 {
     /// <summary>A trace up to this long stays in memory: bounded per job, and most short jobs print less.</summary>
     public const int InMemoryBytes = 16 * 1024;
-
-    // Directories made once per process: checking and making one for every job cost as much as the file.
-    private static readonly ConcurrentDictionary<string, bool> MadeDirectories = new(StringComparer.Ordinal);
 
     private readonly string _directory;
     private readonly string _name;
@@ -141,12 +137,6 @@ public sealed class TraceFile : IDisposable
 
     private SafeFileHandle MoveToFile()
     {
-        if (!MadeDirectories.ContainsKey(_directory))
-        {
-            Directory.CreateDirectory(_directory);
-            MadeDirectories.TryAdd(_directory, true);
-        }
-
         var path = System.IO.Path.Combine(_directory, $"{_name}-{Guid.NewGuid():N}.trace");
         var options = new FileStreamOptions
         {
@@ -168,7 +158,7 @@ public sealed class TraceFile : IDisposable
         }
         catch (DirectoryNotFoundException)
         {
-            // The directory went away since it was made (a temp cleaner): make it again.
+            // Made only when a file first finds it missing (or a temp cleaner took it), not checked for every trace.
             Directory.CreateDirectory(_directory);
             file = new FileStream(path, options);
         }
